@@ -1,0 +1,30 @@
+/*
+ * The command table: one cmd_<verb>.c per command, argument parsing and printing only.
+ * Every command returns a process exit status (DT_EXIT_* in util/error.h).
+ */
+#ifndef DT_CLI_COMMANDS_H
+#define DT_CLI_COMMANDS_H
+
+#include "util/error.h"
+
+struct dt_command {
+    const char *name;
+    int (*fn)(int argc, char **argv); /* argv[0] is the command name */
+    const char *help;                 /* one line */
+};
+
+extern const struct dt_command dt_commands[];
+
+/* Prints "distiltrace: MSG" (the error's message) to stderr and returns the exit status. */
+int dt_cli_fail(const struct dt_error *err);
+/* Prints "distiltrace CMD: usage: ..." to stderr and returns DT_EXIT_USAGE. */
+int dt_cli_usage(const char *cmd, const char *usage);
+
+/* Shared option parsing helpers: return 0 or print a usage error and return -1. */
+int dt_cli_parse_int(const char *cmd, const char *opt, const char *s, long lo, long hi, long *out);
+int dt_cli_parse_double(const char *cmd, const char *opt, const char *s, double *out);
+int dt_cli_parse_u64(const char *cmd, const char *opt, const char *s, unsigned long long *out);
+
+int cmd_version(int argc, char **argv);
+
+#endif

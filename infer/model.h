@@ -1,0 +1,91 @@
+/*
+ * A loaded language model: configuration, tokenizer and weight views, from a GGUF file or a
+ * Hugging Face directory (config.json + model.safetensors[.index.json] + tokenizer.json).
+ * Weights stay memory-mapped; matrices are used in their stored type (dequantized per row
+ * block inside the matmul) so peak RSS stays near the file size plus activations.
+ *
+ * Architectures: llama and qwen2. RoPE pairing follows the source: GGUF llama files are
+ * adjacent-pair (the converter permuted Q/K), GGUF qwen2 and HF checkpoints half-split.
+ */
+#ifndef DT_INFER_MODEL_H
+#define DT_INFER_MODEL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+struct dt_error;
+struct dt_tokenizer;
+
+enum dt_arch { DT_ARCH_LLAMA = 1, DT_ARCH_QWEN2 = 2 };
+enum dt_model_format { DT_FORMAT_GGUF = 1, DT_FORMAT_SAFETENSORS = 2 };
+
+struct dt_model_config {
+    enum dt_arch arch;
+    int n_layer;
+    int dim;            /* embedding width */
+    int n_head;
+    int n_head_kv;      /* < n_head for GQA, 1 for MQA */
+    int head_dim;       /* usually dim / n_head */
+    int ffn_dim;        /* SwiGLU hidden width */
+    int n_vocab;        /* rows of the embedding / output matrix (may exceed the tokenizer's) */
+    int n_ctx_train;
+    float rope_theta;
+    float rms_eps;
+    int rope_half_split; /* 1: NEOX/half-split pairs (i, i+d/2); 0: adjacent pairs (2i, 2i+1) */
+    int tied_embeddings;
+    int qkv_bias;
+};
+
+/*
+ * A weight matrix of shape (rows, cols) stored row-major in `type` (cols is the contiguous
+ * dimension, ggml's ne[0]). data points into the mapping.
+ */
+struct dt_weight {
+    const void *data;
+    uint32_t type;      /* enum dt_ggml_type */
+    int64_t rows, cols;
+    size_t row_bytes;
+    const char *name;   /* borrowed, for messages */
+};
+
+struct dt_model;
+
+/* Opens a GGUF file or a Hugging Face directory. */
+int dt_model_open(const char *path, struct dt_model **out, struct dt_error *err);
+void dt_model_free(struct dt_model *m);
+
+const struct dt_model_config *dt_model_config(const struct dt_model *m);
+const struct dt_tokenizer *dt_model_tokenizer(const struct dt_model *m); /* borrowed */
+enum dt_model_format dt_model_format(const struct dt_model *m);
+const char *dt_model_path(const struct dt_model *m);
+int64_t dt_model_n_params(const struct dt_model *m);
+/* Number of named weight tensors and access by index (for weight comparison signals). */
+size_t dt_model_n_tensors(const struct dt_model *m);
+/* Canonical GGUF-style name ("blk.0.attn_q.weight", "token_embd.weight", ...), type, shape,
+ * data; for HF sources names are mapped to the GGUF names. */
+int dt_model_tensor(const struct dt_model *m, size_t i, struct dt_weight *out);
+int dt_model_find_tensor(const struct dt_model *m, const char *name, struct dt_weight *out);
+
+/*
+ * Batched teacher-forced scoring. For each sequence s (tokens seqs[s][0..lens[s]-1]) the
+ * model runs once over all positions (sgemm over every position of many sequences), and for
+ * every position p calls cb(ud, s, p, logits) with the n_vocab next-token logits after
+ * token p. The logits pointer is valid only during the call. n_threads <= 0: default.
+ * Sequences longer than the model context are an error (DT_EINVAL).
+ */
+typedef int (*dt_logits_cb)(void *ud, size_t i_seq, size_t i_pos, const float *logits);
+int dt_model_score_batch(struct dt_model *m, const int32_t *const *seqs, const size_t *lens,
+                         size_t n_seqs, dt_logits_cb cb, void *ud, struct dt_error *err);
+
+/* Incremental decoding with a KV cache. */
+struct dt_session;
+int dt_session_new(struct dt_model *m, int n_ctx, struct dt_session **out, struct dt_error *err);
+void dt_session_free(struct dt_session *s);
+void dt_session_reset(struct dt_session *s);
+int dt_session_n_past(const struct dt_session *s);
+/* Appends n tokens and computes logits of the last one into the session's buffer. */
+int dt_session_eval(struct dt_session *s, const int32_t *tokens, size_t n, struct dt_error *err);
+/* n_vocab logits after the last evaluated token; borrowed until the next eval. */
+const float *dt_session_logits(const struct dt_session *s);
+
+#endif

@@ -1,0 +1,16 @@
+#!/usr/bin/env bash
+# Installs the Debian packages distiltrace builds and tests with. Safe to rerun.
+set -euo pipefail
+PKGS="build-essential meson ninja-build pkg-config python3 sqlite3 \
+  libxxhash-dev libpcre2-dev libcjson-dev libsqlite3-dev libopenblas-dev liblapacke-dev \
+  libssl-dev libcurl4-openssl-dev"
+missing=""
+for p in $PKGS; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"
+done
+if [ -n "$missing" ]; then
+  SUDO=""
+  [ "$(id -u)" -ne 0 ] && SUDO="sudo"
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends $missing
+fi
