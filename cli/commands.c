@@ -8,6 +8,7 @@
 #include <stdlib.h>
 
 const struct dt_command dt_commands[] = {
+    {"tokenize", cmd_tokenize, "print the token ids of a text (exact bytes, no special tokens added)"},
     {"version", cmd_version, "print the version and the libraries it was built with"},
     {NULL, NULL, NULL},
 };
