@@ -13,6 +13,11 @@
  * as both llama.cpp and the `tokenizers` library do. At each position the longest matching
  * special token wins (leftmost-longest, like the `tokenizers` library's added-token matcher).
  *
+ * The one exception: DeepSeek vocabularies list the byte-level characters of the bytes C0, C1
+ * and F5-FF (which never occur in valid UTF-8) as user-defined tokens, matched literally as
+ * "ü" etc. (the reference tokenizer does so). Those bytes then have no token of their own:
+ * the encoder uses the user-defined token, which decodes to its text, as in llama.cpp.
+ *
  * Decoding: a token's bytes are the exact bytes it stands for. dt_tokenizer_decode
  * concatenates them; for SPM tokenizers that add a space prefix it drops the one space the
  * encoder added before the first text segment, so decode(encode(x)) == x for both kinds.
@@ -430,22 +435,6 @@ int dt_tok_finish(struct dt_tokenizer *t, struct dt_error *err)
         if (rc)
             return rc;
     }
-    char buf[DT_TOK_MAX_TOKEN_BYTES + 1];
-    for (int32_t id = 0; id < t->n_vocab; id++) {
-        struct dt_tok_entry *e = &t->tok[id];
-        size_t n = token_bytes_of(t, id, buf);
-        if (n == e->n_text && memcmp(buf, t->pool.data + e->text_off, n) == 0) {
-            e->bytes_off = e->text_off;
-        } else {
-            e->bytes_off = t->pool.len;
-            dt_strbuf_append(&t->pool, buf, n);
-            dt_strbuf_putc(&t->pool, '\0');
-        }
-        e->n_bytes = (uint32_t)n;
-    }
-    if (dt_strbuf_failed(&t->pool))
-        return dt_error_set(err, DT_ENOMEM, "out of memory for the token bytes");
-
     for (int b = 0; b < 256; b++) {
         char s[8];
         size_t n;
@@ -461,6 +450,22 @@ int dt_tok_finish(struct dt_tokenizer *t, struct dt_error *err)
             t->byte_tok[b] = dt_tok_lookup(t, s, n);
         }
     }
+
+    char buf[DT_TOK_MAX_TOKEN_BYTES + 1];
+    for (int32_t id = 0; id < t->n_vocab; id++) {
+        struct dt_tok_entry *e = &t->tok[id];
+        size_t n = token_bytes_of(t, id, buf);
+        if (n == e->n_text && memcmp(buf, t->pool.data + e->text_off, n) == 0) {
+            e->bytes_off = e->text_off;
+        } else {
+            e->bytes_off = t->pool.len;
+            dt_strbuf_append(&t->pool, buf, n);
+            dt_strbuf_putc(&t->pool, '\0');
+        }
+        e->n_bytes = (uint32_t)n;
+    }
+    if (dt_strbuf_failed(&t->pool))
+        return dt_error_set(err, DT_ENOMEM, "out of memory for the token bytes");
 
     size_t n_sp = 0;
     for (int32_t id = 0; id < t->n_vocab; id++) {

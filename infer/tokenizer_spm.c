@@ -8,7 +8,7 @@
  *
  * Symbols are spans of the escaped text kept in a doubly linked list; candidate pairs sit in
  * a binary heap and are checked for staleness when popped, so a segment of n characters
- * costs O(n log n). Invalid UTF-8 lead bytes count as one-byte characters.
+ * costs O(n log n). Invalid UTF-8 sequences count as one-byte characters.
  */
 #include "infer/tokenizer_internal.h"
 #include "util/alloc.h"
@@ -84,10 +84,19 @@ static int try_bigram(const struct dt_tokenizer *t, struct dt_tok_work *w, const
     return heap_push(w, b);
 }
 
-static size_t utf8_len(unsigned char c)
+/* Length of the UTF-8 character at s: llama.cpp takes it from the lead byte alone; here an
+ * invalid or truncated sequence is one byte, so the "▁" that follows a stray lead byte is
+ * not swallowed into its symbol (same result on valid UTF-8). */
+static size_t utf8_len(const unsigned char *s, size_t n)
 {
     static const size_t lookup[16] = {1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 2, 2, 3, 4};
-    return lookup[c >> 4];
+    size_t len = lookup[s[0] >> 4];
+    if (len > n)
+        return 1;
+    for (size_t i = 1; i < len; i++)
+        if ((s[i] & 0xC0) != 0x80)
+            return 1;
+    return len;
 }
 
 int dt_tok_spm_encode(const struct dt_tokenizer *t, struct dt_tok_work *w, const char *text,
@@ -123,9 +132,7 @@ int dt_tok_spm_encode(const struct dt_tokenizer *t, struct dt_tok_work *w, const
         return dt_error_set(err, DT_ENOMEM, "out of memory encoding %zu bytes", n);
     int32_t n_sym = 0;
     for (size_t off = 0; off < m;) {
-        size_t len = utf8_len((unsigned char)s[off]);
-        if (len > m - off)
-            len = m - off;
+        size_t len = utf8_len((const unsigned char *)s + off, m - off);
         w->sym_off[n_sym] = (uint32_t)off;
         w->sym_len[n_sym] = (uint32_t)len;
         w->sym_prev[n_sym] = n_sym - 1;
