@@ -209,10 +209,10 @@ static int32_t find_first(const struct dt_tokenizer *t, const char *const *names
 static void set_special_ids(struct dt_tokenizer *t, const cJSON *config)
 {
     static const char *const bos_names[] = {"<|bos|>", "<s>", "<|begin_of_text|>",
-                                            "<\xEF\xBD\x9C" "begin\xE2\x96\x81of\xE2\x96\x81sentence\xEF\xBD\x9C>",
+                                            "<\357\275\234begin\342\226\201of\342\226\201sentence\357\275\234>",
                                             "<bos>"};
     static const char *const eos_names[] = {"<|eos|>", "</s>", "<|end_of_text|>", "<|endoftext|>",
-                                            "<\xEF\xBD\x9C" "end\xE2\x96\x81of\xE2\x96\x81sentence\xEF\xBD\x9C>",
+                                            "<\357\275\234end\342\226\201of\342\226\201sentence\357\275\234>",
                                             "<eos>"};
     static const char *const eot_names[] = {"<|eot_id|>", "<|im_end|>", "<|end|>",
                                             "<end_of_turn>"};
