@@ -467,6 +467,20 @@ int dt_tok_finish(struct dt_tokenizer *t, struct dt_error *err)
     if (dt_strbuf_failed(&t->pool))
         return dt_error_set(err, DT_ENOMEM, "out of memory for the token bytes");
 
+    if (t->kind == DT_TOK_SPM) {
+        t->spm_word_split = 1;
+        for (int32_t id = 0; id < t->n_vocab && t->spm_word_split; id++) {
+            const char *s = t->pool.data + t->tok[id].text_off;
+            size_t n = t->tok[id].n_text;
+            for (size_t i = 1; i + 3 <= n; i++)
+                if (memcmp(s + i, "\xE2\x96\x81", 3) == 0 &&
+                    (i < 3 || memcmp(s + i - 3, "\xE2\x96\x81", 3) != 0)) {
+                    t->spm_word_split = 0;
+                    break;
+                }
+        }
+    }
+
     size_t n_sp = 0;
     for (int32_t id = 0; id < t->n_vocab; id++) {
         int ty = t->tok[id].type;
