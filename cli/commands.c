@@ -8,6 +8,7 @@
 #include <stdlib.h>
 
 const struct dt_command dt_commands[] = {
+    {"inspect", cmd_inspect, "describe a model file: architecture, tensors, tokenizer, hashes"},
     {"version", cmd_version, "print the version and the libraries it was built with"},
     {NULL, NULL, NULL},
 };
