@@ -253,13 +253,15 @@ static int skip_value(struct cursor *c, uint32_t t, int depth, const char *key, 
     size_t s = vtype_size(t);
     if (s) {
         int rc = need(c, s, "array element");
-        if (!rc)
-            c->pos += s;
-        return rc;
+        if (rc)
+            return dt_error_prefix(c->err, "key '%s' at offset %zu", key, at);
+        c->pos += s;
+        return 0;
     }
     if (t == DT_GGUF_STRING) {
         struct dt_gguf_str str;
-        return rd_str(c, &str, "array string element");
+        int rc = rd_str(c, &str, "array string element");
+        return rc ? dt_error_prefix(c->err, "key '%s' at offset %zu", key, at) : 0;
     }
     if (t == DT_GGUF_ARRAY)
         return skip_array(c, depth, key, at);
@@ -622,12 +624,16 @@ static int parse(struct dt_gguf *g, struct dt_error *err)
                                 " is not a multiple of the alignment %" PRIu64,
                                 t->name, t->info_offset, t->offset, g->alignment);
         if (__builtin_add_overflow(g->data_offset, t->offset, &start) ||
-            __builtin_add_overflow(start, (uint64_t)t->n_bytes, &end) || end > g->size_bytes)
+            __builtin_add_overflow(start, (uint64_t)t->n_bytes, &end))
+            return dt_error_set(err, DT_EFORMAT,
+                                "tensor '%s' at offset %" PRIu64 ": data offset %" PRIu64
+                                " overflows",
+                                t->name, t->info_offset, t->offset);
+        if (end > g->size_bytes)
             return dt_error_set(err, DT_EFORMAT,
                                 "tensor '%s' at offset %" PRIu64 ": data [%" PRIu64 ", %" PRIu64
                                 ") extends past the end of the file (size %zu)",
-                                t->name, t->info_offset, g->data_offset + t->offset,
-                                g->data_offset + t->offset + (uint64_t)t->n_bytes, g->size_bytes);
+                                t->name, t->info_offset, start, end, g->size_bytes);
         t->data = g->base + start;
     }
     uint64_t *by_off = dt_malloc_array(n_tensors ? (size_t)n_tensors : 1, sizeof *by_off);
