@@ -11,7 +11,7 @@
  * Policy choices beyond ggml's own checks:
  *   - a dimension of 0 is rejected (ggml accepts it): an empty tensor has no use in the
  *     models we load and every consumer would have to special-case it;
- *   - keys and tensor names must be non-empty, valid UTF-8 without NUL bytes;
+ *   - keys and tensor names must be non-empty, valid UTF-8 without control characters;
  *   - nested arrays are parsed (to depth 4) but not exposed;
  *   - general.alignment must be a uint32 power of two; a few well-known keys
  *     (general.architecture, tokenizer.ggml.*) must have their documented types;
@@ -145,13 +145,15 @@ static int rd_str(struct cursor *c, struct dt_gguf_str *s, const char *field)
     return 0;
 }
 
-/* Strict UTF-8: no overlong forms, no surrogates, nothing above U+10FFFF, no NUL. */
+/* Strict UTF-8 (no overlong forms, no surrogates, nothing above U+10FFFF) without control
+ * characters: names end up quoted in one-line error messages and in reports, where a NUL
+ * would cut them and a newline would forge a second line. */
 static int valid_utf8_name(const uint8_t *s, size_t n)
 {
     size_t i = 0;
     while (i < n) {
         uint8_t b = s[i];
-        if (b == 0)
+        if (b < 0x20 || b == 0x7f)
             return 0;
         if (b < 0x80) {
             i++;
@@ -179,7 +181,7 @@ static int valid_utf8_name(const uint8_t *s, size_t n)
             cp = (cp << 6) | (s[i + k] & 0x3F);
         }
         if ((len == 3 && cp < 0x800) || (len == 4 && (cp < 0x10000 || cp > 0x10FFFF)) ||
-            (cp >= 0xD800 && cp <= 0xDFFF))
+            (cp >= 0xD800 && cp <= 0xDFFF) || (cp >= 0x80 && cp <= 0x9F))
             return 0;
         i += len;
     }
@@ -198,7 +200,7 @@ static int rd_name(struct cursor *c, char **out, const char *what)
         return dt_error_set(c->err, DT_EFORMAT, "%s at offset %zu is empty", what, at);
     if (!valid_utf8_name((const uint8_t *)s.ptr, (size_t)s.n_bytes))
         return dt_error_set(c->err, DT_EFORMAT,
-                            "%s at offset %zu is not valid utf-8 (or contains a nul byte)", what,
+                            "%s at offset %zu is not valid utf-8 or contains control characters", what,
                             at);
     *out = dt_strndup(s.ptr, (size_t)s.n_bytes);
     if (!*out)

@@ -153,6 +153,8 @@ def cases():
     c['overlong_utf8_key'] = gguf([kv(b'\xc0\xaf', UINT32, u32(1))], [])
     c['surrogate_utf8_key'] = gguf([kv(b'k\xed\xa0\x80', UINT32, u32(1))], [])
     c['nul_in_key'] = gguf([kv(b'general\0name', UINT32, u32(1))], [])
+    c['newline_in_tensor_name'] = gguf([], [tinfo(b'blk.0\n\tattn', [32], F32, 0)], BASE_DATA)
+    c['control_char_in_key'] = gguf([kv(b'general.\x1bname', UINT32, u32(1))], [])
     c['non_utf8_tensor_name'] = gguf([], [tinfo(b'blk.0.\x80', [32], F32, 0)], BASE_DATA)
     c['empty_tensor_name'] = gguf([], [tinfo(b'', [32], F32, 0)], BASE_DATA)
     # Nested array bombs.
