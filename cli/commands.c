@@ -9,6 +9,7 @@
 
 const struct dt_command dt_commands[] = {
     {"inspect", cmd_inspect, "describe a model file: architecture, tensors, tokenizer, hashes"},
+    {"tokenize", cmd_tokenize, "print the token ids of a text (exact bytes, no special tokens added)"},
     {"version", cmd_version, "print the version and the libraries it was built with"},
     {NULL, NULL, NULL},
 };

@@ -26,6 +26,7 @@ int dt_cli_parse_double(const char *cmd, const char *opt, const char *s, double 
 int dt_cli_parse_u64(const char *cmd, const char *opt, const char *s, unsigned long long *out);
 
 int cmd_inspect(int argc, char **argv);
+int cmd_tokenize(int argc, char **argv);
 int cmd_version(int argc, char **argv);
 
 #endif
