@@ -407,7 +407,7 @@ int dt_model_score_batch(struct dt_model *m, const int32_t *const *seqs, const s
                          size_t n_seqs, dt_logits_cb cb, void *ud, struct dt_error *err)
 {
     const struct dt_model_config *c = &m->cfg;
-    struct workspace ws = {0};
+    struct workspace *wsp = m->score_ws;
     struct span *spans = NULL;
     int32_t *tok = NULL;
     int rc = 0;
@@ -431,8 +431,23 @@ int dt_model_score_batch(struct dt_model *m, const int32_t *const *seqs, const s
     size_t logit_rows = DT_LOGIT_BLOCK_FLOATS / (size_t)c->n_vocab;
     logit_rows = logit_rows < 64 ? 64 : logit_rows;
     logit_rows = logit_rows > cap ? cap : logit_rows;
-    if ((rc = ws_init(&ws, m, cap, max_len, max_len, logit_rows, err)))
-        return rc;
+    if (wsp && (wsp->cap_rows < cap || wsp->cap_scores < max_len * max_len ||
+                wsp->logit_rows < logit_rows)) {
+        ws_release(wsp);
+        dt_free(wsp);
+        m->score_ws = wsp = NULL;
+    }
+    if (!wsp) {
+        wsp = dt_calloc(1, sizeof *wsp);
+        if (!wsp)
+            return dt_error_set(err, DT_ENOMEM, "out of memory");
+        if ((rc = ws_init(wsp, m, cap, max_len, max_len, logit_rows, err))) {
+            dt_free(wsp);
+            return rc;
+        }
+        m->score_ws = wsp;
+    }
+    struct workspace ws = *wsp; /* shallow copy: buffers stay owned by m->score_ws */
     spans = dt_malloc_array(n_seqs, sizeof *spans);
     tok = dt_malloc_array(cap, sizeof *tok);
     if (!spans || !tok) {
@@ -476,8 +491,22 @@ int dt_model_score_batch(struct dt_model *m, const int32_t *const *seqs, const s
 out:
     dt_free(tok);
     dt_free(spans);
-    ws_release(&ws);
     return rc;
+}
+
+void dt_forward_release(struct dt_model *m)
+{
+    if (m->score_ws) {
+        ws_release(m->score_ws);
+        dt_free(m->score_ws);
+        m->score_ws = NULL;
+    }
+    if (m->f32) {
+        for (size_t i = 0; i < n_slots(m); i++)
+            dt_free(m->f32[i]);
+        dt_free(m->f32);
+        m->f32 = NULL;
+    }
 }
 
 /* ---- sessions ---- */
@@ -562,7 +591,12 @@ int dt_session_eval(struct dt_session *s, const int32_t *tokens, size_t n, struc
     int rc = check_tokens(m, tokens, n, err);
     if (rc)
         return rc;
-    set_threads(m);
+    /* One-token steps of small models are matrix-vector products of a few hundred KB: thread
+     * hand-off costs more than it saves, so they run on one thread. */
+    if (n == 1 && m->f32_state == 1 && m->cfg.dim <= 1024)
+        openblas_set_num_threads(1);
+    else
+        set_threads(m);
     for (size_t done = 0; done < n;) {
         size_t nb = n - done < s->ws.cap_rows ? n - done : s->ws.cap_rows;
         struct span sp = {0, nb, s->n_past};

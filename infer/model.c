@@ -525,12 +525,7 @@ void dt_model_free(struct dt_model *m)
     }
     dt_free(m->layers);
     dt_free(m->output_norm);
-    if (m->f32) {
-        size_t n = 2 + 7 * (size_t)m->cfg.n_layer;
-        for (size_t i = 0; i < n; i++)
-            dt_free(m->f32[i]);
-        dt_free(m->f32);
-    }
+    dt_forward_release(m);
     for (size_t i = 0; i < m->n_tensors; i++)
         dt_free(m->names[i]);
     dt_free(m->names);
@@ -570,6 +565,7 @@ int dt_model_open(const char *path, struct dt_model **out, struct dt_error *err)
         goto fail_prefix;
     if ((rc = bind_weights(m, err)))
         goto fail_prefix;
+    dt_error_clear(err); /* optional keys that were absent leave messages behind */
     *out = m;
     return 0;
 fail_prefix:

@@ -44,6 +44,12 @@ struct dt_model {
     int f32_state;             /* 0 not decided, 1 cached, -1 not caching */
     float **f32;               /* indexed like weight_slot() in forward.c */
     int n_threads;
+    /* Scoring workspace kept between dt_model_score_batch calls (so repeated batches do not
+     * page-fault fresh buffers); one caller at a time per model. */
+    struct workspace *score_ws;
 };
+
+/* Frees forward.c's per-model state (f32 cache and scoring workspace). */
+void dt_forward_release(struct dt_model *m);
 
 #endif
