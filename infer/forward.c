@@ -336,6 +336,7 @@ static void forward_layers(struct dt_model *m, struct workspace *ws, size_t n,
     const struct dt_model_config *c = &m->cfg;
     const size_t dim = (size_t)c->dim, qd = (size_t)c->n_head * c->head_dim,
                  kvd = (size_t)c->n_head_kv * c->head_dim, ffn = (size_t)c->ffn_dim;
+    const int n_blas_threads = openblas_get_num_threads();
     rope_table(c, ws->pos, n, ws->rope);
     for (int li = 0; li < c->n_layer; li++) {
         const struct dt_layer *l = &m->layers[li];
@@ -361,6 +362,9 @@ static void forward_layers(struct dt_model *m, struct workspace *ws, size_t n,
             rope_apply(c, qr, c->n_head, t);
             rope_apply(c, kr, c->n_head_kv, t);
         }
+        /* Per-head products are small (len x len x head_dim): OpenBLAS threading costs more
+         * than it gains there, so attention runs single-threaded. */
+        openblas_set_num_threads(1);
         for (size_t s = 0; s < n_spans; s++) {
             const struct span *sp = &spans[s];
             if (sp->n == 0)
@@ -370,6 +374,7 @@ static void forward_layers(struct dt_model *m, struct workspace *ws, size_t n,
             attention(c, ws->q + sp->row0 * qd, sp->n, kcache ? sp->pos0 : 0, kb, vb,
                       ws->att + sp->row0 * qd, ws->scores);
         }
+        openblas_set_num_threads(n_blas_threads);
         linear(m, ws, s0 + 3, ws->att, n, ws->xb, dim);
         for (size_t i = 0; i < n * dim; i++)
             ws->x[i] += ws->xb[i];
