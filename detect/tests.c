@@ -67,6 +67,14 @@ static void set_log_p(struct dt_test_result *r, double log_p)
     r->p_value = exp(log_p);
 }
 
+/* For p-values that are exact ratios: keep p itself exact (a Monte Carlo p of 1/20 must compare
+ * equal to 0.05) and derive its log. */
+static void set_p_ratio(struct dt_test_result *r, double num, double den)
+{
+    r->p_value = num >= den ? 1 : num / den;
+    r->log_p = num >= den ? 0 : log(num) - log(den);
+}
+
 static void set_invalid(struct dt_test_result *r, const char *why)
 {
     r->valid = 0;
@@ -539,7 +547,7 @@ static int sign_flip(const double *d, size_t n, int two_sided, const struct dt_t
             count += v >= tref - tol;
         }
         dt_free(sg);
-        set_log_p(r, log((double)count) - (double)n * M_LN2);
+        set_p_ratio(r, (double)count, ldexp(1.0, (int)n));
         r->log_p_min = (two_sided ? 1.0 - (double)n_nonzero : -(double)n_nonzero) * M_LN2;
     } else {
         if (o->n_resamples == 0)
@@ -561,7 +569,7 @@ static int sign_flip(const double *d, size_t n, int two_sided, const struct dt_t
         }
         r->method = DT_TEST_MONTE_CARLO;
         r->n_resamples = o->n_resamples;
-        set_log_p(r, log((double)(b + 1)) - log((double)o->n_resamples + 1));
+        set_p_ratio(r, (double)(b + 1), (double)o->n_resamples + 1);
         r->log_p_min = -log((double)o->n_resamples + 1);
     }
     return boot_mean_ci(d, n, o, r, err);
@@ -767,7 +775,7 @@ int dt_test_vs_controls(double s, const double *c, size_t k, struct dt_test_resu
     empirical->statistic = s;
     empirical->effect = (double)below / dk;
     empirical->n = k;
-    set_log_p(empirical, log(1 + (double)ge) - log(dk + 1));
+    set_p_ratio(empirical, 1 + (double)ge, dk + 1);
     empirical->log_p_min = -log(dk + 1);
     if (!parametric)
         return 0;
