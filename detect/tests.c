@@ -291,18 +291,82 @@ struct rank_law {
     long vmax;   /* largest value */
 };
 
-/* log M(theta) = log sum_g w_g e^(theta v_g), and the tilted mean, for one probe. */
+/* log M(theta) = log sum_g w_g e^(theta v_g), with the tilted mean and variance, for one
+ * probe. */
 static double tilt_probe(const long *val, const double *w, size_t n, long vmax, double theta,
-                         double *mean)
+                         double *mean, double *var)
 {
-    double s = 0, sv = 0;
+    double s = 0, sv = 0, svv = 0;
     for (size_t g = 0; g < n; g++) {
         double e = w[g] * exp(theta * (double)(val[g] - vmax));
         s += e;
         sv += e * (double)val[g];
+        svv += e * (double)val[g] * (double)val[g];
     }
     *mean = sv / s;
+    *var = fmax(0, svv / s - *mean * *mean);
     return theta * (double)vmax + log(s);
+}
+
+/* Cumulant generating function of the sum over probes: K(theta), K'(theta), K''(theta). */
+static double tilt_all(const long *val, const double *w, const struct rank_law *law,
+                       size_t n_probe, double theta, double *k1, double *k2)
+{
+    double k = 0, m, v;
+    *k1 = 0;
+    *k2 = 0;
+    for (size_t i = 0; i < n_probe; i++) {
+        k += tilt_probe(val + law[i].off, w + law[i].off, law[i].n, law[i].vmax, theta, &m, &v);
+        *k1 += m;
+        *k2 += v;
+    }
+    return k;
+}
+
+/* The saddle point: theta >= 0 with K'(theta) = s, or 0 when s is at or below the mean. */
+static double solve_tilt(const long *val, const double *w, const struct rank_law *law,
+                         size_t n_probe, double s)
+{
+    double k1, k2;
+    tilt_all(val, w, law, n_probe, 0, &k1, &k2);
+    if (s <= k1)
+        return 0;
+    double lo = 0, hi = 1;
+    for (;;) {
+        tilt_all(val, w, law, n_probe, hi, &k1, &k2);
+        if (k1 >= s || hi > 1e3)
+            break;
+        lo = hi;
+        hi *= 2;
+    }
+    for (int it = 0; it < 60; it++) {
+        double mid = 0.5 * (lo + hi);
+        tilt_all(val, w, law, n_probe, mid, &k1, &k2);
+        if (k1 < s)
+            lo = mid;
+        else
+            hi = mid;
+    }
+    return 0.5 * (lo + hi);
+}
+
+/*
+ * Lugannani-Rice tail with Daniels' lattice correction (span h) for P(S >= s), s on the
+ * lattice, in log space: log phi(w) + log(R(w) + 1/u - 1/w), R the Mills ratio, so it holds
+ * far below 1e-300. Relative error O(1/n_probe) uniformly in the tail.
+ */
+static double saddle_tail_log(double theta, double k, double k2, double s, double h)
+{
+    double w = sqrt(fmax(0, 2 * (theta * s - k)));
+    double u = (1 - exp(-theta * h)) / h * sqrt(k2);
+    if (!(w > 1e-3) || !(u > 0))
+        return 1; /* signal (no log p is positive): too close to the mean for this form */
+    double lphi = -0.5 * w * w - 0.918938533204672741780329736406;
+    double mills = exp(dt_stats_norm_sf_log(w) - lphi);
+    double t = mills + 1 / u - 1 / w;
+    if (!(t > 0))
+        return 1;
+    return lphi + log(t);
 }
 
 int dt_test_rank_controls(const double *x, size_t n_probe, size_t n_model,
@@ -386,51 +450,31 @@ int dt_test_rank_controls(const double *x, size_t n_probe, size_t n_model,
         r->has_approx = 1;
     }
 
+    double theta = s_obs >= s_max ? 0 : solve_tilt(val, w, law, n_probe, (double)s_obs);
     if (s_obs >= s_max) {
         /* The suspect is (jointly) closest on every probe: p is the product of the tops. */
         set_log_p(r, log_p_min);
     } else if (cost > o->exact_budget) {
-        double cc = all_even ? 0.5 : 0.25;
+        double cc = all_even ? 0.5 : 0.25, k1, k2;
+        double lp = 1;
         r->method = DT_TEST_ASYMPTOTIC;
-        r->note = "normal approximation: exact convolution exceeds the work budget";
-        set_log_p(r, var0 > 0 ? dt_stats_norm_sf_log((s_rank - cc - mean0) / sqrt(var0)) : 0);
+        if (theta > 0) {
+            double k = tilt_all(val, w, law, n_probe, theta, &k1, &k2);
+            lp = saddle_tail_log(theta, k, k2, (double)s_obs, all_even ? 2 : 1);
+            r->note = "saddle-point (Lugannani-Rice) approximation: exact convolution exceeds "
+                      "the work budget";
+        }
+        if (lp > 0 || lp < log_p_min) {
+            r->note = "normal approximation: exact convolution exceeds the work budget";
+            lp = var0 > 0 ? dt_stats_norm_sf_log((s_rank - cc - mean0) / sqrt(var0)) : 0;
+        }
+        set_log_p(r, lp);
     } else {
         /* Tilt every probe's law by e^(theta v) so the tilted mean of the sum is s_obs: the
          * DP then carries its mass near s_obs, and
          *   P(S >= s) = exp(sum log M_i - theta s) * sum_{t >= s} P_theta(t) e^(-theta (t - s))
          * holds exactly for any theta. */
-        double theta = 0, tmean;
-        double sum0 = 0;
-        for (size_t i = 0; i < n_probe; i++) {
-            tilt_probe(val + law[i].off, w + law[i].off, law[i].n, law[i].vmax, 0, &tmean);
-            sum0 += tmean;
-        }
-        if ((double)s_obs > sum0) {
-            double lo = 0, hi = 1;
-            for (;;) {
-                double sm = 0;
-                for (size_t i = 0; i < n_probe; i++) {
-                    tilt_probe(val + law[i].off, w + law[i].off, law[i].n, law[i].vmax, hi, &tmean);
-                    sm += tmean;
-                }
-                if (sm >= (double)s_obs || hi > 1e3)
-                    break;
-                lo = hi;
-                hi *= 2;
-            }
-            for (int it = 0; it < 60; it++) {
-                double mid = 0.5 * (lo + hi), sm = 0;
-                for (size_t i = 0; i < n_probe; i++) {
-                    tilt_probe(val + law[i].off, w + law[i].off, law[i].n, law[i].vmax, mid, &tmean);
-                    sm += tmean;
-                }
-                if (sm < (double)s_obs)
-                    lo = mid;
-                else
-                    hi = mid;
-            }
-            theta = 0.5 * (lo + hi);
-        }
+        double tmean, tvar;
         size_t len = (size_t)s_max + 1;
         dp = dt_calloc(len, sizeof *dp);
         dp2 = dt_calloc(len, sizeof *dp2);
@@ -450,7 +494,7 @@ int dt_test_rank_controls(const double *x, size_t n_probe, size_t n_model,
             const long *pv = val + law[i].off;
             const double *pw = w + law[i].off;
             size_t ng = law[i].n;
-            double lm = tilt_probe(pv, pw, ng, law[i].vmax, theta, &tmean);
+            double lm = tilt_probe(pv, pw, ng, law[i].vmax, theta, &tmean, &tvar);
             log_m += lm;
             for (size_t g = 0; g < ng; g++)
                 tw[g] = exp(log(pw[g]) + theta * (double)pv[g] - lm);
