@@ -24,11 +24,14 @@ int dt_attribution_best(const double *scores, size_t n_probe, size_t n_cand,
                         struct dt_error *err)
 {
     if (n_probe == 0 || n_cand < 2)
-        return dt_error_set(err, DT_EINVAL, "attribution needs >= 1 probe and >= 2 candidates (probes %zu, candidates %zu)",
-                            n_probe, n_cand);
+        return dt_error_set(
+            err, DT_EINVAL,
+            "attribution needs >= 1 probe and >= 2 candidates (probes %zu, candidates %zu)",
+            n_probe, n_cand);
     size_t cells;
     if (dt_mul_overflow(n_probe, n_cand, &cells))
-        return dt_error_set(err, DT_EINVAL, "attribution matrix %zu x %zu is too large", n_probe, n_cand);
+        return dt_error_set(err, DT_EINVAL, "attribution matrix %zu x %zu is too large", n_probe,
+                            n_cand);
     int rc = 0;
     double *mean = dt_calloc(n_cand, sizeof *mean);
     double *d = dt_malloc_array(n_probe, sizeof *d);
@@ -38,7 +41,8 @@ int dt_attribution_best(const double *scores, size_t n_probe, size_t n_cand,
     }
     for (size_t i = 0; i < cells; i++) {
         if (!isfinite(scores[i])) {
-            rc = dt_error_set(err, DT_EINVAL, "attribution score at probe %zu, candidate %zu is not finite",
+            rc = dt_error_set(err, DT_EINVAL,
+                              "attribution score at probe %zu, candidate %zu is not finite",
                               i / n_cand, i % n_cand);
             goto out;
         }

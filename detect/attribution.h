@@ -18,9 +18,9 @@
 #include <stddef.h>
 
 struct dt_attribution {
-    size_t i_best;                /* index of the candidate with the highest mean score */
-    size_t i_runner_up;           /* second highest */
-    double mean_best;             /* mean score over probes */
+    size_t i_best;      /* index of the candidate with the highest mean score */
+    size_t i_runner_up; /* second highest */
+    double mean_best;   /* mean score over probes */
     double mean_runner_up;
     struct dt_test_result margin; /* two-sided sign-flip test on per-probe differences */
 };

@@ -21,9 +21,11 @@ static int check_log_p(const double *log_p, size_t n, int allow_zero_p, struct d
         return dt_error_set(err, DT_EINVAL, "no p-values to adjust or combine");
     for (size_t i = 0; i < n; i++) {
         if (isnan(log_p[i]) || log_p[i] > 0)
-            return dt_error_set(err, DT_EINVAL, "log p-value %zu ('%g') is not in [-inf, 0]", i, log_p[i]);
+            return dt_error_set(err, DT_EINVAL, "log p-value %zu ('%g') is not in [-inf, 0]", i,
+                                log_p[i]);
         if (!allow_zero_p && log_p[i] == -HUGE_VAL)
-            return dt_error_set(err, DT_EINVAL, "p-value %zu is exactly 0: pass its log instead", i);
+            return dt_error_set(err, DT_EINVAL, "p-value %zu is exactly 0: pass its log instead",
+                                i);
     }
     return 0;
 }
@@ -122,8 +124,7 @@ static void combo_set(struct dt_test_result *r, double lp)
     r->p_value = exp(lp);
 }
 
-int dt_combine_fisher(const double *log_p, size_t n, struct dt_test_result *r,
-                      struct dt_error *err)
+int dt_combine_fisher(const double *log_p, size_t n, struct dt_test_result *r, struct dt_error *err)
 {
     int rc = check_log_p(log_p, n, 0, err);
     if (rc)
@@ -146,12 +147,13 @@ static int check_weights(const double *w, size_t n, struct dt_error *err)
         return 0;
     for (size_t i = 0; i < n; i++)
         if (!(w[i] > 0 && isfinite(w[i])))
-            return dt_error_set(err, DT_EINVAL, "combination weight %zu ('%g') must be positive", i, w[i]);
+            return dt_error_set(err, DT_EINVAL, "combination weight %zu ('%g') must be positive", i,
+                                w[i]);
     return 0;
 }
 
-int dt_combine_stouffer(const double *log_p, const double *w, size_t n,
-                        struct dt_test_result *r, struct dt_error *err)
+int dt_combine_stouffer(const double *log_p, const double *w, size_t n, struct dt_test_result *r,
+                        struct dt_error *err)
 {
     int rc = check_log_p(log_p, n, 0, err);
     if (rc == 0)

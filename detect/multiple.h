@@ -39,8 +39,8 @@ int dt_combine_fisher(const double *log_p, size_t n, struct dt_test_result *r,
 /* Stouffer: Z = sum w_i z_i / sqrt(sum w_i^2), z_i = Phi^-1(1 - p_i); w NULL = equal weights
  * (weights must be > 0). Assumes independent p-values. z_i is floored at -38 so p_i = 1 stays
  * finite. */
-int dt_combine_stouffer(const double *log_p, const double *w, size_t n,
-                        struct dt_test_result *r, struct dt_error *err);
+int dt_combine_stouffer(const double *log_p, const double *w, size_t n, struct dt_test_result *r,
+                        struct dt_error *err);
 /* Cauchy combination: T = sum w_i tan((1/2 - p_i) pi) / sum w_i, p = 1/2 - atan(T)/pi;
  * w NULL = equal weights. p_i above 1 - 1e-15 are clipped there (tan is infinite at 1). */
 int dt_combine_cauchy(const double *log_p, const double *w, size_t n, struct dt_test_result *r,

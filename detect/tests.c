@@ -104,7 +104,8 @@ int dt_bootstrap_ci(size_t n, dt_boot_stat_fn stat, void *ctx, const struct dt_t
     struct dt_test_opts def;
     const struct dt_test_opts *o = opts_or_default(opts, &def);
     if (n == 0 || o->n_boot < 2 || !(o->ci_level > 0 && o->ci_level < 1))
-        return dt_error_set(err, DT_EINVAL, "bootstrap needs n >= 1, 'n_boot' >= 2 and 0 < 'ci_level' < 1");
+        return dt_error_set(err, DT_EINVAL,
+                            "bootstrap needs n >= 1, 'n_boot' >= 2 and 0 < 'ci_level' < 1");
     int rc = 0;
     size_t *idx = dt_malloc_array(n, sizeof *idx);
     double *vals = dt_malloc_array(o->n_boot, sizeof *vals);
@@ -160,10 +161,12 @@ int dt_test_binomial(uint64_t k, uint64_t n, double p0, const struct dt_test_opt
     struct dt_test_opts def;
     const struct dt_test_opts *o = opts_or_default(opts, &def);
     if (n == 0 || k > n || n > (1ULL << 53))
-        return dt_error_set(err, DT_EINVAL, "binomial test needs 1 <= n < 2^53 and k <= n (k %llu, n %llu)",
+        return dt_error_set(err, DT_EINVAL,
+                            "binomial test needs 1 <= n < 2^53 and k <= n (k %llu, n %llu)",
                             (unsigned long long)k, (unsigned long long)n);
     if (!(p0 > 0 && p0 < 1))
-        return dt_error_set(err, DT_EINVAL, "binomial null rate '%g' must lie strictly between 0 and 1", p0);
+        return dt_error_set(err, DT_EINVAL,
+                            "binomial null rate '%g' must lie strictly between 0 and 1", p0);
     result_init(r, "exact binomial test", "success rate > null rate",
                 "observed success rate k/n (Clopper-Pearson interval)");
     double dk = (double)k, dn = (double)n;
@@ -186,9 +189,8 @@ int dt_test_binomial(uint64_t k, uint64_t n, double p0, const struct dt_test_opt
 
 /* ---- Fisher ---- */
 
-int dt_test_fisher(uint64_t a, uint64_t b, uint64_t c, uint64_t d,
-                   const struct dt_test_opts *opts, struct dt_test_result *r,
-                   struct dt_error *err)
+int dt_test_fisher(uint64_t a, uint64_t b, uint64_t c, uint64_t d, const struct dt_test_opts *opts,
+                   struct dt_test_result *r, struct dt_error *err)
 {
     struct dt_test_opts def;
     const struct dt_test_opts *o = opts_or_default(opts, &def);
@@ -196,7 +198,8 @@ int dt_test_fisher(uint64_t a, uint64_t b, uint64_t c, uint64_t d,
     if (a > lim || b > lim || c > lim || d > lim)
         return dt_error_set(err, DT_EINVAL, "fisher table cell exceeds 2^50");
     if (a + b == 0 || c + d == 0)
-        return dt_error_set(err, DT_EINVAL, "fisher test needs trials in both rows (suspect %llu, controls %llu)",
+        return dt_error_set(err, DT_EINVAL,
+                            "fisher test needs trials in both rows (suspect %llu, controls %llu)",
                             (unsigned long long)(a + b), (unsigned long long)(c + d));
     result_init(r, o->mid_p ? "Fisher's exact test (mid-p)" : "Fisher's exact test",
                 "suspect's hit rate > controls' pooled rate",
@@ -286,9 +289,9 @@ static size_t doubled_midranks(const double *v, size_t m, struct vi *scratch, lo
  * pairs: the distinct doubled mid-ranks and the fraction of models holding each.
  */
 struct rank_law {
-    size_t off;  /* first pair in the flat arrays */
-    size_t n;    /* number of pairs */
-    long vmax;   /* largest value */
+    size_t off; /* first pair in the flat arrays */
+    size_t n;   /* number of pairs */
+    long vmax;  /* largest value */
 };
 
 /* log M(theta) = log sum_g w_g e^(theta v_g), with the tilted mean and variance, for one
@@ -309,8 +312,8 @@ static double tilt_probe(const long *val, const double *w, size_t n, long vmax, 
 }
 
 /* Cumulant generating function of the sum over probes: K(theta), K'(theta), K''(theta). */
-static double tilt_all(const long *val, const double *w, const struct rank_law *law,
-                       size_t n_probe, double theta, double *k1, double *k2)
+static double tilt_all(const long *val, const double *w, const struct rank_law *law, size_t n_probe,
+                       double theta, double *k1, double *k2)
 {
     double k = 0, m, v;
     *k1 = 0;
@@ -376,11 +379,13 @@ int dt_test_rank_controls(const double *x, size_t n_probe, size_t n_model,
     struct dt_test_opts def;
     const struct dt_test_opts *o = opts_or_default(opts, &def);
     if (n_probe == 0 || n_model < 2)
-        return dt_error_set(err, DT_EINVAL, "rank test needs >= 1 probe and >= 1 control (probes %zu, models %zu)",
+        return dt_error_set(err, DT_EINVAL,
+                            "rank test needs >= 1 probe and >= 1 control (probes %zu, models %zu)",
                             n_probe, n_model);
     size_t cells;
     if (dt_mul_overflow(n_probe, n_model, &cells) || n_model > (1u << 20) || n_probe > (1u << 30))
-        return dt_error_set(err, DT_EINVAL, "rank test matrix %zu x %zu is too large", n_probe, n_model);
+        return dt_error_set(err, DT_EINVAL, "rank test matrix %zu x %zu is too large", n_probe,
+                            n_model);
     for (size_t i = 0; i < cells; i++)
         if (isnan(x[i]))
             return dt_error_set(err, DT_EINVAL, "rank test score at probe %zu, model %zu is NaN",
@@ -398,7 +403,8 @@ int dt_test_rank_controls(const double *x, size_t n_probe, size_t n_model,
         rc = dt_error_set(err, DT_ENOMEM, "out of memory for rank test on %zu probes", n_probe);
         goto out;
     }
-    result_init(r, "rank test against controls", "suspect ranks closer to the teacher than controls",
+    result_init(r, "rank test against controls",
+                "suspect ranks closer to the teacher than controls",
                 "mean within-probe rank of the suspect (1 = farthest, k+1 = closest)");
     const double m = (double)n_model;
     long s_obs = 0, s_max = 0; /* doubled ranks minus 2, summed */
@@ -479,7 +485,8 @@ int dt_test_rank_controls(const double *x, size_t n_probe, size_t n_model,
         dp = dt_calloc(len, sizeof *dp);
         dp2 = dt_calloc(len, sizeof *dp2);
         if (!dp || !dp2) {
-            rc = dt_error_set(err, DT_ENOMEM, "out of memory for rank test distribution (%zu points)", len);
+            rc = dt_error_set(err, DT_ENOMEM,
+                              "out of memory for rank test distribution (%zu points)", len);
             goto out;
         }
         dp[0] = 1;
@@ -552,8 +559,9 @@ static int sign_flip(const double *d, size_t n, int two_sided, const struct dt_t
         ss += d[i] * d[i];
         n_nonzero += d[i] != 0;
     }
-    result_init(r, two_sided ? "paired sign-flip permutation test (two-sided)"
-                             : "paired sign-flip permutation test",
+    result_init(r,
+                two_sided ? "paired sign-flip permutation test (two-sided)"
+                          : "paired sign-flip permutation test",
                 two_sided ? "mean difference != 0" : "mean difference > 0",
                 "mean per-probe difference (bootstrap percentile interval)");
     r->statistic = t / (double)n;
@@ -651,13 +659,13 @@ static int mean_var(const double *v, size_t n, double *mean, double *var, const 
 }
 
 int dt_test_welch(const double *x, size_t nx, const double *y, size_t ny,
-                  const struct dt_test_opts *opts, struct dt_test_result *r,
-                  struct dt_error *err)
+                  const struct dt_test_opts *opts, struct dt_test_result *r, struct dt_error *err)
 {
     struct dt_test_opts def;
     const struct dt_test_opts *o = opts_or_default(opts, &def);
     if (nx < 2 || ny < 2)
-        return dt_error_set(err, DT_EINVAL, "welch test needs >= 2 values per sample (x %zu, y %zu)", nx, ny);
+        return dt_error_set(err, DT_EINVAL,
+                            "welch test needs >= 2 values per sample (x %zu, y %zu)", nx, ny);
     double mx = 0, vx = 0, my = 0, vy = 0;
     int rc = mean_var(x, nx, &mx, &vx, "x", err);
     if (rc == 0)
@@ -698,7 +706,8 @@ int dt_test_mann_whitney(const double *x, size_t nx, const double *y, size_t ny,
     struct dt_test_opts def;
     const struct dt_test_opts *o = opts_or_default(opts, &def);
     if (nx == 0 || ny == 0 || nx > (1u << 28) || ny > (1u << 28))
-        return dt_error_set(err, DT_EINVAL, "mann-whitney test needs non-empty samples (x %zu, y %zu)", nx, ny);
+        return dt_error_set(err, DT_EINVAL,
+                            "mann-whitney test needs non-empty samples (x %zu, y %zu)", nx, ny);
     size_t n = nx + ny;
     int rc = 0;
     double *all = dt_malloc_array(n, sizeof *all);

@@ -38,20 +38,20 @@ struct dt_test_result {
     const char *effect_name; /* static: what `effect` measures */
     const char *note;        /* static or NULL: a caveat (why invalid, approximation used) */
     enum dt_test_method method;
-    int valid;               /* 0: undefined for these data; p_value is then 1 */
-    double statistic;        /* the test statistic (defined per test) */
-    double p_value;          /* one-sided p-value in [0, 1] */
-    double log_p;            /* log(p_value); finite even where p_value underflows to 0 */
-    double log_p_min;        /* log of the smallest p-value this design can produce */
-    double effect;           /* effect size (defined per test, see effect_name) */
-    int has_ci;              /* 1 if [ci_low, ci_high] is filled */
-    double ci_low, ci_high;  /* two-sided interval for `effect` at level ci_level */
+    int valid;              /* 0: undefined for these data; p_value is then 1 */
+    double statistic;       /* the test statistic (defined per test) */
+    double p_value;         /* one-sided p-value in [0, 1] */
+    double log_p;           /* log(p_value); finite even where p_value underflows to 0 */
+    double log_p_min;       /* log of the smallest p-value this design can produce */
+    double effect;          /* effect size (defined per test, see effect_name) */
+    int has_ci;             /* 1 if [ci_low, ci_high] is filled */
+    double ci_low, ci_high; /* two-sided interval for `effect` at level ci_level */
     double ci_level;
-    int has_approx;          /* 1 if z / p_approx hold a normal-approximation cross-check */
-    double z;                /* z-score of the statistic under the null */
-    double p_approx;         /* one-sided p of z (with continuity correction where stated) */
-    size_t n;                /* units of replication: trials, probes or controls */
-    size_t n_resamples;      /* Monte Carlo permutations used (0 when exact) */
+    int has_approx;     /* 1 if z / p_approx hold a normal-approximation cross-check */
+    double z;           /* z-score of the statistic under the null */
+    double p_approx;    /* one-sided p of z (with continuity correction where stated) */
+    size_t n;           /* units of replication: trials, probes or controls */
+    size_t n_resamples; /* Monte Carlo permutations used (0 when exact) */
 };
 
 struct dt_test_opts {
@@ -87,9 +87,8 @@ int dt_test_binomial(uint64_t k, uint64_t n, double p0, const struct dt_test_opt
  * ratio (0.5 added to every cell when one is 0) with Woolf's log interval; z = pooled
  * two-proportion z. Needs a + b > 0 and c + d > 0. Assumes independent trials.
  */
-int dt_test_fisher(uint64_t a, uint64_t b, uint64_t c, uint64_t d,
-                   const struct dt_test_opts *opts, struct dt_test_result *r,
-                   struct dt_error *err);
+int dt_test_fisher(uint64_t a, uint64_t b, uint64_t c, uint64_t d, const struct dt_test_opts *opts,
+                   struct dt_test_result *r, struct dt_error *err);
 
 /*
  * Rank test of the suspect against controls over probes. x is row-major
@@ -103,8 +102,8 @@ int dt_test_fisher(uint64_t a, uint64_t b, uint64_t c, uint64_t d,
  * (so tails below 1e-300 keep their digits), when the work fits opts->exact_budget;
  * otherwise the Lugannani-Rice saddle-point approximation with lattice correction (relative
  * error ~1e-3 at 100 probes, shrinking as 1/n; method and note say which). z / p_approx hold
- * the plain normal approximation, which is far too large in the far tail. effect = mean rank (H0: (k+2)/2)
- * with a bootstrap percentile interval over probes. The smallest reachable p is
+ * the plain normal approximation, which is far too large in the far tail. effect = mean rank (H0:
+ * (k+2)/2) with a bootstrap percentile interval over probes. The smallest reachable p is
  * (k+1)^-n_probe without ties. Assumes probes independent; nothing about score scales.
  */
 int dt_test_rank_controls(const double *x, size_t n_probe, size_t n_model,
@@ -132,8 +131,7 @@ int dt_test_sign_flip_two_sided(const double *d, size_t n, const struct dt_test_
  * independent, roughly normal samples (or large ones). valid = 0 if both variances are 0.
  */
 int dt_test_welch(const double *x, size_t nx, const double *y, size_t ny,
-                  const struct dt_test_opts *opts, struct dt_test_result *r,
-                  struct dt_error *err);
+                  const struct dt_test_opts *opts, struct dt_test_result *r, struct dt_error *err);
 
 /*
  * Mann-Whitney U test of H1: x tends to exceed y (P(X > Y) > 1/2). statistic = U (pairs with

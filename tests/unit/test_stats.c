@@ -13,6 +13,7 @@
 #include "detect/stats.h"
 #include "detect/tests.h"
 #include "tests/tap.h"
+#include "util/alloc.h"
 #include "util/error.h"
 #include "util/rng.h"
 
@@ -27,8 +28,8 @@ static int rel_ok(double got, double want, double tol)
     return fabs(got - want) <= tol * fabs(want);
 }
 
-#define TAP_REL(got, want, tol, name)                                                          \
-    TAP_OK(rel_ok((got), (want), (tol)), "%s (got %.17g, want %.17g)", name, (double)(got),   \
+#define TAP_REL(got, want, tol, name)                                                              \
+    TAP_OK(rel_ok((got), (want), (tol)), "%s (got %.17g, want %.17g)", name, (double)(got),        \
            (double)(want))
 
 static void test_distributions(void)
@@ -238,7 +239,8 @@ static void test_tests(void)
     o.exact_budget = 0;
     dt_test_rank_controls(xu, 3, 3, &o, &r2, &err);
     TAP_OK(r2.method == DT_TEST_ASYMPTOTIC && rel_ok(r2.p_value, r.p_value, 0.1),
-           "rank test falls back to an approximation over budget (%g vs %g)", r2.p_value, r.p_value);
+           "rank test falls back to an approximation over budget (%g vs %g)", r2.p_value,
+           r.p_value);
     /* saddle-point fallback against the exact convolution in a far tail: 300 probes, 4
      * controls, suspect shifted by 2 sd (exact log p ~ -293) */
     double *xs3 = malloc(300 * 5 * sizeof *xs3);
@@ -266,8 +268,10 @@ static void test_tests(void)
     o.n_boot = 0;
     TAP_OK(dt_test_sign_flip(d, 5, &o, &r, &err) == 0 && rel_ok(r.p_value, 3.0 / 32, 1e-14),
            "sign-flip exact p = 3/32");
-    TAP_OK(r.method == DT_TEST_EXACT && rel_ok(r.statistic, 1.8, 1e-14), "sign-flip statistic = mean");
-    TAP_OK(dt_test_sign_flip_two_sided(d, 5, &o, &r, &err) == 0 && rel_ok(r.p_value, 6.0 / 32, 1e-14),
+    TAP_OK(r.method == DT_TEST_EXACT && rel_ok(r.statistic, 1.8, 1e-14),
+           "sign-flip statistic = mean");
+    TAP_OK(dt_test_sign_flip_two_sided(d, 5, &o, &r, &err) == 0 &&
+               rel_ok(r.p_value, 6.0 / 32, 1e-14),
            "two-sided sign-flip p = 6/32");
     double dm[40];
     for (int i = 0; i < 40; i++)
@@ -277,10 +281,11 @@ static void test_tests(void)
     dt_test_sign_flip(dm, 40, &o, &r2, &err);
     TAP_OK(r.method == DT_TEST_MONTE_CARLO && r.p_value == r2.p_value &&
                fabs(r.p_value - r.p_approx) < 0.03,
-           "sign-flip Monte Carlo is seeded and agrees with its normal check (%g vs %g)",
-           r.p_value, r.p_approx);
+           "sign-flip Monte Carlo is seeded and agrees with its normal check (%g vs %g)", r.p_value,
+           r.p_approx);
     double zeros[5] = {0};
-    TAP_OK(dt_test_sign_flip(zeros, 5, &o, &r, &err) == 0 && r.p_value == 1, "all-zero differences: p = 1");
+    TAP_OK(dt_test_sign_flip(zeros, 5, &o, &r, &err) == 0 && r.p_value == 1,
+           "all-zero differences: p = 1");
     o.n_boot = 1000;
     dt_test_sign_flip(dm, 40, &o, &r, &err);
     TAP_OK(r.has_ci && r.ci_low < r.effect && r.effect < r.ci_high, "sign-flip bootstrap CI");
@@ -338,7 +343,8 @@ static void test_tests(void)
     TAP_REL(r.p_value, 0.25, 1e-15, "three controls: empirical p = 1/4 at best");
     TAP_REL(r.log_p_min, log(0.25), 1e-15, "and log_p_min says so");
     double t = 8 / sqrt(4.0 / 3);
-    TAP_REL(r2.p_value, 0.5 - t / (2 * sqrt(2 + t * t)), 1e-12, "parametric t with 2 df (closed form)");
+    TAP_REL(r2.p_value, 0.5 - t / (2 * sqrt(2 + t * t)), 1e-12,
+            "parametric t with 2 df (closed form)");
     TAP_OK(strstr(r2.name, "normal") != NULL, "parametric test is labelled as assuming normality");
     TAP_OK(dt_test_vs_controls(2, ctl, 3, &r, &r2, &err) == 0 && rel_ok(r.p_value, 0.75, 1e-15),
            "ties count against the suspect: p = 3/4");
@@ -386,7 +392,8 @@ static void test_bootstrap(void)
     TAP_OK(lo == lo2 && hi == hi2 && lo > 19.5 && lo < 22 && hi > 27 && hi < 29.5,
            "bootstrap is seeded and about +-2 se (%g, %g)", lo, hi);
     o.n_boot = 1;
-    TAP_OK(dt_bootstrap_ci(50, mean_stat, v, &o, &lo, &hi, &err) == DT_EINVAL, "bootstrap needs 2 replicates");
+    TAP_OK(dt_bootstrap_ci(50, mean_stat, v, &o, &lo, &hi, &err) == DT_EINVAL,
+           "bootstrap needs 2 replicates");
 }
 
 static void test_multiple(void)
@@ -411,7 +418,8 @@ static void test_multiple(void)
     TAP_OK(adj[0] == 0 && adj[1] == 0, "holm caps at 1");
 
     double f2[] = {log(0.1), log(0.2)};
-    TAP_OK(dt_combine_fisher(f2, 2, &r, &err) == 0 && rel_ok(r.p_value, 0.02 * (1 - log(0.02)), 1e-13),
+    TAP_OK(dt_combine_fisher(f2, 2, &r, &err) == 0 &&
+               rel_ok(r.p_value, 0.02 * (1 - log(0.02)), 1e-13),
            "fisher combination of two: p1p2(1 - ln p1p2)");
     double s2[] = {log(0.05), log(0.05)};
     TAP_OK(dt_combine_stouffer(s2, NULL, 2, &r, &err) == 0 &&
@@ -431,6 +439,42 @@ static void test_multiple(void)
            "fisher combination of 1e-400 stays finite in log");
     double bad[] = {0.1};
     TAP_OK(dt_combine_fisher(bad, 1, &r, &err) == DT_EINVAL, "positive log p rejected");
+}
+
+/* Every allocation in the tests can fail: each must return DT_ENOMEM, leak nothing (ASan) and
+ * succeed again once allocation works. */
+static void test_alloc_failures(void)
+{
+    struct dt_test_opts o;
+    dt_test_opts_init(&o);
+    o.n_boot = 50;
+    struct dt_test_result r;
+    struct dt_attribution at;
+    struct dt_error err;
+    double x[] = {3, 1, 2, 5, 5, 1, 2, 2, 2, 0.5, 0.7, 0.1}, adj[4];
+    double lp[] = {-1, -2, -3, -4};
+    int all_ok = 1, first_fail = 1;
+    for (long n = 0; n < 12; n++) {
+        int rc[5];
+        dt_alloc_fail_after(n);
+        rc[0] = dt_test_rank_controls(x, 4, 3, &o, &r, &err);
+        dt_alloc_fail_after(n);
+        rc[1] = dt_test_mann_whitney(x, 5, x + 5, 7, &o, &r, &err);
+        dt_alloc_fail_after(n);
+        rc[2] = dt_test_sign_flip(x, 12, &o, &r, &err);
+        dt_alloc_fail_after(n);
+        rc[3] = dt_mult_holm(lp, 4, adj, &err);
+        dt_alloc_fail_after(n);
+        rc[4] = dt_attribution_best(x, 4, 3, &o, &at, &err);
+        dt_alloc_fail_after(-1);
+        for (int i = 0; i < 5; i++)
+            if ((rc[i] != 0 && rc[i] != DT_ENOMEM) || (n == 0 && rc[i] != DT_ENOMEM))
+                all_ok = n == 0 ? (first_fail = 0) : 0;
+    }
+    TAP_OK(first_fail, "the first allocation failing is reported as DT_ENOMEM by every test");
+    TAP_OK(all_ok, "allocation failures give DT_ENOMEM or success, never another error");
+    TAP_OK(dt_test_rank_controls(x, 4, 3, &o, &r, &err) == 0,
+           "and the tests work again afterwards");
 }
 
 /* ---- calibration under simulated nulls ---- */
@@ -572,6 +616,7 @@ int main(void)
     test_tests();
     test_bootstrap();
     test_multiple();
+    test_alloc_failures();
     test_calibration();
     return tap_done();
 }
