@@ -9,6 +9,10 @@
 
 const struct dt_command dt_commands[] = {
     {"version", cmd_version, "print the version and the libraries it was built with"},
+    {"corpus", cmd_corpus, "list, show, export and store probe corpora"},
+    {"transcripts", cmd_transcripts, "import API transcripts (OpenAI, llama.cpp server, plain JSONL)"},
+    {"runs", cmd_runs, "list and show the runs recorded in an evidence store"},
+    {"db", cmd_db, "check an evidence store's integrity and schema version"},
     {NULL, NULL, NULL},
 };
 

@@ -26,5 +26,9 @@ int dt_cli_parse_double(const char *cmd, const char *opt, const char *s, double 
 int dt_cli_parse_u64(const char *cmd, const char *opt, const char *s, unsigned long long *out);
 
 int cmd_version(int argc, char **argv);
+int cmd_corpus(int argc, char **argv);
+int cmd_transcripts(int argc, char **argv);
+int cmd_runs(int argc, char **argv);
+int cmd_db(int argc, char **argv);
 
 #endif
