@@ -32,5 +32,9 @@ int cmd_logits(int argc, char **argv);
 int cmd_score(int argc, char **argv);
 int cmd_generate(int argc, char **argv);
 int cmd_bench(int argc, char **argv);
+int cmd_corpus(int argc, char **argv);
+int cmd_transcripts(int argc, char **argv);
+int cmd_runs(int argc, char **argv);
+int cmd_db(int argc, char **argv);
 
 #endif
