@@ -28,7 +28,7 @@ struct dt_tok_entry {
     size_t bytes_off; /* decoded bytes in pool */
     uint32_t n_text;
     uint32_t n_bytes;
-    float score; /* SPM merge priority (higher first) */
+    float score;  /* SPM merge priority (higher first) */
     int32_t type; /* enum dt_token_type */
     int set;      /* dt_tok_set_token was called for this id */
 };

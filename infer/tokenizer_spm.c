@@ -71,8 +71,8 @@ static struct spm_bigram heap_pop(struct dt_tok_work *w)
     return top;
 }
 
-static int try_bigram(const struct dt_tokenizer *t, struct dt_tok_work *w, const char *s,
-                      int32_t l, int32_t r)
+static int try_bigram(const struct dt_tokenizer *t, struct dt_tok_work *w, const char *s, int32_t l,
+                      int32_t r)
 {
     if (l < 0 || r < 0)
         return 0;
@@ -100,8 +100,8 @@ static size_t utf8_len(const unsigned char *s, size_t n)
 }
 
 /* The merge loop over one stretch of escaped text s (m bytes). */
-static int merge_chunk(const struct dt_tokenizer *t, struct dt_tok_work *w, const char *s,
-                       size_t m, struct dt_tok_ids *out)
+static int merge_chunk(const struct dt_tokenizer *t, struct dt_tok_work *w, const char *s, size_t m,
+                       struct dt_tok_ids *out)
 {
     if (dt_tok_work_symbols(w, m))
         return DT_ENOMEM;
@@ -180,12 +180,15 @@ int dt_tok_spm_encode(const struct dt_tokenizer *t, struct dt_tok_work *w, const
     if (m == 0)
         return 0;
     if (!t->spm_word_split)
-        return merge_chunk(t, w, s, m, out) ? dt_error_set(err, DT_ENOMEM, "out of memory encoding %zu bytes", n) : 0;
+        return merge_chunk(t, w, s, m, out)
+                   ? dt_error_set(err, DT_ENOMEM, "out of memory encoding %zu bytes", n)
+                   : 0;
     /* no token holds a "▁" after another character, so no merge crosses the start of a
      * "▁" run: encode run by run (same result, but short heaps that stay in cache) */
     size_t start = 0;
     for (size_t p = 1; p + 3 <= m; p++) {
-        if (memcmp(s + p, "\xE2\x96\x81", 3) != 0 || (p >= 3 && memcmp(s + p - 3, "\xE2\x96\x81", 3) == 0))
+        if (memcmp(s + p, "\xE2\x96\x81", 3) != 0 ||
+            (p >= 3 && memcmp(s + p - 3, "\xE2\x96\x81", 3) == 0))
             continue;
         if (merge_chunk(t, w, s + start, p - start, out))
             return dt_error_set(err, DT_ENOMEM, "out of memory encoding %zu bytes", n);
