@@ -323,6 +323,15 @@ static int load(const char *json, size_t n_bytes, const cJSON *config, const cha
         rc = dt_error_set(err, DT_EFORMAT, "'%s': the vocabulary is empty", what);
         goto done;
     }
+    /* a few gaps in the ids occur in real files; a handful of tokens with huge ids is an
+     * attempt to make us allocate a huge table */
+    size_t n_given = (size_t)cJSON_GetArraySize(vocab) +
+                     (cJSON_IsArray(added) ? (size_t)cJSON_GetArraySize(added) : 0);
+    if ((uint64_t)max_id + 1 > 2 * (uint64_t)n_given + 1024) {
+        rc = dt_error_set(err, DT_EFORMAT, "'%s': token ids are sparse (id %lld for %zu tokens)",
+                          what, (long long)max_id, n_given);
+        goto done;
+    }
     rc = dt_tok_new(spm ? DT_TOK_SPM : DT_TOK_BPE, max_id + 1, &t, err);
     if (rc)
         goto done;
