@@ -84,12 +84,16 @@ int dt_endpoint_build(const struct dt_endpoint_options *o, const struct dt_endpo
     } else {
         ok = ok && cJSON_AddStringToObject(b, "prompt", r->prompt);
     }
-    /* Floats go out as the doubles with the same value, so the server reads back the same
-     * float the local collect uses. */
+    /* Floats go out as the doubles with the same value and the seed as an integer literal,
+     * printed here (cJSON's printer may round to 15 digits), so the server reads back the
+     * exact values the local collect uses. */
+    char t[40], p[40], seed[32];
+    snprintf(t, sizeof t, "%.17g", (double)r->temperature);
+    snprintf(p, sizeof p, "%.17g", (double)r->top_p);
+    snprintf(seed, sizeof seed, "%llu", (unsigned long long)r->seed);
     ok = ok && cJSON_AddNumberToObject(b, "max_tokens", r->max_tokens) &&
-         cJSON_AddNumberToObject(b, "temperature", (double)r->temperature) &&
-         cJSON_AddNumberToObject(b, "top_p", (double)r->top_p) &&
-         cJSON_AddNumberToObject(b, "seed", (double)r->seed) &&
+         cJSON_AddRawToObject(b, "temperature", t) && cJSON_AddRawToObject(b, "top_p", p) &&
+         cJSON_AddRawToObject(b, "seed", seed) &&
          cJSON_AddNumberToObject(b, "n", 1);
     if (ok && r->top_k > 0)
         ok = cJSON_AddNumberToObject(b, "top_k", r->top_k) != NULL;
@@ -137,28 +141,37 @@ int dt_endpoint_parse(const struct dt_endpoint_options *o, const struct dt_endpo
         return rc;
     }
     /* Wrap the response as a transcript line: the prompt and kind are the probe's, the record
-     * id the response's. The parser then does to it exactly what an import would. */
-    cJSON *w = cJSON_CreateObject();
+     * id the response's, and the response its bytes as received (re-printing it through cJSON
+     * could round numbers). The parser then does to it exactly what an import would. */
     const cJSON *id = cJSON_GetObjectItemCaseSensitive(resp, "id");
+    cJSON *w = cJSON_CreateObject();
     int ok = w && cJSON_AddStringToObject(w, "prompt", r->prompt) &&
              cJSON_AddStringToObject(w, "kind", dt_probe_kind_name(r->kind)) &&
              (!cJSON_IsString(id) || cJSON_AddStringToObject(w, "id", id->valuestring));
-    if (ok && cJSON_AddItemToObject(w, "response", resp))
-        resp = NULL;
-    else
-        ok = 0;
-    line = ok ? cJSON_PrintUnformatted(w) : NULL;
+    char *head = ok ? cJSON_PrintUnformatted(w) : NULL;
     cJSON_Delete(w);
     cJSON_Delete(resp);
-    if (!line)
+    struct dt_strbuf sb = DT_STRBUF_INIT;
+    if (head) {
+        dt_strbuf_append(&sb, head, strlen(head) - 1); /* without the closing brace */
+        dt_strbuf_puts(&sb, ",\"response\":");
+        dt_strbuf_append(&sb, body, body_bytes);
+        dt_strbuf_putc(&sb, '}');
+    }
+    cJSON_free(head);
+    if (!head || dt_strbuf_failed(&sb)) {
+        dt_strbuf_release(&sb);
         return dt_error_set(err, DT_ENOMEM, "out of memory parsing a response");
+    }
+    size_t n_line = 0;
+    line = dt_strbuf_detach(&sb, &n_line);
     struct dt_sample s;
     dt_sample_init(&s);
-    rc = dt_transcript_parse_line(line, strlen(line),
+    rc = dt_transcript_parse_line(line, n_line,
                                   chat ? DT_TRANSCRIPT_OPENAI_CHAT
                                        : DT_TRANSCRIPT_OPENAI_COMPLETIONS,
                                   &s, NULL, err);
-    cJSON_free(line);
+    dt_free(line);
     if (rc)
         return rc;
     s.sample_index = r->sample_index;

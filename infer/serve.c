@@ -156,6 +156,17 @@ static char *legacy_token(const char *s, size_t n)
     return dt_strbuf_detach(&sb, NULL);
 }
 
+/* A number printed with 17 significant digits, so it reads back as the same double (cJSON's
+ * own printer may pick 15 digits that only match within an epsilon). Non-finite: null. */
+static cJSON *exact_number(double v)
+{
+    char buf[40];
+    if (!isfinite(v))
+        return cJSON_CreateNull();
+    snprintf(buf, sizeof buf, "%.17g", v);
+    return cJSON_CreateRaw(buf);
+}
+
 /* ---- responses ---- */
 
 static int set_json(struct dt_http_response *r, int status, cJSON *o)
@@ -480,7 +491,7 @@ static cJSON *chat_token(const struct dt_tokenizer *tok, int32_t id, float lp)
         return NULL;
     }
     /* The f32 log-prob is printed as the double with the same value, so it reads back exact. */
-    cJSON_AddNumberToObject(o, "logprob", (double)lp);
+    cJSON_AddItemToObject(o, "logprob", exact_number((double)lp));
     cJSON_AddItemToObject(o, "bytes", bytes);
     return o;
 }
@@ -524,7 +535,7 @@ static cJSON *legacy_logprobs(const struct gen_state *g)
         const char *b = dt_tokenizer_token_bytes(g->tok, g->ids[i], &nb);
         char *s = b ? legacy_token(b, nb) : NULL;
         int ok = s && cJSON_AddItemToArray(toks, cJSON_CreateString(s)) &&
-                 cJSON_AddItemToArray(lps, cJSON_CreateNumber((double)g->lps[i])) &&
+                 cJSON_AddItemToArray(lps, exact_number((double)g->lps[i])) &&
                  cJSON_AddItemToArray(offs, cJSON_CreateNumber((double)off));
         dt_free(s);
         if (!ok)
@@ -539,8 +550,8 @@ static cJSON *legacy_logprobs(const struct gen_state *g)
             if (!ab)
                 continue;
             char *as = legacy_token(ab, nb);
-            int ok2 = as && cJSON_AddNumberToObject(alts, as,
-                                                    (double)g->top_lps[i * (size_t)nt + (size_t)k]);
+            int ok2 = as && cJSON_AddItemToObject(
+                                alts, as, exact_number((double)g->top_lps[i * (size_t)nt + (size_t)k]));
             dt_free(as);
             if (!ok2)
                 return cJSON_Delete(lp), NULL;
