@@ -531,11 +531,8 @@ void dt_identity_claims_release(struct dt_identity_claims *claims)
 }
 
 static int add_claim(struct dt_identity_claims *c, enum dt_identity_kind kind, const char *text,
-                     size_t s, size_t e, const char *rule)
+                     size_t s, size_t e, const char *rule, size_t rule_index)
 {
-    for (size_t i = 0; i < c->n; i++)
-        if (c->claim[i].kind == kind && c->claim[i].start == s && c->claim[i].end == e)
-            return 0;
     struct dt_identity_claim *p = dt_realloc_array(c->claim, c->n + 1, sizeof *p);
     if (!p)
         return DT_ENOMEM;
@@ -544,6 +541,7 @@ static int add_claim(struct dt_identity_claims *c, enum dt_identity_kind kind, c
     p[c->n].start = s;
     p[c->n].end = e;
     p[c->n].rule = rule;
+    p[c->n].rule_index = rule_index;
     p[c->n].value = dt_strndup(text + s, e - s);
     if (!p[c->n].value)
         return DT_ENOMEM;
@@ -558,7 +556,11 @@ static int cmp_claim(const void *a, const void *b)
         return x->start < y->start ? -1 : 1;
     if (x->kind != y->kind)
         return (int)x->kind - (int)y->kind;
-    return x->end < y->end ? -1 : x->end > y->end;
+    if (x->end != y->end)
+        return x->end < y->end ? -1 : 1;
+    /* the same span from several rules: keep the first rule of the pack (ids are allocated
+     * in pack order, but compare indices, not addresses) */
+    return x->rule_index < y->rule_index ? -1 : x->rule_index > y->rule_index;
 }
 
 int dt_identity_extract(const struct dt_identity_rules *rules, const char *text, size_t n_bytes,
@@ -615,7 +617,7 @@ int dt_identity_extract(const struct dt_identity_rules *rules, const char *text,
                 if (!normalise(rules, subj, &s, &e))
                     continue;
                 if (add_claim(&c, k == 0 ? DT_IDENTITY_NAME : DT_IDENTITY_MAKER, subj, s, e,
-                              ru->id))
+                              ru->id, ri))
                     goto nomem;
             }
             PCRE2_SIZE next = ov[1] > ov[0] ? ov[1] : ov[0] + 1;
@@ -628,8 +630,18 @@ int dt_identity_extract(const struct dt_identity_rules *rules, const char *text,
         pcre2_match_data_free(md);
         md = NULL;
     }
-    if (c.n > 1)
+    if (c.n > 1) {
         qsort(c.claim, c.n, sizeof *c.claim, cmp_claim);
+        size_t k = 1;
+        for (size_t i = 1; i < c.n; i++) {
+            struct dt_identity_claim *a = &c.claim[k - 1], *b = &c.claim[i];
+            if (a->kind == b->kind && a->start == b->start && a->end == b->end)
+                dt_free(b->value);
+            else
+                c.claim[k++] = *b;
+        }
+        c.n = k;
+    }
     /* values are copies of the sanitised subject: an invalid byte inside a claim reads '?' */
     *out = c;
     c.claim = NULL;

@@ -28,6 +28,7 @@ struct dt_identity_claim {
     char *value;        /* normalised claim, a NUL-terminated copy of text[start..end) */
     size_t start, end;  /* byte span of the normalised claim in the text */
     const char *rule;   /* id of the rule that matched (borrowed from the rules) */
+    size_t rule_index;  /* its position in the pack */
 };
 
 struct dt_identity_claims {
