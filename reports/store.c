@@ -608,6 +608,27 @@ done:
     return rc;
 }
 
+static const char sql_model_find[] =
+    "SELECT id FROM models WHERE name = ?1 ORDER BY id DESC LIMIT 1";
+
+int dt_store_model_find(struct dt_store *s, const char *name, int64_t *model_id,
+                        struct dt_error *err)
+{
+    sqlite3_stmt *st = stmt(s, sql_model_find, err);
+    if (!st)
+        return err ? err->code : DT_EDB;
+    sqlite3_bind_text(st, 1, name, -1, SQLITE_TRANSIENT);
+    int r = sqlite3_step(st);
+    if (r == SQLITE_ROW)
+        *model_id = sqlite3_column_int64(st, 0);
+    sqlite3_reset(st);
+    if (r == SQLITE_ROW)
+        return 0;
+    if (r != SQLITE_DONE)
+        return db_error(s, err, "looking up a model");
+    return dt_error_set(err, DT_ENOTFOUND, "'%s': no model named '%s'", s->path, name);
+}
+
 /* ---- probes and corpora ---- */
 
 static const char sql_probe_upsert[] =
@@ -875,7 +896,7 @@ int dt_store_observation_insert(struct dt_store *s, int64_t collection_id, int64
         return dt_error_set(err, DT_EINVAL, "invalid sample");
     if ((rc = dt_sample_encode(smp, &bt, &nt, &bl, &nl, &bk, &nk, err)))
         return rc;
-    if (nt > INT32_MAX || nl > INT32_MAX || nk > INT32_MAX) {
+    if (nt > INT32_MAX || nl > INT32_MAX || nk > INT32_MAX || smp->response_bytes > INT32_MAX) {
         rc = dt_error_set(err, DT_ENOMEM, "sample of %zu tokens too large for the store",
                           smp->n_tokens);
         goto done;

@@ -90,6 +90,9 @@ struct dt_store_model {
  */
 int dt_store_model_upsert(struct dt_store *s, const struct dt_store_model *m, int64_t *model_id,
                           struct dt_error *err);
+/* The most recently added model with this name; DT_ENOTFOUND if none. */
+int dt_store_model_find(struct dt_store *s, const char *name, int64_t *model_id,
+                        struct dt_error *err);
 int dt_store_probe_upsert(struct dt_store *s, enum dt_probe_kind kind, const char *text,
                           const char *lang, int64_t *probe_id, struct dt_error *err);
 /* Stores a corpus and its probes (content-addressed; a second upsert is a no-op). */

@@ -200,6 +200,10 @@ static void test_records(void)
     dt_store_model_upsert(s, &am, &api, &err);
     q_text(s, "SELECT format || ' ' || key FROM models WHERE name = 'gpt-x'", txt, sizeof txt);
     TAP_OK(api != mid && !strcmp(txt, "api api:gpt-x"), "API model keyed by name (%s)", txt);
+    int64_t found = 0;
+    TAP_OK(dt_store_model_find(s, "gpt-x", &found, &err) == 0 && found == api &&
+               dt_store_model_find(s, "nobody", &found, &err) == DT_ENOTFOUND,
+           "model lookup by name");
 
     /* Corpora: content-addressed, deduplicated, idempotent. */
     struct dt_corpus *c = NULL, *back = NULL;
