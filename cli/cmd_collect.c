@@ -99,7 +99,8 @@ int cmd_collect(int argc, char **argv)
     struct dt_corpus *c = NULL, *sub = NULL;
     struct dt_collect_result res;
     int rc;
-    if ((rc = dt_store_open(db, &s, &err)) || (rc = dt_corpus_resolve(s, corpus, DT_PROBE_CHAT, &c, &err)))
+    if ((rc = dt_store_open(db, &s, &err)) ||
+        (rc = dt_corpus_resolve(s, corpus, DT_PROBE_CHAT, &c, &err)))
         goto done;
     if (n_probes > 0) {
         if ((rc = dt_corpus_sample(c, (size_t)n_probes, seed, &sub, &err)))

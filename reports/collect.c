@@ -249,8 +249,8 @@ int dt_store_collect(struct dt_store *s, struct dt_model *m, const char *model_n
         if (rc == 0 && (rc = dt_store_begin(s, err)) == 0) {
             for (size_t k = 0; k < set.n && rc == 0; k++) {
                 int ins = 0;
-                rc = dt_store_observation_insert(s, r.collection_id, r.run_id, &set.items[k],
-                                                 &ins, err);
+                rc = dt_store_observation_insert(s, r.collection_id, r.run_id, &set.items[k], &ins,
+                                                 err);
                 r.n_samples_new += (size_t)ins;
             }
             if (rc == 0)

@@ -23,10 +23,10 @@ struct dt_error;
 struct dt_model;
 
 struct dt_collect_params {
-    int n_samples;             /* samples per probe, >= 1 */
-    float temperature;         /* <= 0: greedy */
-    int top_k;                 /* sampling cut, <= 0: none */
-    float top_p;               /* >= 1: none */
+    int n_samples;     /* samples per probe, >= 1 */
+    float temperature; /* <= 0: greedy */
+    int top_k;         /* sampling cut, <= 0: none */
+    float top_p;       /* >= 1: none */
     uint64_t seed;
     int n_predict;             /* new tokens at most */
     int n_top;                 /* alternatives recorded per token (0..64) */

@@ -46,11 +46,9 @@ int dt_store_import_transcripts(struct dt_store *s, int argc, char *const *argv,
     const char *abs = realpath(path, abs_buf);
     pj = cJSON_CreateObject();
     int ok = pj && cJSON_AddStringToObject(pj, "file", abs ? abs : path);
-    if (!ok ||
-        !cJSON_AddStringToObject(pj, "file_xxh128", xxh) ||
+    if (!ok || !cJSON_AddStringToObject(pj, "file_xxh128", xxh) ||
         !cJSON_AddNumberToObject(pj, "file_bytes", (double)size) ||
-        !cJSON_AddStringToObject(pj, "format",
-                                 dt_transcript_format_name(opt ? opt->format : 0)) ||
+        !cJSON_AddStringToObject(pj, "format", dt_transcript_format_name(opt ? opt->format : 0)) ||
         !(params = cJSON_PrintUnformatted(pj))) {
         rc = dt_error_set(err, DT_ENOMEM, "out of memory importing '%s'", path);
         goto done;
