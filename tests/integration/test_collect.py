@@ -11,9 +11,6 @@ if not HAVE_ZOO:
 model = os.path.join(ZOO, 'gguf', 'teacher.gguf')
 if not os.path.exists(model):
     skip_all('zoo/gguf/teacher.gguf is absent')
-p = run([DT, 'collect', '--help'])
-if p.returncode != 0:
-    skip_all('this build has no collect command (infer core not merged)')
 
 d = tmpdir()
 N_PROBES, N_SAMPLES = 30, 2
