@@ -7,6 +7,8 @@
  */
 #include "cli/commands.h"
 
+#include "corpus/sample.h"
+#include "corpus/transcripts.h"
 #include "detect/watermark.h"
 #include "fingerprint/watermark.h"
 #include "fingerprint/wm_sample.h"
@@ -35,7 +37,9 @@ static const char *usage_main =
 static const char *usage_generate =
     "distiltrace watermark generate --model M --key K [--gamma G] [--delta D]\n"
     "       (--prompt P ... | --prompts-file F) [--samples N] [--max-tokens N]\n"
-    "       [--temperature T] [--top-p P] [--seed S] [--no-watermark] [--alpha A] [--json]";
+    "       [--temperature T] [--top-p P] [--seed S] [--no-watermark] [--ignore-eog]\n"
+    "       [--alpha A] [--json]\n"
+    "  --ignore-eog keeps sampling past end-of-generation tokens up to --max-tokens";
 
 static const char *usage_detect =
     "distiltrace watermark detect --key K --tokenizer M [--gamma G]\n"
@@ -127,6 +131,7 @@ static cJSON *json_text_test(const struct dt_wm_text_test *t, const struct dt_wm
         cJSON_AddNullToObject(o, "green_fraction");
     cJSON_AddNumberToObject(o, "z", t->z);
     cJSON_AddNumberToObject(o, "p_value", t->p_value);
+    cJSON_AddNumberToObject(o, "log10_p_value", t->log10_p);
     return o;
 }
 
@@ -167,14 +172,14 @@ static int read_lines(const char *path, char **buf, const char ***lines, size_t 
 
 /* ---- generate ---- */
 
-static int cmd_generate(int argc, char **argv)
+static int wm_generate(int argc, char **argv)
 {
     const char *model_path = NULL, *prompts_file = NULL;
     const char **prompts = NULL;
     size_t n_prompts = 0;
     char *pbuf = NULL;
     struct dt_wm_params wm = {0, 0.25, 2.0};
-    struct dt_wm_gen_opts go = {200, 1, 1.0f, 1.0f, 1, NULL};
+    struct dt_wm_gen_opts go = {200, 1, 1.0f, 1.0f, 1, NULL, 0};
     int have_key = 0, no_wm = 0, json = 0, status = DT_EXIT_OK;
     double alpha = 1e-3;
     struct dt_error err = {0};
@@ -194,6 +199,8 @@ static int cmd_generate(int argc, char **argv)
             json = 1;
         } else if (!strcmp(a, "--no-watermark")) {
             no_wm = 1;
+        } else if (!strcmp(a, "--ignore-eog")) {
+            go.ignore_eog = 1;
         } else if (!v) {
             status = dt_cli_usage("watermark generate", usage_generate);
             goto done;
@@ -346,49 +353,23 @@ done:
 
 struct text_in {
     const char *source; /* file name */
-    size_t line;        /* 1-based line for --lines and transcripts, 0 for a whole file */
+    size_t line;        /* 1-based line (--lines) or record (transcripts); 0: a whole file */
     const char *text;
     size_t n_bytes;
 };
 
-/* Texts of a JSONL transcript: response.choices[0].message.content (or .text). */
-static int read_transcripts(const char *path, char **buf, struct text_in **v, size_t *n,
-                            size_t *cap, struct dt_error *err)
+/* Texts of a transcript file (corpus/transcripts.h: OpenAI chat or completions, llama.cpp
+ * server, plain JSONL): one per record, its response. */
+static int read_transcripts(const char *path, struct dt_sample_set *set, struct text_in **v,
+                            size_t *n, size_t *cap, struct dt_error *err)
 {
-    size_t n_bytes;
-    int rc = dt_file_read_all(path, MAX_INPUT_BYTES, buf, &n_bytes, err);
+    struct dt_transcript_options opt = {0};
+    size_t first = set->n;
+    opt.format = DT_TRANSCRIPT_AUTO;
+    int rc = dt_transcript_load(path, &opt, set, NULL, err);
     if (rc)
         return rc;
-    char *p = *buf, *end = *buf + n_bytes;
-    size_t line = 0;
-    while (p < end) {
-        char *nl = memchr(p, '\n', (size_t)(end - p));
-        char *e = nl ? nl : end;
-        line++;
-        *e = '\0';
-        if (strspn(p, " \t\r") == (size_t)(e - p)) {
-            p = e + 1;
-            continue;
-        }
-        cJSON *o = cJSON_ParseWithLength(p, (size_t)(e - p));
-        if (!o)
-            return dt_error_set(err, DT_EFORMAT, "'%s' line %zu: not valid JSON", path, line);
-        cJSON *ch = cJSON_GetObjectItemCaseSensitive(
-            cJSON_GetObjectItemCaseSensitive(o, "response"), "choices");
-        cJSON *c0 = cJSON_IsArray(ch) ? cJSON_GetArrayItem(ch, 0) : NULL;
-        cJSON *msg = cJSON_GetObjectItemCaseSensitive(c0, "message");
-        cJSON *content = msg ? cJSON_GetObjectItemCaseSensitive(msg, "content")
-                             : cJSON_GetObjectItemCaseSensitive(c0, "text");
-        if (!cJSON_IsString(content)) {
-            cJSON_Delete(o);
-            return dt_error_set(err, DT_EFORMAT,
-                                "'%s' line %zu: no string 'response.choices[0].message.content'",
-                                path, line);
-        }
-        /* the decoded content is never longer than its JSON form: copy it over the line */
-        size_t len = strlen(content->valuestring);
-        memmove(p, content->valuestring, len + 1);
-        cJSON_Delete(o);
+    for (size_t i = first; i < set->n; i++) {
         if (*n == *cap) {
             size_t nc = *cap ? 2 * *cap : 64;
             struct text_in *nv = dt_realloc_array(*v, nc, sizeof *nv);
@@ -397,8 +378,8 @@ static int read_transcripts(const char *path, char **buf, struct text_in **v, si
             *v = nv;
             *cap = nc;
         }
-        (*v)[(*n)++] = (struct text_in){path, line, p, len};
-        p = e + 1;
+        const struct dt_sample *sm = &set->items[i];
+        (*v)[(*n)++] = (struct text_in){path, i - first + 1, sm->response, sm->response_bytes};
     }
     return 0;
 }
@@ -441,7 +422,7 @@ static int read_plain(const char *path, int lines, char **buf, struct text_in **
     return 0;
 }
 
-static int cmd_detect(int argc, char **argv)
+static int wm_detect(int argc, char **argv)
 {
     struct dt_wm_params wm = {0, 0.25, 0.0};
     const char *tok_path = NULL;
@@ -454,12 +435,14 @@ static int cmd_detect(int argc, char **argv)
     char **bufs = NULL;
     size_t n_bufs = 0;
     struct dt_wm_detector *det = NULL;
+    struct dt_sample_set trs;
     struct dt_wm_text_test *tests = NULL;
     struct dt_wm_counts *counts = NULL;
     /* inputs are read after option parsing so --lines applies to every --file */
     const char **files = NULL, **kinds = NULL;
     size_t n_files = 0, n_kinds = 0;
 
+    dt_sample_set_init(&trs);
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
         double d;
@@ -513,7 +496,7 @@ static int cmd_detect(int argc, char **argv)
     }
     for (size_t f = 0; f < n_files; f++) {
         int rc = !strcmp(kinds[f], "--transcripts")
-                     ? read_transcripts(files[f], &bufs[f], &texts, &n_texts, &cap_texts, &err)
+                     ? read_transcripts(files[f], &trs, &texts, &n_texts, &cap_texts, &err)
                      : read_plain(files[f], lines, &bufs[f], &texts, &n_texts, &cap_texts, &err);
         n_bufs = f + 1;
         if (rc)
@@ -600,6 +583,7 @@ done:
         dt_free(bufs[f]);
     dt_free(bufs);
     dt_free(texts);
+    dt_sample_set_release(&trs);
     dt_free(files);
     dt_free(kinds);
     return status;
@@ -607,7 +591,7 @@ done:
 
 /* ---- radioactivity ---- */
 
-static int cmd_radio(int argc, char **argv)
+static int wm_radio(int argc, char **argv)
 {
     struct dt_wm_radio_opts o;
     const char *suspect_path = NULL, *teacher_tok = NULL;
@@ -732,6 +716,7 @@ static int cmd_radio(int argc, char **argv)
             cJSON_AddNumberToObject(lg, "excess", r.logit.excess);
             cJSON_AddNumberToObject(lg, "z", r.logit.z);
             cJSON_AddNumberToObject(lg, "p_value_gamma", r.logit.p_value);
+            cJSON_AddNumberToObject(lg, "log10_p_value_gamma", r.logit.log10_p);
             cJSON_AddNumberToObject(lg, "t", r.logit.t);
             cJSON_AddNumberToObject(lg, "p_value_t", r.logit.p_t);
             if (r.n_controls) {
@@ -799,11 +784,11 @@ int cmd_watermark(int argc, char **argv)
         return DT_EXIT_OK;
     }
     if (!strcmp(argv[1], "generate"))
-        return cmd_generate(argc - 1, argv + 1);
+        return wm_generate(argc - 1, argv + 1);
     if (!strcmp(argv[1], "detect"))
-        return cmd_detect(argc - 1, argv + 1);
+        return wm_detect(argc - 1, argv + 1);
     if (!strcmp(argv[1], "radioactivity"))
-        return cmd_radio(argc - 1, argv + 1);
+        return wm_radio(argc - 1, argv + 1);
     fprintf(stderr, "distiltrace watermark: '%s' is not a subcommand\n", argv[1]);
     return dt_cli_usage("watermark", usage_main);
 }

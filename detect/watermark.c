@@ -23,6 +23,9 @@ void dt_wm_test_text(const struct dt_wm_counts *c, double gamma, struct dt_wm_te
     out->green_fraction = c->n_scored ? (double)c->n_green / (double)c->n_scored : NAN;
     out->z = dt_wm_counts_z(c, gamma);
     out->p_value = c->n_scored ? dt_stats_binom_sf((double)c->n_green, (double)c->n_scored, g) : 1.0;
+    out->log10_p = c->n_scored ? dt_stats_binom_sf_log((double)c->n_green, (double)c->n_scored, g) /
+                                     M_LN10
+                               : 0.0;
 }
 
 void dt_wm_test_logit(const struct dt_wm_mass_context *ctx, size_t n, double gamma,
@@ -44,6 +47,7 @@ void dt_wm_test_logit(const struct dt_wm_mass_context *ctx, size_t n, double gam
     out->excess = k ? s_m / (double)k : NAN;
     out->z = s_var > 0.0 ? s_m / sqrt(s_var) : 0.0;
     out->p_value = k ? dt_stats_norm_sf(out->z) : 1.0;
+    out->log10_p = k ? dt_stats_norm_sf_log(out->z) / M_LN10 : 0.0;
     /* t-test of m_c against 0, with the variance estimated from the contexts (two-pass) */
     double mean = out->excess, ss = 0.0;
     for (size_t i = 0; i < n && k > 1; i++) {
@@ -125,6 +129,22 @@ double dt_wm_combine(const double *p, size_t n)
     return best < 1.0 ? best : 1.0;
 }
 
+int dt_wm_same_ids(const struct dt_tokenizer *teacher, const struct dt_tokenizer *other)
+{
+    if (!strcmp(dt_tokenizer_hash(teacher), dt_tokenizer_hash(other)))
+        return 1;
+    int32_t n = dt_tokenizer_n_vocab(teacher);
+    if (dt_tokenizer_n_vocab(other) < n)
+        return 0;
+    for (int32_t t = 0; t < n; t++) {
+        const char *a = dt_tokenizer_token_text(teacher, t), *b = dt_tokenizer_token_text(other, t);
+        if (!a || !b || strcmp(a, b) ||
+            dt_tokenizer_token_type(teacher, t) != dt_tokenizer_token_type(other, t))
+            return 0;
+    }
+    return 1;
+}
+
 void dt_wm_radio_opts_default(struct dt_wm_radio_opts *o)
 {
     memset(o, 0, sizeof *o);
@@ -149,7 +169,6 @@ int dt_wm_radioactivity(struct dt_model *suspect, const struct dt_tokenizer *tea
     double *mass = NULL, *p2 = NULL, **cmass = NULL, *cp2 = NULL;
     struct dt_wm_mass_context *mc = NULL;
     const struct dt_tokenizer *stok = dt_model_tokenizer(suspect);
-    const char *thash = dt_tokenizer_hash(teacher_tok);
     size_t n_vocab = (size_t)dt_tokenizer_n_vocab(teacher_tok);
     int rc = dt_wm_params_check(&o->wm, err);
 
@@ -158,7 +177,7 @@ int dt_wm_radioactivity(struct dt_model *suspect, const struct dt_tokenizer *tea
     if (rc)
         goto done;
     struct dt_wm_gen_opts g = {o->max_tokens, o->n_samples, o->temperature, o->top_p, o->seed,
-                               NULL};
+                               NULL, 0};
     rc = dt_wm_generate(suspect, o->prompts ? o->prompts : dt_wm_default_prompts,
                         o->prompts ? o->n_prompts : dt_wm_n_default_prompts, &g, &s, err);
     if (rc)
@@ -181,12 +200,12 @@ int dt_wm_radioactivity(struct dt_model *suspect, const struct dt_tokenizer *tea
     }
 
     if (o->mode != DT_WM_MODE_TEXT) {
-        if (strcmp(dt_tokenizer_hash(stok), thash)) {
+        if (!dt_wm_same_ids(teacher_tok, stok)) {
             r.logit_note = "the suspect's tokenizer differs from the teacher's";
         } else {
             r.logit_applicable = 1;
             for (size_t k = 0; k < n_controls; k++)
-                if (strcmp(dt_tokenizer_hash(dt_model_tokenizer(controls[k])), thash)) {
+                if (!dt_wm_same_ids(teacher_tok, dt_model_tokenizer(controls[k]))) {
                     rc = dt_error_set(err, DT_EMISMATCH,
                                       "control '%s' does not share the teacher's tokenizer",
                                       dt_model_path(controls[k]));

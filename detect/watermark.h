@@ -32,6 +32,7 @@ struct dt_wm_text_test {
     double green_fraction; /* g / n, NaN when n == 0 */
     double z;
     double p_value;        /* exact binomial upper tail; 1 when n == 0 */
+    double log10_p;        /* log10 of p_value, finite where p_value underflows to 0 */
 };
 void dt_wm_test_text(const struct dt_wm_counts *c, double gamma, struct dt_wm_text_test *out);
 
@@ -41,6 +42,7 @@ struct dt_wm_logit_test {
     double excess;      /* mean_mass - gamma_exact */
     double z;           /* hash-null z (variance from sum p^2) */
     double p_value;     /* upper normal tail of z: the logit mode's test against gamma */
+    double log10_p;     /* log10 of p_value, finite where p_value underflows */
     double t;           /* one-sample t of m_c, n - 1 degrees of freedom */
     double p_t;         /* its upper tail */
 };
@@ -100,8 +102,16 @@ struct dt_wm_radio_result {
 };
 
 /*
+ * 1 when ids below the teacher's vocabulary size mean the same tokens in other: equal
+ * dt_tokenizer_hash, or other's vocabulary extends the teacher's (same texts and types for every
+ * teacher id, e.g. an embedding padded with extra rows). The logit mode needs this; merges do
+ * not matter there, because contexts are compared id by id.
+ */
+int dt_wm_same_ids(const struct dt_tokenizer *teacher, const struct dt_tokenizer *other);
+
+/*
  * Samples text from the suspect without a watermark and runs the text-mode test with the
- * teacher's tokenizer; when the suspect's tokenizer is the teacher's, also the logit-mode test
+ * teacher's tokenizer; when the suspect's ids are the teacher's (dt_wm_same_ids), also the logit-mode test
  * on one context per distinct prev of those samples, against gamma and (with controls, which
  * must share the teacher's tokenizer) against the controls' green masses on the same contexts.
  */

@@ -199,8 +199,13 @@ struct pairset {
 
 static inline size_t pair_hash(uint64_t k, size_t cap)
 {
-    /* Fibonacci hashing spreads the (prev, t) bit pattern over the table */
-    return (size_t)((k * 0x9E3779B97F4A7C15ull) >> 17) & (cap - 1);
+    /* murmur3's fmix64: every bit of prev and t reaches the low bits used as the index */
+    k ^= k >> 33;
+    k *= 0xff51afd7ed558ccdull;
+    k ^= k >> 33;
+    k *= 0xc4ceb9fe1a85ec53ull;
+    k ^= k >> 33;
+    return (size_t)k & (cap - 1);
 }
 
 static int pairset_grow(struct pairset *s, size_t want)

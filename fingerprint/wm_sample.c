@@ -113,8 +113,8 @@ int dt_wm_generate(struct dt_model *m, const char *const *prompts, size_t n_prom
         gp.sampler.processor = dt_wm_logits_processor;
         gp.sampler.processor_ud = green;
     }
-    gp.n_top = 0;
-    gp.stop = DT_STOP_EOG;
+    gp.n_top = 1; /* unused; 0 trips dt_top_k's k - 1 index in the first sampler version */
+    gp.stop = o->ignore_eog ? DT_STOP_NONE : DT_STOP_EOG;
     int n_ctx = cfg->n_ctx_train > 0 ? cfg->n_ctx_train : 2048;
     rc = dt_session_new(m, n_ctx, &sess, err);
     if (rc)

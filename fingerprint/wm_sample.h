@@ -26,6 +26,7 @@ struct dt_wm_gen_opts {
     float top_p;                    /* (0, 1] */
     uint64_t seed;
     const struct dt_wm_params *wm;  /* NULL: sample without a watermark */
+    int ignore_eog;                 /* 1: always generate max_tokens (end tokens included) */
 };
 
 /* Sampled sequences, in the model's own tokenizer. */

@@ -24,7 +24,7 @@ d = tmpdir()
 
 def gen(extra):
     p = run([DT, 'watermark', 'generate', '--model', G('teacher'), '--key', KEY, '--gamma', GAMMA,
-             '--delta', DELTA, '--prompt', 'The', '--max-tokens', '200', '--seed', '3', '--json'] + extra)
+             '--delta', DELTA, '--prompt', 'The', '--max-tokens', '200', '--ignore-eog', '--seed', '3', '--json'] + extra)
     return p, (json.loads(p.stdout) if p.stdout.strip() else None)
 
 # Round trip: 200 watermarked tokens are detected, 200 plain ones are not.
@@ -32,6 +32,7 @@ for extra, name in (([], 'watermarked'), (['--no-watermark'], 'plain')):
     p, o = gen(extra)
     if not check(o is not None and p.returncode in (0, 1), f'generate {name}', p.stderr):
         continue
+    check(o['n_tokens'] == 200, f'{name} sample has 200 tokens', o['n_tokens'])
     text = o['samples'][0]['text']
     f = os.path.join(d, name + '.txt')
     open(f, 'w').write(text)
@@ -42,7 +43,6 @@ for extra, name in (([], 'watermarked'), (['--no-watermark'], 'plain')):
     print(f'# {name}: {o["n_tokens"]} tokens, perplexity {o.get("perplexity")}, detect p {pv}, '
           f'z {r.get("z")}')
     if name == 'watermarked':
-        check(o['n_tokens'] >= 150, 'watermarked sample has at least 150 tokens', o['n_tokens'])
         check(pv is not None and pv < 1e-6 and q.returncode == 1, 'watermarked text detected, p < 1e-6', q.stdout[:400])
     else:
         check(pv is not None and pv > 0.01 and q.returncode == 0, 'plain text not detected, p > 0.01', q.stdout[:400])

@@ -3,6 +3,7 @@
  * against the scalar definition, the logits processor, detection counts with distinct-pair
  * deduplication on synthetic sequences, and the green mass.
  */
+#include "detect/watermark.h"
 #include "fingerprint/watermark.h"
 #include "tests/tap.h"
 #include "util/alloc.h"
@@ -212,6 +213,108 @@ static void test_mass(void)
     dt_wm_masses_release(&ms);
 }
 
+/*
+ * The tests' null calibration on synthetic models: random peaked next-token distributions that
+ * know nothing of the key, tested under many keys, must give p-values with about the nominal
+ * rejection rates; the same distributions with green logits raised by 0.5 must be detected.
+ */
+static void make_logits(struct dt_rng *r, float *l, size_t n_vocab, double scale)
+{
+    for (size_t t = 0; t < n_vocab; t++)
+        l[t] = (float)(scale * dt_rng_normal(r));
+}
+
+static void test_null_calibration(void)
+{
+    enum { V = 512, N_CTX = 300, N_KEYS = 300 };
+    static float logits[N_CTX][V];
+    struct dt_rng r;
+    dt_rng_seed(&r, 42);
+    /* a mix of flat and very peaked contexts, as real models have */
+    for (int c = 0; c < N_CTX; c++)
+        make_logits(&r, logits[c], V, c % 3 == 0 ? 4.0 : (c % 3 == 1 ? 2.0 : 0.5));
+    struct dt_wm_mass_context ctx[N_CTX];
+    uint64_t bits[V / 64];
+    int rej05 = 0, rej01 = 0, rej05_t = 0, text05 = 0;
+    for (int k = 0; k < N_KEYS; k++) {
+        uint64_t key = dt_rng_u64(&r);
+        for (int c = 0; c < N_CTX; c++) {
+            dt_wm_green_bitmap(key, dt_wm_threshold(0.25), (uint32_t)c, V, bits);
+            ctx[c].prev = (uint32_t)c;
+            ctx[c].mass = dt_wm_green_mass(bits, logits[c], V, &ctx[c].sum_p2);
+        }
+        struct dt_wm_logit_test lt;
+        dt_wm_test_logit(ctx, N_CTX, 0.25, &lt);
+        rej05 += lt.p_value < 0.05;
+        rej01 += lt.p_value < 0.01;
+        rej05_t += lt.p_t < 0.05;
+        /* text mode on a random sequence under the same key */
+        int32_t seq[200];
+        for (int i = 0; i < 200; i++)
+            seq[i] = (int32_t)dt_rng_below(&r, V);
+        struct dt_wm_params p = {key, 0.25, 0.0};
+        struct dt_wm_detector *d = NULL;
+        struct dt_wm_counts cnt;
+        struct dt_wm_text_test tt;
+        dt_wm_detector_new(&p, &d, NULL);
+        dt_wm_detector_add(d, seq, 200, &cnt, NULL);
+        dt_wm_test_text(&cnt, 0.25, &tt);
+        text05 += tt.p_value < 0.05;
+        dt_wm_detector_free(d);
+    }
+    /* binomial(300, 0.05): mean 15, sd 3.8; the exact binomial text test is conservative */
+    TAP_OK(rej05 >= 4 && rej05 <= 28, "logit test under the null: %d/%d below 0.05", rej05, N_KEYS);
+    TAP_OK(rej01 <= 9, "logit test under the null: %d/%d below 0.01", rej01, N_KEYS);
+    TAP_OK(rej05_t >= 4 && rej05_t <= 28, "t check under the null: %d/%d below 0.05", rej05_t,
+           N_KEYS);
+    TAP_OK(text05 <= 28, "text test under the null: %d/%d below 0.05", text05, N_KEYS);
+
+    /* a "radioactive" model: green logits raised by 0.5 under the true key */
+    uint64_t key = 15485863ull;
+    for (int c = 0; c < N_CTX; c++) {
+        dt_wm_green_bitmap(key, dt_wm_threshold(0.25), (uint32_t)c, V, bits);
+        float l[V];
+        for (int t = 0; t < V; t++)
+            l[t] = logits[c][t] + (dt_wm_bit(bits, (size_t)t) ? 0.5f : 0.0f);
+        ctx[c].prev = (uint32_t)c;
+        ctx[c].mass = dt_wm_green_mass(bits, l, V, &ctx[c].sum_p2);
+    }
+    struct dt_wm_logit_test lt;
+    dt_wm_test_logit(ctx, N_CTX, 0.25, &lt);
+    TAP_OK(lt.p_value < 1e-6 && lt.excess > 0.02, "biased model detected: excess %.3f z %.1f",
+           lt.excess, lt.z);
+
+    /* controls: equal masses give no evidence, higher suspect masses do */
+    double sus[N_CTX], ctl[N_CTX];
+    for (int c = 0; c < N_CTX; c++) {
+        ctl[c] = 0.25 + 0.1 * dt_rng_normal(&r);
+        sus[c] = ctl[c] + 0.01 * dt_rng_normal(&r);
+    }
+    const double *cl[1] = {ctl};
+    struct dt_wm_control_test ct;
+    dt_wm_test_controls(sus, cl, 1, N_CTX, 0.25, &ct);
+    TAP_OK(ct.n_pairs == N_CTX && ct.p_value > 0.001, "controls: same masses, p %.3g", ct.p_value);
+    for (int c = 0; c < N_CTX; c++)
+        sus[c] += 0.05;
+    dt_wm_test_controls(sus, cl, 1, N_CTX, 0.25, &ct);
+    TAP_OK(ct.p_value < 1e-6, "controls: greener suspect, p %.3g", ct.p_value);
+
+    double ps[3] = {0.01, NAN, 0.2};
+    TAP_NEAR(dt_wm_combine(ps, 3), 0.02, 1e-15, "Bonferroni over the applicable p-values");
+    double none[1] = {NAN};
+    TAP_NEAR(dt_wm_combine(none, 1), 1.0, 0.0, "nothing applicable: p = 1");
+
+    struct dt_wm_counts cc = {100, 99, 80, 60};
+    struct dt_wm_text_test tt;
+    dt_wm_test_text(&cc, 0.25, &tt);
+    TAP_OK(tt.p_value < 1e-15 && tt.z > 8, "text test: 60 of 80 green, z %.2f", tt.z);
+    TAP_NEAR(tt.log10_p, log10(tt.p_value), 1e-9, "log10 p agrees with p");
+    struct dt_wm_counts huge = {100001, 100000, 100000, 100000};
+    dt_wm_test_text(&huge, 0.25, &tt);
+    TAP_OK(tt.p_value == 0.0 && tt.log10_p < -60000 && isfinite(tt.log10_p),
+           "underflowing p keeps a finite log10 p (%.1f)", tt.log10_p);
+}
+
 int main(void)
 {
     test_vectors();
@@ -220,5 +323,6 @@ int main(void)
     test_detection();
     test_alloc_failures();
     test_mass();
+    test_null_calibration();
     return tap_done();
 }
