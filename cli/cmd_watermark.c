@@ -698,45 +698,11 @@ static int wm_radio(int argc, char **argv)
         goto fail;
 
     if (json) {
-        cJSON *o_ = cJSON_CreateObject();
-        json_params(o_, &o.wm);
-        cJSON_AddStringToObject(o_, "suspect", suspect_path);
-        cJSON_AddNumberToObject(o_, "n_texts", (double)r.n_texts);
-        cJSON_AddNumberToObject(o_, "n_generated_tokens", (double)r.n_generated);
-        cJSON *t = r.text_applicable ? json_text_test(&r.text, NULL) : cJSON_CreateObject();
-        cJSON_AddBoolToObject(t, "applicable", r.text_applicable);
-        cJSON_AddItemToObject(o_, "text", t);
-        cJSON *lg = cJSON_CreateObject();
-        cJSON_AddBoolToObject(lg, "applicable", r.logit_applicable);
-        if (r.logit_note)
-            cJSON_AddStringToObject(lg, "note", r.logit_note);
-        if (r.logit_applicable) {
-            cJSON_AddNumberToObject(lg, "n_contexts", (double)r.logit.n_contexts);
-            cJSON_AddNumberToObject(lg, "mean_green_mass", r.logit.mean_mass);
-            cJSON_AddNumberToObject(lg, "excess", r.logit.excess);
-            cJSON_AddNumberToObject(lg, "z", r.logit.z);
-            cJSON_AddNumberToObject(lg, "p_value_gamma", r.logit.p_value);
-            cJSON_AddNumberToObject(lg, "log10_p_value_gamma", r.logit.log10_p);
-            cJSON_AddNumberToObject(lg, "t", r.logit.t);
-            cJSON_AddNumberToObject(lg, "p_value_t", r.logit.p_t);
-            if (r.n_controls) {
-                cJSON *c = cJSON_CreateObject();
-                cJSON_AddNumberToObject(c, "n_controls", (double)r.n_controls);
-                cJSON_AddNumberToObject(c, "n_contexts", (double)r.controls.n_pairs);
-                cJSON_AddNumberToObject(c, "control_mean_green_mass", r.controls.control_mean_mass);
-                cJSON_AddNumberToObject(c, "mean_diff", r.controls.mean_diff);
-                cJSON_AddNumberToObject(c, "t", r.controls.t);
-                cJSON_AddNumberToObject(c, "p_value", r.controls.p_value);
-                cJSON_AddItemToObject(lg, "controls", c);
-            }
-            cJSON_AddNumberToObject(lg, "p_value", r.p_logit);
-        }
-        cJSON_AddItemToObject(o_, "logit", lg);
-        cJSON_AddStringToObject(o_, "combination", "bonferroni");
-        cJSON_AddNumberToObject(o_, "p_value", r.p_value);
-        status = print_json(o_);
-        if (status)
-            goto done;
+        char *js = NULL;
+        if (dt_wm_radio_json(&r, &o.wm, suspect_path, &js, &err))
+            goto fail;
+        puts(js);
+        dt_free(js);
     } else {
         printf("suspect %s: %zu samples, %llu tokens\n", suspect_path, r.n_texts,
                (unsigned long long)r.n_generated);

@@ -64,8 +64,6 @@ void dt_wm_test_controls(const double *suspect, const double *const *controls, s
 /* Bonferroni over the applicable p-values (NaN entries are not applicable). 1 when none. */
 double dt_wm_combine(const double *p, size_t n);
 
-#endif
-
 /* ---- radioactivity: the whole test on a suspect model ---- */
 
 struct dt_model;
@@ -119,3 +117,25 @@ int dt_wm_radioactivity(struct dt_model *suspect, const struct dt_tokenizer *tea
                         struct dt_model *const *controls, size_t n_controls,
                         const struct dt_wm_radio_opts *o, struct dt_wm_radio_result *out,
                         struct dt_error *err);
+
+/*
+ * The result as one JSON object (heap text, dt_free): scheme, key (a string: 64-bit keys do not
+ * fit a JSON number), gamma, suspect (when not NULL), sample sizes, "text" and "logit" objects
+ * with each mode's statistics, "combination": "bonferroni" and the top-level "p_value".
+ */
+int dt_wm_radio_json(const struct dt_wm_radio_result *r, const struct dt_wm_params *p,
+                     const char *suspect, char **out, struct dt_error *err);
+
+/* What `compare` records as its "watermark" signal (reports/ stores it as a dt_store_signal). */
+struct dt_wm_signal {
+    const char *name;  /* "watermark" */
+    const char *test;  /* static description of the test */
+    double statistic;  /* z of the mode with the smaller p-value */
+    double p_value;    /* the combined p-value */
+    double effect;     /* that mode's excess over gamma (green fraction or green mass) */
+    int64_t n;         /* that mode's distinct pairs or contexts */
+};
+void dt_wm_radio_signal(const struct dt_wm_radio_result *r, const struct dt_wm_params *p,
+                        struct dt_wm_signal *out);
+
+#endif

@@ -315,6 +315,32 @@ static void test_null_calibration(void)
            "underflowing p keeps a finite log10 p (%.1f)", tt.log10_p);
 }
 
+static void test_radio_report(void)
+{
+    struct dt_wm_params p = {15485863ull, 0.25, 2.0};
+    struct dt_wm_radio_result r;
+    memset(&r, 0, sizeof r);
+    r.text_applicable = 1;
+    r.text.n_scored = 100;
+    r.text.n_green = 40;
+    r.text.green_fraction = 0.4;
+    r.text.z = 3.46;
+    r.text.p_value = r.p_text = 0.0006;
+    r.logit_note = "the suspect's tokenizer differs from the teacher's";
+    r.p_logit = NAN;
+    r.p_value = 0.0006;
+    struct dt_wm_signal sig;
+    dt_wm_radio_signal(&r, &p, &sig);
+    TAP_OK(!strcmp(sig.name, "watermark") && sig.p_value == 0.0006 && sig.n == 100 &&
+               fabs(sig.effect - 0.15) < 1e-12 && sig.statistic == 3.46,
+           "signal summary takes the applicable mode");
+    char *js = NULL;
+    TAP_OK(dt_wm_radio_json(&r, &p, "s.gguf", &js, NULL) == 0 && strstr(js, "\"p_value\":0.0006") &&
+               strstr(js, "\"key\":\"15485863\"") && strstr(js, "\"applicable\":false"),
+           "radioactivity JSON: %s", js ? js : "(null)");
+    dt_free(js);
+}
+
 int main(void)
 {
     test_vectors();
@@ -324,5 +350,6 @@ int main(void)
     test_alloc_failures();
     test_mass();
     test_null_calibration();
+    test_radio_report();
     return tap_done();
 }
