@@ -135,7 +135,10 @@ static cJSON *json_text_test(const struct dt_wm_text_test *t, const struct dt_wm
     return o;
 }
 
-static int exit_for(double p, double alpha) { return p < alpha ? DT_EXIT_EVIDENCE : DT_EXIT_OK; }
+static int exit_for(double p, double alpha)
+{
+    return p < alpha ? DT_EXIT_EVIDENCE : DT_EXIT_OK;
+}
 
 /* Grows a NULL-terminated-free list of borrowed strings. */
 static int push_str(const char ***v, size_t *n, const char *s)
@@ -263,8 +266,7 @@ static int wm_generate(int argc, char **argv)
         goto fail;
     }
     go.wm = no_wm ? NULL : &wm;
-    if (dt_model_open(model_path, &m, &err) ||
-        dt_wm_generate(m, prompts, n_prompts, &go, &s, &err))
+    if (dt_model_open(model_path, &m, &err) || dt_wm_generate(m, prompts, n_prompts, &go, &s, &err))
         goto fail;
 
     /* self-check: the generated ids (from the last prompt id on) through the detector */
@@ -514,7 +516,8 @@ static int wm_detect(int argc, char **argv)
     for (size_t i = 0; i < n_texts; i++) {
         int32_t *ids = NULL;
         size_t n_ids = 0;
-        int rc = dt_tokenizer_encode(ts.tok, texts[i].text, texts[i].n_bytes, 0, &ids, &n_ids, &err);
+        int rc =
+            dt_tokenizer_encode(ts.tok, texts[i].text, texts[i].n_bytes, 0, &ids, &n_ids, &err);
         if (!rc)
             rc = dt_wm_detector_add(det, ids, n_ids, &counts[i], &err);
         dt_free(ids);
@@ -666,8 +669,10 @@ static int wm_radio(int argc, char **argv)
             else if (!strcmp(v, "logit"))
                 o.mode = DT_WM_MODE_LOGIT;
             else {
-                fprintf(stderr, "distiltrace watermark radioactivity: --mode takes both, text or "
-                                "logit, not '%s'\n", v);
+                fprintf(stderr,
+                        "distiltrace watermark radioactivity: --mode takes both, text or "
+                        "logit, not '%s'\n",
+                        v);
                 goto usage;
             }
             i++;
@@ -713,8 +718,8 @@ static int wm_radio(int argc, char **argv)
         if (r.logit_applicable) {
             printf("logit mode: contexts %zu  green mass %.4f (gamma %.4f)  z %.2f  p %.3g  "
                    "(t %.2f, p %.3g)\n",
-                   r.logit.n_contexts, r.logit.mean_mass, o.wm.gamma, r.logit.z,
-                   r.logit.p_value, r.logit.t, r.logit.p_t);
+                   r.logit.n_contexts, r.logit.mean_mass, o.wm.gamma, r.logit.z, r.logit.p_value,
+                   r.logit.t, r.logit.p_t);
             if (r.n_controls)
                 printf("            controls' green mass %.4f  paired t %.2f  p %.3g\n",
                        r.controls.control_mean_mass, r.controls.t, r.controls.p_value);

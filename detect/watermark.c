@@ -24,10 +24,11 @@ void dt_wm_test_text(const struct dt_wm_counts *c, double gamma, struct dt_wm_te
     out->n_green = c->n_green;
     out->green_fraction = c->n_scored ? (double)c->n_green / (double)c->n_scored : NAN;
     out->z = dt_wm_counts_z(c, gamma);
-    out->p_value = c->n_scored ? dt_stats_binom_sf((double)c->n_green, (double)c->n_scored, g) : 1.0;
-    out->log10_p = c->n_scored ? dt_stats_binom_sf_log((double)c->n_green, (double)c->n_scored, g) /
-                                     M_LN10
-                               : 0.0;
+    out->p_value =
+        c->n_scored ? dt_stats_binom_sf((double)c->n_green, (double)c->n_scored, g) : 1.0;
+    out->log10_p = c->n_scored
+                       ? dt_stats_binom_sf_log((double)c->n_green, (double)c->n_scored, g) / M_LN10
+                       : 0.0;
 }
 
 void dt_wm_test_logit(const struct dt_wm_mass_context *ctx, size_t n, double gamma,
@@ -178,8 +179,8 @@ int dt_wm_radioactivity(struct dt_model *suspect, const struct dt_tokenizer *tea
     r.p_text = r.p_logit = NAN;
     if (rc)
         goto done;
-    struct dt_wm_gen_opts g = {o->max_tokens, o->n_samples, o->temperature, o->top_p, o->seed,
-                               NULL, 0};
+    struct dt_wm_gen_opts g = {
+        o->max_tokens, o->n_samples, o->temperature, o->top_p, o->seed, NULL, 0};
     rc = dt_wm_generate(suspect, o->prompts ? o->prompts : dt_wm_default_prompts,
                         o->prompts ? o->n_prompts : dt_wm_n_default_prompts, &g, &s, err);
     if (rc)

@@ -46,7 +46,10 @@ uint32_t dt_wm_threshold(double gamma)
     return (uint32_t)t;
 }
 
-double dt_wm_gamma_exact(double gamma) { return (double)dt_wm_threshold(gamma) / 4294967296.0; }
+double dt_wm_gamma_exact(double gamma)
+{
+    return (double)dt_wm_threshold(gamma) / 4294967296.0;
+}
 
 static inline void le32(uint32_t v, unsigned char b[4])
 {
@@ -97,8 +100,8 @@ struct dt_wm_greenlists {
     uint32_t threshold;
     double delta;
     size_t n_vocab, n_words, n_slots;
-    uint64_t *bits;  /* (n_slots, n_words) */
-    int64_t *tags;   /* prev held by each slot, -1 when empty */
+    uint64_t *bits; /* (n_slots, n_words) */
+    int64_t *tags;  /* prev held by each slot, -1 when empty */
 };
 
 int dt_wm_greenlists_new(const struct dt_wm_params *p, size_t n_vocab,
@@ -109,8 +112,7 @@ int dt_wm_greenlists_new(const struct dt_wm_params *p, size_t n_vocab,
     if (rc)
         goto done;
     if (n_vocab == 0 || n_vocab > ((size_t)1 << 31)) {
-        rc = dt_error_set(err, DT_EINVAL, "watermark vocabulary size %zu is out of range",
-                          n_vocab);
+        rc = dt_error_set(err, DT_EINVAL, "watermark vocabulary size %zu is out of range", n_vocab);
         goto done;
     }
     g = dt_calloc(1, sizeof *g);
@@ -165,10 +167,12 @@ const uint64_t *dt_wm_greenlists_get(struct dt_wm_greenlists *g, uint32_t prev)
     return b;
 }
 
-size_t dt_wm_greenlists_n_vocab(const struct dt_wm_greenlists *g) { return g->n_vocab; }
+size_t dt_wm_greenlists_n_vocab(const struct dt_wm_greenlists *g)
+{
+    return g->n_vocab;
+}
 
-void dt_wm_logits_processor(void *ud, const int32_t *ctx, size_t n_ctx, float *logits,
-                            int n_vocab)
+void dt_wm_logits_processor(void *ud, const int32_t *ctx, size_t n_ctx, float *logits, int n_vocab)
 {
     struct dt_wm_greenlists *g = ud;
     if (!g || n_ctx == 0 || n_vocab <= 0 || ctx[n_ctx - 1] < 0)
@@ -256,7 +260,7 @@ struct dt_wm_detector {
     uint64_t key;
     uint32_t threshold;
     struct pairset pooled, text;
-    size_t *filled;      /* slots of `text` filled by the current text */
+    size_t *filled; /* slots of `text` filled by the current text */
     size_t filled_cap;
     struct dt_wm_counts total;
 };
@@ -380,7 +384,10 @@ double dt_wm_green_mass(const uint64_t *bits, const float *logits, size_t n_voca
     return zg / z;
 }
 
-void dt_wm_masses_init(struct dt_wm_masses *m) { memset(m, 0, sizeof *m); }
+void dt_wm_masses_init(struct dt_wm_masses *m)
+{
+    memset(m, 0, sizeof *m);
+}
 
 void dt_wm_masses_release(struct dt_wm_masses *m)
 {

@@ -25,9 +25,9 @@ struct dt_error;
 #define DT_WM_SCHEME "xxh64-kgw"
 
 struct dt_wm_params {
-    uint64_t key;  /* the secret */
-    double gamma;  /* fraction of the vocabulary that is green, in (0, 1) */
-    double delta;  /* logit bias added to green tokens while sampling, >= 0 */
+    uint64_t key; /* the secret */
+    double gamma; /* fraction of the vocabulary that is green, in (0, 1) */
+    double delta; /* logit bias added to green tokens while sampling, >= 0 */
 };
 
 /* DT_EINVAL (naming the field) when gamma is outside (0, 1) or delta is negative / not finite. */
@@ -46,8 +46,14 @@ int dt_wm_green_seeded(uint64_t prev_seed, uint32_t threshold, uint32_t t);
 int dt_wm_is_green(uint64_t key, double gamma, uint32_t prev, uint32_t t);
 
 /* Number of 64-bit words of a green-list bitmap over n_vocab ids. */
-static inline size_t dt_wm_bitmap_words(size_t n_vocab) { return (n_vocab + 63) / 64; }
-static inline int dt_wm_bit(const uint64_t *bits, size_t t) { return (int)((bits[t >> 6] >> (t & 63)) & 1); }
+static inline size_t dt_wm_bitmap_words(size_t n_vocab)
+{
+    return (n_vocab + 63) / 64;
+}
+static inline int dt_wm_bit(const uint64_t *bits, size_t t)
+{
+    return (int)((bits[t >> 6] >> (t & 63)) & 1);
+}
 
 /* Fills bits[0 .. dt_wm_bitmap_words(n_vocab) - 1] with prev's green list over the ids
  * 0 .. n_vocab - 1 (bit t set when t is green; bits past n_vocab are zero). Returns the
@@ -75,8 +81,7 @@ size_t dt_wm_greenlists_n_vocab(const struct dt_wm_greenlists *g);
  * (there is no prev). Matches the sampler hook of infer/sampler.h: it runs after the division
  * by the temperature, so l' = l / T + delta * green.
  */
-void dt_wm_logits_processor(void *ud, const int32_t *ctx, size_t n_ctx, float *logits,
-                            int n_vocab);
+void dt_wm_logits_processor(void *ud, const int32_t *ctx, size_t n_ctx, float *logits, int n_vocab);
 
 /* Detection counts. */
 struct dt_wm_counts {
@@ -129,7 +134,7 @@ struct dt_wm_mass_context {
 struct dt_wm_masses {
     struct dt_wm_mass_context *ctx; /* in the order first seen */
     size_t n, cap;
-    uint8_t *seen;   /* one byte per prev id below n_seen */
+    uint8_t *seen; /* one byte per prev id below n_seen */
     size_t n_seen;
     size_t n_offered; /* contexts offered, including repeated prevs */
 };

@@ -18,22 +18,9 @@
 #include <string.h>
 
 const char *const dt_wm_default_prompts[] = {
-    "The",
-    "In the",
-    "It was",
-    "He said that",
-    "One of the most",
-    "There is",
-    "When the",
-    "I think",
-    "This is",
-    "She",
-    "After the war,",
-    "The first",
-    "We have",
-    "According to",
-    "If you",
-    "They",
+    "The",      "In the",       "It was",  "He said that", "One of the most", "There is",
+    "When the", "I think",      "This is", "She",          "After the war,",  "The first",
+    "We have",  "According to", "If you",  "They",
 };
 const size_t dt_wm_n_default_prompts = sizeof dt_wm_default_prompts / sizeof *dt_wm_default_prompts;
 
@@ -81,8 +68,9 @@ int dt_wm_generate(struct dt_model *m, const char *const *prompts, size_t n_prom
 
     if (n_prompts == 0 || o->n_samples <= 0 || o->max_tokens <= 0 || !(o->temperature > 0.0f) ||
         !(o->top_p > 0.0f && o->top_p <= 1.0f)) {
-        rc = dt_error_set(err, DT_EINVAL, "generation needs prompts, samples, tokens, a "
-                                          "temperature > 0 and top-p in (0, 1]");
+        rc = dt_error_set(err, DT_EINVAL,
+                          "generation needs prompts, samples, tokens, a "
+                          "temperature > 0 and top-p in (0, 1]");
         goto done;
     }
     if (dt_mul_overflow(n_prompts, (size_t)o->n_samples, &total)) {
@@ -211,8 +199,8 @@ void dt_wm_contexts_release(struct dt_wm_contexts *c)
     memset(c, 0, sizeof *c);
 }
 
-int dt_wm_contexts_select(const struct dt_wm_samples *s, size_t n_vocab,
-                          struct dt_wm_contexts *out, struct dt_error *err)
+int dt_wm_contexts_select(const struct dt_wm_samples *s, size_t n_vocab, struct dt_wm_contexts *out,
+                          struct dt_error *err)
 {
     struct dt_wm_contexts c = {0};
     uint8_t *seen = dt_calloc(n_vocab ? n_vocab : 1, 1);
@@ -248,7 +236,7 @@ done:
 
 struct mass_ctx {
     const struct dt_wm_contexts *c;
-    int32_t *where;   /* (n_seq, max_len) context index per position or -1 */
+    int32_t *where; /* (n_seq, max_len) context index per position or -1 */
     size_t max_len;
     struct dt_wm_greenlists *green;
     size_t n_vocab;
@@ -300,8 +288,7 @@ int dt_wm_green_masses(struct dt_model *m, const struct dt_wm_samples *s,
     mc.n_vocab = n_vocab;
     mc.mass = mass;
     mc.sum_p2 = sum_p2;
-    rc = dt_model_score_batch(m, (const int32_t *const *)s->ids, s->n_ids, s->n, mass_cb, &mc,
-                              err);
+    rc = dt_model_score_batch(m, (const int32_t *const *)s->ids, s->n_ids, s->n, mass_cb, &mc, err);
 done:
     dt_free(mc.where);
     dt_wm_greenlists_free(mc.green);

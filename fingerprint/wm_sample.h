@@ -20,24 +20,24 @@ extern const char *const dt_wm_default_prompts[];
 extern const size_t dt_wm_n_default_prompts;
 
 struct dt_wm_gen_opts {
-    int max_tokens;                 /* new tokens per sample; stops early at end of generation */
-    int n_samples;                  /* samples per prompt */
-    float temperature;              /* > 0 */
-    float top_p;                    /* (0, 1] */
+    int max_tokens;    /* new tokens per sample; stops early at end of generation */
+    int n_samples;     /* samples per prompt */
+    float temperature; /* > 0 */
+    float top_p;       /* (0, 1] */
     uint64_t seed;
-    const struct dt_wm_params *wm;  /* NULL: sample without a watermark */
-    int ignore_eog;                 /* 1: always generate max_tokens (end tokens included) */
+    const struct dt_wm_params *wm; /* NULL: sample without a watermark */
+    int ignore_eog;                /* 1: always generate max_tokens (end tokens included) */
 };
 
 /* Sampled sequences, in the model's own tokenizer. */
 struct dt_wm_samples {
     size_t n;
-    int32_t **ids;      /* (n) prompt ids followed by the generated ids */
-    size_t *n_ids;      /* (n) */
-    size_t *n_prompt;   /* (n) leading prompt ids */
-    size_t *i_prompt;   /* (n) index of the prompt */
-    double *nll;        /* (n) sum of -log p(token) of the generated ids under the model itself,
-                         * without temperature or watermark: the perplexity cost */
+    int32_t **ids;    /* (n) prompt ids followed by the generated ids */
+    size_t *n_ids;    /* (n) */
+    size_t *n_prompt; /* (n) leading prompt ids */
+    size_t *i_prompt; /* (n) index of the prompt */
+    double *nll;      /* (n) sum of -log p(token) of the generated ids under the model itself,
+                       * without temperature or watermark: the perplexity cost */
 };
 void dt_wm_samples_release(struct dt_wm_samples *s);
 
@@ -63,8 +63,8 @@ struct dt_wm_contexts {
     uint32_t *prev;          /* (n) ids[i_seq][i_pos] */
 };
 /* Only ids below n_vocab are eligible as prev (the teacher's vocabulary). */
-int dt_wm_contexts_select(const struct dt_wm_samples *s, size_t n_vocab,
-                          struct dt_wm_contexts *out, struct dt_error *err);
+int dt_wm_contexts_select(const struct dt_wm_samples *s, size_t n_vocab, struct dt_wm_contexts *out,
+                          struct dt_error *err);
 void dt_wm_contexts_release(struct dt_wm_contexts *c);
 
 /*
