@@ -20,6 +20,7 @@ const struct dt_command dt_commands[] = {
     {"runs", cmd_runs, "list and show the runs recorded in an evidence store"},
     {"db", cmd_db, "check an evidence store's integrity and schema version"},
     {"collect", cmd_collect, "generate with a local model over a corpus into an evidence store"},
+    {"watermark", cmd_watermark, "xxh64-kgw watermark: generate, detect, test suspects for radioactivity"},
     {NULL, NULL, NULL},
 };
 
