@@ -8,7 +8,17 @@
 #include <stdlib.h>
 
 const struct dt_command dt_commands[] = {
+    {"inspect", cmd_inspect, "describe a model file: architecture, tensors, tokenizer, hashes"},
+    {"tokenize", cmd_tokenize, "print the token ids of a text (exact bytes, no special tokens added)"},
     {"version", cmd_version, "print the version and the libraries it was built with"},
+    {"logits", cmd_logits, "next-token logits after every position of a text (top-k, logsumexp)"},
+    {"score", cmd_score, "per-token log-probabilities and perplexity of a text file"},
+    {"generate", cmd_generate, "continue a prompt with a local model (greedy or sampled)"},
+    {"bench", cmd_bench, "scoring and generation throughput, peak memory, sgemm reference"},
+    {"corpus", cmd_corpus, "list, show, export and store probe corpora"},
+    {"transcripts", cmd_transcripts, "import API transcripts (OpenAI, llama.cpp server, plain JSONL)"},
+    {"runs", cmd_runs, "list and show the runs recorded in an evidence store"},
+    {"db", cmd_db, "check an evidence store's integrity and schema version"},
     {NULL, NULL, NULL},
 };
 

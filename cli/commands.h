@@ -25,6 +25,16 @@ int dt_cli_parse_int(const char *cmd, const char *opt, const char *s, long lo, l
 int dt_cli_parse_double(const char *cmd, const char *opt, const char *s, double *out);
 int dt_cli_parse_u64(const char *cmd, const char *opt, const char *s, unsigned long long *out);
 
+int cmd_inspect(int argc, char **argv);
+int cmd_tokenize(int argc, char **argv);
 int cmd_version(int argc, char **argv);
+int cmd_logits(int argc, char **argv);
+int cmd_score(int argc, char **argv);
+int cmd_generate(int argc, char **argv);
+int cmd_bench(int argc, char **argv);
+int cmd_corpus(int argc, char **argv);
+int cmd_transcripts(int argc, char **argv);
+int cmd_runs(int argc, char **argv);
+int cmd_db(int argc, char **argv);
 
 #endif

@@ -73,6 +73,7 @@ struct dt_gguf_tensor {
     const uint8_t *data;       /* into the mapping */
     size_t n_bytes;
     int64_t n_elems;
+    uint64_t info_offset;      /* byte offset of the tensor info (its name) in the file */
 };
 
 struct dt_gguf {
@@ -86,6 +87,8 @@ struct dt_gguf {
     struct dt_gguf_tensor *tensors;
     uint64_t alignment;
     uint64_t data_offset;      /* start of the tensor data section */
+    uint64_t *kv_order;        /* n_kv indices into kv, sorted by key (lookups) */
+    uint64_t *tensor_order;    /* n_tensors indices into tensors, sorted by name */
 };
 
 int dt_gguf_open(const char *path, struct dt_gguf **out, struct dt_error *err);
@@ -124,5 +127,13 @@ int dt_gguf_writer_add_arr_i32(struct dt_gguf_writer *w, const char *key, const 
 int dt_gguf_writer_add_tensor(struct dt_gguf_writer *w, const char *name, uint32_t type,
                               uint32_t n_dims, const int64_t *ne, const void *data, size_t n_bytes);
 int dt_gguf_writer_write(struct dt_gguf_writer *w, const char *path, struct dt_error *err);
+/* Additions: a uint64 value; a value of any type given as its already-encoded bytes (tests
+ * use it for nested arrays and odd types); the whole file in a heap buffer (dt_free it).
+ * Adding "general.alignment" with add_u32 also sets the alignment the writer pads to. */
+int dt_gguf_writer_add_u64(struct dt_gguf_writer *w, const char *key, uint64_t v);
+int dt_gguf_writer_add_raw(struct dt_gguf_writer *w, const char *key, uint32_t type,
+                           const void *value, size_t n_bytes);
+int dt_gguf_writer_to_memory(struct dt_gguf_writer *w, void **out, size_t *n_bytes,
+                             struct dt_error *err);
 
 #endif

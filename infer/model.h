@@ -34,6 +34,7 @@ struct dt_model_config {
     int rope_half_split; /* 1: NEOX/half-split pairs (i, i+d/2); 0: adjacent pairs (2i, 2i+1) */
     int tied_embeddings;
     int qkv_bias;
+    int rope_dim;        /* rotated dims per head (<= head_dim; == head_dim for full rotary) */
 };
 
 /*
@@ -77,13 +78,19 @@ typedef int (*dt_logits_cb)(void *ud, size_t i_seq, size_t i_pos, const float *l
 int dt_model_score_batch(struct dt_model *m, const int32_t *const *seqs, const size_t *lens,
                          size_t n_seqs, dt_logits_cb cb, void *ud, struct dt_error *err);
 
+/* Threads used by OpenBLAS and the matrix-vector kernels (default 2; <= 0 keeps the default).
+ * Results are deterministic for a given thread count. */
+void dt_model_set_threads(struct dt_model *m, int n_threads);
+
 /* Incremental decoding with a KV cache. */
 struct dt_session;
 int dt_session_new(struct dt_model *m, int n_ctx, struct dt_session **out, struct dt_error *err);
 void dt_session_free(struct dt_session *s);
 void dt_session_reset(struct dt_session *s);
 int dt_session_n_past(const struct dt_session *s);
-/* Appends n tokens and computes logits of the last one into the session's buffer. */
+int dt_session_n_ctx(const struct dt_session *s);
+/* Appends n tokens and computes logits of the last one into the session's buffer. Fails with
+ * DT_EINVAL when the tokens would not fit in n_ctx or an id is outside [0, n_vocab). */
 int dt_session_eval(struct dt_session *s, const int32_t *tokens, size_t n, struct dt_error *err);
 /* n_vocab logits after the last evaluated token; borrowed until the next eval. */
 const float *dt_session_logits(const struct dt_session *s);

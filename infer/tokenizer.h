@@ -40,6 +40,10 @@ int dt_tokenizer_from_json(const char *path, struct dt_tokenizer **out, struct d
 /* Same, from a buffer (fuzzing). */
 int dt_tokenizer_from_json_buffer(const char *json, size_t n_bytes, struct dt_tokenizer **out,
                                   struct dt_error *err);
+/* Picks the loader from the path: a GGUF file (by its magic; vocab-only files too), a Hugging
+ * Face directory (DIR/tokenizer.json, with DIR/tokenizer_config.json for BOS/EOS) or a
+ * tokenizer.json file. */
+int dt_tokenizer_open(const char *path, struct dt_tokenizer **out, struct dt_error *err);
 void dt_tokenizer_free(struct dt_tokenizer *t);
 
 enum dt_tok_kind dt_tokenizer_kind(const struct dt_tokenizer *t);
@@ -67,11 +71,18 @@ enum dt_token_type dt_tokenizer_token_type(const struct dt_tokenizer *t, int32_t
 int dt_tokenizer_decode(const struct dt_tokenizer *t, const int32_t *ids, size_t n_ids,
                         int with_special, char **out, size_t *n_bytes, struct dt_error *err);
 
+/* SPM score of a token (0 for BPE tokens and ids out of range). */
+float dt_tokenizer_token_score(const struct dt_tokenizer *t, int32_t id);
+/* Number of BPE merges (0 for SPM). */
+size_t dt_tokenizer_n_merges(const struct dt_tokenizer *t);
+
 /* Id of a token whose vocabulary text is exactly s, or -1. */
 int32_t dt_tokenizer_find(const struct dt_tokenizer *t, const char *s);
 /* Special ids from the metadata, -1 when absent. */
 int32_t dt_tokenizer_bos(const struct dt_tokenizer *t);
 int32_t dt_tokenizer_eos(const struct dt_tokenizer *t);
+/* End-of-turn id (tokenizer.ggml.eot_token_id), -1 when absent. */
+int32_t dt_tokenizer_eot(const struct dt_tokenizer *t);
 /* 1 if id ends generation: eos, eot, or a control token named like an end marker
  * (<|end|>, <|eot_id|>, <|im_end|>, <|endoftext|>, </s>, <|eos|>). */
 int dt_tokenizer_is_eog(const struct dt_tokenizer *t, int32_t id);

@@ -1,0 +1,133 @@
+/*
+ * `distiltrace corpus add|list|show|export`: built-in corpora, corpora from text / JSONL files
+ * and corpora stored in an evidence store; deterministic sampling with --sample N --seed S.
+ */
+#include "cli/cli_opts.h"
+#include "cli/commands.h"
+#include "reports/ingest.h"
+#include "util/alloc.h"
+
+#include <stdio.h>
+#include <string.h>
+
+static const char usage[] =
+    "distiltrace corpus list [--db D]\n"
+    "       distiltrace corpus show CORPUS [--db D] [--sample N] [--seed S]\n"
+    "       distiltrace corpus export CORPUS [--db D] [--sample N] [--seed S]\n"
+    "       distiltrace corpus add CORPUS --db D [--name NAME] [--kind chat|text] [--sample N] "
+    "[--seed S]\n"
+    "CORPUS is a built-in name (identity, chat, continuation), a text or JSONL file, or a "
+    "stored corpus (id, id prefix or name)";
+
+static int list_stored(void *ud, const struct dt_store_corpus_row *r)
+{
+    (void)ud;
+    printf("%-32s %6lld probes  %s  (%s)\n", r->xxh128, (long long)r->n_probes, r->name,
+           r->source);
+    return 0;
+}
+
+int cmd_corpus(int argc, char **argv)
+{
+    const char *db = NULL, *spec = NULL, *name = NULL, *v;
+    enum dt_probe_kind kind = DT_PROBE_CHAT;
+    long n_sample = -1;
+    unsigned long long seed = 0;
+    if (argc >= 2 && (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h"))) {
+        printf("usage: %s\n", usage);
+        return DT_EXIT_OK;
+    }
+    if (argc < 2)
+        return dt_cli_usage("corpus", usage);
+    const char *sub = argv[1];
+    if (strcmp(sub, "list") && strcmp(sub, "show") && strcmp(sub, "export") && strcmp(sub, "add"))
+        return dt_cli_usage("corpus", usage);
+    for (int i = 2; i < argc;) {
+        int r;
+        if ((r = dt_cli_opt("corpus", argc, argv, &i, "--db", &db)) ||
+            (r = dt_cli_opt("corpus", argc, argv, &i, "--name", &name))) {
+            if (r < 0)
+                return DT_EXIT_USAGE;
+        } else if ((r = dt_cli_opt("corpus", argc, argv, &i, "--kind", &v))) {
+            if (r < 0 || !(kind = dt_probe_kind_parse(v)))
+                return dt_cli_usage("corpus", "--kind takes chat or text");
+        } else if ((r = dt_cli_opt("corpus", argc, argv, &i, "--sample", &v))) {
+            if (r < 0 || dt_cli_parse_int("corpus", "--sample", v, 0, 1L << 30, &n_sample))
+                return DT_EXIT_USAGE;
+        } else if ((r = dt_cli_opt("corpus", argc, argv, &i, "--seed", &v))) {
+            if (r < 0 || dt_cli_parse_u64("corpus", "--seed", v, &seed))
+                return DT_EXIT_USAGE;
+        } else if (!spec && argv[i][0] != '-') {
+            spec = argv[i++];
+        } else {
+            return dt_cli_usage("corpus", usage);
+        }
+    }
+    struct dt_error err = {0};
+    struct dt_store *s = NULL;
+    struct dt_corpus *c = NULL, *smp = NULL;
+    int rc = 0;
+    if (!strcmp(sub, "list")) {
+        for (const char *const *n = dt_corpus_builtin_names(); *n; n++) {
+            if ((rc = dt_corpus_builtin(*n, &c, &err)))
+                return dt_cli_fail(&err);
+            printf("%-32s %6zu probes  %s  (built-in)\n", c->id, c->n_probes, c->name);
+            dt_corpus_free(c);
+            c = NULL;
+        }
+        if (db) {
+            if ((rc = dt_store_open_flags(db, DT_STORE_NO_CREATE, &s, &err)) == 0)
+                rc = dt_store_corpora_list(s, list_stored, NULL, &err);
+            dt_store_close(s);
+            if (rc)
+                return dt_cli_fail(&err);
+        }
+        return DT_EXIT_OK;
+    }
+    if (!spec || (!strcmp(sub, "add") && !db))
+        return dt_cli_usage("corpus", usage);
+    if (db && (rc = (!strcmp(sub, "add") ? dt_store_open(db, &s, &err)
+                                          : dt_store_open_flags(db, DT_STORE_NO_CREATE, &s, &err))))
+        return dt_cli_fail(&err);
+    if ((rc = dt_corpus_resolve(s, spec, kind, &c, &err)))
+        goto done;
+    if (n_sample >= 0) {
+        if ((rc = dt_corpus_sample(c, (size_t)n_sample, seed, &smp, &err)))
+            goto done;
+        dt_corpus_free(c);
+        c = smp;
+    }
+    if (name) {
+        char *nm = dt_strdup(name);
+        if (!nm) {
+            rc = dt_error_set(&err, DT_ENOMEM, "out of memory");
+            goto done;
+        }
+        dt_free(c->name);
+        c->name = nm;
+    }
+    if (!strcmp(sub, "add")) {
+        int64_t id;
+        if ((rc = dt_store_corpus_upsert(s, c, &id, &err)))
+            goto done;
+        printf("corpus %s (%zu probes) stored in '%s' as '%s'\n", c->id, c->n_probes, db,
+               c->name);
+    } else if (!strcmp(sub, "show")) {
+        printf("corpus %s  %s  (%s)  %zu probes\n", c->id, c->name, c->source, c->n_probes);
+        for (size_t i = 0; i < c->n_probes; i++)
+            printf("%.12s  %-4s  %-3s  %s\n", c->probes[i].id,
+                   dt_probe_kind_name(c->probes[i].kind),
+                   c->probes[i].lang ? c->probes[i].lang : "-", c->probes[i].text);
+    } else {
+        char *out = NULL;
+        size_t n = 0;
+        if ((rc = dt_corpus_export_jsonl(c, &out, &n, &err)))
+            goto done;
+        fwrite(out, 1, n, stdout);
+        dt_free(out);
+    }
+done:
+    dt_corpus_free(c);
+    dt_store_close(s);
+    return rc ? dt_cli_fail(&err) : DT_EXIT_OK;
+}

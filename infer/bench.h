@@ -1,0 +1,55 @@
+/*
+ * Throughput measurement for the inference core (`distiltrace bench`, tests/bench): teacher-
+ * forced scoring of a batch of random probes, single-sequence generation, peak RSS, and a
+ * plain OpenBLAS sgemm for reference; plus synthetic random-weight Llama-shaped GGUF models.
+ */
+#ifndef DT_INFER_BENCH_H
+#define DT_INFER_BENCH_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+struct dt_error;
+struct dt_model;
+
+struct dt_bench_params {
+    int batch;      /* probes per scoring batch (default 64) */
+    int len;        /* tokens per probe (default 128) */
+    int gen;        /* tokens generated in the generation run (default 128) */
+    int repeat;     /* timed scoring repetitions, best taken (default 3) */
+    uint64_t seed;
+};
+void dt_bench_params_init(struct dt_bench_params *p);
+
+struct dt_bench_result {
+    size_t score_tokens;    /* per repetition */
+    double score_wall_s;    /* best repetition */
+    double score_tok_s;
+    double score_gflop_s;   /* achieved, counting matmul + attention FLOPs */
+    double flop_per_token;  /* at the probe length */
+    int gen_tokens;
+    double gen_wall_s;
+    double gen_tok_s;
+    double prompt_wall_s;   /* evaluating the 16-token generation prompt */
+    long peak_rss_kb;       /* getrusage maxrss after both runs */
+};
+
+int dt_bench_model(struct dt_model *m, const struct dt_bench_params *p, struct dt_bench_result *r,
+                   struct dt_error *err);
+
+/* GFLOP/s of cblas_sgemm on (m x k) * (k x n) with the current OpenBLAS threads. */
+double dt_bench_sgemm_gflop_s(int m, int n, int k);
+
+/* Peak resident set of this process so far, in KiB. */
+long dt_bench_peak_rss_kb(void);
+
+/*
+ * Writes a random-weight llama GGUF of a named shape: "tiny" (2 layers, dim 64, 4 heads,
+ * 2 kv heads, ffn 128, vocab 512) or "124m" (12 layers, dim 768, 12 heads, ffn 2048, vocab
+ * 32000). type: DT_GGML_F16 / Q8_0 / ... for the matrices (norms stay F32). The vocabulary is
+ * a byte-level BPE one (256 byte tokens, then filler tokens, no merges).
+ */
+int dt_bench_write_synthetic(const char *path, const char *shape, uint32_t type, uint64_t seed,
+                             struct dt_error *err);
+
+#endif

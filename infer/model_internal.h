@@ -1,0 +1,55 @@
+/*
+ * Private layout of struct dt_model, shared by infer/model.c (loading and validation) and
+ * infer/forward.c (compute). Not for use outside infer/.
+ */
+#ifndef DT_INFER_MODEL_INTERNAL_H
+#define DT_INFER_MODEL_INTERNAL_H
+
+#include "infer/model.h"
+
+struct dt_gguf;
+struct dt_st_set;
+
+struct dt_layer {
+    struct dt_weight wq;       /* (n_head*head_dim, dim) */
+    struct dt_weight wk, wv;   /* (n_head_kv*head_dim, dim) */
+    struct dt_weight wo;       /* (dim, n_head*head_dim) */
+    struct dt_weight w_gate;   /* (ffn_dim, dim) */
+    struct dt_weight w_up;     /* (ffn_dim, dim) */
+    struct dt_weight w_down;   /* (dim, ffn_dim) */
+    float *attn_norm;          /* (dim) f32 copy */
+    float *ffn_norm;           /* (dim) */
+    float *bq, *bk, *bv;       /* (n_head*head_dim), (n_head_kv*head_dim) x2; NULL without biases */
+};
+
+struct dt_model {
+    char *path;
+    enum dt_model_format format;
+    struct dt_model_config cfg;
+    struct dt_gguf *gguf;      /* GGUF source, or NULL */
+    struct dt_st_set *st;      /* safetensors source, or NULL */
+    struct dt_tokenizer *tok;
+
+    size_t n_tensors;
+    struct dt_weight *tensors; /* every tensor of the file, canonical names */
+    char **names;              /* owned canonical names (parallel to tensors) */
+    int64_t n_params;
+
+    struct dt_weight tok_embd; /* (n_vocab, dim) */
+    struct dt_weight output;   /* (n_vocab, dim); == tok_embd when tied */
+    float *output_norm;        /* (dim) */
+    struct dt_layer *layers;   /* n_layer */
+
+    /* Optional f32 copies of every matrix (small models only, see forward.c); built lazily. */
+    int f32_state;             /* 0 not decided, 1 cached, -1 not caching */
+    float **f32;               /* indexed like weight_slot() in forward.c */
+    int n_threads;
+    /* Scoring workspace kept between dt_model_score_batch calls (so repeated batches do not
+     * page-fault fresh buffers); one caller at a time per model. */
+    struct workspace *score_ws;
+};
+
+/* Frees forward.c's per-model state (f32 cache and scoring workspace). */
+void dt_forward_release(struct dt_model *m);
+
+#endif

@@ -1,0 +1,765 @@
+/*
+ * Tokenizer core shared by both kinds: the vocabulary table (texts and decoded bytes in one
+ * string pool), the open-addressing text -> id map, the merge table keyed by id pairs,
+ * special-token splitting, decoding, and the tokenizer hash.
+ *
+ * Invariants of a finished tokenizer: every id in [0, n_vocab) has an entry (ids no loader
+ * set are UNUSED with empty text); no two ids share a non-empty text; every merge's left,
+ * right and result are valid ids. The table sizes are powers of two at least twice the
+ * number of entries, so probe sequences stay short.
+ *
+ * Special tokens: CONTROL tokens are matched in the text only with parse_special;
+ * USER_DEFINED tokens (Hugging Face added tokens that are not special) are always matched,
+ * as both llama.cpp and the `tokenizers` library do. At each position the longest matching
+ * special token wins (leftmost-longest, like the `tokenizers` library's added-token matcher).
+ *
+ * The one exception: DeepSeek vocabularies list the byte-level characters of the bytes C0, C1
+ * and F5-FF (which never occur in valid UTF-8) as user-defined tokens, matched literally as
+ * "ü" etc. (the reference tokenizer does so). Those bytes then have no token of their own:
+ * the encoder uses the user-defined token, which decodes to its text, as in llama.cpp.
+ *
+ * Decoding: a token's bytes are the exact bytes it stands for. dt_tokenizer_decode
+ * concatenates them; for SPM tokenizers that add a space prefix it drops the one space the
+ * encoder added before the first text segment, so decode(encode(x)) == x for both kinds.
+ */
+#include "infer/tokenizer.h"
+
+#include "infer/tokenizer_internal.h"
+#include "util/alloc.h"
+#include "util/error.h"
+#include "util/hash.h"
+
+#define PCRE2_CODE_UNIT_WIDTH 8
+#include <pcre2.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <xxhash.h>
+
+static size_t pow2_at_least(size_t n)
+{
+    size_t p = 16;
+    while (p < n)
+        p *= 2;
+    return p;
+}
+
+int dt_tok_new(enum dt_tok_kind kind, int64_t n_vocab, struct dt_tokenizer **out,
+               struct dt_error *err)
+{
+    if (n_vocab <= 0 || n_vocab > DT_TOK_MAX_VOCAB)
+        return dt_error_set(err, DT_EFORMAT, "vocabulary size %lld is out of range (1..%d)",
+                            (long long)n_vocab, DT_TOK_MAX_VOCAB);
+    struct dt_tokenizer *t = dt_calloc(1, sizeof *t);
+    if (!t)
+        return dt_error_set(err, DT_ENOMEM, "out of memory for the tokenizer");
+    t->kind = kind;
+    t->n_vocab = (int32_t)n_vocab;
+    t->tok = dt_calloc((size_t)n_vocab, sizeof *t->tok);
+    if (!t->tok) {
+        dt_free(t);
+        return dt_error_set(err, DT_ENOMEM, "out of memory for %lld tokens", (long long)n_vocab);
+    }
+    for (int i = 0; i < 256; i++)
+        t->byte_tok[i] = -1;
+    t->bos = t->eos = t->eot = t->eom = t->unk = -1;
+    t->add_space_prefix = kind == DT_TOK_SPM;
+    snprintf(t->pre, sizeof t->pre, "%s", kind == DT_TOK_SPM ? "llama-spm" : "default");
+    /* the pool starts with an empty string so offset 0 is a valid "" */
+    dt_strbuf_putc(&t->pool, '\0');
+    if (dt_strbuf_failed(&t->pool)) {
+        dt_tokenizer_free(t);
+        return dt_error_set(err, DT_ENOMEM, "out of memory for the tokenizer");
+    }
+    *out = t;
+    return 0;
+}
+
+int dt_tok_set_token(struct dt_tokenizer *t, int64_t id, const char *text, size_t n_text,
+                     int32_t type, float score, struct dt_error *err)
+{
+    if (id < 0 || id >= t->n_vocab)
+        return dt_error_set(err, DT_EFORMAT, "token id %lld is out of range (vocabulary of %d)",
+                            (long long)id, t->n_vocab);
+    if (n_text > DT_TOK_MAX_TOKEN_BYTES)
+        return dt_error_set(err, DT_EFORMAT, "token %lld is %zu bytes long (limit %d)",
+                            (long long)id, n_text, DT_TOK_MAX_TOKEN_BYTES);
+    if (memchr(text, '\0', n_text))
+        return dt_error_set(err, DT_EFORMAT, "token %lld contains a NUL byte", (long long)id);
+    if (type < DT_TOKEN_NORMAL || type > DT_TOKEN_BYTE)
+        type = DT_TOKEN_NORMAL;
+    struct dt_tok_entry *e = &t->tok[id];
+    e->text_off = t->pool.len;
+    e->n_text = (uint32_t)n_text;
+    e->type = type;
+    e->score = score;
+    e->set = 1;
+    dt_strbuf_append(&t->pool, text, n_text);
+    dt_strbuf_putc(&t->pool, '\0');
+    if (dt_strbuf_failed(&t->pool))
+        return dt_error_set(err, DT_ENOMEM, "out of memory for the token texts");
+    return 0;
+}
+
+static uint64_t text_hash(const char *s, size_t n)
+{
+    return XXH3_64bits(s, n);
+}
+
+int32_t dt_tok_lookup(const struct dt_tokenizer *t, const char *s, size_t n)
+{
+    if (!t->map || n == 0)
+        return -1;
+    size_t i = (size_t)text_hash(s, n) & t->map_mask;
+    for (;;) {
+        int32_t id = t->map[i];
+        if (id < 0)
+            return -1;
+        const struct dt_tok_entry *e = &t->tok[id];
+        if (e->n_text == n && memcmp(t->pool.data + e->text_off, s, n) == 0)
+            return id;
+        i = (i + 1) & t->map_mask;
+    }
+}
+
+int dt_tok_index(struct dt_tokenizer *t, struct dt_error *err)
+{
+    size_t n_slots = pow2_at_least((size_t)t->n_vocab * 2);
+    t->map = dt_malloc_array(n_slots, sizeof *t->map);
+    if (!t->map)
+        return dt_error_set(err, DT_ENOMEM, "out of memory for the vocabulary index");
+    memset(t->map, 0xff, n_slots * sizeof *t->map);
+    t->map_mask = n_slots - 1;
+    for (int32_t id = 0; id < t->n_vocab; id++) {
+        struct dt_tok_entry *e = &t->tok[id];
+        if (!e->set) {
+            e->type = DT_TOKEN_UNUSED;
+            continue;
+        }
+        if (e->n_text == 0)
+            continue;
+        const char *s = t->pool.data + e->text_off;
+        size_t i = (size_t)text_hash(s, e->n_text) & t->map_mask;
+        for (;;) {
+            int32_t o = t->map[i];
+            if (o < 0) {
+                t->map[i] = id;
+                break;
+            }
+            const struct dt_tok_entry *oe = &t->tok[o];
+            if (oe->n_text == e->n_text && memcmp(t->pool.data + oe->text_off, s, e->n_text) == 0)
+                return dt_error_set(err, DT_EFORMAT, "duplicate token '%.64s' at ids %d and %d", s,
+                                    o, id);
+            i = (i + 1) & t->map_mask;
+        }
+    }
+    return 0;
+}
+
+int dt_tok_reserve_merges(struct dt_tokenizer *t, size_t n, struct dt_error *err)
+{
+    if (n > DT_TOK_MAX_MERGES)
+        return dt_error_set(err, DT_EFORMAT, "%zu merges is more than the limit of %d", n,
+                            DT_TOK_MAX_MERGES);
+    size_t n_slots = pow2_at_least(n * 2 + 1);
+    dt_free(t->merges);
+    dt_free(t->merge_pairs);
+    t->merges = dt_malloc_array(n_slots, sizeof *t->merges);
+    t->merge_pairs = dt_malloc_array(n ? n : 1, 2 * sizeof *t->merge_pairs);
+    if (!t->merges || !t->merge_pairs)
+        return dt_error_set(err, DT_ENOMEM, "out of memory for %zu merges", n);
+    for (size_t i = 0; i < n_slots; i++)
+        t->merges[i].rank = -1;
+    t->merge_mask = n_slots - 1;
+    t->cap_merges = n;
+    t->n_merges = 0;
+    return 0;
+}
+
+static size_t merge_slot_index(uint64_t key, size_t mask)
+{
+    return (size_t)((key * 0x9E3779B97F4A7C15ull) >> 17) & mask;
+}
+
+static const struct dt_tok_merge_slot *merge_find(const struct dt_tokenizer *t, int32_t l,
+                                                  int32_t r)
+{
+    if (!t->merges)
+        return NULL;
+    uint64_t key = ((uint64_t)(uint32_t)l << 32) | (uint32_t)r;
+    size_t i = merge_slot_index(key, t->merge_mask);
+    for (;;) {
+        const struct dt_tok_merge_slot *s = &t->merges[i];
+        if (s->rank < 0)
+            return NULL;
+        if (s->key == key)
+            return s;
+        i = (i + 1) & t->merge_mask;
+    }
+}
+
+int dt_tok_merge_rank(const struct dt_tokenizer *t, int32_t l, int32_t r, int32_t *result)
+{
+    const struct dt_tok_merge_slot *s = merge_find(t, l, r);
+    if (!s)
+        return -1;
+    *result = s->result;
+    return s->rank;
+}
+
+int dt_tok_add_merge(struct dt_tokenizer *t, const char *l, size_t nl, const char *r, size_t nr,
+                     size_t i_merge, struct dt_error *err)
+{
+    if (t->n_merges >= t->cap_merges)
+        return dt_error_set(err, DT_EINTERNAL, "more merges than reserved");
+    int32_t il = dt_tok_lookup(t, l, nl), ir = dt_tok_lookup(t, r, nr);
+    if (il < 0 || ir < 0)
+        return dt_error_set(err, DT_EFORMAT, "merge %zu refers to unknown token '%.*s'", i_merge,
+                            (int)(il < 0 ? (nl > 64 ? 64 : nl) : (nr > 64 ? 64 : nr)),
+                            il < 0 ? l : r);
+    size_t n;
+    if (dt_add_overflow(nl, nr, &n) || n > DT_TOK_MAX_TOKEN_BYTES)
+        return dt_error_set(err, DT_EFORMAT, "merge %zu is too long", i_merge);
+    char buf[DT_TOK_MAX_TOKEN_BYTES];
+    memcpy(buf, l, nl);
+    memcpy(buf + nl, r, nr);
+    int32_t res = dt_tok_lookup(t, buf, n);
+    if (res < 0)
+        return dt_error_set(err, DT_EFORMAT,
+                            "merge %zu ('%.*s' '%.*s') makes a token that is not in the vocabulary",
+                            i_merge, (int)(nl > 64 ? 64 : nl), l, (int)(nr > 64 ? 64 : nr), r);
+    uint64_t key = ((uint64_t)(uint32_t)il << 32) | (uint32_t)ir;
+    size_t i = merge_slot_index(key, t->merge_mask);
+    for (;;) {
+        struct dt_tok_merge_slot *s = &t->merges[i];
+        if (s->rank < 0) {
+            s->key = key;
+            s->rank = (int32_t)t->n_merges;
+            s->result = res;
+            break;
+        }
+        if (s->key == key)
+            return 0; /* a repeated merge keeps its first (higher) priority */
+        i = (i + 1) & t->merge_mask;
+    }
+    t->merge_pairs[2 * t->n_merges] = il;
+    t->merge_pairs[2 * t->n_merges + 1] = ir;
+    t->n_merges++;
+    return 0;
+}
+
+int dt_tok_add_merge_str(struct dt_tokenizer *t, const char *s, size_t n, size_t i_merge,
+                         struct dt_error *err)
+{
+    /* Tokens of byte-level vocabularies never hold a space, but SPM-style ones may: take the
+     * first split whose halves both exist. */
+    for (size_t i = 1; i + 1 < n; i++) {
+        if (s[i] != ' ')
+            continue;
+        if (dt_tok_lookup(t, s, i) >= 0 && dt_tok_lookup(t, s + i + 1, n - i - 1) >= 0)
+            return dt_tok_add_merge(t, s, i, s + i + 1, n - i - 1, i_merge, err);
+    }
+    const char *sp = memchr(s, ' ', n);
+    if (!sp || sp == s || sp == s + n - 1)
+        return dt_error_set(err, DT_EFORMAT, "merge %zu '%.*s' is not two tokens separated by a space",
+                            i_merge, (int)(n > 64 ? 64 : n), s);
+    return dt_tok_add_merge(t, s, (size_t)(sp - s), sp + 1, n - (size_t)(sp - s) - 1, i_merge, err);
+}
+
+/* --- finishing: token bytes, byte tokens, special table, hash ------------------------- */
+
+static int put_utf8(char *o, uint32_t cp)
+{
+    if (cp < 0x80) {
+        o[0] = (char)cp;
+        return 1;
+    }
+    if (cp < 0x800) {
+        o[0] = (char)(0xC0 | (cp >> 6));
+        o[1] = (char)(0x80 | (cp & 0x3F));
+        return 2;
+    }
+    o[0] = (char)(0xE0 | (cp >> 12));
+    o[1] = (char)(0x80 | ((cp >> 6) & 0x3F));
+    o[2] = (char)(0x80 | (cp & 0x3F));
+    return 3;
+}
+
+/* Decodes one UTF-8 sequence; returns its length (1 for an invalid byte, cp = 0xFFFFFFFF). */
+static size_t get_utf8(const unsigned char *s, size_t n, uint32_t *cp)
+{
+    unsigned char c = s[0];
+    size_t len;
+    uint32_t v;
+    if (c < 0x80) {
+        *cp = c;
+        return 1;
+    } else if ((c & 0xE0) == 0xC0) {
+        len = 2;
+        v = c & 0x1F;
+    } else if ((c & 0xF0) == 0xE0) {
+        len = 3;
+        v = c & 0x0F;
+    } else if ((c & 0xF8) == 0xF0) {
+        len = 4;
+        v = c & 0x07;
+    } else {
+        *cp = 0xFFFFFFFFu;
+        return 1;
+    }
+    if (len > n) {
+        *cp = 0xFFFFFFFFu;
+        return 1;
+    }
+    for (size_t i = 1; i < len; i++) {
+        if ((s[i] & 0xC0) != 0x80) {
+            *cp = 0xFFFFFFFFu;
+            return 1;
+        }
+        v = (v << 6) | (s[i] & 0x3F);
+    }
+    *cp = v;
+    return len;
+}
+
+static int hexval(char c)
+{
+    if (c >= '0' && c <= '9')
+        return c - '0';
+    if (c >= 'A' && c <= 'F')
+        return c - 'A' + 10;
+    if (c >= 'a' && c <= 'f')
+        return c - 'a' + 10;
+    return -1;
+}
+
+/* Writes the bytes token id stands for into buf (at most n_text bytes); returns the count. */
+static size_t token_bytes_of(const struct dt_tokenizer *t, int32_t id, char *buf)
+{
+    const struct dt_tok_entry *e = &t->tok[id];
+    const char *s = t->pool.data + e->text_off;
+    size_t n = e->n_text, o = 0;
+    if (e->type == DT_TOKEN_CONTROL || e->type == DT_TOKEN_USER_DEFINED ||
+        e->type == DT_TOKEN_UNKNOWN || e->type == DT_TOKEN_UNUSED) {
+        memcpy(buf, s, n);
+        return n;
+    }
+    if (t->kind == DT_TOK_SPM) {
+        if (e->type == DT_TOKEN_BYTE && n == 6 && s[0] == '<' && s[1] == '0' && s[2] == 'x' &&
+            s[5] == '>' && hexval(s[3]) >= 0 && hexval(s[4]) >= 0) {
+            buf[0] = (char)(hexval(s[3]) * 16 + hexval(s[4]));
+            return 1;
+        }
+        for (size_t i = 0; i < n;) {
+            if (i + 3 <= n && memcmp(s + i, "\xE2\x96\x81", 3) == 0) {
+                buf[o++] = ' ';
+                i += 3;
+            } else {
+                buf[o++] = s[i++];
+            }
+        }
+        return o;
+    }
+    /* byte-level: every mapped code point is one byte; anything else is kept as UTF-8 */
+    for (size_t i = 0; i < n;) {
+        uint32_t cp;
+        size_t len = get_utf8((const unsigned char *)s + i, n - i, &cp);
+        int b = cp == 0xFFFFFFFFu ? -1 : dt_tok_cp_to_byte(cp);
+        if (b >= 0) {
+            buf[o++] = (char)b;
+        } else {
+            memcpy(buf + o, s + i, len);
+            o += len;
+        }
+        i += len;
+    }
+    return o;
+}
+
+static int cmp_special(const void *a, const void *b, void *ctx)
+{
+    const struct dt_tokenizer *sort_tok = ctx;
+    const struct dt_tok_entry *ea = &sort_tok->tok[*(const int32_t *)a];
+    const struct dt_tok_entry *eb = &sort_tok->tok[*(const int32_t *)b];
+    unsigned char ca = (unsigned char)sort_tok->pool.data[ea->text_off];
+    unsigned char cb = (unsigned char)sort_tok->pool.data[eb->text_off];
+    if (ca != cb)
+        return ca < cb ? -1 : 1;
+    if (ea->n_text != eb->n_text)
+        return ea->n_text > eb->n_text ? -1 : 1;
+    int32_t ia = *(const int32_t *)a, ib = *(const int32_t *)b;
+    return ia < ib ? -1 : ia > ib;
+}
+
+static void put_u32(struct dt_strbuf *sb, uint32_t v)
+{
+    unsigned char b[4] = {(unsigned char)v, (unsigned char)(v >> 8), (unsigned char)(v >> 16),
+                          (unsigned char)(v >> 24)};
+    dt_strbuf_append(sb, b, 4);
+}
+
+static int compute_hash(struct dt_tokenizer *t, struct dt_error *err)
+{
+    /* Length-prefixed serialization of what defines the tokenization: kind, every token's
+     * text and type (and score for SPM), and the merges in rank order. */
+    struct dt_strbuf sb = DT_STRBUF_INIT;
+    dt_strbuf_puts(&sb, t->kind == DT_TOK_SPM ? "dt-tok-spm-1" : "dt-tok-bpe-1");
+    put_u32(&sb, (uint32_t)t->n_vocab);
+    for (int32_t id = 0; id < t->n_vocab; id++) {
+        const struct dt_tok_entry *e = &t->tok[id];
+        put_u32(&sb, e->n_text);
+        dt_strbuf_append(&sb, t->pool.data + e->text_off, e->n_text);
+        put_u32(&sb, (uint32_t)e->type);
+        if (t->kind == DT_TOK_SPM) {
+            uint32_t bits;
+            memcpy(&bits, &e->score, 4);
+            put_u32(&sb, bits);
+        }
+    }
+    put_u32(&sb, (uint32_t)t->n_merges);
+    for (size_t i = 0; i < 2 * t->n_merges; i++)
+        put_u32(&sb, (uint32_t)t->merge_pairs[i]);
+    if (dt_strbuf_failed(&sb)) {
+        dt_strbuf_release(&sb);
+        return dt_error_set(err, DT_ENOMEM, "out of memory hashing the tokenizer");
+    }
+    dt_hash_xxh128_hex(sb.data, sb.len, t->hash);
+    dt_strbuf_release(&sb);
+    return 0;
+}
+
+int dt_tok_finish(struct dt_tokenizer *t, struct dt_error *err)
+{
+    if (!t->map) {
+        int rc = dt_tok_index(t, err);
+        if (rc)
+            return rc;
+    }
+    for (int b = 0; b < 256; b++) {
+        char s[8];
+        size_t n;
+        if (t->kind == DT_TOK_SPM) {
+            n = (size_t)snprintf(s, sizeof s, "<0x%02X>", b);
+            t->byte_tok[b] = dt_tok_lookup(t, s, n);
+            if (t->byte_tok[b] < 0) {
+                s[0] = (char)b;
+                t->byte_tok[b] = b ? dt_tok_lookup(t, s, 1) : -1;
+            }
+        } else {
+            n = (size_t)put_utf8(s, dt_tok_byte_to_cp((uint8_t)b));
+            t->byte_tok[b] = dt_tok_lookup(t, s, n);
+        }
+    }
+
+    char buf[DT_TOK_MAX_TOKEN_BYTES + 1];
+    for (int32_t id = 0; id < t->n_vocab; id++) {
+        struct dt_tok_entry *e = &t->tok[id];
+        size_t n = token_bytes_of(t, id, buf);
+        if (n == e->n_text && memcmp(buf, t->pool.data + e->text_off, n) == 0) {
+            e->bytes_off = e->text_off;
+        } else {
+            e->bytes_off = t->pool.len;
+            dt_strbuf_append(&t->pool, buf, n);
+            dt_strbuf_putc(&t->pool, '\0');
+        }
+        e->n_bytes = (uint32_t)n;
+    }
+    if (dt_strbuf_failed(&t->pool))
+        return dt_error_set(err, DT_ENOMEM, "out of memory for the token bytes");
+
+    size_t n_sp = 0;
+    for (int32_t id = 0; id < t->n_vocab; id++) {
+        int ty = t->tok[id].type;
+        if ((ty == DT_TOKEN_CONTROL || ty == DT_TOKEN_USER_DEFINED) && t->tok[id].n_text > 0)
+            n_sp++;
+    }
+    t->specials = dt_malloc_array(n_sp ? n_sp : 1, sizeof *t->specials);
+    if (!t->specials)
+        return dt_error_set(err, DT_ENOMEM, "out of memory for the special tokens");
+    n_sp = 0;
+    for (int32_t id = 0; id < t->n_vocab; id++) {
+        int ty = t->tok[id].type;
+        if ((ty == DT_TOKEN_CONTROL || ty == DT_TOKEN_USER_DEFINED) && t->tok[id].n_text > 0)
+            t->specials[n_sp++] = id;
+    }
+    t->n_specials = n_sp;
+    qsort_r(t->specials, n_sp, sizeof *t->specials, cmp_special, t);
+    size_t j = 0;
+    for (int b = 0; b <= 256; b++) {
+        while (j < n_sp && b < 256 &&
+               (unsigned char)t->pool.data[t->tok[t->specials[j]].text_off] < b)
+            j++;
+        t->special_start[b] = (uint32_t)(b == 256 ? n_sp : j);
+    }
+
+    int32_t *ids[] = {&t->bos, &t->eos, &t->eot, &t->eom, &t->unk};
+    for (size_t i = 0; i < sizeof ids / sizeof ids[0]; i++)
+        if (*ids[i] >= t->n_vocab || *ids[i] < -1)
+            *ids[i] = -1;
+    return compute_hash(t, err);
+}
+
+void dt_tokenizer_free(struct dt_tokenizer *t)
+{
+    if (!t)
+        return;
+    dt_tok_free_regexes(t);
+    dt_free(t->tok);
+    dt_strbuf_release(&t->pool);
+    dt_free(t->map);
+    dt_free(t->merges);
+    dt_free(t->merge_pairs);
+    dt_free(t->specials);
+    dt_free(t->chat_template);
+    dt_free(t);
+}
+
+/* --- encode ---------------------------------------------------------------------------- */
+
+int dt_tok_ids_push(struct dt_tok_ids *ids, int32_t id)
+{
+    if (ids->n == ids->cap) {
+        size_t cap = ids->cap ? ids->cap * 2 : 64;
+        int32_t *v = dt_realloc_array(ids->v, cap, sizeof *v);
+        if (!v)
+            return DT_ENOMEM;
+        ids->v = v;
+        ids->cap = cap;
+    }
+    ids->v[ids->n++] = id;
+    return 0;
+}
+
+void dt_tok_work_release(struct dt_tok_work *w)
+{
+    if (w->md)
+        pcre2_match_data_free((pcre2_match_data *)w->md);
+    dt_free(w->pieces[0]);
+    dt_free(w->pieces[1]);
+    dt_free(w->sym_id);
+    dt_free(w->sym_prev);
+    dt_free(w->sym_next);
+    dt_free(w->sym_off);
+    dt_free(w->sym_len);
+    dt_free(w->heap);
+    dt_free(w->buf);
+    memset(w, 0, sizeof *w);
+}
+
+/* Longest special token starting at s (n bytes left) that the mode allows, or -1. */
+static int32_t match_special(const struct dt_tokenizer *t, const char *s, size_t n,
+                             int parse_special, size_t *len)
+{
+    unsigned char c = (unsigned char)s[0];
+    for (uint32_t k = t->special_start[c]; k < t->special_start[c + 1]; k++) {
+        int32_t id = t->specials[k];
+        const struct dt_tok_entry *e = &t->tok[id];
+        if (!parse_special && e->type == DT_TOKEN_CONTROL)
+            continue;
+        if (e->n_text <= n && memcmp(t->pool.data + e->text_off, s, e->n_text) == 0) {
+            *len = e->n_text;
+            return id;
+        }
+    }
+    return -1;
+}
+
+static int encode_segment(const struct dt_tokenizer *t, struct dt_tok_work *w, const char *s,
+                          size_t n, int after_special, struct dt_tok_ids *out,
+                          struct dt_error *err)
+{
+    if (t->kind == DT_TOK_SPM)
+        return dt_tok_spm_encode(t, w, s, n, t->add_space_prefix && after_special, out, err);
+    return dt_tok_bpe_encode(t, w, s, n, out, err);
+}
+
+int dt_tokenizer_encode(const struct dt_tokenizer *t, const char *text, size_t n_bytes,
+                        int parse_special, int32_t **ids, size_t *n_ids, struct dt_error *err)
+{
+    struct dt_tok_ids out = {0};
+    struct dt_tok_work w = {0};
+    int rc = 0;
+    int after_special = 1; /* SPM: a space prefix goes before the first segment */
+    size_t seg = 0, i = 0;
+    if (!text && n_bytes)
+        return dt_error_set(err, DT_EINVAL, "no text to encode");
+    while (i < n_bytes) {
+        size_t len = 0;
+        int32_t id = t->n_specials ? match_special(t, text + i, n_bytes - i, parse_special, &len)
+                                   : -1;
+        if (id < 0) {
+            i++;
+            continue;
+        }
+        if (i > seg) {
+            rc = encode_segment(t, &w, text + seg, i - seg, after_special, &out, err);
+            if (rc)
+                goto done;
+        }
+        if (dt_tok_ids_push(&out, id)) {
+            rc = dt_error_set(err, DT_ENOMEM, "out of memory for token ids");
+            goto done;
+        }
+        after_special = 1;
+        i += len;
+        seg = i;
+        continue;
+    }
+    if (n_bytes > seg) {
+        rc = encode_segment(t, &w, text + seg, n_bytes - seg, after_special, &out, err);
+        if (rc)
+            goto done;
+    }
+    if (!out.v && !(out.v = dt_malloc(sizeof(int32_t)))) {
+        rc = dt_error_set(err, DT_ENOMEM, "out of memory for token ids");
+        goto done;
+    }
+    *ids = out.v;
+    *n_ids = out.n;
+    out.v = NULL;
+done:
+    dt_free(out.v);
+    dt_tok_work_release(&w);
+    return rc;
+}
+
+/* --- decode and getters ---------------------------------------------------------------- */
+
+int dt_tokenizer_decode(const struct dt_tokenizer *t, const int32_t *ids, size_t n_ids,
+                        int with_special, char **out, size_t *n_bytes, struct dt_error *err)
+{
+    struct dt_strbuf sb = DT_STRBUF_INIT;
+    int first_text = 1;
+    for (size_t i = 0; i < n_ids; i++) {
+        int32_t id = ids[i];
+        if (id < 0 || id >= t->n_vocab) {
+            dt_strbuf_release(&sb);
+            return dt_error_set(err, DT_EINVAL, "token id %d at position %zu is out of range",
+                                id, i);
+        }
+        const struct dt_tok_entry *e = &t->tok[id];
+        int special = e->type == DT_TOKEN_CONTROL || e->type == DT_TOKEN_UNKNOWN ||
+                      e->type == DT_TOKEN_UNUSED;
+        if (special && !with_special)
+            continue;
+        const char *b = t->pool.data + e->bytes_off;
+        size_t n = e->n_bytes;
+        /* undo the space the SPM encoder put before the first text segment */
+        if (first_text && !special && t->kind == DT_TOK_SPM && t->add_space_prefix && n > 0 &&
+            b[0] == ' ' && e->type != DT_TOKEN_USER_DEFINED) {
+            b++;
+            n--;
+        }
+        if (!special)
+            first_text = 0;
+        dt_strbuf_append(&sb, b, n);
+    }
+    size_t n = 0;
+    char *d = dt_strbuf_failed(&sb) ? NULL : dt_strbuf_detach(&sb, &n);
+    if (!d) {
+        dt_strbuf_release(&sb);
+        return dt_error_set(err, DT_ENOMEM, "out of memory decoding %zu tokens", n_ids);
+    }
+    *out = d;
+    if (n_bytes)
+        *n_bytes = n;
+    return 0;
+}
+
+enum dt_tok_kind dt_tokenizer_kind(const struct dt_tokenizer *t)
+{
+    return t->kind;
+}
+
+int32_t dt_tokenizer_n_vocab(const struct dt_tokenizer *t)
+{
+    return t->n_vocab;
+}
+
+const char *dt_tokenizer_pre(const struct dt_tokenizer *t)
+{
+    return t->pre;
+}
+
+const char *dt_tokenizer_token_bytes(const struct dt_tokenizer *t, int32_t id, size_t *n_bytes)
+{
+    if (id < 0 || id >= t->n_vocab)
+        return NULL;
+    if (n_bytes)
+        *n_bytes = t->tok[id].n_bytes;
+    return t->pool.data + t->tok[id].bytes_off;
+}
+
+const char *dt_tokenizer_token_text(const struct dt_tokenizer *t, int32_t id)
+{
+    if (id < 0 || id >= t->n_vocab)
+        return NULL;
+    return t->pool.data + t->tok[id].text_off;
+}
+
+enum dt_token_type dt_tokenizer_token_type(const struct dt_tokenizer *t, int32_t id)
+{
+    if (id < 0 || id >= t->n_vocab)
+        return DT_TOKEN_UNUSED;
+    return (enum dt_token_type)t->tok[id].type;
+}
+
+float dt_tokenizer_token_score(const struct dt_tokenizer *t, int32_t id)
+{
+    if (id < 0 || id >= t->n_vocab)
+        return 0.0f;
+    return t->tok[id].score;
+}
+
+int32_t dt_tokenizer_find(const struct dt_tokenizer *t, const char *s)
+{
+    return s ? dt_tok_lookup(t, s, strlen(s)) : -1;
+}
+
+int32_t dt_tokenizer_bos(const struct dt_tokenizer *t)
+{
+    return t->bos;
+}
+
+int32_t dt_tokenizer_eos(const struct dt_tokenizer *t)
+{
+    return t->eos;
+}
+
+int32_t dt_tokenizer_eot(const struct dt_tokenizer *t)
+{
+    return t->eot;
+}
+
+int dt_tokenizer_is_eog(const struct dt_tokenizer *t, int32_t id)
+{
+    static const char *const names[] = {"<|end|>", "<|eot_id|>", "<|im_end|>", "<|endoftext|>",
+                                        "</s>", "<|eos|>", "<|end_of_text|>", "<|eom_id|>",
+                                        "<end_of_turn>", "<｜end▁of▁sentence｜>"};
+    if (id < 0 || id >= t->n_vocab)
+        return 0;
+    if (id == t->eos || id == t->eot || id == t->eom)
+        return 1;
+    if (t->tok[id].type != DT_TOKEN_CONTROL)
+        return 0;
+    const char *s = t->pool.data + t->tok[id].text_off;
+    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
+        if (strcmp(s, names[i]) == 0)
+            return 1;
+    return 0;
+}
+
+const char *dt_tokenizer_chat_template(const struct dt_tokenizer *t)
+{
+    return t->chat_template;
+}
+
+const char *dt_tokenizer_hash(const struct dt_tokenizer *t)
+{
+    return t->hash;
+}
+
+size_t dt_tokenizer_n_merges(const struct dt_tokenizer *t)
+{
+    return t->n_merges;
+}

@@ -1,0 +1,144 @@
+/*
+ * Schema migrations of the evidence store (see schema.h and docs/evidence-store.md). Every
+ * table is STRICT; hashes are lowercase hex TEXT; times are UTC ISO-8601 TEXT
+ * ("2024-05-01T12:00:00Z"); JSON columns are TEXT checked with json_valid().
+ */
+#include "reports/schema.h"
+
+#include <stddef.h>
+
+/* Models: a weight file (hashed) or an API-only model (key "api:NAME"). */
+static const char v1_1[] =
+    "CREATE TABLE models (\n"
+    "  id INTEGER PRIMARY KEY,\n"
+    "  key TEXT NOT NULL UNIQUE,          -- 'file:<xxh128>' or 'api:<name>'\n"
+    "  name TEXT NOT NULL,\n"
+    "  path TEXT,                         -- NULL for API-only models\n"
+    "  size_bytes INTEGER,\n"
+    "  sha256 TEXT,\n"
+    "  xxh128 TEXT,\n"
+    "  format TEXT NOT NULL,              -- 'gguf', 'safetensors', 'api'\n"
+    "  arch TEXT,\n"
+    "  n_params INTEGER,\n"
+    "  tokenizer_hash TEXT,\n"
+    "  created_at TEXT NOT NULL\n"
+    ") STRICT;\n";
+static const char v1_2[] =
+    "CREATE TABLE corpora (\n"
+    "  id INTEGER PRIMARY KEY,\n"
+    "  xxh128 TEXT NOT NULL UNIQUE,       -- over the ordered probe ids\n"
+    "  name TEXT NOT NULL,\n"
+    "  source TEXT NOT NULL,\n"
+    "  n_probes INTEGER NOT NULL CHECK (n_probes >= 0),\n"
+    "  created_at TEXT NOT NULL\n"
+    ") STRICT;\n";
+static const char v1_3[] =
+    "CREATE TABLE probes (\n"
+    "  id INTEGER PRIMARY KEY,\n"
+    "  xxh128 TEXT NOT NULL UNIQUE,       -- over kind, NUL, text\n"
+    "  kind TEXT NOT NULL CHECK (kind IN ('chat', 'text')),\n"
+    "  text TEXT NOT NULL,\n"
+    "  lang TEXT\n"
+    ") STRICT;\n";
+static const char v1_4[] =
+    "CREATE TABLE corpus_probes (\n"
+    "  corpus_id INTEGER NOT NULL REFERENCES corpora(id) ON DELETE CASCADE,\n"
+    "  position INTEGER NOT NULL,\n"
+    "  probe_id INTEGER NOT NULL REFERENCES probes(id),\n"
+    "  PRIMARY KEY (corpus_id, position)\n"
+    ") STRICT;\n"
+    "CREATE INDEX corpus_probes_probe ON corpus_probes(probe_id);\n";
+static const char v1_5[] =
+    "CREATE TABLE runs (\n"
+    "  id INTEGER PRIMARY KEY,\n"
+    "  command TEXT NOT NULL,             -- the subcommand, e.g. 'collect'\n"
+    "  argv TEXT NOT NULL CHECK (json_valid(argv)), -- JSON array of the whole command line\n"
+    "  tool_version TEXT NOT NULL,\n"
+    "  seed INTEGER,\n"
+    "  threads INTEGER,\n"
+    "  host TEXT,\n"
+    "  pid INTEGER,\n"
+    "  started_at TEXT NOT NULL,\n"
+    "  ended_at TEXT,\n"
+    "  status TEXT NOT NULL DEFAULT 'running' CHECK (status IN ('running', 'ok', 'failed')),\n"
+    "  exit_code INTEGER\n"
+    ") STRICT;\n";
+
+/* A collection: the observations of one model under fixed parameters (one transcript file,
+ * or one collect configuration). Its key makes reruns find it again. */
+static const char v1_6[] =
+    "CREATE TABLE collections (\n"
+    "  id INTEGER PRIMARY KEY,\n"
+    "  key TEXT NOT NULL UNIQUE,\n"
+    "  model_id INTEGER NOT NULL REFERENCES models(id),\n"
+    "  corpus_id INTEGER REFERENCES corpora(id),\n"
+    "  source TEXT NOT NULL CHECK (source IN ('transcript', 'local')),\n"
+    "  params TEXT NOT NULL CHECK (json_valid(params)),\n"
+    "  run_id INTEGER NOT NULL REFERENCES runs(id),  -- the run that created it\n"
+    "  created_at TEXT NOT NULL\n"
+    ") STRICT;\n"
+    "CREATE INDEX collections_model ON collections(model_id);\n";
+
+/* One response to one probe. Blobs (little-endian, see docs/evidence-store.md):
+ *   tokens   per token u32 n_bytes + bytes
+ *   logprobs per token f64 (NaN = unknown); empty when the source had no log-probs
+ *   top_k    per token u16 n_alt, then per alternative u32 n_bytes + bytes + f64 logprob */
+static const char v1_7[] =
+    "CREATE TABLE observations (\n"
+    "  id INTEGER PRIMARY KEY,\n"
+    "  collection_id INTEGER NOT NULL REFERENCES collections(id) ON DELETE CASCADE,\n"
+    "  run_id INTEGER NOT NULL REFERENCES runs(id),\n"
+    "  probe_id INTEGER NOT NULL REFERENCES probes(id),\n"
+    "  sample_index INTEGER NOT NULL CHECK (sample_index >= 0),\n"
+    "  source_ref TEXT,                   -- record id in the source file\n"
+    "  response TEXT NOT NULL,\n"
+    "  finish_reason TEXT,\n"
+    "  has_logprobs INTEGER NOT NULL CHECK (has_logprobs IN (0, 1)),\n"
+    "  n_tokens INTEGER NOT NULL CHECK (n_tokens >= 0),\n"
+    "  tokens BLOB NOT NULL,\n"
+    "  logprobs BLOB NOT NULL,\n"
+    "  top_k BLOB NOT NULL,\n"
+    "  created_at TEXT NOT NULL,\n"
+    "  UNIQUE (collection_id, probe_id, sample_index)\n"
+    ") STRICT;\n"
+    "CREATE INDEX observations_run ON observations(run_id);\n"
+    "CREATE INDEX observations_probe ON observations(probe_id);\n";
+static const char v1_8[] =
+    "CREATE TABLE signals (\n"
+    "  id INTEGER PRIMARY KEY,\n"
+    "  run_id INTEGER NOT NULL REFERENCES runs(id) ON DELETE CASCADE,\n"
+    "  name TEXT NOT NULL,\n"
+    "  teacher_model_id INTEGER REFERENCES models(id),\n"
+    "  suspect_model_id INTEGER REFERENCES models(id),\n"
+    "  test TEXT,                         -- the statistical test, named\n"
+    "  statistic REAL,\n"
+    "  p_value REAL CHECK (p_value IS NULL OR (p_value >= 0 AND p_value <= 1)),\n"
+    "  ci_low REAL,\n"
+    "  ci_high REAL,\n"
+    "  effect REAL,\n"
+    "  n INTEGER,\n"
+    "  details TEXT CHECK (details IS NULL OR json_valid(details)),\n"
+    "  created_at TEXT NOT NULL\n"
+    ") STRICT;\n"
+    "CREATE INDEX signals_run ON signals(run_id);\n";
+static const char v1_9[] =
+    "CREATE TABLE verdicts (\n"
+    "  id INTEGER PRIMARY KEY,\n"
+    "  run_id INTEGER NOT NULL REFERENCES runs(id) ON DELETE CASCADE,\n"
+    "  teacher_model_id INTEGER REFERENCES models(id),\n"
+    "  suspect_model_id INTEGER REFERENCES models(id),\n"
+    "  relation TEXT NOT NULL CHECK (relation IN ('same-weights', 'weight-derived', 'distilled',\n"
+    "    'independent', 'inconclusive')),\n"
+    "  p_value REAL CHECK (p_value IS NULL OR (p_value >= 0 AND p_value <= 1)),\n"
+    "  alpha REAL,\n"
+    "  rationale TEXT,\n"
+    "  details TEXT CHECK (details IS NULL OR json_valid(details)),\n"
+    "  created_at TEXT NOT NULL\n"
+    ") STRICT;\n"
+    "CREATE INDEX verdicts_run ON verdicts(run_id);\n"
+    "PRAGMA application_id = 1146376771;\n" /* DT_STORE_APPLICATION_ID */;
+
+static const char *const schema_v1[] = {v1_1, v1_2, v1_3, v1_4, v1_5, v1_6, v1_7, v1_8, v1_9, NULL};
+
+const char *const *const dt_store_migrations[] = {schema_v1};
+const int dt_store_n_migrations = (int)(sizeof dt_store_migrations / sizeof *dt_store_migrations);

@@ -1,0 +1,68 @@
+#!/usr/bin/env python3
+"""`distiltrace inspect`: text and JSON descriptions of GGUF files (zoo models, vocab-only
+files, and a file the test writes itself), and its error statuses."""
+import hashlib, json, os, struct, sys
+sys.path.insert(0, os.path.dirname(__file__))
+from dtest import DT, SOURCE, SHARED, ZOO, HAVE_ZOO, run, check, done, tmpdir
+
+# A file of our own, so the test says something without ../shared.
+seed = os.path.join(SOURCE, 'tests', 'fuzz', 'corpus', 'gguf', 'valid_base.gguf')
+p = run([DT, 'inspect', '--json', seed])
+check(p.returncode == 0, 'inspect --json on a small valid file', p.stderr)
+if p.returncode == 0:
+    j = json.loads(p.stdout)
+    blob = open(seed, 'rb').read()
+    check(j['format'] == 'gguf' and j['gguf_version'] == 3, 'format and version')
+    check(j['architecture'] == 'llama' and j['name'] == 'tiny', 'architecture and name')
+    check(j['n_tensors'] == 2 and j['parameter_count'] == 32 + 64, 'tensor and parameter counts')
+    check(j['tensors'][1] == {'name': 'blk.0.attn_q.weight', 'type': 'q8_0', 'shape': [32, 2],
+                              'n_bytes': 68, 'offset': j['tensors'][1]['offset']}, 'tensor entry')
+    check(j['tensor_types'] == {'f32': 1, 'q8_0': 1}, 'type histogram')
+    check(j['tokenizer']['vocab_size'] == 3, 'vocabulary size')
+    check(j['hyperparameters'] == {'block_count': 1, 'rope.freq_base': 10000}, 'hyperparameters')
+    check(j['file_size'] == len(blob) and j['sha256'] == hashlib.sha256(blob).hexdigest(),
+          'file size and sha-256')
+    check(len(j['xxh3_128']) == 32, 'xxh3-128 digest')
+
+p = run([DT, 'inspect', seed])
+check(p.returncode == 0 and 'architecture  llama' in p.stdout and 'q8_0' in p.stdout
+      and 'blk.0.attn_q.weight' in p.stdout and '[32, 2]' in p.stdout, 'text output', p.stdout)
+
+p = run([DT, 'inspect'])
+check(p.returncode == 2, 'no model is a usage error')
+p = run([DT, 'inspect', seed, '--bogus'])
+check(p.returncode == 2, 'unknown option is a usage error')
+p = run([DT, 'inspect', os.path.join(tmpdir(), 'missing.gguf')])
+check(p.returncode == 3 and p.stderr.startswith('distiltrace: ') and 'missing.gguf' in p.stderr,
+      'missing file exits 3', p.stderr)
+
+if HAVE_ZOO:
+    p = run([DT, 'inspect', '--json', os.path.join(ZOO, 'gguf', 'teacher.gguf')])
+    j = json.loads(p.stdout) if p.returncode == 0 else {}
+    check(j.get('architecture') == 'llama' and j.get('parameter_count') == 2270240
+          and j.get('n_tensors') == 57, 'teacher: llama, 2270240 parameters, 57 tensors')
+    hp = j.get('hyperparameters', {})
+    check(hp.get('block_count') == 6 and hp.get('embedding_length') == 160
+          and hp.get('attention.head_count') == 5 and hp.get('attention.head_count_kv') == 1,
+          'teacher hyperparameters', hp)
+    check(j.get('tokenizer', {}).get('model') == 'gpt2' and j['tokenizer'].get('vocab_size') == 2048,
+          'teacher tokenizer')
+    p = run([DT, 'inspect', '--json', os.path.join(ZOO, 'gguf', 'teacher.q8_0.gguf')])
+    j = json.loads(p.stdout) if p.returncode == 0 else {}
+    check(j.get('tensor_types', {}).get('q8_0', 0) >= 30, 'q8_0 teacher type histogram', j.get('tensor_types'))
+    p = run([DT, 'inspect', '--json', os.path.join(ZOO, 'gguf', 's_scrubbed_qwen2.gguf')])
+    j = json.loads(p.stdout) if p.returncode == 0 else {}
+    check(j.get('architecture') == 'qwen2', 'qwen2 student architecture')
+    vocab = os.path.join(SHARED, 'vocab', 'ggml-vocab-llama-spm.gguf')
+    p = run([DT, 'inspect', '--json', vocab])
+    j = json.loads(p.stdout) if p.returncode == 0 else {}
+    check(j.get('n_tensors') == 0 and j.get('tokenizer', {}).get('model') == 'llama'
+          and j['tokenizer'].get('vocab_size') == 32000, 'vocab-only file (llama spm, 32000 tokens)')
+    hf = os.path.join(ZOO, 'hf', 's_seqkd')
+    if os.path.isdir(hf):
+        p = run([DT, 'inspect', hf])
+        check(p.returncode in (0, 4), 'hugging face directory: described or "not yet supported" (4)',
+              p.stderr)
+else:
+    print('# zoo checks skipped: ' + ZOO + ' is absent')
+done()
