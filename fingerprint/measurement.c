@@ -27,6 +27,9 @@ void dt_measurement_release(struct dt_measurement *m)
         return;
     dt_free(m->control_stats);
     dt_free(m->scores);
+    dt_free(m->c_hits);
+    dt_free(m->c_n);
+    m->c_hits = m->c_n = NULL;
     cJSON_Delete(m->details);
     m->control_stats = NULL;
     m->scores = NULL;
@@ -51,6 +54,10 @@ int dt_measurement_alloc(struct dt_measurement *m, size_t n_controls, size_t n_p
         return -1;
     for (size_t i = 0; i < n_controls; i++)
         m->control_stats[i] = NAN;
+    m->c_hits = dt_calloc(n_controls ? n_controls : 1, sizeof(uint64_t));
+    m->c_n = dt_calloc(n_controls ? n_controls : 1, sizeof(uint64_t));
+    if (!m->c_hits || !m->c_n)
+        return -1;
     if (n_probes) {
         size_t n_cols = n_controls + 1, n;
         if (dt_mul_overflow(n_probes, n_cols, &n))

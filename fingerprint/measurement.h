@@ -6,8 +6,10 @@
  *   DT_TEST_RANK   per-probe closeness scores for the suspect and each control (higher =
  *                  closer to the teacher); H0: within a probe the suspect is exchangeable with
  *                  the controls. Randomness comes from the probes.
- *   DT_TEST_RATE   how often the suspect shows an artifact (hits / trials) against the pooled
- *                  control rate (Fisher's exact test, one-sided). Randomness: sampled answers.
+ *   DT_TEST_RATE   how often the suspect shows an artifact (hits / trials) against how often
+ *                  each control does: one-sided Fisher's exact test against every control,
+ *                  combined as an intersection-union test (the suspect must exceed each
+ *                  control; p = the largest of the k p-values). Randomness: sampled answers.
  *   DT_TEST_GIVEN  the signal has an exact null of its own (weight permutation, watermark
  *                  binomial) and supplies the p-value and the test's name.
  *
@@ -49,8 +51,10 @@ struct dt_measurement {
     /* DT_TEST_RANK: n_probes x n_cols scores, column 0 the suspect, 1.. the controls */
     size_t n_probes, n_cols;
     double *scores;
-    /* DT_TEST_RATE */
-    uint64_t s_hits, s_n, c_hits, c_n;
+    /* DT_TEST_RATE: the suspect's hits / trials, and each control's (n_controls entries;
+     * c_n[j] == 0 where a control has no answers) */
+    uint64_t s_hits, s_n;
+    uint64_t *c_hits, *c_n;
     /* DT_TEST_GIVEN */
     double p_given;
     char test_given[64];
