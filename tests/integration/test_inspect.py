@@ -28,6 +28,20 @@ p = run([DT, 'inspect', seed])
 check(p.returncode == 0 and 'architecture  llama' in p.stdout and 'q8_0' in p.stdout
       and 'blk.0.attn_q.weight' in p.stdout and '[32, 2]' in p.stdout, 'text output', p.stdout)
 
+# A metadata string with invalid UTF-8 and a NUL still gives valid JSON (U+FFFD instead).
+def gstr(b):
+    return struct.pack('<Q', len(b)) + b
+odd = os.path.join(tmpdir(), 'odd.gguf')
+with open(odd, 'wb') as f:
+    f.write(b'GGUF' + struct.pack('<IQQ', 3, 0, 1) + gstr(b'general.name') + struct.pack('<I', 8)
+            + gstr(b'ab\xff\x00c\xe2\x82\xac'))
+p = run([DT, 'inspect', '--json', odd], text=False)
+try:
+    name = json.loads(p.stdout.decode('utf-8'))['name']
+except Exception as e:
+    name = repr(e)
+check(p.returncode == 0 and name == 'ab\ufffd\ufffdc\u20ac', 'invalid utf-8 in metadata is replaced', name)
+
 p = run([DT, 'inspect'])
 check(p.returncode == 2, 'no model is a usage error')
 p = run([DT, 'inspect', seed, '--bogus'])
