@@ -129,8 +129,8 @@ int dt_signal_preference_run(const struct dt_party *teacher, const struct dt_par
 {
     dt_measurement_init(m, "generator_preference", DT_SIGNAL_CLOSENESS);
     size_t n_cols = n_controls + 1;
-    const char **conts = NULL;
-    double *lp = NULL;
+    const char **t_conts = NULL, **own = NULL;
+    double *lp_t = NULL, *lp_own = NULL;
     int rc = 0;
     if (dt_measurement_alloc(m, n_controls, n_prompts) != 0)
         return dt_error_set(err, DT_ENOMEM, "out of memory");
@@ -138,52 +138,31 @@ int dt_signal_preference_run(const struct dt_party *teacher, const struct dt_par
         dt_measurement_skip(m, "the suspect's weights are not available to score texts");
         return 0;
     }
-    if (n_controls < 2) {
-        dt_measurement_skip(m, "needs at least two control models (each control is judged "
-                               "on the other controls' continuations)");
-        return 0;
-    }
-    /* conts: row 0 the teacher's continuations, row 1+j control j's */
-    conts = dt_calloc(n_prompts * (n_controls + 1) + 1, sizeof *conts);
-    lp = dt_calloc(n_prompts * (n_controls + 1) + 1, sizeof *lp);
-    if (!conts || !lp) {
+    t_conts = dt_calloc(n_prompts + 1, sizeof *t_conts);
+    own = dt_calloc(n_prompts + 1, sizeof *own);
+    lp_t = dt_calloc(n_prompts + 1, sizeof *lp_t);
+    lp_own = dt_calloc(n_prompts + 1, sizeof *lp_own);
+    if (!t_conts || !own || !lp_t || !lp_own) {
         rc = dt_error_set(err, DT_ENOMEM, "out of memory");
         goto out;
     }
-    for (size_t i = 0; i < n_prompts; i++) {
-        conts[i] = dt_party_answer(teacher, DT_SET_TEXT, i, 0);
-        for (size_t j = 0; j < n_controls; j++)
-            conts[(j + 1) * n_prompts + i] = dt_party_answer(controls[j], DT_SET_TEXT, i, 0);
-    }
+    for (size_t i = 0; i < n_prompts; i++)
+        t_conts[i] = dt_party_answer(teacher, DT_SET_TEXT, i, 0);
     size_t n_rated = 0;
     for (size_t col = 0; col < n_cols; col++) {
         const struct dt_party *p = col == 0 ? suspect : controls[col - 1];
         if (!p->model)
             continue;
+        for (size_t i = 0; i < n_prompts; i++)
+            own[i] = dt_party_answer(p, DT_SET_TEXT, i, 0);
+        if ((rc = score_texts(p->model, prompts, t_conts, n_prompts, lp_t, err)) != 0 ||
+            (rc = score_texts(p->model, prompts, own, n_prompts, lp_own, err)) != 0)
+            goto out;
         n_rated++;
-        for (size_t r = 0; r <= n_controls; r++) {
-            if (r == col && col > 0)
-                continue; /* a control never rates its own continuations */
-            if ((rc = score_texts(p->model, prompts, conts + r * n_prompts, n_prompts,
-                                  lp + r * n_prompts, err)) != 0)
-                goto out;
-        }
         double sum = 0;
         size_t cnt = 0;
         for (size_t i = 0; i < n_prompts; i++) {
-            double ref = 0;
-            size_t n_ref = 0;
-            for (size_t j = 0; j < n_controls; j++) {
-                if (j + 1 == col)
-                    continue;
-                double v = lp[(j + 1) * n_prompts + i];
-                if (!isnan(v)) {
-                    ref += v;
-                    n_ref++;
-                }
-            }
-            double t = lp[i];
-            double v = (n_ref && !isnan(t)) ? t - ref / (double)n_ref : NAN;
+            double v = (!isnan(lp_t[i]) && !isnan(lp_own[i])) ? lp_t[i] - lp_own[i] : NAN;
             m->scores[i * n_cols + col] = v;
             if (!isnan(v)) {
                 sum += v;
@@ -197,16 +176,19 @@ int dt_signal_preference_run(const struct dt_party *teacher, const struct dt_par
             m->control_stats[col - 1] = mean;
     }
     if (n_rated < 2) {
-        dt_measurement_skip(m, "fewer than one control model has weights to score texts");
+        dt_measurement_skip(m, "no control model has weights to score texts");
         goto out;
     }
     m->test = DT_TEST_RANK;
     snprintf(m->note, sizeof m->note,
-             "the suspect rates the teacher's continuations %.3f nats per byte more likely than "
-             "the controls' continuations of the same %zu prompts",
-             m->statistic, n_prompts);
+             "per byte, the suspect rates the teacher's continuations of %zu prompts %.3f nats "
+             "%s likely than its own continuations (a model trained on the teacher's samples "
+             "rates them almost as its own)",
+             n_prompts, fabs(m->statistic), m->statistic < 0 ? "less" : "more");
 out:
-    dt_free(conts);
-    dt_free(lp);
+    dt_free(t_conts);
+    dt_free(own);
+    dt_free(lp_t);
+    dt_free(lp_own);
     return rc;
 }

@@ -1,13 +1,14 @@
 /*
- * generator_preference (closeness, rank test; works across tokenizers): does a model give the
- * teacher's own continuations more likelihood than other models' continuations of the same
- * prompts? Per text probe i and model M (with weights):
+ * generator_preference (closeness, rank test; works across tokenizers): how close does a
+ * model come to rating the teacher's continuations as highly as its own? Per text probe i and
+ * model M (with weights):
  *
- *   pref_M(i) = lp_M(teacher's continuation of i) - mean over controls c != M of lp_M(c's continuation of i)
+ *   pref_M(i) = lp_M(teacher's continuation of i) - lp_M(M's own continuation of i)
  *
  * where lp is the mean log-probability per byte of the continuation given the prompt, in M's
- * own tokenizer. A model never rates its own continuation, so the suspect and the controls are
- * judged alike. A student trained on the teacher's samples prefers them.
+ * own tokenizer. Every model is referred to its own samples, so a stronger or weaker model is
+ * not favoured by the quality of someone else's text, and the suspect and the controls are
+ * judged alike. A student trained on the teacher's samples rates them almost as its own.
  */
 #ifndef DT_FINGERPRINT_PREFERENCE_H
 #define DT_FINGERPRINT_PREFERENCE_H
