@@ -85,10 +85,15 @@ static int party_open(const struct dt_compare_input *in, enum dt_party_role role
     memset(party, 0, sizeof *party);
     dt_sample_set_init(&party->samples);
     party->role = role;
-    const char *path = in->model_path ? in->model_path : in->transcripts_path;
+    const char *path = in->model_path      ? in->model_path
+                       : in->transcripts_path ? in->transcripts_path
+                       : in->endpoint         ? in->endpoint->url
+                                              : NULL;
     party->path = path;
     if (in->name)
         snprintf(party->name, sizeof party->name, "%s", in->name);
+    else if (!in->model_path && !in->transcripts_path && in->endpoint && in->endpoint->model)
+        snprintf(party->name, sizeof party->name, "%s", in->endpoint->model);
     else if (path)
         base_name(path, party->name, sizeof party->name);
     int rc;
@@ -353,6 +358,54 @@ out:
     return rc;
 }
 
+static int on_endpoint_sample(void *ud, size_t i_req, struct dt_sample *smp, struct dt_error *err)
+{
+    struct dt_party *party = ud;
+    int rc = dt_sample_set_push(&party->samples, smp, err);
+    if (rc)
+        dt_sample_release(smp);
+    return rc;
+}
+
+/* An endpoint party: every probe of every set is asked through corpus/endpoint.h (with the
+ * sampling parameters local parties use), and the answers are read back like transcripts. */
+static int answers_from_endpoint(struct dt_compare_result *r, struct dt_party *party,
+                                 const struct dt_endpoint_options *eo,
+                                 const struct dt_compare_params *p, struct dt_error *err)
+{
+    size_t n = 0, k = 0;
+    for (int s = 0; s < DT_SET_COUNT; s++)
+        n += r->n_prompts[s] * (size_t)(s == DT_SET_IDENTITY ? p->identity_samples : 1);
+    struct dt_endpoint_request *reqs = dt_calloc(n ? n : 1, sizeof *reqs);
+    if (!reqs)
+        return dt_error_set(err, DT_ENOMEM, "out of memory");
+    for (int s = 0; s < DT_SET_COUNT; s++) {
+        int ns = s == DT_SET_IDENTITY ? p->identity_samples : 1;
+        for (size_t i = 0; i < r->n_prompts[s]; i++)
+            for (int j = 0; j < ns; j++, k++) {
+                struct dt_endpoint_request *q = &reqs[k];
+                q->kind = s == DT_SET_TEXT ? DT_PROBE_TEXT : DT_PROBE_CHAT;
+                q->prompt = r->prompts[s][i];
+                q->sample_index = j;
+                /* 53 bits: the seed travels as a JSON number */
+                q->seed = probe_seed(p->seed, s, i, j) & (((uint64_t)1 << 53) - 1);
+                q->temperature = p->temperature;
+                q->top_p = p->top_p;
+                q->max_tokens = s == DT_SET_TEXT ? p->max_tokens_text : p->max_tokens_chat;
+                q->top_logprobs = 5;
+            }
+    }
+    progress(p, party->name, 0, 1);
+    int rc = dt_endpoint_run(eo, reqs, n, on_endpoint_sample, party, NULL, err);
+    dt_free(reqs);
+    if (rc)
+        return dt_error_prefix(err, "asking '%s'", party->name);
+    for (int s = 0; s < DT_SET_COUNT && !rc; s++)
+        rc = answers_from_transcripts(party, (enum dt_probe_set)s, r->prompts[s], r->n_prompts[s],
+                                      err);
+    return rc;
+}
+
 static int collect_answers(struct dt_compare_result *r, const struct dt_compare_params *p,
                            struct dt_error *err)
 {
@@ -553,8 +606,9 @@ int dt_compare_run(const struct dt_compare_input *teachers, size_t n_teachers,
                                   : i <= n_controls ? DT_ROLE_CONTROL
                                   : i == n_controls + 1 ? DT_ROLE_TEACHER
                                                         : DT_ROLE_CANDIDATE;
-        if (!in->model_path && !in->transcripts_path) {
-            rc = dt_error_set(err, DT_EINVAL, "party %zu has neither a model nor transcripts", i);
+        if (!in->model_path && !in->transcripts_path && !in->endpoint) {
+            rc = dt_error_set(err, DT_EINVAL,
+                              "party %zu has neither a model, transcripts nor an endpoint", i);
             break;
         }
         rc = party_open(in, role, p, &out->parties[i], err);
@@ -565,7 +619,14 @@ int dt_compare_run(const struct dt_compare_input *teachers, size_t n_teachers,
     double t1 = dt_time_now();
     if ((rc = choose_probes(out, p, err)) != 0)
         goto out;
-    if ((rc = collect_answers(out, p, err)) != 0)
+    for (size_t i = 0; i < out->n_parties && !rc; i++) {
+        const struct dt_compare_input *in = i == 0 ? suspect
+                                            : i <= n_controls ? &controls[i - 1]
+                                                              : &teachers[i - 1 - n_controls];
+        if (in->endpoint && !in->model_path && !in->transcripts_path)
+            rc = answers_from_endpoint(out, &out->parties[i], in->endpoint, p, err);
+    }
+    if (rc || (rc = collect_answers(out, p, err)) != 0)
         goto out;
     out->seconds_collect = dt_time_now() - t1;
     double t2 = dt_time_now();

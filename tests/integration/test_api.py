@@ -6,6 +6,7 @@
 - the API key from the environment never reaches the store or stderr;
 - malformed requests get 400/404/405/413 with JSON errors;
 - a bounded load test (4 threads x 25 requests) printing requests/s and latency percentiles;
+- compare --teacher-endpoint against the served teacher;
 - db merge of two sharded stores equals one unsharded collection, and is idempotent.
 All traffic goes to 127.0.0.1.
 """
@@ -171,6 +172,20 @@ print(f'# load: {len(lat)} requests from 4 concurrent clients in {wall:.2f} s: '
       f'{len(lat) / wall:.1f} requests/s; latency p50 {pct(50):.1f} ms, p95 {pct(95):.1f} ms, '
       f'p99 {pct(99):.1f} ms')
 check(len(lat) == 100 and not errors, f'load test: 100 requests, all 200 ({len(errors)} errors)')
+
+# --- compare with the teacher behind the endpoint ---
+gg = os.path.join(ZOO, 'gguf')
+r = run([DT, 'compare', '--teacher-endpoint', srv.url, '--teacher-api-model', 'teacher',
+         '--suspect', os.path.join(gg, 's_seqkd.gguf'), '--control', os.path.join(gg, 'teacher2.gguf'),
+         '--control', os.path.join(gg, 'c_other_data.gguf'), '--no-db', '--json', '--quiet',
+         '--identity-probes', '10', '--chat-probes', '12', '--text-probes', '10'], timeout=300)
+try:
+    v = json.loads(r.stdout)['verdict']
+except (ValueError, KeyError):
+    v = {}
+check(v.get('relation') == 'distilled' and v.get('teacher') == 'teacher',
+      f'compare --teacher-endpoint: s_seqkd is distilled from the served teacher ({v.get("relation")})',
+      r.stderr)
 srv.stop()
 
 # --- fault: the server stops mid-collection, comes back, the rerun completes ---
