@@ -12,6 +12,8 @@
 
 #include "corpus/corpus.h"
 #include "corpus/transcripts.h"
+#include "detect/watermark.h"
+#include "fingerprint/watermark.h"
 #include "fingerprint/logit_signals.h"
 #include "fingerprint/preference.h"
 #include "fingerprint/text_signals.h"
@@ -489,7 +491,86 @@ enum {
     M_PREF,
     M_NGRAM,
     M_COUNT,
+    M_WATERMARK = M_COUNT, /* only with a watermark key */
 };
+
+/* watermark (artifact, exact null): radioactivity of the suspect for the teacher's key. With
+ * weights, the suspect samples without any watermark and both modes run (text: green pairs in
+ * its samples re-tokenized by the teacher's tokenizer; logit: green probability mass); from
+ * transcripts, the text mode runs on every answer the suspect gave. */
+static int watermark_signal(const struct dt_party *teacher, const struct dt_party *suspect,
+                            const struct dt_compare_result *r, const struct dt_compare_params *p,
+                            struct dt_measurement *m, struct dt_error *err)
+{
+    dt_measurement_init(m, "watermark", DT_SIGNAL_ARTIFACT);
+    if (dt_measurement_alloc(m, r->n_controls, 0))
+        return dt_error_set(err, DT_ENOMEM, "out of memory");
+    if (!teacher->tok) {
+        dt_measurement_skip(m, "the teacher's tokenizer is needed to score green tokens");
+        return 0;
+    }
+    struct dt_wm_params wm = {p->watermark_key, p->watermark_gamma, 0};
+    int rc = dt_wm_params_check(&wm, err);
+    if (rc)
+        return rc;
+    m->test = DT_TEST_GIVEN;
+    if (suspect->model) {
+        struct dt_model **cm = dt_calloc(r->n_controls + 1, sizeof *cm);
+        size_t n_cm = 0;
+        if (!cm)
+            return dt_error_set(err, DT_ENOMEM, "out of memory");
+        for (size_t j = 0; j < r->n_controls; j++)
+            if (r->parties[1 + j].model)
+                cm[n_cm++] = r->parties[1 + j].model;
+        struct dt_wm_radio_opts o;
+        dt_wm_radio_opts_default(&o);
+        o.wm = wm;
+        o.seed = p->seed;
+        struct dt_wm_radio_result res;
+        rc = dt_wm_radioactivity(suspect->model, teacher->tok, cm, n_cm, &o, &res, err);
+        dt_free(cm);
+        if (rc)
+            return rc;
+        struct dt_wm_signal sig;
+        dt_wm_radio_signal(&res, &wm, &sig);
+        m->statistic = sig.statistic;
+        m->p_given = sig.p_value;
+        snprintf(m->test_given, sizeof m->test_given, "%s", sig.test);
+        snprintf(m->note, sizeof m->note,
+                 "sampled without a watermark, the suspect still favours the teacher's green "
+                 "tokens: green fraction %.3f of %llu distinct pairs (gamma %.2f)%s",
+                 res.text.green_fraction, (unsigned long long)res.text.n_scored, wm.gamma,
+                 res.logit_applicable ? ", with green probability mass tested too" : "");
+        return 0;
+    }
+    struct dt_wm_detector *d = NULL;
+    if ((rc = dt_wm_detector_new(&wm, &d, err)))
+        return rc;
+    for (size_t i = 0; i < suspect->samples.n && !rc; i++) {
+        const struct dt_sample *s = &suspect->samples.items[i];
+        int32_t *ids = NULL;
+        size_t n_ids = 0;
+        rc = dt_tokenizer_encode(teacher->tok, s->response, s->response_bytes, 0, &ids, &n_ids, err);
+        if (!rc)
+            rc = dt_wm_detector_add(d, ids, n_ids, NULL, err);
+        dt_free(ids);
+    }
+    struct dt_wm_counts c;
+    dt_wm_detector_pooled(d, &c);
+    dt_wm_detector_free(d);
+    if (rc)
+        return rc;
+    struct dt_wm_text_test t;
+    dt_wm_test_text(&c, wm.gamma, &t);
+    m->statistic = t.z;
+    m->p_given = t.p_value;
+    snprintf(m->test_given, sizeof m->test_given, "exact binomial test on distinct green pairs");
+    snprintf(m->note, sizeof m->note,
+             "the suspect's %zu answers, re-tokenized by the teacher's tokenizer, have a green "
+             "fraction of %.3f over %llu distinct pairs (gamma %.2f)",
+             suspect->samples.n, t.green_fraction, (unsigned long long)t.n_scored, wm.gamma);
+    return 0;
+}
 
 static int analyse(struct dt_compare_result *r, size_t i_teacher, const struct dt_compare_params *p,
                    struct dt_compare_outcome *o, struct dt_error *err)
@@ -503,12 +584,12 @@ static int analyse(struct dt_compare_result *r, size_t i_teacher, const struct d
     size_t *lens = NULL, n_seqs = 0;
     int rc = 0;
     o->i_teacher = i_teacher;
-    o->ms = dt_calloc(M_COUNT, sizeof *o->ms);
+    o->ms = dt_calloc(M_COUNT + 1, sizeof *o->ms);
     if (!controls || !cmodels || !lmodels || !o->ms) {
         rc = dt_error_set(err, DT_ENOMEM, "out of memory");
         goto out;
     }
-    o->n_ms = M_COUNT;
+    o->n_ms = M_COUNT + (p->watermark ? 1 : 0);
     for (size_t j = 0; j < k; j++) {
         controls[j] = &r->parties[1 + j];
         cmodels[j] = r->parties[1 + j].model;
@@ -557,6 +638,8 @@ static int analyse(struct dt_compare_result *r, size_t i_teacher, const struct d
                                        r->n_prompts[DT_SET_TEXT], &ms[M_PREF], err)))
         goto out;
     if ((rc = dt_signal_ngram_run(teacher, suspect, controls, k, &ms[M_NGRAM], err)))
+        goto out;
+    if (p->watermark && (rc = watermark_signal(teacher, suspect, r, p, &ms[M_WATERMARK], err)))
         goto out;
     struct dt_verdict_params vp = p->verdict;
     rc = dt_verdict_decide(ms, o->n_ms, k, &vp, &o->verdict, err);
