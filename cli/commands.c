@@ -10,6 +10,8 @@
 const struct dt_command dt_commands[] = {
     {"inspect", cmd_inspect, "describe a model file: architecture, tensors, tokenizer, hashes"},
     {"tokenize", cmd_tokenize, "print the token ids of a text (exact bytes, no special tokens added)"},
+    {"compare", cmd_compare, "decide whether a suspect model was derived from a teacher, with p-values"},
+    {"attribute", cmd_attribute, "attribute a suspect to one of several candidate teachers"},
     {"version", cmd_version, "print the version and the libraries it was built with"},
     {"logits", cmd_logits, "next-token logits after every position of a text (top-k, logsumexp)"},
     {"score", cmd_score, "per-token log-probabilities and perplexity of a text file"},
@@ -19,6 +21,9 @@ const struct dt_command dt_commands[] = {
     {"transcripts", cmd_transcripts, "import API transcripts (OpenAI, llama.cpp server, plain JSONL)"},
     {"runs", cmd_runs, "list and show the runs recorded in an evidence store"},
     {"db", cmd_db, "check an evidence store's integrity and schema version"},
+    {"collect", cmd_collect, "generate with a local model over a corpus into an evidence store"},
+    {"watermark", cmd_watermark, "xxh64-kgw watermark: generate, detect, test suspects for radioactivity"},
+    {"serve", cmd_serve, "serve a local model over an OpenAI-compatible HTTP API"},
     {NULL, NULL, NULL},
 };
 
