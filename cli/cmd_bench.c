@@ -84,7 +84,7 @@ static int bench_one(const char *path, const char *label, const struct dt_bench_
 }
 
 /* Writes the synthetic model in a child process, so the building buffers (the whole model,
- * twice) never count in this process's peak RSS. */
+ * twice) never count in a benchmark's peak RSS. */
 static int write_synthetic(const char *path, const char *shape, uint32_t type)
 {
     fflush(stdout);
@@ -97,6 +97,25 @@ static int write_synthetic(const char *path, const char *shape, uint32_t type)
         struct dt_error err = {0};
         _exit(dt_bench_write_synthetic(path, shape, type, 42, &err) ? dt_cli_fail(&err)
                                                                     : DT_EXIT_OK);
+    }
+    int st = 0;
+    if (waitpid(pid, &st, 0) < 0 || !WIFEXITED(st))
+        return DT_EXIT_INTERNAL;
+    return WEXITSTATUS(st);
+}
+
+/* bench_one in a child process, so each model's peak RSS is its own. */
+static int bench_child(const char *path, const char *label, const struct dt_bench_params *p,
+                       int threads, int json)
+{
+    fflush(stdout);
+    pid_t pid = fork();
+    if (pid < 0)
+        return bench_one(path, label, p, threads, json);
+    if (pid == 0) {
+        int rc = bench_one(path, label, p, threads, json);
+        fflush(stdout);
+        _exit(rc);
     }
     int st = 0;
     if (waitpid(pid, &st, 0) < 0 || !WIFEXITED(st))
@@ -159,7 +178,7 @@ int cmd_bench(int argc, char **argv)
         snprintf(label, sizeof label, "synthetic %s %s", synthetic, dt_ggml_type_name(types[t]));
         status = write_synthetic(path, synthetic, types[t]);
         if (status == DT_EXIT_OK)
-            status = bench_one(path, label, &p, (int)threads, json);
+            status = bench_child(path, label, &p, (int)threads, json);
         unlink(path);
     }
     rmdir(dir);

@@ -17,9 +17,10 @@
  * Weights reach sgemm as f32. Small models (all matrices together at most DT_F32_CACHE_MB of
  * f32, default 64 MB: the zoo's models, a few MB) keep f32 copies, with q/k/v and gate/up of a
  * layer stored back to back so each is one product. Larger models use the mapping directly
- * (aligned F32) or dequantize blocks of weight rows into a scratch buffer (at most 16M floats)
- * once per chunk of up to DT_CHUNK_ROWS positions, so peak memory stays the mapping plus
- * activations plus that scratch (a 124M-parameter model would need ~450 MB more as f32).
+ * (aligned F32) or dequantize blocks of weight rows into a scratch buffer of 1 MB (small enough
+ * to stay in cache for the sgemm that reads it) once per chunk of up to DT_CHUNK_ROWS
+ * positions, so peak memory stays the mapping plus activations plus that scratch (a
+ * 124M-parameter model would need ~450 MB more as f32).
  *
  * Threads. Cached (small) models score with one worker per thread, each with its own workspace
  * and single-threaded OpenBLAS: the workers take chunks in turn, and the callbacks of chunk c
@@ -48,7 +49,7 @@
 
 #define DT_CHUNK_ROWS 1024           /* max positions per packed forward (uncached models) */
 #define DT_CHUNK_ROWS_CACHED 512     /* per worker chunk of cached models: stays in L2/L3 */
-#define DT_SCRATCH_FLOATS (16u << 20) /* dequantization scratch (64 MB) */
+#define DT_SCRATCH_FLOATS (1u << 18)  /* dequantization scratch (1 MB: stays in cache for sgemm) */
 #define DT_LOGIT_FLOATS (4u << 20)    /* logits buffered per worker (16 MB) */
 #define DT_SCORE_FLOATS (1u << 18)    /* attention scores of one block (1 MB) */
 #define DT_ATT_ROWS 64                /* query rows per attention block: bounds causal waste */

@@ -18,6 +18,7 @@
  * lanes, a shape gcc vectorizes at -O2/-O3 without intrinsics or -ffast-math.
  */
 #include "infer/ggml_types.h"
+#include "infer/vecmath.h"
 
 #include <math.h>
 #include <string.h>
@@ -257,8 +258,7 @@ void dt_ggml_dequantize(uint32_t type, const void *src, float *dst, int64_t n)
         memcpy(dst, src, (size_t)n * sizeof(float));
         break;
     case DT_GGML_F16:
-        for (int64_t i = 0; i < n; i++)
-            dst[i] = dt_fp16_to_fp32(rd16(s + 2 * i));
+        dt_vec_f16_to_f32(dst, s, (size_t)n);
         break;
     case DT_GGML_BF16:
         for (int64_t i = 0; i < n; i++)
