@@ -2,9 +2,10 @@
  * `distiltrace bench MODEL [--batch N] [--len L] [--gen N] [--threads N] [--json]`
  * `distiltrace bench --synthetic SHAPE [...]` (SHAPE: tiny, 124m): writes random-weight
  * llama GGUF files in f16 and q8_0 to a temporary directory and measures them.
- * Prints scoring throughput (teacher-forced, a batch of probes), generation throughput (one
- * sequence, greedy), load time, peak RSS, and the GFLOP/s achieved by scoring next to a plain
- * OpenBLAS sgemm measured in the same run.
+ * Prints scoring throughput (teacher-forced, a batch of probes; all positions' logits, and the
+ * last position's only, as llama.cpp's prompt benchmark), generation throughput (one sequence,
+ * greedy), CPU time next to wall time, load time, peak RSS, the load average, and the GFLOP/s
+ * achieved next to a plain OpenBLAS sgemm measured in the same run (after the model's runs).
  */
 #include "cli/commands.h"
 
@@ -18,6 +19,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 static const char *k_usage =
@@ -25,7 +27,7 @@ static const char *k_usage =
     "       [--repeat N] [--threads N] [--json]";
 
 static int bench_one(const char *path, const char *label, const struct dt_bench_params *p,
-                     int threads, int json, double sgemm)
+                     int threads, int json)
 {
     struct dt_error err = {0};
     struct dt_model *m = NULL;
@@ -41,6 +43,10 @@ static int bench_one(const char *path, const char *label, const struct dt_bench_
     dt_model_free(m);
     if (rc)
         return dt_cli_fail(&err);
+    /* Measured after the model runs: a threaded sgemm leaves OpenBLAS's workers spinning for a
+     * while, which would steal the core the single-threaded generation loop runs on. */
+    openblas_set_num_threads(threads);
+    double sgemm = dt_bench_sgemm_gflop_s(1024, 1024, 1024);
     double load[1] = {-1};
     if (getloadavg(load, 1) < 1)
         load[0] = -1;
@@ -75,6 +81,46 @@ static int bench_one(const char *path, const char *label, const struct dt_bench_
         printf("load avg   %.2f (1 min, %ld CPUs online)\n", load[0], sysconf(_SC_NPROCESSORS_ONLN));
     }
     return DT_EXIT_OK;
+}
+
+/* Writes the synthetic model in a child process, so the building buffers (the whole model,
+ * twice) never count in a benchmark's peak RSS. */
+static int write_synthetic(const char *path, const char *shape, uint32_t type)
+{
+    fflush(stdout);
+    pid_t pid = fork();
+    if (pid < 0) {
+        fprintf(stderr, "distiltrace: cannot fork to write the synthetic model\n");
+        return DT_EXIT_RESOURCE;
+    }
+    if (pid == 0) {
+        struct dt_error err = {0};
+        _exit(dt_bench_write_synthetic(path, shape, type, 42, &err) ? dt_cli_fail(&err)
+                                                                    : DT_EXIT_OK);
+    }
+    int st = 0;
+    if (waitpid(pid, &st, 0) < 0 || !WIFEXITED(st))
+        return DT_EXIT_INTERNAL;
+    return WEXITSTATUS(st);
+}
+
+/* bench_one in a child process, so each model's peak RSS is its own. */
+static int bench_child(const char *path, const char *label, const struct dt_bench_params *p,
+                       int threads, int json)
+{
+    fflush(stdout);
+    pid_t pid = fork();
+    if (pid < 0)
+        return bench_one(path, label, p, threads, json);
+    if (pid == 0) {
+        int rc = bench_one(path, label, p, threads, json);
+        fflush(stdout);
+        _exit(rc);
+    }
+    int st = 0;
+    if (waitpid(pid, &st, 0) < 0 || !WIFEXITED(st))
+        return DT_EXIT_INTERNAL;
+    return WEXITSTATUS(st);
 }
 
 int cmd_bench(int argc, char **argv)
@@ -116,10 +162,8 @@ int cmd_bench(int argc, char **argv)
     }
     if (!model == !synthetic)
         return dt_cli_usage("bench", k_usage);
-    openblas_set_num_threads((int)threads);
-    double sgemm = dt_bench_sgemm_gflop_s(1024, 1024, 1024);
     if (model)
-        return bench_one(model, model, &p, (int)threads, json, sgemm);
+        return bench_one(model, model, &p, (int)threads, json);
 
     char dir[] = "/tmp/dt_bench_XXXXXX";
     if (!mkdtemp(dir)) {
@@ -132,12 +176,9 @@ int cmd_bench(int argc, char **argv)
         char path[256], label[128];
         snprintf(path, sizeof path, "%s/%s-%s.gguf", dir, synthetic, dt_ggml_type_name(types[t]));
         snprintf(label, sizeof label, "synthetic %s %s", synthetic, dt_ggml_type_name(types[t]));
-        struct dt_error err = {0};
-        if (dt_bench_write_synthetic(path, synthetic, types[t], 42, &err)) {
-            status = dt_cli_fail(&err);
-        } else {
-            status = bench_one(path, label, &p, (int)threads, json, sgemm);
-        }
+        status = write_synthetic(path, synthetic, types[t]);
+        if (status == DT_EXIT_OK)
+            status = bench_child(path, label, &p, (int)threads, json);
         unlink(path);
     }
     rmdir(dir);

@@ -10,15 +10,17 @@
  * Batched scoring packs the positions of several sequences into one (rows, dim) activation
  * matrix ("chunk") so every linear layer is one OpenBLAS sgemm over all rows. Attention runs
  * per sequence and key/value head: the query heads sharing that K/V head are stacked into one
- * (rows x group, head_dim) matrix, so q k^T and p v are one sgemm each per block of query rows
- * (a block only reaches the causal prefix it needs).
+ * (rows x group, head_dim) matrix, so q k^T and p v are one sgemm each per block of up to
+ * DT_ATT_ROWS query rows (a block only reaches the causal prefix it needs, so at most half a
+ * block's scores are masked work).
  *
  * Weights reach sgemm as f32. Small models (all matrices together at most DT_F32_CACHE_MB of
  * f32, default 64 MB: the zoo's models, a few MB) keep f32 copies, with q/k/v and gate/up of a
  * layer stored back to back so each is one product. Larger models use the mapping directly
- * (aligned F32) or dequantize blocks of weight rows into a scratch buffer (at most 16M floats)
- * once per chunk of up to DT_CHUNK_ROWS positions, so peak memory stays the mapping plus
- * activations plus that scratch (a 124M-parameter model would need ~450 MB more as f32).
+ * (aligned F32) or dequantize blocks of weight rows into a scratch buffer of 1 MB (small enough
+ * to stay in cache for the sgemm that reads it) once per chunk of up to DT_CHUNK_ROWS
+ * positions, so peak memory stays the mapping plus activations plus that scratch (a
+ * 124M-parameter model would need ~450 MB more as f32).
  *
  * Threads. Cached (small) models score with one worker per thread, each with its own workspace
  * and single-threaded OpenBLAS: the workers take chunks in turn, and the callbacks of chunk c
@@ -45,11 +47,12 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define DT_CHUNK_ROWS 4096           /* max positions per packed forward (uncached models) */
+#define DT_CHUNK_ROWS 1024           /* max positions per packed forward (uncached models) */
 #define DT_CHUNK_ROWS_CACHED 512     /* per worker chunk of cached models: stays in L2/L3 */
-#define DT_SCRATCH_FLOATS (16u << 20) /* dequantization scratch (64 MB) */
+#define DT_SCRATCH_FLOATS (1u << 18)  /* dequantization scratch (1 MB: stays in cache for sgemm) */
 #define DT_LOGIT_FLOATS (4u << 20)    /* logits buffered per worker (16 MB) */
 #define DT_SCORE_FLOATS (1u << 18)    /* attention scores of one block (1 MB) */
+#define DT_ATT_ROWS 64                /* query rows per attention block: bounds causal waste */
 #define DT_F32_CACHE_MB 64
 #define DT_MAX_WORKERS 64
 
@@ -364,6 +367,7 @@ static void attention(const struct dt_model_config *c, struct workspace *ws, con
     const size_t group = (size_t)(c->n_head / c->n_head_kv);
     const float scale = 1.0f / sqrtf((float)hd);
     size_t qb = ws->cap_scores / (group * ((size_t)pos0 + n_q));
+    qb = qb > DT_ATT_ROWS ? DT_ATT_ROWS : qb;
     qb = qb < 1 ? 1 : qb > n_q ? n_q : qb;
     for (int kh = 0; kh < c->n_head_kv; kh++) {
         const float *kb = k + (size_t)kh * hd, *vb = v + (size_t)kh * hd;

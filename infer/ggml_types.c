@@ -18,6 +18,7 @@
  * lanes, a shape gcc vectorizes at -O2/-O3 without intrinsics or -ffast-math.
  */
 #include "infer/ggml_types.h"
+#include "infer/vecmath.h"
 
 #include <math.h>
 #include <string.h>
@@ -150,17 +151,6 @@ float dt_fp16_to_fp32(uint16_t h)
 
 /* Converts n halves (unaligned little-endian bytes) in chunks through an aligned buffer, so
  * the conversion loop itself vectorizes. */
-static void fp16_row_to_fp32(const uint8_t *src, float *dst, int64_t n)
-{
-    uint16_t tmp[256];
-    for (int64_t i = 0; i < n; i += 256) {
-        int64_t m = n - i < 256 ? n - i : 256;
-        memcpy(tmp, src + 2 * i, (size_t)m * 2);
-        for (int64_t j = 0; j < m; j++)
-            dst[i + j] = fp16_to_fp32_inline(tmp[j]);
-    }
-}
-
 static void bf16_row_to_fp32(const uint8_t *src, float *dst, int64_t n)
 {
     uint16_t tmp[256];
@@ -287,7 +277,7 @@ void dt_ggml_dequantize(uint32_t type, const void *src, float *dst, int64_t n)
         memcpy(dst, src, (size_t)n * sizeof(float));
         break;
     case DT_GGML_F16:
-        fp16_row_to_fp32(s, dst, n);
+        dt_vec_f16_to_f32(dst, s, (size_t)n);
         break;
     case DT_GGML_BF16:
         bf16_row_to_fp32(s, dst, n);

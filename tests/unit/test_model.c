@@ -4,7 +4,9 @@
  *   - batched scoring of several sequences == scoring each alone == a KV-cache session fed
  *     one token at a time, position by position (f32 cache path and stored-type dot path);
  *   - invalid token ids, over-long sequences and context overflow are DT_EINVAL;
- *   - greedy generation is the argmax of the session logits, sampling is seeded.
+ *   - greedy generation is the argmax of the session logits, sampling is seeded;
+ *   - scoring many sequences with 1 and 2 threads is bit-identical, callbacks come in order,
+ *     last-position-only scoring matches, and a failing callback stops the batch.
  * With the zoo present: teacher logits vs refs/teacher.json and its greedy sequences.
  */
 #include "infer/bench.h"
@@ -254,6 +256,104 @@ static void check_teacher(void)
     dt_free(txt);
 }
 
+/* Many sequences (several chunks, so several workers): all logits kept in one buffer. */
+#define N_MANY 24
+#define LEN_MANY 60
+struct many {
+    int n_vocab;
+    float *logits;         /* (N_MANY, LEN_MANY, n_vocab) */
+    size_t next_seq, next_pos; /* expected callback order */
+    int in_order;
+    int calls;
+    double diff; /* last_cb: largest difference from the stored logits */
+};
+
+static int many_cb(void *ud, size_t s, size_t p, const float *l)
+{
+    struct many *st = ud;
+    if (s != st->next_seq || p != st->next_pos)
+        st->in_order = 0;
+    st->next_seq = p + 1 == LEN_MANY ? s + 1 : s;
+    st->next_pos = p + 1 == LEN_MANY ? 0 : p + 1;
+    st->calls++;
+    memcpy(st->logits + (s * LEN_MANY + p) * (size_t)st->n_vocab, l,
+           (size_t)st->n_vocab * sizeof(float));
+    return 0;
+}
+
+static int last_cb(void *ud, size_t s, size_t p, const float *l)
+{
+    struct many *st = ud;
+    if (p != LEN_MANY - 1 || s != st->next_seq)
+        st->in_order = 0;
+    st->next_seq = s + 1;
+    st->calls++;
+    /* Compare with the all-positions logits stored in the same buffer (the output product
+     * runs over other rows, so OpenBLAS may round differently). */
+    double d = max_diff(st->logits + (s * LEN_MANY + p) * (size_t)st->n_vocab, l,
+                        (size_t)st->n_vocab);
+    st->diff = d > st->diff ? d : st->diff;
+    return 0;
+}
+
+static int stop_cb(void *ud, size_t s, size_t p, const float *l)
+{
+    (void)l;
+    int *calls = ud;
+    ++*calls;
+    return s == 13 && p == 5 ? DT_EINVAL : 0;
+}
+
+/* Scoring with 1 and 2 threads gives bit-identical logits, callbacks in order, one at a time;
+ * DT_SCORE_LAST_ONLY gives the same last-position logits; a failing callback stops the batch. */
+static void check_threads(const char *path)
+{
+    struct dt_error err = {0};
+    struct dt_model *m = NULL;
+    if (dt_model_open(path, &m, &err)) {
+        TAP_OK(0, "threads: opens (%s)", err.msg);
+        return;
+    }
+    int n_vocab = dt_model_config(m)->n_vocab;
+    static int32_t toks[N_MANY][LEN_MANY];
+    const int32_t *seqs[N_MANY];
+    size_t lens[N_MANY];
+    struct dt_rng rng;
+    dt_rng_seed(&rng, 11);
+    for (int s = 0; s < N_MANY; s++) {
+        for (int i = 0; i < LEN_MANY; i++)
+            toks[s][i] = (int32_t)dt_rng_below(&rng, (uint64_t)n_vocab);
+        seqs[s] = toks[s];
+        lens[s] = LEN_MANY;
+    }
+    size_t n = (size_t)N_MANY * LEN_MANY * (size_t)n_vocab;
+    struct many a = {n_vocab, dt_malloc_array(n, sizeof(float)), 0, 0, 1, 0, 0};
+    struct many b = {n_vocab, dt_malloc_array(n, sizeof(float)), 0, 0, 1, 0, 0};
+    dt_model_set_threads(m, 1);
+    int rc1 = dt_model_score_batch(m, seqs, lens, N_MANY, many_cb, &a, &err);
+    dt_model_set_threads(m, 2);
+    int rc2 = dt_model_score_batch(m, seqs, lens, N_MANY, many_cb, &b, &err);
+    TAP_OK(rc1 == 0 && rc2 == 0 && a.calls == N_MANY * LEN_MANY && b.calls == a.calls,
+           "threads: %d sequences x %d scored with 1 and 2 threads", N_MANY, LEN_MANY);
+    TAP_OK(a.in_order && b.in_order, "threads: callbacks in (sequence, position) order");
+    TAP_OK(a.logits && b.logits && memcmp(a.logits, b.logits, n * sizeof(float)) == 0,
+           "threads: 1 and 2 threads give bit-identical logits");
+    struct many l = {n_vocab, b.logits, 0, 0, 1, 0, 0};
+    rc2 = b.logits ? dt_model_score_batch_flags(m, seqs, lens, N_MANY, DT_SCORE_LAST_ONLY,
+                                                last_cb, &l, &err)
+                   : DT_ENOMEM;
+    TAP_OK(rc2 == 0 && l.calls == N_MANY && l.in_order && l.diff < 1e-5,
+           "threads: last-position-only scoring: same last logits (%.2e), in order", l.diff);
+    int calls = 0;
+    rc2 = dt_model_score_batch(m, seqs, lens, N_MANY, stop_cb, &calls, &err);
+    TAP_OK(rc2 == DT_EINVAL && calls == 13 * LEN_MANY + 6,
+           "threads: a failing callback stops the batch and its status is returned (%d calls)",
+           calls);
+    dt_free(a.logits);
+    dt_free(b.logits);
+    dt_model_free(m);
+}
+
 int main(void)
 {
     char dir[] = "/tmp/dt_test_model_XXXXXX";
@@ -269,6 +369,7 @@ int main(void)
            err.msg);
     check_model(f16, "f16 cached");
     check_model(q8, "q8_0 cached");
+    check_threads(f16);
     setenv("DT_F32_CACHE_MB", "0", 1); /* force dequantize-per-block and dt_ggml_dot paths */
     check_model(f16, "f16 uncached");
     check_model(q8, "q8_0 uncached");
