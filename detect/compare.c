@@ -272,10 +272,12 @@ static int gen_cb(void *ud, const struct dt_gen_token *t)
     return 0;
 }
 
+/* Per-probe sampling seed, shared by every model. Kept to 53 bits so that the same seed can
+ * travel in a JSON request to an endpoint (a double) and reproduce local generation. */
 static uint64_t probe_seed(uint64_t seed, int set, size_t i, int sample)
 {
     uint64_t v[4] = {seed, (uint64_t)set, (uint64_t)i, (uint64_t)sample};
-    return dt_hash_xxh64(v, sizeof v, 0x7072656265ULL);
+    return dt_hash_xxh64(v, sizeof v, 0x7072656265ULL) & (((uint64_t)1 << 53) - 1);
 }
 
 static int answers_generate(struct dt_party *party, struct dt_session *sess, enum dt_probe_set set,
@@ -390,7 +392,7 @@ static int answers_from_endpoint(struct dt_compare_result *r, struct dt_party *p
                 q->prompt = r->prompts[s][i];
                 q->sample_index = j;
                 /* 53 bits: the seed travels as a JSON number */
-                q->seed = probe_seed(p->seed, s, i, j) & (((uint64_t)1 << 53) - 1);
+                q->seed = probe_seed(p->seed, s, i, j);
                 q->temperature = p->temperature;
                 q->top_p = p->top_p;
                 q->max_tokens = s == DT_SET_TEXT ? p->max_tokens_text : p->max_tokens_chat;
