@@ -11,6 +11,7 @@
 #include "detect/compare.h"
 
 #include "corpus/corpus.h"
+#include "corpus/generate.h"
 #include "corpus/transcripts.h"
 #include "detect/watermark.h"
 #include "fingerprint/watermark.h"
@@ -21,8 +22,6 @@
 #include "fingerprint/weights.h"
 #include "infer/chat_template.h"
 #include "infer/model.h"
-#include "infer/prompt.h"
-#include "infer/sampler.h"
 #include "infer/tokenizer.h"
 #include "util/alloc.h"
 #include "util/error.h"
@@ -81,6 +80,14 @@ static void base_name(const char *path, char *out, size_t cap)
     out[len] = '\0';
 }
 
+static void first_line_error(void *ud, size_t line, const struct dt_error *e)
+{
+    struct dt_error *first = ud;
+    (void)line;
+    if (!first->code)
+        *first = *e;
+}
+
 static int party_open(const struct dt_compare_input *in, enum dt_party_role role,
                       const struct dt_compare_params *p, struct dt_party *party, struct dt_error *err)
 {
@@ -115,8 +122,15 @@ static int party_open(const struct dt_compare_input *in, enum dt_party_role role
     if (in->transcripts_path) {
         struct dt_transcript_options o = {0};
         struct dt_transcript_stats st;
-        if ((rc = dt_transcript_load(in->transcripts_path, &o, &party->samples, &st, err)) != 0)
+        struct dt_error first = {0};
+        o.on_error = first_line_error;
+        o.ud = &first;
+        if ((rc = dt_transcript_load(in->transcripts_path, &o, &party->samples, &st, err)) != 0) {
+            /* name the first bad line rather than only counting them */
+            if (first.code)
+                dt_error_set(err, first.code, "%s", first.msg);
             return rc;
+        }
         if (party->samples.n == 0)
             return dt_error_set(err, DT_EFORMAT, "'%s' holds no transcript records",
                                 in->transcripts_path);
@@ -241,41 +255,12 @@ static int answers_from_transcripts(struct dt_party *party, enum dt_probe_set se
     return 0;
 }
 
-struct gen_ud {
-    struct dt_sample *s;
-    const struct dt_tokenizer *tok;
-    struct dt_strbuf text;
-    struct dt_error *err;
-    int rc;
-};
-
-static int gen_cb(void *ud, const struct dt_gen_token *t)
-{
-    struct gen_ud *g = ud;
-    if (t->is_eog)
-        return 0;
-    size_t n = 0;
-    const char *b = dt_tokenizer_token_bytes(g->tok, t->id, &n);
-    if (!b) {
-        b = "";
-        n = 0;
-    }
-    dt_strbuf_append(&g->text, b, n);
-    if ((g->rc = dt_sample_add_token(g->s, b, n, t->logprob, g->err)) != 0)
-        return 1;
-    for (int k = 0; k < t->n_top; k++) {
-        size_t na = 0;
-        const char *ab = dt_tokenizer_token_bytes(g->tok, t->top_ids[k], &na);
-        if ((g->rc = dt_sample_add_alt(g->s, ab ? ab : "", ab ? na : 0, t->top_logprobs[k], g->err)) != 0)
-            return 1;
-    }
-    return 0;
-}
-
+/* Per-probe sampling seed, shared by every model. Kept to 53 bits so that the same seed can
+ * travel in a JSON request to an endpoint (a double) and reproduce local generation. */
 static uint64_t probe_seed(uint64_t seed, int set, size_t i, int sample)
 {
     uint64_t v[4] = {seed, (uint64_t)set, (uint64_t)i, (uint64_t)sample};
-    return dt_hash_xxh64(v, sizeof v, 0x7072656265ULL);
+    return dt_hash_xxh64(v, sizeof v, 0x7072656265ULL) & (((uint64_t)1 << 53) - 1);
 }
 
 static int answers_generate(struct dt_party *party, struct dt_session *sess, enum dt_probe_set set,
@@ -283,58 +268,32 @@ static int answers_generate(struct dt_party *party, struct dt_session *sess, enu
                             const struct dt_compare_params *p, size_t *n_tokens,
                             struct dt_error *err)
 {
-    int chat = set != DT_SET_TEXT;
+    enum dt_probe_kind kind = set == DT_SET_TEXT ? DT_PROBE_TEXT : DT_PROBE_CHAT;
     const char **text = dt_calloc(n * (size_t)n_samples + 1, sizeof *text);
     size_t *where = dt_calloc(n * (size_t)n_samples + 1, sizeof *where);
-    int32_t *ids = NULL;
     int rc = 0;
-    struct gen_ud g = {0};
-    g.tok = party->tok;
-    g.err = err;
     if (!text || !where) {
         rc = dt_error_set(err, DT_ENOMEM, "out of memory");
         goto out;
     }
-    int n_ctx = dt_session_n_ctx(sess);
+    struct dt_sample_gen_params gp = {party->chat_template,
+                                      kind == DT_PROBE_CHAT ? p->max_tokens_chat : p->max_tokens_text,
+                                      5, p->temperature, 0, p->top_p, 0};
     for (size_t i = 0; i < n; i++) {
-        size_t n_ids = 0;
-        dt_free(ids);
-        ids = NULL;
-        rc = dt_prompt_encode(party->tok, chat ? party->chat_template : NULL, prompts[i], 0, &ids,
-                              &n_ids, err);
-        if (rc)
-            goto out;
-        if (n_ids == 0)
-            continue;
-        int max_tokens = chat ? p->max_tokens_chat : p->max_tokens_text;
-        if ((int)n_ids + max_tokens > n_ctx)
-            continue; /* this prompt does not fit the model's context: leave it unanswered */
         for (int k = 0; k < n_samples; k++) {
             struct dt_sample s;
             dt_sample_init(&s);
-            g.s = &s;
-            g.rc = 0;
-            dt_strbuf_reset(&g.text);
-            struct dt_gen_params gp;
-            dt_gen_params_init(&gp);
-            gp.sampler.temperature = p->temperature;
-            gp.sampler.top_p = p->top_p;
-            gp.sampler.seed = probe_seed(p->seed, set, i, k);
-            gp.n_predict = max_tokens;
-            gp.n_top = 5;
             size_t n_gen = 0;
-            rc = dt_generate(party->model, sess, ids, n_ids, &gp, gen_cb, &g, &n_gen, err);
-            if (!rc && g.rc)
-                rc = g.rc;
-            if (!rc && dt_strbuf_failed(&g.text))
-                rc = dt_error_set(err, DT_ENOMEM, "out of memory");
-            if (!rc)
-                rc = dt_sample_set_text(&s, chat ? DT_PROBE_CHAT : DT_PROBE_TEXT, prompts[i],
-                                        strlen(prompts[i]), g.text.data ? g.text.data : "",
-                                        g.text.len, err);
+            gp.seed = probe_seed(p->seed, set, i, k);
+            rc = dt_sample_generate(party->model, sess, kind, prompts[i], &gp, k, &s, &n_gen, err);
+            if (rc == DT_EINVAL) {
+                /* this prompt does not fit the model's context: leave it unanswered */
+                dt_sample_release(&s);
+                dt_error_clear(err);
+                rc = 0;
+                break;
+            }
             if (!rc) {
-                s.sample_index = k;
-                s.has_logprobs = 1;
                 where[i * (size_t)n_samples + (size_t)k] = party->samples.n + 1;
                 rc = dt_sample_set_push(&party->samples, &s, err);
             }
@@ -355,8 +314,6 @@ static int answers_generate(struct dt_party *party, struct dt_session *sess, enu
 out:
     dt_free(text);
     dt_free(where);
-    dt_free(ids);
-    dt_strbuf_release(&g.text);
     return rc;
 }
 
@@ -390,7 +347,7 @@ static int answers_from_endpoint(struct dt_compare_result *r, struct dt_party *p
                 q->prompt = r->prompts[s][i];
                 q->sample_index = j;
                 /* 53 bits: the seed travels as a JSON number */
-                q->seed = probe_seed(p->seed, s, i, j) & (((uint64_t)1 << 53) - 1);
+                q->seed = probe_seed(p->seed, s, i, j);
                 q->temperature = p->temperature;
                 q->top_p = p->top_p;
                 q->max_tokens = s == DT_SET_TEXT ? p->max_tokens_text : p->max_tokens_chat;

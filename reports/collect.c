@@ -6,9 +6,9 @@
  */
 #include "reports/collect.h"
 
+#include "corpus/generate.h"
+
 #include "infer/model.h"
-#include "infer/prompt.h"
-#include "infer/sampler.h"
 #include "infer/tokenizer.h"
 #include "util/alloc.h"
 #include "util/error.h"
@@ -30,37 +30,6 @@ void dt_collect_params_init(struct dt_collect_params *p)
     p->n_top = 5;
 }
 
-struct gen_ctx {
-    const struct dt_tokenizer *tok;
-    struct dt_sample *smp;
-    int32_t *ids; /* generated ids, n_predict capacity */
-    size_t n_ids, cap_ids;
-    int stopped;
-    struct dt_error *err;
-};
-
-static int on_token(void *ud, const struct dt_gen_token *t)
-{
-    struct gen_ctx *g = ud;
-    size_t nb = 0;
-    const char *b = dt_tokenizer_token_bytes(g->tok, t->id, &nb);
-    int rc;
-    if (!b)
-        return dt_error_set(g->err, DT_EINTERNAL, "generated token %d has no bytes", t->id);
-    if ((rc = dt_sample_add_token(g->smp, b, nb, (double)t->logprob, g->err)))
-        return rc;
-    for (int k = 0; k < t->n_top; k++) {
-        size_t na = 0;
-        const char *a = dt_tokenizer_token_bytes(g->tok, t->top_ids[k], &na);
-        if (a && (rc = dt_sample_add_alt(g->smp, a, na, (double)t->top_logprobs[k], g->err)))
-            return rc;
-    }
-    if (g->n_ids < g->cap_ids && !t->is_eog)
-        g->ids[g->n_ids++] = t->id;
-    g->stopped = t->is_eog;
-    return 0;
-}
-
 uint64_t dt_collect_sample_seed(uint64_t seed, const char *probe_id, int i)
 {
     char buf[64];
@@ -70,55 +39,15 @@ uint64_t dt_collect_sample_seed(uint64_t seed, const char *probe_id, int i)
 }
 
 static int generate_one(struct dt_model *m, struct dt_session *sess, const struct dt_probe *pr,
-                        const struct dt_collect_params *p, int i_sample, int n_ctx,
-                        struct dt_sample *out, struct dt_error *err)
+                        const struct dt_collect_params *p, int i_sample, struct dt_sample *out,
+                        struct dt_error *err)
 {
-    const struct dt_tokenizer *tok = dt_model_tokenizer(m);
-    int32_t *prompt = NULL;
-    size_t n_prompt = 0, n_gen = 0;
-    char *text = NULL;
-    size_t n_text = 0;
-    struct gen_ctx g = {tok, out, NULL, 0, 0, 0, err};
-    const char *tmpl = pr->kind == DT_PROBE_CHAT ? p->chat_template : NULL;
-    int rc = dt_prompt_encode(tok, tmpl, pr->text, 0, &prompt, &n_prompt, err);
-    if (rc)
-        goto done;
-    if (n_prompt == 0 || n_prompt >= (size_t)n_ctx) {
-        rc = dt_error_set(err, DT_EINVAL, "probe %.12s encodes to %zu tokens; the context holds %d",
-                          pr->id, n_prompt, n_ctx);
-        goto done;
-    }
-    struct dt_gen_params gp;
-    dt_gen_params_init(&gp);
-    gp.n_predict = p->n_predict;
-    if ((size_t)gp.n_predict > (size_t)n_ctx - n_prompt)
-        gp.n_predict = (int)((size_t)n_ctx - n_prompt);
-    gp.n_top = p->n_top;
-    gp.sampler.temperature = p->temperature;
-    gp.sampler.top_k = p->top_k;
-    gp.sampler.top_p = p->top_p;
-    gp.sampler.seed = dt_collect_sample_seed(p->seed, pr->id, i_sample);
-    g.cap_ids = (size_t)gp.n_predict + 1;
-    if (!(g.ids = dt_malloc_array(g.cap_ids, sizeof *g.ids))) {
-        rc = dt_error_set(err, DT_ENOMEM, "out of memory generating");
-        goto done;
-    }
-    if ((rc = dt_generate(m, sess, prompt, n_prompt, &gp, on_token, &g, &n_gen, err)))
-        goto done;
-    if ((rc = dt_tokenizer_decode(tok, g.ids, g.n_ids, 0, &text, &n_text, err)))
-        goto done;
-    if ((rc = dt_sample_set_text(out, pr->kind, pr->text, strlen(pr->text), text, n_text, err)))
-        goto done;
-    if (!(out->finish_reason = dt_strdup(g.stopped ? "stop" : "length"))) {
-        rc = dt_error_set(err, DT_ENOMEM, "out of memory generating");
-        goto done;
-    }
-    out->has_logprobs = 1;
-    out->sample_index = i_sample;
-done:
-    dt_free(prompt);
-    dt_free(g.ids);
-    dt_free(text);
+    struct dt_sample_gen_params gp = {p->chat_template, p->n_predict, p->n_top, p->temperature,
+                                      p->top_k, p->top_p,
+                                      dt_collect_sample_seed(p->seed, pr->id, i_sample)};
+    int rc = dt_sample_generate(m, sess, pr->kind, pr->text, &gp, i_sample, out, NULL, err);
+    if (rc == DT_EINVAL)
+        dt_error_prefix(err, "probe %.12s", pr->id);
     return rc;
 }
 
@@ -241,7 +170,7 @@ int dt_store_collect(struct dt_store *s, struct dt_model *m, const char *model_n
         for (int k = (int)have; k < p->n_samples && rc == 0; k++) {
             struct dt_sample smp;
             dt_sample_init(&smp);
-            if ((rc = generate_one(m, sess, pr, p, k, n_ctx, &smp, err)) == 0 &&
+            if ((rc = generate_one(m, sess, pr, p, k, &smp, err)) == 0 &&
                 (rc = dt_sample_set_push(&set, &smp, err)) == 0)
                 continue;
             dt_sample_release(&smp);

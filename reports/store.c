@@ -390,7 +390,9 @@ int dt_store_run_end(struct dt_store *s, int64_t run_id, int exit_code, struct d
     if (!st)
         return err ? err->code : DT_EDB;
     sqlite3_bind_int64(st, 1, run_id);
-    sqlite3_bind_text(st, 2, exit_code == 0 ? "ok" : "failed", -1, SQLITE_STATIC);
+    /* status 1 is a successful run that found evidence (diff(1)-style), not a failure */
+    int ok = exit_code == DT_EXIT_OK || exit_code == DT_EXIT_EVIDENCE;
+    sqlite3_bind_text(st, 2, ok ? "ok" : "failed", -1, SQLITE_STATIC);
     sqlite3_bind_int(st, 3, exit_code);
     int rc = step_done(s, st, err, "ending a run");
     if (rc == 0 && sqlite3_changes(s->db) == 0)

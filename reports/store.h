@@ -51,7 +51,8 @@ void dt_store_rollback(struct dt_store *s);
  * A u64 seed is stored as the signed 64-bit integer with the same bits. */
 int dt_store_run_begin(struct dt_store *s, int argc, char *const *argv, const uint64_t *seed,
                        int threads, int64_t *run_id, struct dt_error *err);
-/* Records the end time, status ('ok' when exit_code is 0, else 'failed') and exit code. */
+/* Records the end time, status and exit code: 'ok' for exit statuses 0 and 1 (a run that
+ * completed, with or without evidence found), 'failed' for any other. */
 int dt_store_run_end(struct dt_store *s, int64_t run_id, int exit_code, struct dt_error *err);
 
 struct dt_store_run {

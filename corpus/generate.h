@@ -1,0 +1,36 @@
+/*
+ * One answer from a local model as a sample: the prompt (wrapped in a chat template for chat
+ * probes) is generated from with infer/sampler.h, and every token is recorded with its exact
+ * bytes, its log-probability under the unmodified model and its top alternatives — the shape
+ * an API's logprobs give, so local answers and imported transcripts are interchangeable.
+ * The end-of-generation token is kept as a token (its literal text) but not in the response.
+ */
+#ifndef DT_CORPUS_GENERATE_H
+#define DT_CORPUS_GENERATE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "corpus/sample.h"
+
+struct dt_error;
+struct dt_model;
+struct dt_session;
+
+struct dt_sample_gen_params {
+    const char *chat_template; /* "{prompt}" template for chat probes, or NULL */
+    int n_predict;             /* tokens at most (cut to what the context holds) */
+    int n_top;                 /* alternatives per token (0..64) */
+    float temperature;         /* <= 0: greedy */
+    int top_k;                 /* <= 0: none */
+    float top_p;               /* >= 1: none */
+    uint64_t seed;
+};
+
+/* Fills *out (initialised by the caller) with the answer to prompt. DT_EINVAL when the prompt
+ * alone does not fit the session's context. *n_generated (optional) counts generated tokens. */
+int dt_sample_generate(struct dt_model *m, struct dt_session *sess, enum dt_probe_kind kind,
+                       const char *prompt, const struct dt_sample_gen_params *p, int sample_index,
+                       struct dt_sample *out, size_t *n_generated, struct dt_error *err);
+
+#endif
