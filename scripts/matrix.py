@@ -67,7 +67,7 @@ def main():
     ap.add_argument('--out')
     ap.add_argument('--only', action='append')
     a = ap.parse_args()
-    parts = a.only or ['main', 'style', 'api', 'attribution', 'calibration']
+    parts = a.only or ['main', 'style', 'api', 'attribution', 'scaling', 'calibration']
     z = a.zoo
     db = os.path.join(tempfile.mkdtemp(prefix='dt_matrix_'), 'matrix.db')
     out = []
@@ -148,6 +148,20 @@ def main():
             except Exception:
                 out.append(f'| {s} | error | | | {e} |\n')
                 fails += 1
+        out.append('\n')
+    if 'scaling' in parts:
+        out.append('### Cost: one compare (teacher, s_seqkd, three controls) as the probe counts grow\n\n')
+        out.append('| identity x samples | chat | text | generated tokens | collect | signals | total wall |\n|---|---|---|---|---|---|---|\n')
+        for f in (0.5, 1, 2):
+            ni, nc, nt = int(40 * f), min(int(60 * f), 100), min(int(40 * f), 100)
+            args = ['--teacher', g('teacher'), '--suspect', g('s_seqkd'), '--control', g('teacher2'),
+                    '--control', g('c_other_data'), '--control', g('c_small_same_data'),
+                    '--identity-probes', str(ni), '--chat-probes', str(nc), '--text-probes', str(nt)]
+            doc, wall = run_compare(a.dt, args, db)
+            if doc:
+                t = doc['timing']
+                out.append(f"| {ni} x 2 | {nc} | {nt} | {t['generated_tokens']:.0f} | {t['collect_s']:.1f} s | "
+                           f"{t['signals_s']:.1f} s | {wall:.1f} s |\n")
         out.append('\n')
     if 'calibration' in parts:
         indep = ['teacher', 'teacher2', 'c_same_data', 'c_small_same_data', 'c_other_data', 's_from_teacher2']
