@@ -283,13 +283,15 @@ int dt_verdict_decide(const struct dt_measurement *ms, size_t n, size_t n_contro
         snprintf(out->rationale, sizeof out->rationale,
                  "No signal could be evaluated for this pair of models.");
     } else {
+        /* name the strongest evidence only when there was any */
+        const struct dt_signal_result *weakest = best_any && best_any->p_adjusted < 1 ? best_any : NULL;
         out->relation = DT_REL_INDEPENDENT;
         out->p_value = best_any ? best_any->p_adjusted : 1.0;
         snprintf(out->rationale, sizeof out->rationale,
                  "No signal shows the suspect closer to the teacher, or more like it, than the "
                  "control models at alpha %g after correction for %zu tests%s%s.",
-                 params->alpha, n_tested, best_any ? "; the strongest was " : "",
-                 best_any ? best_any->m->name : "");
+                 params->alpha, n_tested, weakest ? "; the strongest was " : "",
+                 weakest ? weakest->m->name : "");
     }
 out:
     dt_free(log_p);

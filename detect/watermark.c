@@ -132,22 +132,6 @@ double dt_wm_combine(const double *p, size_t n)
     return best < 1.0 ? best : 1.0;
 }
 
-int dt_wm_same_ids(const struct dt_tokenizer *teacher, const struct dt_tokenizer *other)
-{
-    if (!strcmp(dt_tokenizer_hash(teacher), dt_tokenizer_hash(other)))
-        return 1;
-    int32_t n = dt_tokenizer_n_vocab(teacher);
-    if (dt_tokenizer_n_vocab(other) < n)
-        return 0;
-    for (int32_t t = 0; t < n; t++) {
-        const char *a = dt_tokenizer_token_text(teacher, t), *b = dt_tokenizer_token_text(other, t);
-        if (!a || !b || strcmp(a, b) ||
-            dt_tokenizer_token_type(teacher, t) != dt_tokenizer_token_type(other, t))
-            return 0;
-    }
-    return 1;
-}
-
 void dt_wm_radio_opts_default(struct dt_wm_radio_opts *o)
 {
     memset(o, 0, sizeof *o);
@@ -203,12 +187,12 @@ int dt_wm_radioactivity(struct dt_model *suspect, const struct dt_tokenizer *tea
     }
 
     if (o->mode != DT_WM_MODE_TEXT) {
-        if (!dt_wm_same_ids(teacher_tok, stok)) {
+        if (!dt_tokenizer_ids_compatible(teacher_tok, stok)) {
             r.logit_note = "the suspect's tokenizer differs from the teacher's";
         } else {
             r.logit_applicable = 1;
             for (size_t k = 0; k < n_controls; k++)
-                if (!dt_wm_same_ids(teacher_tok, dt_model_tokenizer(controls[k]))) {
+                if (!dt_tokenizer_ids_compatible(teacher_tok, dt_model_tokenizer(controls[k]))) {
                     rc = dt_error_set(err, DT_EMISMATCH,
                                       "control '%s' does not share the teacher's tokenizer",
                                       dt_model_path(controls[k]));

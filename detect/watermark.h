@@ -100,17 +100,9 @@ struct dt_wm_radio_result {
 };
 
 /*
- * 1 when ids below the teacher's vocabulary size mean the same tokens in other: equal
- * dt_tokenizer_hash, or other's vocabulary extends the teacher's (same texts and types for every
- * teacher id, e.g. an embedding padded with extra rows). The logit mode needs this; merges do
- * not matter there, because contexts are compared id by id.
- */
-int dt_wm_same_ids(const struct dt_tokenizer *teacher, const struct dt_tokenizer *other);
-
-/*
  * Samples text from the suspect without a watermark and runs the text-mode test with the
- * teacher's tokenizer; when the suspect's ids are the teacher's (dt_wm_same_ids), also the
- * logit-mode test on one context per distinct prev of those samples, against gamma and (with
+ * teacher's tokenizer; when the suspect's ids are the teacher's (dt_tokenizer_ids_compatible),
+ * also the logit-mode test on one context per distinct prev of those samples, against gamma and (with
  * controls, which must share the teacher's tokenizer) against the controls' green masses on the
  * same contexts.
  */

@@ -100,7 +100,7 @@ static int qualifies(struct dt_model *teacher, struct dt_model *m)
     if (!m)
         return 0;
     const struct dt_tokenizer *tt = dt_model_tokenizer(teacher), *mt = dt_model_tokenizer(m);
-    return tt && mt && !strcmp(dt_tokenizer_hash(tt), dt_tokenizer_hash(mt)) &&
+    return tt && mt && dt_tokenizer_ids_compatible(tt, mt) &&
            dt_model_config(m)->n_vocab >= dt_tokenizer_n_vocab(tt);
 }
 

@@ -1,7 +1,7 @@
 /*
  * Signals from next-token distributions on shared contexts. They need every compared model
- * to use the teacher's tokenizer (equal dt_tokenizer_hash) so that positions and token ids
- * line up; a model with another tokenizer gets a NaN column and is left out of the test.
+ * to use the teacher's token ids (dt_tokenizer_ids_compatible: the same tokenizer, or one
+ * that only appends tokens, e.g. a padded vocabulary) so that positions and ids line up; a model with another tokenizer gets a NaN column and is left out of the test.
  *
  *   next_token_js      per probe, minus the mean Jensen-Shannon divergence (nats) between the
  *                      teacher's and the model's next-token distributions (closeness);

@@ -777,3 +777,18 @@ size_t dt_tokenizer_n_merges(const struct dt_tokenizer *t)
 {
     return t->n_merges;
 }
+
+int dt_tokenizer_ids_compatible(const struct dt_tokenizer *base, const struct dt_tokenizer *other)
+{
+    if (!strcmp(dt_tokenizer_hash(base), dt_tokenizer_hash(other)))
+        return 1;
+    int32_t n = dt_tokenizer_n_vocab(base);
+    if (dt_tokenizer_n_vocab(other) < n)
+        return 0;
+    for (int32_t t = 0; t < n; t++) {
+        const char *a = dt_tokenizer_token_text(base, t), *b = dt_tokenizer_token_text(other, t);
+        if (!a || !b || strcmp(a, b) || dt_tokenizer_token_type(base, t) != dt_tokenizer_token_type(other, t))
+            return 0;
+    }
+    return 1;
+}

@@ -91,6 +91,11 @@ int dt_tokenizer_is_eog(const struct dt_tokenizer *t, int32_t id);
 /* Chat template text from the metadata (tokenizer.chat_template), borrowed, or NULL. */
 const char *dt_tokenizer_chat_template(const struct dt_tokenizer *t);
 
+/* 1 when every id of `base` means the same token in `other` (same text and type): identical
+ * tokenizers, or `other` extends base's vocabulary (padding or added tokens at the end), so
+ * token ids and next-token distributions over base's ids line up. */
+int dt_tokenizer_ids_compatible(const struct dt_tokenizer *base, const struct dt_tokenizer *other);
+
 /* xxh3-128 hex of the vocabulary (token texts, types) and merges: equal for equal tokenizers. */
 const char *dt_tokenizer_hash(const struct dt_tokenizer *t);
 
