@@ -19,6 +19,7 @@ const struct dt_command dt_commands[] = {
     {"transcripts", cmd_transcripts, "import API transcripts (OpenAI, llama.cpp server, plain JSONL)"},
     {"runs", cmd_runs, "list and show the runs recorded in an evidence store"},
     {"db", cmd_db, "check an evidence store's integrity and schema version"},
+    {"report", cmd_report, "render a run's report (html, md, json, junit, sarif) or verify one"},
     {NULL, NULL, NULL},
 };
 

@@ -36,5 +36,6 @@ int cmd_corpus(int argc, char **argv);
 int cmd_transcripts(int argc, char **argv);
 int cmd_runs(int argc, char **argv);
 int cmd_db(int argc, char **argv);
+int cmd_report(int argc, char **argv);
 
 #endif
