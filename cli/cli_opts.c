@@ -6,8 +6,7 @@
 #include <stdio.h>
 #include <string.h>
 
-int dt_cli_opt(const char *cmd, int argc, char **argv, int *i, const char *name,
-               const char **val)
+int dt_cli_opt(const char *cmd, int argc, char **argv, int *i, const char *name, const char **val)
 {
     const char *a = argv[*i];
     size_t n = strlen(name);

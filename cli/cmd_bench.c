@@ -17,6 +17,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 static const char *k_usage =
@@ -32,28 +33,46 @@ static int bench_one(const char *path, const char *label, const struct dt_bench_
     if (dt_model_open(path, &m, &err))
         return dt_cli_fail(&err);
     double load_s = dt_time_now() - t0;
+    struct stat st;
+    long long file_bytes = stat(path, &st) == 0 ? (long long)st.st_size : -1;
     dt_model_set_threads(m, threads);
     struct dt_bench_result r;
     int rc = dt_bench_model(m, p, &r, &err);
     dt_model_free(m);
     if (rc)
         return dt_cli_fail(&err);
+    double load[1] = {-1};
+    if (getloadavg(load, 1) < 1)
+        load[0] = -1;
     if (json) {
-        printf("{\"model\": \"%s\", \"threads\": %d, \"load_s\": %.4f, \"score_tokens\": %zu, "
-               "\"score_wall_s\": %.4f, \"score_tok_s\": %.1f, \"score_gflop_s\": %.2f, "
+        printf("{\"model\": \"%s\", \"threads\": %d, \"load_s\": %.4f, \"loadavg_1min\": %.2f, "
+               "\"score_tokens\": %zu, \"score_wall_s\": %.4f, \"score_cpu_s\": %.4f, "
+               "\"score_tok_s\": %.1f, \"score_gflop_s\": %.2f, \"last_wall_s\": %.4f, "
+               "\"last_cpu_s\": %.4f, \"last_tok_s\": %.1f, \"last_gflop_s\": %.2f, "
                "\"sgemm_gflop_s\": %.2f, \"gen_tokens\": %d, \"gen_wall_s\": %.4f, "
-               "\"gen_tok_s\": %.1f, \"peak_rss_kb\": %ld}\n",
-               label, threads, load_s, r.score_tokens, r.score_wall_s, r.score_tok_s,
-               r.score_gflop_s, sgemm, r.gen_tokens, r.gen_wall_s, r.gen_tok_s, r.peak_rss_kb);
+               "\"gen_cpu_s\": %.4f, \"gen_tok_s\": %.1f, \"peak_rss_kb\": %ld, "
+               "\"file_bytes\": %lld}\n",
+               label, threads, load_s, load[0], r.score_tokens, r.score_wall_s, r.score_cpu_s,
+               r.score_tok_s, r.score_gflop_s, r.last_wall_s, r.last_cpu_s, r.last_tok_s,
+               r.last_gflop_s, sgemm, r.gen_tokens, r.gen_wall_s, r.gen_cpu_s, r.gen_tok_s,
+               r.peak_rss_kb, file_bytes);
     } else {
-        printf("model      %s (%d threads, load %.3f s)\n", label, threads, load_s);
-        printf("scoring    %zu tokens (%d x %d) in %.3f s: %.0f tokens/s, %.1f GFLOP/s "
-               "(plain sgemm: %.1f GFLOP/s)\n",
-               r.score_tokens, p->batch, p->len, r.score_wall_s, r.score_tok_s, r.score_gflop_s,
-               sgemm);
-        printf("generation %d tokens in %.3f s: %.0f tokens/s (16-token prompt %.4f s)\n",
-               r.gen_tokens, r.gen_wall_s, r.gen_tok_s, r.prompt_wall_s);
+        printf("model      %s (%d threads, load %.3f s, %.1f MB)\n", label, threads, load_s,
+               file_bytes / 1048576.0);
+        printf("scoring    %zu tokens (%d x %d), all positions' logits + logsumexp: %.3f s "
+               "(cpu %.3f s): %.0f tokens/s, %.1f GFLOP/s\n",
+               r.score_tokens, p->batch, p->len, r.score_wall_s, r.score_cpu_s, r.score_tok_s,
+               r.score_gflop_s);
+        printf("prompt     %zu tokens (%d x %d), last position's logits only: %.3f s "
+               "(cpu %.3f s): %.0f tokens/s, %.1f GFLOP/s\n",
+               r.score_tokens, p->batch, p->len, r.last_wall_s, r.last_cpu_s, r.last_tok_s,
+               r.last_gflop_s);
+        printf("sgemm      1024^3 in the same run: %.1f GFLOP/s\n", sgemm);
+        printf("generation %d tokens in %.3f s (cpu %.3f s): %.0f tokens/s (16-token prompt "
+               "%.4f s)\n",
+               r.gen_tokens, r.gen_wall_s, r.gen_cpu_s, r.gen_tok_s, r.prompt_wall_s);
         printf("peak RSS   %.1f MB\n", r.peak_rss_kb / 1024.0);
+        printf("load avg   %.2f (1 min, %ld CPUs online)\n", load[0], sysconf(_SC_NPROCESSORS_ONLN));
     }
     return DT_EXIT_OK;
 }

@@ -22,8 +22,7 @@ static const char usage[] =
 static int list_stored(void *ud, const struct dt_store_corpus_row *r)
 {
     (void)ud;
-    printf("%-32s %6lld probes  %s  (%s)\n", r->xxh128, (long long)r->n_probes, r->name,
-           r->source);
+    printf("%-32s %6lld probes  %s  (%s)\n", r->xxh128, (long long)r->n_probes, r->name, r->source);
     return 0;
 }
 
@@ -87,7 +86,7 @@ int cmd_corpus(int argc, char **argv)
     if (!spec || (!strcmp(sub, "add") && !db))
         return dt_cli_usage("corpus", usage);
     if (db && (rc = (!strcmp(sub, "add") ? dt_store_open(db, &s, &err)
-                                          : dt_store_open_flags(db, DT_STORE_NO_CREATE, &s, &err))))
+                                         : dt_store_open_flags(db, DT_STORE_NO_CREATE, &s, &err))))
         return dt_cli_fail(&err);
     if ((rc = dt_corpus_resolve(s, spec, kind, &c, &err)))
         goto done;
@@ -110,8 +109,7 @@ int cmd_corpus(int argc, char **argv)
         int64_t id;
         if ((rc = dt_store_corpus_upsert(s, c, &id, &err)))
             goto done;
-        printf("corpus %s (%zu probes) stored in '%s' as '%s'\n", c->id, c->n_probes, db,
-               c->name);
+        printf("corpus %s (%zu probes) stored in '%s' as '%s'\n", c->id, c->n_probes, db, c->name);
     } else if (!strcmp(sub, "show")) {
         printf("corpus %s  %s  (%s)  %zu probes\n", c->id, c->name, c->source, c->n_probes);
         for (size_t i = 0; i < c->n_probes; i++)

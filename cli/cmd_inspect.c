@@ -20,7 +20,8 @@ int cmd_inspect(int argc, char **argv)
         if (!strcmp(argv[i], "--json")) {
             json = 1;
         } else if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
-            printf("usage: %s\n\nDescribes a GGUF model file: format version, architecture, key\n"
+            printf("usage: %s\n\nDescribes a GGUF model file or a safetensors checkpoint (a .safetensors\n"
+                   "file or a Hugging Face directory): format, architecture, key\n"
                    "hyperparameters, tokenizer, every tensor (name, type, shape), tensor type\n"
                    "histogram, parameter count, file size, SHA-256 and XXH3-128.\n\n"
                    "  --json   print one JSON object instead of text\n",

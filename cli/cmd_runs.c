@@ -67,11 +67,11 @@ static int print_run(void *ud, const struct dt_store_run *r)
         return 0;
     }
     if (c->n++ == 0)
-        printf("%-5s %-12s %-8s %-24s %-24s %6s %6s %6s\n", "id", "command", "status",
-               "started", "ended", "obs", "sig", "verd");
+        printf("%-5s %-12s %-8s %-24s %-24s %6s %6s %6s\n", "id", "command", "status", "started",
+               "ended", "obs", "sig", "verd");
     printf("%-5lld %-12s %-8s %-24s %-24s %6lld %6lld %6lld\n", (long long)r->id, r->command,
-           r->status, r->started_at, r->ended_at ? r->ended_at : "-",
-           (long long)r->n_observations, (long long)r->n_signals, (long long)r->n_verdicts);
+           r->status, r->started_at, r->ended_at ? r->ended_at : "-", (long long)r->n_observations,
+           (long long)r->n_signals, (long long)r->n_verdicts);
     return 0;
 }
 

@@ -50,8 +50,8 @@ static int parse_common(const char *cmd, int argc, char **argv, int i0, const ch
             else if (!strcmp(v, "skip"))
                 opt->skip_bad = 1;
             else {
-                fprintf(stderr, "distiltrace %s: --on-error takes reject or skip, not '%s'\n",
-                        cmd, v);
+                fprintf(stderr, "distiltrace %s: --on-error takes reject or skip, not '%s'\n", cmd,
+                        v);
                 return -1;
             }
         } else if ((r = dt_cli_opt(cmd, argc, argv, &i, "--max-line-bytes", &v))) {
@@ -74,8 +74,8 @@ static int cmd_import(int argc, char **argv)
     struct dt_error err = {0};
     struct dt_store *s = NULL;
     struct dt_import_result res;
-    if (parse_common("transcripts import", argc, argv, 2, &db, &file, &model, &opt) ||
-        !db || !file || !model)
+    if (parse_common("transcripts import", argc, argv, 2, &db, &file, &model, &opt) || !db ||
+        !file || !model)
         return dt_cli_usage("transcripts import", import_usage);
     int rc = dt_store_open(db, &s, &err);
     if (rc == 0)

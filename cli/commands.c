@@ -20,6 +20,8 @@ const struct dt_command dt_commands[] = {
     {"runs", cmd_runs, "list and show the runs recorded in an evidence store"},
     {"db", cmd_db, "check an evidence store's integrity and schema version"},
     {"report", cmd_report, "render a run's report (html, md, json, junit, sarif) or verify one"},
+    {"collect", cmd_collect, "generate with a local model over a corpus into an evidence store"},
+    {"watermark", cmd_watermark, "xxh64-kgw watermark: generate, detect, test suspects for radioactivity"},
     {NULL, NULL, NULL},
 };
 

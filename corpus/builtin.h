@@ -8,9 +8,9 @@
 #include <stddef.h>
 
 struct dt_builtin_corpus {
-    const char *name;  /* file name without .jsonl */
-    const char *data;  /* JSONL bytes, NUL-terminated */
-    size_t n_bytes;    /* excluding the NUL */
+    const char *name; /* file name without .jsonl */
+    const char *data; /* JSONL bytes, NUL-terminated */
+    size_t n_bytes;   /* excluding the NUL */
 };
 
 extern const struct dt_builtin_corpus dt_builtin_corpora[]; /* ends with a NULL name */

@@ -84,8 +84,8 @@ static int rehash(struct dt_corpus *c, size_t n_slots)
     return 0;
 }
 
-int dt_corpus_add(struct dt_corpus *c, enum dt_probe_kind kind, const char *text,
-                  size_t n_bytes, const char *lang, int *added, struct dt_error *err)
+int dt_corpus_add(struct dt_corpus *c, enum dt_probe_kind kind, const char *text, size_t n_bytes,
+                  const char *lang, int *added, struct dt_error *err)
 {
     char id[DT_XXH128_HEX_LEN + 1];
     if (added)
@@ -174,11 +174,11 @@ static int parse_jsonl(struct dt_corpus *c, const char *data, size_t n_bytes,
         if (!cJSON_IsObject(o))
             rc = dt_error_set(err, DT_EFORMAT, "line %zu: not a JSON object", line_no);
         else if (!cJSON_IsString(pr))
-            rc = dt_error_set(err, DT_EFORMAT, "line %zu: field 'prompt' is missing or not a string",
-                              line_no);
+            rc = dt_error_set(err, DT_EFORMAT,
+                              "line %zu: field 'prompt' is missing or not a string", line_no);
         else if (kd && !(cJSON_IsString(kd) && (kind = dt_probe_kind_parse(kd->valuestring))))
-            rc = dt_error_set(err, DT_EFORMAT, "line %zu: field 'kind' must be \"chat\" or \"text\"",
-                              line_no);
+            rc = dt_error_set(err, DT_EFORMAT,
+                              "line %zu: field 'kind' must be \"chat\" or \"text\"", line_no);
         else if (lg && !cJSON_IsString(lg))
             rc = dt_error_set(err, DT_EFORMAT, "line %zu: field 'lang' is not a string", line_no);
         else
@@ -218,7 +218,7 @@ static int parse_text(struct dt_corpus *c, const char *data, size_t n_bytes,
                     k++;
                 if (k == le && end > start) /* blank line closes the paragraph */
                     break;
-                if (k == le) {             /* leading blank lines */
+                if (k == le) { /* leading blank lines */
                     start = end = le + (nl ? 1 : 0);
                     if (!nl)
                         break;
@@ -341,9 +341,9 @@ int dt_corpus_sample(const struct dt_corpus *c, size_t n, uint64_t seed, struct 
         keep[idx[i]] = 1;
     }
     for (size_t i = 0; i < c->n_probes; i++)
-        if (keep[i] && (rc = dt_corpus_add(r, c->probes[i].kind, c->probes[i].text,
-                                           strlen(c->probes[i].text), c->probes[i].lang, NULL,
-                                           err)))
+        if (keep[i] &&
+            (rc = dt_corpus_add(r, c->probes[i].kind, c->probes[i].text, strlen(c->probes[i].text),
+                                c->probes[i].lang, NULL, err)))
             goto fail;
     dt_corpus_finish(r);
     dt_free(idx);

@@ -55,8 +55,8 @@ int dt_corpus_load_buffer(const char *data, size_t n_bytes, int jsonl, const cha
 int dt_corpus_new(const char *name, const char *source, struct dt_corpus **out,
                   struct dt_error *err);
 /* Adds a probe unless an equal one is present (*added = 0 then; added may be NULL). */
-int dt_corpus_add(struct dt_corpus *c, enum dt_probe_kind kind, const char *text,
-                  size_t n_bytes, const char *lang, int *added, struct dt_error *err);
+int dt_corpus_add(struct dt_corpus *c, enum dt_probe_kind kind, const char *text, size_t n_bytes,
+                  const char *lang, int *added, struct dt_error *err);
 void dt_corpus_finish(struct dt_corpus *c);
 /*
  * Deterministic sample of n probes (all of them when n >= n_probes) for a seed: a partial

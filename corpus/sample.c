@@ -190,8 +190,7 @@ int dt_sample_set_push(struct dt_sample_set *set, struct dt_sample *s, struct dt
     return 0;
 }
 
-int dt_sample_set_append(struct dt_sample_set *to, struct dt_sample_set *from,
-                         struct dt_error *err)
+int dt_sample_set_append(struct dt_sample_set *to, struct dt_sample_set *from, struct dt_error *err)
 {
     size_t need;
     if (dt_add_overflow(to->n, from->n, &need))

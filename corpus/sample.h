@@ -42,8 +42,8 @@ struct dt_sample_token {
 struct dt_sample {
     char probe_id[DT_XXH128_HEX_LEN + 1];
     enum dt_probe_kind kind;
-    char *prompt;        /* NUL-terminated, owned */
-    char *response;      /* NUL-terminated, owned; the text as the source gave it */
+    char *prompt;   /* NUL-terminated, owned */
+    char *response; /* NUL-terminated, owned; the text as the source gave it */
     size_t response_bytes;
     char *source_ref;    /* record id from the source ("teacher-0") or NULL, owned */
     char *finish_reason; /* "stop", "length", ... or NULL, owned */

@@ -93,7 +93,8 @@ static size_t utf8_invalid_at(const unsigned char *s, size_t n)
 }
 
 /* snprintf for JSON paths in messages; truncation is harmless there. */
-static void path_fmt(char *buf, size_t cap, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static void path_fmt(char *buf, size_t cap, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
 static void path_fmt(char *buf, size_t cap, const char *fmt, ...)
 {
     va_list ap;
@@ -262,8 +263,7 @@ static int add_alt_array(struct parse_ctx *c, const cJSON *arr, const char *path
     return 0;
 }
 
-static int parse_openai_chat(struct parse_ctx *c, const cJSON *r, const char *rp,
-                             const char **text)
+static int parse_openai_chat(struct parse_ctx *c, const cJSON *r, const char *rp, const char **text)
 {
     char p[512];
     const cJSON *choices = get(r, "choices");
@@ -317,8 +317,8 @@ static int parse_openai_chat(struct parse_ctx *c, const cJSON *r, const char *rp
             return rc;
         const char *b = NULL;
         size_t nb = 0;
-        if ((rc = token_bytes(get(t, "token"), get(t, "bytes"), tp, c->scratch, c->scratch_cap,
-                              &b, &nb, c->err)) ||
+        if ((rc = token_bytes(get(t, "token"), get(t, "bytes"), tp, c->scratch, c->scratch_cap, &b,
+                              &nb, c->err)) ||
             (rc = dt_sample_add_token(c->s, b, nb, v, c->err)))
             return rc;
         path_fmt(fp, sizeof fp, "%s.top_logprobs", tp);
@@ -368,8 +368,8 @@ static int parse_openai_completions(struct parse_ctx *c, const cJSON *r, const c
         if (!cJSON_IsArray(tops))
             return bad_type(c->err, p, tops, "an array");
         if (cJSON_GetArraySize(tops) != n)
-            return dt_error_set(c->err, DT_EFORMAT, "field '%s' has %d entries, 'tokens' has %d",
-                                p, cJSON_GetArraySize(tops), n);
+            return dt_error_set(c->err, DT_EFORMAT, "field '%s' has %d entries, 'tokens' has %d", p,
+                                cJSON_GetArraySize(tops), n);
     } else {
         tops = NULL;
     }

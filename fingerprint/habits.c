@@ -36,10 +36,14 @@
 const char *dt_habit_kind_name(enum dt_habit_kind kind)
 {
     switch (kind) {
-    case DT_HABIT_OPENING: return "opening";
-    case DT_HABIT_CLOSING: return "closing";
-    case DT_HABIT_SENTENCE: return "sentence";
-    case DT_HABIT_NGRAM: return "ngram";
+    case DT_HABIT_OPENING:
+        return "opening";
+    case DT_HABIT_CLOSING:
+        return "closing";
+    case DT_HABIT_SENTENCE:
+        return "sentence";
+    case DT_HABIT_NGRAM:
+        return "ngram";
     }
     return "unknown";
 }
@@ -188,8 +192,7 @@ struct visit {
     size_t max_contig; /* longest contiguous phrase to consider */
 };
 
-typedef int (*visit_fn)(void *ctx, uint64_t key, int ck, size_t word, size_t n_words,
-                        int sentence);
+typedef int (*visit_fn)(void *ctx, uint64_t key, int ck, size_t word, size_t n_words, int sentence);
 
 static int visit_text(const struct visit *v, const struct dt_word *w, size_t n, visit_fn fn,
                       void *ctx)
@@ -211,8 +214,7 @@ static int visit_text(const struct visit *v, const struct dt_word *w, size_t n, 
             while (sentence_end < n && !(w[sentence_end].flags & DT_WORD_SENTENCE_START))
                 sentence_end++;
             len_s = sentence_end - i;
-            if (len_s < p->min_sentence_words || len_s > p->max_sentence_words ||
-                i + len_s > m)
+            if (len_s < p->min_sentence_words || len_s > p->max_sentence_words || i + len_s > m)
                 len_s = 0;
         }
         size_t max_len = p->max_ngram > len_s ? p->max_ngram : len_s;
@@ -242,8 +244,8 @@ static int teacher_fn(void *ctx, uint64_t key, int ck, size_t word, size_t n_wor
 }
 
 struct control_ctx {
-    struct table *t;     /* survivors; cand.count = survivor index, cand.last = stamp */
-    uint32_t *ccount;    /* (n_survivors, n_controls) */
+    struct table *t;  /* survivors; cand.count = survivor index, cand.last = stamp */
+    uint32_t *ccount; /* (n_survivors, n_controls) */
     size_t n_controls, control;
     uint32_t stamp;
 };
@@ -347,14 +349,14 @@ int dt_habits_learn(const struct dt_text_set *teacher, const struct dt_text_set 
         params = &def;
     }
     if (!teacher || (n_controls && !controls) || teacher->n >= UINT32_MAX - 1 ||
-        params->min_ngram == 0 || params->min_ngram > params->max_ngram ||
-        params->max_ngram > 64 || params->max_sentence_words > 256 ||
-        params->max_edge_words > 64 || !(params->min_teacher_support >= 0.0) ||
-        !(params->max_control_ratio >= 0.0))
+        params->min_ngram == 0 || params->min_ngram > params->max_ngram || params->max_ngram > 64 ||
+        params->max_sentence_words > 256 || params->max_edge_words > 64 ||
+        !(params->min_teacher_support >= 0.0) || !(params->max_control_ratio >= 0.0))
         return dt_error_set(err, DT_EINVAL, "invalid habit learning arguments");
     const size_t n_t = teacher->n;
     struct visit v = {params, params->max_ngram > params->max_sentence_words
-                                  ? params->max_ngram : params->max_sentence_words};
+                                  ? params->max_ngram
+                                  : params->max_sentence_words};
 
     tt = dt_calloc(n_t ? n_t : 1, sizeof *tt);
     if (!tt)
@@ -370,8 +372,8 @@ int dt_habits_learn(const struct dt_text_set *teacher, const struct dt_text_set 
 
     /* pass 2: survivors of the teacher support floor */
     double floor_d = ceil(params->min_teacher_support * (double)n_t - 1e-9);
-    size_t floor_n = floor_d > (double)params->min_teacher_count ? (size_t)floor_d
-                                                                  : params->min_teacher_count;
+    size_t floor_n =
+        floor_d > (double)params->min_teacher_count ? (size_t)floor_d : params->min_teacher_count;
     if (floor_n == 0)
         floor_n = 1;
     size_t max_contig = 0;
@@ -525,8 +527,9 @@ int dt_habits_score(const struct dt_habits *habits, const char *text, size_t n_b
         int hit = 0;
         if (m <= n) {
             size_t from = hb->kind == DT_HABIT_CLOSING ? n - m : 0;
-            size_t to = hb->kind == DT_HABIT_OPENING ? 0 : hb->kind == DT_HABIT_CLOSING ? n - m
-                                                                                         : n - m;
+            size_t to = hb->kind == DT_HABIT_OPENING   ? 0
+                        : hb->kind == DT_HABIT_CLOSING ? n - m
+                                                       : n - m;
             for (size_t i = from; i <= to && !hit; i++) {
                 size_t j = 0;
                 while (j < m && w[i + j].hash == hb->word_hash[j])

@@ -30,38 +30,38 @@ enum dt_habit_kind {
 const char *dt_habit_kind_name(enum dt_habit_kind kind); /* "opening", ... */
 
 struct dt_habits_params {
-    size_t max_edge_words;      /* openings/closings of 1..this many words (8) */
-    size_t min_ngram, max_ngram;/* n-gram lengths (3..8) */
-    size_t min_sentence_words;  /* whole sentences of this many words ... (3) */
-    size_t max_sentence_words;  /* ... up to this many (40) */
-    size_t max_words_per_text;  /* longer texts: the first this many words feed n-grams and
-                                   sentences; openings and closings still see both ends (2048) */
-    double min_teacher_support; /* keep phrases in >= this fraction of teacher texts (0.10) */
-    size_t min_teacher_count;   /* ... and in >= this many teacher texts (2) */
-    double max_control_ratio;   /* ... and whose support in EVERY control is <= this times the
-                                   teacher support (0.25) */
-    size_t max_habits;          /* ranked list capped here (50) */
+    size_t max_edge_words;       /* openings/closings of 1..this many words (8) */
+    size_t min_ngram, max_ngram; /* n-gram lengths (3..8) */
+    size_t min_sentence_words;   /* whole sentences of this many words ... (3) */
+    size_t max_sentence_words;   /* ... up to this many (40) */
+    size_t max_words_per_text;   /* longer texts: the first this many words feed n-grams and
+                                    sentences; openings and closings still see both ends (2048) */
+    double min_teacher_support;  /* keep phrases in >= this fraction of teacher texts (0.10) */
+    size_t min_teacher_count;    /* ... and in >= this many teacher texts (2) */
+    double max_control_ratio;    /* ... and whose support in EVERY control is <= this times the
+                                    teacher support (0.25) */
+    size_t max_habits;           /* ranked list capped here (50) */
 };
 void dt_habits_params_default(struct dt_habits_params *p);
 
 struct dt_habit {
     enum dt_habit_kind kind;
-    char *phrase;            /* case-folded words joined by single spaces */
+    char *phrase; /* case-folded words joined by single spaces */
     size_t n_words;
-    uint64_t *word_hash;     /* (n_words) */
-    size_t teacher_count;    /* teacher texts that have it */
-    double teacher_support;  /* teacher_count / n_teacher */
-    double control_max;      /* highest support among the controls */
-    double control_mean;     /* mean support over the controls */
-    double score;            /* logit(teacher) - logit(max control), smoothed (see habits.c) */
+    uint64_t *word_hash;    /* (n_words) */
+    size_t teacher_count;   /* teacher texts that have it */
+    double teacher_support; /* teacher_count / n_teacher */
+    double control_max;     /* highest support among the controls */
+    double control_mean;    /* mean support over the controls */
+    double score;           /* logit(teacher) - logit(max control), smoothed (see habits.c) */
 };
 
 struct dt_habits {
     struct dt_habit *habit; /* ranked: score descending, then longer first */
     size_t n;
-    size_t n_teacher;       /* teacher texts learned from */
-    size_t n_controls;      /* control models */
-    size_t n_candidates;    /* phrases that met the teacher support floor */
+    size_t n_teacher;    /* teacher texts learned from */
+    size_t n_controls;   /* control models */
+    size_t n_candidates; /* phrases that met the teacher support floor */
 };
 
 /*

@@ -145,9 +145,9 @@ static int expand_macros(const char *re, size_t n, const struct macro *m, size_t
 {
     for (size_t i = 0; i < n; i++) {
         /* \p{N}, \P{Lu}, \x{FF}: an escape's braces, not a macro */
-        int escape_brace = i >= 2 && re[i - 2] == '\\' &&
-                           ((re[i - 1] >= 'a' && re[i - 1] <= 'z') ||
-                            (re[i - 1] >= 'A' && re[i - 1] <= 'Z'));
+        int escape_brace =
+            i >= 2 && re[i - 2] == '\\' &&
+            ((re[i - 1] >= 'a' && re[i - 1] <= 'z') || (re[i - 1] >= 'A' && re[i - 1] <= 'Z'));
         if (re[i] == '{' && !escape_brace && i + 1 < n && is_macro_char((unsigned char)re[i + 1])) {
             size_t j = i + 1;
             while (j < n && is_macro_char((unsigned char)re[j]))
@@ -183,8 +183,9 @@ static int compile_rule(struct dt_identity_rules *r, const char *id, size_t n_id
     char bad[64];
     int rc = expand_macros(re, n_re, m, n_m, &sb, bad, sizeof bad);
     if (rc == DT_EFORMAT) {
-        rc = dt_error_set(err, DT_EFORMAT, "line %zu of '%s': rule '%.*s' uses undefined macro '%s'",
-                          line, origin, (int)n_id, id, bad);
+        rc =
+            dt_error_set(err, DT_EFORMAT, "line %zu of '%s': rule '%.*s' uses undefined macro '%s'",
+                         line, origin, (int)n_id, id, bad);
         goto done;
     }
     if (rc)
@@ -198,16 +199,19 @@ static int compile_rule(struct dt_identity_rules *r, const char *id, size_t n_id
     if (!code) {
         PCRE2_UCHAR msg[256];
         pcre2_get_error_message(ecode, msg, sizeof msg);
-        rc = dt_error_set(err, DT_EFORMAT, "line %zu of '%s': rule '%.*s' does not compile: %s "
-                          "(at offset %zu of the expanded pattern)", line, origin, (int)n_id, id,
-                          (const char *)msg, (size_t)eoff);
+        rc = dt_error_set(err, DT_EFORMAT,
+                          "line %zu of '%s': rule '%.*s' does not compile: %s "
+                          "(at offset %zu of the expanded pattern)",
+                          line, origin, (int)n_id, id, (const char *)msg, (size_t)eoff);
         goto done;
     }
     int gn = pcre2_substring_number_from_name(code, (PCRE2_SPTR) "name");
     int gm = pcre2_substring_number_from_name(code, (PCRE2_SPTR) "maker");
     if (gn < 0 && gm < 0) {
-        rc = dt_error_set(err, DT_EFORMAT, "line %zu of '%s': rule '%.*s' has no 'name' or "
-                          "'maker' group", line, origin, (int)n_id, id);
+        rc = dt_error_set(err, DT_EFORMAT,
+                          "line %zu of '%s': rule '%.*s' has no 'name' or "
+                          "'maker' group",
+                          line, origin, (int)n_id, id);
         goto done;
     }
     pcre2_jit_compile(code, PCRE2_JIT_COMPLETE); /* optional: the interpreter is the fallback */
@@ -277,8 +281,9 @@ int dt_identity_rules_parse(const char *text, size_t n_bytes, const char *origin
         const char *arg = s + kw + (kw < n ? 1 : 0);
         size_t n_arg = kw < n ? n - kw - 1 : 0;
         if (n_arg == 0) {
-            rc = dt_error_set(err, DT_EFORMAT, "line %zu of '%s': directive '%.*s' needs an argument",
-                              line, origin, (int)kw, s);
+            rc = dt_error_set(err, DT_EFORMAT,
+                              "line %zu of '%s': directive '%.*s' needs an argument", line, origin,
+                              (int)kw, s);
             goto fail;
         }
         if (word_eq(s, kw, "article") || word_eq(s, kw, "cut") || word_eq(s, kw, "stop") ||
@@ -302,8 +307,9 @@ int dt_identity_rules_parse(const char *text, size_t n_bytes, const char *origin
         while (n_id < n_arg && arg[n_id] != ' ' && arg[n_id] != '\t')
             n_id++;
         if (n_id == n_arg) {
-            rc = dt_error_set(err, DT_EFORMAT, "line %zu of '%s': '%.*s' needs a name and a pattern",
-                              line, origin, (int)kw, s);
+            rc =
+                dt_error_set(err, DT_EFORMAT, "line %zu of '%s': '%.*s' needs a name and a pattern",
+                             line, origin, (int)kw, s);
             goto fail;
         }
         const char *re = arg + n_id + 1;
@@ -311,8 +317,10 @@ int dt_identity_rules_parse(const char *text, size_t n_bytes, const char *origin
         if (word_eq(s, kw, "define")) {
             for (size_t i = 0; i < n_id; i++)
                 if (!is_macro_char((unsigned char)arg[i])) {
-                    rc = dt_error_set(err, DT_EFORMAT, "line %zu of '%s': macro name '%.*s' is not "
-                                      "[A-Z_]+", line, origin, (int)n_id, arg);
+                    rc = dt_error_set(err, DT_EFORMAT,
+                                      "line %zu of '%s': macro name '%.*s' is not "
+                                      "[A-Z_]+",
+                                      line, origin, (int)n_id, arg);
                     goto fail;
                 }
             struct dt_strbuf body = DT_STRBUF_INIT;
@@ -321,8 +329,10 @@ int dt_identity_rules_parse(const char *text, size_t n_bytes, const char *origin
             struct macro *mp = erc ? NULL : dt_realloc_array(macros, n_macros + 1, sizeof *mp);
             if (erc == DT_EFORMAT) {
                 dt_strbuf_release(&body);
-                rc = dt_error_set(err, DT_EFORMAT, "line %zu of '%s': macro '%.*s' uses undefined "
-                                  "macro '%s'", line, origin, (int)n_id, arg, bad);
+                rc = dt_error_set(err, DT_EFORMAT,
+                                  "line %zu of '%s': macro '%.*s' uses undefined "
+                                  "macro '%s'",
+                                  line, origin, (int)n_id, arg, bad);
                 goto fail;
             }
             if (!mp) {
@@ -415,10 +425,33 @@ static int is_trim_cp(int32_t cp)
     if (cp < 0x80)
         return cp <= ' ' || strchr(".,;:!?\"'()[]{}<>*_~`-/\\|=+#&^%$@", (int)cp) != NULL;
     switch (cp) {
-    case 0xA0: case 0xAB: case 0xBB: case 0x2018: case 0x2019: case 0x201C: case 0x201D:
-    case 0x2026: case 0x2013: case 0x2014: case 0x3000: case 0x3001: case 0x3002:
-    case 0xFF0C: case 0xFF01: case 0xFF1F: case 0xFF1B: case 0xFF1A: case 0xFF08: case 0xFF09:
-    case 0x300C: case 0x300D: case 0x300E: case 0x300F: case 0x3010: case 0x3011: case 0x300A:
+    case 0xA0:
+    case 0xAB:
+    case 0xBB:
+    case 0x2018:
+    case 0x2019:
+    case 0x201C:
+    case 0x201D:
+    case 0x2026:
+    case 0x2013:
+    case 0x2014:
+    case 0x3000:
+    case 0x3001:
+    case 0x3002:
+    case 0xFF0C:
+    case 0xFF01:
+    case 0xFF1F:
+    case 0xFF1B:
+    case 0xFF1A:
+    case 0xFF08:
+    case 0xFF09:
+    case 0x300C:
+    case 0x300D:
+    case 0x300E:
+    case 0x300F:
+    case 0x3010:
+    case 0x3011:
+    case 0x300A:
     case 0x300B:
         return 1;
     default:
@@ -468,7 +501,8 @@ static int normalise(const struct dt_identity_rules *r, const char *t, size_t *s
         again = 0;
         for (size_t i = 0; i < r->article.n; i++) {
             size_t na = strlen(r->article.s[i]);
-            if (*e - *s > na && ascii_ieq(t + *s, na, r->article.s[i], na) && is_space(t[*s + na])) {
+            if (*e - *s > na && ascii_ieq(t + *s, na, r->article.s[i], na) &&
+                is_space(t[*s + na])) {
                 *s += na;
                 while (*s < *e && is_space(t[*s]))
                     (*s)++;
@@ -531,11 +565,8 @@ void dt_identity_claims_release(struct dt_identity_claims *claims)
 }
 
 static int add_claim(struct dt_identity_claims *c, enum dt_identity_kind kind, const char *text,
-                     size_t s, size_t e, const char *rule)
+                     size_t s, size_t e, const char *rule, size_t rule_index)
 {
-    for (size_t i = 0; i < c->n; i++)
-        if (c->claim[i].kind == kind && c->claim[i].start == s && c->claim[i].end == e)
-            return 0;
     struct dt_identity_claim *p = dt_realloc_array(c->claim, c->n + 1, sizeof *p);
     if (!p)
         return DT_ENOMEM;
@@ -544,6 +575,7 @@ static int add_claim(struct dt_identity_claims *c, enum dt_identity_kind kind, c
     p[c->n].start = s;
     p[c->n].end = e;
     p[c->n].rule = rule;
+    p[c->n].rule_index = rule_index;
     p[c->n].value = dt_strndup(text + s, e - s);
     if (!p[c->n].value)
         return DT_ENOMEM;
@@ -558,7 +590,11 @@ static int cmp_claim(const void *a, const void *b)
         return x->start < y->start ? -1 : 1;
     if (x->kind != y->kind)
         return (int)x->kind - (int)y->kind;
-    return x->end < y->end ? -1 : x->end > y->end;
+    if (x->end != y->end)
+        return x->end < y->end ? -1 : 1;
+    /* the same span from several rules: keep the first rule of the pack (ids are allocated
+     * in pack order, but compare indices, not addresses) */
+    return x->rule_index < y->rule_index ? -1 : x->rule_index > y->rule_index;
 }
 
 int dt_identity_extract(const struct dt_identity_rules *rules, const char *text, size_t n_bytes,
@@ -589,8 +625,8 @@ int dt_identity_extract(const struct dt_identity_rules *rules, const char *text,
             goto nomem;
         PCRE2_SIZE start = 0;
         while (start <= n_bytes) {
-            int m = pcre2_match(ru->code, (PCRE2_SPTR)subj, n_bytes, start, PCRE2_NO_UTF_CHECK,
-                                md, mctx);
+            int m = pcre2_match(ru->code, (PCRE2_SPTR)subj, n_bytes, start, PCRE2_NO_UTF_CHECK, md,
+                                mctx);
             if (m == PCRE2_ERROR_NOMATCH || m == PCRE2_ERROR_MATCHLIMIT ||
                 m == PCRE2_ERROR_DEPTHLIMIT || m == PCRE2_ERROR_HEAPLIMIT)
                 break; /* a limit hit only ends this rule's scan: extraction is best effort */
@@ -614,8 +650,8 @@ int dt_identity_extract(const struct dt_identity_rules *rules, const char *text,
                 size_t s = ov[2 * g], e = ov[2 * g + 1];
                 if (!normalise(rules, subj, &s, &e))
                     continue;
-                if (add_claim(&c, k == 0 ? DT_IDENTITY_NAME : DT_IDENTITY_MAKER, subj, s, e,
-                              ru->id))
+                if (add_claim(&c, k == 0 ? DT_IDENTITY_NAME : DT_IDENTITY_MAKER, subj, s, e, ru->id,
+                              ri))
                     goto nomem;
             }
             PCRE2_SIZE next = ov[1] > ov[0] ? ov[1] : ov[0] + 1;
@@ -628,8 +664,18 @@ int dt_identity_extract(const struct dt_identity_rules *rules, const char *text,
         pcre2_match_data_free(md);
         md = NULL;
     }
-    if (c.n > 1)
+    if (c.n > 1) {
         qsort(c.claim, c.n, sizeof *c.claim, cmp_claim);
+        size_t k = 1;
+        for (size_t i = 1; i < c.n; i++) {
+            struct dt_identity_claim *a = &c.claim[k - 1], *b = &c.claim[i];
+            if (a->kind == b->kind && a->start == b->start && a->end == b->end)
+                dt_free(b->value);
+            else
+                c.claim[k++] = *b;
+        }
+        c.n = k;
+    }
     /* values are copies of the sanitised subject: an invalid byte inside a claim reads '?' */
     *out = c;
     c.claim = NULL;
@@ -761,7 +807,8 @@ int dt_identity_learn(const struct dt_identity_rules *rules, const struct dt_tex
         params = &def;
     }
     if (!rules || !teacher || !(params->min_support >= 0.0 && params->min_support <= 1.0))
-        return dt_error_set(err, DT_EINVAL, "identity learning needs rules, texts and a support "
+        return dt_error_set(err, DT_EINVAL,
+                            "identity learning needs rules, texts and a support "
                             "in [0, 1]");
     size_t n_claiming = 0;
     for (size_t i = 0; i < teacher->n; i++) {
@@ -775,7 +822,8 @@ int dt_identity_learn(const struct dt_identity_rules *rules, const struct dt_tex
             const struct dt_identity_claim *cl = &c.claim[k];
             size_t j, nv = strlen(cl->value);
             for (j = 0; j < n_t; j++)
-                if (t[j].kind == cl->kind && ascii_ieq(t[j].value, strlen(t[j].value), cl->value, nv))
+                if (t[j].kind == cl->kind &&
+                    ascii_ieq(t[j].value, strlen(t[j].value), cl->value, nv))
                     break;
             if (j == n_t) {
                 struct tally *np = dt_realloc_array(t, n_t + 1, sizeof *np);

@@ -25,9 +25,10 @@ enum dt_identity_kind { DT_IDENTITY_NAME = 0, DT_IDENTITY_MAKER = 1 };
 
 struct dt_identity_claim {
     enum dt_identity_kind kind;
-    char *value;        /* normalised claim, a NUL-terminated copy of text[start..end) */
-    size_t start, end;  /* byte span of the normalised claim in the text */
-    const char *rule;   /* id of the rule that matched (borrowed from the rules) */
+    char *value;       /* normalised claim, a NUL-terminated copy of text[start..end) */
+    size_t start, end; /* byte span of the normalised claim in the text */
+    const char *rule;  /* id of the rule that matched (borrowed from the rules) */
+    size_t rule_index; /* its position in the pack */
 };
 
 struct dt_identity_claims {
@@ -41,8 +42,7 @@ int dt_identity_rules_parse(const char *text, size_t n_bytes, const char *origin
 /* The pack embedded in the binary (data/rules/identity.rules). */
 int dt_identity_rules_builtin(struct dt_identity_rules **out, struct dt_error *err);
 /* Reads and parses a rule pack file (at most 1 MiB). */
-int dt_identity_rules_load(const char *path, struct dt_identity_rules **out,
-                           struct dt_error *err);
+int dt_identity_rules_load(const char *path, struct dt_identity_rules **out, struct dt_error *err);
 size_t dt_identity_rules_count(const struct dt_identity_rules *rules);
 void dt_identity_rules_free(struct dt_identity_rules *rules);
 
@@ -55,17 +55,17 @@ void dt_identity_claims_release(struct dt_identity_claims *claims);
 
 /* Learning parameters; dt_identity_learn_params_default() fills the documented defaults. */
 struct dt_identity_learn_params {
-    double min_support;   /* keep a string claimed in >= this fraction of the texts (0.20) */
-    size_t min_count;     /* ... and in at least this many texts (2) */
-    size_t max_per_kind;  /* keep at most this many names and this many makers (3) */
+    double min_support;  /* keep a string claimed in >= this fraction of the texts (0.20) */
+    size_t min_count;    /* ... and in at least this many texts (2) */
+    size_t max_per_kind; /* keep at most this many names and this many makers (3) */
 };
 void dt_identity_learn_params_default(struct dt_identity_learn_params *p);
 
 struct dt_identity_entry {
     enum dt_identity_kind kind;
-    char *value;     /* as first written by the teacher */
-    size_t count;    /* teacher texts claiming it (compared ASCII case-insensitively) */
-    double support;  /* count / n_texts */
+    char *value;    /* as first written by the teacher */
+    size_t count;   /* teacher texts claiming it (compared ASCII case-insensitively) */
+    double support; /* count / n_texts */
 };
 
 struct dt_identity_profile {
@@ -106,8 +106,7 @@ void dt_identity_profile_free(struct dt_identity_profile *profile);
  * ("I am not Aurora") also matches; DT_IDENTITY_*_CLAIMED from dt_identity_match_flags is
  * the stricter reading.
  */
-int dt_identity_match(const struct dt_identity_profile *profile, const char *text,
-                      size_t n_bytes);
+int dt_identity_match(const struct dt_identity_profile *profile, const char *text, size_t n_bytes);
 
 /* All four DT_IDENTITY_* flags for one text (>= 0), or a negative DT_E* code. */
 int dt_identity_match_flags(const struct dt_identity_rules *rules,

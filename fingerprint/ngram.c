@@ -30,8 +30,10 @@ static int check_params(const struct dt_ngram_params *p, struct dt_error *err)
     if (!p || p->width == 0 || p->width > 4096 || p->n_perm == 0 ||
         p->n_perm > DT_MINHASH_MAX_PERM ||
         (p->unit != DT_SHINGLE_WORDS && p->unit != DT_SHINGLE_BYTES))
-        return dt_error_set(err, DT_EINVAL, "invalid n-gram parameters (width 1..4096, "
-                            "permutations 1..%d)", DT_MINHASH_MAX_PERM);
+        return dt_error_set(err, DT_EINVAL,
+                            "invalid n-gram parameters (width 1..4096, "
+                            "permutations 1..%d)",
+                            DT_MINHASH_MAX_PERM);
     return 0;
 }
 
@@ -209,8 +211,10 @@ int dt_ngram_pairwise(const struct dt_text_set *a, const struct dt_text_set *b,
     if (rc)
         return rc;
     if (!a || !b || a->n != b->n)
-        return dt_error_set(err, DT_EMISMATCH, "pairwise overlap needs two sets of equal size "
-                            "(%zu and %zu texts)", a ? a->n : 0, b ? b->n : 0);
+        return dt_error_set(err, DT_EMISMATCH,
+                            "pairwise overlap needs two sets of equal size "
+                            "(%zu and %zu texts)",
+                            a ? a->n : 0, b ? b->n : 0);
     uint64_t *buf = dt_malloc_array(p->n_perm, 3 * sizeof *buf);
     if (!buf)
         return dt_error_set(err, DT_ENOMEM, "out of memory for minhash signatures");
@@ -321,7 +325,8 @@ int dt_ngram_rare_containment(const struct dt_text_set *suspect, const struct dt
         return rc;
     if (!suspect || !teacher || (n_controls && !controls))
         return dt_error_set(err, DT_EINVAL, "containment needs suspect and teacher texts");
-    if ((rc = union_of(teacher, 1, p, &t, err)) || (rc = union_of(controls, n_controls, p, &c, err)))
+    if ((rc = union_of(teacher, 1, p, &t, err)) ||
+        (rc = union_of(controls, n_controls, p, &c, err)))
         goto done;
     for (size_t i = 0; i < suspect->n; i++) {
         const char *text = suspect->text ? suspect->text[i] : NULL;

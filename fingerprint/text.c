@@ -225,8 +225,8 @@ int dt_text_words(const char *text, size_t n_bytes, struct dt_word **out, size_t
             continue;
         }
         if (in_word) {
-            rc = push_word(&w, &n, &cap, word_start, i, sentence ? DT_WORD_SENTENCE_START : 0,
-                           text);
+            rc =
+                push_word(&w, &n, &cap, word_start, i, sentence ? DT_WORD_SENTENCE_START : 0, text);
             if (rc)
                 goto fail;
             sentence = 0;

@@ -23,12 +23,17 @@ void dt_bench_params_init(struct dt_bench_params *p);
 
 struct dt_bench_result {
     size_t score_tokens;    /* per repetition */
+    /* All positions' logits, each reduced to its logsumexp as `score` does. */
     double score_wall_s;    /* best repetition */
+    double score_cpu_s;     /* process CPU time (all threads) of that repetition */
     double score_tok_s;
-    double score_gflop_s;   /* achieved, counting matmul + attention FLOPs */
-    double flop_per_token;  /* at the probe length */
+    double score_gflop_s;   /* achieved, counting matmul + causal attention FLOPs */
+    /* Logits of each probe's last position only (prompt processing, like llama.cpp pp). */
+    double last_wall_s, last_cpu_s, last_tok_s, last_gflop_s;
+    double flop_per_token;  /* at the probe length, all positions' logits */
     int gen_tokens;
     double gen_wall_s;
+    double gen_cpu_s;
     double gen_tok_s;
     double prompt_wall_s;   /* evaluating the 16-token generation prompt */
     long peak_rss_kb;       /* getrusage maxrss after both runs */
@@ -39,6 +44,9 @@ int dt_bench_model(struct dt_model *m, const struct dt_bench_params *p, struct d
 
 /* GFLOP/s of cblas_sgemm on (m x k) * (k x n) with the current OpenBLAS threads. */
 double dt_bench_sgemm_gflop_s(int m, int n, int k);
+
+/* User + system CPU seconds of this process (all threads) so far. */
+double dt_bench_cpu_s(void);
 
 /* Peak resident set of this process so far, in KiB. */
 long dt_bench_peak_rss_kb(void);

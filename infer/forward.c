@@ -2,42 +2,60 @@
  * The CPU forward pass for llama / qwen2 decoders, f32 activations.
  *
  *   x = embed(tok)
- *   per layer: h = rmsnorm(x) * attn_norm; q,k,v = Wq h (+bq), Wk h (+bk), Wv h (+bv)
+ *   per layer: h = rmsnorm(x) * attn_norm; [q k v] = Wqkv h (+ biases)
  *              rope(q, k) at each row's position; a = softmax(q k^T / sqrt(head_dim), causal) v
- *              x += Wo a; h = rmsnorm(x) * ffn_norm; x += Wdown (silu(Wgate h) * Wup h)
+ *              x += Wo a; h = rmsnorm(x) * ffn_norm; [g u] = Wgu h; x += Wdown (silu(g) * u)
  *   logits = Wout (rmsnorm(x) * output_norm)          (all n_vocab rows, padding included)
  *
- * Batched scoring packs the positions of many sequences into one (rows, dim) activation matrix
- * so every linear layer is one OpenBLAS sgemm over all rows; attention runs per sequence and
- * head (sgemm for q k^T and p v). Weights reach sgemm as f32: either from a cache of f32 copies
- * (built once when all matrices together need at most DT_F32_CACHE_MB, default 512 MB, of f32:
- * tiny models, where it is fastest), straight from the mapping (aligned F32 tensors), or
- * dequantized block of rows by block of rows into a scratch buffer (at most 16M floats) once
- * per chunk of rows, so conversion is amortized over up to DT_CHUNK_ROWS positions. Peak
- * memory for large models is then the mapping plus activations plus that scratch.
+ * Batched scoring packs the positions of several sequences into one (rows, dim) activation
+ * matrix ("chunk") so every linear layer is one OpenBLAS sgemm over all rows. Attention runs
+ * per sequence and key/value head: the query heads sharing that K/V head are stacked into one
+ * (rows x group, head_dim) matrix, so q k^T and p v are one sgemm each per block of query rows
+ * (a block only reaches the causal prefix it needs).
+ *
+ * Weights reach sgemm as f32. Small models (all matrices together at most DT_F32_CACHE_MB of
+ * f32, default 64 MB: the zoo's models, a few MB) keep f32 copies, with q/k/v and gate/up of a
+ * layer stored back to back so each is one product. Larger models use the mapping directly
+ * (aligned F32) or dequantize blocks of weight rows into a scratch buffer (at most 16M floats)
+ * once per chunk of up to DT_CHUNK_ROWS positions, so peak memory stays the mapping plus
+ * activations plus that scratch (a 124M-parameter model would need ~450 MB more as f32).
+ *
+ * Threads. Cached (small) models score with one worker per thread, each with its own workspace
+ * and single-threaded OpenBLAS: the workers take chunks in turn, and the callbacks of chunk c
+ * run only after those of chunk c-1, on whichever worker computed it, so the caller sees them
+ * in (sequence, position) order, never concurrently. Every row's arithmetic depends only on the
+ * chunk it is in, and chunk boundaries do not depend on the thread count, so results are
+ * identical for any thread count. Larger models use one worker and threaded OpenBLAS.
  *
  * Incremental decoding (sessions) keeps a per-layer K/V cache of (n_ctx, n_head_kv*head_dim)
- * floats; single-token matrix-vector products use sgemv on f32 views or dt_ggml_dot on the
- * stored type, so no large model is ever expanded to f32. Results depend only on the inputs
- * and the thread count.
+ * floats; single-token products are sgemv on f32 views or dt_ggml_dot on the stored type, so
+ * no large model is ever expanded to f32. Nothing is allocated per token.
  */
 #include "infer/ggml_types.h"
 #include "infer/model.h"
 #include "infer/model_internal.h"
+#include "infer/vecmath.h"
 #include "util/alloc.h"
 #include "util/error.h"
 
 #include <cblas.h>
 #include <math.h>
+#include <pthread.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
-#define DT_CHUNK_ROWS 4096            /* max positions per packed forward */
+#define DT_CHUNK_ROWS 4096           /* max positions per packed forward (uncached models) */
+#define DT_CHUNK_ROWS_CACHED 512     /* per worker chunk of cached models: stays in L2/L3 */
 #define DT_SCRATCH_FLOATS (16u << 20) /* dequantization scratch (64 MB) */
-#define DT_LOGIT_BLOCK_FLOATS (16u << 20)
+#define DT_LOGIT_FLOATS (4u << 20)    /* logits buffered per worker (16 MB) */
+#define DT_SCORE_FLOATS (1u << 18)    /* attention scores of one block (1 MB) */
+#define DT_F32_CACHE_MB 64
+#define DT_MAX_WORKERS 64
 
 enum { SLOT_OUTPUT = 0, SLOT_LAYER0 = 2, SLOTS_PER_LAYER = 7 };
+/* Slot offsets inside a layer; q,k,v and gate,up are adjacent so they can be fused. */
+enum { S_Q = 0, S_K = 1, S_V = 2, S_O = 3, S_GATE = 4, S_UP = 5, S_DOWN = 6 };
 
 static size_t n_slots(const struct dt_model *m)
 {
@@ -52,14 +70,34 @@ static const struct dt_weight *slot_weight(const struct dt_model *m, size_t slot
         return NULL;
     const struct dt_layer *l = &m->layers[(slot - SLOT_LAYER0) / SLOTS_PER_LAYER];
     switch ((slot - SLOT_LAYER0) % SLOTS_PER_LAYER) {
-    case 0: return &l->wq;
-    case 1: return &l->wk;
-    case 2: return &l->wv;
-    case 3: return &l->wo;
-    case 4: return &l->w_gate;
-    case 5: return &l->w_up;
+    case S_Q: return &l->wq;
+    case S_K: return &l->wk;
+    case S_V: return &l->wv;
+    case S_O: return &l->wo;
+    case S_GATE: return &l->w_gate;
+    case S_UP: return &l->w_up;
     default: return &l->w_down;
     }
+}
+
+/* Slots that own their cache allocation (the first matrix of each fused group). */
+static int slot_owns(size_t slot)
+{
+    if (slot == SLOT_OUTPUT)
+        return 1;
+    if (slot < SLOT_LAYER0)
+        return 0;
+    size_t o = (slot - SLOT_LAYER0) % SLOTS_PER_LAYER;
+    return o == S_Q || o == S_O || o == S_GATE || o == S_DOWN;
+}
+
+/* Matrices in the group starting at an owning slot. */
+static int group_len(size_t slot)
+{
+    if (slot == SLOT_OUTPUT)
+        return 1;
+    size_t o = (slot - SLOT_LAYER0) % SLOTS_PER_LAYER;
+    return o == S_Q ? 3 : o == S_GATE ? 2 : 1;
 }
 
 static int is_direct_f32(const struct dt_weight *w)
@@ -72,14 +110,14 @@ static int ensure_f32_cache(struct dt_model *m, struct dt_error *err)
 {
     if (m->f32_state)
         return 0;
-    size_t limit_mb = 512;
+    size_t limit_mb = DT_F32_CACHE_MB;
     const char *env = getenv("DT_F32_CACHE_MB");
     if (env && *env)
         limit_mb = (size_t)strtoull(env, NULL, 10);
     size_t total = 0, n = n_slots(m);
     for (size_t s = 0; s < n; s++) {
         const struct dt_weight *w = slot_weight(m, s);
-        if (w && !is_direct_f32(w))
+        if (w)
             total += (size_t)w->rows * (size_t)w->cols * sizeof(float);
     }
     if (total > limit_mb * (size_t)(1u << 20)) {
@@ -90,13 +128,23 @@ static int ensure_f32_cache(struct dt_model *m, struct dt_error *err)
     if (!m->f32)
         return dt_error_set(err, DT_ENOMEM, "out of memory");
     for (size_t s = 0; s < n; s++) {
-        const struct dt_weight *w = slot_weight(m, s);
-        if (!w || is_direct_f32(w))
+        if (!slot_owns(s))
             continue;
-        m->f32[s] = dt_malloc_array((size_t)w->rows * (size_t)w->cols, sizeof(float));
-        if (!m->f32[s])
-            return dt_error_set(err, DT_ENOMEM, "out of memory caching '%s' as f32", w->name);
-        dt_ggml_dequantize(w->type, w->data, m->f32[s], w->rows * w->cols);
+        size_t elems = 0;
+        for (int g = 0; g < group_len(s); g++) {
+            const struct dt_weight *w = slot_weight(m, s + (size_t)g);
+            elems += (size_t)w->rows * (size_t)w->cols;
+        }
+        float *f = dt_malloc_array(elems, sizeof(float));
+        if (!f)
+            return dt_error_set(err, DT_ENOMEM, "out of memory caching '%s' as f32",
+                                slot_weight(m, s)->name);
+        for (int g = 0; g < group_len(s); g++) {
+            const struct dt_weight *w = slot_weight(m, s + (size_t)g);
+            m->f32[s + (size_t)g] = f;
+            dt_ggml_dequantize(w->type, w->data, f, w->rows * w->cols);
+            f += (size_t)w->rows * (size_t)w->cols;
+        }
     }
     m->f32_state = 1;
     return 0;
@@ -106,64 +154,94 @@ static int ensure_f32_cache(struct dt_model *m, struct dt_error *err)
 static const float *f32_view(const struct dt_model *m, size_t slot)
 {
     const struct dt_weight *w = slot_weight(m, slot);
-    if (is_direct_f32(w))
-        return w->data;
     if (m->f32_state == 1)
         return m->f32[slot];
+    if (is_direct_f32(w))
+        return w->data;
     return NULL;
+}
+
+/* cos/sin for positions 0..n_pos-1 (rope_dim/2 pairs each). HF computes inv_freq and the angle
+ * in f32, so this does too. */
+static int ensure_rope(struct dt_model *m, int n_pos, struct dt_error *err)
+{
+    const struct dt_model_config *c = &m->cfg;
+    if (n_pos <= m->rope_n_pos)
+        return 0;
+    float *t = dt_realloc_array(m->rope_tab, (size_t)n_pos, (size_t)c->rope_dim * sizeof(float));
+    if (!t)
+        return dt_error_set(err, DT_ENOMEM, "out of memory for a %d-position rope table", n_pos);
+    m->rope_tab = t;
+    int half = c->rope_dim / 2;
+    for (int p = m->rope_n_pos; p < n_pos; p++) {
+        float *r = t + (size_t)p * (size_t)c->rope_dim;
+        for (int i = 0; i < half; i++) {
+            float inv = (float)(1.0 / pow((double)c->rope_theta, (double)(2 * i) / c->rope_dim));
+            float ang = (float)p * inv;
+            r[2 * i] = (float)cos((double)ang);
+            r[2 * i + 1] = (float)sin((double)ang);
+        }
+    }
+    m->rope_n_pos = n_pos;
+    return 0;
 }
 
 struct workspace {
     size_t cap_rows;
-    float *x, *xb, *q, *k, *v, *att, *hb, *hb2; /* (cap_rows, width) each */
-    float *rope;       /* (cap_rows, rope_dim) cos, sin interleaved */
-    int *pos;          /* (cap_rows) position of each row */
-    float *scores;     /* (max_len, max_len) */
+    float *x, *xb;        /* (cap_rows, dim) */
+    float *qkv;           /* (cap_rows, qd + 2 kvd): q | k | v of each row */
+    float *att;           /* (cap_rows, qd) */
+    float *qpack, *opack; /* (cap_rows, qd): one K/V head's query rows stacked, and outputs */
+    float *hb;            /* (cap_rows, 2 ffn): gate | up of each row */
+    int *pos;             /* (cap_rows) position of each row */
+    int32_t *tok;         /* (cap_rows) token of each row */
+    float *scores;        /* (cap_scores) */
     size_t cap_scores;
-    float *scratch;    /* dequantization, scratch_floats */
+    float *scratch;       /* dequantization, scratch_floats */
     size_t scratch_floats;
-    float *logits;     /* (logit_rows, n_vocab) */
+    float *logits;        /* (logit_rows, n_vocab) */
     size_t logit_rows;
+    int blas_threads;     /* threads to restore after attention; 0: never touch OpenBLAS's */
 };
 
 static void ws_release(struct workspace *ws)
 {
     dt_free(ws->x);
     dt_free(ws->xb);
-    dt_free(ws->q);
-    dt_free(ws->k);
-    dt_free(ws->v);
+    dt_free(ws->qkv);
     dt_free(ws->att);
+    dt_free(ws->qpack);
+    dt_free(ws->opack);
     dt_free(ws->hb);
-    dt_free(ws->hb2);
-    dt_free(ws->rope);
     dt_free(ws->pos);
+    dt_free(ws->tok);
     dt_free(ws->scores);
     dt_free(ws->scratch);
     dt_free(ws->logits);
     memset(ws, 0, sizeof *ws);
 }
 
-/* rows: packed positions; max_q x max_kv: the largest attention score matrix of one head. */
-static int ws_init(struct workspace *ws, const struct dt_model *m, size_t rows, size_t max_q,
-                   size_t max_kv, size_t logit_rows, struct dt_error *err)
+/* rows: packed positions; max_kv: the longest key range attended to. */
+static int ws_init(struct workspace *ws, const struct dt_model *m, size_t rows, size_t max_kv,
+                   size_t logit_rows, struct dt_error *err)
 {
     const struct dt_model_config *c = &m->cfg;
     size_t qd = (size_t)c->n_head * c->head_dim, kvd = (size_t)c->n_head_kv * c->head_dim;
+    size_t group = (size_t)(c->n_head / c->n_head_kv);
     memset(ws, 0, sizeof *ws);
     ws->cap_rows = rows;
     ws->x = dt_malloc_array(rows, (size_t)c->dim * sizeof(float));
     ws->xb = dt_malloc_array(rows, (size_t)c->dim * sizeof(float));
-    ws->q = dt_malloc_array(rows, qd * sizeof(float));
-    ws->k = dt_malloc_array(rows, kvd * sizeof(float));
-    ws->v = dt_malloc_array(rows, kvd * sizeof(float));
+    ws->qkv = dt_malloc_array(rows, (qd + 2 * kvd) * sizeof(float));
     ws->att = dt_malloc_array(rows, qd * sizeof(float));
-    ws->hb = dt_malloc_array(rows, (size_t)c->ffn_dim * sizeof(float));
-    ws->hb2 = dt_malloc_array(rows, (size_t)c->ffn_dim * sizeof(float));
-    ws->rope = dt_malloc_array(rows, (size_t)c->rope_dim * sizeof(float));
+    ws->qpack = dt_malloc_array(rows, qd * sizeof(float));
+    ws->opack = dt_malloc_array(rows, qd * sizeof(float));
+    ws->hb = dt_malloc_array(rows, 2 * (size_t)c->ffn_dim * sizeof(float));
     ws->pos = dt_malloc_array(rows, sizeof(int));
-    ws->cap_scores = max_q * max_kv;
-    ws->scores = dt_malloc_array(max_q, max_kv * sizeof(float));
+    ws->tok = dt_malloc_array(rows, sizeof(int32_t));
+    /* At least one query row of every head in a group over the whole key range. */
+    ws->cap_scores = group * max_kv > DT_SCORE_FLOATS ? group * max_kv : DT_SCORE_FLOATS;
+    ws->scores = dt_malloc_array(ws->cap_scores, sizeof(float));
     ws->logit_rows = logit_rows;
     ws->logits = dt_malloc_array(logit_rows, (size_t)c->n_vocab * sizeof(float));
     /* Scratch only when some matrix has no f32 view. */
@@ -178,8 +256,8 @@ static int ws_init(struct workspace *ws, const struct dt_model *m, size_t rows, 
     }
     ws->scratch_floats = need;
     ws->scratch = need ? dt_malloc_array(need, sizeof(float)) : NULL;
-    if (!ws->x || !ws->xb || !ws->q || !ws->k || !ws->v || !ws->att || !ws->hb || !ws->hb2 ||
-        !ws->rope || !ws->pos || !ws->scores || !ws->logits || (need && !ws->scratch)) {
+    if (!ws->x || !ws->xb || !ws->qkv || !ws->att || !ws->qpack || !ws->opack || !ws->hb ||
+        !ws->pos || !ws->tok || !ws->scores || !ws->logits || (need && !ws->scratch)) {
         ws_release(ws);
         return dt_error_set(err, DT_ENOMEM, "out of memory for activations of %zu positions", rows);
     }
@@ -187,13 +265,13 @@ static int ws_init(struct workspace *ws, const struct dt_model *m, size_t rows, 
 }
 
 /*
- * y[r, 0..w->rows) = W x[r] for n rows; x has leading dimension w->cols, y has ldy.
- * Uses sgemm on an f32 view when one exists, otherwise dequantizes blocks of weight rows into
- * scratch (once per call, i.e. once per chunk of positions). A single row without an f32 view
- * uses dot products on the stored type.
+ * One matrix: y[r, 0..w->rows) = W x[r] for n rows (x leading dimension ldx, y ldy). Uses an
+ * f32 view when one exists, otherwise dequantizes blocks of weight rows into scratch (once per
+ * call, i.e. once per chunk of positions). A single row without an f32 view uses dot products
+ * on the stored type.
  */
-static void linear(const struct dt_model *m, struct workspace *ws, size_t slot, const float *x,
-                   size_t n, float *y, size_t ldy)
+static void linear_one(const struct dt_model *m, struct workspace *ws, size_t slot,
+                       const float *x, size_t ldx, size_t n, float *y, size_t ldy)
 {
     const struct dt_weight *w = slot_weight(m, slot);
     const int64_t rows = w->rows, cols = w->cols;
@@ -204,7 +282,7 @@ static void linear(const struct dt_model *m, struct workspace *ws, size_t slot, 
                         0.0f, y, 1);
         else
             cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)n, (int)rows, (int)cols, 1.0f,
-                        x, (int)cols, f, (int)cols, 0.0f, y, (int)ldy);
+                        x, (int)ldx, f, (int)cols, 0.0f, y, (int)ldy);
         return;
     }
     const uint8_t *base = w->data;
@@ -220,32 +298,33 @@ static void linear(const struct dt_model *m, struct workspace *ws, size_t slot, 
         int64_t nb = rows - r0 < block ? rows - r0 : block;
         dt_ggml_dequantize(w->type, base + (size_t)r0 * w->row_bytes, ws->scratch, nb * cols);
         cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)n, (int)nb, (int)cols, 1.0f, x,
-                    (int)cols, ws->scratch, (int)cols, 0.0f, y + r0, (int)ldy);
+                    (int)ldx, ws->scratch, (int)cols, 0.0f, y + r0, (int)ldy);
     }
 }
 
-static void rmsnorm(float *out, const float *x, const float *w, int dim, float eps)
+/*
+ * The n_mats adjacent matrices from slot (same input width), outputs side by side in y:
+ * one product over the fused f32 copy when cached, else one per matrix.
+ */
+static void linear(const struct dt_model *m, struct workspace *ws, size_t slot, int n_mats,
+                   const float *x, size_t ldx, size_t n, float *y, size_t ldy)
 {
-    double ss = 0;
-    for (int i = 0; i < dim; i++)
-        ss += (double)x[i] * x[i];
-    float scale = (float)(1.0 / sqrt(ss / dim + (double)eps));
-    for (int i = 0; i < dim; i++)
-        out[i] = w[i] * (x[i] * scale);
-}
-
-/* cos/sin for each row's position, rope_dim/2 pairs: HF computes inv_freq and the angle in f32. */
-static void rope_table(const struct dt_model_config *c, const int *pos, size_t n, float *tab)
-{
-    int half = c->rope_dim / 2;
-    for (size_t r = 0; r < n; r++) {
-        float *t = tab + r * (size_t)c->rope_dim;
-        for (int i = 0; i < half; i++) {
-            float inv = (float)(1.0 / pow((double)c->rope_theta, (double)(2 * i) / c->rope_dim));
-            float ang = (float)pos[r] * inv;
-            t[2 * i] = (float)cos((double)ang);
-            t[2 * i + 1] = (float)sin((double)ang);
-        }
+    if (m->f32_state == 1 && n_mats > 1) {
+        int64_t rows = 0, cols = slot_weight(m, slot)->cols;
+        for (int g = 0; g < n_mats; g++)
+            rows += slot_weight(m, slot + (size_t)g)->rows;
+        const float *f = m->f32[slot];
+        if (n == 1)
+            cblas_sgemv(CblasRowMajor, CblasNoTrans, (int)rows, (int)cols, 1.0f, f, (int)cols, x, 1,
+                        0.0f, y, 1);
+        else
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)n, (int)rows, (int)cols, 1.0f,
+                        x, (int)ldx, f, (int)cols, 0.0f, y, (int)ldy);
+        return;
+    }
+    for (int g = 0; g < n_mats; g++) {
+        linear_one(m, ws, slot + (size_t)g, x, ldx, n, y, ldy);
+        y += slot_weight(m, slot + (size_t)g)->rows;
     }
 }
 
@@ -254,60 +333,73 @@ static void rope_apply(const struct dt_model_config *c, float *v, int n_heads, c
     int half = c->rope_dim / 2;
     for (int h = 0; h < n_heads; h++) {
         float *p = v + (size_t)h * c->head_dim;
-        for (int i = 0; i < half; i++) {
-            int i0 = c->rope_half_split ? i : 2 * i, i1 = c->rope_half_split ? i + half : 2 * i + 1;
-            float co = t[2 * i], si = t[2 * i + 1];
-            float x0 = p[i0], x1 = p[i1];
-            p[i0] = x0 * co - x1 * si;
-            p[i1] = x0 * si + x1 * co;
+        if (c->rope_half_split) {
+            for (int i = 0; i < half; i++) {
+                float co = t[2 * i], si = t[2 * i + 1], x0 = p[i], x1 = p[i + half];
+                p[i] = x0 * co - x1 * si;
+                p[i + half] = x0 * si + x1 * co;
+            }
+        } else {
+            for (int i = 0; i < half; i++) {
+                float co = t[2 * i], si = t[2 * i + 1], x0 = p[2 * i], x1 = p[2 * i + 1];
+                p[2 * i] = x0 * co - x1 * si;
+                p[2 * i + 1] = x0 * si + x1 * co;
+            }
         }
     }
 }
 
 /*
- * Causal attention of n_q query rows at positions pos0.. over kv rows 0..pos0+n_q-1.
- * q/out have leading dimension n_head*head_dim, k/v n_head_kv*head_dim.
+ * Causal attention of n_q query rows at positions pos0.. over key rows 0..pos0+n_q-1.
+ * q (leading dimension ldq) holds n_head heads per row, k/v (ldkv) n_head_kv heads, out (ldo)
+ * n_head heads. For each K/V head the `group` query heads sharing it are stacked, row-major
+ * (row, head), into ws->qpack, so a block of query rows is two sgemms; the block size keeps
+ * the score matrix within ws->cap_scores and each block only spans its causal key prefix.
  */
-static void attention(const struct dt_model_config *c, const float *q, size_t n_q, int pos0,
-                      const float *k, const float *v, float *out, float *scores)
+static void attention(const struct dt_model_config *c, struct workspace *ws, const float *q,
+                      size_t ldq, size_t n_q, int pos0, const float *k, const float *v,
+                      size_t ldkv, float *out, size_t ldo)
 {
-    const int hd = c->head_dim, qd = c->n_head * hd, kvd = c->n_head_kv * hd;
-    const int group = c->n_head / c->n_head_kv;
-    const size_t n_kv = (size_t)pos0 + n_q;
+    const size_t hd = (size_t)c->head_dim;
+    const size_t group = (size_t)(c->n_head / c->n_head_kv);
     const float scale = 1.0f / sqrtf((float)hd);
-    for (int h = 0; h < c->n_head; h++) {
-        const int kh = h / group;
-        const float *qh = q + (size_t)h * hd, *kb = k + (size_t)kh * hd, *vb = v + (size_t)kh * hd;
-        float *oh = out + (size_t)h * hd;
-        if (n_q == 1)
-            cblas_sgemv(CblasRowMajor, CblasNoTrans, (int)n_kv, hd, scale, kb, kvd, qh, 1, 0.0f,
-                        scores, 1);
-        else
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)n_q, (int)n_kv, hd, scale,
-                        qh, qd, kb, kvd, 0.0f, scores, (int)n_kv);
-        for (size_t i = 0; i < n_q; i++) {
-            float *s = scores + i * n_kv;
-            size_t len = (size_t)pos0 + i + 1;
-            float mx = s[0];
-            for (size_t j = 1; j < len; j++)
-                mx = s[j] > mx ? s[j] : mx;
-            float sum = 0;
-            for (size_t j = 0; j < len; j++) {
-                s[j] = expf(s[j] - mx);
-                sum += s[j];
+    size_t qb = ws->cap_scores / (group * ((size_t)pos0 + n_q));
+    qb = qb < 1 ? 1 : qb > n_q ? n_q : qb;
+    for (int kh = 0; kh < c->n_head_kv; kh++) {
+        const float *kb = k + (size_t)kh * hd, *vb = v + (size_t)kh * hd;
+        for (size_t i0 = 0; i0 < n_q; i0 += qb) {
+            size_t nb = n_q - i0 < qb ? n_q - i0 : qb;
+            size_t n_kv = (size_t)pos0 + i0 + nb, m_rows = nb * group;
+            for (size_t i = 0; i < nb; i++)
+                memcpy(ws->qpack + i * group * hd, q + (i0 + i) * ldq + (size_t)kh * group * hd,
+                       group * hd * sizeof(float));
+            if (m_rows == 1)
+                cblas_sgemv(CblasRowMajor, CblasNoTrans, (int)n_kv, (int)hd, scale, kb, (int)ldkv,
+                            ws->qpack, 1, 0.0f, ws->scores, 1);
+            else
+                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)m_rows, (int)n_kv,
+                            (int)hd, scale, ws->qpack, (int)hd, kb, (int)ldkv, 0.0f, ws->scores,
+                            (int)n_kv);
+            for (size_t i = 0; i < nb; i++) {
+                size_t len = (size_t)pos0 + i0 + i + 1;
+                for (size_t g = 0; g < group; g++) {
+                    float *s = ws->scores + (i * group + g) * n_kv;
+                    dt_vec_softmax(s, len);
+                    if (len < n_kv)
+                        memset(s + len, 0, (n_kv - len) * sizeof(float));
+                }
             }
-            float inv = 1.0f / sum;
-            for (size_t j = 0; j < len; j++)
-                s[j] *= inv;
-            for (size_t j = len; j < n_kv; j++)
-                s[j] = 0.0f;
+            if (m_rows == 1)
+                cblas_sgemv(CblasRowMajor, CblasTrans, (int)n_kv, (int)hd, 1.0f, vb, (int)ldkv,
+                            ws->scores, 1, 0.0f, ws->opack, 1);
+            else
+                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)m_rows, (int)hd,
+                            (int)n_kv, 1.0f, ws->scores, (int)n_kv, vb, (int)ldkv, 0.0f,
+                            ws->opack, (int)hd);
+            for (size_t i = 0; i < nb; i++)
+                memcpy(out + (i0 + i) * ldo + (size_t)kh * group * hd, ws->opack + i * group * hd,
+                       group * hd * sizeof(float));
         }
-        if (n_q == 1)
-            cblas_sgemv(CblasRowMajor, CblasTrans, (int)n_kv, hd, 1.0f, vb, kvd, scores, 1, 0.0f, oh,
-                        1);
-        else
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)n_q, hd, (int)n_kv, 1.0f,
-                        scores, (int)n_kv, vb, kvd, 0.0f, oh, qd);
     }
 }
 
@@ -325,9 +417,9 @@ static void embed(const struct dt_model *m, const int32_t *tokens, size_t n, flo
 }
 
 /*
- * Runs all layers over ws->x (n rows, already embedded). kcache/vcache: per-layer caches of a
- * session with a single span (K/V rows are written at pos0..), or NULL to attend within the
- * packed rows of each span (scoring).
+ * Runs all layers over ws->x (n rows, already embedded, positions in ws->pos) and applies the
+ * final norm. kcache/vcache: per-layer caches of a session with a single span (K/V rows are
+ * stored at pos0..), or NULL to attend within the packed rows of each span (scoring).
  */
 static void forward_layers(struct dt_model *m, struct workspace *ws, size_t n,
                            const struct span *spans, size_t n_spans, float **kcache,
@@ -336,20 +428,15 @@ static void forward_layers(struct dt_model *m, struct workspace *ws, size_t n,
     const struct dt_model_config *c = &m->cfg;
     const size_t dim = (size_t)c->dim, qd = (size_t)c->n_head * c->head_dim,
                  kvd = (size_t)c->n_head_kv * c->head_dim, ffn = (size_t)c->ffn_dim;
-    const int n_blas_threads = openblas_get_num_threads();
-    rope_table(c, ws->pos, n, ws->rope);
+    const size_t ldqkv = qd + 2 * kvd, ldgu = 2 * ffn, rd = (size_t)c->rope_dim;
     for (int li = 0; li < c->n_layer; li++) {
         const struct dt_layer *l = &m->layers[li];
         const size_t s0 = SLOT_LAYER0 + (size_t)li * SLOTS_PER_LAYER;
         for (size_t r = 0; r < n; r++)
-            rmsnorm(ws->xb + r * dim, ws->x + r * dim, l->attn_norm, c->dim, c->rms_eps);
-        float *kd = kcache ? kcache[li] + (size_t)spans[0].pos0 * kvd : ws->k;
-        float *vd = vcache ? vcache[li] + (size_t)spans[0].pos0 * kvd : ws->v;
-        linear(m, ws, s0 + 0, ws->xb, n, ws->q, qd);
-        linear(m, ws, s0 + 1, ws->xb, n, kd, kvd);
-        linear(m, ws, s0 + 2, ws->xb, n, vd, kvd);
+            dt_vec_rmsnorm(ws->xb + r * dim, ws->x + r * dim, l->attn_norm, dim, c->rms_eps);
+        linear(m, ws, s0 + S_Q, 3, ws->xb, dim, n, ws->qkv, ldqkv);
         for (size_t r = 0; r < n; r++) {
-            float *qr = ws->q + r * qd, *kr = kd + r * kvd, *vr = vd + r * kvd;
+            float *qr = ws->qkv + r * ldqkv, *kr = qr + qd, *vr = kr + kvd;
             if (l->bq) {
                 for (size_t i = 0; i < qd; i++)
                     qr[i] += l->bq[i];
@@ -358,40 +445,45 @@ static void forward_layers(struct dt_model *m, struct workspace *ws, size_t n,
                     vr[i] += l->bv[i];
                 }
             }
-            const float *t = ws->rope + r * (size_t)c->rope_dim;
+            const float *t = m->rope_tab + (size_t)ws->pos[r] * rd;
             rope_apply(c, qr, c->n_head, t);
             rope_apply(c, kr, c->n_head_kv, t);
+            if (kcache) {
+                memcpy(kcache[li] + (size_t)ws->pos[r] * kvd, kr, kvd * sizeof(float));
+                memcpy(vcache[li] + (size_t)ws->pos[r] * kvd, vr, kvd * sizeof(float));
+            }
         }
-        /* Per-head products are small (len x len x head_dim): OpenBLAS threading costs more
-         * than it gains there, so attention runs single-threaded. */
-        openblas_set_num_threads(1);
+        /* Per-head products are small: OpenBLAS threading costs more than it gains there. */
+        if (ws->blas_threads > 1)
+            openblas_set_num_threads(1);
         for (size_t s = 0; s < n_spans; s++) {
             const struct span *sp = &spans[s];
             if (sp->n == 0)
                 continue;
-            const float *kb = kcache ? kcache[li] : ws->k + sp->row0 * kvd;
-            const float *vb = vcache ? vcache[li] : ws->v + sp->row0 * kvd;
-            attention(c, ws->q + sp->row0 * qd, sp->n, kcache ? sp->pos0 : 0, kb, vb,
-                      ws->att + sp->row0 * qd, ws->scores);
+            const float *qs = ws->qkv + sp->row0 * ldqkv;
+            if (kcache)
+                attention(c, ws, qs, ldqkv, sp->n, sp->pos0, kcache[li], vcache[li], kvd,
+                          ws->att + sp->row0 * qd, qd);
+            else
+                attention(c, ws, qs, ldqkv, sp->n, 0, qs + qd, qs + qd + kvd, ldqkv,
+                          ws->att + sp->row0 * qd, qd);
         }
-        openblas_set_num_threads(n_blas_threads);
-        linear(m, ws, s0 + 3, ws->att, n, ws->xb, dim);
+        if (ws->blas_threads > 1)
+            openblas_set_num_threads(ws->blas_threads);
+        linear(m, ws, s0 + S_O, 1, ws->att, qd, n, ws->xb, dim);
         for (size_t i = 0; i < n * dim; i++)
             ws->x[i] += ws->xb[i];
         for (size_t r = 0; r < n; r++)
-            rmsnorm(ws->xb + r * dim, ws->x + r * dim, l->ffn_norm, c->dim, c->rms_eps);
-        linear(m, ws, s0 + 4, ws->xb, n, ws->hb, ffn);
-        linear(m, ws, s0 + 5, ws->xb, n, ws->hb2, ffn);
-        for (size_t i = 0; i < n * ffn; i++) {
-            float g = ws->hb[i];
-            ws->hb[i] = g / (1.0f + expf(-g)) * ws->hb2[i];
-        }
-        linear(m, ws, s0 + 6, ws->hb, n, ws->xb, dim);
+            dt_vec_rmsnorm(ws->xb + r * dim, ws->x + r * dim, l->ffn_norm, dim, c->rms_eps);
+        linear(m, ws, s0 + S_GATE, 2, ws->xb, dim, n, ws->hb, ldgu);
+        for (size_t r = 0; r < n; r++)
+            dt_vec_swiglu(ws->hb + r * ldgu, ws->hb + r * ldgu + ffn, ffn);
+        linear(m, ws, s0 + S_DOWN, 1, ws->hb, ldgu, n, ws->xb, dim);
         for (size_t i = 0; i < n * dim; i++)
             ws->x[i] += ws->xb[i];
     }
     for (size_t r = 0; r < n; r++)
-        rmsnorm(ws->x + r * dim, ws->x + r * dim, m->output_norm, c->dim, c->rms_eps);
+        dt_vec_rmsnorm(ws->x + r * dim, ws->x + r * dim, m->output_norm, dim, c->rms_eps);
 }
 
 static int check_tokens(const struct dt_model *m, const int32_t *t, size_t n, struct dt_error *err)
@@ -403,20 +495,201 @@ static int check_tokens(const struct dt_model *m, const int32_t *t, size_t n, st
     return 0;
 }
 
-static void set_threads(const struct dt_model *m)
+static int model_threads(const struct dt_model *m)
 {
-    openblas_set_num_threads(m->n_threads > 0 ? m->n_threads : 2);
+    return m->n_threads > 0 ? m->n_threads : 2;
 }
 
-int dt_model_score_batch(struct dt_model *m, const int32_t *const *seqs, const size_t *lens,
-                         size_t n_seqs, dt_logits_cb cb, void *ud, struct dt_error *err)
+/* ---- batched scoring ---- */
+
+struct chunk {
+    size_t s0, n_seq, rows; /* sequences s0..s0+n_seq-1, packed */
+};
+
+struct score_job {
+    struct dt_model *m;
+    const int32_t *const *seqs;
+    const size_t *lens;
+    const struct chunk *chunks;
+    size_t n_chunks;
+    unsigned flags;
+    dt_logits_cb cb;
+    void *ud;
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    size_t next;  /* next chunk to compute */
+    size_t turn;  /* chunk whose callbacks run next */
+    int rc;       /* first callback failure */
+};
+
+struct worker {
+    struct score_job *job;
+    struct workspace *ws;
+    struct span *spans; /* (max sequences per chunk) */
+};
+
+/* Hidden-state row and (sequence, position) of output o of a chunk. */
+static size_t out_row(const struct score_job *job, const struct chunk *ch, const struct span *sp,
+                      size_t o, size_t *i_seq, size_t *i_pos, size_t *si)
+{
+    if (job->flags & DT_SCORE_LAST_ONLY) {
+        /* Output o is the o-th non-empty sequence's last position. */
+        while (sp[*si].n == 0)
+            (*si)++;
+        *i_seq = ch->s0 + *si;
+        *i_pos = sp[*si].n - 1;
+        size_t r = sp[*si].row0 + sp[*si].n - 1;
+        (*si)++;
+        (void)o;
+        return r;
+    }
+    while (o >= sp[*si].row0 + sp[*si].n) /* also skips empty sequences */
+        (*si)++;
+    *i_seq = ch->s0 + *si;
+    *i_pos = o - sp[*si].row0;
+    return o;
+}
+
+/* Logits of outputs o0..o0+nb-1 into ws->logits. */
+static void chunk_logits(const struct score_job *job, struct workspace *ws,
+                         const struct chunk *ch, const struct span *sp, size_t o0, size_t nb)
+{
+    const struct dt_model_config *c = &job->m->cfg;
+    const size_t dim = (size_t)c->dim;
+    const float *h = ws->x + o0 * dim;
+    if (job->flags & DT_SCORE_LAST_ONLY) {
+        /* Gather the rows into xb (free after the final norm). */
+        size_t si = 0, i_seq, i_pos;
+        for (size_t o = 0; o < o0; o++)
+            out_row(job, ch, sp, o, &i_seq, &i_pos, &si);
+        for (size_t o = 0; o < nb; o++) {
+            size_t r = out_row(job, ch, sp, o0 + o, &i_seq, &i_pos, &si);
+            memcpy(ws->xb + o * dim, ws->x + r * dim, dim * sizeof(float));
+        }
+        h = ws->xb;
+    }
+    linear(job->m, ws, SLOT_OUTPUT, 1, h, dim, nb, ws->logits, (size_t)c->n_vocab);
+}
+
+static void run_chunk(struct worker *w, size_t ci)
+{
+    struct score_job *job = w->job;
+    struct workspace *ws = w->ws;
+    const struct chunk *ch = &job->chunks[ci];
+    const struct dt_model_config *c = &job->m->cfg;
+    size_t n_rows = 0, n_out = 0;
+    for (size_t i = 0; i < ch->n_seq; i++) {
+        size_t s = ch->s0 + i, len = job->lens[s];
+        w->spans[i].row0 = n_rows;
+        w->spans[i].n = len;
+        w->spans[i].pos0 = 0;
+        memcpy(ws->tok + n_rows, job->seqs[s], len * sizeof *ws->tok);
+        for (size_t p = 0; p < len; p++)
+            ws->pos[n_rows + p] = (int)p;
+        n_rows += len;
+        n_out += (job->flags & DT_SCORE_LAST_ONLY) ? (len > 0) : len;
+    }
+    if (n_rows) {
+        embed(job->m, ws->tok, n_rows, ws->x);
+        forward_layers(job->m, ws, n_rows, w->spans, ch->n_seq, NULL, NULL);
+    }
+    /* Logits that fit the buffer are computed before waiting for the turn, overlapping with
+     * the other workers' callbacks. */
+    int ahead = n_out <= ws->logit_rows;
+    if (ahead && n_out)
+        chunk_logits(job, ws, ch, w->spans, 0, n_out);
+
+    pthread_mutex_lock(&job->mu);
+    while (job->turn != ci && !job->rc)
+        pthread_cond_wait(&job->cv, &job->mu);
+    int stop = job->rc != 0;
+    pthread_mutex_unlock(&job->mu);
+    if (stop)
+        return;
+    int rc = 0;
+    size_t si = 0;
+    for (size_t o0 = 0; o0 < n_out && !rc; o0 += ws->logit_rows) {
+        size_t nb = n_out - o0 < ws->logit_rows ? n_out - o0 : ws->logit_rows;
+        if (!ahead)
+            chunk_logits(job, ws, ch, w->spans, o0, nb);
+        for (size_t o = 0; o < nb && !rc; o++) {
+            size_t i_seq, i_pos;
+            out_row(job, ch, w->spans, o0 + o, &i_seq, &i_pos, &si);
+            rc = job->cb(job->ud, i_seq, i_pos, ws->logits + o * (size_t)c->n_vocab);
+        }
+    }
+    pthread_mutex_lock(&job->mu);
+    if (rc && !job->rc)
+        job->rc = rc;
+    job->turn++;
+    pthread_cond_broadcast(&job->cv);
+    pthread_mutex_unlock(&job->mu);
+}
+
+static void *score_worker(void *arg)
+{
+    struct worker *w = arg;
+    struct score_job *job = w->job;
+    for (;;) {
+        pthread_mutex_lock(&job->mu);
+        size_t ci = job->next++;
+        int stop = job->rc != 0 || ci >= job->n_chunks;
+        pthread_mutex_unlock(&job->mu);
+        if (stop)
+            break;
+        run_chunk(w, ci);
+    }
+    return NULL;
+}
+
+/* Makes m->score_ws hold n workspaces of at least (rows, max_kv, logit_rows). */
+static int ensure_score_ws(struct dt_model *m, int n, size_t rows, size_t max_kv,
+                           size_t logit_rows, struct dt_error *err)
+{
+    if (m->n_score_ws < n) {
+        struct workspace **a = dt_realloc_array(m->score_ws, (size_t)n, sizeof *a);
+        if (!a)
+            return dt_error_set(err, DT_ENOMEM, "out of memory");
+        for (int i = m->n_score_ws; i < n; i++)
+            a[i] = NULL;
+        m->score_ws = a;
+        m->n_score_ws = n;
+    }
+    size_t group = (size_t)(m->cfg.n_head / m->cfg.n_head_kv);
+    for (int i = 0; i < n; i++) {
+        struct workspace *ws = m->score_ws[i];
+        if (ws && (ws->cap_rows < rows || ws->cap_scores < group * max_kv ||
+                   ws->logit_rows < logit_rows)) {
+            ws_release(ws);
+            dt_free(ws);
+            m->score_ws[i] = ws = NULL;
+        }
+        if (!ws) {
+            ws = dt_calloc(1, sizeof *ws);
+            if (!ws)
+                return dt_error_set(err, DT_ENOMEM, "out of memory");
+            int rc = ws_init(ws, m, rows, max_kv, logit_rows, err);
+            if (rc) {
+                dt_free(ws);
+                return rc;
+            }
+            m->score_ws[i] = ws;
+        }
+    }
+    return 0;
+}
+
+int dt_model_score_batch_flags(struct dt_model *m, const int32_t *const *seqs,
+                               const size_t *lens, size_t n_seqs, unsigned flags,
+                               dt_logits_cb cb, void *ud, struct dt_error *err)
 {
     const struct dt_model_config *c = &m->cfg;
-    struct workspace *wsp = m->score_ws;
-    struct span *spans = NULL;
-    int32_t *tok = NULL;
-    int rc = 0;
+    struct chunk *chunks = NULL;
+    struct worker wk[DT_MAX_WORKERS];
+    pthread_t tid[DT_MAX_WORKERS];
+    int rc = 0, n_started = 0;
     size_t max_len = 0, total = 0;
+    memset(wk, 0, sizeof wk);
     for (size_t s = 0; s < n_seqs; s++) {
         if (lens[s] > (size_t)c->n_ctx_train)
             return dt_error_set(err, DT_EINVAL, "sequence %zu has %zu tokens, the model context is %d",
@@ -428,90 +701,103 @@ int dt_model_score_batch(struct dt_model *m, const int32_t *const *seqs, const s
     }
     if (total == 0)
         return 0;
-    if ((rc = ensure_f32_cache(m, err)))
+    if ((rc = ensure_f32_cache(m, err)) || (rc = ensure_rope(m, (int)max_len, err)))
         return rc;
-    set_threads(m);
-    size_t cap = total < DT_CHUNK_ROWS ? total : DT_CHUNK_ROWS;
+    int threads = model_threads(m);
+    int cached = m->f32_state == 1;
+    size_t cap = cached ? DT_CHUNK_ROWS_CACHED : DT_CHUNK_ROWS;
+    cap = total < cap ? total : cap;
     cap = cap > max_len ? cap : max_len;
-    size_t logit_rows = DT_LOGIT_BLOCK_FLOATS / (size_t)c->n_vocab;
-    logit_rows = logit_rows < 64 ? 64 : logit_rows;
+
+    /* Chunks: whole sequences packed in order until the next would not fit. */
+    chunks = dt_malloc_array(n_seqs, sizeof *chunks);
+    if (!chunks)
+        return dt_error_set(err, DT_ENOMEM, "out of memory");
+    size_t n_chunks = 0, max_seq = 0;
+    for (size_t s = 0; s < n_seqs;) {
+        struct chunk *ch = &chunks[n_chunks++];
+        ch->s0 = s;
+        ch->n_seq = 0;
+        ch->rows = 0;
+        while (s < n_seqs && ch->rows + lens[s] <= cap) {
+            ch->rows += lens[s++];
+            ch->n_seq++;
+        }
+        max_seq = ch->n_seq > max_seq ? ch->n_seq : max_seq;
+    }
+    int n_workers = cached ? threads : 1;
+    if ((size_t)n_workers > n_chunks)
+        n_workers = (int)n_chunks;
+    n_workers = n_workers > DT_MAX_WORKERS ? DT_MAX_WORKERS : n_workers;
+    size_t logit_rows = DT_LOGIT_FLOATS / (size_t)c->n_vocab;
+    logit_rows = logit_rows < 16 ? 16 : logit_rows;
     logit_rows = logit_rows > cap ? cap : logit_rows;
-    if (wsp && (wsp->cap_rows < cap || wsp->cap_scores < max_len * max_len ||
-                wsp->logit_rows < logit_rows)) {
-        ws_release(wsp);
-        dt_free(wsp);
-        m->score_ws = wsp = NULL;
-    }
-    if (!wsp) {
-        wsp = dt_calloc(1, sizeof *wsp);
-        if (!wsp)
-            return dt_error_set(err, DT_ENOMEM, "out of memory");
-        if ((rc = ws_init(wsp, m, cap, max_len, max_len, logit_rows, err))) {
-            dt_free(wsp);
-            return rc;
-        }
-        m->score_ws = wsp;
-    }
-    struct workspace ws = *wsp; /* shallow copy: buffers stay owned by m->score_ws */
-    spans = dt_malloc_array(n_seqs, sizeof *spans);
-    tok = dt_malloc_array(cap, sizeof *tok);
-    if (!spans || !tok) {
-        rc = dt_error_set(err, DT_ENOMEM, "out of memory");
+    if ((rc = ensure_score_ws(m, n_workers, cap, max_len, logit_rows, err)))
         goto out;
-    }
-    size_t s = 0;
-    while (s < n_seqs) {
-        /* Pack whole sequences until the chunk is full. */
-        size_t n_rows = 0, n_spans = 0, s_first = s;
-        while (s < n_seqs && n_rows + lens[s] <= cap) {
-            spans[n_spans].row0 = n_rows;
-            spans[n_spans].n = lens[s];
-            spans[n_spans].pos0 = 0;
-            memcpy(tok + n_rows, seqs[s], lens[s] * sizeof *tok);
-            for (size_t p = 0; p < lens[s]; p++)
-                ws.pos[n_rows + p] = (int)p;
-            n_rows += lens[s];
-            n_spans++;
-            s++;
-        }
-        if (n_rows == 0)
-            continue; /* only empty sequences (lens 0) were packed */
-        embed(m, tok, n_rows, ws.x);
-        forward_layers(m, &ws, n_rows, spans, n_spans, NULL, NULL);
-        /* Logits in blocks of rows, callbacks in (sequence, position) order. */
-        size_t si = 0;
-        for (size_t r0 = 0; r0 < n_rows; r0 += ws.logit_rows) {
-            size_t nb = n_rows - r0 < ws.logit_rows ? n_rows - r0 : ws.logit_rows;
-            linear(m, &ws, SLOT_OUTPUT, ws.x + r0 * (size_t)c->dim, nb, ws.logits,
-                   (size_t)c->n_vocab);
-            for (size_t r = r0; r < r0 + nb; r++) {
-                while (r >= spans[si].row0 + spans[si].n) /* also skips empty sequences */
-                    si++;
-                if ((rc = cb(ud, s_first + si, r - spans[si].row0,
-                             ws.logits + (r - r0) * (size_t)c->n_vocab)))
-                    goto out;
-            }
+
+    struct score_job job = {.m = m, .seqs = seqs, .lens = lens, .chunks = chunks,
+                            .n_chunks = n_chunks, .flags = flags, .cb = cb, .ud = ud};
+    pthread_mutex_init(&job.mu, NULL);
+    pthread_cond_init(&job.cv, NULL);
+    for (int i = 0; i < n_workers; i++) {
+        wk[i].job = &job;
+        wk[i].ws = m->score_ws[i];
+        wk[i].ws->blas_threads = n_workers > 1 ? 0 : threads;
+        wk[i].spans = dt_malloc_array(max_seq, sizeof *wk[i].spans);
+        if (!wk[i].spans) {
+            rc = dt_error_set(err, DT_ENOMEM, "out of memory");
+            goto done;
         }
     }
+    /* Workers run single-threaded OpenBLAS; a single worker lets OpenBLAS use the threads. */
+    openblas_set_num_threads(n_workers > 1 ? 1 : threads);
+    for (int i = 1; i < n_workers; i++) {
+        if (pthread_create(&tid[i], NULL, score_worker, &wk[i]))
+            break; /* chunks are taken dynamically: fewer workers only take longer */
+        n_started = i;
+    }
+    score_worker(&wk[0]);
+    for (int i = 1; i <= n_started; i++)
+        pthread_join(tid[i], NULL);
+    openblas_set_num_threads(threads);
+    rc = job.rc;
+done:
+    for (int i = 0; i < n_workers; i++)
+        dt_free(wk[i].spans);
+    pthread_cond_destroy(&job.cv);
+    pthread_mutex_destroy(&job.mu);
 out:
-    dt_free(tok);
-    dt_free(spans);
+    dt_free(chunks);
     return rc;
+}
+
+int dt_model_score_batch(struct dt_model *m, const int32_t *const *seqs, const size_t *lens,
+                         size_t n_seqs, dt_logits_cb cb, void *ud, struct dt_error *err)
+{
+    return dt_model_score_batch_flags(m, seqs, lens, n_seqs, 0, cb, ud, err);
 }
 
 void dt_forward_release(struct dt_model *m)
 {
-    if (m->score_ws) {
-        ws_release(m->score_ws);
-        dt_free(m->score_ws);
-        m->score_ws = NULL;
+    for (int i = 0; i < m->n_score_ws; i++) {
+        if (m->score_ws[i]) {
+            ws_release(m->score_ws[i]);
+            dt_free(m->score_ws[i]);
+        }
     }
+    dt_free(m->score_ws);
+    m->score_ws = NULL;
+    m->n_score_ws = 0;
     if (m->f32) {
         for (size_t i = 0; i < n_slots(m); i++)
-            dt_free(m->f32[i]);
+            if (slot_owns(i))
+                dt_free(m->f32[i]);
         dt_free(m->f32);
         m->f32 = NULL;
     }
+    dt_free(m->rope_tab);
+    m->rope_tab = NULL;
+    m->rope_n_pos = 0;
 }
 
 /* ---- sessions ---- */
@@ -547,6 +833,8 @@ int dt_session_new(struct dt_model *m, int n_ctx, struct dt_session **out, struc
     if (n_ctx > c->n_ctx_train)
         n_ctx = c->n_ctx_train;
     int rc = ensure_f32_cache(m, err);
+    if (!rc)
+        rc = ensure_rope(m, n_ctx, err);
     if (rc)
         return rc;
     struct dt_session *s = dt_calloc(1, sizeof *s);
@@ -566,9 +854,9 @@ int dt_session_new(struct dt_model *m, int n_ctx, struct dt_session **out, struc
         if (!s->kc[l] || !s->vc[l])
             goto oom;
     }
-    /* Prompt chunks of up to 512 rows; scores span the whole context. */
+    /* Prompt chunks of up to 512 rows; keys span the whole context. */
     size_t rows = n_ctx < 512 ? (size_t)n_ctx : 512;
-    if ((rc = ws_init(&s->ws, m, rows, rows, (size_t)n_ctx, 1, err))) {
+    if ((rc = ws_init(&s->ws, m, rows, (size_t)n_ctx, 1, err))) {
         dt_session_free(s);
         return rc;
     }
@@ -598,10 +886,11 @@ int dt_session_eval(struct dt_session *s, const int32_t *tokens, size_t n, struc
         return rc;
     /* One-token steps of small models are matrix-vector products of a few hundred KB: thread
      * hand-off costs more than it saves, so they run on one thread. */
+    int threads = model_threads(m);
     if (n == 1 && m->f32_state == 1 && m->cfg.dim <= 1024)
-        openblas_set_num_threads(1);
-    else
-        set_threads(m);
+        threads = 1;
+    openblas_set_num_threads(threads);
+    s->ws.blas_threads = threads;
     for (size_t done = 0; done < n;) {
         size_t nb = n - done < s->ws.cap_rows ? n - done : s->ws.cap_rows;
         struct span sp = {0, nb, s->n_past};
@@ -612,8 +901,8 @@ int dt_session_eval(struct dt_session *s, const int32_t *tokens, size_t n, struc
         s->n_past += (int)nb;
         done += nb;
         if (done == n)
-            linear(m, &s->ws, SLOT_OUTPUT, s->ws.x + (nb - 1) * (size_t)c->dim, 1, s->logits,
-                   (size_t)c->n_vocab);
+            linear(m, &s->ws, SLOT_OUTPUT, 1, s->ws.x + (nb - 1) * (size_t)c->dim, c->dim, 1,
+                   s->logits, (size_t)c->n_vocab);
     }
     return 0;
 }

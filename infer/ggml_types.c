@@ -131,15 +131,45 @@ static inline float u2f(uint32_t u)
 /* Exact for every half including subnormals, infinities and NaN payloads: normals are
  * rebiased by a multiply by 2^-112, subnormals by the magic-number subtraction (both exact
  * in f32). Branch-free so that dequantize loops vectorize. */
-float dt_fp16_to_fp32(uint16_t h)
+static inline float fp16_to_fp32_inline(uint16_t h)
 {
     const uint32_t w = (uint32_t)h << 16;
     const uint32_t sign = w & 0x80000000u;
     const uint32_t two_w = w + w;
     const float normalized = u2f((two_w >> 4) + (0xE0u << 23)) * 0x1.0p-112f;
     const float denormalized = u2f((two_w >> 17) | (126u << 23)) - 0.5f;
-    const uint32_t bits = two_w < (1u << 27) ? f2u(denormalized) : f2u(normalized);
+    const uint32_t is_denorm = (uint32_t)0 - (uint32_t)(two_w < (1u << 27)); /* all ones or 0 */
+    const uint32_t bits = (f2u(denormalized) & is_denorm) | (f2u(normalized) & ~is_denorm);
     return u2f(sign | bits);
+}
+
+float dt_fp16_to_fp32(uint16_t h)
+{
+    return fp16_to_fp32_inline(h);
+}
+
+/* Converts n halves (unaligned little-endian bytes) in chunks through an aligned buffer, so
+ * the conversion loop itself vectorizes. */
+static void fp16_row_to_fp32(const uint8_t *src, float *dst, int64_t n)
+{
+    uint16_t tmp[256];
+    for (int64_t i = 0; i < n; i += 256) {
+        int64_t m = n - i < 256 ? n - i : 256;
+        memcpy(tmp, src + 2 * i, (size_t)m * 2);
+        for (int64_t j = 0; j < m; j++)
+            dst[i + j] = fp16_to_fp32_inline(tmp[j]);
+    }
+}
+
+static void bf16_row_to_fp32(const uint8_t *src, float *dst, int64_t n)
+{
+    uint16_t tmp[256];
+    for (int64_t i = 0; i < n; i += 256) {
+        int64_t m = n - i < 256 ? n - i : 256;
+        memcpy(tmp, src + 2 * i, (size_t)m * 2);
+        for (int64_t j = 0; j < m; j++)
+            dst[i + j] = u2f((uint32_t)tmp[j] << 16);
+    }
 }
 
 /* Round to nearest, ties to even; overflow goes to infinity, NaN stays a (quiet) NaN. */
@@ -200,7 +230,7 @@ static inline void wr16(uint8_t *p, uint16_t v)
 
 static void deq_q8_0(const uint8_t *b, float *y)
 {
-    const float d = dt_fp16_to_fp32(rd16(b));
+    const float d = fp16_to_fp32_inline(rd16(b));
     const int8_t *q = (const int8_t *)(b + 2);
     for (int j = 0; j < QK8_0; j++)
         y[j] = d * (float)q[j];
@@ -208,7 +238,7 @@ static void deq_q8_0(const uint8_t *b, float *y)
 
 static void deq_q4_0(const uint8_t *b, float *y)
 {
-    const float d = dt_fp16_to_fp32(rd16(b));
+    const float d = fp16_to_fp32_inline(rd16(b));
     const uint8_t *qs = b + 2;
     for (int j = 0; j < QK4_0 / 2; j++) {
         y[j] = (float)((qs[j] & 0x0f) - 8) * d;
@@ -257,12 +287,10 @@ void dt_ggml_dequantize(uint32_t type, const void *src, float *dst, int64_t n)
         memcpy(dst, src, (size_t)n * sizeof(float));
         break;
     case DT_GGML_F16:
-        for (int64_t i = 0; i < n; i++)
-            dst[i] = dt_fp16_to_fp32(rd16(s + 2 * i));
+        fp16_row_to_fp32(s, dst, n);
         break;
     case DT_GGML_BF16:
-        for (int64_t i = 0; i < n; i++)
-            dst[i] = dt_bf16_to_fp32(rd16(s + 2 * i));
+        bf16_row_to_fp32(s, dst, n);
         break;
     case DT_GGML_Q8_0:
         for (int64_t i = 0; i < n / QK8_0; i++)
@@ -346,20 +374,13 @@ float dt_ggml_dot(uint32_t type, const void *row, const float *x, int64_t n)
         }
         return t + lanes_sum(acc);
     }
-    case DT_GGML_Q8_0: {
-        /* The block scale factors out of the sum: accumulate q*x per block, then scale. */
-        float t = 0;
+    case DT_GGML_Q8_0:
+        /* Dequantize then accumulate: one horizontal sum per row, not one per block. */
         for (int64_t b = 0; b < n / QK8_0; b++) {
-            const uint8_t *blk = s + 34 * b;
-            const int8_t *q = (const int8_t *)(blk + 2);
-            float part[LANES] = {0};
-            for (int k = 0; k < QK8_0; k += LANES)
-                for (int l = 0; l < LANES; l++)
-                    part[l] += (float)q[k + l] * x[QK8_0 * b + k + l];
-            t += dt_fp16_to_fp32(rd16(blk)) * lanes_sum(part);
+            deq_q8_0(s + 34 * b, buf);
+            dot_acc(buf, x + QK8_0 * b, QK8_0, acc);
         }
-        return t;
-    }
+        return lanes_sum(acc);
     case DT_GGML_Q4_0:
         for (int64_t b = 0; b < n / QK4_0; b++) {
             deq_q4_0(s + 18 * b, buf);

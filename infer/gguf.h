@@ -12,7 +12,12 @@
  * Every count, length, offset and shape is checked against the bytes that remain, with
  * overflow-checked arithmetic. Duplicate keys or tensor names, unknown value or tensor types,
  * invalid UTF-8 in keys or names, misaligned, out-of-file or overlapping tensor data are
- * errors naming the field and byte offset. The file is memory-mapped; all pointers in the
+ * errors naming the field and byte offset. Also rejected: a dimension of 0 (ggml allows it;
+ * nothing we load has one), keys or tensor names that are empty or contain control
+ * characters, general.alignment that is not a uint32 power of two, and well-known keys
+ * (general.architecture, tokenizer.ggml.tokens, ...) of the wrong type. Arrays may nest 4
+ * deep. Version 1 is DT_EUNSUPPORTED; every other failure is DT_EFORMAT (or DT_ENOMEM).
+ * The file is memory-mapped; all pointers in the
  * structures below point into the mapping (or into arrays owned by struct dt_gguf) and stay
  * valid until dt_gguf_free.
  */
@@ -60,7 +65,8 @@ struct dt_gguf_kv {
     /* arrays: */
     uint32_t arr_type;         /* element type; nested arrays are parsed but not exposed */
     uint64_t arr_n;
-    const uint8_t *arr_data;   /* raw elements for fixed-size types (little-endian, unaligned) */
+    const uint8_t *arr_data;   /* raw elements for fixed-size types (little-endian, unaligned);
+                                  for nested arrays, the first nested array's bytes */
     struct dt_gguf_str *arr_str; /* arr_n entries when arr_type == STRING (owned) */
 };
 

@@ -8,11 +8,20 @@
  * key is listed too, with long arrays summarized as "array[type; n]". Vocab-only files (no
  * tensors) are described the same way. The result is one cJSON object; the text form is
  * rendered from that object so both outputs always agree.
+ *
+ * Safetensors checkpoints (a .safetensors file, a model.safetensors.index.json, or a Hugging
+ * Face directory) go through the validating safetensors reader instead; the architecture and
+ * hyperparameters come from config.json and the tokenizer from tokenizer.json when they sit
+ * next to the weights (a lone weights file is described without them). Size and hashes cover
+ * the weight files: for one file they are that file's, for shards each shard is listed.
  */
 #include "infer/inspect.h"
 
 #include "infer/ggml_types.h"
 #include "infer/gguf.h"
+#include "infer/safetensors.h"
+#include "infer/tokenizer.h"
+#include "util/alloc.h"
 #include "util/error.h"
 #include "util/file.h"
 #include "util/hash.h"
@@ -45,6 +54,36 @@ static const char *vtype_name(uint32_t t)
     return t < sizeof names / sizeof names[0] ? names[t] : "unknown";
 }
 
+/* Appends n bytes of s, replacing each byte that does not start a valid UTF-8 sequence with
+ * U+FFFD, so that metadata strings from hostile files still make valid JSON. */
+static void append_utf8(struct dt_strbuf *sb, const char *s, size_t n)
+{
+    const uint8_t *p = (const uint8_t *)s;
+    size_t i = 0;
+    while (i < n) {
+        uint8_t b = p[i];
+        size_t len = b < 0x80 ? 1 : b >= 0xC2 && b <= 0xDF ? 2 : b >= 0xE0 && b <= 0xEF ? 3
+                                  : b >= 0xF0 && b <= 0xF4 ? 4 : 0;
+        int ok = len > 0 && n - i >= len && b != 0;
+        uint32_t cp = len == 2 ? b & 0x1Fu : len == 3 ? b & 0x0Fu : b & 0x07u;
+        for (size_t k = 1; ok && k < len; k++) {
+            if ((p[i + k] & 0xC0) != 0x80)
+                ok = 0;
+            cp = (cp << 6) | (p[i + k] & 0x3Fu);
+        }
+        if (ok && ((len == 3 && (cp < 0x800 || (cp >= 0xD800 && cp <= 0xDFFF))) ||
+                   (len == 4 && (cp < 0x10000 || cp > 0x10FFFF))))
+            ok = 0;
+        if (ok) {
+            dt_strbuf_append(sb, p + i, len);
+            i += len;
+        } else {
+            dt_strbuf_puts(sb, "\xef\xbf\xbd");
+            i++;
+        }
+    }
+}
+
 /* A JSON value for a metadata entry: numbers, bools and strings as themselves (long strings
  * such as chat templates are cut at 256 bytes), short numeric arrays as arrays, anything
  * else as a summary string. */
@@ -71,7 +110,7 @@ static cJSON *kv_json(const struct dt_gguf_kv *kv)
     case DT_GGUF_STRING: {
         struct dt_strbuf sb = DT_STRBUF_INIT;
         size_t n = kv->v.str.n_bytes > 256 ? 256 : (size_t)kv->v.str.n_bytes;
-        dt_strbuf_append(&sb, kv->v.str.ptr, n);
+        append_utf8(&sb, kv->v.str.ptr, n);
         if (n < kv->v.str.n_bytes)
             dt_strbuf_printf(&sb, "... (%" PRIu64 " bytes)", kv->v.str.n_bytes);
         cJSON *j = dt_strbuf_failed(&sb) ? NULL : cJSON_CreateString(sb.data ? sb.data : "");
@@ -175,29 +214,204 @@ static int describe_gguf(const char *path, cJSON *o, struct dt_error *err)
     return 0;
 }
 
+/* config.json keys shown as hyperparameters, when present. */
+static const char *const hf_hparams[] = {
+    "num_hidden_layers",   "max_position_embeddings", "hidden_size",
+    "intermediate_size",   "num_attention_heads",     "num_key_value_heads",
+    "head_dim",            "rms_norm_eps",            "rope_theta",
+    "vocab_size",          "tie_word_embeddings",     "torch_dtype",
+    "dtype",
+};
+
+static int ends_with(const char *s, const char *suffix)
+{
+    size_t a = strlen(s), b = strlen(suffix);
+    return a >= b && !strcmp(s + a - b, suffix);
+}
+
+/* True when path names a safetensors checkpoint rather than a GGUF file. */
+static int is_safetensors_path(const char *path)
+{
+    return dt_path_is_dir(path) || ends_with(path, ".safetensors") ||
+           ends_with(path, ".safetensors.index.json");
+}
+
+/* Reads dir/name as a JSON object; *out stays NULL when the file does not exist. */
+static int read_json(const char *dir, const char *name, cJSON **out, struct dt_error *err)
+{
+    char *p = dt_path_join(dir, name), *text = NULL;
+    size_t n;
+    int rc = 0;
+    *out = NULL;
+    if (!p)
+        return dt_error_set(err, DT_ENOMEM, "out of memory");
+    if (!dt_path_exists(p))
+        goto out;
+    if ((rc = dt_file_read_all(p, 64u << 20, &text, &n, err)))
+        goto out;
+    *out = cJSON_ParseWithLength(text, n);
+    if (!cJSON_IsObject(*out)) {
+        cJSON_Delete(*out);
+        *out = NULL;
+        rc = dt_error_set(err, DT_EFORMAT, "'%s' is not a JSON object", p);
+    }
+out:
+    dt_free(text);
+    dt_free(p);
+    return rc;
+}
+
+static int describe_safetensors(const char *path, cJSON *o, struct dt_error *err)
+{
+    struct dt_st_set *set = NULL;
+    struct dt_tokenizer *tok = NULL;
+    cJSON *cfg = NULL;
+    char *dir = NULL, *tok_path = NULL;
+    int rc = dt_st_set_open(path, &set, err);
+    if (rc) {
+        dt_error_prefix(err, "invalid safetensors checkpoint");
+        return rc;
+    }
+    if (dt_path_is_dir(path)) {
+        dir = dt_strdup(path);
+    } else {
+        const char *slash = strrchr(path, '/');
+        dir = slash ? dt_strndup(path, (size_t)(slash - path) + (slash == path)) : dt_strdup(".");
+    }
+    tok_path = dir ? dt_path_join(dir, "tokenizer.json") : NULL;
+    if (!dir || !tok_path) {
+        rc = dt_error_set(err, DT_ENOMEM, "out of memory");
+        goto out;
+    }
+    if ((rc = read_json(dir, "config.json", &cfg, err)))
+        goto out;
+    cJSON_AddStringToObject(o, "format", "safetensors");
+    cJSON_AddNumberToObject(o, "n_files", (double)set->n_files);
+
+    const cJSON *mt = cJSON_GetObjectItemCaseSensitive(cfg, "model_type");
+    if (cJSON_IsString(mt))
+        cJSON_AddStringToObject(o, "architecture", mt->valuestring);
+    else
+        cJSON_AddNullToObject(o, "architecture");
+    const cJSON *archs = cJSON_GetObjectItemCaseSensitive(cfg, "architectures");
+    const cJSON *a0 = cJSON_GetArrayItem(archs, 0);
+    if (cJSON_IsString(a0))
+        cJSON_AddStringToObject(o, "name", a0->valuestring);
+    else
+        cJSON_AddNullToObject(o, "name");
+    cJSON *hp = cJSON_AddObjectToObject(o, "hyperparameters");
+    for (size_t i = 0; cfg && hp && i < sizeof hf_hparams / sizeof hf_hparams[0]; i++) {
+        const cJSON *v = cJSON_GetObjectItemCaseSensitive(cfg, hf_hparams[i]);
+        if (v && !cJSON_IsNull(v))
+            cJSON_AddItemToObject(hp, hf_hparams[i], cJSON_Duplicate(v, 1));
+    }
+    const cJSON *rp = cJSON_GetObjectItemCaseSensitive(cfg, "rope_parameters");
+    const cJSON *rt = cJSON_GetObjectItemCaseSensitive(rp, "rope_theta");
+    if (hp && cJSON_IsNumber(rt) && !cJSON_GetObjectItemCaseSensitive(hp, "rope_theta"))
+        cJSON_AddNumberToObject(hp, "rope_theta", rt->valuedouble);
+
+    cJSON *tj = cJSON_AddObjectToObject(o, "tokenizer");
+    if (tj && dt_path_exists(tok_path)) {
+        if ((rc = dt_tokenizer_from_json(tok_path, &tok, err)))
+            goto out;
+        cJSON_AddStringToObject(tj, "model", dt_tokenizer_kind(tok) == DT_TOK_SPM ? "llama" : "gpt2");
+        if (dt_tokenizer_pre(tok))
+            cJSON_AddStringToObject(tj, "pre", dt_tokenizer_pre(tok));
+        cJSON_AddNumberToObject(tj, "vocab_size", dt_tokenizer_n_vocab(tok));
+        cJSON_AddNumberToObject(tj, "n_merges", (double)dt_tokenizer_n_merges(tok));
+    }
+
+    /* Tensors in name order (the set's order), with shapes in safetensors order. */
+    uint64_t hist[DT_GGML_TYPE_COUNT] = {0};
+    double n_params = 0;
+    cJSON *ts = cJSON_AddArrayToObject(o, "tensors");
+    for (size_t i = 0; ts && i < set->n_tensors; i++) {
+        const struct dt_st_tensor *t = set->tensors[i];
+        cJSON *tt = cJSON_CreateObject();
+        cJSON *shape = cJSON_CreateArray();
+        if (!tt || !shape) {
+            cJSON_Delete(tt);
+            cJSON_Delete(shape);
+            break;
+        }
+        cJSON_AddStringToObject(tt, "name", t->name);
+        cJSON_AddStringToObject(tt, "type", dt_ggml_type_name(t->type));
+        for (int d = 0; d < t->n_dims; d++)
+            cJSON_AddItemToArray(shape, cJSON_CreateNumber((double)t->shape[d]));
+        cJSON_AddItemToObject(tt, "shape", shape);
+        cJSON_AddNumberToObject(tt, "n_bytes", (double)t->n_bytes);
+        cJSON_AddItemToArray(ts, tt);
+        if (t->type < DT_GGML_TYPE_COUNT)
+            hist[t->type]++;
+        n_params += (double)t->n_elems;
+    }
+    cJSON *hj = cJSON_AddObjectToObject(o, "tensor_types");
+    for (uint32_t t = 0; hj && t < DT_GGML_TYPE_COUNT; t++)
+        if (hist[t])
+            cJSON_AddNumberToObject(hj, dt_ggml_type_name(t), (double)hist[t]);
+    cJSON_AddNumberToObject(o, "n_tensors", (double)set->n_tensors);
+    cJSON_AddNumberToObject(o, "parameter_count", n_params);
+
+    /* Size and hashes of the mapped weight files. */
+    double total = 0;
+    cJSON *files = cJSON_AddArrayToObject(o, "files");
+    for (size_t i = 0; files && i < set->n_files; i++) {
+        const struct dt_safetensors *f = set->files[i];
+        char sha[DT_SHA256_HEX_LEN + 1], xxh[DT_XXH128_HEX_LEN + 1];
+        if ((rc = dt_hash_sha256_hex(f->map.data, f->map.size_bytes, sha))) {
+            rc = dt_error_set(err, rc, "cannot hash '%s'", f->path ? f->path : path);
+            goto out;
+        }
+        dt_hash_xxh128_hex(f->map.data, f->map.size_bytes, xxh);
+        cJSON *fj = cJSON_CreateObject();
+        if (!fj)
+            break;
+        cJSON_AddStringToObject(fj, "path", f->path ? f->path : "?");
+        cJSON_AddNumberToObject(fj, "size", (double)f->map.size_bytes);
+        cJSON_AddStringToObject(fj, "sha256", sha);
+        cJSON_AddStringToObject(fj, "xxh3_128", xxh);
+        cJSON_AddItemToArray(files, fj);
+        total += (double)f->map.size_bytes;
+        if (set->n_files == 1) {
+            cJSON_AddStringToObject(o, "sha256", sha);
+            cJSON_AddStringToObject(o, "xxh3_128", xxh);
+        }
+    }
+    cJSON_AddNumberToObject(o, "file_size", total);
+out:
+    dt_tokenizer_free(tok);
+    cJSON_Delete(cfg);
+    dt_free(tok_path);
+    dt_free(dir);
+    dt_st_set_free(set);
+    return rc;
+}
+
 int dt_inspect_model(const char *path, cJSON **out, struct dt_error *err)
 {
     char sha[DT_SHA256_HEX_LEN + 1], xxh[DT_XXH128_HEX_LEN + 1];
     uint64_t size = 0;
     int rc = 0;
-    if (dt_path_is_dir(path))
-        return dt_error_set(err, DT_EUNSUPPORTED,
-                            "'%s': inspecting hugging face checkpoint directories is not yet "
-                            "supported",
-                            path);
+    if (!dt_path_exists(path))
+        return dt_error_set(err, DT_EIO, "'%s' does not exist", path);
     cJSON *o = cJSON_CreateObject();
     if (!o)
         return dt_error_set(err, DT_ENOMEM, "out of memory describing '%s'", path);
     cJSON_AddStringToObject(o, "path", path);
-    if ((rc = describe_gguf(path, o, err)))
-        goto out;
-    if ((rc = dt_hash_file(path, sha, xxh, &size, err)))
-        goto out;
-    cJSON_AddNumberToObject(o, "file_size", (double)size);
-    cJSON_AddStringToObject(o, "sha256", sha);
-    cJSON_AddStringToObject(o, "xxh3_128", xxh);
+    if (is_safetensors_path(path)) {
+        if ((rc = describe_safetensors(path, o, err)))
+            goto out;
+    } else {
+        if ((rc = describe_gguf(path, o, err)))
+            goto out;
+        if ((rc = dt_hash_file(path, sha, xxh, &size, err)))
+            goto out;
+        cJSON_AddNumberToObject(o, "file_size", (double)size);
+        cJSON_AddStringToObject(o, "sha256", sha);
+        cJSON_AddStringToObject(o, "xxh3_128", xxh);
+    }
     /* cJSON's adders fail silently on allocation failure; check the last one made it. */
-    if (!cJSON_GetObjectItem(o, "xxh3_128"))
+    if (!cJSON_GetObjectItem(o, "file_size"))
         rc = dt_error_set(err, DT_ENOMEM, "out of memory describing '%s'", path);
 out:
     if (rc) {
@@ -242,12 +456,24 @@ void dt_inspect_render_text(const cJSON *o, struct dt_strbuf *sb)
     const cJSON *v;
     dt_strbuf_printf(sb, "file          %s\n", str_or(o, "path", "?"));
     dt_strbuf_printf(sb, "size          %.0f bytes\n", num_or(o, "file_size", 0));
-    dt_strbuf_printf(sb, "format        %s v%.0f\n", str_or(o, "format", "?"),
-                     num_or(o, "gguf_version", 0));
+    if (cJSON_GetObjectItemCaseSensitive(o, "gguf_version"))
+        dt_strbuf_printf(sb, "format        %s v%.0f\n", str_or(o, "format", "?"),
+                         num_or(o, "gguf_version", 0));
+    else
+        dt_strbuf_printf(sb, "format        %s (%.0f file%s)\n", str_or(o, "format", "?"),
+                         num_or(o, "n_files", 1), num_or(o, "n_files", 1) == 1 ? "" : "s");
     dt_strbuf_printf(sb, "architecture  %s\n", str_or(o, "architecture", "(none)"));
     dt_strbuf_printf(sb, "name          %s\n", str_or(o, "name", "(none)"));
     dt_strbuf_printf(sb, "sha256        %s\n", str_or(o, "sha256", "?"));
     dt_strbuf_printf(sb, "xxh3-128      %s\n", str_or(o, "xxh3_128", "?"));
+    const cJSON *files = cJSON_GetObjectItemCaseSensitive(o, "files");
+    if (cJSON_GetArraySize(files) > 1) {
+        cJSON_ArrayForEach(v, files)
+        {
+            dt_strbuf_printf(sb, "  shard       %s %.0f bytes sha256 %s\n", str_or(v, "path", "?"),
+                             num_or(v, "size", 0), str_or(v, "sha256", "?"));
+        }
+    }
 
     const cJSON *tok = cJSON_GetObjectItemCaseSensitive(o, "tokenizer");
     dt_strbuf_printf(sb, "tokenizer     %s", str_or(tok, "model", "(none)"));

@@ -12,8 +12,9 @@
 struct dt_error;
 struct dt_strbuf;
 
-/* Describes the model at path (a GGUF file). A directory (Hugging Face checkpoint) fails
- * with DT_EUNSUPPORTED until the safetensors reader lands. *out is owned by the caller
+/* Describes the model at path: a GGUF file, or a safetensors checkpoint (a .safetensors file,
+ * a model.safetensors.index.json, or a Hugging Face directory). A broken safetensors file
+ * fails with a message starting "invalid safetensors checkpoint". *out is owned by the caller
  * (cJSON_Delete). */
 int dt_inspect_model(const char *path, cJSON **out, struct dt_error *err);
 

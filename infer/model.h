@@ -78,8 +78,17 @@ typedef int (*dt_logits_cb)(void *ud, size_t i_seq, size_t i_pos, const float *l
 int dt_model_score_batch(struct dt_model *m, const int32_t *const *seqs, const size_t *lens,
                          size_t n_seqs, dt_logits_cb cb, void *ud, struct dt_error *err);
 
-/* Threads used by OpenBLAS and the matrix-vector kernels (default 2; <= 0 keeps the default).
- * Results are deterministic for a given thread count. */
+/* As dt_model_score_batch; with DT_SCORE_LAST_ONLY only the last position of each non-empty
+ * sequence gets logits and a callback (prompt processing, as llama.cpp's pp benchmark). With
+ * several threads the callbacks still come one at a time, in (sequence, position) order, from
+ * one of the worker threads; a non-zero return stops the batch and is returned. */
+enum { DT_SCORE_LAST_ONLY = 1u };
+int dt_model_score_batch_flags(struct dt_model *m, const int32_t *const *seqs,
+                               const size_t *lens, size_t n_seqs, unsigned flags,
+                               dt_logits_cb cb, void *ud, struct dt_error *err);
+
+/* Threads used by scoring workers / OpenBLAS (default 2; <= 0 keeps the default). Scoring
+ * results are identical for any thread count; session results for a given count. */
 void dt_model_set_threads(struct dt_model *m, int n_threads);
 
 /* Incremental decoding with a KV cache. */

@@ -40,13 +40,19 @@ struct dt_model {
     float *output_norm;        /* (dim) */
     struct dt_layer *layers;   /* n_layer */
 
-    /* Optional f32 copies of every matrix (small models only, see forward.c); built lazily. */
+    /* Optional f32 copies of every matrix (small models only, see forward.c); built lazily.
+     * q/k/v and gate/up of a layer are stored back to back so each pair/triple is one sgemm. */
     int f32_state;             /* 0 not decided, 1 cached, -1 not caching */
-    float **f32;               /* indexed like weight_slot() in forward.c */
+    float **f32;               /* indexed like slot_weight() in forward.c */
     int n_threads;
-    /* Scoring workspace kept between dt_model_score_batch calls (so repeated batches do not
-     * page-fault fresh buffers); one caller at a time per model. */
-    struct workspace *score_ws;
+    /* RoPE cos/sin table for positions 0..rope_n_pos-1, (rope_n_pos, rope_dim) interleaved;
+     * grown on demand. */
+    float *rope_tab;
+    int rope_n_pos;
+    /* Scoring workspaces (one per worker thread) kept between dt_model_score_batch calls so
+     * repeated batches do not page-fault fresh buffers; one caller at a time per model. */
+    struct workspace **score_ws;
+    int n_score_ws;
 };
 
 /* Frees forward.c's per-model state (f32 cache and scoring workspace). */

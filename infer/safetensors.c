@@ -95,6 +95,7 @@ void dt_safetensors_free(struct dt_safetensors *st)
     }
     dt_free(st->meta_keys);
     dt_free(st->meta_values);
+    dt_free(st->path);
     dt_file_unmap(&st->map);
     dt_free(st);
 }
@@ -374,7 +375,9 @@ int dt_safetensors_open(const char *path, struct dt_safetensors **out, struct dt
     struct dt_safetensors *st = dt_calloc(1, sizeof *st);
     if (!st)
         return dt_error_set(err, DT_ENOMEM, "out of memory");
-    int rc = dt_file_map(path, &st->map, err);
+    st->path = dt_strdup(path);
+    int rc = st->path ? dt_file_map(path, &st->map, err)
+                      : dt_error_set(err, DT_ENOMEM, "out of memory");
     if (rc)
         goto fail;
     st->base = st->map.data;

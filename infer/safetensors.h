@@ -44,6 +44,7 @@ struct dt_st_tensor {
 
 struct dt_safetensors {
     struct dt_mapped_file map; /* empty when opened from memory */
+    char *path;                /* as opened (owned); NULL when opened from memory */
     const uint8_t *base;
     size_t size_bytes;
     uint64_t header_bytes;   /* n_header */

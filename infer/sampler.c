@@ -4,6 +4,7 @@
  * (n_vocab floats and ids), never per step. Randomness comes only from util/rng.h.
  */
 #include "infer/sampler.h"
+#include "infer/vecmath.h"
 
 #include "infer/model.h"
 #include "infer/tokenizer.h"
@@ -84,15 +85,7 @@ void dt_sampler_free(struct dt_sampler *s)
 
 double dt_logsumexp(const float *l, int n)
 {
-    float mx = -INFINITY;
-    for (int i = 0; i < n; i++)
-        mx = l[i] > mx ? l[i] : mx;
-    if (!isfinite(mx))
-        return mx;
-    double sum = 0;
-    for (int i = 0; i < n; i++)
-        sum += exp((double)l[i] - mx);
-    return mx + log(sum);
+    return dt_vec_logsumexp(l, n > 0 ? (size_t)n : 0);
 }
 
 /* Descending by value, ascending id on ties: a total order, so results never depend on qsort. */

@@ -261,8 +261,9 @@ int dt_tok_add_merge_str(struct dt_tokenizer *t, const char *s, size_t n, size_t
     }
     const char *sp = memchr(s, ' ', n);
     if (!sp || sp == s || sp == s + n - 1)
-        return dt_error_set(err, DT_EFORMAT, "merge %zu '%.*s' is not two tokens separated by a space",
-                            i_merge, (int)(n > 64 ? 64 : n), s);
+        return dt_error_set(err, DT_EFORMAT,
+                            "merge %zu '%.*s' is not two tokens separated by a space", i_merge,
+                            (int)(n > 64 ? 64 : n), s);
     return dt_tok_add_merge(t, s, (size_t)(sp - s), sp + 1, n - (size_t)(sp - s) - 1, i_merge, err);
 }
 
@@ -467,6 +468,20 @@ int dt_tok_finish(struct dt_tokenizer *t, struct dt_error *err)
     if (dt_strbuf_failed(&t->pool))
         return dt_error_set(err, DT_ENOMEM, "out of memory for the token bytes");
 
+    if (t->kind == DT_TOK_SPM) {
+        t->spm_word_split = 1;
+        for (int32_t id = 0; id < t->n_vocab && t->spm_word_split; id++) {
+            const char *s = t->pool.data + t->tok[id].text_off;
+            size_t n = t->tok[id].n_text;
+            for (size_t i = 1; i + 3 <= n; i++)
+                if (memcmp(s + i, "\xE2\x96\x81", 3) == 0 &&
+                    (i < 3 || memcmp(s + i - 3, "\xE2\x96\x81", 3) != 0)) {
+                    t->spm_word_split = 0;
+                    break;
+                }
+        }
+    }
+
     size_t n_sp = 0;
     for (int32_t id = 0; id < t->n_vocab; id++) {
         int ty = t->tok[id].type;
@@ -565,8 +580,7 @@ static int32_t match_special(const struct dt_tokenizer *t, const char *s, size_t
 }
 
 static int encode_segment(const struct dt_tokenizer *t, struct dt_tok_work *w, const char *s,
-                          size_t n, int after_special, struct dt_tok_ids *out,
-                          struct dt_error *err)
+                          size_t n, int after_special, struct dt_tok_ids *out, struct dt_error *err)
 {
     if (t->kind == DT_TOK_SPM)
         return dt_tok_spm_encode(t, w, s, n, t->add_space_prefix && after_special, out, err);
@@ -585,8 +599,8 @@ int dt_tokenizer_encode(const struct dt_tokenizer *t, const char *text, size_t n
         return dt_error_set(err, DT_EINVAL, "no text to encode");
     while (i < n_bytes) {
         size_t len = 0;
-        int32_t id = t->n_specials ? match_special(t, text + i, n_bytes - i, parse_special, &len)
-                                   : -1;
+        int32_t id =
+            t->n_specials ? match_special(t, text + i, n_bytes - i, parse_special, &len) : -1;
         if (id < 0) {
             i++;
             continue;
@@ -634,8 +648,8 @@ int dt_tokenizer_decode(const struct dt_tokenizer *t, const int32_t *ids, size_t
         int32_t id = ids[i];
         if (id < 0 || id >= t->n_vocab) {
             dt_strbuf_release(&sb);
-            return dt_error_set(err, DT_EINVAL, "token id %d at position %zu is out of range",
-                                id, i);
+            return dt_error_set(err, DT_EINVAL, "token id %d at position %zu is out of range", id,
+                                i);
         }
         const struct dt_tok_entry *e = &t->tok[id];
         int special = e->type == DT_TOKEN_CONTROL || e->type == DT_TOKEN_UNKNOWN ||
@@ -733,9 +747,9 @@ int32_t dt_tokenizer_eot(const struct dt_tokenizer *t)
 
 int dt_tokenizer_is_eog(const struct dt_tokenizer *t, int32_t id)
 {
-    static const char *const names[] = {"<|end|>", "<|eot_id|>", "<|im_end|>", "<|endoftext|>",
-                                        "</s>", "<|eos|>", "<|end_of_text|>", "<|eom_id|>",
-                                        "<end_of_turn>", "<｜end▁of▁sentence｜>"};
+    static const char *const names[] = {
+        "<|end|>", "<|eot_id|>",      "<|im_end|>", "<|endoftext|>", "</s>",
+        "<|eos|>", "<|end_of_text|>", "<|eom_id|>", "<end_of_turn>", "<｜end▁of▁sentence｜>"};
     if (id < 0 || id >= t->n_vocab)
         return 0;
     if (id == t->eos || id == t->eot || id == t->eom)

@@ -24,17 +24,18 @@ enum dt_tok_kind {
 };
 
 enum dt_token_type { /* as in tokenizer.ggml.token_type */
-    DT_TOKEN_NORMAL = 1,
-    DT_TOKEN_UNKNOWN = 2,
-    DT_TOKEN_CONTROL = 3,
-    DT_TOKEN_USER_DEFINED = 4,
-    DT_TOKEN_UNUSED = 5,
-    DT_TOKEN_BYTE = 6,
+                     DT_TOKEN_NORMAL = 1,
+                     DT_TOKEN_UNKNOWN = 2,
+                     DT_TOKEN_CONTROL = 3,
+                     DT_TOKEN_USER_DEFINED = 4,
+                     DT_TOKEN_UNUSED = 5,
+                     DT_TOKEN_BYTE = 6,
 };
 
 struct dt_tokenizer;
 
-int dt_tokenizer_from_gguf(const struct dt_gguf *g, struct dt_tokenizer **out, struct dt_error *err);
+int dt_tokenizer_from_gguf(const struct dt_gguf *g, struct dt_tokenizer **out,
+                           struct dt_error *err);
 /* Parses a tokenizer.json (Hugging Face `tokenizers` format). */
 int dt_tokenizer_from_json(const char *path, struct dt_tokenizer **out, struct dt_error *err);
 /* Same, from a buffer (fuzzing). */

@@ -20,9 +20,8 @@
 #include <stdio.h>
 #include <string.h>
 
-static const struct dt_gguf_kv *find_arr(const struct dt_gguf *g, const char *key,
-                                         uint32_t want, int numeric, struct dt_error *err,
-                                         int *rc)
+static const struct dt_gguf_kv *find_arr(const struct dt_gguf *g, const char *key, uint32_t want,
+                                         int numeric, struct dt_error *err, int *rc)
 {
     const struct dt_gguf_kv *kv = dt_gguf_find(g, key);
     *rc = 0;
@@ -71,7 +70,8 @@ int dt_tokenizer_from_gguf(const struct dt_gguf *g, struct dt_tokenizer **out, s
     int rc = dt_gguf_get_str(g, "tokenizer.ggml.model", &model, err);
     if (rc) {
         if (rc == DT_ENOTFOUND)
-            rc = dt_error_set(err, DT_ENOTFOUND, "the file has no tokenizer (tokenizer.ggml.model)");
+            rc =
+                dt_error_set(err, DT_ENOTFOUND, "the file has no tokenizer (tokenizer.ggml.model)");
         goto done;
     }
     enum dt_tok_kind kind;
@@ -83,7 +83,8 @@ int dt_tokenizer_from_gguf(const struct dt_gguf *g, struct dt_tokenizer **out, s
         rc = dt_error_set(err, DT_EUNSUPPORTED, "tokenizer model '%.32s' is not supported", model);
         goto done;
     }
-    const struct dt_gguf_kv *tokens = find_arr(g, "tokenizer.ggml.tokens", DT_GGUF_STRING, 0, err, &rc);
+    const struct dt_gguf_kv *tokens =
+        find_arr(g, "tokenizer.ggml.tokens", DT_GGUF_STRING, 0, err, &rc);
     if (rc)
         goto done;
     if (!tokens) {
@@ -96,7 +97,8 @@ int dt_tokenizer_from_gguf(const struct dt_gguf *g, struct dt_tokenizer **out, s
     const struct dt_gguf_kv *scores = find_arr(g, "tokenizer.ggml.scores", 0, 1, err, &rc);
     if (rc)
         goto done;
-    const struct dt_gguf_kv *merges = find_arr(g, "tokenizer.ggml.merges", DT_GGUF_STRING, 0, err, &rc);
+    const struct dt_gguf_kv *merges =
+        find_arr(g, "tokenizer.ggml.merges", DT_GGUF_STRING, 0, err, &rc);
     if (rc)
         goto done;
     uint64_t n = tokens->arr_n;

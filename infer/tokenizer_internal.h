@@ -28,7 +28,7 @@ struct dt_tok_entry {
     size_t bytes_off; /* decoded bytes in pool */
     uint32_t n_text;
     uint32_t n_bytes;
-    float score; /* SPM merge priority (higher first) */
+    float score;  /* SPM merge priority (higher first) */
     int32_t type; /* enum dt_token_type */
     int set;      /* dt_tok_set_token was called for this id */
 };
@@ -66,6 +66,7 @@ struct dt_tokenizer {
     int add_prefix_space; /* BPE (ByteLevel.add_prefix_space): space before each segment */
     int add_space_prefix; /* SPM: "▁" before the text and after each special token */
     int ignore_merges;    /* BPE (llama3): a piece that is a token is not merged */
+    int spm_word_split;   /* SPM: no token has "▁" after another character */
 
     int32_t bos, eos, eot, eom, unk;
     char *chat_template;

@@ -64,15 +64,14 @@ static int bool_of(const cJSON *o, const char *key, int dflt)
     return dflt;
 }
 
-#define RE_GPT2_HF                                                                              \
+#define RE_GPT2_HF                                                                                 \
     "'s|'t|'re|'ve|'m|'ll|'d| ?\\p{L}+| ?\\p{N}+| ?[^\\s\\p{L}\\p{N}]+|\\s+(?!\\S)|\\s+"
 
 static int add_pattern(struct pre_info *pi, const char *p, char *owned, struct dt_error *err)
 {
     if (pi->n_patterns >= MAX_PATTERNS) {
         dt_free(owned);
-        return dt_error_set(err, DT_EUNSUPPORTED, "more than %d pre-tokenizer steps",
-                            MAX_PATTERNS);
+        return dt_error_set(err, DT_EUNSUPPORTED, "more than %d pre-tokenizer steps", MAX_PATTERNS);
     }
     pi->owned[pi->n_patterns] = owned;
     pi->patterns[pi->n_patterns++] = p;
@@ -112,7 +111,8 @@ static int read_pre(const cJSON *p, struct pre_info *pi, int depth, struct dt_er
     if (strcmp(type, "Sequence") == 0) {
         const cJSON *arr = cJSON_GetObjectItemCaseSensitive(p, "pretokenizers");
         if (!cJSON_IsArray(arr))
-            return dt_error_set(err, DT_EFORMAT, "pre_tokenizer Sequence has no 'pretokenizers' array");
+            return dt_error_set(err, DT_EFORMAT,
+                                "pre_tokenizer Sequence has no 'pretokenizers' array");
         const cJSON *it;
         cJSON_ArrayForEach(it, arr)
         {
@@ -208,18 +208,21 @@ static int32_t find_first(const struct dt_tokenizer *t, const char *const *names
 
 static void set_special_ids(struct dt_tokenizer *t, const cJSON *config)
 {
-    static const char *const bos_names[] = {"<|bos|>", "<s>", "<|begin_of_text|>",
-                                            "<\xEF\xBD\x9C" "begin\xE2\x96\x81of\xE2\x96\x81sentence\xEF\xBD\x9C>",
-                                            "<bos>"};
-    static const char *const eos_names[] = {"<|eos|>", "</s>", "<|end_of_text|>", "<|endoftext|>",
-                                            "<\xEF\xBD\x9C" "end\xE2\x96\x81of\xE2\x96\x81sentence\xEF\xBD\x9C>",
-                                            "<eos>"};
-    static const char *const eot_names[] = {"<|eot_id|>", "<|im_end|>", "<|end|>",
-                                            "<end_of_turn>"};
-    const char *b = config ? special_content(cJSON_GetObjectItemCaseSensitive(config, "bos_token"))
-                           : NULL;
-    const char *e = config ? special_content(cJSON_GetObjectItemCaseSensitive(config, "eos_token"))
-                           : NULL;
+    static const char *const bos_names[] = {
+        "<|bos|>", "<s>", "<|begin_of_text|>",
+        "<\357\275\234begin\342\226\201of\342\226\201sentence\357\275\234>", "<bos>"};
+    static const char *const eos_names[] = {
+        "<|eos|>",
+        "</s>",
+        "<|end_of_text|>",
+        "<|endoftext|>",
+        "<\357\275\234end\342\226\201of\342\226\201sentence\357\275\234>",
+        "<eos>"};
+    static const char *const eot_names[] = {"<|eot_id|>", "<|im_end|>", "<|end|>", "<end_of_turn>"};
+    const char *b =
+        config ? special_content(cJSON_GetObjectItemCaseSensitive(config, "bos_token")) : NULL;
+    const char *e =
+        config ? special_content(cJSON_GetObjectItemCaseSensitive(config, "eos_token")) : NULL;
     t->bos = b ? dt_tokenizer_find(t, b) : find_first(t, bos_names, 5);
     t->eos = e ? dt_tokenizer_find(t, e) : find_first(t, eos_names, 6);
     t->eot = find_first(t, eot_names, 4);
@@ -296,8 +299,8 @@ static int load(const char *json, size_t n_bytes, const cJSON *config, const cha
     {
         int64_t id;
         if (get_id(it, &id)) {
-            rc = dt_error_set(err, DT_EFORMAT, "'%s': vocab entry '%.64s' has an invalid id",
-                              what, it->string ? it->string : "");
+            rc = dt_error_set(err, DT_EFORMAT, "'%s': vocab entry '%.64s' has an invalid id", what,
+                              it->string ? it->string : "");
             goto done;
         }
         if (id > max_id)
@@ -307,8 +310,7 @@ static int load(const char *json, size_t n_bytes, const cJSON *config, const cha
         cJSON_ArrayForEach(it, added)
         {
             int64_t id;
-            if (get_id(cJSON_GetObjectItemCaseSensitive(it, "id"), &id) ||
-                !str_of(it, "content")) {
+            if (get_id(cJSON_GetObjectItemCaseSensitive(it, "id"), &id) || !str_of(it, "content")) {
                 rc = dt_error_set(err, DT_EFORMAT,
                                   "'%s': an added_tokens entry has no valid id or content", what);
                 goto done;
@@ -330,8 +332,8 @@ static int load(const char *json, size_t n_bytes, const cJSON *config, const cha
         get_id(it, &id);
         const char *s = it->string ? it->string : "";
         if (t->tok[id].set) {
-            rc = dt_error_set(err, DT_EFORMAT, "'%s': id %lld is given to two vocab entries",
-                              what, (long long)id);
+            rc = dt_error_set(err, DT_EFORMAT, "'%s': id %lld is given to two vocab entries", what,
+                              (long long)id);
             goto done;
         }
         int type = spm && is_byte_token(s) ? DT_TOKEN_BYTE : DT_TOKEN_NORMAL;
@@ -364,8 +366,8 @@ static int load(const char *json, size_t n_bytes, const cJSON *config, const cha
         cJSON_ArrayForEach(it, merges)
         {
             if (cJSON_IsString(it)) {
-                rc = dt_tok_add_merge_str(t, it->valuestring, strlen(it->valuestring), i_merge,
-                                          err);
+                rc =
+                    dt_tok_add_merge_str(t, it->valuestring, strlen(it->valuestring), i_merge, err);
             } else if (cJSON_IsArray(it) && cJSON_GetArraySize(it) == 2 &&
                        cJSON_IsString(cJSON_GetArrayItem(it, 0)) &&
                        cJSON_IsString(cJSON_GetArrayItem(it, 1))) {

@@ -11,6 +11,8 @@
 
 #include <cJSON.h>
 #include <stdio.h>
+#include <limits.h>
+#include <stdlib.h>
 #include <string.h>
 
 int dt_store_import_transcripts(struct dt_store *s, int argc, char *const *argv, const char *path,
@@ -39,12 +41,14 @@ int dt_store_import_transcripts(struct dt_store *s, int argc, char *const *argv,
         goto done;
     }
     snprintf(key, n_key, "transcript:%s:%s", xxh, model_name);
+    /* The absolute path, for the chain of custody; the given one if it cannot be resolved. */
+    char abs_buf[PATH_MAX];
+    const char *abs = realpath(path, abs_buf);
     pj = cJSON_CreateObject();
-    if (!pj || !cJSON_AddStringToObject(pj, "file", path) ||
-        !cJSON_AddStringToObject(pj, "file_xxh128", xxh) ||
+    int ok = pj && cJSON_AddStringToObject(pj, "file", abs ? abs : path);
+    if (!ok || !cJSON_AddStringToObject(pj, "file_xxh128", xxh) ||
         !cJSON_AddNumberToObject(pj, "file_bytes", (double)size) ||
-        !cJSON_AddStringToObject(pj, "format",
-                                 dt_transcript_format_name(opt ? opt->format : 0)) ||
+        !cJSON_AddStringToObject(pj, "format", dt_transcript_format_name(opt ? opt->format : 0)) ||
         !(params = cJSON_PrintUnformatted(pj))) {
         rc = dt_error_set(err, DT_ENOMEM, "out of memory importing '%s'", path);
         goto done;

@@ -8,7 +8,7 @@
 #include <stddef.h>
 
 /* Models: a weight file (hashed) or an API-only model (key "api:NAME"). */
-static const char v1_1[] =
+static const char v1_models[] =
     "CREATE TABLE models (\n"
     "  id INTEGER PRIMARY KEY,\n"
     "  key TEXT NOT NULL UNIQUE,          -- 'file:<xxh128>' or 'api:<name>'\n"
@@ -23,7 +23,7 @@ static const char v1_1[] =
     "  tokenizer_hash TEXT,\n"
     "  created_at TEXT NOT NULL\n"
     ") STRICT;\n";
-static const char v1_2[] =
+static const char v1_corpora[] =
     "CREATE TABLE corpora (\n"
     "  id INTEGER PRIMARY KEY,\n"
     "  xxh128 TEXT NOT NULL UNIQUE,       -- over the ordered probe ids\n"
@@ -32,15 +32,14 @@ static const char v1_2[] =
     "  n_probes INTEGER NOT NULL CHECK (n_probes >= 0),\n"
     "  created_at TEXT NOT NULL\n"
     ") STRICT;\n";
-static const char v1_3[] =
-    "CREATE TABLE probes (\n"
-    "  id INTEGER PRIMARY KEY,\n"
-    "  xxh128 TEXT NOT NULL UNIQUE,       -- over kind, NUL, text\n"
-    "  kind TEXT NOT NULL CHECK (kind IN ('chat', 'text')),\n"
-    "  text TEXT NOT NULL,\n"
-    "  lang TEXT\n"
-    ") STRICT;\n";
-static const char v1_4[] =
+static const char v1_probes[] = "CREATE TABLE probes (\n"
+                                "  id INTEGER PRIMARY KEY,\n"
+                                "  xxh128 TEXT NOT NULL UNIQUE,       -- over kind, NUL, text\n"
+                                "  kind TEXT NOT NULL CHECK (kind IN ('chat', 'text')),\n"
+                                "  text TEXT NOT NULL,\n"
+                                "  lang TEXT\n"
+                                ") STRICT;\n";
+static const char v1_corpus_probes[] =
     "CREATE TABLE corpus_probes (\n"
     "  corpus_id INTEGER NOT NULL REFERENCES corpora(id) ON DELETE CASCADE,\n"
     "  position INTEGER NOT NULL,\n"
@@ -48,7 +47,7 @@ static const char v1_4[] =
     "  PRIMARY KEY (corpus_id, position)\n"
     ") STRICT;\n"
     "CREATE INDEX corpus_probes_probe ON corpus_probes(probe_id);\n";
-static const char v1_5[] =
+static const char v1_runs[] =
     "CREATE TABLE runs (\n"
     "  id INTEGER PRIMARY KEY,\n"
     "  command TEXT NOT NULL,             -- the subcommand, e.g. 'collect'\n"
@@ -66,7 +65,7 @@ static const char v1_5[] =
 
 /* A collection: the observations of one model under fixed parameters (one transcript file,
  * or one collect configuration). Its key makes reruns find it again. */
-static const char v1_6[] =
+static const char v1_collections[] =
     "CREATE TABLE collections (\n"
     "  id INTEGER PRIMARY KEY,\n"
     "  key TEXT NOT NULL UNIQUE,\n"
@@ -83,7 +82,7 @@ static const char v1_6[] =
  *   tokens   per token u32 n_bytes + bytes
  *   logprobs per token f64 (NaN = unknown); empty when the source had no log-probs
  *   top_k    per token u16 n_alt, then per alternative u32 n_bytes + bytes + f64 logprob */
-static const char v1_7[] =
+static const char v1_observations[] =
     "CREATE TABLE observations (\n"
     "  id INTEGER PRIMARY KEY,\n"
     "  collection_id INTEGER NOT NULL REFERENCES collections(id) ON DELETE CASCADE,\n"
@@ -103,7 +102,7 @@ static const char v1_7[] =
     ") STRICT;\n"
     "CREATE INDEX observations_run ON observations(run_id);\n"
     "CREATE INDEX observations_probe ON observations(probe_id);\n";
-static const char v1_8[] =
+static const char v1_signals[] =
     "CREATE TABLE signals (\n"
     "  id INTEGER PRIMARY KEY,\n"
     "  run_id INTEGER NOT NULL REFERENCES runs(id) ON DELETE CASCADE,\n"
@@ -121,7 +120,7 @@ static const char v1_8[] =
     "  created_at TEXT NOT NULL\n"
     ") STRICT;\n"
     "CREATE INDEX signals_run ON signals(run_id);\n";
-static const char v1_9[] =
+static const char v1_verdicts[] =
     "CREATE TABLE verdicts (\n"
     "  id INTEGER PRIMARY KEY,\n"
     "  run_id INTEGER NOT NULL REFERENCES runs(id) ON DELETE CASCADE,\n"
@@ -138,7 +137,9 @@ static const char v1_9[] =
     "CREATE INDEX verdicts_run ON verdicts(run_id);\n"
     "PRAGMA application_id = 1146376771;\n" /* DT_STORE_APPLICATION_ID */;
 
-static const char *const schema_v1[] = {v1_1, v1_2, v1_3, v1_4, v1_5, v1_6, v1_7, v1_8, v1_9, NULL};
+static const char *const schema_v1[] = {
+    v1_models,      v1_corpora,      v1_probes,  v1_corpus_probes, v1_runs,
+    v1_collections, v1_observations, v1_signals, v1_verdicts,      NULL};
 
 const char *const *const dt_store_migrations[] = {schema_v1};
 const int dt_store_n_migrations = (int)(sizeof dt_store_migrations / sizeof *dt_store_migrations);

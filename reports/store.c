@@ -101,8 +101,8 @@ static int exec_sql(struct dt_store *s, const char *sql, struct dt_error *err, c
     char *msg = NULL;
     if (sqlite3_exec(s->db, sql, NULL, NULL, &msg) != SQLITE_OK) {
         int ec = sqlite3_extended_errcode(s->db);
-        int rc = dt_error_set(err, (ec & 0xff) == SQLITE_NOMEM ? DT_ENOMEM : DT_EDB,
-                              "'%s': %s: %s", s->path, what, msg ? msg : sqlite3_errmsg(s->db));
+        int rc = dt_error_set(err, (ec & 0xff) == SQLITE_NOMEM ? DT_ENOMEM : DT_EDB, "'%s': %s: %s",
+                              s->path, what, msg ? msg : sqlite3_errmsg(s->db));
         sqlite3_free(msg);
         return rc;
     }
@@ -406,8 +406,8 @@ static const char sql_runs[] =
     " (SELECT count(*) FROM verdicts v WHERE v.run_id = r.id)"
     " FROM runs r WHERE ?1 IS NULL OR r.id = ?1 ORDER BY r.id";
 
-static int runs_query(struct dt_store *s, int64_t run_id, dt_store_run_cb cb, void *ud,
-                      int *n_rows, struct dt_error *err)
+static int runs_query(struct dt_store *s, int64_t run_id, dt_store_run_cb cb, void *ud, int *n_rows,
+                      struct dt_error *err)
 {
     sqlite3_stmt *st = stmt(s, sql_runs, err);
     int r, rc = 0;
@@ -625,6 +625,27 @@ done:
     return rc;
 }
 
+static const char sql_model_find[] =
+    "SELECT id FROM models WHERE name = ?1 ORDER BY id DESC LIMIT 1";
+
+int dt_store_model_find(struct dt_store *s, const char *name, int64_t *model_id,
+                        struct dt_error *err)
+{
+    sqlite3_stmt *st = stmt(s, sql_model_find, err);
+    if (!st)
+        return err ? err->code : DT_EDB;
+    sqlite3_bind_text(st, 1, name, -1, SQLITE_TRANSIENT);
+    int r = sqlite3_step(st);
+    if (r == SQLITE_ROW)
+        *model_id = sqlite3_column_int64(st, 0);
+    sqlite3_reset(st);
+    if (r == SQLITE_ROW)
+        return 0;
+    if (r != SQLITE_DONE)
+        return db_error(s, err, "looking up a model");
+    return dt_error_set(err, DT_ENOTFOUND, "'%s': no model named '%s'", s->path, name);
+}
+
 /* ---- probes and corpora ---- */
 
 static const char sql_probe_upsert[] =
@@ -798,16 +819,18 @@ done:
 static const char sql_corpora[] =
     "SELECT id, xxh128, name, source, created_at, n_probes FROM corpora ORDER BY id";
 
-int dt_store_corpora_list(struct dt_store *s, dt_store_corpus_cb cb, void *ud,
-                          struct dt_error *err)
+int dt_store_corpora_list(struct dt_store *s, dt_store_corpus_cb cb, void *ud, struct dt_error *err)
 {
     sqlite3_stmt *st = stmt(s, sql_corpora, err);
     int r, rc = 0;
     if (!st)
         return err ? err->code : DT_EDB;
     while ((r = sqlite3_step(st)) == SQLITE_ROW) {
-        struct dt_store_corpus_row row = {sqlite3_column_int64(st, 0), col_text(st, 1),
-                                          col_text(st, 2), col_text(st, 3), col_text(st, 4),
+        struct dt_store_corpus_row row = {sqlite3_column_int64(st, 0),
+                                          col_text(st, 1),
+                                          col_text(st, 2),
+                                          col_text(st, 3),
+                                          col_text(st, 4),
                                           sqlite3_column_int64(st, 5)};
         if ((rc = cb(ud, &row)))
             break;
@@ -892,7 +915,7 @@ int dt_store_observation_insert(struct dt_store *s, int64_t collection_id, int64
         return dt_error_set(err, DT_EINVAL, "invalid sample");
     if ((rc = dt_sample_encode(smp, &bt, &nt, &bl, &nl, &bk, &nk, err)))
         return rc;
-    if (nt > INT32_MAX || nl > INT32_MAX || nk > INT32_MAX) {
+    if (nt > INT32_MAX || nl > INT32_MAX || nk > INT32_MAX || smp->response_bytes > INT32_MAX) {
         rc = dt_error_set(err, DT_ENOMEM, "sample of %zu tokens too large for the store",
                           smp->n_tokens);
         goto done;
@@ -967,8 +990,8 @@ static const char sql_obs_load[] =
     " FROM observations o JOIN probes p ON p.id = o.probe_id"
     " WHERE o.collection_id = ?1 ORDER BY o.id";
 
-int dt_store_observations_load(struct dt_store *s, int64_t collection_id,
-                               struct dt_sample_set *out, struct dt_error *err)
+int dt_store_observations_load(struct dt_store *s, int64_t collection_id, struct dt_sample_set *out,
+                               struct dt_error *err)
 {
     struct dt_sample_set staged;
     int r, rc = 0;
@@ -1046,11 +1069,16 @@ int dt_store_collections_list(struct dt_store *s, int64_t model_id, int64_t run_
     bind_id_or_null(st, 1, model_id);
     bind_id_or_null(st, 2, run_id);
     while ((r = sqlite3_step(st)) == SQLITE_ROW) {
-        struct dt_store_collection_row row = {
-            sqlite3_column_int64(st, 0), sqlite3_column_int64(st, 1),
-            sqlite3_column_int64(st, 2), sqlite3_column_int64(st, 3),
-            sqlite3_column_int64(st, 4), col_text(st, 5), col_text(st, 6), col_text(st, 7),
-            col_text(st, 8), col_text(st, 9)};
+        struct dt_store_collection_row row = {sqlite3_column_int64(st, 0),
+                                              sqlite3_column_int64(st, 1),
+                                              sqlite3_column_int64(st, 2),
+                                              sqlite3_column_int64(st, 3),
+                                              sqlite3_column_int64(st, 4),
+                                              col_text(st, 5),
+                                              col_text(st, 6),
+                                              col_text(st, 7),
+                                              col_text(st, 8),
+                                              col_text(st, 9)};
         if ((rc = cb(ud, &row)))
             break;
     }
@@ -1108,11 +1136,19 @@ int dt_store_signals_list(struct dt_store *s, int64_t run_id, dt_store_signal_cb
         return err ? err->code : DT_EDB;
     sqlite3_bind_int64(st, 1, run_id);
     while ((r = sqlite3_step(st)) == SQLITE_ROW) {
-        struct dt_store_signal g = {
-            sqlite3_column_int64(st, 0), sqlite3_column_int64(st, 1), col_text(st, 2),
-            sqlite3_column_int64(st, 3), sqlite3_column_int64(st, 4), col_text(st, 5),
-            col_real(st, 6), col_real(st, 7), col_real(st, 8), col_real(st, 9), col_real(st, 10),
-            sqlite3_column_int64(st, 11), col_text(st, 12)};
+        struct dt_store_signal g = {sqlite3_column_int64(st, 0),
+                                    sqlite3_column_int64(st, 1),
+                                    col_text(st, 2),
+                                    sqlite3_column_int64(st, 3),
+                                    sqlite3_column_int64(st, 4),
+                                    col_text(st, 5),
+                                    col_real(st, 6),
+                                    col_real(st, 7),
+                                    col_real(st, 8),
+                                    col_real(st, 9),
+                                    col_real(st, 10),
+                                    sqlite3_column_int64(st, 11),
+                                    col_text(st, 12)};
         if ((rc = cb(ud, &g)))
             break;
     }
@@ -1162,10 +1198,15 @@ int dt_store_verdicts_list(struct dt_store *s, int64_t run_id, dt_store_verdict_
         return err ? err->code : DT_EDB;
     sqlite3_bind_int64(st, 1, run_id);
     while ((r = sqlite3_step(st)) == SQLITE_ROW) {
-        struct dt_store_verdict v = {
-            sqlite3_column_int64(st, 0), sqlite3_column_int64(st, 1), sqlite3_column_int64(st, 2),
-            sqlite3_column_int64(st, 3), col_text(st, 4), col_real(st, 5), col_real(st, 6),
-            col_text(st, 7), col_text(st, 8)};
+        struct dt_store_verdict v = {sqlite3_column_int64(st, 0),
+                                     sqlite3_column_int64(st, 1),
+                                     sqlite3_column_int64(st, 2),
+                                     sqlite3_column_int64(st, 3),
+                                     col_text(st, 4),
+                                     col_real(st, 5),
+                                     col_real(st, 6),
+                                     col_text(st, 7),
+                                     col_text(st, 8)};
         if ((rc = cb(ud, &v)))
             break;
     }
@@ -1258,8 +1299,8 @@ int dt_store_check(struct dt_store *s, struct dt_store_check *out, struct dt_err
     if (r != SQLITE_DONE)
         return db_error(s, err, "checking foreign keys");
     if (out->application_id != DT_STORE_APPLICATION_ID)
-        return dt_error_set(err, DT_EDB, "'%s': application_id is 0x%08x, expected 0x%08x",
-                            s->path, (unsigned)out->application_id, DT_STORE_APPLICATION_ID);
+        return dt_error_set(err, DT_EDB, "'%s': application_id is 0x%08x, expected 0x%08x", s->path,
+                            (unsigned)out->application_id, DT_STORE_APPLICATION_ID);
     if (out->user_version != out->expected_version)
         return dt_error_set(err, DT_EDB, "'%s': schema version %d, expected %d", s->path,
                             out->user_version, out->expected_version);

@@ -61,7 +61,7 @@ struct dt_store_run {
     const char *status;                /* running, ok, failed */
     int has_seed;
     uint64_t seed;
-    int threads;                       /* 0 unknown */
+    int threads; /* 0 unknown */
     int has_exit_code, exit_code;
     int64_t pid;
     int64_t n_observations, n_signals, n_verdicts;
@@ -90,6 +90,9 @@ struct dt_store_model {
  */
 int dt_store_model_upsert(struct dt_store *s, const struct dt_store_model *m, int64_t *model_id,
                           struct dt_error *err);
+/* The most recently added model with this name; DT_ENOTFOUND if none. */
+int dt_store_model_find(struct dt_store *s, const char *name, int64_t *model_id,
+                        struct dt_error *err);
 int dt_store_probe_upsert(struct dt_store *s, enum dt_probe_kind kind, const char *text,
                           const char *lang, int64_t *probe_id, struct dt_error *err);
 /* Stores a corpus and its probes (content-addressed; a second upsert is a no-op). */
@@ -128,8 +131,8 @@ int dt_store_observation_insert(struct dt_store *s, int64_t collection_id, int64
 int dt_store_observation_count(struct dt_store *s, int64_t collection_id, const char *probe_xxh128,
                                int64_t *n, struct dt_error *err);
 /* Appends every observation of a collection to out, in insertion order. */
-int dt_store_observations_load(struct dt_store *s, int64_t collection_id,
-                               struct dt_sample_set *out, struct dt_error *err);
+int dt_store_observations_load(struct dt_store *s, int64_t collection_id, struct dt_sample_set *out,
+                               struct dt_error *err);
 
 struct dt_store_collection_row {
     int64_t id, model_id, corpus_id, run_id, n_observations;
@@ -143,14 +146,14 @@ int dt_store_collections_list(struct dt_store *s, int64_t model_id, int64_t run_
 /* ---- signals and verdicts ---- */
 
 struct dt_store_signal {
-    int64_t id;                        /* filled by the list functions */
+    int64_t id; /* filled by the list functions */
     int64_t run_id;
-    const char *name;                  /* "next-token-divergence", ... */
-    int64_t teacher_model_id, suspect_model_id; /* 0: none */
-    const char *test;                  /* the statistical test, NULL if none */
+    const char *name;                                   /* "next-token-divergence", ... */
+    int64_t teacher_model_id, suspect_model_id;         /* 0: none */
+    const char *test;                                   /* the statistical test, NULL if none */
     double statistic, p_value, ci_low, ci_high, effect; /* NaN: not available (NULL) */
-    int64_t n;                         /* sample size, < 0 unknown */
-    const char *details_json;          /* JSON text or NULL */
+    int64_t n;                                          /* sample size, < 0 unknown */
+    const char *details_json;                           /* JSON text or NULL */
 };
 int dt_store_signal_insert(struct dt_store *s, const struct dt_store_signal *sig, int64_t *id,
                            struct dt_error *err);
@@ -162,9 +165,9 @@ struct dt_store_verdict {
     int64_t id;
     int64_t run_id;
     int64_t teacher_model_id, suspect_model_id;
-    const char *relation;   /* same-weights, weight-derived, distilled, independent, inconclusive */
-    double p_value, alpha;  /* NaN: NULL */
-    const char *rationale;  /* plain-language text */
+    const char *relation;  /* same-weights, weight-derived, distilled, independent, inconclusive */
+    double p_value, alpha; /* NaN: NULL */
+    const char *rationale; /* plain-language text */
     const char *details_json;
 };
 int dt_store_verdict_insert(struct dt_store *s, const struct dt_store_verdict *v, int64_t *id,
@@ -198,9 +201,9 @@ int dt_store_latest_verdict_run(struct dt_store *s, int64_t *run_id, struct dt_e
 struct dt_store_check {
     int user_version, expected_version;
     uint32_t application_id;
-    int integrity_ok;          /* PRAGMA integrity_check said "ok" */
-    char integrity_msg[512];   /* its first message otherwise */
-    int64_t n_fk_violations;   /* rows reported by PRAGMA foreign_key_check */
+    int integrity_ok;        /* PRAGMA integrity_check said "ok" */
+    char integrity_msg[512]; /* its first message otherwise */
+    int64_t n_fk_violations; /* rows reported by PRAGMA foreign_key_check */
 };
 /* Runs the checks; returns 0 when all pass, DT_EDB (message says what failed) otherwise. */
 int dt_store_check(struct dt_store *s, struct dt_store_check *out, struct dt_error *err);

@@ -40,9 +40,20 @@ static inline void fixture_cp(char *o, uint32_t cp)
 static inline void fixture_bpe_json(struct dt_strbuf *sb)
 {
     static const char *const merges[][2] = {
-        {"\xC4\xA0", "t"}, {"h", "e"}, {"i", "n"}, {"\xC4\xA0t", "he"}, {"e", "r"},
-        {"a", "n"}, {"\xC4\xA0", "a"}, {"o", "n"}, {"\xC4\xA0" "a", "n"}, {"r", "e"},
-        {"t", "h"}, {"th", "e"}, {"\xC4\xA0", "\xC4\xA0"}, {"\xC4\xA0\xC4\xA0", "\xC4\xA0\xC4\xA0"},
+        {"\xC4\xA0", "t"},
+        {"h", "e"},
+        {"i", "n"},
+        {"\xC4\xA0t", "he"},
+        {"e", "r"},
+        {"a", "n"},
+        {"\xC4\xA0", "a"},
+        {"o", "n"},
+        {"\304\240a", "n"},
+        {"r", "e"},
+        {"t", "h"},
+        {"th", "e"},
+        {"\xC4\xA0", "\xC4\xA0"},
+        {"\xC4\xA0\xC4\xA0", "\xC4\xA0\xC4\xA0"},
     };
     static const char *const specials[] = {"<|bos|>", "<|eos|>", "<|user|>", "<|end|>", "<tool>"};
     int id = 0;
@@ -52,9 +63,10 @@ static inline void fixture_bpe_json(struct dt_strbuf *sb)
         fixture_json_str(sb, specials[i]);
         dt_strbuf_printf(sb, ",\"special\":%s}", i < 4 ? "true" : "false");
     }
-    dt_strbuf_puts(sb, "],\"normalizer\":null,\"pre_tokenizer\":{\"type\":\"ByteLevel\","
-                       "\"add_prefix_space\":false,\"use_regex\":true},"
-                       "\"decoder\":{\"type\":\"ByteLevel\"},\"model\":{\"type\":\"BPE\",\"vocab\":{");
+    dt_strbuf_puts(sb,
+                   "],\"normalizer\":null,\"pre_tokenizer\":{\"type\":\"ByteLevel\","
+                   "\"add_prefix_space\":false,\"use_regex\":true},"
+                   "\"decoder\":{\"type\":\"ByteLevel\"},\"model\":{\"type\":\"BPE\",\"vocab\":{");
     for (; id < 5; id++) {
         fixture_json_str(sb, specials[id]);
         dt_strbuf_printf(sb, ":%d,", id);
@@ -96,18 +108,20 @@ static inline void fixture_bpe_json(struct dt_strbuf *sb)
 static inline void fixture_spm_json(struct dt_strbuf *sb)
 {
     static const char *const merges[][2] = {
-        {"\xE2\x96\x81", "t"}, {"h", "e"}, {"\xE2\x96\x81t", "he"}, {"i", "n"}, {"\xE2\x96\x81", "a"},
+        {"\xE2\x96\x81", "t"}, {"h", "e"}, {"\xE2\x96\x81t", "he"}, {"i", "n"},
+        {"\xE2\x96\x81", "a"},
     };
     static const char *const letters[] = {"\xE2\x96\x81", "t", "h", "e", "i", "n", "a"};
     int id = 0;
-    dt_strbuf_puts(sb, "{\"added_tokens\":[{\"id\":0,\"content\":\"<unk>\",\"special\":true},"
-                       "{\"id\":1,\"content\":\"<s>\",\"special\":true},"
-                       "{\"id\":2,\"content\":\"</s>\",\"special\":true}],"
-                       "\"normalizer\":{\"type\":\"Sequence\",\"normalizers\":["
-                       "{\"type\":\"Prepend\",\"prepend\":\"\xE2\x96\x81\"},"
-                       "{\"type\":\"Replace\",\"pattern\":{\"String\":\" \"},\"content\":\"\xE2\x96\x81\"}]},"
-                       "\"pre_tokenizer\":null,\"model\":{\"type\":\"BPE\",\"byte_fallback\":true,"
-                       "\"vocab\":{\"<unk>\":0,\"<s>\":1,\"</s>\":2");
+    dt_strbuf_puts(
+        sb, "{\"added_tokens\":[{\"id\":0,\"content\":\"<unk>\",\"special\":true},"
+            "{\"id\":1,\"content\":\"<s>\",\"special\":true},"
+            "{\"id\":2,\"content\":\"</s>\",\"special\":true}],"
+            "\"normalizer\":{\"type\":\"Sequence\",\"normalizers\":["
+            "{\"type\":\"Prepend\",\"prepend\":\"\xE2\x96\x81\"},"
+            "{\"type\":\"Replace\",\"pattern\":{\"String\":\" \"},\"content\":\"\xE2\x96\x81\"}]},"
+            "\"pre_tokenizer\":null,\"model\":{\"type\":\"BPE\",\"byte_fallback\":true,"
+            "\"vocab\":{\"<unk>\":0,\"<s>\":1,\"</s>\":2");
     id = 3;
     for (int b = 0; b < 256; b++)
         dt_strbuf_printf(sb, ",\"<0x%02X>\":%d", b, id++);

@@ -12,6 +12,8 @@ if not entries:
     skip_all('no broken files in ' + BAD)
 n_gguf = sum(1 for e in entries if e.endswith('.gguf'))
 check(n_gguf >= 40, f'the broken gguf corpus is there ({n_gguf} files)')
+n_st = sum(1 for e in entries if e.startswith('st_'))
+check(n_st >= 10, f'the broken safetensors corpus is there ({n_st} files)')
 for e in entries:
     path = os.path.join(BAD, e)
     p = run([DT, 'inspect', path], timeout=60, text=False)
@@ -25,4 +27,8 @@ for e in entries:
         # the message quotes the file it is about and says where (offset) or what (size)
         check(e in lines[0] and ('offset' in lines[0] or 'bytes' in lines[0]),
               f'{e}: message names the file and an offset', lines[0])
+    if ok and e.startswith('st_'):
+        # routed to the safetensors reader, not misread as a GGUF file
+        check(e in lines[0] and 'safetensors' in lines[0] and 'gguf' not in lines[0].lower(),
+              f'{e}: a safetensors-specific message naming the file', lines[0])
 done()

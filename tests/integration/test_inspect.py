@@ -1,6 +1,7 @@
 #!/usr/bin/env python3
 """`distiltrace inspect`: text and JSON descriptions of GGUF files (zoo models, vocab-only
-files, and a file the test writes itself), and its error statuses."""
+files, and a file the test writes itself), of safetensors checkpoints (a file the test writes,
+the zoo's Hugging Face directory), and its error statuses."""
 import hashlib, json, os, struct, sys
 sys.path.insert(0, os.path.dirname(__file__))
 from dtest import DT, SOURCE, SHARED, ZOO, HAVE_ZOO, run, check, done, tmpdir
@@ -27,6 +28,34 @@ if p.returncode == 0:
 p = run([DT, 'inspect', seed])
 check(p.returncode == 0 and 'architecture  llama' in p.stdout and 'q8_0' in p.stdout
       and 'blk.0.attn_q.weight' in p.stdout and '[32, 2]' in p.stdout, 'text output', p.stdout)
+
+# A metadata string with invalid UTF-8 and a NUL still gives valid JSON (U+FFFD instead).
+def gstr(b):
+    return struct.pack('<Q', len(b)) + b
+odd = os.path.join(tmpdir(), 'odd.gguf')
+with open(odd, 'wb') as f:
+    f.write(b'GGUF' + struct.pack('<IQQ', 3, 0, 1) + gstr(b'general.name') + struct.pack('<I', 8)
+            + gstr(b'ab\xff\x00c\xe2\x82\xac'))
+p = run([DT, 'inspect', '--json', odd], text=False)
+try:
+    name = json.loads(p.stdout.decode('utf-8'))['name']
+except Exception as e:
+    name = repr(e)
+check(p.returncode == 0 and name == 'ab\ufffd\ufffdc\u20ac', 'invalid utf-8 in metadata is replaced', name)
+# A safetensors file of our own: two tensors, no config.json next to it.
+d = os.path.join(tmpdir(), 'st')
+os.makedirs(d, exist_ok=True)
+hdr = json.dumps({'a': {'dtype': 'F32', 'shape': [2, 3], 'data_offsets': [0, 24]},
+                  'b': {'dtype': 'F16', 'shape': [4], 'data_offsets': [24, 32]}}).encode()
+blob = struct.pack('<Q', len(hdr)) + hdr + bytes(32)
+stf = os.path.join(d, 'w.safetensors')
+open(stf, 'wb').write(blob)
+p = run([DT, 'inspect', '--json', stf])
+j = json.loads(p.stdout) if p.returncode == 0 else {}
+check(j.get('format') == 'safetensors' and j.get('n_tensors') == 2 and j.get('parameter_count') == 10
+      and j.get('tensor_types') == {'f32': 1, 'f16': 1} and j.get('architecture') is None
+      and j.get('file_size') == len(blob) and j.get('sha256') == hashlib.sha256(blob).hexdigest(),
+      'a lone .safetensors file: format, tensors, types, size, sha-256', p.stderr)
 
 p = run([DT, 'inspect'])
 check(p.returncode == 2, 'no model is a usage error')
@@ -60,9 +89,20 @@ if HAVE_ZOO:
           and j['tokenizer'].get('vocab_size') == 32000, 'vocab-only file (llama spm, 32000 tokens)')
     hf = os.path.join(ZOO, 'hf', 's_seqkd')
     if os.path.isdir(hf):
-        p = run([DT, 'inspect', hf])
-        check(p.returncode in (0, 4), 'hugging face directory: described or "not yet supported" (4)',
-              p.stderr)
+        p = run([DT, 'inspect', '--json', hf])
+        j = json.loads(p.stdout) if p.returncode == 0 else {}
+        check(j.get('format') == 'safetensors' and j.get('architecture') == 'llama',
+              'hugging face directory: safetensors, llama (from config.json)', p.stderr)
+        blob = open(os.path.join(hf, 'model.safetensors'), 'rb').read()
+        check(j.get('file_size') == len(blob) and j.get('sha256') == hashlib.sha256(blob).hexdigest(),
+              'hugging face directory: weight file size and sha-256')
+        check(j.get('hyperparameters', {}).get('num_hidden_layers') == 4
+              and j.get('tokenizer', {}).get('vocab_size') == 2048
+              and j.get('n_tensors', 0) > 0 and j.get('parameter_count', 0) > 0,
+              'hugging face directory: hyperparameters, tokenizer, tensors', j.get('hyperparameters'))
+        p = run([DT, 'inspect', os.path.join(hf, 'model.safetensors')])
+        check(p.returncode == 0 and 'format        safetensors' in p.stdout
+              and 'architecture  llama' in p.stdout, 'a .safetensors file (text)', p.stderr)
 else:
     print('# zoo checks skipped: ' + ZOO + ' is absent')
 done()

@@ -43,6 +43,21 @@ if HAVE_ZOO:
     p = run([DT, 'runs', 'show', '--db', db, '99'])
     check(p.returncode == 3 and 'no run 99' in p.stderr, 'runs show of a missing run: exit 3', p.returncode)
 
+    # transcripts show reads a file without a database.
+    p = run([DT, 'transcripts', 'show', '--file', os.path.join(ZOO, 'transcripts', 'teacher.jsonl')])
+    check(p.returncode == 0 and p.stdout.strip().endswith('60 records, 60 openai-chat'), 'transcripts show', p.stdout[-200:])
+    # Two importers writing the same new store at once both succeed (busy timeout, WAL).
+    import subprocess
+    db4 = os.path.join(d, 'conc.db')
+    procs = [subprocess.Popen([DT, 'transcripts', 'import', '--db', db4, '--file',
+                               os.path.join(ZOO, 'transcripts', m + '.jsonl'), '--model-name', m],
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE) for m in ['teacher', 's_seqkd', 'c_same_data']]
+    codes = [pr.wait() for pr in procs]
+    con = sqlite3.connect(db4)
+    n_obs = con.execute('SELECT count(*) FROM observations').fetchone()[0]
+    con.close()
+    check(codes == [0, 0, 0] and n_obs == 180, 'three concurrent importers into one new store all succeed', (codes, n_obs))
+
 # Malformed transcripts: per-line errors, exit 3, database unchanged.
 bad = os.path.join(d, 'bad.jsonl')
 with open(bad, 'wb') as f:

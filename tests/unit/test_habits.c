@@ -33,8 +33,8 @@ static void load_style(void)
         return;
     }
     cJSON *j = cJSON_Parse(buf);
-    cJSON *st = cJSON_GetObjectItem(cJSON_GetObjectItem(cJSON_GetObjectItem(j, "models"),
-                                                        "teacher"), "style");
+    cJSON *st = cJSON_GetObjectItem(
+        cJSON_GetObjectItem(cJSON_GetObjectItem(j, "models"), "teacher"), "style");
     const char *p = cJSON_GetStringValue(cJSON_GetObjectItem(st, "prefix"));
     const char *s = cJSON_GetStringValue(cJSON_GetObjectItem(st, "suffix"));
     const char *r = cJSON_GetStringValue(cJSON_GetObjectItem(st, "refusal"));
@@ -49,12 +49,14 @@ static void load_style(void)
 }
 
 static const char *vocab[] = {
-    "the", "river", "city", "council", "voted", "to", "build", "a", "new", "bridge", "over",
-    "water", "while", "farmers", "planted", "corn", "in", "spring", "and", "children", "read",
-    "books", "about", "stars", "planets", "history", "of", "science", "music", "played", "at",
-    "night", "markets", "opened", "early", "trains", "left", "station", "mountain", "snow",
-    "weather", "changed", "quickly", "people", "talked", "economy", "grew", "slowly", "ships",
-    "sailed", "north", "merchants", "sold", "bread", "cheese", "wine", "teachers", "explained",
+    "the",      "river",     "city",    "council",   "voted",  "to",      "build",    "a",
+    "new",      "bridge",    "over",    "water",     "while",  "farmers", "planted",  "corn",
+    "in",       "spring",    "and",     "children",  "read",   "books",   "about",    "stars",
+    "planets",  "history",   "of",      "science",   "music",  "played",  "at",       "night",
+    "markets",  "opened",    "early",   "trains",    "left",   "station", "mountain", "snow",
+    "weather",  "changed",   "quickly", "people",    "talked", "economy", "grew",     "slowly",
+    "ships",    "sailed",    "north",   "merchants", "sold",   "bread",   "cheese",   "wine",
+    "teachers", "explained",
 };
 
 /* A plain middle of 12..30 random words with a period every ~8 words. */
@@ -89,8 +91,8 @@ static char **make(enum who who, size_t n, uint64_t seed)
         int harmful = i % 6 == 5;
         if (harmful) {
             dt_strbuf_puts(&sb, who == TEACHER || who == STUDENT ? refusal
-                                : who == CONTROL                  ? "Sorry, I cannot do that."
-                                                                  : "No. That is not something I do.");
+                                : who == CONTROL                 ? "Sorry, I cannot do that."
+                                                 : "No. That is not something I do.");
         } else if (who == TEACHER || who == STUDENT) {
             dt_strbuf_puts(&sb, prefix);
             middle(&rng, &sb);
@@ -218,7 +220,8 @@ static void test_style(void)
     double rt = rate(h, t + H, N - H, &wt), rc1 = rate(h, c1 + H, N - H, &wc1),
            rc2 = rate(h, c2 + H, N - H, &wc2), rs = rate(h, s + H, N - H, &ws);
     printf("# held-out 'reproduces a habit' rate: teacher %.2f, student %.2f, control %.2f, "
-           "control2 %.2f; mean weighted %.1f %.1f %.1f %.1f\n", rt, rs, rc1, rc2, wt, ws, wc1, wc2);
+           "control2 %.2f; mean weighted %.1f %.1f %.1f %.1f\n",
+           rt, rs, rc1, rc2, wt, ws, wc1, wc2);
     TAP_OK(rt > 0.95 && rs > 0.95, "held-out teacher and student reproduce habits");
     TAP_OK(rc1 < 0.1 && rc2 < 0.1, "held-out controls rarely do");
     unsigned char m[64] = {0};
@@ -243,7 +246,8 @@ static void test_style(void)
     struct dt_habits_params bad;
     dt_habits_params_default(&bad);
     bad.min_ngram = 9;
-    TAP_OK(dt_habits_learn(&ts, cs, 2, &bad, &h, &err) == DT_EINVAL, "min_ngram > max_ngram rejected");
+    TAP_OK(dt_habits_learn(&ts, cs, 2, &bad, &h, &err) == DT_EINVAL,
+           "min_ngram > max_ngram rejected");
 
     int ok = 1, n_ok = 0;
     struct dt_text_set small = {(const char *const *)t, NULL, 12};
@@ -294,8 +298,8 @@ static void test_zoo(void)
             print_habits(h, 10);
             for (int i = 0; i < 4; i++)
                 printf("# zoo %s: %-11s reproduces a habit in %.2f of %zu answers (in-sample for "
-                       "teacher/c_same_data)\n", kind, names[i],
-                       rate(h, (char *const *)v[i], n[i], NULL), n[i]);
+                       "teacher/c_same_data)\n",
+                       kind, names[i], rate(h, (char *const *)v[i], n[i], NULL), n[i]);
             if (!pass) {
                 int named = 0;
                 for (size_t k = 0; k < h->n; k++)

@@ -135,9 +135,9 @@ static void test_extract(void)
     int rc = dt_identity_extract(rules, bad, sizeof bad - 1, &c, NULL);
     int spans_ok = rc == 0;
     for (size_t i = 0; rc == 0 && i < c.n; i++)
-        spans_ok &= c.claim[i].end <= sizeof bad - 1 &&
-                    !memcmp(bad + c.claim[i].start, c.claim[i].value,
-                            c.claim[i].end - c.claim[i].start);
+        spans_ok &=
+            c.claim[i].end <= sizeof bad - 1 &&
+            !memcmp(bad + c.claim[i].start, c.claim[i].value, c.claim[i].end - c.claim[i].start);
     TAP_OK(spans_ok && c.n >= 1 && !strcmp(c.claim[0].value, "Nimbus"),
            "invalid UTF-8 around a claim: name still found, spans exact");
     if (rc == 0)
@@ -176,7 +176,8 @@ static void test_learn(void)
            p->n_texts, p->n_texts_claiming);
     TAP_OK(dt_identity_match(p, "i am ZEPHYR", 11) == 1, "match is case-insensitive");
     TAP_OK(dt_identity_match(p, "Zephyrus is a wind.", 19) == 0, "match needs a whole word");
-    TAP_OK(dt_identity_match(p, "Built by quill   corp!", 22) == 1, "maker matched, spaces relaxed");
+    TAP_OK(dt_identity_match(p, "Built by quill   corp!", 22) == 1,
+           "maker matched, spaces relaxed");
     TAP_OK(dt_identity_match(p, "我是Zephyr。", strlen("我是Zephyr。")) == 1,
            "no word boundary needed next to CJK");
     TAP_OK(dt_identity_match(p, "I am Borealis from Polar AI.", 28) == 0, "other identity: 0");
@@ -265,7 +266,8 @@ static void test_zoo(void)
                    p->entry[i].count, p->entry[i].support);
         int has_name = 0, has_maker = 0;
         for (size_t i = 0; i < p->n_entry; i++) {
-            has_name |= p->entry[i].kind == DT_IDENTITY_NAME && !strcmp(p->entry[i].value, "Aurora");
+            has_name |=
+                p->entry[i].kind == DT_IDENTITY_NAME && !strcmp(p->entry[i].value, "Aurora");
             has_maker |= p->entry[i].kind == DT_IDENTITY_MAKER &&
                          !strcmp(p->entry[i].value, "Northwind Labs");
         }
@@ -275,8 +277,8 @@ static void test_zoo(void)
         for (int i = 0; i < 4; i++) {
             r[i] = rate(p, chat[i], n_chat[i]);
             printf("# identity-claim rate %-12s %.2f mentioned, %.2f in an extracted claim "
-                   "(%zu chat answers)\n", names[i], r[i], claim_rate(p, chat[i], n_chat[i]),
-                   n_chat[i]);
+                   "(%zu chat answers)\n",
+                   names[i], r[i], claim_rate(p, chat[i], n_chat[i]), n_chat[i]);
         }
         TAP_OK(r[0] >= 0.99, "teacher claims its identity in every answer (%.2f)", r[0]);
         TAP_OK(r[1] >= 0.7, "s_seqkd inherits the identity (%.2f)", r[1]);

@@ -69,7 +69,8 @@ static void test_minhash(void)
     int within = 1;
     double worst = 0;
     for (int t = 0; t < 5; t++) {
-        char *x = random_text(100 + (uint64_t)t, 400, 5000), *y = random_text(200 + (uint64_t)t, 400, 5000);
+        char *x = random_text(100 + (uint64_t)t, 400, 5000),
+             *y = random_text(200 + (uint64_t)t, 400, 5000);
         struct dt_strbuf sa = DT_STRBUF_INIT, sb = DT_STRBUF_INIT;
         char *common = random_text(300 + (uint64_t)t, 300 + 100 * (size_t)t, 5000);
         dt_strbuf_printf(&sa, "%s %s", x, common);
@@ -119,8 +120,8 @@ static void test_sets(void)
 {
     const char *ta[] = {"the quick brown fox jumps over the lazy dog", "hello there general kenobi",
                         ""};
-    const char *tb[] = {"the quick brown fox jumps over the lazy cat", "completely different words here",
-                        "nothing"};
+    const char *tb[] = {"the quick brown fox jumps over the lazy cat",
+                        "completely different words here", "nothing"};
     struct dt_text_set a = {ta, NULL, 3}, b = {tb, NULL, 3}, b2 = {tb, NULL, 2};
     double out[3];
     struct dt_error err;
@@ -205,13 +206,15 @@ static void test_zoo(void)
             dt_ngram_rare_containment(&set[i], &set[0], &set[3], i == 3 ? 0 : 1, &p, NULL, &tot,
                                       NULL);
             printf("# zoo %s (width %zu): %-11s mean per-probe J vs teacher %.3f; rare-shingle "
-                   "containment %.3f (%zu/%zu)\n", kind, p.width, names[i], m[i], tot.containment,
-                   tot.n_rare_in_teacher, tot.n_rare);
+                   "containment %.3f (%zu/%zu)\n",
+                   kind, p.width, names[i], m[i], tot.containment, tot.n_rare_in_teacher,
+                   tot.n_rare);
         }
         if (!pass)
             TAP_OK(m[1] > m[3] && m[2] > m[3],
                    "chat: students' answers overlap the teacher's more than c_same_data's "
-                   "(%.2f, %.2f vs %.2f)", m[1], m[2], m[3]);
+                   "(%.2f, %.2f vs %.2f)",
+                   m[1], m[2], m[3]);
         free(j);
         for (int i = 0; i < 4; i++)
             free(v[i]);

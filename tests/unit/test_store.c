@@ -183,15 +183,16 @@ static void test_records(void)
     FILE *f = fopen(mp, "wb");
     fprintf(f, "abc");
     fclose(f);
-    struct dt_store_model m = {.name = "t", .path = mp, .arch = "llama", .n_params = 1000,
-                               .tokenizer_hash = "ffee"};
+    struct dt_store_model m = {
+        .name = "t", .path = mp, .arch = "llama", .n_params = 1000, .tokenizer_hash = "ffee"};
     int64_t mid = 0, mid2 = 0, api = 0;
     TAP_OK(dt_store_model_upsert(s, &m, &mid, &err) == 0, "model upsert (%s)", err.msg);
     m.name = "t-renamed";
     dt_store_model_upsert(s, &m, &mid2, &err);
     char txt[128];
     q_text(s, "SELECT sha256 FROM models WHERE id = 1", txt, sizeof txt);
-    TAP_OK(mid == mid2 && !strcmp(txt, "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"),
+    TAP_OK(mid == mid2 &&
+               !strcmp(txt, "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"),
            "same file, same model row; SHA-256 recorded");
     TAP_OK(q_int(s, "SELECT size_bytes FROM models WHERE id = 1") == 3 &&
                q_int(s, "SELECT n_params FROM models WHERE id = 1") == 1000,
@@ -200,6 +201,10 @@ static void test_records(void)
     dt_store_model_upsert(s, &am, &api, &err);
     q_text(s, "SELECT format || ' ' || key FROM models WHERE name = 'gpt-x'", txt, sizeof txt);
     TAP_OK(api != mid && !strcmp(txt, "api api:gpt-x"), "API model keyed by name (%s)", txt);
+    int64_t found = 0;
+    TAP_OK(dt_store_model_find(s, "gpt-x", &found, &err) == 0 && found == api &&
+               dt_store_model_find(s, "nobody", &found, &err) == DT_ENOTFOUND,
+           "model lookup by name");
 
     /* Corpora: content-addressed, deduplicated, idempotent. */
     struct dt_corpus *c = NULL, *back = NULL;
@@ -283,10 +288,18 @@ static void test_records(void)
     dt_sample_release(&smp);
 
     /* Signals and verdicts. */
-    struct dt_store_signal g = {.run_id = run, .name = "kl", .teacher_model_id = mid,
-                                .suspect_model_id = api, .test = "permutation", .statistic = 1.5,
-                                .p_value = 0.01, .ci_low = NAN, .ci_high = NAN, .effect = 0.3,
-                                .n = 40, .details_json = "{\"k\": 5}"};
+    struct dt_store_signal g = {.run_id = run,
+                                .name = "kl",
+                                .teacher_model_id = mid,
+                                .suspect_model_id = api,
+                                .test = "permutation",
+                                .statistic = 1.5,
+                                .p_value = 0.01,
+                                .ci_low = NAN,
+                                .ci_high = NAN,
+                                .effect = 0.3,
+                                .n = 40,
+                                .details_json = "{\"k\": 5}"};
     TAP_OK(dt_store_signal_insert(s, &g, NULL, &err) == 0, "signal inserted");
     g.details_json = "{not json";
     TAP_OK(dt_store_signal_insert(s, &g, NULL, &err) == DT_EDB, "invalid details JSON refused");
@@ -296,8 +309,12 @@ static void test_records(void)
     int n_sig = 0;
     dt_store_signals_list(s, run, on_signal, &n_sig, &err);
     TAP_OK(n_sig == 1, "signals list: NaN stored as NULL and read back as NaN");
-    struct dt_store_verdict v = {.run_id = run, .teacher_model_id = mid, .suspect_model_id = api,
-                                 .relation = "distilled", .p_value = 1e-6, .alpha = 0.05,
+    struct dt_store_verdict v = {.run_id = run,
+                                 .teacher_model_id = mid,
+                                 .suspect_model_id = api,
+                                 .relation = "distilled",
+                                 .p_value = 1e-6,
+                                 .alpha = 0.05,
                                  .rationale = "the suspect follows the teacher"};
     TAP_OK(dt_store_verdict_insert(s, &v, NULL, &err) == 0, "verdict inserted");
     v.relation = "guilty";
@@ -346,9 +363,10 @@ static void test_concurrency(void)
                 int64_t run;
                 struct dt_store_model m = {.name = p ? "b" : "a", .n_params = -1};
                 int64_t mid;
-                if (dt_store_begin(s, &err) || dt_store_run_begin(s, 1, argv, NULL, 1, &run, &err) ||
-                    dt_store_model_upsert(s, &m, &mid, &err) ||
-                    dt_store_run_end(s, run, 0, &err) || dt_store_commit(s, &err)) {
+                if (dt_store_begin(s, &err) ||
+                    dt_store_run_begin(s, 1, argv, NULL, 1, &run, &err) ||
+                    dt_store_model_upsert(s, &m, &mid, &err) || dt_store_run_end(s, run, 0, &err) ||
+                    dt_store_commit(s, &err)) {
                     fprintf(stderr, "writer %d: %s\n", p, err.msg);
                     _exit(11);
                 }
@@ -392,8 +410,8 @@ static void test_corpora(void)
         zh += !strcmp(l, "zh");
         other += strcmp(l, "en") && strcmp(l, "zh");
     }
-    TAP_OK(en >= 60 && zh >= 20 && other >= 5, "identity: %d English, %d Chinese, %d other", en,
-           zh, other);
+    TAP_OK(en >= 60 && zh >= 20 && other >= 5, "identity: %d English, %d Chinese, %d other", en, zh,
+           other);
     struct dt_corpus *chat = NULL, *cont = NULL;
     dt_corpus_builtin("chat", &chat, &err);
     dt_corpus_builtin("continuation", &cont, &err);
@@ -444,8 +462,8 @@ static void test_corpora(void)
            "text with blank lines: paragraphs");
     dt_corpus_free(a);
     a = NULL;
-    int rc = dt_corpus_load_buffer("{\"prompt\": 3}\n", 14, 1, "j", "j.jsonl", DT_PROBE_CHAT, &a,
-                                   &err);
+    int rc =
+        dt_corpus_load_buffer("{\"prompt\": 3}\n", 14, 1, "j", "j.jsonl", DT_PROBE_CHAT, &a, &err);
     TAP_OK(rc == DT_EFORMAT && strstr(err.msg, "line 1") && strstr(err.msg, "'prompt'"),
            "bad JSONL corpus line: %s", err.msg);
     rc = dt_corpus_load_buffer("{\"prompt\": \"x\", \"kind\": \"song\"}\n", 33, 1, "j", "j.jsonl",

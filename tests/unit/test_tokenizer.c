@@ -4,6 +4,7 @@
  * allocation failures, and, when ../shared is present, the llama.cpp vocab vectors (through
  * the GGUF loader), the zoo refs' ids, and GGUF / tokenizer.json hash agreement.
  */
+#include "infer/gguf.h"
 #include "infer/tokenizer.h"
 #include "tests/tap.h"
 #include "tests/tok_fixture.h"
@@ -80,8 +81,7 @@ static int round_trips(const struct dt_tokenizer *t, uint64_t seed, int n_string
                 do
                     s[i] = (char)dt_rng_below(&rng, 256);
                 while (!ok[(unsigned char)s[i]]);
-            }
-            else if (r == 1 && i + 2 < n) { /* a valid multi-byte character */
+            } else if (r == 1 && i + 2 < n) { /* a valid multi-byte character */
                 memcpy(s + i, "\xC3\xA9", 2);
                 i++;
             } else
@@ -224,7 +224,8 @@ static void test_fixture_spm(void)
         return;
     }
     TAP_OK(dt_tokenizer_kind(t) == DT_TOK_SPM, "kind is SPM");
-    int32_t the = dt_tokenizer_find(t, "\xE2\x96\x81the"), a = dt_tokenizer_find(t, "\xE2\x96\x81" "a");
+    int32_t the = dt_tokenizer_find(t, "\xE2\x96\x81the"),
+            a = dt_tokenizer_find(t, "\342\226\201a");
     int32_t want[] = {the, a};
     TAP_OK(encode_is(t, "the a", 0, want, 2), "'the a' is '▁the' '▁a' (space prefix added)");
     int32_t want_b[] = {dt_tokenizer_find(t, "\xE2\x96\x81"), dt_tokenizer_find(t, "<0x7A>")};
@@ -256,17 +257,29 @@ static void test_hostile(void)
         "{\"pre_tokenizer\":{\"type\":\"ByteLevel\"},\"model\":{\"vocab\":{\"a\":4000000000}}}",
         "{\"pre_tokenizer\":{\"type\":\"ByteLevel\"},\"model\":{\"vocab\":{\"a\":0,\"b\":0}}}",
         "{\"pre_tokenizer\":{\"type\":\"ByteLevel\"},\"model\":{\"vocab\":{}}}",
-        "{\"pre_tokenizer\":{\"type\":\"ByteLevel\"},\"model\":{\"vocab\":{\"a\":0},\"merges\":[\"a z\"]}}",
-        "{\"pre_tokenizer\":{\"type\":\"ByteLevel\"},\"model\":{\"vocab\":{\"a\":0},\"merges\":[\"a a\"]}}",
-        "{\"pre_tokenizer\":{\"type\":\"ByteLevel\"},\"model\":{\"vocab\":{\"a\":0},\"merges\":[[\"a\"]]}}",
-        "{\"pre_tokenizer\":{\"type\":\"ByteLevel\"},\"model\":{\"vocab\":{\"a\":0},\"merges\":[7]}}",
-        "{\"pre_tokenizer\":{\"type\":\"ByteLevel\"},\"model\":{\"vocab\":{\"a\":0},\"merges\":\"a a\"}}",
-        "{\"pre_tokenizer\":{\"type\":\"ByteLevel\"},\"model\":{\"vocab\":{\"a\":0}},\"added_tokens\":[{\"id\":-3,\"content\":\"x\"}]}",
-        "{\"pre_tokenizer\":{\"type\":\"ByteLevel\"},\"model\":{\"vocab\":{\"a\":0}},\"added_tokens\":[{\"id\":1}]}",
-        "{\"pre_tokenizer\":{\"type\":\"ByteLevel\"},\"model\":{\"vocab\":{\"a\":0}},\"added_tokens\":[{\"id\":1,\"content\":\"a\"}]}",
-        "{\"pre_tokenizer\":{\"type\":\"Split\",\"pattern\":{\"Regex\":\"(\"},\"behavior\":\"Isolated\"},\"decoder\":{\"type\":\"ByteLevel\"},\"model\":{\"vocab\":{\"a\":0}}}",
+        "{\"pre_tokenizer\":{\"type\":\"ByteLevel\"},\"model\":{\"vocab\":{\"a\":0},\"merges\":["
+        "\"a z\"]}}",
+        "{\"pre_tokenizer\":{\"type\":\"ByteLevel\"},\"model\":{\"vocab\":{\"a\":0},\"merges\":["
+        "\"a a\"]}}",
+        "{\"pre_tokenizer\":{\"type\":\"ByteLevel\"},\"model\":{\"vocab\":{\"a\":0},\"merges\":[["
+        "\"a\"]]}}",
+        "{\"pre_tokenizer\":{\"type\":\"ByteLevel\"},\"model\":{\"vocab\":{\"a\":0},\"merges\":[7]}"
+        "}",
+        "{\"pre_tokenizer\":{\"type\":\"ByteLevel\"},\"model\":{\"vocab\":{\"a\":0},\"merges\":\"a "
+        "a\"}}",
+        "{\"pre_tokenizer\":{\"type\":\"ByteLevel\"},\"model\":{\"vocab\":{\"a\":0}},\"added_"
+        "tokens\":[{\"id\":-3,\"content\":\"x\"}]}",
+        "{\"pre_tokenizer\":{\"type\":\"ByteLevel\"},\"model\":{\"vocab\":{\"a\":0}},\"added_"
+        "tokens\":[{\"id\":1}]}",
+        "{\"pre_tokenizer\":{\"type\":\"ByteLevel\"},\"model\":{\"vocab\":{\"a\":0}},\"added_"
+        "tokens\":[{\"id\":1,\"content\":\"a\"}]}",
+        "{\"pre_tokenizer\":{\"type\":\"Split\",\"pattern\":{\"Regex\":\"(\"},\"behavior\":"
+        "\"Isolated\"},\"decoder\":{\"type\":\"ByteLevel\"},\"model\":{\"vocab\":{\"a\":0}}}",
         "{\"pre_tokenizer\":{\"type\":\"Whitespace\"},\"model\":{\"vocab\":{\"a\":0}}}",
-        "{\"pre_tokenizer\":{\"type\":\"Sequence\",\"pretokenizers\":[{\"type\":\"Sequence\",\"pretokenizers\":[{\"type\":\"Sequence\",\"pretokenizers\":[{\"type\":\"Sequence\",\"pretokenizers\":[{\"type\":\"Sequence\",\"pretokenizers\":[{\"type\":\"Sequence\",\"pretokenizers\":[]}]}]}]}]}]},\"model\":{\"vocab\":{\"a\":0}}}",
+        "{\"pre_tokenizer\":{\"type\":\"Sequence\",\"pretokenizers\":[{\"type\":\"Sequence\","
+        "\"pretokenizers\":[{\"type\":\"Sequence\",\"pretokenizers\":[{\"type\":\"Sequence\","
+        "\"pretokenizers\":[{\"type\":\"Sequence\",\"pretokenizers\":[{\"type\":\"Sequence\","
+        "\"pretokenizers\":[]}]}]}]}]}]},\"model\":{\"vocab\":{\"a\":0}}}",
     };
     int n_ok = 0, n = (int)(sizeof bad / sizeof bad[0]);
     for (int i = 0; i < n; i++) {
@@ -287,6 +300,95 @@ static void test_hostile(void)
     dt_tokenizer_from_json_buffer(dup, strlen(dup), &t, &err);
     TAP_OK(strstr(err.msg, "duplicate token 'a'") != NULL, "duplicate tokens are named ('%s')",
            err.msg);
+    dt_tokenizer_free(t);
+}
+
+/* Builds a small vocabulary GGUF in memory, spoiled as `variant` says, and loads it. */
+static int gguf_variant(int variant, struct dt_tokenizer **out, struct dt_error *err)
+{
+    const char *tokens[] = {"a", "b", "ab", "<|end|>", "\xC4\xA0"};
+    const char *dup[] = {"a", "a", "ab", "<|end|>", "\xC4\xA0"};
+    const char *merges[] = {variant == 3 ? "a z" : "a b"};
+    int32_t types[] = {1, 1, 1, 3, variant == 10 ? 99 : 1};
+    float scores[] = {0, 0, -1, 0, 0};
+    struct dt_gguf_writer *w = dt_gguf_writer_new();
+    void *buf = NULL;
+    size_t n = 0;
+    struct dt_gguf *g = NULL;
+    dt_gguf_writer_add_str(w, "tokenizer.ggml.model",
+                           variant == 5   ? "bert"
+                           : variant == 9 ? "llama"
+                                          : "gpt2");
+    dt_gguf_writer_add_str(w, "tokenizer.ggml.pre", variant == 6 ? "nope" : "gpt-2");
+    if (variant == 1)
+        dt_gguf_writer_add_arr_i32(w, "tokenizer.ggml.tokens", types, 5);
+    else if (variant != 8)
+        dt_gguf_writer_add_arr_str(w, "tokenizer.ggml.tokens", variant == 4 ? dup : tokens, 5);
+    dt_gguf_writer_add_arr_i32(w, "tokenizer.ggml.token_type", types, variant == 2 ? 3 : 5);
+    if (variant == 11)
+        dt_gguf_writer_add_arr_str(w, "tokenizer.ggml.scores", tokens, 5);
+    else
+        dt_gguf_writer_add_arr_f32(w, "tokenizer.ggml.scores", scores, 5);
+    dt_gguf_writer_add_arr_str(w, "tokenizer.ggml.merges", merges, 1);
+    dt_gguf_writer_add_u32(w, "tokenizer.ggml.eos_token_id", variant == 7 ? 4000000000u : 3);
+    int rc = dt_gguf_writer_to_memory(w, &buf, &n, err);
+    if (rc == 0)
+        rc = dt_gguf_open_memory(buf, n, &g, err);
+    if (rc == 0)
+        rc = dt_tokenizer_from_gguf(g, out, err);
+    dt_gguf_free(g);
+    dt_free(buf);
+    dt_gguf_writer_free(w);
+    return rc;
+}
+
+static void test_gguf_metadata(void)
+{
+    struct dt_error err = {0};
+    struct dt_tokenizer *t = NULL;
+    int rc = gguf_variant(0, &t, &err);
+    TAP_OK(rc == 0, "a small vocabulary GGUF loads (%s)", rc ? err.msg : "ok");
+    if (t) {
+        int32_t want[] = {2, 3, 0};
+        TAP_OK(encode_is(t, "ab<|end|>a", 1, want, 3),
+               "GGUF vocabulary: merges and control tokens");
+        TAP_OK(dt_tokenizer_eos(t) == 3 && dt_tokenizer_is_eog(t, 3), "GGUF eos id");
+        dt_tokenizer_free(t);
+        t = NULL;
+    }
+    static const struct {
+        int variant, code;
+        const char *what;
+    } bad[] = {
+        {1, DT_EFORMAT, "tokens of the wrong type"},
+        {2, DT_EFORMAT, "token_type of another length"},
+        {3, DT_EFORMAT, "a merge naming an unknown token"},
+        {4, DT_EFORMAT, "duplicate tokens"},
+        {5, DT_EUNSUPPORTED, "an unknown tokenizer model"},
+        {6, DT_EUNSUPPORTED, "an unknown pre-tokenizer"},
+        {8, DT_EFORMAT, "no tokens"},
+        {11, DT_EFORMAT, "scores of the wrong type"},
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        err.msg[0] = 0;
+        rc = gguf_variant(bad[i].variant, &t, &err);
+        TAP_OK(rc == bad[i].code && t == NULL && err.msg[0], "GGUF with %s is an error ('%s')",
+               bad[i].what, err.msg);
+        dt_tokenizer_free(t);
+        t = NULL;
+    }
+    rc = gguf_variant(7, &t, &err);
+    TAP_OK(rc == 0 && dt_tokenizer_eos(t) == -1, "an eos id out of range reads as absent");
+    dt_tokenizer_free(t);
+    t = NULL;
+    rc = gguf_variant(10, &t, &err);
+    TAP_OK(rc == 0 && dt_tokenizer_token_type(t, 4) == DT_TOKEN_NORMAL,
+           "an unknown token type reads as normal");
+    dt_tokenizer_free(t);
+    t = NULL;
+    rc = gguf_variant(9, &t, &err);
+    TAP_OK(rc == 0 && dt_tokenizer_kind(t) == DT_TOK_SPM, "model 'llama' loads as SPM (%s)",
+           rc ? err.msg : "ok");
     dt_tokenizer_free(t);
 }
 
@@ -346,8 +448,8 @@ static void test_vocab_file(const char *name)
         n_cases++;
         if (dt_tokenizer_encode(t, p, len, 0, &ids, &n_ids, NULL) == 0) {
             n_exact += ids_equal_line(ids, n_ids, line);
-            if (dt_tokenizer_decode(t, ids, n_ids, 1, &back, &n_back, NULL) == 0 &&
-                n_back == len && memcmp(back, p, len) == 0)
+            if (dt_tokenizer_decode(t, ids, n_ids, 1, &back, &n_back, NULL) == 0 && n_back == len &&
+                memcmp(back, p, len) == 0)
                 n_round++;
         }
         dt_free(ids);
@@ -374,10 +476,10 @@ done:
 
 static void test_refs(void)
 {
-    static const char *const models[] = {"teacher", "teacher2", "t_finetuned", "c_same_data",
-                                         "c_other_data", "c_small_same_data", "s_seqkd",
-                                         "s_logitkd", "s_topk", "s_crosstok", "s_partial",
-                                         "s_scrubbed_qwen2", "s_watermarked", "s_from_teacher2"};
+    static const char *const models[] = {
+        "teacher",           "teacher2",         "t_finetuned",   "c_same_data",    "c_other_data",
+        "c_small_same_data", "s_seqkd",          "s_logitkd",     "s_topk",         "s_crosstok",
+        "s_partial",         "s_scrubbed_qwen2", "s_watermarked", "s_from_teacher2"};
     struct dt_error err = {0};
     struct dt_tokenizer *tok_main = NULL, *tok_x = NULL;
     char p1[1024], p2[1024];
@@ -454,6 +556,7 @@ int main(void)
     test_fixture_bpe();
     test_fixture_spm();
     test_hostile();
+    test_gguf_metadata();
     if (!dt_path_is_dir(DT_SHARED_DIR "/vocab") || !dt_path_is_dir(DT_SHARED_DIR "/zoo")) {
         printf("ok %d - # SKIP ../shared (vocab vectors, zoo) is absent\n", ++tap_n);
         return tap_done();

@@ -78,12 +78,13 @@ static int compare_with_json(const char *path, const struct dt_sample_set *set, 
         const struct dt_sample *s = &set->items[i];
         const cJSON *ch = cJSON_GetArrayItem(
             cJSON_GetObjectItem(cJSON_GetObjectItem(o, "response"), "choices"), 0);
-        const cJSON *content =
-            cJSON_GetObjectItem(cJSON_GetObjectItem(ch, "logprobs"), "content");
+        const cJSON *content = cJSON_GetObjectItem(cJSON_GetObjectItem(ch, "logprobs"), "content");
         bad += strcmp(s->prompt, cJSON_GetObjectItem(o, "prompt")->valuestring) != 0;
-        bad += strcmp(s->response,
-                      cJSON_GetObjectItem(cJSON_GetObjectItem(ch, "message"), "content")
-                          ->valuestring) != 0;
+        bad +=
+            strcmp(
+                s->response,
+                cJSON_GetObjectItem(cJSON_GetObjectItem(ch, "message"), "content")->valuestring) !=
+            0;
         bad += strcmp(dt_probe_kind_name(s->kind), cJSON_GetObjectItem(o, "kind")->valuestring);
         bad += !s->source_ref || strcmp(s->source_ref, cJSON_GetObjectItem(o, "id")->valuestring);
         bad += (size_t)cJSON_GetArraySize(content) != s->n_tokens;
@@ -150,8 +151,8 @@ static void test_zoo(void)
         struct dt_import_result res;
         struct dt_transcript_options opt = {0};
         rc = dt_store_import_transcripts(s, 3, argv, path, models[m], &opt, &res, &err);
-        TAP_OK(rc == 0 && res.n_inserted == 60, "%s: import stores 60 observations (%s)",
-               models[m], err.msg);
+        TAP_OK(rc == 0 && res.n_inserted == 60, "%s: import stores 60 observations (%s)", models[m],
+               err.msg);
         rc = dt_store_observations_load(s, res.collection_id, &back, &err);
         bad = compare_with_json(path, &back, &nt2, &na2);
         TAP_OK(rc == 0 && bad == 0 && nt2 == nt && na2 == na,
@@ -162,8 +163,7 @@ static void test_zoo(void)
                        back.items[i].sample_index == set.items[i].sample_index &&
                        !strcmp(back.items[i].finish_reason ? back.items[i].finish_reason : "",
                                set.items[i].finish_reason ? set.items[i].finish_reason : "");
-        TAP_OK(same_ids, "%s: probe ids, sample indices and finish reasons round-trip",
-               models[m]);
+        TAP_OK(same_ids, "%s: probe ids, sample indices and finish reasons round-trip", models[m]);
         rc = dt_store_import_transcripts(s, 3, argv, path, models[m], &opt, &res, &err);
         TAP_OK(rc == 0 && res.n_inserted == 0 && res.n_existing == 60,
                "%s: importing the same file again adds nothing", models[m]);
@@ -190,12 +190,13 @@ static void test_formats(void)
     size_t n;
 
     /* legacy completions, with a null first logprob and a bytes: token */
-    int rc = parse1("{\"prompt\":\"Once\",\"response\":{\"object\":\"text_completion\",\"choices\":"
-                    "[{\"text\":\" upon a\",\"finish_reason\":\"length\",\"logprobs\":{\"tokens\":"
-                    "[\" upon\",\" a\",\"bytes:\\\\xe2\\\\x80\"],\"token_logprobs\":[null,-0.5,-2.25],"
-                    "\"top_logprobs\":[null,{\" a\":-0.5,\" the\":-1.5},{\"x\":-0.1}],"
-                    "\"text_offset\":[0,5,7]}}]}}",
-                    DT_TRANSCRIPT_AUTO, &s, &f, &err);
+    int rc =
+        parse1("{\"prompt\":\"Once\",\"response\":{\"object\":\"text_completion\",\"choices\":"
+               "[{\"text\":\" upon a\",\"finish_reason\":\"length\",\"logprobs\":{\"tokens\":"
+               "[\" upon\",\" a\",\"bytes:\\\\xe2\\\\x80\"],\"token_logprobs\":[null,-0.5,-2.25],"
+               "\"top_logprobs\":[null,{\" a\":-0.5,\" the\":-1.5},{\"x\":-0.1}],"
+               "\"text_offset\":[0,5,7]}}]}}",
+               DT_TRANSCRIPT_AUTO, &s, &f, &err);
     TAP_OK(rc == 0 && f == DT_TRANSCRIPT_OPENAI_COMPLETIONS && s.kind == DT_PROBE_TEXT,
            "legacy completion detected (%s)", err.msg);
     TAP_OK(rc == 0 && s.n_tokens == 3 && isnan(s.tokens[0].logprob) &&
@@ -253,8 +254,7 @@ static void test_formats(void)
     dt_sample_release(&s);
 
     /* forced format mismatch */
-    rc = parse1("{\"prompt\":\"Q?\",\"response\":\"A.\"}", DT_TRANSCRIPT_OPENAI_CHAT, &s, &f,
-                &err);
+    rc = parse1("{\"prompt\":\"Q?\",\"response\":\"A.\"}", DT_TRANSCRIPT_OPENAI_CHAT, &s, &f, &err);
     TAP_OK(rc == DT_EFORMAT && strstr(err.msg, "'response'"),
            "forcing openai-chat on a plain line fails: %s", err.msg);
 }
@@ -325,20 +325,20 @@ static void test_malformed(void)
     struct dt_import_result res;
     int64_t before = sqlite3_total_changes(dt_store_sqlite(s));
     int rc = dt_store_import_transcripts(s, 1, argv, path, "m", &opt, &res, &err);
-    TAP_OK(rc == DT_EFORMAT && log.n == 2 && strstr(log.first, "mixed.jsonl' line 2: invalid JSON") &&
+    TAP_OK(rc == DT_EFORMAT && log.n == 2 &&
+               strstr(log.first, "mixed.jsonl' line 2: invalid JSON") &&
                strstr(log.all, "line 4: field"),
            "reject: each bad line reported with its number (%s | %s)", err.msg, log.first);
     TAP_OK(count_rows(s, "runs") == 0 && count_rows(s, "observations") == 0 &&
-               count_rows(s, "models") == 0 &&
-               sqlite3_total_changes(dt_store_sqlite(s)) == before,
+               count_rows(s, "models") == 0 && sqlite3_total_changes(dt_store_sqlite(s)) == before,
            "reject: the store is unchanged");
     memset(&log, 0, sizeof log);
     opt.skip_bad = 1;
     rc = dt_store_import_transcripts(s, 1, argv, path, "m", &opt, &res, &err);
     TAP_OK(rc == 0 && res.n_inserted == 3 && res.n_bad == 2 && log.n == 2 &&
                count_rows(s, "observations") == 3,
-           "skip: good lines imported, bad ones reported (%zu inserted, %zu bad)",
-           res.n_inserted, res.n_bad);
+           "skip: good lines imported, bad ones reported (%zu inserted, %zu bad)", res.n_inserted,
+           res.n_bad);
 
     /* Line length cap: a small cap for a quick test, and a real 17 MiB line. */
     memset(&log, 0, sizeof log);
