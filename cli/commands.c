@@ -10,6 +10,8 @@
 const struct dt_command dt_commands[] = {
     {"inspect", cmd_inspect, "describe a model file: architecture, tensors, tokenizer, hashes"},
     {"tokenize", cmd_tokenize, "print the token ids of a text (exact bytes, no special tokens added)"},
+    {"compare", cmd_compare, "decide whether a suspect model was derived from a teacher, with p-values"},
+    {"attribute", cmd_attribute, "attribute a suspect to one of several candidate teachers"},
     {"version", cmd_version, "print the version and the libraries it was built with"},
     {"logits", cmd_logits, "next-token logits after every position of a text (top-k, logsumexp)"},
     {"score", cmd_score, "per-token log-probabilities and perplexity of a text file"},

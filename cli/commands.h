@@ -28,6 +28,8 @@ int dt_cli_parse_u64(const char *cmd, const char *opt, const char *s, unsigned l
 int cmd_inspect(int argc, char **argv);
 int cmd_tokenize(int argc, char **argv);
 int cmd_version(int argc, char **argv);
+int cmd_compare(int argc, char **argv);
+int cmd_attribute(int argc, char **argv);
 int cmd_logits(int argc, char **argv);
 int cmd_score(int argc, char **argv);
 int cmd_generate(int argc, char **argv);

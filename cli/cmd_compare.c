@@ -1,0 +1,324 @@
+/*
+ * `distiltrace compare` and `distiltrace attribute`: argument parsing, progress, printing and
+ * the evidence store run record. The pipeline is detect/compare.c; the JSON document and the
+ * store rows are reports/compare_out.c.
+ */
+#include "cli/cli_opts.h"
+#include "cli/commands.h"
+#include "detect/compare.h"
+#include "reports/compare_out.h"
+#include "reports/store.h"
+#include "util/alloc.h"
+#include "util/log.h"
+
+#include <cJSON.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#define MAX_PARTIES 32
+
+static const char compare_usage[] =
+    "distiltrace compare --teacher T|--teacher-transcripts F "
+    "--suspect S|--suspect-transcripts F [--control C|--control-transcripts F]... "
+    "[--candidate T2]... [--chat-template STR] [--db D | --no-db] [--json] [--alpha A] "
+    "[--seed S] [--threads N] [--identity-probes N] [--chat-probes N] [--text-probes N] "
+    "[--samples N] [--temperature T] [--identity-corpus F] [--chat-corpus F] [--text-corpus F] "
+    "[--watermark-key K [--watermark-gamma G]] [--quiet]";
+
+static const char attribute_usage[] =
+    "distiltrace attribute --suspect S|--suspect-transcripts F --candidate T1 --candidate T2... "
+    "[--candidate-transcripts F]... [--control C|--control-transcripts F]... [same options as compare]";
+
+static void on_progress(void *ud, const char *stage, size_t done, size_t total)
+{
+    (void)ud;
+    char label[64];
+    snprintf(label, sizeof label, "%-20.20s", stage);
+    dt_progress(label, done, total);
+}
+
+static const char *fmt_p(double p, char *buf, size_t cap)
+{
+    if (!isfinite(p))
+        snprintf(buf, cap, "-");
+    else if (p == 0)
+        snprintf(buf, cap, "<1e-300");
+    else if (p < 1e-3)
+        snprintf(buf, cap, "%.1e", p);
+    else
+        snprintf(buf, cap, "%.3f", p);
+    return buf;
+}
+
+static void print_text(const struct dt_compare_result *r, const struct dt_compare_params *p,
+                       int64_t run_id, const char *db)
+{
+    const struct dt_compare_outcome *o = &r->outcomes[r->i_best];
+    char pb[32];
+    printf("verdict: %s (p = %s, alpha %g)\n", dt_relation_name(o->verdict.relation),
+           fmt_p(r->n_teachers > 1 ? r->attribution_p : o->verdict.p_value, pb, sizeof pb),
+           p->verdict.alpha);
+    printf("teacher: %s   suspect: %s   controls:", r->parties[o->i_teacher].name,
+           r->parties[0].name);
+    for (size_t j = 0; j < r->n_controls; j++)
+        printf("%s %s", j ? "," : "", r->parties[1 + j].name);
+    printf("%s\n\n%s\n\n", r->n_controls ? "" : " none", o->verdict.rationale);
+    if (r->n_teachers > 1) {
+        printf("candidates:\n");
+        for (size_t t = 0; t < r->n_teachers; t++) {
+            const struct dt_compare_outcome *c = &r->outcomes[t];
+            printf("  %-24s %-15s p = %s%s\n", r->parties[c->i_teacher].name,
+                   dt_relation_name(c->verdict.relation), fmt_p(c->verdict.p_value, pb, sizeof pb),
+                   t == r->i_best ? "   <- attributed" : "");
+        }
+        printf("\n");
+    }
+    printf("%-22s %-10s %10s %10s %10s  %s\n", "signal", "class", "suspect", "p", "p(Holm)", "");
+    for (size_t i = 0; i < o->n_ms; i++) {
+        const struct dt_measurement *m = &o->ms[i];
+        const struct dt_signal_result *s = &o->verdict.signals[i];
+        char p1[32], p2[32];
+        printf("%-22s %-10s %10.4g %10s %10s  %s\n", m->name, dt_signal_class_name(m->cls),
+               m->statistic, fmt_p(s->tested ? s->p_value : NAN, p1, sizeof p1),
+               fmt_p(s->tested ? s->p_adjusted : NAN, p2, sizeof p2),
+               !m->applicable ? "(not applicable)" : (s->significant ? "significant" : ""));
+    }
+    printf("\n");
+    for (size_t i = 0; i < o->n_ms; i++)
+        printf("  %s: %s\n", o->ms[i].name, o->ms[i].note);
+    printf("\n%zu identity, %zu chat and %zu text probes (%s); %.1f s",
+           r->n_prompts[DT_SET_IDENTITY], r->n_prompts[DT_SET_CHAT], r->n_prompts[DT_SET_TEXT],
+           r->probe_source, r->seconds_total);
+    if (run_id > 0)
+        printf("; run %lld recorded in %s", (long long)run_id, db);
+    printf("\n");
+}
+
+static int run(int argc, char **argv, int attribute)
+{
+    const char *cmd = attribute ? "attribute" : "compare";
+    const char *usage = attribute ? attribute_usage : compare_usage;
+    struct dt_compare_input teachers[MAX_PARTIES], controls[MAX_PARTIES], suspect = {0};
+    size_t n_teachers = 0, n_controls = 0;
+    memset(teachers, 0, sizeof teachers);
+    memset(controls, 0, sizeof controls);
+    struct dt_compare_params p;
+    dt_compare_params_default(&p);
+    const char *db = "distiltrace.db", *val = NULL;
+    int json = 0, no_db = 0, quiet = 0, have_primary = 0;
+    for (int i = 1; i < argc;) {
+        int r;
+        long lv;
+        double dv;
+        unsigned long long uv;
+        if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
+            printf("usage: %s\n", usage);
+            return DT_EXIT_OK;
+        }
+        if ((r = dt_cli_opt(cmd, argc, argv, &i, "--teacher", &val)) != 0) {
+            if (r < 0)
+                return DT_EXIT_USAGE;
+            if (attribute || have_primary)
+                return dt_cli_usage(cmd, usage);
+            memmove(teachers + 1, teachers, n_teachers * sizeof *teachers);
+            memset(&teachers[0], 0, sizeof teachers[0]);
+            teachers[0].model_path = val;
+            n_teachers++;
+            have_primary = 1;
+        } else if ((r = dt_cli_opt(cmd, argc, argv, &i, "--teacher-transcripts", &val)) != 0) {
+            if (r < 0)
+                return DT_EXIT_USAGE;
+            if (have_primary)
+                teachers[0].transcripts_path = val;
+            else {
+                memmove(teachers + 1, teachers, n_teachers * sizeof *teachers);
+                memset(&teachers[0], 0, sizeof teachers[0]);
+                teachers[0].transcripts_path = val;
+                n_teachers++;
+                have_primary = 1;
+            }
+        } else if ((r = dt_cli_opt(cmd, argc, argv, &i, "--candidate", &val)) != 0 ||
+                   (r = dt_cli_opt(cmd, argc, argv, &i, "--candidate-transcripts", &val)) != 0) {
+            if (r < 0)
+                return DT_EXIT_USAGE;
+            if (n_teachers >= MAX_PARTIES)
+                return dt_cli_usage(cmd, "at most 32 candidates");
+            int is_tr = strstr(argv[i - 2], "transcripts") != NULL;
+            teachers[n_teachers].model_path = is_tr ? NULL : val;
+            teachers[n_teachers].transcripts_path = is_tr ? val : NULL;
+            n_teachers++;
+        } else if ((r = dt_cli_opt(cmd, argc, argv, &i, "--suspect", &val)) != 0) {
+            if (r < 0)
+                return DT_EXIT_USAGE;
+            suspect.model_path = val;
+        } else if ((r = dt_cli_opt(cmd, argc, argv, &i, "--suspect-transcripts", &val)) != 0) {
+            if (r < 0)
+                return DT_EXIT_USAGE;
+            suspect.transcripts_path = val;
+        } else if ((r = dt_cli_opt(cmd, argc, argv, &i, "--control", &val)) != 0 ||
+                   (r = dt_cli_opt(cmd, argc, argv, &i, "--control-transcripts", &val)) != 0) {
+            if (r < 0)
+                return DT_EXIT_USAGE;
+            if (n_controls >= MAX_PARTIES)
+                return dt_cli_usage(cmd, "at most 32 controls");
+            int is_tr = strstr(argv[i - 2], "transcripts") != NULL;
+            controls[n_controls].model_path = is_tr ? NULL : val;
+            controls[n_controls].transcripts_path = is_tr ? val : NULL;
+            n_controls++;
+        } else if ((r = dt_cli_opt(cmd, argc, argv, &i, "--chat-template", &val)) != 0) {
+            if (r < 0)
+                return DT_EXIT_USAGE;
+            if (!strstr(val, "{prompt}")) {
+                fprintf(stderr, "distiltrace %s: --chat-template must contain '{prompt}'\n", cmd);
+                return DT_EXIT_USAGE;
+            }
+            p.chat_template = val;
+        } else if ((r = dt_cli_opt(cmd, argc, argv, &i, "--db", &val)) != 0) {
+            if (r < 0)
+                return DT_EXIT_USAGE;
+            db = val;
+        } else if (dt_cli_flag(argc, argv, &i, "--no-db")) {
+            no_db = 1;
+        } else if (dt_cli_flag(argc, argv, &i, "--json")) {
+            json = 1;
+        } else if (dt_cli_flag(argc, argv, &i, "--quiet")) {
+            quiet = 1;
+        } else if ((r = dt_cli_opt(cmd, argc, argv, &i, "--alpha", &val)) != 0) {
+            if (r < 0 || dt_cli_parse_double(cmd, "--alpha", val, &dv) || dv <= 0 || dv >= 1)
+                return r < 0 ? DT_EXIT_USAGE : dt_cli_usage(cmd, "--alpha takes a number in (0, 1)");
+            p.verdict.alpha = dv;
+        } else if ((r = dt_cli_opt(cmd, argc, argv, &i, "--seed", &val)) != 0) {
+            if (r < 0 || dt_cli_parse_u64(cmd, "--seed", val, &uv))
+                return DT_EXIT_USAGE;
+            p.seed = uv;
+            p.verdict.seed = uv;
+        } else if ((r = dt_cli_opt(cmd, argc, argv, &i, "--threads", &val)) != 0) {
+            if (r < 0 || dt_cli_parse_int(cmd, "--threads", val, 1, 256, &lv))
+                return DT_EXIT_USAGE;
+            p.threads = (int)lv;
+        } else if ((r = dt_cli_opt(cmd, argc, argv, &i, "--identity-probes", &val)) != 0) {
+            if (r < 0 || dt_cli_parse_int(cmd, "--identity-probes", val, 1, 100000, &lv))
+                return DT_EXIT_USAGE;
+            p.n_identity = (size_t)lv;
+        } else if ((r = dt_cli_opt(cmd, argc, argv, &i, "--chat-probes", &val)) != 0) {
+            if (r < 0 || dt_cli_parse_int(cmd, "--chat-probes", val, 1, 100000, &lv))
+                return DT_EXIT_USAGE;
+            p.n_chat = (size_t)lv;
+        } else if ((r = dt_cli_opt(cmd, argc, argv, &i, "--text-probes", &val)) != 0) {
+            if (r < 0 || dt_cli_parse_int(cmd, "--text-probes", val, 1, 100000, &lv))
+                return DT_EXIT_USAGE;
+            p.n_text = (size_t)lv;
+        } else if ((r = dt_cli_opt(cmd, argc, argv, &i, "--samples", &val)) != 0) {
+            if (r < 0 || dt_cli_parse_int(cmd, "--samples", val, 1, 100, &lv))
+                return DT_EXIT_USAGE;
+            p.identity_samples = (int)lv;
+        } else if ((r = dt_cli_opt(cmd, argc, argv, &i, "--temperature", &val)) != 0) {
+            if (r < 0 || dt_cli_parse_double(cmd, "--temperature", val, &dv) || dv < 0 || dv > 5)
+                return r < 0 ? DT_EXIT_USAGE : dt_cli_usage(cmd, "--temperature takes 0 to 5");
+            p.temperature = (float)dv;
+        } else if ((r = dt_cli_opt(cmd, argc, argv, &i, "--identity-corpus", &val)) != 0) {
+            if (r < 0)
+                return DT_EXIT_USAGE;
+            p.identity_corpus = val;
+        } else if ((r = dt_cli_opt(cmd, argc, argv, &i, "--chat-corpus", &val)) != 0) {
+            if (r < 0)
+                return DT_EXIT_USAGE;
+            p.chat_corpus = val;
+        } else if ((r = dt_cli_opt(cmd, argc, argv, &i, "--text-corpus", &val)) != 0) {
+            if (r < 0)
+                return DT_EXIT_USAGE;
+            p.text_corpus = val;
+        } else if ((r = dt_cli_opt(cmd, argc, argv, &i, "--watermark-key", &val)) != 0) {
+            if (r < 0 || dt_cli_parse_u64(cmd, "--watermark-key", val, &uv))
+                return DT_EXIT_USAGE;
+            p.watermark = 1;
+            p.watermark_key = uv;
+        } else if ((r = dt_cli_opt(cmd, argc, argv, &i, "--watermark-gamma", &val)) != 0) {
+            if (r < 0 || dt_cli_parse_double(cmd, "--watermark-gamma", val, &dv) || dv <= 0 || dv >= 1)
+                return r < 0 ? DT_EXIT_USAGE : dt_cli_usage(cmd, "--watermark-gamma takes a number in (0, 1)");
+            p.watermark_gamma = dv;
+        } else {
+            fprintf(stderr, "distiltrace %s: unknown option '%s'\n", cmd, argv[i]);
+            return dt_cli_usage(cmd, usage);
+        }
+    }
+    if (!suspect.model_path && !suspect.transcripts_path)
+        return dt_cli_usage(cmd, usage);
+    if (attribute ? n_teachers < 2 : !have_primary)
+        return dt_cli_usage(cmd, usage);
+    if (!quiet && isatty(2)) {
+        p.progress = on_progress;
+    }
+    if (quiet)
+        dt_log_verbosity = 0;
+
+    struct dt_error err = {0};
+    struct dt_store *store = NULL;
+    int64_t run_id = 0;
+    int rc;
+    if (!no_db) {
+        if ((rc = dt_store_open(db, &store, &err)) != 0)
+            return dt_cli_fail(&err);
+        uint64_t seed = p.seed;
+        if ((rc = dt_store_run_begin(store, argc, argv, &seed, p.threads, &run_id, &err)) != 0) {
+            dt_store_close(store);
+            return dt_cli_fail(&err);
+        }
+    }
+    struct dt_compare_result res;
+    rc = dt_compare_run(teachers, n_teachers, &suspect, controls, n_controls, &p, &res, &err);
+    int status;
+    if (rc) {
+        status = dt_cli_fail(&err);
+        if (store) {
+            struct dt_error e2;
+            dt_store_run_end(store, run_id, status, &e2);
+            dt_store_close(store);
+        }
+        return status;
+    }
+    if (store && (rc = dt_compare_store(store, run_id, &res, &p, &err)) != 0) {
+        status = dt_cli_fail(&err);
+        dt_compare_result_release(&res);
+        dt_store_close(store);
+        return status;
+    }
+    enum dt_relation rel = res.outcomes[res.i_best].verdict.relation;
+    status = (rel == DT_REL_SAME_WEIGHTS || rel == DT_REL_WEIGHT_DERIVED || rel == DT_REL_DISTILLED)
+                 ? DT_EXIT_EVIDENCE
+                 : DT_EXIT_OK;
+    if (json) {
+        cJSON *doc = dt_compare_to_json(&res, &p, run_id);
+        char *s = doc ? cJSON_Print(doc) : NULL;
+        cJSON_Delete(doc);
+        if (!s) {
+            fprintf(stderr, "distiltrace: out of memory\n");
+            status = DT_EXIT_RESOURCE;
+        } else {
+            printf("%s\n", s);
+            cJSON_free(s);
+        }
+    } else {
+        print_text(&res, &p, run_id, db);
+    }
+    if (store) {
+        if (dt_store_run_end(store, run_id, status, &err) != 0)
+            status = dt_cli_fail(&err);
+        dt_store_close(store);
+    }
+    dt_compare_result_release(&res);
+    return status;
+}
+
+int cmd_compare(int argc, char **argv)
+{
+    return run(argc, argv, 0);
+}
+
+int cmd_attribute(int argc, char **argv)
+{
+    return run(argc, argv, 1);
+}

@@ -1,0 +1,84 @@
+/*
+ * The comparison pipeline behind `compare` and `attribute`: opens every party (local model
+ * or API transcripts), picks the probes, collects every party's answers (generating them
+ * with the local inference core where a model is available), runs every signal for each
+ * candidate teacher, decides a verdict per candidate and attributes the suspect to the
+ * candidate with the strongest evidence.
+ *
+ * Cost: each local model answers n_identity * identity_samples + n_chat + n_text prompts
+ * (short answers) and scores n_text short texts a few times; see docs/method.md.
+ */
+#ifndef DT_DETECT_COMPARE_H
+#define DT_DETECT_COMPARE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "detect/verdict.h"
+#include "fingerprint/measurement.h"
+#include "fingerprint/party.h"
+
+struct dt_error;
+
+struct dt_compare_input {
+    const char *model_path;       /* GGUF file or Hugging Face directory, or NULL */
+    const char *transcripts_path; /* API transcripts (JSONL), or NULL */
+    const char *name;             /* display name, or NULL for the file's base name */
+};
+
+typedef void (*dt_compare_progress)(void *ud, const char *stage, size_t done, size_t total);
+
+struct dt_compare_params {
+    const char *chat_template;  /* "{prompt}" template for models without a recognised one */
+    size_t n_identity;          /* identity probes (40) */
+    int identity_samples;       /* answers per identity probe (2) */
+    size_t n_chat;              /* chat probes (60) */
+    size_t n_text;              /* text probes (40) */
+    int max_tokens_chat;        /* (40) */
+    int max_tokens_text;        /* (32) */
+    float temperature;          /* sampling temperature of the answers (0.8) */
+    float top_p;                /* (0.95) */
+    uint64_t seed;              /* every random choice derives from it (1) */
+    int threads;                /* inference threads; <= 0: default */
+    const char *identity_corpus; /* corpus files replacing the built-in ones, or NULL */
+    const char *chat_corpus;
+    const char *text_corpus;
+    int watermark;              /* run the watermark signal with the key below */
+    uint64_t watermark_key;
+    double watermark_gamma;
+    struct dt_verdict_params verdict;
+    dt_compare_progress progress; /* may be NULL */
+    void *progress_ud;
+};
+
+void dt_compare_params_default(struct dt_compare_params *p);
+
+/* The analysis against one candidate teacher. */
+struct dt_compare_outcome {
+    size_t i_teacher;             /* index into parties */
+    struct dt_measurement *ms;    /* n_ms measurements, in a fixed order */
+    size_t n_ms;
+    struct dt_verdict verdict;
+};
+
+struct dt_compare_result {
+    struct dt_party *parties;     /* [0] suspect, [1..n_controls] controls, then the teachers */
+    size_t n_parties, n_controls, n_teachers;
+    struct dt_compare_outcome *outcomes; /* one per teacher, in input order */
+    size_t i_best;                /* outcome the suspect is attributed to */
+    double attribution_p;         /* its verdict p-value, Bonferroni-corrected for n_teachers */
+    char **prompts[DT_SET_COUNT]; /* probe texts of each set (owned) */
+    size_t n_prompts[DT_SET_COUNT];
+    char probe_source[64];        /* "built-in corpora" or "transcripts of <name>" */
+    double seconds_load, seconds_collect, seconds_signals, seconds_total;
+    size_t n_generated_tokens;
+};
+
+/* teachers[0] is the primary teacher; the others are candidates. */
+int dt_compare_run(const struct dt_compare_input *teachers, size_t n_teachers,
+                   const struct dt_compare_input *suspect, const struct dt_compare_input *controls,
+                   size_t n_controls, const struct dt_compare_params *p,
+                   struct dt_compare_result *out, struct dt_error *err);
+void dt_compare_result_release(struct dt_compare_result *r);
+
+#endif

@@ -1,0 +1,310 @@
+/*
+ * The verdict engine (see verdict.h and docs/method.md). Measurements in, one-sided tests,
+ * Holm adjustment over the tested family, then the documented rules. Every p-value is kept in
+ * log space until the end so that overwhelming evidence (p far below 1e-300) still orders.
+ */
+#include "detect/verdict.h"
+
+#include "detect/multiple.h"
+#include "detect/tests.h"
+#include "fingerprint/measurement.h"
+#include "util/alloc.h"
+#include "util/error.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <string.h>
+
+void dt_verdict_params_default(struct dt_verdict_params *p)
+{
+    p->alpha = 0.01;
+    p->seed = 1;
+    p->n_resamples = 9999;
+    p->min_probes = 8;
+}
+
+const char *dt_relation_name(enum dt_relation r)
+{
+    switch (r) {
+    case DT_REL_SAME_WEIGHTS: return "same-weights";
+    case DT_REL_WEIGHT_DERIVED: return "weight-derived";
+    case DT_REL_DISTILLED: return "distilled";
+    case DT_REL_INCONCLUSIVE: return "inconclusive";
+    case DT_REL_INDEPENDENT: return "independent";
+    }
+    return "inconclusive";
+}
+
+int dt_relation_strength(enum dt_relation r)
+{
+    switch (r) {
+    case DT_REL_SAME_WEIGHTS: return 5;
+    case DT_REL_WEIGHT_DERIVED: return 4;
+    case DT_REL_DISTILLED: return 3;
+    case DT_REL_INCONCLUSIVE: return 2;
+    case DT_REL_INDEPENDENT: return 1;
+    }
+    return 0;
+}
+
+/* Rank test on the complete rows of the columns that have any value. Returns 1 when run. */
+static int run_rank(const struct dt_measurement *m, const struct dt_test_opts *o, size_t min_probes,
+                    struct dt_signal_result *r, double *log_p, struct dt_error *err)
+{
+    size_t n_cols = m->n_cols, n_probes = m->n_probes;
+    unsigned char *use_col = dt_calloc(n_cols ? n_cols : 1, 1);
+    double *x = dt_malloc_array(n_probes * n_cols + 1, sizeof(double));
+    int rc = 0;
+    if (!use_col || !x) {
+        rc = dt_error_set(err, DT_ENOMEM, "out of memory");
+        goto out;
+    }
+    size_t k = 0;
+    for (size_t j = 0; j < n_cols; j++) {
+        for (size_t i = 0; i < n_probes && !use_col[j]; i++)
+            use_col[j] = !isnan(m->scores[i * n_cols + j]);
+        k += use_col[j];
+    }
+    size_t rows = 0;
+    if (use_col[0] && k >= 2) {
+        for (size_t i = 0; i < n_probes; i++) {
+            int ok = 1;
+            for (size_t j = 0; j < n_cols; j++)
+                if (use_col[j] && isnan(m->scores[i * n_cols + j]))
+                    ok = 0;
+            if (!ok)
+                continue;
+            size_t c = 0;
+            for (size_t j = 0; j < n_cols; j++)
+                if (use_col[j])
+                    x[rows * k + c++] = m->scores[i * n_cols + j];
+            rows++;
+        }
+    }
+    if (!use_col[0] || k < 2) {
+        snprintf(r->test, sizeof r->test, "rank test over probes (not run: no comparable control)");
+        goto out;
+    }
+    if (rows < min_probes) {
+        snprintf(r->test, sizeof r->test, "rank test over probes (not run: %zu usable probes)", rows);
+        goto out;
+    }
+    struct dt_test_result t;
+    if ((rc = dt_test_rank_controls(x, rows, k, o, &t, err)) != 0)
+        goto out;
+    snprintf(r->test, sizeof r->test, "%s (%zu probes, %zu controls)", t.name, rows, k - 1);
+    r->tested = 1;
+    r->p_value = t.p_value;
+    *log_p = t.log_p;
+    r->effect = t.effect;
+    if (t.has_ci) {
+        r->ci_low = t.ci_low;
+        r->ci_high = t.ci_high;
+    }
+out:
+    dt_free(use_col);
+    dt_free(x);
+    return rc;
+}
+
+/* Intersection-union of one-sided Fisher tests: the suspect against every control. */
+static int run_rate(const struct dt_measurement *m, const struct dt_test_opts *o,
+                    struct dt_signal_result *r, double *log_p, struct dt_error *err)
+{
+    double worst = -INFINITY, worst_p = 0;
+    size_t n_used = 0;
+    for (size_t j = 0; j < m->n_controls; j++) {
+        if (m->c_n[j] == 0)
+            continue;
+        struct dt_test_result t;
+        int rc = dt_test_fisher(m->s_hits, m->s_n - m->s_hits, m->c_hits[j], m->c_n[j] - m->c_hits[j],
+                                o, &t, err);
+        if (rc)
+            return rc;
+        n_used++;
+        if (t.log_p > worst) {
+            worst = t.log_p;
+            worst_p = t.p_value;
+        }
+    }
+    if (n_used == 0) {
+        snprintf(r->test, sizeof r->test, "Fisher's exact test (not run: no control answers)");
+        return 0;
+    }
+    snprintf(r->test, sizeof r->test,
+             "Fisher's exact test against each of %zu controls (intersection-union)", n_used);
+    r->tested = 1;
+    r->p_value = worst_p;
+    *log_p = worst;
+    r->effect = m->s_n ? (double)m->s_hits / (double)m->s_n : NAN;
+    return 0;
+}
+
+int dt_verdict_decide(const struct dt_measurement *ms, size_t n, size_t n_controls,
+                      const struct dt_verdict_params *params, struct dt_verdict *out,
+                      struct dt_error *err)
+{
+    struct dt_verdict_params def;
+    if (!params) {
+        dt_verdict_params_default(&def);
+        params = &def;
+    }
+    memset(out, 0, sizeof *out);
+    out->alpha = params->alpha;
+    out->signals = dt_calloc(n ? n : 1, sizeof *out->signals);
+    double *log_p = dt_malloc_array(n ? n : 1, sizeof(double));
+    double *adj = dt_malloc_array(n ? n : 1, sizeof(double));
+    size_t *idx = dt_malloc_array(n ? n : 1, sizeof(size_t));
+    int rc = 0;
+    if (!out->signals || !log_p || !adj || !idx) {
+        rc = dt_error_set(err, DT_ENOMEM, "out of memory");
+        goto out;
+    }
+    out->n_signals = n;
+    struct dt_test_opts o;
+    dt_test_opts_init(&o);
+    o.seed = params->seed;
+    o.n_resamples = (size_t)params->n_resamples;
+    size_t n_tested = 0;
+    for (size_t i = 0; i < n; i++) {
+        struct dt_signal_result *r = &out->signals[i];
+        const struct dt_measurement *m = &ms[i];
+        r->m = m;
+        r->p_value = r->p_adjusted = r->effect = r->ci_low = r->ci_high = NAN;
+        double lp = 0;
+        if (!m->applicable || m->cls == DT_SIGNAL_INFO)
+            continue;
+        switch (m->test) {
+        case DT_TEST_RANK:
+            rc = run_rank(m, &o, params->min_probes, r, &lp, err);
+            break;
+        case DT_TEST_RATE:
+            rc = run_rate(m, &o, r, &lp, err);
+            break;
+        case DT_TEST_GIVEN:
+            snprintf(r->test, sizeof r->test, "%s", m->test_given);
+            r->tested = !isnan(m->p_given);
+            r->p_value = m->p_given;
+            lp = m->p_given > 0 ? log(m->p_given) : -745.0;
+            break;
+        case DT_TEST_NONE:
+            break;
+        }
+        if (rc)
+            goto out;
+        if (r->tested) {
+            log_p[n_tested] = lp;
+            idx[n_tested++] = i;
+        }
+    }
+    if (n_tested && (rc = dt_mult_holm(log_p, n_tested, adj, err)) != 0)
+        goto out;
+    for (size_t t = 0; t < n_tested; t++) {
+        struct dt_signal_result *r = &out->signals[idx[t]];
+        r->p_adjusted = exp(adj[t]);
+        r->significant = adj[t] <= log(params->alpha);
+    }
+
+    /* The rules, strongest first. */
+    const struct dt_signal_result *weights = NULL, *best_art = NULL, *best_close = NULL, *best_any = NULL;
+    for (size_t i = 0; i < n; i++) {
+        const struct dt_signal_result *r = &out->signals[i];
+        if (!r->tested)
+            continue;
+        if (!best_any || r->p_adjusted < best_any->p_adjusted)
+            best_any = r;
+        if (!r->significant)
+            continue;
+        if (r->m->cls == DT_SIGNAL_WEIGHTS)
+            weights = r;
+        else if (r->m->cls == DT_SIGNAL_ARTIFACT && (!best_art || r->p_adjusted < best_art->p_adjusted))
+            best_art = r;
+        else if (r->m->cls == DT_SIGNAL_CLOSENESS &&
+                 (!best_close || r->p_adjusted < best_close->p_adjusted))
+            best_close = r;
+    }
+    int beats_controls = 0;
+    if (weights) {
+        beats_controls = 1;
+        for (size_t j = 0; j < weights->m->n_controls; j++)
+            if (!isnan(weights->m->control_stats[j]) &&
+                weights->m->control_stats[j] >= weights->m->statistic)
+                beats_controls = 0;
+    }
+    if (weights && weights->m->same_weights) {
+        out->relation = DT_REL_SAME_WEIGHTS;
+        out->p_value = weights->p_adjusted;
+        snprintf(out->rationale, sizeof out->rationale,
+                 "Every tensor of the teacher is present in the suspect and equal to it within the "
+                 "error of re-encoding it in the suspect's storage type (%s).",
+                 weights->m->note);
+    } else if (weights && beats_controls) {
+        out->relation = DT_REL_WEIGHT_DERIVED;
+        out->p_value = weights->p_adjusted;
+        snprintf(out->rationale, sizeof out->rationale,
+                 "The suspect's weights are aligned with the teacher's far beyond chance and beyond "
+                 "every control model, but they differ by more than re-encoding would explain: "
+                 "they were derived from the teacher's weights (%s).",
+                 weights->m->note);
+    } else if (best_art) {
+        out->relation = DT_REL_DISTILLED;
+        out->p_value = best_art->p_adjusted;
+        char names[256] = "";
+        for (size_t i = 0; i < n; i++) {
+            const struct dt_signal_result *r = &out->signals[i];
+            if (r->tested && r->significant && r->m->cls == DT_SIGNAL_ARTIFACT) {
+                if (names[0])
+                    strncat(names, ", ", sizeof names - strlen(names) - 1);
+                strncat(names, r->m->name, sizeof names - strlen(names) - 1);
+            }
+        }
+        snprintf(out->rationale, sizeof out->rationale,
+                 "The suspect reproduces artifacts of the teacher's outputs that no control model "
+                 "shows (%s): %s.",
+                 names, best_art->m->note);
+    } else if (best_close) {
+        out->relation = DT_REL_INCONCLUSIVE;
+        out->p_value = best_close->p_adjusted;
+        snprintf(out->rationale, sizeof out->rationale,
+                 "The suspect is closer to the teacher than the control models are (%s: %s), but "
+                 "it carries no artifact of the teacher's outputs; an independent model trained on "
+                 "the same data could be this close, so closeness alone does not establish "
+                 "distillation.",
+                 best_close->m->name, best_close->m->note);
+    } else if (n_controls == 0 && !weights) {
+        out->relation = DT_REL_INCONCLUSIVE;
+        out->p_value = best_any ? best_any->p_adjusted : 1.0;
+        snprintf(out->rationale, sizeof out->rationale,
+                 "No control model was given, so the behavioural signals could not be judged "
+                 "against independent models.");
+    } else if (n_tested == 0) {
+        out->relation = DT_REL_INCONCLUSIVE;
+        out->p_value = 1.0;
+        snprintf(out->rationale, sizeof out->rationale,
+                 "No signal could be evaluated for this pair of models.");
+    } else {
+        out->relation = DT_REL_INDEPENDENT;
+        out->p_value = best_any ? best_any->p_adjusted : 1.0;
+        snprintf(out->rationale, sizeof out->rationale,
+                 "No signal shows the suspect closer to the teacher, or more like it, than the "
+                 "control models at alpha %g after correction for %zu tests%s%s.",
+                 params->alpha, n_tested, best_any ? "; the strongest was " : "",
+                 best_any ? best_any->m->name : "");
+    }
+out:
+    dt_free(log_p);
+    dt_free(adj);
+    dt_free(idx);
+    if (rc)
+        dt_verdict_release(out);
+    return rc;
+}
+
+void dt_verdict_release(struct dt_verdict *v)
+{
+    if (!v)
+        return;
+    dt_free(v->signals);
+    v->signals = NULL;
+    v->n_signals = 0;
+}

@@ -1,0 +1,32 @@
+/*
+ * Signals from next-token distributions on shared contexts. They need every compared model
+ * to use the teacher's tokenizer (equal dt_tokenizer_hash) so that positions and token ids
+ * line up; a model with another tokenizer gets a NaN column and is left out of the test.
+ *
+ *   next_token_js      per probe, minus the mean Jensen-Shannon divergence (nats) between the
+ *                      teacher's and the model's next-token distributions (closeness);
+ *   teacher_agreement  per probe, at the positions where the teacher's top token differs from
+ *                      the majority top token of the other compared models, the fraction
+ *                      where the model picks the teacher's token (closeness; each column's
+ *                      majority excludes itself, so the suspect and the controls are judged
+ *                      alike).
+ */
+#ifndef DT_FINGERPRINT_LOGIT_SIGNALS_H
+#define DT_FINGERPRINT_LOGIT_SIGNALS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+struct dt_error;
+struct dt_measurement;
+struct dt_model;
+
+/* models[0] is the suspect, models[1..n_models-1] the controls; NULL where a model has no
+ * weights. seqs are token sequences in the teacher's tokenizer, one per probe; positions
+ * from 0 to len-2 are scored (each predicts the next token). */
+int dt_signal_logits_run(struct dt_model *teacher, struct dt_model *const *models,
+                         size_t n_models, const int32_t *const *seqs, const size_t *lens,
+                         size_t n_seqs, struct dt_measurement *js, struct dt_measurement *agree,
+                         struct dt_error *err);
+
+#endif

@@ -1,0 +1,281 @@
+/*
+ * JSON rendering and evidence-store persistence of a comparison (see compare_out.h). Numbers
+ * that are not finite (untested p-values, missing statistics) become JSON null; p-values that
+ * underflow a double are written as 0 with their log10 alongside where known.
+ */
+#include "reports/compare_out.h"
+
+#include "detect/compare.h"
+#include "infer/model.h"
+#include "infer/tokenizer.h"
+#include "reports/store.h"
+#include "util/alloc.h"
+#include "util/error.h"
+
+#include <cJSON.h>
+#include <math.h>
+#include <stdio.h>
+#include <string.h>
+
+static void add_num(cJSON *o, const char *k, double v)
+{
+    if (isfinite(v))
+        cJSON_AddNumberToObject(o, k, v);
+    else
+        cJSON_AddNullToObject(o, k);
+}
+
+cJSON *dt_compare_signal_json(const struct dt_compare_result *r, size_t i_outcome, size_t i_signal)
+{
+    const struct dt_compare_outcome *o = &r->outcomes[i_outcome];
+    const struct dt_measurement *m = &o->ms[i_signal];
+    const struct dt_signal_result *sr = &o->verdict.signals[i_signal];
+    cJSON *s = cJSON_CreateObject();
+    if (!s)
+        return NULL;
+    cJSON_AddStringToObject(s, "name", m->name);
+    cJSON_AddStringToObject(s, "class", dt_signal_class_name(m->cls));
+    cJSON_AddBoolToObject(s, "applicable", m->applicable);
+    if (sr->tested)
+        cJSON_AddStringToObject(s, "test", sr->test);
+    else
+        cJSON_AddNullToObject(s, "test");
+    add_num(s, "statistic", m->statistic);
+    add_num(s, "p_value", sr->tested ? sr->p_value : NAN);
+    add_num(s, "p_adjusted", sr->tested ? sr->p_adjusted : NAN);
+    cJSON_AddBoolToObject(s, "significant", sr->tested && sr->significant);
+    add_num(s, "effect", sr->effect);
+    if (isfinite(sr->ci_low) && isfinite(sr->ci_high)) {
+        cJSON *ci = cJSON_AddArrayToObject(s, "ci");
+        cJSON_AddItemToArray(ci, cJSON_CreateNumber(sr->ci_low));
+        cJSON_AddItemToArray(ci, cJSON_CreateNumber(sr->ci_high));
+    }
+    cJSON_AddStringToObject(s, "note", m->note);
+    cJSON_AddStringToObject(s, "suspect_name", r->parties[0].name);
+    cJSON *ctl = cJSON_AddArrayToObject(s, "controls");
+    for (size_t j = 0; j < m->n_controls && j < r->n_controls; j++) {
+        cJSON *c = cJSON_CreateObject();
+        cJSON_AddStringToObject(c, "name", r->parties[1 + j].name);
+        add_num(c, "statistic", m->control_stats[j]);
+        if (m->test == DT_TEST_RATE) {
+            cJSON_AddNumberToObject(c, "hits", (double)m->c_hits[j]);
+            cJSON_AddNumberToObject(c, "n", (double)m->c_n[j]);
+        }
+        cJSON_AddItemToArray(ctl, c);
+    }
+    if (m->test == DT_TEST_RATE) {
+        cJSON_AddNumberToObject(s, "hits", (double)m->s_hits);
+        cJSON_AddNumberToObject(s, "n", (double)m->s_n);
+    }
+    if (m->details)
+        cJSON_AddItemToObject(s, "details", cJSON_Duplicate(m->details, 1));
+    return s;
+}
+
+static const char *role_name(enum dt_party_role r)
+{
+    switch (r) {
+    case DT_ROLE_TEACHER: return "teacher";
+    case DT_ROLE_SUSPECT: return "suspect";
+    case DT_ROLE_CONTROL: return "control";
+    case DT_ROLE_CANDIDATE: return "candidate";
+    }
+    return "unknown";
+}
+
+cJSON *dt_compare_to_json(const struct dt_compare_result *r, const struct dt_compare_params *p,
+                          int64_t run_id)
+{
+    cJSON *root = cJSON_CreateObject();
+    if (!root)
+        return NULL;
+    const struct dt_compare_outcome *best = &r->outcomes[r->i_best];
+    const struct dt_party *teacher = &r->parties[best->i_teacher];
+    cJSON *v = cJSON_AddObjectToObject(root, "verdict");
+    cJSON_AddStringToObject(v, "relation", dt_relation_name(best->verdict.relation));
+    add_num(v, "p_value", r->n_teachers > 1 ? r->attribution_p : best->verdict.p_value);
+    cJSON_AddStringToObject(v, "teacher", teacher->name);
+    cJSON_AddStringToObject(v, "suspect", r->parties[0].name);
+    cJSON_AddNumberToObject(v, "alpha", p->verdict.alpha);
+    cJSON_AddStringToObject(v, "rationale", best->verdict.rationale);
+    cJSON *sigs = cJSON_AddArrayToObject(root, "signals");
+    for (size_t i = 0; i < best->n_ms; i++)
+        cJSON_AddItemToArray(sigs, dt_compare_signal_json(r, r->i_best, i));
+    if (r->n_teachers > 1) {
+        cJSON *cands = cJSON_AddArrayToObject(root, "candidates");
+        for (size_t t = 0; t < r->n_teachers; t++) {
+            const struct dt_compare_outcome *o = &r->outcomes[t];
+            cJSON *c = cJSON_CreateObject();
+            cJSON_AddStringToObject(c, "teacher", r->parties[o->i_teacher].name);
+            cJSON_AddStringToObject(c, "relation", dt_relation_name(o->verdict.relation));
+            add_num(c, "p_value", o->verdict.p_value);
+            cJSON_AddBoolToObject(c, "attributed", t == r->i_best);
+            cJSON_AddItemToArray(cands, c);
+        }
+    }
+    cJSON *models = cJSON_AddArrayToObject(root, "models");
+    for (size_t i = 0; i < r->n_parties; i++) {
+        const struct dt_party *pa = &r->parties[i];
+        cJSON *m = cJSON_CreateObject();
+        cJSON_AddStringToObject(m, "role", role_name(pa->role));
+        cJSON_AddStringToObject(m, "name", pa->name);
+        if (pa->path)
+            cJSON_AddStringToObject(m, "path", pa->path);
+        cJSON_AddStringToObject(m, "source", pa->model ? "weights" : "transcripts");
+        if (pa->model) {
+            const struct dt_model_config *cfg = dt_model_config(pa->model);
+            cJSON_AddStringToObject(m, "arch", cfg->arch == DT_ARCH_QWEN2 ? "qwen2" : "llama");
+            cJSON_AddNumberToObject(m, "n_params", (double)dt_model_n_params(pa->model));
+            cJSON_AddStringToObject(m, "tokenizer_hash", dt_tokenizer_hash(pa->tok));
+        }
+        if (pa->chat_template)
+            cJSON_AddStringToObject(m, "chat_template", pa->chat_template);
+        cJSON_AddNumberToObject(m, "answers", (double)pa->samples.n);
+        cJSON_AddItemToArray(models, m);
+    }
+    cJSON *pr = cJSON_AddObjectToObject(root, "probes");
+    cJSON_AddStringToObject(pr, "source", r->probe_source);
+    cJSON_AddNumberToObject(pr, "identity", (double)r->n_prompts[DT_SET_IDENTITY]);
+    cJSON_AddNumberToObject(pr, "chat", (double)r->n_prompts[DT_SET_CHAT]);
+    cJSON_AddNumberToObject(pr, "text", (double)r->n_prompts[DT_SET_TEXT]);
+    cJSON_AddNumberToObject(pr, "seed", (double)p->seed);
+    cJSON *tm = cJSON_AddObjectToObject(root, "timing");
+    cJSON_AddNumberToObject(tm, "load_s", r->seconds_load);
+    cJSON_AddNumberToObject(tm, "collect_s", r->seconds_collect);
+    cJSON_AddNumberToObject(tm, "signals_s", r->seconds_signals);
+    cJSON_AddNumberToObject(tm, "total_s", r->seconds_total);
+    cJSON_AddNumberToObject(tm, "generated_tokens", (double)r->n_generated_tokens);
+    if (run_id > 0)
+        cJSON_AddNumberToObject(root, "run_id", (double)run_id);
+    return root;
+}
+
+static int store_party(struct dt_store *s, int64_t run_id, const struct dt_party *pa,
+                       const struct dt_compare_params *p, int64_t *model_id, struct dt_error *err)
+{
+    struct dt_store_model sm = {0};
+    sm.name = pa->name;
+    if (pa->model) {
+        sm.path = pa->path;
+        sm.format = dt_model_format(pa->model) == DT_FORMAT_GGUF ? "gguf" : "safetensors";
+        sm.arch = dt_model_config(pa->model)->arch == DT_ARCH_QWEN2 ? "qwen2" : "llama";
+        sm.n_params = dt_model_n_params(pa->model);
+        sm.tokenizer_hash = dt_tokenizer_hash(pa->tok);
+    } else {
+        sm.format = "api";
+    }
+    int rc = dt_store_model_upsert(s, &sm, model_id, err);
+    if (rc || pa->samples.n == 0)
+        return rc;
+    char key[160], params[256];
+    snprintf(key, sizeof key, "compare:%lld:%s", (long long)run_id, pa->name);
+    snprintf(params, sizeof params,
+             "{\"temperature\": %g, \"top_p\": %g, \"seed\": %llu, \"source\": \"%s\"}",
+             (double)p->temperature, (double)p->top_p, (unsigned long long)p->seed,
+             pa->model ? "local" : "transcript");
+    int64_t coll = 0;
+    int created = 0;
+    if ((rc = dt_store_collection_open(s, key, *model_id, 0, pa->model ? "local" : "transcript",
+                                       params, run_id, &coll, &created, err)))
+        return rc;
+    for (size_t i = 0; i < pa->samples.n && !rc; i++) {
+        int inserted = 0;
+        rc = dt_store_observation_insert(s, coll, run_id, &pa->samples.items[i], &inserted, err);
+    }
+    return rc;
+}
+
+int dt_compare_store(struct dt_store *s, int64_t run_id, const struct dt_compare_result *r,
+                     const struct dt_compare_params *p, struct dt_error *err)
+{
+    int64_t *ids = dt_calloc(r->n_parties, sizeof *ids);
+    if (!ids)
+        return dt_error_set(err, DT_ENOMEM, "out of memory");
+    int rc = dt_store_begin(s, err);
+    if (rc) {
+        dt_free(ids);
+        return rc;
+    }
+    for (size_t i = 0; i < r->n_parties && !rc; i++)
+        rc = store_party(s, run_id, &r->parties[i], p, &ids[i], err);
+    for (size_t t = 0; t < r->n_teachers && !rc; t++) {
+        const struct dt_compare_outcome *o = &r->outcomes[t];
+        for (size_t i = 0; i < o->n_ms && !rc; i++) {
+            const struct dt_measurement *m = &o->ms[i];
+            const struct dt_signal_result *sr = &o->verdict.signals[i];
+            cJSON *d = dt_compare_signal_json(r, t, i);
+            cJSON_AddNumberToObject(d, "alpha", p->verdict.alpha);
+            char *dj = d ? cJSON_PrintUnformatted(d) : NULL;
+            cJSON_Delete(d);
+            if (!dj) {
+                rc = dt_error_set(err, DT_ENOMEM, "out of memory");
+                break;
+            }
+            struct dt_store_signal sig = {0};
+            sig.run_id = run_id;
+            sig.name = m->name;
+            sig.teacher_model_id = ids[o->i_teacher];
+            sig.suspect_model_id = ids[0];
+            sig.test = sr->tested ? sr->test : NULL;
+            sig.statistic = m->statistic;
+            sig.p_value = sr->tested ? sr->p_value : NAN;
+            sig.ci_low = sr->ci_low;
+            sig.ci_high = sr->ci_high;
+            sig.effect = sr->effect;
+            sig.n = m->test == DT_TEST_RATE ? (int64_t)m->s_n : (int64_t)m->n_probes;
+            sig.details_json = dj;
+            int64_t sid;
+            rc = dt_store_signal_insert(s, &sig, &sid, err);
+            cJSON_free(dj);
+        }
+        if (rc)
+            break;
+        cJSON *vd = cJSON_CreateObject();
+        cJSON_AddStringToObject(vd, "teacher", r->parties[o->i_teacher].name);
+        cJSON_AddStringToObject(vd, "suspect", r->parties[0].name);
+        cJSON_AddBoolToObject(vd, "attributed", t == r->i_best);
+        cJSON *cn = cJSON_AddArrayToObject(vd, "controls");
+        cJSON *ci = cJSON_AddArrayToObject(vd, "control_model_ids");
+        for (size_t j = 0; j < r->n_controls; j++) {
+            cJSON_AddItemToArray(cn, cJSON_CreateString(r->parties[1 + j].name));
+            cJSON_AddItemToArray(ci, cJSON_CreateNumber((double)ids[1 + j]));
+        }
+        cJSON *cands = cJSON_AddArrayToObject(vd, "candidates");
+        for (size_t c = 0; c < r->n_teachers; c++)
+            cJSON_AddItemToArray(cands, cJSON_CreateString(r->parties[r->outcomes[c].i_teacher].name));
+        cJSON *np = cJSON_AddObjectToObject(vd, "n_probes");
+        cJSON_AddNumberToObject(np, "identity", (double)r->n_prompts[DT_SET_IDENTITY]);
+        cJSON_AddNumberToObject(np, "chat", (double)r->n_prompts[DT_SET_CHAT]);
+        cJSON_AddNumberToObject(np, "text", (double)r->n_prompts[DT_SET_TEXT]);
+        cJSON_AddStringToObject(vd, "probe_source", r->probe_source);
+        cJSON *tm = cJSON_AddObjectToObject(vd, "timing_s");
+        cJSON_AddNumberToObject(tm, "load", r->seconds_load);
+        cJSON_AddNumberToObject(tm, "collect", r->seconds_collect);
+        cJSON_AddNumberToObject(tm, "signals", r->seconds_signals);
+        cJSON_AddNumberToObject(tm, "total", r->seconds_total);
+        char *vj = cJSON_PrintUnformatted(vd);
+        cJSON_Delete(vd);
+        if (!vj) {
+            rc = dt_error_set(err, DT_ENOMEM, "out of memory");
+            break;
+        }
+        struct dt_store_verdict sv = {0};
+        sv.run_id = run_id;
+        sv.teacher_model_id = ids[o->i_teacher];
+        sv.suspect_model_id = ids[0];
+        sv.relation = dt_relation_name(o->verdict.relation);
+        sv.p_value = o->verdict.p_value;
+        sv.alpha = p->verdict.alpha;
+        sv.rationale = o->verdict.rationale;
+        sv.details_json = vj;
+        int64_t vid;
+        rc = dt_store_verdict_insert(s, &sv, &vid, err);
+        cJSON_free(vj);
+    }
+    if (rc)
+        dt_store_rollback(s);
+    else
+        rc = dt_store_commit(s, err);
+    dt_free(ids);
+    return rc;
+}

@@ -1,0 +1,36 @@
+/*
+ * Output of a comparison: the JSON document of the `compare` contract (DESIGN.md) and its
+ * persistence in the evidence store (models, every answer as observations, one signals row
+ * per signal and one verdict row per candidate teacher).
+ */
+#ifndef DT_REPORTS_COMPARE_OUT_H
+#define DT_REPORTS_COMPARE_OUT_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+struct cJSON;
+struct dt_error;
+struct dt_store;
+struct dt_compare_result;
+struct dt_compare_params;
+
+/*
+ * {"verdict": {"relation", "p_value", "teacher", "suspect", "alpha", "rationale"},
+ *  "signals": [{"name", "class", "applicable", "test", "statistic", "p_value", "p_adjusted",
+ *               "significant", "effect", "ci", "note", "controls": [{"name", "statistic"}],
+ *               "details"}...],
+ *  "candidates": [...], "models": [...], "probes": {...}, "timing": {...}, "run_id"}
+ * The signals are those of the attributed teacher. NULL on allocation failure.
+ */
+struct cJSON *dt_compare_to_json(const struct dt_compare_result *r,
+                                 const struct dt_compare_params *p, int64_t run_id);
+
+/* One signal of an outcome as the JSON object above (used by the store's details too). */
+struct cJSON *dt_compare_signal_json(const struct dt_compare_result *r, size_t i_outcome, size_t i_signal);
+
+/* Records the comparison under run_id in one transaction. */
+int dt_compare_store(struct dt_store *s, int64_t run_id, const struct dt_compare_result *r,
+                     const struct dt_compare_params *p, struct dt_error *err);
+
+#endif

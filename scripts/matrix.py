@@ -1,0 +1,196 @@
+#!/usr/bin/env python3
+"""Runs the dev-zoo detection matrix of issue 4 and prints it as Markdown.
+
+usage: scripts/matrix.py [--dt build/cli/distiltrace] [--zoo ../shared/zoo] [--out FILE]
+                         [--only main|style|api|attribution|calibration]...
+
+For every suspect: `compare` against the teacher with the three controls (teacher2,
+c_other_data, c_small_same_data, leaving out the suspect itself), default settings, alpha
+0.01; the style family with its two controls; API-only comparisons from transcripts;
+attribution between teacher and teacher2; and calibration over all pairs of mutually
+independent zoo models. Each row shows the verdict, the key p-values and the wall time.
+"""
+import argparse, json, os, subprocess, sys, tempfile, time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+CHAT = '<|user|>{prompt}<|assistant|>'
+DERIVED = {'distilled', 'weight-derived', 'same-weights'}
+
+def run_compare(dt, args, db):
+    cmd = [dt, 'compare', '--json', '--chat-template', CHAT, '--db', db, '--quiet'] + args
+    t0 = time.time()
+    p = subprocess.run(cmd, capture_output=True, text=True)
+    wall = time.time() - t0
+    try:
+        return json.loads(p.stdout), wall
+    except Exception:
+        sys.stderr.write(f'compare failed ({p.returncode}): {p.stderr.strip()}\n')
+        return None, wall
+
+def fmt_p(v):
+    if v is None:
+        return '–'
+    return f'{v:.1e}' if v < 1e-3 else f'{v:.3f}'
+
+def sig_cell(doc, name):
+    for s in doc['signals']:
+        if s['name'] == name:
+            if not s['applicable']:
+                return 'n/a'
+            if s['p_adjusted'] is None:
+                return '–'
+            return fmt_p(s['p_adjusted']) + (' **' if s['significant'] else '')
+    return '–'
+
+SIGS = ['weights', 'identity', 'habits', 'next_token_js', 'teacher_agreement', 'generator_preference', 'ngram_overlap']
+
+def header(first):
+    cols = [first, 'expected', 'verdict', 'p'] + SIGS + ['time']
+    return '| ' + ' | '.join(cols) + ' |\n|' + '---|' * len(cols) + '\n'
+
+def row(name, expect, doc, wall):
+    if doc is None:
+        return f'| {name} | {expect} | error |' + ' |' * (len(SIGS) + 2) + '\n'
+    v = doc['verdict']
+    cells = [name, expect, v['relation'], fmt_p(v['p_value'])] + [sig_cell(doc, s) for s in SIGS] + [f'{wall:.0f} s']
+    return '| ' + ' | '.join(cells) + ' |\n'
+
+def ok(expect, rel):
+    if expect == 'not derived':
+        return rel not in DERIVED
+    return rel in expect.split(' or ')
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument('--dt', default=os.path.join(HERE, '..', 'build', 'cli', 'distiltrace'))
+    ap.add_argument('--zoo', default=os.path.join(HERE, '..', '..', 'shared', 'zoo'))
+    ap.add_argument('--out')
+    ap.add_argument('--only', action='append')
+    a = ap.parse_args()
+    parts = a.only or ['main', 'style', 'api', 'attribution', 'calibration']
+    z = a.zoo
+    db = os.path.join(tempfile.mkdtemp(prefix='dt_matrix_'), 'matrix.db')
+    out = []
+    fails = 0
+    g = lambda m: f'{z}/gguf/{m}.gguf'
+    if 'main' in parts:
+        controls = ['teacher2', 'c_other_data', 'c_small_same_data']
+        expect = {'teacher.q8_0': 'same-weights', 't_finetuned': 'weight-derived', 's_seqkd': 'distilled',
+                  's_topk': 'distilled', 's_crosstok': 'distilled', 's_partial': 'distilled',
+                  's_watermarked': 'distilled', 's_logitkd': 'distilled or inconclusive',
+                  'c_same_data': 'not derived', 'c_small_same_data': 'not derived',
+                  'c_other_data': 'not derived', 'teacher2': 'not derived', 's_from_teacher2': 'not derived',
+                  's_scrubbed_qwen2': 'stretch'}
+        out.append('### Dev zoo: teacher `teacher`, controls teacher2, c_other_data, c_small_same_data\n\n')
+        out.append('Holm-adjusted p-values per signal (** significant at 0.01); n/a = not applicable.\n\n')
+        out.append(header('suspect'))
+        times = []
+        for s, e in expect.items():
+            args = ['--teacher', g('teacher'), '--suspect', g(s)]
+            for c in controls:
+                if c != s:
+                    args += ['--control', g(c)]
+            doc, wall = run_compare(a.dt, args, db)
+            times.append(wall)
+            out.append(row(s, e, doc, wall))
+            if e != 'stretch' and (doc is None or not ok(e, doc['verdict']['relation'])):
+                fails += 1
+            sys.stderr.write(f'{s}: {doc["verdict"]["relation"] if doc else "error"} ({wall:.0f} s)\n')
+        # the watermarked student without the key is in the table above; with the key:
+        args = ['--teacher', g('teacher'), '--suspect', g('s_watermarked'), '--watermark-key', '15485863']
+        for c in controls:
+            args += ['--control', g(c)]
+        doc, wall = run_compare(a.dt, args, db)
+        out.append(row('s_watermarked (with key)', 'distilled', doc, wall))
+        times.sort()
+        out.append(f'\nMedian compare wall time {times[len(times) // 2]:.0f} s.\n\n')
+    if 'style' in parts:
+        sz = f'{z}/style/gguf'
+        out.append('### Style family: teacher `teacher`, controls c_style_same, c_style_small\n\n')
+        out.append(header('suspect'))
+        for s, e in [('s_style', 'distilled'), ('c_style_same', 'not derived'), ('c_style_small', 'not derived')]:
+            args = ['--teacher', f'{sz}/teacher.gguf', '--suspect', f'{sz}/{s}.gguf']
+            for c in ['c_style_same', 'c_style_small']:
+                if c != s:
+                    args += ['--control', f'{sz}/{c}.gguf']
+            doc, wall = run_compare(a.dt, args, db)
+            out.append(row(s, e, doc, wall))
+            if doc is None or not ok(e, doc['verdict']['relation']):
+                fails += 1
+            sys.stderr.write(f'style {s}: {doc["verdict"]["relation"] if doc else "error"}\n')
+        out.append('\n')
+    if 'api' in parts:
+        t = f'{z}/transcripts'
+        out.append('### API-only: teacher and suspect from transcripts, local controls answer the same prompts\n\n')
+        out.append(header('suspect transcripts'))
+        for s, e in [('s_seqkd', 'distilled'), ('s_crosstok', 'distilled'), ('c_same_data', 'not derived')]:
+            args = ['--teacher-transcripts', f'{t}/teacher.jsonl', '--suspect-transcripts', f'{t}/{s}.jsonl']
+            for c in ['teacher2', 'c_other_data', 'c_small_same_data']:
+                args += ['--control', g(c)]
+            doc, wall = run_compare(a.dt, args, db)
+            out.append(row(s, e, doc, wall))
+            if doc is None or not ok(e, doc['verdict']['relation']):
+                fails += 1
+            sys.stderr.write(f'api {s}: {doc["verdict"]["relation"] if doc else "error"}\n')
+        out.append('\n')
+    if 'attribution' in parts:
+        out.append('### Attribution among {teacher, teacher2}\n\n| suspect | attributed to | relation | p | expected |\n|---|---|---|---|---|\n')
+        for s, e in [('s_from_teacher2', 'teacher2'), ('s_seqkd', 'teacher')]:
+            cmd = [a.dt, 'attribute', '--json', '--quiet', '--chat-template', CHAT, '--db', db,
+                   '--suspect', g(s), '--candidate', g('teacher'), '--candidate', g('teacher2'),
+                   '--control', g('c_other_data'), '--control', g('c_small_same_data')]
+            p = subprocess.run(cmd, capture_output=True, text=True)
+            try:
+                v = json.loads(p.stdout)['verdict']
+                out.append(f'| {s} | {v["teacher"]} | {v["relation"]} | {fmt_p(v["p_value"])} | {e} |\n')
+                if v['teacher'] != e:
+                    fails += 1
+            except Exception:
+                out.append(f'| {s} | error | | | {e} |\n')
+                fails += 1
+        out.append('\n')
+    if 'calibration' in parts:
+        indep = ['teacher', 'teacher2', 'c_same_data', 'c_small_same_data', 'c_other_data', 's_from_teacher2']
+        related = {('teacher2', 's_from_teacher2'), ('s_from_teacher2', 'teacher2')}
+        pvals = {}
+        derived = []
+        n_pairs = 0
+        for tch in indep:
+            for sus in indep:
+                if tch == sus or (tch, sus) in related:
+                    continue
+                ctl = [c for c in indep if c not in (tch, sus) and (tch, c) not in related and (sus, c) not in related][:3]
+                args = ['--teacher', g(tch), '--suspect', g(sus)]
+                for c in ctl:
+                    args += ['--control', g(c)]
+                doc, wall = run_compare(a.dt, args, db)
+                n_pairs += 1
+                if doc is None:
+                    continue
+                if doc['verdict']['relation'] in DERIVED:
+                    derived.append(f'{tch}->{sus}')
+                for s in doc['signals']:
+                    if s['p_value'] is not None and s['class'] != 'info':
+                        pvals.setdefault(s['name'], []).append(s['p_value'])
+                sys.stderr.write(f'calibration {tch}->{sus}: {doc["verdict"]["relation"]}\n')
+        out.append(f'### Calibration: {n_pairs} ordered pairs of mutually independent zoo models\n\n')
+        out.append('Raw one-sided p-values of each signal (before Holm); under the null about 5% fall below 0.05 and 1% below 0.01.\n\n')
+        out.append('| signal | tests | p < 0.05 | p < 0.01 |\n|---|---|---|---|\n')
+        allp = []
+        for name, ps in sorted(pvals.items()):
+            allp += ps
+            out.append(f'| {name} | {len(ps)} | {sum(p < 0.05 for p in ps) / len(ps):.1%} | {sum(p < 0.01 for p in ps) / len(ps):.1%} |\n')
+        if allp:
+            out.append(f'| all | {len(allp)} | {sum(p < 0.05 for p in allp) / len(allp):.1%} | {sum(p < 0.01 for p in allp) / len(allp):.1%} |\n')
+        out.append(f'\nPairs called derived: {", ".join(derived) if derived else "none"}.\n\n')
+        if derived:
+            fails += 1
+    text = ''.join(out)
+    if a.out:
+        open(a.out, 'w').write(text)
+    print(text)
+    print(f'matrix: {fails} expectation(s) failed', file=sys.stderr)
+    sys.exit(1 if fails else 0)
+
+if __name__ == '__main__':
+    main()
