@@ -285,8 +285,9 @@ static int p_strip(struct dt_strbuf *sb, const struct dt_report_signal *g, int y
     dt_report_fmt_p(b, sizeof b, alpha);
     dt_strbuf_printf(sb, "<line x1=\"%.1f\" y1=\"%d\" x2=\"%.1f\" y2=\"%d\" stroke=\"#b42318\" "
                          "stroke-dasharray=\"4 3\" stroke-width=\"1.5\"/><text x=\"%.1f\" "
-                         "y=\"%d\" text-anchor=\"start\" fill=\"#b42318\">alpha = %s</text>",
-                     xa, y - 14, xa, y + 8, xa + 5, y - 16, b);
+                         "y=\"%d\" text-anchor=\"%s\" fill=\"#b42318\">alpha = %s</text>",
+                     xa, y - 14, xa, y + 8, xa > 520 ? xa - 5 : xa + 5, y - 16,
+                     xa > 520 ? "end" : "start", b);
     double xp = PX(fmax(lp, (double)lo_e));
     dt_report_fmt_p(a, sizeof a, g->p_value);
     dt_strbuf_printf(sb, "<path d=\"M%.1f %d l-7 -12 h14 z\" fill=\"#1d2430\"/><text x=\"%.1f\" "
@@ -315,7 +316,7 @@ static void chart(struct dt_strbuf *sb, const struct dt_report_signal *g, const 
         lo = fmin(lo, g->statistic);
         hi = fmax(hi, g->statistic);
     }
-    int have_line = isfinite(lo) && n_ctl > 0;
+    int have_line = isfinite(lo) && n_ctl > 0 && isfinite(g->statistic);
     if (!have_line && !have_p)
         return;
     if (have_line) {

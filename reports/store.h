@@ -196,6 +196,23 @@ int dt_store_hash_path(const char *path, char sha256[65], char xxh128[33], uint6
 /* The newest run that recorded a verdict; DT_ENOTFOUND when no run did. */
 int dt_store_latest_verdict_run(struct dt_store *s, int64_t *run_id, struct dt_error *err);
 
+/* ---- release fingerprints ---- */
+
+/* Stores a fingerprint (its JSON text, see fingerprint/release.h) of a model row. */
+int dt_store_fingerprint_insert(struct dt_store *s, const char *name, int64_t model_id,
+                                int64_t run_id, int64_t n_tensors, const char *tokenizer_hash,
+                                const char *data_json, int64_t *id, struct dt_error *err);
+struct dt_store_fingerprint_row {
+    int64_t id, model_id, run_id, n_tensors;
+    const char *name, *tokenizer_hash, *data_json, *created_at;
+    const char *model_name, *model_sha256, *model_path;
+};
+typedef int (*dt_store_fingerprint_cb)(void *ud, const struct dt_store_fingerprint_row *row);
+/* The fingerprint with this id, or (id_or_name not a number) the newest with this name;
+ * DT_ENOTFOUND when there is none. */
+int dt_store_fingerprint_get(struct dt_store *s, const char *id_or_name,
+                             dt_store_fingerprint_cb cb, void *ud, struct dt_error *err);
+
 /* ---- checks ---- */
 
 struct dt_store_check {
