@@ -21,6 +21,8 @@ const struct dt_command dt_commands[] = {
     {"transcripts", cmd_transcripts, "import API transcripts (OpenAI, llama.cpp server, plain JSONL)"},
     {"runs", cmd_runs, "list and show the runs recorded in an evidence store"},
     {"db", cmd_db, "check an evidence store's integrity and schema version"},
+    {"fingerprint", cmd_fingerprint, "register a model's release fingerprint (tensor hashes, tokenizer, behaviour)"},
+    {"verify", cmd_verify, "check that a release artifact (copy, quantization) is a registered model"},
     {"report", cmd_report, "render a run's report (html, md, json, junit, sarif) or verify one"},
     {"collect", cmd_collect, "generate with a local model over a corpus into an evidence store"},
     {"watermark", cmd_watermark, "xxh64-kgw watermark: generate, detect, test suspects for radioactivity"},

@@ -39,6 +39,8 @@ int cmd_transcripts(int argc, char **argv);
 int cmd_runs(int argc, char **argv);
 int cmd_db(int argc, char **argv);
 int cmd_report(int argc, char **argv);
+int cmd_fingerprint(int argc, char **argv);
+int cmd_verify(int argc, char **argv);
 int cmd_collect(int argc, char **argv);
 int cmd_watermark(int argc, char **argv);
 
