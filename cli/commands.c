@@ -23,6 +23,7 @@ const struct dt_command dt_commands[] = {
     {"db", cmd_db, "check an evidence store's integrity and schema version"},
     {"fingerprint", cmd_fingerprint, "register a model's release fingerprint (tensor hashes, tokenizer, behaviour)"},
     {"verify", cmd_verify, "check that a release artifact (copy, quantization) is a registered model"},
+    {"check", cmd_check_policy, "release gate: compare against banned teachers per a policy file, write reports"},
     {"report", cmd_report, "render a run's report (html, md, json, junit, sarif) or verify one"},
     {"collect", cmd_collect, "generate with a local model over a corpus into an evidence store"},
     {"watermark", cmd_watermark, "xxh64-kgw watermark: generate, detect, test suspects for radioactivity"},

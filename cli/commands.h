@@ -41,6 +41,7 @@ int cmd_db(int argc, char **argv);
 int cmd_report(int argc, char **argv);
 int cmd_fingerprint(int argc, char **argv);
 int cmd_verify(int argc, char **argv);
+int cmd_check_policy(int argc, char **argv);
 int cmd_collect(int argc, char **argv);
 int cmd_watermark(int argc, char **argv);
 
