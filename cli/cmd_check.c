@@ -30,7 +30,7 @@
 static const char usage[] = "distiltrace check --policy POLICY.json [--db D] [--suspect MODEL]";
 
 static const char *const relations[] = {"same-weights", "weight-derived", "distilled",
-                                        "independent", "inconclusive", NULL};
+                                        "independent",  "inconclusive",   NULL};
 
 struct policy {
     char *dir; /* the policy file's directory, for relative paths */
@@ -152,13 +152,15 @@ int cmd_check_policy(int argc, char **argv)
         goto done;
     }
     if (strings(cJSON_GetObjectItemCaseSensitive(doc, "teachers_banned"), teachers, MAX_MODELS,
-                &n_teachers) || n_teachers == 0) {
+                &n_teachers) ||
+        n_teachers == 0) {
         status = policy_error(policy_path, "\"teachers_banned\" must be a non-empty array of "
                                            "model paths");
         goto done;
     }
     if (strings(cJSON_GetObjectItemCaseSensitive(doc, "controls"), controls, MAX_MODELS,
-                &n_controls) || n_controls == 0) {
+                &n_controls) ||
+        n_controls == 0) {
         status = policy_error(policy_path, "\"controls\" must be a non-empty array of model "
                                            "paths (independent models)");
         goto done;
@@ -183,8 +185,8 @@ int cmd_check_policy(int argc, char **argv)
         fail_on[2] = "distilled";
         n_fail_on = 3;
     }
-    if (jalpha && (!cJSON_IsNumber(jalpha) || !(jalpha->valuedouble > 0) ||
-                   !(jalpha->valuedouble < 1))) {
+    if (jalpha &&
+        (!cJSON_IsNumber(jalpha) || !(jalpha->valuedouble > 0) || !(jalpha->valuedouble < 1))) {
         status = policy_error(policy_path, "\"alpha\" must be a number in (0, 1)");
         goto done;
     }
@@ -239,9 +241,9 @@ int cmd_check_policy(int argc, char **argv)
         paths[n_paths] = resolve(&pol, controls[i]);
         ctl_in[i] = (struct dt_compare_input){paths[n_paths++], NULL, NULL};
     }
-    char *db_path = db_opt ? dt_strdup(db_opt)
-                           : resolve(&pol, cJSON_IsString(jdb) ? jdb->valuestring
-                                                               : "distiltrace-check.db");
+    char *db_path =
+        db_opt ? dt_strdup(db_opt)
+               : resolve(&pol, cJSON_IsString(jdb) ? jdb->valuestring : "distiltrace-check.db");
     paths[n_paths++] = db_path;
     for (size_t i = 0; i < n_paths; i++)
         if (!paths[i]) {
@@ -263,8 +265,8 @@ int cmd_check_policy(int argc, char **argv)
         int rc = tpath ? 0 : DT_ENOMEM;
         if (rc == 0)
             rc = dt_store_run_begin(store, argc, argv, &seed, p.threads, &run_id, &err);
-        if (rc == 0 && (rc = dt_compare_run(&tin, 1, &sus_in, ctl_in, n_controls, &p, &res,
-                                            &err)) != 0) {
+        if (rc == 0 &&
+            (rc = dt_compare_run(&tin, 1, &sus_in, ctl_in, n_controls, &p, &res, &err)) != 0) {
             struct dt_error e2;
             dt_store_run_end(store, run_id, dt_exit_code_for(rc), &e2);
         }

@@ -74,13 +74,16 @@ int cmd_fingerprint(int argc, char **argv)
     if (rc == 0)
         rc = dt_store_begin(s, &err);
     if (rc == 0) {
-        struct dt_store_model sm = {name ? name : base_name(model), model, NULL, fp->arch,
-                                    fp->n_params, fp->tokenizer_hash};
+        struct dt_store_model sm = {name ? name : base_name(model),
+                                    model,
+                                    NULL,
+                                    fp->arch,
+                                    fp->n_params,
+                                    fp->tokenizer_hash};
         if ((rc = dt_store_run_begin(s, argc, argv, NULL, (int)threads, &run_id, &err)) == 0 &&
             (rc = dt_store_model_upsert(s, &sm, &model_id, &err)) == 0 &&
-            (rc = dt_store_fingerprint_insert(s, sm.name, model_id, run_id,
-                                              (int64_t)fp->n_tensors, fp->tokenizer_hash, json,
-                                              &fp_id, &err)) == 0 &&
+            (rc = dt_store_fingerprint_insert(s, sm.name, model_id, run_id, (int64_t)fp->n_tensors,
+                                              fp->tokenizer_hash, json, &fp_id, &err)) == 0 &&
             (rc = dt_store_run_end(s, run_id, 0, &err)) == 0)
             rc = dt_store_commit(s, &err);
         else
@@ -194,10 +197,9 @@ int cmd_verify(int argc, char **argv)
         printf("%s\n", txt ? txt : "{}");
         cJSON_free(txt);
         cJSON_Delete(o);
-    }
-    else
-        printf("%s: '%s' %s registered model '%s': %s\n", res.same ? "verified" : "REJECTED",
-               model, res.same ? "is the" : "is not the", l.name, res.reason);
+    } else
+        printf("%s: '%s' %s registered model '%s': %s\n", res.same ? "verified" : "REJECTED", model,
+               res.same ? "is the" : "is not the", l.name, res.reason);
     dt_free(l.json);
     dt_free(l.name);
     return res.same ? DT_EXIT_OK : DT_EXIT_EVIDENCE;

@@ -33,9 +33,12 @@ static const char help[] =
 static const char *state_name(enum dt_report_check_state st)
 {
     switch (st) {
-    case DT_REPORT_CHECK_OK: return "ok";
-    case DT_REPORT_CHECK_MISMATCH: return "MISMATCH";
-    case DT_REPORT_CHECK_MISSING: return "missing";
+    case DT_REPORT_CHECK_OK:
+        return "ok";
+    case DT_REPORT_CHECK_MISMATCH:
+        return "MISMATCH";
+    case DT_REPORT_CHECK_MISSING:
+        return "missing";
     }
     return "?";
 }
@@ -65,20 +68,21 @@ static int verify(const char *db, const char *file)
     }
     printf("report:    %s (%s, run %lld)\n", file, dt_report_format_name(v.format),
            (long long)v.run_id);
-    printf("document:  %s\n", v.body_ok ? "ok (digest matches)" : "MISMATCH (edited after rendering)");
-    printf("store:     %s\n", !v.run_found     ? "MISMATCH (no such run in the store)"
+    printf("document:  %s\n",
+           v.body_ok ? "ok (digest matches)" : "MISMATCH (edited after rendering)");
+    printf("store:     %s\n", !v.run_found    ? "MISMATCH (no such run in the store)"
                               : v.evidence_ok ? "ok (evidence digest matches)"
                                               : "MISMATCH (the run's evidence changed)");
     for (size_t i = 0; i < v.n_files; i++) {
         const struct dt_report_file_check *f = &v.files[i];
-        printf("input:     %-8s %-20s store %-8s file %-8s %s\n", f->role,
-               f->name ? f->name : "", state_name(f->store_state), state_name(f->file_state),
+        printf("input:     %-8s %-20s store %-8s file %-8s %s\n", f->role, f->name ? f->name : "",
+               state_name(f->store_state), state_name(f->file_state),
                f->path ? f->path : "(no path)");
     }
     int ok = dt_report_verification_ok(&v);
     if (ok)
-        printf("verified%s\n", v.n_missing ? " (some input files were not present to re-hash)"
-                                            : "");
+        printf("verified%s\n",
+               v.n_missing ? " (some input files were not present to re-hash)" : "");
     else
         printf("NOT verified\n");
     dt_report_verification_release(&v);
@@ -120,8 +124,7 @@ int cmd_report(int argc, char **argv)
         return DT_EXIT_USAGE;
     }
     long run_id = 0;
-    if (strcmp(run, "latest") &&
-        dt_cli_parse_int("report", "RUN", run, 1, 0x7fffffffL, &run_id))
+    if (strcmp(run, "latest") && dt_cli_parse_int("report", "RUN", run, 1, 0x7fffffffL, &run_id))
         return DT_EXIT_USAGE;
 
     struct dt_store *s = NULL;

@@ -38,8 +38,8 @@ static void b64_encode(struct dt_strbuf *sb, const unsigned char *p, size_t n)
             v |= (uint32_t)p[i + 1] << 8;
         if (i + 2 < n)
             v |= p[i + 2];
-        char q[4] = {b64[(v >> 18) & 63], b64[(v >> 12) & 63],
-                     i + 1 < n ? b64[(v >> 6) & 63] : '=', i + 2 < n ? b64[v & 63] : '='};
+        char q[4] = {b64[(v >> 18) & 63], b64[(v >> 12) & 63], i + 1 < n ? b64[(v >> 6) & 63] : '=',
+                     i + 2 < n ? b64[v & 63] : '='};
         dt_strbuf_append(sb, q, 4);
     }
 }
@@ -74,8 +74,8 @@ static void sample_plan(struct dt_fp_tensor *t)
     for (int i = 0; i < t->n_rows; i++)
         t->row_idx[i] = (int64_t)dt_rng_below(&rng, (uint64_t)t->rows);
     int64_t n_windows = t->cols / DT_FP_SAMPLE_COLS;
-    t->col0 = n_windows > 1 ? (int64_t)dt_rng_below(&rng, (uint64_t)n_windows) * DT_FP_SAMPLE_COLS
-                            : 0;
+    t->col0 =
+        n_windows > 1 ? (int64_t)dt_rng_below(&rng, (uint64_t)n_windows) * DT_FP_SAMPLE_COLS : 0;
     t->n_cols = t->cols - t->col0 < DT_FP_SAMPLE_COLS ? t->cols - t->col0 : DT_FP_SAMPLE_COLS;
 }
 
@@ -206,8 +206,10 @@ static int score(struct dt_model *m, const struct dt_fingerprint *fp, struct sco
         for (size_t j = 0; j < fp->lens[i]; j++)
             if (fp->tokens[i * DT_FP_PROBE_TOKENS + j] < 0 ||
                 fp->tokens[i * DT_FP_PROBE_TOKENS + j] >= dt_model_config(m)->n_vocab)
-                return dt_error_set(err, DT_EMISMATCH, "probe token %d is outside the "
-                                    "model's vocabulary", fp->tokens[i * DT_FP_PROBE_TOKENS + j]);
+                return dt_error_set(err, DT_EMISMATCH,
+                                    "probe token %d is outside the "
+                                    "model's vocabulary",
+                                    fp->tokens[i * DT_FP_PROBE_TOKENS + j]);
         seqs[n] = fp->tokens + i * DT_FP_PROBE_TOKENS;
         lens[n++] = fp->lens[i];
     }
@@ -313,7 +315,8 @@ void dt_fingerprint_free(struct dt_fingerprint *fp)
 int dt_fingerprint_to_json(const struct dt_fingerprint *fp, char **out, struct dt_error *err)
 {
     struct dt_strbuf sb = DT_STRBUF_INIT;
-    dt_strbuf_puts(&sb, "{\"format\":\"distiltrace-fingerprint\",\"version\":1,\"tokenizer_hash\":");
+    dt_strbuf_puts(&sb,
+                   "{\"format\":\"distiltrace-fingerprint\",\"version\":1,\"tokenizer_hash\":");
     if (fp->tokenizer_hash)
         dt_strbuf_printf(&sb, "\"%s\"", fp->tokenizer_hash);
     else
@@ -329,9 +332,10 @@ int dt_fingerprint_to_json(const struct dt_fingerprint *fp, char **out, struct d
             dt_strbuf_release(&sb);
             return dt_error_set(err, DT_ENOMEM, "out of memory writing a fingerprint");
         }
-        dt_strbuf_printf(&sb, "%s{\"name\":%s,\"type\":%u,\"rows\":%lld,\"cols\":%lld,"
-                              "\"xxh64\":\"%016llx\",\"n_rows\":%d,\"col0\":%lld,\"n_cols\":%lld,"
-                              "\"sample\":\"",
+        dt_strbuf_printf(&sb,
+                         "%s{\"name\":%s,\"type\":%u,\"rows\":%lld,\"cols\":%lld,"
+                         "\"xxh64\":\"%016llx\",\"n_rows\":%d,\"col0\":%lld,\"n_cols\":%lld,"
+                         "\"sample\":\"",
                          i ? "," : "", qn, t->type, (long long)t->rows, (long long)t->cols,
                          (unsigned long long)t->xxh64, t->n_rows, (long long)t->col0,
                          (long long)t->n_cols);
@@ -400,10 +404,10 @@ int dt_fingerprint_from_json(const char *json, size_t n_bytes, struct dt_fingerp
     fp->tensors = dt_calloc(nt > 0 ? (size_t)nt : 1, sizeof *fp->tensors);
     fp->tokens = dt_malloc_array((size_t)DT_FP_N_PROBES * DT_FP_PROBE_TOKENS, sizeof *fp->tokens);
     fp->lens = dt_calloc(DT_FP_N_PROBES, sizeof *fp->lens);
-    fp->top_lp = dt_malloc_array((size_t)DT_FP_N_PROBES * DT_FP_N_POS * DT_FP_TOP_K,
-                                 sizeof *fp->top_lp);
-    fp->top_ids = dt_malloc_array((size_t)DT_FP_N_PROBES * DT_FP_N_POS * DT_FP_TOP_K,
-                                  sizeof *fp->top_ids);
+    fp->top_lp =
+        dt_malloc_array((size_t)DT_FP_N_PROBES * DT_FP_N_POS * DT_FP_TOP_K, sizeof *fp->top_lp);
+    fp->top_ids =
+        dt_malloc_array((size_t)DT_FP_N_PROBES * DT_FP_N_POS * DT_FP_TOP_K, sizeof *fp->top_ids);
     if (!fp->tensors || !fp->tokens || !fp->lens || !fp->top_lp || !fp->top_ids || !fp->arch) {
         rc = dt_error_set(err, DT_ENOMEM, "out of memory reading a fingerprint");
         goto fail;
@@ -519,8 +523,10 @@ int dt_fingerprint_verify(const struct dt_fingerprint *fp, struct dt_model *m,
     out->n_tensors = fp->n_tensors;
     const char *th = dt_tokenizer_hash(dt_model_tokenizer(m));
     if (fp->tokenizer_hash && (!th || strcmp(th, fp->tokenizer_hash))) {
-        snprintf(out->reason, sizeof out->reason, "the tokenizer differs (hash %.16s, registered "
-                 "%.16s)", th ? th : "none", fp->tokenizer_hash);
+        snprintf(out->reason, sizeof out->reason,
+                 "the tokenizer differs (hash %.16s, registered "
+                 "%.16s)",
+                 th ? th : "none", fp->tokenizer_hash);
         return 0;
     }
     if (dt_model_n_tensors(m) != fp->n_tensors) {

@@ -64,14 +64,14 @@ int dt_fingerprint_from_json(const char *json, size_t n_bytes, struct dt_fingerp
                              struct dt_error *err);
 
 struct dt_fingerprint_match {
-    int same;          /* the artifact is the registered model */
-    char reason[512];  /* one line: why (not) */
+    int same;         /* the artifact is the registered model */
+    char reason[512]; /* one line: why (not) */
     size_t n_tensors, n_identical, n_within_tol;
-    double max_rel_err;   /* largest relative error of a tensor sample */
-    double max_err_ratio; /* largest relative error / its tolerance */
+    double max_rel_err;                           /* largest relative error of a tensor sample */
+    double max_err_ratio;                         /* largest relative error / its tolerance */
     double behaviour_mean_abs, behaviour_max_abs; /* log-prob differences (nats) */
-    double behaviour_tol;                          /* allowed mean difference */
-    double top1_agree;                             /* share of positions with the same top-1 */
+    double behaviour_tol;                         /* allowed mean difference */
+    double top1_agree;                            /* share of positions with the same top-1 */
 };
 
 /* Checks a model against a fingerprint. Returns 0 when the check ran (out->same says the

@@ -6,8 +6,9 @@
  * "body_sha256"}. It is embedded per format, always as the last thing in the document: a
  * comment "<!-- distiltrace-integrity {...} -->" closing HTML, Markdown and JUnit XML (with
  * - < > & written as \u00XX so the comment cannot end early), the last member "integrity" of
- * the JSON report, the last run property "distiltrace/integrity" in SARIF. body_sha256 is the SHA-256 of the whole document with its own 64 hex digits replaced
- * by zeros, so verification needs no knowledge of the format beyond finding the record.
+ * the JSON report, the last run property "distiltrace/integrity" in SARIF. body_sha256 is the
+ * SHA-256 of the whole document with its own 64 hex digits replaced by zeros, so verification needs
+ * no knowledge of the format beyond finding the record.
  */
 #include "reports/report.h"
 #include "reports/report_internal.h"
@@ -132,19 +133,30 @@ int dt_report_render(const struct dt_report *r, enum dt_report_format f, struct 
     size_t start = out->len;
     int rc;
     switch (f) {
-    case DT_REPORT_HTML: rc = dt_report_render_html(r, out); break;
-    case DT_REPORT_MD: rc = dt_report_render_md(r, out); break;
-    case DT_REPORT_JSON: rc = dt_report_render_json(r, out); break;
-    case DT_REPORT_JUNIT: rc = dt_report_render_junit(r, out); break;
-    case DT_REPORT_SARIF: rc = dt_report_render_sarif(r, out); break;
-    default: return dt_error_set(err, DT_EINVAL, "unknown report format %d", (int)f);
+    case DT_REPORT_HTML:
+        rc = dt_report_render_html(r, out);
+        break;
+    case DT_REPORT_MD:
+        rc = dt_report_render_md(r, out);
+        break;
+    case DT_REPORT_JSON:
+        rc = dt_report_render_json(r, out);
+        break;
+    case DT_REPORT_JUNIT:
+        rc = dt_report_render_junit(r, out);
+        break;
+    case DT_REPORT_SARIF:
+        rc = dt_report_render_sarif(r, out);
+        break;
+    default:
+        return dt_error_set(err, DT_EINVAL, "unknown report format %d", (int)f);
     }
     if (rc == 0 && dt_strbuf_failed(out))
         rc = DT_ENOMEM;
     if (rc)
         return dt_error_set(err, rc, "%s rendering the %s report of run %lld",
-                            rc == DT_ENOMEM ? "out of memory" : "failed",
-                            dt_report_format_name(f), (long long)r->run_id);
+                            rc == DT_ENOMEM ? "out of memory" : "failed", dt_report_format_name(f),
+                            (long long)r->run_id);
     return dt_report_seal(out, start, err);
 }
 
@@ -159,7 +171,7 @@ static enum dt_report_format sniff(const char *d, size_t n)
         i++;
     if (i < n && d[i] == '{')
         return memmem(d, n, "\"$schema\"", 9) && memmem(d, n, "sarif", 5) ? DT_REPORT_SARIF
-                                                                            : DT_REPORT_JSON;
+                                                                          : DT_REPORT_JSON;
     if (n - i >= 5 && !memcmp(d + i, "<?xml", 5))
         return DT_REPORT_JUNIT;
     if (n - i >= 9 && !strncasecmp(d + i, "<!doctype", 9))

@@ -66,7 +66,8 @@ static const char css[] =
     "article.signal{border:1px solid var(--line);border-radius:4px;padding:14px 18px;"
     "margin:14px 0;break-inside:avoid;page-break-inside:avoid}\n"
     ".note{font-size:14.5px}\n"
-    ".explain{font-size:13.5px;color:#333;display:grid;grid-template-columns:1fr 1fr;gap:4px 22px}\n"
+    ".explain{font-size:13.5px;color:#333;display:grid;grid-template-columns:1fr 1fr;gap:4px "
+    "22px}\n"
     ".explain p{margin:4px 0}\n"
     ".explain b{display:block;font-size:12px;color:var(--muted);text-transform:uppercase;"
     "letter-spacing:.05em}\n"
@@ -94,10 +95,14 @@ static void esc(struct dt_strbuf *sb, const char *s)
 static const char *status_class(enum dt_report_status st)
 {
     switch (st) {
-    case DT_SIG_EVIDENCE: return "st-evidence";
-    case DT_SIG_NO_EVIDENCE: return "st-none";
-    case DT_SIG_NOT_APPLICABLE: return "st-na";
-    case DT_SIG_INFO: return "st-info";
+    case DT_SIG_EVIDENCE:
+        return "st-evidence";
+    case DT_SIG_NO_EVIDENCE:
+        return "st-none";
+    case DT_SIG_NOT_APPLICABLE:
+        return "st-na";
+    case DT_SIG_INFO:
+        return "st-info";
     }
     return "st-na";
 }
@@ -153,8 +158,8 @@ static int cmp_dot(const void *a, const void *b)
 
 /* The number line: controls as grey dots (labelled, nearby ones as one group), the suspect as
  * a red diamond. Returns the height used. */
-static int number_line(struct dt_strbuf *sb, const struct dt_report_signal *g,
-                       const char *suspect, double lo, double hi)
+static int number_line(struct dt_strbuf *sb, const struct dt_report_signal *g, const char *suspect,
+                       double lo, double hi)
 {
     char a[40];
     int y = 58;
@@ -175,20 +180,23 @@ static int number_line(struct dt_strbuf *sb, const struct dt_report_signal *g,
                          "against the controls</text>");
     if (n > 0) {
         double x0 = xpos(clo, lo, hi), x1 = xpos(chi, lo, hi);
-        dt_strbuf_printf(sb, "<rect x=\"%.1f\" y=\"%d\" width=\"%.1f\" height=\"20\" "
-                             "fill=\"#e3e7ee\" rx=\"3\"/>",
+        dt_strbuf_printf(sb,
+                         "<rect x=\"%.1f\" y=\"%d\" width=\"%.1f\" height=\"20\" "
+                         "fill=\"#e3e7ee\" rx=\"3\"/>",
                          x0 - 9, y - 10, x1 - x0 + 18);
     }
-    dt_strbuf_printf(sb, "<line x1=\"40\" y1=\"%d\" x2=\"620\" y2=\"%d\" stroke=\"#1d2430\" "
-                         "stroke-width=\"1.2\"/>",
+    dt_strbuf_printf(sb,
+                     "<line x1=\"40\" y1=\"%d\" x2=\"620\" y2=\"%d\" stroke=\"#1d2430\" "
+                     "stroke-width=\"1.2\"/>",
                      y, y);
     double step = nice_step(hi - lo);
     for (double t = ceil(lo / step) * step; t <= hi + step * 1e-9; t += step) {
         double x = xpos(t, lo, hi);
         dt_report_fmt_num(a, sizeof a, fabs(t) < step * 1e-9 ? 0 : t);
-        dt_strbuf_printf(sb, "<line x1=\"%.1f\" y1=\"%d\" x2=\"%.1f\" y2=\"%d\" "
-                             "stroke=\"#1d2430\"/><text x=\"%.1f\" y=\"%d\" "
-                             "text-anchor=\"middle\" fill=\"#5b6472\">%s</text>",
+        dt_strbuf_printf(sb,
+                         "<line x1=\"%.1f\" y1=\"%d\" x2=\"%.1f\" y2=\"%d\" "
+                         "stroke=\"#1d2430\"/><text x=\"%.1f\" y=\"%d\" "
+                         "text-anchor=\"middle\" fill=\"#5b6472\">%s</text>",
                          x, y - 4, x, y + 4, x, y + 17, a);
     }
     /* labels: group dots closer than 12 px, place each group's label in the first row where it
@@ -204,8 +212,9 @@ static int number_line(struct dt_strbuf *sb, const struct dt_report_signal *g,
         for (size_t j = k; j < e; j++) {
             const struct dt_report_control *c = &g->controls[dots[j].i];
             dt_report_fmt_num(a, sizeof a, c->statistic);
-            dt_strbuf_printf(sb, "<circle cx=\"%.1f\" cy=\"%d\" r=\"6\" fill=\"#7b8596\" "
-                                 "stroke=\"#fff\" stroke-width=\"1.5\"><title>",
+            dt_strbuf_printf(sb,
+                             "<circle cx=\"%.1f\" cy=\"%d\" r=\"6\" fill=\"#7b8596\" "
+                             "stroke=\"#fff\" stroke-width=\"1.5\"><title>",
                              dots[j].x, y);
             esc(sb, c->name);
             dt_strbuf_printf(sb, ": %s</title></circle>", a);
@@ -216,8 +225,7 @@ static int number_line(struct dt_strbuf *sb, const struct dt_report_signal *g,
             chart_label(&lab, g->controls[dots[k].i].name, 24);
         else
             dt_strbuf_printf(&lab, "%zu controls", e - k);
-        double w = 6.3 * (double)(e - k == 1 ? fmin(strlen(g->controls[dots[k].i].name), 25)
-                                             : 10);
+        double w = 6.3 * (double)(e - k == 1 ? fmin(strlen(g->controls[dots[k].i].name), 25) : 10);
         double lx = fmin(fmax(cx, 40 + w / 2), 640 - w / 2);
         int row = 0;
         while (row < CHART_MAX_ROWS - 1 && row_end[row] > lx - w / 2 - 6)
@@ -225,8 +233,9 @@ static int number_line(struct dt_strbuf *sb, const struct dt_report_signal *g,
         row_end[row] = lx + w / 2;
         if (row + 1 > n_rows)
             n_rows = row + 1;
-        dt_strbuf_printf(sb, "<text x=\"%.1f\" y=\"%d\" text-anchor=\"middle\" "
-                             "fill=\"#5b6472\">%s</text>",
+        dt_strbuf_printf(sb,
+                         "<text x=\"%.1f\" y=\"%d\" text-anchor=\"middle\" "
+                         "fill=\"#5b6472\">%s</text>",
                          lx, y + 33 + row * 13, lab.data ? lab.data : "");
         dt_strbuf_release(&lab);
         k = e;
@@ -235,13 +244,15 @@ static int number_line(struct dt_strbuf *sb, const struct dt_report_signal *g,
     if (isfinite(g->statistic)) {
         double x = xpos(g->statistic, lo, hi);
         dt_report_fmt_num(a, sizeof a, g->statistic);
-        dt_strbuf_printf(sb, "<path d=\"M%.1f %d l9 9 l-9 9 l-9 -9 z\" fill=\"#b42318\" "
-                             "stroke=\"#fff\" stroke-width=\"1.5\"><title>suspect: %s"
-                             "</title></path>",
+        dt_strbuf_printf(sb,
+                         "<path d=\"M%.1f %d l9 9 l-9 9 l-9 -9 z\" fill=\"#b42318\" "
+                         "stroke=\"#fff\" stroke-width=\"1.5\"><title>suspect: %s"
+                         "</title></path>",
                          x, y - 9, a);
         double w = 6.8 * (fmin(strlen(suspect), 29) + 3 + strlen(a));
-        dt_strbuf_printf(sb, "<text x=\"%.1f\" y=\"%d\" text-anchor=\"middle\" "
-                             "fill=\"#b42318\" font-weight=\"700\">",
+        dt_strbuf_printf(sb,
+                         "<text x=\"%.1f\" y=\"%d\" text-anchor=\"middle\" "
+                         "fill=\"#b42318\" font-weight=\"700\">",
                          fmin(fmax(x, 40 + w / 2), 640 - w / 2), y - 16);
         chart_label(sb, suspect, 28);
         dt_strbuf_printf(sb, " = %s</text>", a);
@@ -261,8 +272,9 @@ static int p_strip(struct dt_strbuf *sb, const struct dt_report_signal *g, int y
     double alpha = isfinite(g->alpha) ? g->alpha : 0.01;
 #define PX(l) (40.0 + ((l) - (double)lo_e) / (0.0 - (double)lo_e) * 580.0)
     int y = y0 + 46;
-    dt_strbuf_printf(sb, "<text x=\"40\" y=\"%d\" fill=\"#5b6472\">the p-value (log scale): "
-                         "significant left of the dashed line</text>",
+    dt_strbuf_printf(sb,
+                     "<text x=\"40\" y=\"%d\" fill=\"#5b6472\">the p-value (log scale): "
+                     "significant left of the dashed line</text>",
                      y0 + 14);
     double xa = PX(log10(alpha));
     dt_strbuf_printf(sb, "<rect x=\"40\" y=\"%d\" width=\"%.1f\" height=\"12\" fill=\"#fdecea\"/>",
@@ -277,22 +289,25 @@ static int p_strip(struct dt_strbuf *sb, const struct dt_report_signal *g, int y
             snprintf(lab, sizeof lab, "1");
         else
             snprintf(lab, sizeof lab, "1e%d", e);
-        dt_strbuf_printf(sb, "<line x1=\"%.1f\" y1=\"%d\" x2=\"%.1f\" y2=\"%d\" "
-                             "stroke=\"#1d2430\"/><text x=\"%.1f\" y=\"%d\" "
-                             "text-anchor=\"middle\" fill=\"#5b6472\">%s</text>",
+        dt_strbuf_printf(sb,
+                         "<line x1=\"%.1f\" y1=\"%d\" x2=\"%.1f\" y2=\"%d\" "
+                         "stroke=\"#1d2430\"/><text x=\"%.1f\" y=\"%d\" "
+                         "text-anchor=\"middle\" fill=\"#5b6472\">%s</text>",
                          x, y - 3, x, y + 3, x, y + 17, lab);
     }
     dt_report_fmt_p(b, sizeof b, alpha);
-    dt_strbuf_printf(sb, "<line x1=\"%.1f\" y1=\"%d\" x2=\"%.1f\" y2=\"%d\" stroke=\"#b42318\" "
-                         "stroke-dasharray=\"4 3\" stroke-width=\"1.5\"/><text x=\"%.1f\" "
-                         "y=\"%d\" text-anchor=\"%s\" fill=\"#b42318\">alpha = %s</text>",
+    dt_strbuf_printf(sb,
+                     "<line x1=\"%.1f\" y1=\"%d\" x2=\"%.1f\" y2=\"%d\" stroke=\"#b42318\" "
+                     "stroke-dasharray=\"4 3\" stroke-width=\"1.5\"/><text x=\"%.1f\" "
+                     "y=\"%d\" text-anchor=\"%s\" fill=\"#b42318\">alpha = %s</text>",
                      xa, y - 14, xa, y + 8, xa > 520 ? xa - 5 : xa + 5, y - 16,
                      xa > 520 ? "end" : "start", b);
     double xp = PX(fmax(lp, (double)lo_e));
     dt_report_fmt_p(a, sizeof a, g->p_value);
-    dt_strbuf_printf(sb, "<path d=\"M%.1f %d l-7 -12 h14 z\" fill=\"#1d2430\"/><text x=\"%.1f\" "
-                         "y=\"%d\" text-anchor=\"middle\" font-weight=\"700\" fill=\"#1d2430\">"
-                         "p = %s</text>",
+    dt_strbuf_printf(sb,
+                     "<path d=\"M%.1f %d l-7 -12 h14 z\" fill=\"#1d2430\"/><text x=\"%.1f\" "
+                     "y=\"%d\" text-anchor=\"middle\" font-weight=\"700\" fill=\"#1d2430\">"
+                     "p = %s</text>",
                      xp, y, fmin(fmax(xp, 70), 610), y + 34, a);
 #undef PX
     return y0 + 86;
@@ -335,10 +350,11 @@ static void chart(struct dt_strbuf *sb, const struct dt_report_signal *g, const 
         h = p_strip(&body, g, h);
     char a[40];
     dt_report_fmt_num(a, sizeof a, g->statistic);
-    dt_strbuf_printf(sb, "<figure><svg viewBox=\"0 0 660 %d\" width=\"660\" height=\"%d\" "
-                         "role=\"img\" aria-label=\"suspect %s against %zu control values\" "
-                         "font-family=\"DejaVu Sans,Helvetica,Arial,sans-serif\" "
-                         "font-size=\"11\">",
+    dt_strbuf_printf(sb,
+                     "<figure><svg viewBox=\"0 0 660 %d\" width=\"660\" height=\"%d\" "
+                     "role=\"img\" aria-label=\"suspect %s against %zu control values\" "
+                     "font-family=\"DejaVu Sans,Helvetica,Arial,sans-serif\" "
+                     "font-size=\"11\">",
                      h, h, a, n_ctl);
     if (body.data)
         dt_strbuf_append(sb, body.data, body.len);
@@ -392,7 +408,7 @@ static void verdict_section(struct dt_strbuf *sb, const struct dt_report *r)
     const struct dt_report_verdict *v = &r->verdict;
     const char *rel = v->present ? v->relation : "none";
     const char *cls = dt_report_relation_is_derived(rel) ? "derived"
-                      : !strcmp(rel, "independent")     ? "independent"
+                      : !strcmp(rel, "independent")      ? "independent"
                                                          : "inconclusive";
     char a[32], b[32];
     dt_strbuf_printf(sb, "<section class=\"verdict %s\" id=\"verdict\"><span class=\"badge\">",
@@ -422,8 +438,8 @@ static void verdict_section(struct dt_strbuf *sb, const struct dt_report *r)
     }
     kv(sb, "Control models", c.data ? c.data : "none");
     dt_strbuf_release(&c);
-    dt_strbuf_printf(sb, "<dt>Decisive p-value</dt><dd>%s (significance level alpha = %s)</dd>",
-                     a, b);
+    dt_strbuf_printf(sb, "<dt>Decisive p-value</dt><dd>%s (significance level alpha = %s)</dd>", a,
+                     b);
     dt_strbuf_puts(sb, "</dl></section>\n");
 }
 
@@ -444,10 +460,11 @@ static void summary_section(struct dt_strbuf *sb, const struct dt_report *r)
         esc(sb, signal_title(g));
         dt_strbuf_puts(sb, "</a></td><td>");
         esc(sb, dt_report_class_label(g->klass));
-        dt_strbuf_printf(sb, "</td><td><span class=\"pill %s\">%s</span></td>",
-                         status_class(st), dt_report_status_label(st));
-        dt_strbuf_printf(sb, "<td class=\"num\">%s</td><td class=\"num\">%s</td>"
-                             "<td class=\"num\">%s</td></tr>\n",
+        dt_strbuf_printf(sb, "</td><td><span class=\"pill %s\">%s</span></td>", status_class(st),
+                         dt_report_status_label(st));
+        dt_strbuf_printf(sb,
+                         "<td class=\"num\">%s</td><td class=\"num\">%s</td>"
+                         "<td class=\"num\">%s</td></tr>\n",
                          a, c, b);
     }
     if (r->n_signals == 0)
@@ -460,7 +477,7 @@ static void signal_article(struct dt_strbuf *sb, const struct dt_report *r, size
     const struct dt_report_signal *g = &r->signals[i];
     const struct dt_report_signal_text *t = dt_report_signal_text(g->name);
     enum dt_report_status st = dt_report_signal_status(g);
-    const char *suspect = g->suspect_name  ? g->suspect_name
+    const char *suspect = g->suspect_name      ? g->suspect_name
                           : r->verdict.suspect ? r->verdict.suspect
                                                : "suspect";
     char a[32], b[32], c[32];
@@ -487,8 +504,7 @@ static void signal_article(struct dt_strbuf *sb, const struct dt_report *r, size
     dt_report_fmt_p(c, sizeof c, g->alpha);
     dt_strbuf_puts(sb, "Test: ");
     esc(sb, g->test ? g->test : "none (not tested)");
-    dt_strbuf_printf(sb, " &middot; p = %s &middot; adjusted p = %s &middot; alpha = %s", a, b,
-                     c);
+    dt_strbuf_printf(sb, " &middot; p = %s &middot; adjusted p = %s &middot; alpha = %s", a, b, c);
     if (g->n >= 0)
         dt_strbuf_printf(sb, " &middot; n = %" PRId64, g->n);
     if (isfinite(g->effect)) {
@@ -681,11 +697,12 @@ int dt_report_render_html(const struct dt_report *r, struct dt_strbuf *out)
     }
     method_section(out, r);
     custody_section(out, r);
-    dt_strbuf_printf(out, "<footer>Rendered by distiltrace " DT_VERSION
-                          " from the evidence store alone (run %" PRId64
-                          "). To check this file against the store and the input files: "
-                          "<span class=\"mono\">distiltrace report --verify FILE --db STORE"
-                          "</span>.</footer>\n</main></body></html>\n",
+    dt_strbuf_printf(out,
+                     "<footer>Rendered by distiltrace " DT_VERSION
+                     " from the evidence store alone (run %" PRId64
+                     "). To check this file against the store and the input files: "
+                     "<span class=\"mono\">distiltrace report --verify FILE --db STORE"
+                     "</span>.</footer>\n</main></body></html>\n",
                      r->run_id);
     dt_report_embed_comment(out, rec);
     dt_free(rec);

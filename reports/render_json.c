@@ -36,10 +36,14 @@ static void add_str(cJSON *o, const char *k, const char *v)
 static const char *status_key(enum dt_report_status st)
 {
     switch (st) {
-    case DT_SIG_EVIDENCE: return "evidence";
-    case DT_SIG_NO_EVIDENCE: return "no-evidence";
-    case DT_SIG_NOT_APPLICABLE: return "not-applicable";
-    case DT_SIG_INFO: return "info";
+    case DT_SIG_EVIDENCE:
+        return "evidence";
+    case DT_SIG_NO_EVIDENCE:
+        return "no-evidence";
+    case DT_SIG_NOT_APPLICABLE:
+        return "not-applicable";
+    case DT_SIG_INFO:
+        return "info";
     }
     return "unknown";
 }

@@ -67,10 +67,17 @@ int dt_report_render_junit(const struct dt_report *r, struct dt_strbuf *out)
     size_t tests = r->n_signals + 1, failures = 0, errors = 0, skipped = 0;
     for (size_t i = 0; i < r->n_signals; i++) {
         switch (dt_report_signal_status(&r->signals[i])) {
-        case DT_SIG_EVIDENCE: failures++; break;
-        case DT_SIG_NOT_APPLICABLE: errors++; break;
-        case DT_SIG_INFO: skipped++; break;
-        case DT_SIG_NO_EVIDENCE: break;
+        case DT_SIG_EVIDENCE:
+            failures++;
+            break;
+        case DT_SIG_NOT_APPLICABLE:
+            errors++;
+            break;
+        case DT_SIG_INFO:
+            skipped++;
+            break;
+        case DT_SIG_NO_EVIDENCE:
+            break;
         }
     }
     int v_fail = v->present && dt_report_relation_is_derived(v->relation);
@@ -83,11 +90,13 @@ int dt_report_render_junit(const struct dt_report *r, struct dt_strbuf *out)
         snprintf(ts, sizeof ts, "%.19s", r->started_at);
 
     dt_strbuf_puts(out, "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n");
-    dt_strbuf_printf(out, "<testsuites name=\"distiltrace\" tests=\"%zu\" failures=\"%zu\" "
-                          "errors=\"%zu\" skipped=\"%zu\" time=\"%.3f\">\n",
+    dt_strbuf_printf(out,
+                     "<testsuites name=\"distiltrace\" tests=\"%zu\" failures=\"%zu\" "
+                     "errors=\"%zu\" skipped=\"%zu\" time=\"%.3f\">\n",
                      tests, failures, errors, skipped, secs);
-    dt_strbuf_printf(out, "  <testsuite name=\"distiltrace\" tests=\"%zu\" failures=\"%zu\" "
-                          "errors=\"%zu\" skipped=\"%zu\" time=\"%.3f\" timestamp=\"",
+    dt_strbuf_printf(out,
+                     "  <testsuite name=\"distiltrace\" tests=\"%zu\" failures=\"%zu\" "
+                     "errors=\"%zu\" skipped=\"%zu\" time=\"%.3f\" timestamp=\"",
                      tests, failures, errors, skipped, secs);
     esc(out, ts);
     dt_strbuf_puts(out, "\" hostname=\"");
@@ -137,8 +146,9 @@ int dt_report_render_junit(const struct dt_report *r, struct dt_strbuf *out)
         dt_report_fmt_p(a, sizeof a, isfinite(g->p_adjusted) ? g->p_adjusted : g->p_value);
         dt_report_fmt_p(b, sizeof b, g->alpha);
         if (st == DT_SIG_EVIDENCE) {
-            dt_strbuf_printf(out, "      <failure message=\"evidence found: p = %s, alpha = %s\" "
-                                  "type=\"",
+            dt_strbuf_printf(out,
+                             "      <failure message=\"evidence found: p = %s, alpha = %s\" "
+                             "type=\"",
                              a, b);
             esc(out, g->klass ? g->klass : "evidence");
             dt_strbuf_puts(out, "\">");

@@ -83,8 +83,7 @@ int dt_report_render_md(const struct dt_report *r, struct dt_strbuf *out)
         const struct dt_report_signal_text *t = dt_report_signal_text(g->name);
         dt_strbuf_puts(out, "\n### ");
         esc(out, t->title ? t->title : g->name);
-        dt_strbuf_printf(out, " (%s)\n\n",
-                         dt_report_status_label(dt_report_signal_status(g)));
+        dt_strbuf_printf(out, " (%s)\n\n", dt_report_status_label(dt_report_signal_status(g)));
         if (g->note) {
             esc(out, g->note);
             dt_strbuf_puts(out, "\n\n");

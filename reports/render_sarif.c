@@ -119,9 +119,8 @@ static cJSON *build(const struct dt_report *r)
         cJSON_AddItemToObject(rule, "shortDescription", text_obj(t->title ? t->title : g->name));
         cJSON_AddItemToObject(rule, "fullDescription", text_obj(t->what));
         if ((cfg = cJSON_AddObjectToObject(rule, "defaultConfiguration")))
-            cJSON_AddStringToObject(cfg, "level",
-                                    g->klass && !strcmp(g->klass, "closeness") ? "warning"
-                                                                               : "error");
+            cJSON_AddStringToObject(
+                cfg, "level", g->klass && !strcmp(g->klass, "closeness") ? "warning" : "error");
         if ((props = cJSON_AddObjectToObject(rule, "properties"))) {
             cJSON_AddStringToObject(props, "class", g->klass ? g->klass : "unclassified");
             cJSON_AddStringToObject(props, "limits", t->limits);
@@ -201,9 +200,9 @@ static cJSON *build(const struct dt_report *r)
         }
         if (i == 0) {
             int derived = v->present && dt_report_relation_is_derived(v->relation);
-            level = derived ? "error"
+            level = derived                                                 ? "error"
                     : (!v->present || !strcmp(v->relation, "inconclusive")) ? "warning"
-                                                                             : "note";
+                                                                            : "note";
             dt_report_headline(&msg, r, 0);
             if (v->rationale) {
                 dt_strbuf_putc(&msg, ' ');
@@ -213,7 +212,7 @@ static cJSON *build(const struct dt_report *r)
         } else {
             const struct dt_report_signal *g = &r->signals[i - 1];
             enum dt_report_status st = dt_report_signal_status(g);
-            level = st != DT_SIG_EVIDENCE                            ? "note"
+            level = st != DT_SIG_EVIDENCE                        ? "note"
                     : g->klass && !strcmp(g->klass, "closeness") ? "warning"
                                                                  : "error";
             dt_report_fmt_p(a, sizeof a, isfinite(g->p_adjusted) ? g->p_adjusted : g->p_value);
@@ -266,8 +265,8 @@ int dt_report_render_sarif(const struct dt_report *r, struct dt_strbuf *out)
 {
     char *rec = dt_report_integrity_json(r, DT_REPORT_SARIF);
     cJSON *root = build(r), *ri = rec ? cJSON_Parse(rec) : NULL, *props;
-    cJSON *run = root ? cJSON_GetArrayItem(cJSON_GetObjectItemCaseSensitive(root, "runs"), 0)
-                      : NULL;
+    cJSON *run =
+        root ? cJSON_GetArrayItem(cJSON_GetObjectItemCaseSensitive(root, "runs"), 0) : NULL;
     char *s = NULL;
     int rc = DT_ENOMEM;
     if (run && ri && (props = cJSON_AddObjectToObject(run, "properties"))) {

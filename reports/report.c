@@ -139,12 +139,23 @@ void dt_report_html_escape(struct dt_strbuf *sb, const char *s)
     for (; *s; s++) {
         const char *rep = NULL;
         switch (*s) {
-        case '&': rep = "&amp;"; break;
-        case '<': rep = "&lt;"; break;
-        case '>': rep = "&gt;"; break;
-        case '"': rep = "&quot;"; break;
-        case '\'': rep = "&#39;"; break;
-        default: break;
+        case '&':
+            rep = "&amp;";
+            break;
+        case '<':
+            rep = "&lt;";
+            break;
+        case '>':
+            rep = "&gt;";
+            break;
+        case '"':
+            rep = "&quot;";
+            break;
+        case '\'':
+            rep = "&#39;";
+            break;
+        default:
+            break;
         }
         if (rep) {
             dt_strbuf_append(sb, run, (size_t)(s - run));
@@ -220,10 +231,14 @@ enum dt_report_status dt_report_signal_status(const struct dt_report_signal *g)
 const char *dt_report_status_label(enum dt_report_status st)
 {
     switch (st) {
-    case DT_SIG_EVIDENCE: return "Evidence found";
-    case DT_SIG_NO_EVIDENCE: return "No evidence";
-    case DT_SIG_NOT_APPLICABLE: return "Not applicable";
-    case DT_SIG_INFO: return "Information only";
+    case DT_SIG_EVIDENCE:
+        return "Evidence found";
+    case DT_SIG_NO_EVIDENCE:
+        return "No evidence";
+    case DT_SIG_NOT_APPLICABLE:
+        return "Not applicable";
+    case DT_SIG_INFO:
+        return "Information only";
     }
     return "";
 }
@@ -295,8 +310,9 @@ static const struct {
 const struct dt_report_signal_text *dt_report_signal_text(const char *name)
 {
     static const struct dt_report_signal_text generic = {
-        NULL, "A measurement of how the suspect relates to the teacher, judged against the "
-              "controls.",
+        NULL,
+        "A measurement of how the suspect relates to the teacher, judged against the "
+        "controls.",
         "See the method section for what a single signal can and cannot show."};
     for (size_t i = 0; name && i < sizeof signal_texts / sizeof *signal_texts; i++)
         if (!strcmp(signal_texts[i].name, name))
@@ -340,8 +356,8 @@ const char *dt_report_class_text(const char *klass)
 
 int dt_report_relation_is_derived(const char *relation)
 {
-    return relation && (!strcmp(relation, "same-weights") ||
-                        !strcmp(relation, "weight-derived") || !strcmp(relation, "distilled"));
+    return relation && (!strcmp(relation, "same-weights") || !strcmp(relation, "weight-derived") ||
+                        !strcmp(relation, "distilled"));
 }
 
 void dt_report_headline(struct dt_strbuf *sb, const struct dt_report *r, int html)
@@ -502,11 +518,16 @@ enum dt_report_format dt_report_format_parse(const char *name)
 const char *dt_report_format_name(enum dt_report_format f)
 {
     switch (f) {
-    case DT_REPORT_HTML: return "html";
-    case DT_REPORT_MD: return "md";
-    case DT_REPORT_JSON: return "json";
-    case DT_REPORT_JUNIT: return "junit";
-    case DT_REPORT_SARIF: return "sarif";
+    case DT_REPORT_HTML:
+        return "html";
+    case DT_REPORT_MD:
+        return "md";
+    case DT_REPORT_JSON:
+        return "json";
+    case DT_REPORT_JUNIT:
+        return "junit";
+    case DT_REPORT_SARIF:
+        return "sarif";
     }
     return "unknown";
 }
@@ -745,8 +766,7 @@ static int on_verdict(void *ud, const struct dt_store_verdict *v)
     ev_num(&c->ev, v->alpha);
     ev_str(&c->ev, v->rationale);
     ev_str(&c->ev, v->details_json);
-    dt_strbuf_printf(&c->ev, "%" PRId64 ";%" PRId64 "\n", v->teacher_model_id,
-                     v->suspect_model_id);
+    dt_strbuf_printf(&c->ev, "%" PRId64 ";%" PRId64 "\n", v->teacher_model_id, v->suspect_model_id);
     cJSON *d = v->details_json ? cJSON_Parse(v->details_json) : NULL;
     if (d && clean_json(d, DT_REPORT_MAX_TEXT) == 0) {
         vd->teacher = cp_clean(c, json_str(d, "teacher"), DT_REPORT_MAX_NAME);
@@ -839,8 +859,7 @@ static int on_collection(void *ud, const struct dt_store_collection_row *row)
     return 0;
 }
 
-int dt_report_load(struct dt_store *s, int64_t run_id, struct dt_report **out,
-                   struct dt_error *err)
+int dt_report_load(struct dt_store *s, int64_t run_id, struct dt_report **out, struct dt_error *err)
 {
     struct load_ctx c = {0};
     struct dt_report *r = dt_calloc(1, sizeof *r);
@@ -867,8 +886,7 @@ int dt_report_load(struct dt_store *s, int64_t run_id, struct dt_report **out,
         const cJSON *ids = cJSON_GetObjectItemCaseSensitive(d, "control_model_ids"), *it;
         cJSON_ArrayForEach(it, ids)
         {
-            if (cJSON_IsNumber(it) && (rc = add_model(&c, s, (int64_t)it->valuedouble,
-                                                      "control")))
+            if (cJSON_IsNumber(it) && (rc = add_model(&c, s, (int64_t)it->valuedouble, "control")))
                 break;
         }
         cJSON_Delete(d);

@@ -40,8 +40,8 @@ struct dt_report_input {
     int64_t model_id;
     char *role; /* "teacher", "suspect", "control", "other" */
     char *name, *path, *format, *arch, *sha256, *xxh128, *tokenizer_hash; /* NULL unknown */
-    int64_t size_bytes; /* < 0 unknown */
-    int64_t n_params;   /* <= 0 unknown */
+    int64_t size_bytes;                                                   /* < 0 unknown */
+    int64_t n_params;                                                     /* <= 0 unknown */
 };
 
 struct dt_report_control {
@@ -70,7 +70,7 @@ struct dt_report_verdict {
     int present;
     char *relation; /* same-weights, weight-derived, distilled, independent, inconclusive */
     char *rationale;
-    double p_value, alpha; /* NaN unknown */
+    double p_value, alpha;   /* NaN unknown */
     char *teacher, *suspect; /* names */
     size_t n_controls;
     char **controls; /* names */

@@ -46,8 +46,8 @@ enum dt_report_status dt_report_signal_status(const struct dt_report_signal *g);
 const char *dt_report_status_label(enum dt_report_status st); /* "Evidence found", ... */
 
 struct dt_report_signal_text {
-    const char *title; /* "Identity claims" */
-    const char *what;  /* what it measures, in plain words */
+    const char *title;  /* "Identity claims" */
+    const char *what;   /* what it measures, in plain words */
     const char *limits; /* what it cannot show */
 };
 /* Never NULL: unknown names get a generic text (title NULL: use the name). */

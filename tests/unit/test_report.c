@@ -40,7 +40,8 @@ static int valid_utf8_no_controls(const char *s)
 
 static void test_clean(void)
 {
-    const char bad[] = "a\x01" "b\x1b[31m\x7f \xff\xfe \xed\xa0\x80 \xc2\x85 ok\n\ttab";
+    const char bad[] = "a\x01"
+                       "b\x1b[31m\x7f \xff\xfe \xed\xa0\x80 \xc2\x85 ok\n\ttab";
     char *c = dt_report_clean(bad, sizeof bad - 1, 1000);
     TAP_OK(c && valid_utf8_no_controls(c), "cleaned text is valid UTF-8 without controls");
     TAP_OK(c && strstr(c, "\xe2\x90\x81") && strstr(c, "\xe2\x90\x9b"),
@@ -110,17 +111,56 @@ static int64_t make_store(struct dt_store *s, const char *dir)
     if (dt_store_run_begin(s, 5, argv, &seed, 2, &run, &err) ||
         dt_store_model_upsert(s, &mt, &t, &err) || dt_store_model_upsert(s, &ms, &su, &err))
         return -1;
-    struct dt_store_signal g = {0, run, "identity", t, su, "fisher-exact", 0.9, 1e-9, NAN, NAN,
-                                0.9, 40,
+    struct dt_store_signal g = {0,
+                                run,
+                                "identity",
+                                t,
+                                su,
+                                "fisher-exact",
+                                0.9,
+                                1e-9,
+                                NAN,
+                                NAN,
+                                0.9,
+                                40,
                                 "{\"class\":\"artifact\",\"applicable\":true,\"significant\":true,"
                                 "\"note\":\"claims <i>x</i>\",\"p_adjusted\":3e-9,\"alpha\":0.01,"
                                 "\"controls\":[{\"name\":\"c1\",\"statistic\":0}],"
                                 "\"examples\":[\"]]> </textarea>\"]}"};
-    struct dt_store_signal g2 = {0, run, "weights", t, su, NULL, NAN, NAN, NAN, NAN, NAN, -1,
+    struct dt_store_signal g2 = {0,
+                                 run,
+                                 "weights",
+                                 t,
+                                 su,
+                                 NULL,
+                                 NAN,
+                                 NAN,
+                                 NAN,
+                                 NAN,
+                                 NAN,
+                                 -1,
                                  "{\"class\":\"weights\",\"applicable\":false,\"note\":\"n/a\"}"};
-    struct dt_store_signal g3 = {0, run, "tokenizer", t, su, NULL, 1, NAN, NAN, NAN, NAN, -1,
+    struct dt_store_signal g3 = {0,
+                                 run,
+                                 "tokenizer",
+                                 t,
+                                 su,
+                                 NULL,
+                                 1,
+                                 NAN,
+                                 NAN,
+                                 NAN,
+                                 NAN,
+                                 -1,
                                  "{\"class\":\"info\",\"applicable\":true}"};
-    struct dt_store_verdict v = {0, run, t, su, "distilled", 3e-9, 0.01, "it claims x",
+    struct dt_store_verdict v = {0,
+                                 run,
+                                 t,
+                                 su,
+                                 "distilled",
+                                 3e-9,
+                                 0.01,
+                                 "it claims x",
                                  "{\"teacher\":\"teacher\",\"suspect\":\"sus<b>\","
                                  "\"controls\":[\"c1\"],\"control_model_ids\":[]}"};
     if (dt_store_signal_insert(s, &g, NULL, &err) || dt_store_signal_insert(s, &g2, NULL, &err) ||
@@ -153,8 +193,7 @@ static void test_render(void)
         return;
     }
     TAP_OK(r->n_signals == 3 && r->n_inputs == 2 && r->verdict.present, "signals, inputs");
-    TAP_OK(!strcmp(r->inputs[0].role, "teacher") && !strcmp(r->inputs[1].role, "suspect"),
-           "roles");
+    TAP_OK(!strcmp(r->inputs[0].role, "teacher") && !strcmp(r->inputs[1].role, "suspect"), "roles");
     TAP_OK(dt_report_signal_status(&r->signals[0]) == DT_SIG_EVIDENCE &&
                dt_report_signal_status(&r->signals[1]) == DT_SIG_NOT_APPLICABLE &&
                dt_report_signal_status(&r->signals[2]) == DT_SIG_INFO,
