@@ -235,11 +235,11 @@ int cmd_check_policy(int argc, char **argv)
     /* resolve every path once */
     char *sus_path = suspect_opt ? dt_strdup(suspect_opt) : resolve(&pol, suspect);
     paths[n_paths++] = sus_path;
-    struct dt_compare_input sus_in = {sus_path, NULL, NULL};
+    struct dt_compare_input sus_in = {.model_path = sus_path};
     struct dt_compare_input ctl_in[MAX_MODELS];
     for (size_t i = 0; i < n_controls; i++) {
         paths[n_paths] = resolve(&pol, controls[i]);
-        ctl_in[i] = (struct dt_compare_input){paths[n_paths++], NULL, NULL};
+        ctl_in[i] = (struct dt_compare_input){.model_path = paths[n_paths++]};
     }
     char *db_path =
         db_opt ? dt_strdup(db_opt)
@@ -258,7 +258,7 @@ int cmd_check_policy(int argc, char **argv)
 
     for (size_t t = 0; t < n_teachers && status == DT_EXIT_OK; t++) {
         char *tpath = resolve(&pol, teachers[t]);
-        struct dt_compare_input tin = {tpath, NULL, NULL};
+        struct dt_compare_input tin = {.model_path = tpath};
         struct dt_compare_result res;
         int64_t run_id = 0;
         uint64_t seed = p.seed;

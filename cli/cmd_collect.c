@@ -8,10 +8,12 @@
 #include "infer/model.h"
 #include "infer/tokenizer.h"
 #include "reports/collect.h"
+#include "reports/collect_endpoint.h"
 #include "reports/ingest.h"
 #include "util/log.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 static const char usage[] =
@@ -22,7 +24,16 @@ static const char usage[] =
     "stored in D; --probes N collects a deterministic sample of N probes (seeded by --seed).\n"
     "Chat probes use --chat-template ('{prompt}' marks the message); without it, models whose\n"
     "vocabulary has <|user|> and <|assistant|> get '<|user|>{prompt}<|assistant|>', others the\n"
-    "bare prompt.";
+    "bare prompt.\n"
+    "\n"
+    "distiltrace collect --endpoint URL --api-model NAME --corpus C --db D [same options]\n"
+    "       [--concurrency N] [--rps R] [--retries N] [--timeout S] [--chat|--completions]\n"
+    "       [--api-key-env VAR] [--shard I/N]\n"
+    "asks an OpenAI-compatible endpoint instead (chat probes to /v1/chat/completions, text\n"
+    "probes to /v1/completions unless --chat or --completions), with the seed the local\n"
+    "collect would use; the API key is read from $VAR (default OPENAI_API_KEY), never from the\n"
+    "command line, and is never stored. --shard I/N takes probes I, I+N, ... (0-based), so N\n"
+    "servers can share a corpus; merge their stores with `db merge`.";
 
 static void on_progress(void *ud, size_t done, size_t total)
 {
@@ -33,6 +44,10 @@ static void on_progress(void *ud, size_t done, size_t total)
 int cmd_collect(int argc, char **argv)
 {
     const char *model_path = NULL, *corpus = NULL, *db = NULL, *name = NULL, *v;
+    const char *endpoint = NULL, *api_model = NULL, *key_env = "OPENAI_API_KEY", *shard_s = NULL;
+    struct dt_endpoint_options eo;
+    struct dt_collect_shard shard = {0, 1};
+    dt_endpoint_options_init(&eo);
     long n_probes = -1, l;
     double d;
     unsigned long long seed = 0;
@@ -48,9 +63,37 @@ int cmd_collect(int argc, char **argv)
             (r = dt_cli_opt("collect", argc, argv, &i, "--corpus", &corpus)) ||
             (r = dt_cli_opt("collect", argc, argv, &i, "--db", &db)) ||
             (r = dt_cli_opt("collect", argc, argv, &i, "--model-name", &name)) ||
-            (r = dt_cli_opt("collect", argc, argv, &i, "--chat-template", &p.chat_template))) {
+            (r = dt_cli_opt("collect", argc, argv, &i, "--chat-template", &p.chat_template)) ||
+            (r = dt_cli_opt("collect", argc, argv, &i, "--endpoint", &endpoint)) ||
+            (r = dt_cli_opt("collect", argc, argv, &i, "--api-model", &api_model)) ||
+            (r = dt_cli_opt("collect", argc, argv, &i, "--api-key-env", &key_env)) ||
+            (r = dt_cli_opt("collect", argc, argv, &i, "--shard", &shard_s))) {
             if (r < 0)
                 return DT_EXIT_USAGE;
+        } else if (dt_cli_flag(argc, argv, &i, "--chat")) {
+            eo.mode = DT_ENDPOINT_CHAT;
+        } else if (dt_cli_flag(argc, argv, &i, "--completions")) {
+            eo.mode = DT_ENDPOINT_COMPLETIONS;
+        } else if ((r = dt_cli_opt("collect", argc, argv, &i, "--concurrency", &v))) {
+            if (r < 0 || dt_cli_parse_int("collect", "--concurrency", v, 1, 1024, &l))
+                return DT_EXIT_USAGE;
+            eo.concurrency = (int)l;
+        } else if ((r = dt_cli_opt("collect", argc, argv, &i, "--retries", &v))) {
+            if (r < 0 || dt_cli_parse_int("collect", "--retries", v, 0, 1000, &l))
+                return DT_EXIT_USAGE;
+            eo.max_retries = (int)l;
+        } else if ((r = dt_cli_opt("collect", argc, argv, &i, "--rps", &v))) {
+            if (r < 0 || dt_cli_parse_double("collect", "--rps", v, &d) || d < 0)
+                return DT_EXIT_USAGE;
+            eo.rps = d;
+        } else if ((r = dt_cli_opt("collect", argc, argv, &i, "--timeout", &v))) {
+            if (r < 0 || dt_cli_parse_double("collect", "--timeout", v, &d) || !(d > 0))
+                return DT_EXIT_USAGE;
+            eo.timeout_s = d;
+        } else if ((r = dt_cli_opt("collect", argc, argv, &i, "--backoff", &v))) {
+            if (r < 0 || dt_cli_parse_double("collect", "--backoff", v, &d) || !(d >= 0))
+                return DT_EXIT_USAGE;
+            eo.backoff_base_s = d;
         } else if ((r = dt_cli_opt("collect", argc, argv, &i, "--samples", &v))) {
             if (r < 0 || dt_cli_parse_int("collect", "--samples", v, 1, 100000, &l))
                 return DT_EXIT_USAGE;
@@ -90,8 +133,19 @@ int cmd_collect(int argc, char **argv)
             return dt_cli_usage("collect", usage);
         }
     }
-    if (!model_path || !corpus || !db)
+    if (!corpus || !db || !model_path == !endpoint || !endpoint != !api_model)
         return dt_cli_usage("collect", usage);
+    if (shard_s) {
+        unsigned long si = 0, sn = 0;
+        char tail;
+        if (sscanf(shard_s, "%lu/%lu%c", &si, &sn, &tail) != 2 || sn < 1 || si >= sn) {
+            fprintf(stderr, "distiltrace collect: --shard takes I/N with 0 <= I < N, not '%s'\n",
+                    shard_s);
+            return DT_EXIT_USAGE;
+        }
+        shard.index = si;
+        shard.count = sn;
+    }
 
     struct dt_error err = {0};
     struct dt_store *s = NULL;
@@ -107,6 +161,25 @@ int cmd_collect(int argc, char **argv)
             goto done;
         dt_corpus_free(c);
         c = sub;
+    }
+    if (endpoint) {
+        struct dt_endpoint_stats st = {0};
+        eo.url = endpoint;
+        eo.model = api_model;
+        eo.api_key = getenv(key_env);
+        eo.jitter_seed = seed;
+        rc = dt_store_collect_endpoint(s, &eo, c, &p, &shard, argc, argv, on_progress, NULL, &res,
+                                       &st, &err);
+        if (st.n_retries)
+            fprintf(stderr, "collect: %zu retries (%zu 429, %zu 5xx, %zu timeouts, %zu connection "
+                    "errors, %zu malformed responses)\n", st.n_retries, st.n_429, st.n_5xx,
+                    st.n_timeouts, st.n_conn_errors, st.n_malformed);
+        if (rc == 0)
+            printf("collected %zu new samples over %zu probes (%zu already complete) from '%s' "
+                   "into '%s' (run %lld, collection %lld)\n",
+                   res.n_samples_new, res.n_probes, res.n_skipped, api_model, db,
+                   (long long)res.run_id, (long long)res.collection_id);
+        goto done;
     }
     if ((rc = dt_model_open(model_path, &m, &err)))
         goto done;

@@ -26,11 +26,16 @@ static const char compare_usage[] =
     "[--candidate T2]... [--chat-template STR] [--db D | --no-db] [--json] [--alpha A] "
     "[--seed S] [--threads N] [--identity-probes N] [--chat-probes N] [--text-probes N] "
     "[--samples N] [--temperature T] [--identity-corpus F] [--chat-corpus F] [--text-corpus F] "
-    "[--watermark-key K [--watermark-gamma G]] [--quiet]";
+    "[--watermark-key K [--watermark-gamma G]] [--quiet]\n"
+    "Any party may be an OpenAI-compatible endpoint instead: --teacher-endpoint URL\n"
+    "--teacher-api-model NAME (likewise --suspect-, --control-, --candidate-), with\n"
+    "[--api-key-env VAR (default OPENAI_API_KEY)] [--concurrency N] [--rps R] [--retries N]\n"
+    "[--timeout S]; the key is read from the environment and never stored.";
 
 static const char attribute_usage[] =
     "distiltrace attribute --suspect S|--suspect-transcripts F --candidate T1 --candidate T2... "
-    "[--candidate-transcripts F]... [--control C|--control-transcripts F]... [same options as compare]";
+    "[--candidate-transcripts F]... [--control C|--control-transcripts F]... [same options as compare,\n"
+    "endpoints included: --candidate-endpoint URL --candidate-api-model NAME]";
 
 static void on_progress(void *ud, const char *stage, size_t done, size_t total)
 {
@@ -109,6 +114,14 @@ static int run(int argc, char **argv, int attribute)
     dt_compare_params_default(&p);
     const char *db = "distiltrace.db", *val = NULL;
     int json = 0, no_db = 0, quiet = 0, have_primary = 0;
+    /* Endpoint parties: --ROLE-endpoint URL, then --ROLE-api-model NAME names its model. */
+    static struct dt_endpoint_options eps[2 * MAX_PARTIES + 2];
+    struct dt_endpoint_options common;
+    struct dt_endpoint_options *last_ep[4] = {NULL, NULL, NULL, NULL};
+    static const char *const roles[4] = {"teacher", "suspect", "control", "candidate"};
+    const char *key_env = "OPENAI_API_KEY";
+    size_t n_eps = 0;
+    dt_endpoint_options_init(&common);
     for (int i = 1; i < argc;) {
         int r;
         long lv;
@@ -118,7 +131,80 @@ static int run(int argc, char **argv, int attribute)
             printf("usage: %s\n", usage);
             return DT_EXIT_OK;
         }
-        if ((r = dt_cli_opt(cmd, argc, argv, &i, "--teacher", &val)) != 0) {
+        int ep_role = -1, model_role = -1;
+        for (int k = 0; k < 4 && ep_role < 0 && model_role < 0; k++) {
+            char opt[40];
+            snprintf(opt, sizeof opt, "--%s-endpoint", roles[k]);
+            if ((r = dt_cli_opt(cmd, argc, argv, &i, opt, &val)) != 0) {
+                if (r < 0)
+                    return DT_EXIT_USAGE;
+                ep_role = k;
+                break;
+            }
+            snprintf(opt, sizeof opt, "--%s-api-model", roles[k]);
+            if ((r = dt_cli_opt(cmd, argc, argv, &i, opt, &val)) != 0) {
+                if (r < 0)
+                    return DT_EXIT_USAGE;
+                model_role = k;
+            }
+        }
+        if (model_role >= 0) {
+            if (!last_ep[model_role] || last_ep[model_role]->model)
+                return dt_cli_usage(cmd, "--ROLE-api-model NAME follows its --ROLE-endpoint URL");
+            last_ep[model_role]->model = val;
+            continue;
+        }
+        if (ep_role >= 0) {
+            if (n_eps == sizeof eps / sizeof *eps)
+                return dt_cli_usage(cmd, "too many endpoints");
+            struct dt_endpoint_options *e = &eps[n_eps++];
+            dt_endpoint_options_init(e);
+            e->url = val;
+            last_ep[ep_role] = e;
+            struct dt_compare_input *in = NULL;
+            if (ep_role == 0) {
+                if (attribute || have_primary)
+                    return dt_cli_usage(cmd, usage);
+                memmove(teachers + 1, teachers, n_teachers * sizeof *teachers);
+                in = &teachers[0];
+                n_teachers++;
+                have_primary = 1;
+            } else if (ep_role == 1) {
+                in = &suspect;
+            } else if (ep_role == 2) {
+                if (n_controls >= MAX_PARTIES)
+                    return dt_cli_usage(cmd, "at most 32 controls");
+                in = &controls[n_controls++];
+            } else {
+                if (n_teachers >= MAX_PARTIES)
+                    return dt_cli_usage(cmd, "at most 32 candidates");
+                in = &teachers[n_teachers++];
+            }
+            memset(in, 0, sizeof *in);
+            in->endpoint = e;
+            continue;
+        }
+        if ((r = dt_cli_opt(cmd, argc, argv, &i, "--api-key-env", &val)) != 0) {
+            if (r < 0)
+                return DT_EXIT_USAGE;
+            key_env = val;
+        } else if ((r = dt_cli_opt(cmd, argc, argv, &i, "--concurrency", &val)) != 0) {
+            if (r < 0 || dt_cli_parse_int(cmd, "--concurrency", val, 1, 1024, &lv))
+                return DT_EXIT_USAGE;
+            common.concurrency = (int)lv;
+        } else if ((r = dt_cli_opt(cmd, argc, argv, &i, "--retries", &val)) != 0) {
+            if (r < 0 || dt_cli_parse_int(cmd, "--retries", val, 0, 1000, &lv))
+                return DT_EXIT_USAGE;
+            common.max_retries = (int)lv;
+        } else if ((r = dt_cli_opt(cmd, argc, argv, &i, "--rps", &val)) != 0) {
+            if (r < 0 || dt_cli_parse_double(cmd, "--rps", val, &dv) || dv < 0)
+                return DT_EXIT_USAGE;
+            common.rps = dv;
+        } else if ((r = dt_cli_opt(cmd, argc, argv, &i, "--timeout", &val)) != 0) {
+            if (r < 0 || dt_cli_parse_double(cmd, "--timeout", val, &dv) || !(dv > 0))
+                return DT_EXIT_USAGE;
+            common.timeout_s = dv;
+        } else if ((r = dt_cli_opt(cmd, argc, argv, &i, "--teacher", &val)) != 0) {
             if (r < 0)
                 return DT_EXIT_USAGE;
             if (attribute || have_primary)
@@ -245,7 +331,17 @@ static int run(int argc, char **argv, int attribute)
             return dt_cli_usage(cmd, usage);
         }
     }
-    if (!suspect.model_path && !suspect.transcripts_path)
+    for (size_t k = 0; k < n_eps; k++) {
+        if (!eps[k].model)
+            return dt_cli_usage(cmd, "every --ROLE-endpoint URL needs its --ROLE-api-model NAME");
+        eps[k].api_key = getenv(key_env);
+        eps[k].concurrency = common.concurrency;
+        eps[k].max_retries = common.max_retries;
+        eps[k].rps = common.rps;
+        eps[k].timeout_s = common.timeout_s;
+        eps[k].jitter_seed = p.seed;
+    }
+    if (!suspect.model_path && !suspect.transcripts_path && !suspect.endpoint)
         return dt_cli_usage(cmd, usage);
     if (attribute ? n_teachers < 2 : !have_primary)
         return dt_cli_usage(cmd, usage);

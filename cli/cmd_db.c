@@ -4,6 +4,7 @@
  */
 #include "cli/cli_opts.h"
 #include "cli/commands.h"
+#include "reports/merge.h"
 #include "reports/schema.h"
 #include "reports/store.h"
 
@@ -52,8 +53,49 @@ static int cmd_check(int argc, char **argv)
     return DT_EXIT_OK;
 }
 
+static const char merge_usage[] = "distiltrace db merge --db D --from D2 [--from D3 ...]";
+
+/* db merge: each source in its own transaction, in the order given. */
+static int cmd_merge(int argc, char **argv)
+{
+    const char *db = NULL, *from[256];
+    int n_from = 0;
+    for (int i = 2; i < argc;) {
+        const char *v = NULL;
+        int r = dt_cli_opt("db merge", argc, argv, &i, "--db", &db);
+        if (r == 0 && (r = dt_cli_opt("db merge", argc, argv, &i, "--from", &v)) > 0) {
+            if (n_from == (int)(sizeof from / sizeof *from))
+                return dt_cli_usage("db merge", merge_usage);
+            from[n_from++] = v;
+        }
+        if (r < 0)
+            return DT_EXIT_USAGE;
+        if (r == 0)
+            return dt_cli_usage("db merge", merge_usage);
+    }
+    if (!db || n_from == 0)
+        return dt_cli_usage("db merge", merge_usage);
+    struct dt_store *s = NULL;
+    struct dt_error err = {0};
+    int rc = dt_store_open(db, &s, &err);
+    for (int k = 0; rc == 0 && k < n_from; k++) {
+        struct dt_store_merge_stats st;
+        if ((rc = dt_store_merge(s, from[k], &st, &err)))
+            break;
+        printf("merged '%s' into '%s': %lld models, %lld probes, %lld corpora, %lld runs, "
+               "%lld collections, %lld observations, %lld signals, %lld verdicts added\n",
+               from[k], db, (long long)st.n_models, (long long)st.n_probes,
+               (long long)st.n_corpora, (long long)st.n_runs, (long long)st.n_collections,
+               (long long)st.n_observations, (long long)st.n_signals, (long long)st.n_verdicts);
+    }
+    dt_store_close(s);
+    return rc ? dt_cli_fail(&err) : DT_EXIT_OK;
+}
+
 int cmd_db(int argc, char **argv)
 {
+    if (argc >= 2 && !strcmp(argv[1], "merge"))
+        return cmd_merge(argc, argv);
     if (argc >= 2 && !strcmp(argv[1], "check"))
         return cmd_check(argc, argv);
     if (argc >= 2 && !strcmp(argv[1], "schema")) {
@@ -65,8 +107,9 @@ int cmd_db(int argc, char **argv)
         return DT_EXIT_OK;
     }
     if (argc >= 2 && (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h"))) {
-        printf("usage: distiltrace db check --db D [--json]\n       distiltrace db schema\n");
+        printf("usage: distiltrace db check --db D [--json]\n       distiltrace db schema\n"
+               "       %s\n", merge_usage);
         return DT_EXIT_OK;
     }
-    return dt_cli_usage("db", "distiltrace db check --db D [--json] | db schema");
+    return dt_cli_usage("db", "distiltrace db check --db D [--json] | db schema | db merge --db D --from D2");
 }

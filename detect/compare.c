@@ -12,6 +12,8 @@
 
 #include "corpus/corpus.h"
 #include "corpus/transcripts.h"
+#include "detect/watermark.h"
+#include "fingerprint/watermark.h"
 #include "fingerprint/logit_signals.h"
 #include "fingerprint/preference.h"
 #include "fingerprint/text_signals.h"
@@ -85,10 +87,15 @@ static int party_open(const struct dt_compare_input *in, enum dt_party_role role
     memset(party, 0, sizeof *party);
     dt_sample_set_init(&party->samples);
     party->role = role;
-    const char *path = in->model_path ? in->model_path : in->transcripts_path;
+    const char *path = in->model_path      ? in->model_path
+                       : in->transcripts_path ? in->transcripts_path
+                       : in->endpoint         ? in->endpoint->url
+                                              : NULL;
     party->path = path;
     if (in->name)
         snprintf(party->name, sizeof party->name, "%s", in->name);
+    else if (!in->model_path && !in->transcripts_path && in->endpoint && in->endpoint->model)
+        snprintf(party->name, sizeof party->name, "%s", in->endpoint->model);
     else if (path)
         base_name(path, party->name, sizeof party->name);
     int rc;
@@ -353,6 +360,54 @@ out:
     return rc;
 }
 
+static int on_endpoint_sample(void *ud, size_t i_req, struct dt_sample *smp, struct dt_error *err)
+{
+    struct dt_party *party = ud;
+    int rc = dt_sample_set_push(&party->samples, smp, err);
+    if (rc)
+        dt_sample_release(smp);
+    return rc;
+}
+
+/* An endpoint party: every probe of every set is asked through corpus/endpoint.h (with the
+ * sampling parameters local parties use), and the answers are read back like transcripts. */
+static int answers_from_endpoint(struct dt_compare_result *r, struct dt_party *party,
+                                 const struct dt_endpoint_options *eo,
+                                 const struct dt_compare_params *p, struct dt_error *err)
+{
+    size_t n = 0, k = 0;
+    for (int s = 0; s < DT_SET_COUNT; s++)
+        n += r->n_prompts[s] * (size_t)(s == DT_SET_IDENTITY ? p->identity_samples : 1);
+    struct dt_endpoint_request *reqs = dt_calloc(n ? n : 1, sizeof *reqs);
+    if (!reqs)
+        return dt_error_set(err, DT_ENOMEM, "out of memory");
+    for (int s = 0; s < DT_SET_COUNT; s++) {
+        int ns = s == DT_SET_IDENTITY ? p->identity_samples : 1;
+        for (size_t i = 0; i < r->n_prompts[s]; i++)
+            for (int j = 0; j < ns; j++, k++) {
+                struct dt_endpoint_request *q = &reqs[k];
+                q->kind = s == DT_SET_TEXT ? DT_PROBE_TEXT : DT_PROBE_CHAT;
+                q->prompt = r->prompts[s][i];
+                q->sample_index = j;
+                /* 53 bits: the seed travels as a JSON number */
+                q->seed = probe_seed(p->seed, s, i, j) & (((uint64_t)1 << 53) - 1);
+                q->temperature = p->temperature;
+                q->top_p = p->top_p;
+                q->max_tokens = s == DT_SET_TEXT ? p->max_tokens_text : p->max_tokens_chat;
+                q->top_logprobs = 5;
+            }
+    }
+    progress(p, party->name, 0, 1);
+    int rc = dt_endpoint_run(eo, reqs, n, on_endpoint_sample, party, NULL, err);
+    dt_free(reqs);
+    if (rc)
+        return dt_error_prefix(err, "asking '%s'", party->name);
+    for (int s = 0; s < DT_SET_COUNT && !rc; s++)
+        rc = answers_from_transcripts(party, (enum dt_probe_set)s, r->prompts[s], r->n_prompts[s],
+                                      err);
+    return rc;
+}
+
 static int collect_answers(struct dt_compare_result *r, const struct dt_compare_params *p,
                            struct dt_error *err)
 {
@@ -436,7 +491,86 @@ enum {
     M_PREF,
     M_NGRAM,
     M_COUNT,
+    M_WATERMARK = M_COUNT, /* only with a watermark key */
 };
+
+/* watermark (artifact, exact null): radioactivity of the suspect for the teacher's key. With
+ * weights, the suspect samples without any watermark and both modes run (text: green pairs in
+ * its samples re-tokenized by the teacher's tokenizer; logit: green probability mass); from
+ * transcripts, the text mode runs on every answer the suspect gave. */
+static int watermark_signal(const struct dt_party *teacher, const struct dt_party *suspect,
+                            const struct dt_compare_result *r, const struct dt_compare_params *p,
+                            struct dt_measurement *m, struct dt_error *err)
+{
+    dt_measurement_init(m, "watermark", DT_SIGNAL_ARTIFACT);
+    if (dt_measurement_alloc(m, r->n_controls, 0))
+        return dt_error_set(err, DT_ENOMEM, "out of memory");
+    if (!teacher->tok) {
+        dt_measurement_skip(m, "the teacher's tokenizer is needed to score green tokens");
+        return 0;
+    }
+    struct dt_wm_params wm = {p->watermark_key, p->watermark_gamma, 0};
+    int rc = dt_wm_params_check(&wm, err);
+    if (rc)
+        return rc;
+    m->test = DT_TEST_GIVEN;
+    if (suspect->model) {
+        struct dt_model **cm = dt_calloc(r->n_controls + 1, sizeof *cm);
+        size_t n_cm = 0;
+        if (!cm)
+            return dt_error_set(err, DT_ENOMEM, "out of memory");
+        for (size_t j = 0; j < r->n_controls; j++)
+            if (r->parties[1 + j].model)
+                cm[n_cm++] = r->parties[1 + j].model;
+        struct dt_wm_radio_opts o;
+        dt_wm_radio_opts_default(&o);
+        o.wm = wm;
+        o.seed = p->seed;
+        struct dt_wm_radio_result res;
+        rc = dt_wm_radioactivity(suspect->model, teacher->tok, cm, n_cm, &o, &res, err);
+        dt_free(cm);
+        if (rc)
+            return rc;
+        struct dt_wm_signal sig;
+        dt_wm_radio_signal(&res, &wm, &sig);
+        m->statistic = sig.statistic;
+        m->p_given = sig.p_value;
+        snprintf(m->test_given, sizeof m->test_given, "%s", sig.test);
+        snprintf(m->note, sizeof m->note,
+                 "sampled without a watermark, the suspect still favours the teacher's green "
+                 "tokens: green fraction %.3f of %llu distinct pairs (gamma %.2f)%s",
+                 res.text.green_fraction, (unsigned long long)res.text.n_scored, wm.gamma,
+                 res.logit_applicable ? ", with green probability mass tested too" : "");
+        return 0;
+    }
+    struct dt_wm_detector *d = NULL;
+    if ((rc = dt_wm_detector_new(&wm, &d, err)))
+        return rc;
+    for (size_t i = 0; i < suspect->samples.n && !rc; i++) {
+        const struct dt_sample *s = &suspect->samples.items[i];
+        int32_t *ids = NULL;
+        size_t n_ids = 0;
+        rc = dt_tokenizer_encode(teacher->tok, s->response, s->response_bytes, 0, &ids, &n_ids, err);
+        if (!rc)
+            rc = dt_wm_detector_add(d, ids, n_ids, NULL, err);
+        dt_free(ids);
+    }
+    struct dt_wm_counts c;
+    dt_wm_detector_pooled(d, &c);
+    dt_wm_detector_free(d);
+    if (rc)
+        return rc;
+    struct dt_wm_text_test t;
+    dt_wm_test_text(&c, wm.gamma, &t);
+    m->statistic = t.z;
+    m->p_given = t.p_value;
+    snprintf(m->test_given, sizeof m->test_given, "exact binomial test on distinct green pairs");
+    snprintf(m->note, sizeof m->note,
+             "the suspect's %zu answers, re-tokenized by the teacher's tokenizer, have a green "
+             "fraction of %.3f over %llu distinct pairs (gamma %.2f)",
+             suspect->samples.n, t.green_fraction, (unsigned long long)t.n_scored, wm.gamma);
+    return 0;
+}
 
 static int analyse(struct dt_compare_result *r, size_t i_teacher, const struct dt_compare_params *p,
                    struct dt_compare_outcome *o, struct dt_error *err)
@@ -450,12 +584,12 @@ static int analyse(struct dt_compare_result *r, size_t i_teacher, const struct d
     size_t *lens = NULL, n_seqs = 0;
     int rc = 0;
     o->i_teacher = i_teacher;
-    o->ms = dt_calloc(M_COUNT, sizeof *o->ms);
+    o->ms = dt_calloc(M_COUNT + 1, sizeof *o->ms);
     if (!controls || !cmodels || !lmodels || !o->ms) {
         rc = dt_error_set(err, DT_ENOMEM, "out of memory");
         goto out;
     }
-    o->n_ms = M_COUNT;
+    o->n_ms = M_COUNT + (p->watermark ? 1 : 0);
     for (size_t j = 0; j < k; j++) {
         controls[j] = &r->parties[1 + j];
         cmodels[j] = r->parties[1 + j].model;
@@ -505,6 +639,8 @@ static int analyse(struct dt_compare_result *r, size_t i_teacher, const struct d
         goto out;
     if ((rc = dt_signal_ngram_run(teacher, suspect, controls, k, &ms[M_NGRAM], err)))
         goto out;
+    if (p->watermark && (rc = watermark_signal(teacher, suspect, r, p, &ms[M_WATERMARK], err)))
+        goto out;
     struct dt_verdict_params vp = p->verdict;
     rc = dt_verdict_decide(ms, o->n_ms, k, &vp, &o->verdict, err);
 out:
@@ -553,8 +689,9 @@ int dt_compare_run(const struct dt_compare_input *teachers, size_t n_teachers,
                                   : i <= n_controls ? DT_ROLE_CONTROL
                                   : i == n_controls + 1 ? DT_ROLE_TEACHER
                                                         : DT_ROLE_CANDIDATE;
-        if (!in->model_path && !in->transcripts_path) {
-            rc = dt_error_set(err, DT_EINVAL, "party %zu has neither a model nor transcripts", i);
+        if (!in->model_path && !in->transcripts_path && !in->endpoint) {
+            rc = dt_error_set(err, DT_EINVAL,
+                              "party %zu has neither a model, transcripts nor an endpoint", i);
             break;
         }
         rc = party_open(in, role, p, &out->parties[i], err);
@@ -565,7 +702,14 @@ int dt_compare_run(const struct dt_compare_input *teachers, size_t n_teachers,
     double t1 = dt_time_now();
     if ((rc = choose_probes(out, p, err)) != 0)
         goto out;
-    if ((rc = collect_answers(out, p, err)) != 0)
+    for (size_t i = 0; i < out->n_parties && !rc; i++) {
+        const struct dt_compare_input *in = i == 0 ? suspect
+                                            : i <= n_controls ? &controls[i - 1]
+                                                              : &teachers[i - 1 - n_controls];
+        if (in->endpoint && !in->model_path && !in->transcripts_path)
+            rc = answers_from_endpoint(out, &out->parties[i], in->endpoint, p, err);
+    }
+    if (rc || (rc = collect_answers(out, p, err)) != 0)
         goto out;
     out->seconds_collect = dt_time_now() - t1;
     double t2 = dt_time_now();

@@ -14,6 +14,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "corpus/endpoint.h"
 #include "detect/verdict.h"
 #include "fingerprint/measurement.h"
 #include "fingerprint/party.h"
@@ -23,6 +24,9 @@ struct dt_error;
 struct dt_compare_input {
     const char *model_path;       /* GGUF file or Hugging Face directory, or NULL */
     const char *transcripts_path; /* API transcripts (JSONL), or NULL */
+    const struct dt_endpoint_options *endpoint; /* an OpenAI-compatible endpoint, or NULL:
+                                                 * its answers to the probes are collected
+                                                 * like transcripts (borrowed) */
     const char *name;             /* display name, or NULL for the file's base name */
 };
 

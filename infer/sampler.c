@@ -101,6 +101,8 @@ void dt_top_k(const float *l, int n, int k, int32_t *ids)
 {
     if (k > n)
         k = n;
+    if (k <= 0)
+        return; /* no alternatives asked: nothing to write (ids may have no room) */
     /* Insertion into a small sorted list: O(n k), k is small (<= 64 in practice). */
     int have = 0;
     for (int i = 0; i < n; i++) {

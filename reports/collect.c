@@ -61,12 +61,12 @@ static int on_token(void *ud, const struct dt_gen_token *t)
     return 0;
 }
 
-/* Seed of sample i of a probe: xxh64 over the run seed, the probe id and i. */
-static uint64_t sample_seed(uint64_t seed, const char *probe_id, int i)
+uint64_t dt_collect_sample_seed(uint64_t seed, const char *probe_id, int i)
 {
     char buf[64];
     int n = snprintf(buf, sizeof buf, "%s:%d", probe_id, i);
-    return dt_hash_xxh64(buf, (size_t)n, seed);
+    /* 53 bits: the seed must travel exactly as a JSON number to an API (collect --endpoint). */
+    return dt_hash_xxh64(buf, (size_t)n, seed) & (((uint64_t)1 << 53) - 1);
 }
 
 static int generate_one(struct dt_model *m, struct dt_session *sess, const struct dt_probe *pr,
@@ -97,7 +97,7 @@ static int generate_one(struct dt_model *m, struct dt_session *sess, const struc
     gp.sampler.temperature = p->temperature;
     gp.sampler.top_k = p->top_k;
     gp.sampler.top_p = p->top_p;
-    gp.sampler.seed = sample_seed(p->seed, pr->id, i_sample);
+    gp.sampler.seed = dt_collect_sample_seed(p->seed, pr->id, i_sample);
     g.cap_ids = (size_t)gp.n_predict + 1;
     if (!(g.ids = dt_malloc_array(g.cap_ids, sizeof *g.ids))) {
         rc = dt_error_set(err, DT_ENOMEM, "out of memory generating");

@@ -45,6 +45,10 @@ struct dt_collect_result {
 /* Progress: called after each probe (done of total). */
 typedef void (*dt_collect_progress_cb)(void *ud, size_t done, size_t total);
 
+/* Seed of sample i of a probe: xxh64 of "PROBE_ID:i" seeded with the run seed, kept to its low
+ * 53 bits so that it is exactly representable as a JSON number (an API request's seed). */
+uint64_t dt_collect_sample_seed(uint64_t seed, const char *probe_id, int i);
+
 /*
  * Records a run (argv, seed, threads), the model and the corpus, then generates and stores the
  * missing samples. model_name NULL: the file name. The run is ended with status ok or failed.
