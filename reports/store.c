@@ -215,6 +215,23 @@ fail:
     return rc;
 }
 
+/* Switching to WAL needs an exclusive lock, and SQLite reports a competing opener as busy at
+ * once instead of calling the busy handler: retry for as long as the busy timeout allows. */
+static int enable_wal(struct dt_store *s, struct dt_error *err)
+{
+    for (int waited_ms = 0;; waited_ms += 10) {
+        int rc = sqlite3_exec(s->db, "PRAGMA journal_mode = WAL", NULL, NULL, NULL);
+        if (rc == SQLITE_OK)
+            return 0;
+        if ((rc & 0xff) != SQLITE_BUSY && (rc & 0xff) != SQLITE_LOCKED)
+            break;
+        if (waited_ms >= DT_STORE_BUSY_TIMEOUT_MS)
+            break;
+        sqlite3_sleep(10);
+    }
+    return db_error(s, err, "enabling WAL");
+}
+
 int dt_store_open_flags(const char *path, int flags, struct dt_store **out, struct dt_error *err)
 {
     struct dt_store *s = dt_calloc(1, sizeof *s);
@@ -237,6 +254,12 @@ int dt_store_open_flags(const char *path, int flags, struct dt_store **out, stru
     sqlite3_extended_result_codes(s->db, 1);
     sqlite3_busy_timeout(s->db, DT_STORE_BUSY_TIMEOUT_MS);
     int64_t app = 0, n_objects = 0, v = 0;
+    /* The three checks below read one snapshot: another process creating the same store
+     * commits its schema and application_id together, and must not land between them. */
+    if (sqlite3_exec(s->db, "BEGIN", NULL, NULL, NULL) != SQLITE_OK) {
+        rc = db_error(s, err, "opening");
+        goto fail;
+    }
     if (pragma_int(s, "PRAGMA application_id", &app, err)) {
         rc = dt_error_set(err, DT_EDB, "'%s' is not a SQLite database (%s)", path,
                           sqlite3_errmsg(s->db));
@@ -252,6 +275,7 @@ int dt_store_open_flags(const char *path, int flags, struct dt_store **out, stru
     if ((rc = pragma_int(s, "SELECT count(*) FROM sqlite_schema", &n_objects, err)) ||
         (rc = pragma_int(s, "PRAGMA user_version", &v, err)))
         goto fail;
+    sqlite3_exec(s->db, "COMMIT", NULL, NULL, NULL);
     if (app == 0 && (n_objects > 0 || v != 0)) {
         rc = dt_error_set(err, DT_EDB,
                           "'%s' is a SQLite database of another program (no distiltrace "
@@ -262,7 +286,7 @@ int dt_store_open_flags(const char *path, int flags, struct dt_store **out, stru
     if ((rc = exec_sql(s, "PRAGMA foreign_keys = ON", err, "enabling foreign keys")))
         goto fail;
     if (!(flags & DT_STORE_READONLY)) {
-        if ((rc = exec_sql(s, "PRAGMA journal_mode = WAL", err, "enabling WAL")) ||
+        if ((rc = enable_wal(s, err)) ||
             (rc = exec_sql(s, "PRAGMA synchronous = FULL", err, "setting synchronous")))
             goto fail;
         if (!(flags & DT_STORE_NO_MIGRATE) && (rc = migrate(s, err)))

@@ -357,8 +357,10 @@ static void test_concurrency(void)
             struct dt_store *s = NULL;
             struct dt_error err = {0};
             char *argv[] = {"writer"};
-            if (dt_store_open(path, &s, &err))
+            if (dt_store_open(path, &s, &err)) {
+                fprintf(stderr, "writer %d: %s\n", p, err.msg);
                 _exit(10);
+            }
             for (int i = 0; i < 60; i++) {
                 int64_t run;
                 struct dt_store_model m = {.name = p ? "b" : "a", .n_params = -1};
