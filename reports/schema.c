@@ -141,5 +141,22 @@ static const char *const schema_v1[] = {
     v1_models,      v1_corpora,      v1_probes,  v1_corpus_probes, v1_runs,
     v1_collections, v1_observations, v1_signals, v1_verdicts,      NULL};
 
-const char *const *const dt_store_migrations[] = {schema_v1};
+/* Version 2: release fingerprints (`fingerprint` / `verify`). data is the fingerprint's JSON
+ * (fingerprint/release.h): per-tensor hashes and samples, tokenizer hash, behaviour sketch. */
+static const char v2_fingerprints[] =
+    "CREATE TABLE fingerprints (\n"
+    "  id INTEGER PRIMARY KEY,\n"
+    "  name TEXT NOT NULL,\n"
+    "  model_id INTEGER NOT NULL REFERENCES models(id),\n"
+    "  run_id INTEGER REFERENCES runs(id),\n"
+    "  n_tensors INTEGER NOT NULL CHECK (n_tensors >= 0),\n"
+    "  tokenizer_hash TEXT,\n"
+    "  data TEXT NOT NULL CHECK (json_valid(data)),\n"
+    "  created_at TEXT NOT NULL\n"
+    ") STRICT;\n"
+    "CREATE INDEX fingerprints_model ON fingerprints(model_id);\n";
+
+static const char *const schema_v2[] = {v2_fingerprints, NULL};
+
+const char *const *const dt_store_migrations[] = {schema_v1, schema_v2};
 const int dt_store_n_migrations = (int)(sizeof dt_store_migrations / sizeof *dt_store_migrations);

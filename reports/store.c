@@ -563,6 +563,23 @@ done:
     return rc;
 }
 
+int dt_store_hash_path(const char *path, char sha256[65], char xxh128[33], uint64_t *size_bytes,
+                       struct dt_error *err)
+{
+    char xxh[DT_XXH128_HEX_LEN + 1];
+    uint64_t size = 0;
+    int rc;
+    if (dt_path_is_dir(path))
+        rc = hash_dir(path, sha256, xxh, &size, err);
+    else
+        rc = dt_hash_file(path, sha256, xxh, &size, err);
+    if (rc == 0 && xxh128)
+        memcpy(xxh128, xxh, sizeof xxh);
+    if (rc == 0 && size_bytes)
+        *size_bytes = size;
+    return rc;
+}
+
 static const char sql_model_upsert[] =
     "INSERT INTO models (key, name, path, size_bytes, sha256, xxh128, format, arch, n_params,"
     " tokenizer_hash, created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10,"
@@ -1221,6 +1238,118 @@ int dt_store_verdicts_list(struct dt_store *s, int64_t run_id, dt_store_verdict_
     }
     if (rc == 0 && r != SQLITE_DONE)
         rc = db_error(s, err, "listing verdicts");
+    sqlite3_reset(st);
+    return rc;
+}
+
+/* ---- reading back ---- */
+
+static const char sql_model_get[] =
+    "SELECT id, key, name, path, format, arch, sha256, xxh128, tokenizer_hash, created_at,"
+    " coalesce(size_bytes, -1), coalesce(n_params, 0) FROM models WHERE id = ?1";
+
+int dt_store_model_get(struct dt_store *s, int64_t model_id, dt_store_model_cb cb, void *ud,
+                       struct dt_error *err)
+{
+    sqlite3_stmt *st = stmt(s, sql_model_get, err);
+    int r, rc = 0, n = 0;
+    if (!st)
+        return err ? err->code : DT_EDB;
+    sqlite3_bind_int64(st, 1, model_id);
+    while ((r = sqlite3_step(st)) == SQLITE_ROW) {
+        struct dt_store_model_row row = {
+            sqlite3_column_int64(st, 0), col_text(st, 1), col_text(st, 2), col_text(st, 3),
+            col_text(st, 4), col_text(st, 5), col_text(st, 6), col_text(st, 7), col_text(st, 8),
+            col_text(st, 9), sqlite3_column_int64(st, 10), sqlite3_column_int64(st, 11)};
+        n++;
+        if ((rc = cb(ud, &row)))
+            break;
+    }
+    if (rc == 0 && r != SQLITE_DONE && r != SQLITE_ROW)
+        rc = db_error(s, err, "reading a model");
+    sqlite3_reset(st);
+    if (rc == 0 && n == 0)
+        return dt_error_set(err, DT_ENOTFOUND, "'%s': no model %lld", s->path,
+                            (long long)model_id);
+    return rc;
+}
+
+static const char sql_latest_verdict_run[] = "SELECT max(run_id) FROM verdicts";
+
+int dt_store_latest_verdict_run(struct dt_store *s, int64_t *run_id, struct dt_error *err)
+{
+    sqlite3_stmt *st = stmt(s, sql_latest_verdict_run, err);
+    int rc = 0;
+    if (!st)
+        return err ? err->code : DT_EDB;
+    if (sqlite3_step(st) != SQLITE_ROW)
+        rc = db_error(s, err, "finding the latest run");
+    else if (sqlite3_column_type(st, 0) == SQLITE_NULL)
+        rc = dt_error_set(err, DT_ENOTFOUND, "'%s' holds no run with a verdict", s->path);
+    else
+        *run_id = sqlite3_column_int64(st, 0);
+    sqlite3_reset(st);
+    return rc;
+}
+
+/* ---- release fingerprints ---- */
+
+static const char sql_fp_insert[] =
+    "INSERT INTO fingerprints (name, model_id, run_id, n_tensors, tokenizer_hash, data,"
+    " created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, strftime('%Y-%m-%dT%H:%M:%fZ', 'now'))";
+
+int dt_store_fingerprint_insert(struct dt_store *s, const char *name, int64_t model_id,
+                                int64_t run_id, int64_t n_tensors, const char *tokenizer_hash,
+                                const char *data_json, int64_t *id, struct dt_error *err)
+{
+    sqlite3_stmt *st = stmt(s, sql_fp_insert, err);
+    if (!st)
+        return err ? err->code : DT_EDB;
+    sqlite3_bind_text(st, 1, name, -1, SQLITE_TRANSIENT);
+    sqlite3_bind_int64(st, 2, model_id);
+    bind_id_or_null(st, 3, run_id);
+    sqlite3_bind_int64(st, 4, n_tensors);
+    bind_text_or_null(st, 5, tokenizer_hash);
+    sqlite3_bind_text(st, 6, data_json, -1, SQLITE_TRANSIENT);
+    int rc = step_done(s, st, err, "recording a fingerprint");
+    if (rc == 0 && id)
+        *id = sqlite3_last_insert_rowid(s->db);
+    return rc;
+}
+
+static const char sql_fp_get[] =
+    "SELECT f.id, f.model_id, coalesce(f.run_id, 0), f.n_tensors, f.name, f.tokenizer_hash,"
+    " f.data, f.created_at, m.name, m.sha256, m.path FROM fingerprints f"
+    " JOIN models m ON m.id = f.model_id"
+    " WHERE f.id = ?1 OR (?1 IS NULL AND f.name = ?2) ORDER BY f.id DESC LIMIT 1";
+
+int dt_store_fingerprint_get(struct dt_store *s, const char *id_or_name,
+                             dt_store_fingerprint_cb cb, void *ud, struct dt_error *err)
+{
+    sqlite3_stmt *st = stmt(s, sql_fp_get, err);
+    char *end = NULL;
+    int rc = 0, r;
+    if (!st)
+        return err ? err->code : DT_EDB;
+    long long id = strtoll(id_or_name, &end, 10);
+    if (*id_or_name && end && !*end && id > 0)
+        sqlite3_bind_int64(st, 1, id);
+    else
+        sqlite3_bind_null(st, 1);
+    sqlite3_bind_text(st, 2, id_or_name, -1, SQLITE_TRANSIENT);
+    r = sqlite3_step(st);
+    if (r == SQLITE_ROW) {
+        struct dt_store_fingerprint_row row = {
+            sqlite3_column_int64(st, 0), sqlite3_column_int64(st, 1),
+            sqlite3_column_int64(st, 2), sqlite3_column_int64(st, 3),
+            col_text(st, 4), col_text(st, 5), col_text(st, 6), col_text(st, 7),
+            col_text(st, 8), col_text(st, 9), col_text(st, 10)};
+        rc = cb(ud, &row);
+    } else if (r == SQLITE_DONE) {
+        rc = dt_error_set(err, DT_ENOTFOUND, "'%s': no fingerprint '%s'", s->path, id_or_name);
+    } else {
+        rc = db_error(s, err, "reading a fingerprint");
+    }
     sqlite3_reset(st);
     return rc;
 }

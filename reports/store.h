@@ -177,6 +177,43 @@ typedef int (*dt_store_verdict_cb)(void *ud, const struct dt_store_verdict *v);
 int dt_store_verdicts_list(struct dt_store *s, int64_t run_id, dt_store_verdict_cb cb, void *ud,
                            struct dt_error *err);
 
+/* ---- reading back (renderers) ---- */
+
+struct dt_store_model_row {
+    int64_t id;
+    const char *key, *name, *path, *format, *arch, *sha256, *xxh128, *tokenizer_hash;
+    const char *created_at;
+    int64_t size_bytes; /* < 0 unknown */
+    int64_t n_params;   /* <= 0 unknown */
+};
+typedef int (*dt_store_model_cb)(void *ud, const struct dt_store_model_row *row);
+/* Calls cb once for the model with this id; DT_ENOTFOUND when there is none. */
+int dt_store_model_get(struct dt_store *s, int64_t model_id, dt_store_model_cb cb, void *ud,
+                       struct dt_error *err);
+/* The SHA-256 (and xxh3-128, size) that dt_store_model_upsert records for a file or an HF
+ * directory (over the sorted "name sha256\n" lines of its files). */
+int dt_store_hash_path(const char *path, char sha256[65], char xxh128[33], uint64_t *size_bytes,
+                       struct dt_error *err);
+/* The newest run that recorded a verdict; DT_ENOTFOUND when no run did. */
+int dt_store_latest_verdict_run(struct dt_store *s, int64_t *run_id, struct dt_error *err);
+
+/* ---- release fingerprints ---- */
+
+/* Stores a fingerprint (its JSON text, see fingerprint/release.h) of a model row. */
+int dt_store_fingerprint_insert(struct dt_store *s, const char *name, int64_t model_id,
+                                int64_t run_id, int64_t n_tensors, const char *tokenizer_hash,
+                                const char *data_json, int64_t *id, struct dt_error *err);
+struct dt_store_fingerprint_row {
+    int64_t id, model_id, run_id, n_tensors;
+    const char *name, *tokenizer_hash, *data_json, *created_at;
+    const char *model_name, *model_sha256, *model_path;
+};
+typedef int (*dt_store_fingerprint_cb)(void *ud, const struct dt_store_fingerprint_row *row);
+/* The fingerprint with this id, or (id_or_name not a number) the newest with this name;
+ * DT_ENOTFOUND when there is none. */
+int dt_store_fingerprint_get(struct dt_store *s, const char *id_or_name,
+                             dt_store_fingerprint_cb cb, void *ud, struct dt_error *err);
+
 /* ---- checks ---- */
 
 struct dt_store_check {

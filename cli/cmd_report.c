@@ -1,0 +1,162 @@
+/*
+ * `distiltrace report RUN|latest --db D [--format html|md|json|junit|sarif] [-o FILE]`:
+ * renders a run's report from the evidence store alone. `report --verify FILE --db D`
+ * checks a report's integrity record against the store and the input files on disk.
+ */
+#include "cli/cli_opts.h"
+#include "cli/commands.h"
+#include "reports/report.h"
+#include "reports/store.h"
+#include "util/alloc.h"
+#include "util/file.h"
+#include "util/strbuf.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static const char usage[] =
+    "distiltrace report RUN|latest --db D [--format html|md|json|junit|sarif] [-o FILE]\n"
+    "       distiltrace report --verify FILE --db D";
+
+static const char help[] =
+    "Renders the report of a run (a compare) from the evidence store alone, so it can be\n"
+    "regenerated at any time. Formats: html (default; self-contained, prints to PDF), md,\n"
+    "json, junit (JUnit XML, one test case per signal) and sarif (SARIF 2.1.0).\n"
+    "Every report carries an integrity record: the run id, the SHA-256 of every input and\n"
+    "of the report itself. --verify checks it against the store and re-hashes the input\n"
+    "files that are present.\n"
+    "Exit status: 0 ok (verified), 2 usage, 3 unreadable report or no integrity record,\n"
+    "4 verification failed (report edited, store changed or an input file differs),\n"
+    "5 evidence store error.\n";
+
+static const char *state_name(enum dt_report_check_state st)
+{
+    switch (st) {
+    case DT_REPORT_CHECK_OK:
+        return "ok";
+    case DT_REPORT_CHECK_MISMATCH:
+        return "MISMATCH";
+    case DT_REPORT_CHECK_MISSING:
+        return "missing";
+    }
+    return "?";
+}
+
+static int verify(const char *db, const char *file)
+{
+    struct dt_store *s = NULL;
+    struct dt_error err = {0};
+    struct dt_report_verification v;
+    char *data = NULL;
+    size_t n = 0;
+    int rc = dt_file_read_all(file, (size_t)1 << 30, &data, &n, &err);
+    if (rc)
+        return dt_cli_fail(&err);
+    if ((rc = dt_store_open_flags(db, DT_STORE_NO_CREATE, &s, &err))) {
+        dt_free(data);
+        if (err.code == DT_EIO)
+            err.code = DT_EDB;
+        return dt_cli_fail(&err);
+    }
+    rc = dt_report_verify(s, data, n, &v, &err);
+    dt_store_close(s);
+    dt_free(data);
+    if (rc) {
+        dt_error_prefix(&err, "'%s'", file);
+        return dt_cli_fail(&err);
+    }
+    printf("report:    %s (%s, run %lld)\n", file, dt_report_format_name(v.format),
+           (long long)v.run_id);
+    printf("document:  %s\n",
+           v.body_ok ? "ok (digest matches)" : "MISMATCH (edited after rendering)");
+    printf("store:     %s\n", !v.run_found    ? "MISMATCH (no such run in the store)"
+                              : v.evidence_ok ? "ok (evidence digest matches)"
+                                              : "MISMATCH (the run's evidence changed)");
+    for (size_t i = 0; i < v.n_files; i++) {
+        const struct dt_report_file_check *f = &v.files[i];
+        printf("input:     %-8s %-20s store %-8s file %-8s %s\n", f->role, f->name ? f->name : "",
+               state_name(f->store_state), state_name(f->file_state),
+               f->path ? f->path : "(no path)");
+    }
+    int ok = dt_report_verification_ok(&v);
+    if (ok)
+        printf("verified%s\n",
+               v.n_missing ? " (some input files were not present to re-hash)" : "");
+    else
+        printf("NOT verified\n");
+    dt_report_verification_release(&v);
+    return ok ? DT_EXIT_OK : DT_EXIT_MISMATCH;
+}
+
+int cmd_report(int argc, char **argv)
+{
+    const char *db = NULL, *fmt = "html", *out = NULL, *check = NULL, *run = NULL;
+    for (int i = 1; i < argc;) {
+        int r;
+        if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
+            printf("usage: %s\n\n%s", usage, help);
+            return DT_EXIT_OK;
+        }
+        if ((r = dt_cli_opt("report", argc, argv, &i, "--db", &db)) ||
+            (r = dt_cli_opt("report", argc, argv, &i, "--format", &fmt)) ||
+            (r = dt_cli_opt("report", argc, argv, &i, "--output", &out)) ||
+            (r = dt_cli_opt("report", argc, argv, &i, "-o", &out)) ||
+            (r = dt_cli_opt("report", argc, argv, &i, "--verify", &check))) {
+            if (r < 0)
+                return DT_EXIT_USAGE;
+            continue;
+        }
+        if (!run && argv[i][0] != '-') {
+            run = argv[i++];
+            continue;
+        }
+        return dt_cli_usage("report", usage);
+    }
+    if (!db || (!check && !run) || (check && run))
+        return dt_cli_usage("report", usage);
+    if (check)
+        return verify(db, check);
+    enum dt_report_format f = dt_report_format_parse(fmt);
+    if (!f) {
+        fprintf(stderr, "distiltrace report: unknown format '%s' (html, md, json, junit, sarif)\n",
+                fmt);
+        return DT_EXIT_USAGE;
+    }
+    long run_id = 0;
+    if (strcmp(run, "latest") && dt_cli_parse_int("report", "RUN", run, 1, 0x7fffffffL, &run_id))
+        return DT_EXIT_USAGE;
+
+    struct dt_store *s = NULL;
+    struct dt_report *r = NULL;
+    struct dt_strbuf sb = DT_STRBUF_INIT;
+    struct dt_error err = {0};
+    int64_t id = run_id;
+    int rc = dt_store_open_flags(db, DT_STORE_NO_CREATE, &s, &err);
+    if (rc) {
+        if (err.code == DT_EIO)
+            err.code = DT_EDB;
+        return dt_cli_fail(&err);
+    }
+    if (!run_id)
+        rc = dt_store_latest_verdict_run(s, &id, &err);
+    if (rc == 0)
+        rc = dt_report_load(s, id, &r, &err);
+    if (rc == 0)
+        rc = dt_report_render(r, f, &sb, &err);
+    if (rc == 0) {
+        if (out)
+            rc = dt_file_write_all(out, sb.data, sb.len, &err);
+        else if (fwrite(sb.data, 1, sb.len, stdout) != sb.len || fflush(stdout) != 0)
+            rc = dt_error_set(&err, DT_EIO, "cannot write the report to standard output");
+    }
+    dt_strbuf_release(&sb);
+    dt_report_free(r);
+    dt_store_close(s);
+    if (rc)
+        return dt_cli_fail(&err);
+    if (out)
+        fprintf(stderr, "distiltrace: wrote the %s report of run %lld to '%s'\n",
+                dt_report_format_name(f), (long long)id, out);
+    return DT_EXIT_OK;
+}

@@ -1,0 +1,123 @@
+"""Release pipelines on the zoo: `fingerprint` registers the teacher, `verify` accepts its
+Q8_0 quantization and rejects a fine-tune, an independent same-architecture model and the
+students; `check --policy` fails on a distilled student and passes on an independent model,
+writing valid JUnit and SARIF; and `report` renders all five formats from that real compare."""
+import json, os, sys
+import xml.etree.ElementTree as ET
+
+sys.path.insert(0, os.path.dirname(__file__))
+from dtest import DT, check, done, run, skip_all, tmpdir, ZOO, HAVE_ZOO  # noqa: E402
+
+if not HAVE_ZOO:
+    skip_all('the zoo (../shared/zoo) is absent')
+G = os.path.join(ZOO, 'gguf')
+
+
+def m(name):
+    return os.path.join(G, name + '.gguf')
+
+
+def fingerprint_tests(tmp):
+    db = os.path.join(tmp, 'fp.db')
+    r = run([DT, 'fingerprint', m('teacher'), '--db', db, '--name', 'teacher'])
+    check(r.returncode == 0 and r.stdout.strip().isdigit(), 'fingerprint prints an id', r.stderr)
+    fid = r.stdout.strip()
+    for name, same in [('teacher', True), ('teacher.q8_0', True), ('t_finetuned', False),
+                       ('c_same_data', False), ('teacher2', False), ('s_seqkd', False),
+                       ('s_logitkd', False)]:
+        r = run([DT, 'verify', m(name), '--fingerprint', fid, '--db', db, '--json'])
+        try:
+            j = json.loads(r.stdout)
+        except ValueError:
+            j = {}
+        check(r.returncode == (0 if same else 1) and j.get('same') is same,
+              f'verify {name}: {"accepted" if same else "rejected"}', r.stdout + r.stderr)
+    # by name, and the one-line reason in text mode
+    r = run([DT, 'verify', m('t_finetuned'), '--fingerprint', 'teacher', '--db', db])
+    check(r.returncode == 1 and r.stdout.startswith('REJECTED') and r.stdout.count('\n') == 1,
+          'verify by name, one-line reason', r.stdout)
+    r = run([DT, 'verify', m('teacher.q8_0'), '--fingerprint', '99', '--db', db])
+    check(r.returncode == 5, 'unknown fingerprint is a store error', r.stderr)
+    r = run([DT, 'verify', m('teacher'), '--db', db])
+    check(r.returncode == 2, 'verify without --fingerprint is a usage error')
+
+
+def policy(tmp, suspect, name):
+    p = {
+        'suspect': m(suspect),
+        'teachers_banned': [m('teacher')],
+        'controls': [m('teacher2'), m('c_small_same_data'), m('c_same_data')],
+        'alpha': 0.01,
+        'fail_on': ['same-weights', 'weight-derived', 'distilled'],
+        'chat_template': '<|user|>{prompt}<|assistant|>',
+        'probes': {'identity': 20, 'chat': 30, 'text': 20},
+        'db': name + '.db',
+        'formats': {'junit': name + '.xml', 'sarif': name + '.sarif', 'html': name + '.html'},
+    }
+    path = os.path.join(tmp, name + '.policy.json')
+    with open(path, 'w') as f:
+        json.dump(p, f)
+    return path
+
+
+def check_tests(tmp):
+    pol = policy(tmp, 's_seqkd', 'seqkd')
+    r = run([DT, 'check', '--policy', pol], timeout=900)
+    check(r.returncode == 1 and 'distilled' in r.stdout and 'policy FAILED' in r.stdout,
+          'check fails on s_seqkd with teacher banned', r.stdout + r.stderr[-2000:])
+    xml = os.path.join(tmp, 'seqkd.xml')
+    if check(os.path.exists(xml), 'check wrote the JUnit report'):
+        root = ET.parse(xml).getroot()
+        s = root.find('testsuite')
+        check(root.tag == 'testsuites' and int(s.get('failures')) >= 2,
+              'JUnit from check shows failures', s.attrib if s is not None else None)
+    sar = os.path.join(tmp, 'seqkd.sarif')
+    if check(os.path.exists(sar), 'check wrote the SARIF report'):
+        doc = json.load(open(sar))
+        levels = {x['ruleId']: x['level'] for x in doc['runs'][0]['results']}
+        check(doc['version'] == '2.1.0' and levels.get('verdict') == 'error', 'SARIF verdict error')
+    html = os.path.join(tmp, 'seqkd.html')
+    r = run([DT, 'report', '--verify', html, '--db', os.path.join(tmp, 'seqkd.db')])
+    check(r.returncode == 0, 'HTML report from check verifies, input files re-hashed', r.stdout)
+    # all five formats of the real run, from the store alone
+    for f in ('html', 'md', 'json', 'junit', 'sarif'):
+        out = os.path.join(tmp, 'real.' + f)
+        r = run([DT, 'report', 'latest', '--db', os.path.join(tmp, 'seqkd.db'), '--format', f,
+                 '-o', out])
+        check(r.returncode == 0 and os.path.getsize(out) > 1000, f'real compare: report {f}',
+              r.stderr)
+    text = open(os.path.join(tmp, 'real.html'), encoding='utf-8').read()
+    check('http://' not in text and 'https://' not in text and '<script' not in text,
+          'real compare: HTML self-contained')
+    j = json.load(open(os.path.join(tmp, 'real.json')))
+    check(j['verdict']['relation'] == 'distilled' and len(j['signals']) >= 5,
+          'real compare: JSON verdict and signals')
+
+    pol = policy(tmp, 'c_other_data', 'other')
+    r = run([DT, 'check', '--policy', pol], timeout=900)
+    check(r.returncode == 0 and 'policy passed' in r.stdout,
+          'check passes on c_other_data', r.stdout + r.stderr[-2000:])
+    xml = os.path.join(tmp, 'other.xml')
+    if check(os.path.exists(xml), 'passing check wrote JUnit'):
+        s = ET.parse(xml).getroot().find('testsuite')
+        verdict = [c for c in s.findall('testcase') if c.get('name') == 'verdict']
+        check(verdict and verdict[0].find('failure') is None, 'JUnit verdict passes')
+
+    bad = os.path.join(tmp, 'bad.json')
+    with open(bad, 'w') as f:
+        f.write('{"suspect": "x.gguf"}')
+    r = run([DT, 'check', '--policy', bad])
+    check(r.returncode == 3 and 'teachers_banned' in r.stderr, 'malformed policy: exit 3',
+          r.stderr)
+    r = run([DT, 'check'])
+    check(r.returncode == 2, 'check without --policy: usage error')
+
+
+def main():
+    tmp = tmpdir()
+    fingerprint_tests(tmp)
+    check_tests(tmp)
+    done()
+
+
+main()
