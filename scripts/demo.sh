@@ -23,10 +23,9 @@ if [ "$status" -gt 1 ]; then
   echo "demo: compare failed with exit status $status" >&2
   exit "$status"
 fi
-if "$DT" report --help >/dev/null 2>&1; then
-  for f in html md json junit sarif; do
-    "$DT" report latest --db "$OUT/evidence.db" --format "$f" -o "$OUT/report.$f"
-  done
-  echo "demo: reports written to $OUT/report.{html,md,json,junit,sarif}"
-fi
+for f in html md json sarif; do
+  "$DT" report latest --db "$OUT/evidence.db" --format "$f" -o "$OUT/report.$f"
+done
+"$DT" report latest --db "$OUT/evidence.db" --format junit -o "$OUT/report.junit.xml"
+echo "demo: reports written to $OUT/report.{html,md,json,junit.xml,sarif}"
 echo "demo: evidence store $OUT/evidence.db ($("$DT" db check --db "$OUT/evidence.db" >/dev/null && echo 'integrity ok'))"
