@@ -6,8 +6,8 @@
  */
 #include "corpus/corpus.h"
 
-#include "corpus/builtin.h"
 #include "util/alloc.h"
+#include "util/embed.h"
 #include "util/error.h"
 #include "util/file.h"
 #include "util/hash.h"
@@ -23,13 +23,26 @@
 
 #define CORPUS_MAX_FILE_BYTES ((size_t)256 << 20)
 
+/* Built-in corpora are the embedded files corpora/NAME.jsonl (see util/embed.h). */
+#define BUILTIN_PREFIX "corpora/"
+#define BUILTIN_SUFFIX ".jsonl"
+
 const char *const *dt_corpus_builtin_names(void)
 {
-    static const char *names[16];
-    size_t i = 0;
-    for (; dt_builtin_corpora[i].name && i + 1 < sizeof names / sizeof *names; i++)
-        names[i] = dt_builtin_corpora[i].name;
-    names[i] = NULL;
+    static char store[16][64];
+    static const char *names[17];
+    size_t k = 0, np = strlen(BUILTIN_PREFIX), ns = strlen(BUILTIN_SUFFIX);
+    for (const struct dt_embedded_file *f = dt_embedded_files; f->name && k < 16; f++) {
+        size_t n = strlen(f->name);
+        if (n <= np + ns || strncmp(f->name, BUILTIN_PREFIX, np) ||
+            strcmp(f->name + n - ns, BUILTIN_SUFFIX) || n - np - ns >= sizeof store[0])
+            continue;
+        memcpy(store[k], f->name + np, n - np - ns);
+        store[k][n - np - ns] = '\0';
+        names[k] = store[k];
+        k++;
+    }
+    names[k] = NULL;
     return names;
 }
 
@@ -272,14 +285,17 @@ int dt_corpus_load_buffer(const char *data, size_t n_bytes, int jsonl, const cha
 
 int dt_corpus_builtin(const char *name, struct dt_corpus **out, struct dt_error *err)
 {
-    for (const struct dt_builtin_corpus *b = dt_builtin_corpora; b->name; b++)
-        if (!strcmp(b->name, name)) {
-            char source[128];
-            snprintf(source, sizeof source, "builtin:%s", b->name);
-            return dt_corpus_load_buffer(b->data, b->n_bytes, 1, b->name, source, DT_PROBE_CHAT,
-                                         out, err);
-        }
-    return dt_error_set(err, DT_ENOTFOUND, "no built-in corpus named '%s'", name);
+    char file[128], source[128];
+    size_t n = 0;
+    const char *data = NULL;
+    if (strlen(name) < 64 && !strchr(name, '/')) {
+        snprintf(file, sizeof file, BUILTIN_PREFIX "%s" BUILTIN_SUFFIX, name);
+        data = dt_embedded_file(file, &n);
+    }
+    if (!data)
+        return dt_error_set(err, DT_ENOTFOUND, "no built-in corpus named '%s'", name);
+    snprintf(source, sizeof source, "builtin:%s", name);
+    return dt_corpus_load_buffer(data, n, 1, name, source, DT_PROBE_CHAT, out, err);
 }
 
 int dt_corpus_load_file(const char *path, const char *name, enum dt_probe_kind default_kind,

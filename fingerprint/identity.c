@@ -14,6 +14,7 @@
 #include "fingerprint/identity.h"
 
 #include "util/alloc.h"
+#include "util/embed.h"
 #include "util/error.h"
 #include "util/file.h"
 #include "util/strbuf.h"
@@ -24,8 +25,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-extern const unsigned char dt_embed_identity_rules[];
-extern const size_t dt_embed_identity_rules_len;
 
 #define MATCH_LIMIT 2000000u
 #define DEPTH_LIMIT 20000u
@@ -373,8 +372,11 @@ fail:
 
 int dt_identity_rules_builtin(struct dt_identity_rules **out, struct dt_error *err)
 {
-    return dt_identity_rules_parse((const char *)dt_embed_identity_rules,
-                                   dt_embed_identity_rules_len, "builtin identity.rules", out, err);
+    size_t n = 0;
+    const char *text = dt_embedded_file("rules/identity.rules", &n);
+    if (!text)
+        return dt_error_set(err, DT_EINTERNAL, "the built-in identity rule pack is missing");
+    return dt_identity_rules_parse(text, n, "builtin identity.rules", out, err);
 }
 
 int dt_identity_rules_load(const char *path, struct dt_identity_rules **out, struct dt_error *err)

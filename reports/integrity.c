@@ -164,6 +164,8 @@ int dt_report_render(const struct dt_report *r, enum dt_report_format f, struct 
 
 static enum dt_report_format sniff(const char *d, size_t n)
 {
+    if (!d || n == 0)
+        return DT_REPORT_MD;
     size_t i = 0;
     if (n >= 3 && !memcmp(d, "\xef\xbb\xbf", 3))
         i = 3;
