@@ -6,6 +6,7 @@
 #include "detect/verdict.h"
 
 #include "detect/multiple.h"
+#include "detect/stats.h"
 #include "detect/tests.h"
 #include "fingerprint/measurement.h"
 #include "util/alloc.h"
@@ -185,7 +186,13 @@ int dt_verdict_decide(const struct dt_measurement *ms, size_t n, size_t n_contro
             snprintf(r->test, sizeof r->test, "%s", m->test_given);
             r->tested = !isnan(m->p_given);
             r->p_value = m->p_given;
-            lp = m->p_given > 0 ? log(m->p_given) : -745.0;
+            lp = m->p_given > 0 ? log(m->p_given) : -745.0; /* p_given has no log form */
+            break;
+        case DT_TEST_NORMAL:
+            snprintf(r->test, sizeof r->test, "%s", m->test_given);
+            r->tested = !isnan(m->z_given);
+            lp = dt_stats_norm_sf_log(m->z_given);
+            r->p_value = exp(lp);
             break;
         case DT_TEST_NONE:
             break;
@@ -202,6 +209,8 @@ int dt_verdict_decide(const struct dt_measurement *ms, size_t n, size_t n_contro
     for (size_t t = 0; t < n_tested; t++) {
         struct dt_signal_result *r = &out->signals[idx[t]];
         r->p_adjusted = exp(adj[t]);
+        r->log10_p = log_p[t] / M_LN10;
+        r->log10_p_adjusted = adj[t] / M_LN10;
         r->significant = adj[t] <= log(params->alpha);
     }
 
@@ -223,6 +232,7 @@ int dt_verdict_decide(const struct dt_measurement *ms, size_t n, size_t n_contro
                  (!best_close || r->p_adjusted < best_close->p_adjusted))
             best_close = r;
     }
+    const struct dt_signal_result *basis = NULL; /* the evidence the relation rests on */
     int beats_controls = 0;
     if (weights) {
         beats_controls = 1;
@@ -233,14 +243,14 @@ int dt_verdict_decide(const struct dt_measurement *ms, size_t n, size_t n_contro
     }
     if (weights && weights->m->same_weights) {
         out->relation = DT_REL_SAME_WEIGHTS;
-        out->p_value = weights->p_adjusted;
+        basis = weights;
         snprintf(out->rationale, sizeof out->rationale,
                  "Every tensor of the teacher is present in the suspect and equal to it within the "
                  "error of re-encoding it in the suspect's storage type (%s).",
                  weights->m->note);
     } else if (weights && beats_controls) {
         out->relation = DT_REL_WEIGHT_DERIVED;
-        out->p_value = weights->p_adjusted;
+        basis = weights;
         snprintf(out->rationale, sizeof out->rationale,
                  "The suspect's weights are aligned with the teacher's far beyond chance and beyond "
                  "every control model, but they differ by more than re-encoding would explain: "
@@ -248,7 +258,7 @@ int dt_verdict_decide(const struct dt_measurement *ms, size_t n, size_t n_contro
                  weights->m->note);
     } else if (best_art) {
         out->relation = DT_REL_DISTILLED;
-        out->p_value = best_art->p_adjusted;
+        basis = best_art;
         char names[256] = "";
         for (size_t i = 0; i < n; i++) {
             const struct dt_signal_result *r = &out->signals[i];
@@ -264,7 +274,7 @@ int dt_verdict_decide(const struct dt_measurement *ms, size_t n, size_t n_contro
                  names, best_art->m->note);
     } else if (best_close) {
         out->relation = DT_REL_INCONCLUSIVE;
-        out->p_value = best_close->p_adjusted;
+        basis = best_close;
         snprintf(out->rationale, sizeof out->rationale,
                  "The suspect is closer to the teacher than the control models are (%s: %s), but "
                  "it carries no artifact of the teacher's outputs; an independent model trained on "
@@ -273,26 +283,28 @@ int dt_verdict_decide(const struct dt_measurement *ms, size_t n, size_t n_contro
                  best_close->m->name, best_close->m->note);
     } else if (n_controls == 0 && !weights) {
         out->relation = DT_REL_INCONCLUSIVE;
-        out->p_value = best_any ? best_any->p_adjusted : 1.0;
+        basis = best_any;
         snprintf(out->rationale, sizeof out->rationale,
                  "No control model was given, so the behavioural signals could not be judged "
                  "against independent models.");
     } else if (n_tested == 0) {
         out->relation = DT_REL_INCONCLUSIVE;
-        out->p_value = 1.0;
+        basis = NULL;
         snprintf(out->rationale, sizeof out->rationale,
                  "No signal could be evaluated for this pair of models.");
     } else {
         /* name the strongest evidence only when there was any */
         const struct dt_signal_result *weakest = best_any && best_any->p_adjusted < 1 ? best_any : NULL;
         out->relation = DT_REL_INDEPENDENT;
-        out->p_value = best_any ? best_any->p_adjusted : 1.0;
+        basis = best_any;
         snprintf(out->rationale, sizeof out->rationale,
                  "No signal shows the suspect closer to the teacher, or more like it, than the "
                  "control models at alpha %g after correction for %zu tests%s%s.",
                  params->alpha, n_tested, weakest ? "; the strongest was " : "",
                  weakest ? weakest->m->name : "");
     }
+    out->p_value = basis ? basis->p_adjusted : 1.0;
+    out->log10_p = basis ? basis->log10_p_adjusted : 0.0;
 out:
     dt_free(log_p);
     dt_free(adj);

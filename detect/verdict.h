@@ -37,6 +37,7 @@ struct dt_signal_result {
     char test[96];                  /* the test's name */
     double p_value;                 /* raw one-sided p-value (NaN when untested) */
     double p_adjusted;              /* Holm-adjusted over the tested family */
+    double log10_p, log10_p_adjusted; /* finite where the p-values underflow to 0 */
     double effect;                  /* effect size (test-specific, documented) */
     double ci_low, ci_high;         /* confidence interval of the effect (NaN when none) */
     int significant;                /* p_adjusted <= alpha */
@@ -45,6 +46,7 @@ struct dt_signal_result {
 struct dt_verdict {
     enum dt_relation relation;
     double p_value;                 /* the adjusted p-value the relation rests on */
+    double log10_p;                 /* its log10, finite where p_value underflows to 0 */
     double alpha;
     char rationale[1024];           /* plain-words reason, naming the evidence */
     size_t n_signals;

@@ -19,6 +19,7 @@ void dt_measurement_init(struct dt_measurement *m, const char *name, enum dt_sig
     m->applicable = 1;
     m->statistic = NAN;
     m->p_given = NAN;
+    m->z_given = NAN;
 }
 
 void dt_measurement_release(struct dt_measurement *m)

@@ -10,8 +10,11 @@
  *                  each control does: one-sided Fisher's exact test against every control,
  *                  combined as an intersection-union test (the suspect must exceed each
  *                  control; p = the largest of the k p-values). Randomness: sampled answers.
- *   DT_TEST_GIVEN  the signal has an exact null of its own (weight permutation, watermark
- *                  binomial) and supplies the p-value and the test's name.
+ *   DT_TEST_GIVEN  the signal has an exact null of its own (watermark binomial) and supplies
+ *                  the p-value and the test's name.
+ *   DT_TEST_NORMAL the signal supplies a z-score that is standard normal under its null
+ *                  (weights); the p-value is its upper tail, computed in log space so that
+ *                  overwhelming evidence keeps its order of magnitude.
  *
  * The class says what a significant result can prove: weights prove weight reuse, artifacts
  * prove learning from the teacher's outputs, closeness alone proves neither (a model trained on
@@ -37,6 +40,7 @@ enum dt_test_kind {
     DT_TEST_RANK = 1,
     DT_TEST_RATE = 2,
     DT_TEST_GIVEN = 3,
+    DT_TEST_NORMAL = 4,
 };
 
 struct dt_measurement {
@@ -55,8 +59,9 @@ struct dt_measurement {
      * c_n[j] == 0 where a control has no answers) */
     uint64_t s_hits, s_n;
     uint64_t *c_hits, *c_n;
-    /* DT_TEST_GIVEN */
+    /* DT_TEST_GIVEN (p_given) and DT_TEST_NORMAL (z_given), with the test's name */
     double p_given;
+    double z_given;
     char test_given[64];
     /* same-weights evidence (DT_SIGNAL_WEIGHTS only): 1 when every tensor matches within the
      * error that re-encoding the teacher in the suspect's tensor types would cause */

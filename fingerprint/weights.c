@@ -265,11 +265,10 @@ int dt_signal_weights_run(const struct dt_model *teacher, const struct dt_model 
                                "counterpart in the suspect (different architecture or size)");
         return 0;
     }
-    m->test = DT_TEST_GIVEN;
+    m->test = DT_TEST_NORMAL;
     m->statistic = sp.median_r;
     /* The median of m independent N(0,1) has standard deviation ~ 1.2533/sqrt(m). */
-    double z = sp.median_z / (1.2533141373155 / sqrt((double)sp.n_matrices));
-    m->p_given = 0.5 * erfc(z / sqrt(2.0));
+    m->z_given = sp.median_z / (1.2533141373155 / sqrt((double)sp.n_matrices));
     snprintf(m->test_given, sizeof m->test_given, "aligned-tensor correlation (median Fisher z)");
     m->same_weights = sp.n_aligned == sp.n_teacher && sp.n_within_tol == sp.n_aligned;
     snprintf(m->note, sizeof m->note,

@@ -43,6 +43,8 @@ cJSON *dt_compare_signal_json(const struct dt_compare_result *r, size_t i_outcom
     add_num(s, "statistic", m->statistic);
     add_num(s, "p_value", sr->tested ? sr->p_value : NAN);
     add_num(s, "p_adjusted", sr->tested ? sr->p_adjusted : NAN);
+    add_num(s, "log10_p_value", sr->tested ? sr->log10_p : NAN);
+    add_num(s, "log10_p_adjusted", sr->tested ? sr->log10_p_adjusted : NAN);
     cJSON_AddBoolToObject(s, "significant", sr->tested && sr->significant);
     add_num(s, "effect", sr->effect);
     if (isfinite(sr->ci_low) && isfinite(sr->ci_high)) {
@@ -94,6 +96,8 @@ cJSON *dt_compare_to_json(const struct dt_compare_result *r, const struct dt_com
     cJSON *v = cJSON_AddObjectToObject(root, "verdict");
     cJSON_AddStringToObject(v, "relation", dt_relation_name(best->verdict.relation));
     add_num(v, "p_value", r->n_teachers > 1 ? r->attribution_p : best->verdict.p_value);
+    if (r->n_teachers == 1)
+        add_num(v, "log10_p_value", best->verdict.log10_p);
     cJSON_AddStringToObject(v, "teacher", teacher->name);
     cJSON_AddStringToObject(v, "suspect", r->parties[0].name);
     cJSON_AddNumberToObject(v, "alpha", p->verdict.alpha);
