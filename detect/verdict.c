@@ -48,63 +48,60 @@ int dt_relation_strength(enum dt_relation r)
     return 0;
 }
 
-/* Rank test on the complete rows of the columns that have any value. Returns 1 when run. */
-static int run_rank(const struct dt_measurement *m, const struct dt_test_opts *o, size_t min_probes,
-                    struct dt_signal_result *r, double *log_p, struct dt_error *err)
+/* Paired sign-flip tests of the suspect against each control on the probes where both have a
+ * score, combined as an intersection-union test: the suspect must be closer to the teacher
+ * than every control, so p is the largest of the per-control p-values. Controls without
+ * enough common probes are left out; the signal is untested when none remains. */
+static int run_paired(const struct dt_measurement *m, const struct dt_test_opts *o,
+                      size_t min_probes, struct dt_signal_result *r, double *log_p,
+                      struct dt_error *err)
 {
     size_t n_cols = m->n_cols, n_probes = m->n_probes;
-    unsigned char *use_col = dt_calloc(n_cols ? n_cols : 1, 1);
-    double *x = dt_malloc_array(n_probes * n_cols + 1, sizeof(double));
+    double *d = dt_malloc_array(n_probes ? n_probes : 1, sizeof(double));
+    if (!d)
+        return dt_error_set(err, DT_ENOMEM, "out of memory");
     int rc = 0;
-    if (!use_col || !x) {
-        rc = dt_error_set(err, DT_ENOMEM, "out of memory");
-        goto out;
-    }
-    size_t k = 0;
-    for (size_t j = 0; j < n_cols; j++) {
-        for (size_t i = 0; i < n_probes && !use_col[j]; i++)
-            use_col[j] = !isnan(m->scores[i * n_cols + j]);
-        k += use_col[j];
-    }
-    size_t rows = 0;
-    if (use_col[0] && k >= 2) {
+    size_t n_used = 0, max_rows = 0;
+    double worst = -INFINITY;
+    struct dt_test_result best = {0};
+    for (size_t j = 1; j < n_cols; j++) {
+        size_t rows = 0;
         for (size_t i = 0; i < n_probes; i++) {
-            int ok = 1;
-            for (size_t j = 0; j < n_cols; j++)
-                if (use_col[j] && isnan(m->scores[i * n_cols + j]))
-                    ok = 0;
-            if (!ok)
-                continue;
-            size_t c = 0;
-            for (size_t j = 0; j < n_cols; j++)
-                if (use_col[j])
-                    x[rows * k + c++] = m->scores[i * n_cols + j];
-            rows++;
+            double s = m->scores[i * n_cols], c = m->scores[i * n_cols + j];
+            if (!isnan(s) && !isnan(c))
+                d[rows++] = s - c;
+        }
+        if (rows > max_rows)
+            max_rows = rows;
+        if (rows < min_probes)
+            continue;
+        struct dt_test_result t;
+        if ((rc = dt_test_sign_flip(d, rows, o, &t, err)) != 0)
+            goto out;
+        n_used++;
+        if (t.log_p > worst) {
+            worst = t.log_p;
+            best = t;
         }
     }
-    if (!use_col[0] || k < 2) {
-        snprintf(r->test, sizeof r->test, "rank test over probes (not run: no comparable control)");
+    if (n_used == 0) {
+        snprintf(r->test, sizeof r->test,
+                 "paired sign-flip test (not run: %s)",
+                 max_rows ? "too few probes scored by the suspect and a control" : "no comparable control");
         goto out;
     }
-    if (rows < min_probes) {
-        snprintf(r->test, sizeof r->test, "rank test over probes (not run: %zu usable probes)", rows);
-        goto out;
-    }
-    struct dt_test_result t;
-    if ((rc = dt_test_rank_controls(x, rows, k, o, &t, err)) != 0)
-        goto out;
-    snprintf(r->test, sizeof r->test, "%s (%zu probes, %zu controls)", t.name, rows, k - 1);
+    snprintf(r->test, sizeof r->test,
+             "paired sign-flip test against each of %zu controls (intersection-union)", n_used);
     r->tested = 1;
-    r->p_value = t.p_value;
-    *log_p = t.log_p;
-    r->effect = t.effect;
-    if (t.has_ci) {
-        r->ci_low = t.ci_low;
-        r->ci_high = t.ci_high;
+    r->p_value = best.p_value;
+    *log_p = worst;
+    r->effect = best.effect; /* mean per-probe margin over the closest control */
+    if (best.has_ci) {
+        r->ci_low = best.ci_low;
+        r->ci_high = best.ci_high;
     }
 out:
-    dt_free(use_col);
-    dt_free(x);
+    dt_free(d);
     return rc;
 }
 
@@ -176,8 +173,8 @@ int dt_verdict_decide(const struct dt_measurement *ms, size_t n, size_t n_contro
         if (!m->applicable || m->cls == DT_SIGNAL_INFO)
             continue;
         switch (m->test) {
-        case DT_TEST_RANK:
-            rc = run_rank(m, &o, params->min_probes, r, &lp, err);
+        case DT_TEST_PAIRED:
+            rc = run_paired(m, &o, params->min_probes, r, &lp, err);
             break;
         case DT_TEST_RATE:
             rc = run_rate(m, &o, r, &lp, err);

@@ -254,8 +254,8 @@ int dt_signal_logits_run(struct dt_model *teacher, struct dt_model *const *model
             agree->control_stats[j - 1] = ma;
         }
     }
-    js->test = DT_TEST_RANK;
-    agree->test = DT_TEST_RANK;
+    js->test = DT_TEST_PAIRED;
+    agree->test = DT_TEST_PAIRED;
     snprintf(js->note, sizeof js->note,
              "mean Jensen-Shannon divergence between the teacher's and the suspect's next-token "
              "distributions over %zu positions of %zu probes: %.4f nats (lower is closer)",

@@ -3,9 +3,11 @@
  * engine (detect/) turns into a hypothesis test. Signals never compute verdicts; they say
  * which test fits their data:
  *
- *   DT_TEST_RANK   per-probe closeness scores for the suspect and each control (higher =
- *                  closer to the teacher); H0: within a probe the suspect is exchangeable with
- *                  the controls. Randomness comes from the probes.
+ *   DT_TEST_PAIRED per-probe closeness scores for the suspect and each control (higher =
+ *                  closer to the teacher); H0: the suspect is no closer to the teacher than
+ *                  the closest control. A paired sign-flip test of the per-probe differences
+ *                  against each control, combined as an intersection-union test (the suspect
+ *                  must be closer than every control; p = the largest). Randomness: probes.
  *   DT_TEST_RATE   how often the suspect shows an artifact (hits / trials) against how often
  *                  each control does: one-sided Fisher's exact test against every control,
  *                  combined as an intersection-union test (the suspect must exceed each
@@ -37,7 +39,7 @@ enum dt_signal_class {
 
 enum dt_test_kind {
     DT_TEST_NONE = 0,
-    DT_TEST_RANK = 1,
+    DT_TEST_PAIRED = 1,
     DT_TEST_RATE = 2,
     DT_TEST_GIVEN = 3,
     DT_TEST_NORMAL = 4,
@@ -52,7 +54,7 @@ struct dt_measurement {
     double statistic;             /* the headline figure for the suspect */
     double *control_stats;        /* the same figure for each control (NaN where n/a) */
     size_t n_controls;
-    /* DT_TEST_RANK: n_probes x n_cols scores, column 0 the suspect, 1.. the controls */
+    /* DT_TEST_PAIRED: n_probes x n_cols scores, column 0 the suspect, 1.. the controls */
     size_t n_probes, n_cols;
     double *scores;
     /* DT_TEST_RATE: the suspect's hits / trials, and each control's (n_controls entries;

@@ -179,7 +179,7 @@ int dt_signal_preference_run(const struct dt_party *teacher, const struct dt_par
         dt_measurement_skip(m, "no control model has weights to score texts");
         goto out;
     }
-    m->test = DT_TEST_RANK;
+    m->test = DT_TEST_PAIRED;
     snprintf(m->note, sizeof m->note,
              "per byte, the suspect rates the teacher's continuations of %zu prompts %.3f nats "
              "%s likely than its own continuations (a model trained on the teacher's samples "

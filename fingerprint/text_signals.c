@@ -375,7 +375,7 @@ int dt_signal_ngram_run(const struct dt_party *teacher, const struct dt_party *s
         else
             m->control_stats[j - 1] = mean;
     }
-    m->test = DT_TEST_RANK;
+    m->test = DT_TEST_PAIRED;
     snprintf(m->note, sizeof m->note,
              "mean word 4-gram overlap (MinHash Jaccard) of the suspect's answers with the "
              "teacher's answers to the same %zu prompts: %.3f",

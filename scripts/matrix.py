@@ -30,6 +30,8 @@ def run_compare(dt, args, db):
 def fmt_p(v):
     if v is None:
         return '–'
+    if v == 0:
+        return '<1e-300'
     return f'{v:.1e}' if v < 1e-3 else f'{v:.3f}'
 
 def sig_cell(doc, name):
