@@ -19,6 +19,7 @@
 #include "util/error.h"
 #include "util/file.h"
 #include "util/log.h"
+#include "util/utf8.h"
 
 #include <cJSON.h>
 #include <math.h>
@@ -110,9 +111,9 @@ static void json_params(cJSON *o, const struct dt_wm_params *p)
 {
     char key[32];
     snprintf(key, sizeof key, "%llu", (unsigned long long)p->key);
-    cJSON_AddStringToObject(o, "scheme", DT_WM_SCHEME);
+    dt_json_add_string(o, "scheme", DT_WM_SCHEME);
     /* as a string: a 64-bit key does not fit a JSON number exactly */
-    cJSON_AddStringToObject(o, "key", key);
+    dt_json_add_string(o, "key", key);
     cJSON_AddNumberToObject(o, "gamma", p->gamma);
 }
 
@@ -302,8 +303,8 @@ static int wm_generate(int argc, char **argv)
                 goto fail;
             }
             cJSON *e = cJSON_CreateObject();
-            cJSON_AddStringToObject(e, "prompt", prompts[s.i_prompt[i]]);
-            cJSON_AddStringToObject(e, "text", text);
+            dt_json_add_string(e, "prompt", prompts[s.i_prompt[i]]);
+            dt_json_add_string(e, "text", text);
             cJSON *ids = cJSON_CreateArray();
             for (size_t k = s.n_prompt[i]; k < s.n_ids[i]; k++)
                 cJSON_AddItemToArray(ids, cJSON_CreateNumber(s.ids[i][k]));
@@ -541,7 +542,7 @@ static int wm_detect(int argc, char **argv)
             cJSON *arr = cJSON_CreateArray();
             for (size_t i = 0; i < n_texts; i++) {
                 cJSON *e = json_text_test(&tests[i], &counts[i]);
-                cJSON_AddStringToObject(e, "source", texts[i].source);
+                dt_json_add_string(e, "source", texts[i].source);
                 if (texts[i].line)
                     cJSON_AddNumberToObject(e, "line", (double)texts[i].line);
                 cJSON_AddItemToArray(arr, e);

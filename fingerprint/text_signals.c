@@ -13,6 +13,7 @@
 #include "util/alloc.h"
 #include "util/error.h"
 #include "util/rng.h"
+#include "util/utf8.h"
 
 #include <cJSON.h>
 #include <math.h>
@@ -48,7 +49,7 @@ static void add_quote(cJSON *arr, const char *text)
     }
     memcpy(buf, text, n);
     buf[n] = '\0';
-    cJSON_AddItemToArray(arr, cJSON_CreateString(buf));
+    cJSON_AddItemToArray(arr, dt_json_string(buf, n));
 }
 
 static void set_rates(struct dt_measurement *m)
@@ -99,8 +100,8 @@ int dt_signal_identity_run(const struct dt_party *teacher, const struct dt_party
     cJSON *learned = cJSON_AddArrayToObject(m->details, "teacher_identity");
     for (size_t i = 0; i < prof->n_entry; i++) {
         cJSON *e = cJSON_CreateObject();
-        cJSON_AddStringToObject(e, "kind", prof->entry[i].kind == DT_IDENTITY_NAME ? "name" : "maker");
-        cJSON_AddStringToObject(e, "value", prof->entry[i].value);
+        dt_json_add_string(e, "kind", prof->entry[i].kind == DT_IDENTITY_NAME ? "name" : "maker");
+        dt_json_add_string(e, "value", prof->entry[i].value);
         cJSON_AddNumberToObject(e, "teacher_support", prof->entry[i].support);
         cJSON_AddItemToArray(learned, e);
     }
@@ -258,8 +259,8 @@ int dt_signal_habits_run(const struct dt_party *teacher, const struct dt_party *
         keep[h] = 1;
         n_keep++;
         cJSON *o = cJSON_CreateObject();
-        cJSON_AddStringToObject(o, "phrase", habits->habit[h].phrase);
-        cJSON_AddStringToObject(o, "kind", dt_habit_kind_name(habits->habit[h].kind));
+        dt_json_add_string(o, "phrase", habits->habit[h].phrase);
+        dt_json_add_string(o, "kind", dt_habit_kind_name(habits->habit[h].kind));
         cJSON_AddNumberToObject(o, "teacher_support", habits->habit[h].teacher_support);
         cJSON_AddNumberToObject(o, "control_max_support", habits->habit[h].control_max);
         cJSON_AddItemToArray(list, o);

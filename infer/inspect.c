@@ -26,6 +26,7 @@
 #include "util/file.h"
 #include "util/hash.h"
 #include "util/strbuf.h"
+#include "util/utf8.h"
 
 #include <inttypes.h>
 #include <stdio.h>
@@ -54,36 +55,6 @@ static const char *vtype_name(uint32_t t)
     return t < sizeof names / sizeof names[0] ? names[t] : "unknown";
 }
 
-/* Appends n bytes of s, replacing each byte that does not start a valid UTF-8 sequence with
- * U+FFFD, so that metadata strings from hostile files still make valid JSON. */
-static void append_utf8(struct dt_strbuf *sb, const char *s, size_t n)
-{
-    const uint8_t *p = (const uint8_t *)s;
-    size_t i = 0;
-    while (i < n) {
-        uint8_t b = p[i];
-        size_t len = b < 0x80 ? 1 : b >= 0xC2 && b <= 0xDF ? 2 : b >= 0xE0 && b <= 0xEF ? 3
-                                  : b >= 0xF0 && b <= 0xF4 ? 4 : 0;
-        int ok = len > 0 && n - i >= len && b != 0;
-        uint32_t cp = len == 2 ? b & 0x1Fu : len == 3 ? b & 0x0Fu : b & 0x07u;
-        for (size_t k = 1; ok && k < len; k++) {
-            if ((p[i + k] & 0xC0) != 0x80)
-                ok = 0;
-            cp = (cp << 6) | (p[i + k] & 0x3Fu);
-        }
-        if (ok && ((len == 3 && (cp < 0x800 || (cp >= 0xD800 && cp <= 0xDFFF))) ||
-                   (len == 4 && (cp < 0x10000 || cp > 0x10FFFF))))
-            ok = 0;
-        if (ok) {
-            dt_strbuf_append(sb, p + i, len);
-            i += len;
-        } else {
-            dt_strbuf_puts(sb, "\xef\xbf\xbd");
-            i++;
-        }
-    }
-}
-
 /* A JSON value for a metadata entry: numbers, bools and strings as themselves (long strings
  * such as chat templates are cut at 256 bytes), short numeric arrays as arrays, anything
  * else as a summary string. */
@@ -110,7 +81,7 @@ static cJSON *kv_json(const struct dt_gguf_kv *kv)
     case DT_GGUF_STRING: {
         struct dt_strbuf sb = DT_STRBUF_INIT;
         size_t n = kv->v.str.n_bytes > 256 ? 256 : (size_t)kv->v.str.n_bytes;
-        append_utf8(&sb, kv->v.str.ptr, n);
+        dt_strbuf_append_utf8(&sb, kv->v.str.ptr, n);
         if (n < kv->v.str.n_bytes)
             dt_strbuf_printf(&sb, "... (%" PRIu64 " bytes)", kv->v.str.n_bytes);
         cJSON *j = dt_strbuf_failed(&sb) ? NULL : cJSON_CreateString(sb.data ? sb.data : "");

@@ -18,6 +18,7 @@
 #include "util/alloc.h"
 #include "util/error.h"
 #include "util/strbuf.h"
+#include "util/utf8.h"
 
 #include <arpa/inet.h>
 #include <cJSON.h>
@@ -66,82 +67,13 @@ void dt_http_response_release(struct dt_http_response *r)
     memset(r, 0, sizeof *r);
 }
 
-/* ---- UTF-8 ---- */
-
-/* Length of the valid UTF-8 sequence at s (n bytes left), or 0 if invalid (NUL counts as
- * invalid: it cannot travel inside a C string). */
-static size_t utf8_seq(const unsigned char *s, size_t n)
-{
-    unsigned c = s[0];
-    if (c == 0)
-        return 0;
-    if (c < 0x80)
-        return 1;
-    size_t len;
-    unsigned min;
-    if (c >= 0xC2 && c <= 0xDF)
-        len = 2, min = 0x80;
-    else if (c >= 0xE0 && c <= 0xEF)
-        len = 3, min = 0x800;
-    else if (c >= 0xF0 && c <= 0xF4)
-        len = 4, min = 0x10000;
-    else
-        return 0;
-    if (len > n)
-        return 0;
-    unsigned cp = c & (0xFFu >> (len + 1));
-    for (size_t i = 1; i < len; i++) {
-        if ((s[i] & 0xC0) != 0x80)
-            return 0;
-        cp = (cp << 6) | (s[i] & 0x3F);
-    }
-    if (cp < min || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF))
-        return 0;
-    return len;
-}
-
-static int utf8_valid(const char *s, size_t n)
-{
-    for (size_t i = 0; i < n;) {
-        size_t k = utf8_seq((const unsigned char *)s + i, n - i);
-        if (!k)
-            return 0;
-        i += k;
-    }
-    return 1;
-}
-
-/* Appends s with every invalid byte replaced by U+FFFD. */
-static void utf8_sanitize(struct dt_strbuf *sb, const char *s, size_t n)
-{
-    for (size_t i = 0; i < n;) {
-        size_t k = utf8_seq((const unsigned char *)s + i, n - i);
-        if (k) {
-            dt_strbuf_append(sb, s + i, k);
-            i += k;
-        } else {
-            dt_strbuf_puts(sb, "\xEF\xBF\xBD");
-            i++;
-        }
-    }
-}
-
-static cJSON *sanitized_string(const char *s, size_t n)
-{
-    struct dt_strbuf sb = DT_STRBUF_INIT;
-    utf8_sanitize(&sb, s, n);
-    dt_strbuf_putc(&sb, '\0');
-    cJSON *j = dt_strbuf_failed(&sb) ? NULL : cJSON_CreateString(sb.data ? sb.data : "");
-    dt_strbuf_release(&sb);
-    return j;
-}
 
 /* The legacy completions spelling of a token: the text itself when it is valid UTF-8,
  * "bytes:\xNN..." otherwise (what OpenAI's legacy endpoint does). Heap string. */
 static char *legacy_token(const char *s, size_t n)
 {
     struct dt_strbuf sb = DT_STRBUF_INIT;
-    if (utf8_valid(s, n) && n > 0) {
+    if (dt_utf8_valid(s, n) && n > 0) {
         dt_strbuf_append(&sb, s, n);
     } else {
         dt_strbuf_puts(&sb, "bytes:");
@@ -200,7 +132,7 @@ static int set_error(struct dt_http_response *r, int status, const char *type, c
         return DT_ENOMEM;
     }
     struct dt_strbuf sb = DT_STRBUF_INIT;
-    utf8_sanitize(&sb, msg, strlen(msg));
+    dt_strbuf_append_utf8(&sb, msg, strlen(msg));
     dt_strbuf_putc(&sb, '\0');
     cJSON_AddStringToObject(e, "message", sb.data ? sb.data : "error");
     dt_strbuf_release(&sb);
@@ -483,7 +415,7 @@ static cJSON *chat_token(const struct dt_tokenizer *tok, int32_t id, float lp)
     cJSON *o = cJSON_CreateObject();
     if (!o || !b)
         return cJSON_Delete(o), NULL;
-    cJSON *str = sanitized_string(b, nb), *bytes = bytes_array(b, nb);
+    cJSON *str = dt_json_string(b, nb), *bytes = bytes_array(b, nb);
     if (!str || !bytes || !cJSON_AddItemToObject(o, "token", str)) {
         cJSON_Delete(str);
         cJSON_Delete(bytes);
@@ -633,7 +565,7 @@ static int generate(struct dt_server *s, const struct gen_request *req, unsigned
     choices = cJSON_AddArrayToObject(o, "choices");
     cJSON_AddItemToArray(choices, ch);
     cJSON_AddNumberToObject(ch, "index", 0);
-    cJSON *content = sanitized_string(text, n_text);
+    cJSON *content = dt_json_string(text, n_text);
     if (req->chat) {
         cJSON *msg = cJSON_AddObjectToObject(ch, "message");
         cJSON_AddStringToObject(msg, "role", "assistant");
@@ -754,7 +686,7 @@ int dt_server_handle(struct dt_server *s, const char *method, const char *path, 
 
     if (!body || body_bytes == 0)
         return BAD_REQUEST(r, NULL, "the request has no JSON body");
-    if (memchr(body, '\0', body_bytes) || !utf8_valid(body, body_bytes))
+    if (memchr(body, '\0', body_bytes) || !dt_utf8_valid(body, body_bytes))
         return BAD_REQUEST(r, NULL, "the request body is not UTF-8 text");
     cJSON *o = cJSON_ParseWithLength(body, body_bytes);
     if (!o)

@@ -11,6 +11,7 @@
 #include "reports/store.h"
 #include "util/alloc.h"
 #include "util/error.h"
+#include "util/utf8.h"
 
 #include <cJSON.h>
 #include <math.h>
@@ -33,11 +34,11 @@ cJSON *dt_compare_signal_json(const struct dt_compare_result *r, size_t i_outcom
     cJSON *s = cJSON_CreateObject();
     if (!s)
         return NULL;
-    cJSON_AddStringToObject(s, "name", m->name);
-    cJSON_AddStringToObject(s, "class", dt_signal_class_name(m->cls));
+    dt_json_add_string(s, "name", m->name);
+    dt_json_add_string(s, "class", dt_signal_class_name(m->cls));
     cJSON_AddBoolToObject(s, "applicable", m->applicable);
     if (sr->tested)
-        cJSON_AddStringToObject(s, "test", sr->test);
+        dt_json_add_string(s, "test", sr->test);
     else
         cJSON_AddNullToObject(s, "test");
     add_num(s, "statistic", m->statistic);
@@ -52,12 +53,12 @@ cJSON *dt_compare_signal_json(const struct dt_compare_result *r, size_t i_outcom
         cJSON_AddItemToArray(ci, cJSON_CreateNumber(sr->ci_low));
         cJSON_AddItemToArray(ci, cJSON_CreateNumber(sr->ci_high));
     }
-    cJSON_AddStringToObject(s, "note", m->note);
-    cJSON_AddStringToObject(s, "suspect_name", r->parties[0].name);
+    dt_json_add_string(s, "note", m->note);
+    dt_json_add_string(s, "suspect_name", r->parties[0].name);
     cJSON *ctl = cJSON_AddArrayToObject(s, "controls");
     for (size_t j = 0; j < m->n_controls && j < r->n_controls; j++) {
         cJSON *c = cJSON_CreateObject();
-        cJSON_AddStringToObject(c, "name", r->parties[1 + j].name);
+        dt_json_add_string(c, "name", r->parties[1 + j].name);
         add_num(c, "statistic", m->control_stats[j]);
         if (m->test == DT_TEST_RATE) {
             cJSON_AddNumberToObject(c, "hits", (double)m->c_hits[j]);
@@ -94,14 +95,14 @@ cJSON *dt_compare_to_json(const struct dt_compare_result *r, const struct dt_com
     const struct dt_compare_outcome *best = &r->outcomes[r->i_best];
     const struct dt_party *teacher = &r->parties[best->i_teacher];
     cJSON *v = cJSON_AddObjectToObject(root, "verdict");
-    cJSON_AddStringToObject(v, "relation", dt_relation_name(best->verdict.relation));
+    dt_json_add_string(v, "relation", dt_relation_name(best->verdict.relation));
     add_num(v, "p_value", r->n_teachers > 1 ? r->attribution_p : best->verdict.p_value);
     if (r->n_teachers == 1)
         add_num(v, "log10_p_value", best->verdict.log10_p);
-    cJSON_AddStringToObject(v, "teacher", teacher->name);
-    cJSON_AddStringToObject(v, "suspect", r->parties[0].name);
+    dt_json_add_string(v, "teacher", teacher->name);
+    dt_json_add_string(v, "suspect", r->parties[0].name);
     cJSON_AddNumberToObject(v, "alpha", p->verdict.alpha);
-    cJSON_AddStringToObject(v, "rationale", best->verdict.rationale);
+    dt_json_add_string(v, "rationale", best->verdict.rationale);
     cJSON *sigs = cJSON_AddArrayToObject(root, "signals");
     for (size_t i = 0; i < best->n_ms; i++)
         cJSON_AddItemToArray(sigs, dt_compare_signal_json(r, r->i_best, i));
@@ -110,8 +111,8 @@ cJSON *dt_compare_to_json(const struct dt_compare_result *r, const struct dt_com
         for (size_t t = 0; t < r->n_teachers; t++) {
             const struct dt_compare_outcome *o = &r->outcomes[t];
             cJSON *c = cJSON_CreateObject();
-            cJSON_AddStringToObject(c, "teacher", r->parties[o->i_teacher].name);
-            cJSON_AddStringToObject(c, "relation", dt_relation_name(o->verdict.relation));
+            dt_json_add_string(c, "teacher", r->parties[o->i_teacher].name);
+            dt_json_add_string(c, "relation", dt_relation_name(o->verdict.relation));
             add_num(c, "p_value", o->verdict.p_value);
             cJSON_AddBoolToObject(c, "attributed", t == r->i_best);
             cJSON_AddItemToArray(cands, c);
@@ -121,24 +122,24 @@ cJSON *dt_compare_to_json(const struct dt_compare_result *r, const struct dt_com
     for (size_t i = 0; i < r->n_parties; i++) {
         const struct dt_party *pa = &r->parties[i];
         cJSON *m = cJSON_CreateObject();
-        cJSON_AddStringToObject(m, "role", role_name(pa->role));
-        cJSON_AddStringToObject(m, "name", pa->name);
+        dt_json_add_string(m, "role", role_name(pa->role));
+        dt_json_add_string(m, "name", pa->name);
         if (pa->path)
-            cJSON_AddStringToObject(m, "path", pa->path);
-        cJSON_AddStringToObject(m, "source", pa->model ? "weights" : "transcripts");
+            dt_json_add_string(m, "path", pa->path);
+        dt_json_add_string(m, "source", pa->model ? "weights" : "transcripts");
         if (pa->model) {
             const struct dt_model_config *cfg = dt_model_config(pa->model);
-            cJSON_AddStringToObject(m, "arch", cfg->arch == DT_ARCH_QWEN2 ? "qwen2" : "llama");
+            dt_json_add_string(m, "arch", cfg->arch == DT_ARCH_QWEN2 ? "qwen2" : "llama");
             cJSON_AddNumberToObject(m, "n_params", (double)dt_model_n_params(pa->model));
-            cJSON_AddStringToObject(m, "tokenizer_hash", dt_tokenizer_hash(pa->tok));
+            dt_json_add_string(m, "tokenizer_hash", dt_tokenizer_hash(pa->tok));
         }
         if (pa->chat_template)
-            cJSON_AddStringToObject(m, "chat_template", pa->chat_template);
+            dt_json_add_string(m, "chat_template", pa->chat_template);
         cJSON_AddNumberToObject(m, "answers", (double)pa->samples.n);
         cJSON_AddItemToArray(models, m);
     }
     cJSON *pr = cJSON_AddObjectToObject(root, "probes");
-    cJSON_AddStringToObject(pr, "source", r->probe_source);
+    dt_json_add_string(pr, "source", r->probe_source);
     cJSON_AddNumberToObject(pr, "identity", (double)r->n_prompts[DT_SET_IDENTITY]);
     cJSON_AddNumberToObject(pr, "chat", (double)r->n_prompts[DT_SET_CHAT]);
     cJSON_AddNumberToObject(pr, "text", (double)r->n_prompts[DT_SET_TEXT]);
@@ -235,23 +236,26 @@ int dt_compare_store(struct dt_store *s, int64_t run_id, const struct dt_compare
         if (rc)
             break;
         cJSON *vd = cJSON_CreateObject();
-        cJSON_AddStringToObject(vd, "teacher", r->parties[o->i_teacher].name);
-        cJSON_AddStringToObject(vd, "suspect", r->parties[0].name);
+        dt_json_add_string(vd, "teacher", r->parties[o->i_teacher].name);
+        dt_json_add_string(vd, "suspect", r->parties[0].name);
         cJSON_AddBoolToObject(vd, "attributed", t == r->i_best);
         cJSON *cn = cJSON_AddArrayToObject(vd, "controls");
         cJSON *ci = cJSON_AddArrayToObject(vd, "control_model_ids");
         for (size_t j = 0; j < r->n_controls; j++) {
-            cJSON_AddItemToArray(cn, cJSON_CreateString(r->parties[1 + j].name));
+            cJSON_AddItemToArray(cn, dt_json_string(r->parties[1 + j].name, strlen(r->parties[1 + j].name)));
             cJSON_AddItemToArray(ci, cJSON_CreateNumber((double)ids[1 + j]));
         }
         cJSON *cands = cJSON_AddArrayToObject(vd, "candidates");
         for (size_t c = 0; c < r->n_teachers; c++)
-            cJSON_AddItemToArray(cands, cJSON_CreateString(r->parties[r->outcomes[c].i_teacher].name));
+            {
+            const char *nm = r->parties[r->outcomes[c].i_teacher].name;
+            cJSON_AddItemToArray(cands, dt_json_string(nm, strlen(nm)));
+        }
         cJSON *np = cJSON_AddObjectToObject(vd, "n_probes");
         cJSON_AddNumberToObject(np, "identity", (double)r->n_prompts[DT_SET_IDENTITY]);
         cJSON_AddNumberToObject(np, "chat", (double)r->n_prompts[DT_SET_CHAT]);
         cJSON_AddNumberToObject(np, "text", (double)r->n_prompts[DT_SET_TEXT]);
-        cJSON_AddStringToObject(vd, "probe_source", r->probe_source);
+        dt_json_add_string(vd, "probe_source", r->probe_source);
         cJSON *tm = cJSON_AddObjectToObject(vd, "timing_s");
         cJSON_AddNumberToObject(tm, "load", r->seconds_load);
         cJSON_AddNumberToObject(tm, "collect", r->seconds_collect);

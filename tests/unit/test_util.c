@@ -7,6 +7,9 @@
 #include "util/file.h"
 #include "util/hash.h"
 #include "util/strbuf.h"
+#include "util/utf8.h"
+
+#include <cJSON.h>
 
 #include <stdlib.h>
 #include <string.h>
@@ -61,5 +64,22 @@ int main(void)
     TAP_OK(dt_file_map("/nonexistent/x", &m, &err) == DT_EIO, "missing file is an io error");
     TAP_OK(strstr(err.msg, "/nonexistent/x") != NULL, "message names the path");
     TAP_OK(dt_file_map("/tmp", &m, &err) == DT_EIO, "a directory is rejected");
+    /* UTF-8: validation and U+FFFD sanitising for JSON */
+    TAP_OK(dt_utf8_valid("caf\xc3\xa9 \xe4\xbd\xa0", 9), "valid UTF-8 accepted");
+    TAP_OK(!dt_utf8_valid("\xc3", 1), "truncated sequence rejected");
+    TAP_OK(!dt_utf8_valid("\xc0\xaf", 2), "overlong form rejected");
+    TAP_OK(!dt_utf8_valid("\xed\xa0\x80", 3), "surrogate rejected");
+    TAP_OK(!dt_utf8_valid("\xf4\x90\x80\x80", 4), "code point above U+10FFFF rejected");
+    TAP_OK(!dt_utf8_valid("a\0b", 3), "NUL rejected");
+    struct dt_strbuf u = DT_STRBUF_INIT;
+    dt_strbuf_append_utf8(&u, "a\xb0\xe4\xbd", 4);
+    TAP_OK(u.len == 10 && !memcmp(u.data, "a\xef\xbf\xbd\xef\xbf\xbd\xef\xbf\xbd", 10),
+           "each invalid byte becomes U+FFFD (%zu bytes)", u.len);
+    dt_strbuf_release(&u);
+    cJSON *js = dt_json_string("ok\xff", 3);
+    char *printed = js ? cJSON_PrintUnformatted(js) : NULL;
+    TAP_OK(printed && !strcmp(printed, "\"ok\xef\xbf\xbd\""), "JSON string of invalid bytes is valid UTF-8");
+    cJSON_free(printed);
+    cJSON_Delete(js);
     return tap_done();
 }
