@@ -447,6 +447,7 @@ enum {
     M_AGREE,
     M_PREF,
     M_NGRAM,
+    M_SUBSPACE,
     M_COUNT,
     M_WATERMARK = M_COUNT, /* only with a watermark key */
 };
@@ -578,14 +579,17 @@ static int analyse(struct dt_compare_result *r, size_t i_teacher, const struct d
                                   &lens, &n_seqs, err)))
             goto out;
         rc = dt_signal_logits_run(teacher->model, lmodels, k + 1, (const int32_t *const *)seqs, lens,
-                                  n_seqs, &ms[M_JS], &ms[M_AGREE], err);
+                                  n_seqs, &ms[M_JS], &ms[M_AGREE], &ms[M_SUBSPACE], err);
     } else {
         dt_measurement_init(&ms[M_JS], "next_token_js", DT_SIGNAL_CLOSENESS);
         dt_measurement_init(&ms[M_AGREE], "teacher_agreement", DT_SIGNAL_CLOSENESS);
-        if (dt_measurement_alloc(&ms[M_JS], k, 0) || dt_measurement_alloc(&ms[M_AGREE], k, 0))
+        dt_measurement_init(&ms[M_SUBSPACE], "logit_subspace", DT_SIGNAL_CLOSENESS);
+        if (dt_measurement_alloc(&ms[M_JS], k, 0) || dt_measurement_alloc(&ms[M_AGREE], k, 0) ||
+            dt_measurement_alloc(&ms[M_SUBSPACE], k, 0))
             rc = dt_error_set(err, DT_ENOMEM, "out of memory");
         dt_measurement_skip(&ms[M_JS], "the teacher's weights are not available (API-only)");
         dt_measurement_skip(&ms[M_AGREE], "the teacher's weights are not available (API-only)");
+        dt_measurement_skip(&ms[M_SUBSPACE], "the teacher's weights are not available (API-only)");
     }
     if (rc)
         goto out;

@@ -13,6 +13,8 @@
 #include "util/alloc.h"
 #include "util/error.h"
 
+#include <cblas.h>
+#include <lapacke.h>
 #include <math.h>
 #include <stdio.h>
 #include <string.h>
@@ -31,7 +33,27 @@ struct pass {
     const size_t *lens;
     double *js_sum;       /* per sequence, for the current model */
     float *scratch;       /* n_v */
+    /* logit subspace: centred teacher log-prob rows of the first chunk, and the orthonormal
+     * basis (r x n_v, row-major) of the space they span */
+    float *sub_rows;      /* (n_sub_cap, n_v) */
+    size_t n_sub, n_sub_cap;
+    float *basis;         /* (r, n_v) */
+    int r;
+    float *proj;          /* r */
+    double *sub_sum;      /* per sequence, for the current model */
 };
+
+/* Centres a log-prob row in place (subtracts its mean): log-probs are logits shifted by a
+ * per-position constant, and the subspace must not depend on that shift. */
+static void centre(float *v, int n)
+{
+    double m = 0;
+    for (int i = 0; i < n; i++)
+        m += v[i];
+    m /= n;
+    for (int i = 0; i < n; i++)
+        v[i] -= (float)m;
+}
 
 static void log_softmax(const float *logits, int n, float *out)
 {
@@ -66,6 +88,12 @@ static int teacher_cb(void *ud, size_t i_seq, size_t i_pos, const float *logits)
     float *row = p->t_logp + (g - p->chunk_base) * (size_t)p->n_v;
     log_softmax(logits, p->n_v, row);
     p->top[g] = argmax(row, p->n_v);
+    if (!p->basis && p->n_sub < p->n_sub_cap) {
+        float *dst = p->sub_rows + p->n_sub * (size_t)p->n_v;
+        memcpy(dst, row, (size_t)p->n_v * sizeof *dst);
+        centre(dst, p->n_v);
+        p->n_sub++;
+    }
     return 0;
 }
 
@@ -92,7 +120,71 @@ static int model_cb(void *ud, size_t i_seq, size_t i_pos, const float *logits)
     }
     p->js_sum[s] += js > 0 ? js : 0;
     p->top[p->col * p->n_pos + g] = argmax(q, p->n_v);
+    if (p->basis) {
+        centre(q, p->n_v);
+        double nq = 0, np = 0;
+        for (int i = 0; i < p->n_v; i++)
+            nq += (double)q[i] * q[i];
+        cblas_sgemv(CblasRowMajor, CblasNoTrans, p->r, p->n_v, 1.0f, p->basis, p->n_v, q, 1, 0.0f,
+                    p->proj, 1);
+        for (int k = 0; k < p->r; k++)
+            np += (double)p->proj[k] * p->proj[k];
+        p->sub_sum[s] += nq > 0 ? np / nq : 0;
+    }
     return 0;
+}
+
+/* The orthonormal basis of the span of the collected teacher rows R (n x v): eigenvectors
+ * U of the Gram matrix R R^T give B^T = L^{-1/2} U^T R. Directions whose eigenvalue is below
+ * 1e-6 of the largest are numerical noise and dropped; at most r_max are kept (the teacher's
+ * hidden width + 1 bounds the rank of its logits). Returns 0, or -1 on allocation failure. */
+static int build_basis(struct pass *p, int r_max)
+{
+    int n = (int)p->n_sub, v = p->n_v;
+    if (n < 2)
+        return 0;
+    float *gram = dt_malloc_array((size_t)n * (size_t)n, sizeof(float));
+    float *w = dt_malloc_array((size_t)n, sizeof(float));
+    int rc = -1;
+    if (!gram || !w)
+        goto out;
+    cblas_ssyrk(CblasRowMajor, CblasUpper, CblasNoTrans, n, v, 1.0f, p->sub_rows, v, 0.0f, gram, n);
+    if (LAPACKE_ssyevd(LAPACK_ROW_MAJOR, 'V', 'U', n, gram, n, w) != 0) {
+        rc = 0; /* no basis: the signal is reported as not applicable */
+        goto out;
+    }
+    /* eigenvalues ascend; keep the largest */
+    int r = 0;
+    float top = w[n - 1];
+    while (r < n && r < r_max && w[n - 1 - r] > top * 1e-6f && w[n - 1 - r] > 0)
+        r++;
+    if (r == 0) {
+        rc = 0;
+        goto out;
+    }
+    p->basis = dt_malloc_array((size_t)r * (size_t)v, sizeof(float));
+    p->proj = dt_malloc_array((size_t)r, sizeof(float));
+    if (!p->basis || !p->proj)
+        goto out;
+    /* rows of U^T for the kept eigenvectors, scaled by 1/sqrt(lambda) */
+    float *ut = dt_malloc_array((size_t)r * (size_t)n, sizeof(float));
+    if (!ut)
+        goto out;
+    for (int k = 0; k < r; k++) {
+        int col = n - 1 - k;
+        float sc = 1.0f / sqrtf(w[col]);
+        for (int i = 0; i < n; i++)
+            ut[(size_t)k * n + i] = gram[(size_t)i * n + col] * sc;
+    }
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, r, v, n, 1.0f, ut, n, p->sub_rows, v,
+                0.0f, p->basis, v);
+    dt_free(ut);
+    p->r = r;
+    rc = 0;
+out:
+    dt_free(gram);
+    dt_free(w);
+    return rc;
 }
 
 static int qualifies(struct dt_model *teacher, struct dt_model *m)
@@ -107,18 +199,21 @@ static int qualifies(struct dt_model *teacher, struct dt_model *m)
 int dt_signal_logits_run(struct dt_model *teacher, struct dt_model *const *models,
                          size_t n_models, const int32_t *const *seqs, const size_t *lens,
                          size_t n_seqs, struct dt_measurement *js, struct dt_measurement *agree,
-                         struct dt_error *err)
+                         struct dt_measurement *sub, struct dt_error *err)
 {
     size_t n_controls = n_models ? n_models - 1 : 0;
     dt_measurement_init(js, "next_token_js", DT_SIGNAL_CLOSENESS);
     dt_measurement_init(agree, "teacher_agreement", DT_SIGNAL_CLOSENESS);
+    dt_measurement_init(sub, "logit_subspace", DT_SIGNAL_CLOSENESS);
     struct pass p = {0};
     int rc = 0;
-    if (dt_measurement_alloc(js, n_controls, n_seqs) || dt_measurement_alloc(agree, n_controls, n_seqs))
+    if (dt_measurement_alloc(js, n_controls, n_seqs) || dt_measurement_alloc(agree, n_controls, n_seqs) ||
+        dt_measurement_alloc(sub, n_controls, n_seqs))
         return dt_error_set(err, DT_ENOMEM, "out of memory");
     if (!teacher || !dt_model_tokenizer(teacher)) {
         dt_measurement_skip(js, "the teacher's weights are not available");
         dt_measurement_skip(agree, "the teacher's weights are not available");
+        dt_measurement_skip(sub, "the teacher's weights are not available");
         return 0;
     }
     if (!qualifies(teacher, models[0])) {
@@ -127,6 +222,7 @@ int dt_signal_logits_run(struct dt_model *teacher, struct dt_model *const *model
                                     : "the suspect's weights are not available";
         dt_measurement_skip(js, "%s", why);
         dt_measurement_skip(agree, "%s", why);
+        dt_measurement_skip(sub, "%s", why);
         return 0;
     }
     size_t n_qual = 0;
@@ -135,6 +231,7 @@ int dt_signal_logits_run(struct dt_model *teacher, struct dt_model *const *model
     if (n_qual == 0) {
         dt_measurement_skip(js, "no control model shares the teacher's tokenizer");
         dt_measurement_skip(agree, "no control model shares the teacher's tokenizer");
+        dt_measurement_skip(sub, "no control model shares the teacher's tokenizer");
         return 0;
     }
     p.n_v = dt_tokenizer_n_vocab(dt_model_tokenizer(teacher));
@@ -142,7 +239,13 @@ int dt_signal_logits_run(struct dt_model *teacher, struct dt_model *const *model
     p.pos_base = dt_malloc_array(n_seqs ? n_seqs : 1, sizeof(size_t));
     p.js_sum = dt_malloc_array(n_seqs ? n_seqs : 1, sizeof(double));
     p.scratch = dt_malloc_array((size_t)p.n_v, sizeof(float));
-    if (!p.pos_base || !p.js_sum || !p.scratch) {
+    p.sub_sum = dt_malloc_array(n_seqs ? n_seqs : 1, sizeof(double));
+    /* subspace rows: up to 512 positions, and at most a quarter of the chunk budget */
+    p.n_sub_cap = CHUNK_FLOATS / 4 / (size_t)p.n_v;
+    if (p.n_sub_cap > 512)
+        p.n_sub_cap = 512;
+    p.sub_rows = dt_malloc_array(p.n_sub_cap ? p.n_sub_cap : 1, (size_t)p.n_v * sizeof(float));
+    if (!p.pos_base || !p.js_sum || !p.scratch || !p.sub_sum || !p.sub_rows) {
         rc = dt_error_set(err, DT_ENOMEM, "out of memory");
         goto out;
     }
@@ -180,11 +283,17 @@ int dt_signal_logits_run(struct dt_model *teacher, struct dt_model *const *model
         if ((rc = dt_model_score_batch(teacher, seqs + first, lens + first, last - first,
                                        teacher_cb, &p, err)) != 0)
             goto out;
+        if (!p.basis && build_basis(&p, dt_model_config(teacher)->dim + 1) != 0) {
+            rc = dt_error_set(err, DT_ENOMEM, "out of memory for the logit subspace");
+            goto out;
+        }
+        /* rows are only collected from the first chunk */
+        p.n_sub_cap = 0;
         for (size_t j = 0; j < n_models; j++) {
             if (!qualifies(teacher, models[j]))
                 continue;
             for (size_t s = first; s < last; s++)
-                p.js_sum[s] = 0;
+                p.js_sum[s] = p.sub_sum[s] = 0;
             p.col = j + 1;
             if ((rc = dt_model_score_batch(models[j], seqs + first, lens + first, last - first,
                                            model_cb, &p, err)) != 0)
@@ -192,6 +301,7 @@ int dt_signal_logits_run(struct dt_model *teacher, struct dt_model *const *model
             for (size_t s = first; s < last; s++) {
                 size_t np = lens[s] > 1 ? lens[s] - 1 : 0;
                 js->scores[s * (n_models) + j] = np ? -p.js_sum[s] / (double)np : NAN;
+                sub->scores[s * n_models + j] = np && p.basis ? p.sub_sum[s] / (double)np : NAN;
             }
         }
         first = last;
@@ -232,10 +342,15 @@ int dt_signal_logits_run(struct dt_model *teacher, struct dt_model *const *model
         }
     }
     for (size_t j = 0; j < n_models; j++) {
-        double sj = 0, sa = 0;
-        size_t cj = 0, ca = 0;
+        double sj = 0, sa = 0, ss = 0;
+        size_t cj = 0, ca = 0, cs = 0;
         for (size_t s = 0; s < n_seqs; s++) {
             double v = js->scores[s * n_models + j], a = agree->scores[s * n_models + j];
+            double u = sub->scores[s * n_models + j];
+            if (!isnan(u)) {
+                ss += u;
+                cs++;
+            }
             if (!isnan(v)) {
                 sj += -v;
                 cj++;
@@ -246,16 +361,28 @@ int dt_signal_logits_run(struct dt_model *teacher, struct dt_model *const *model
             }
         }
         double mj = cj ? sj / (double)cj : NAN, ma = ca ? sa / (double)ca : NAN;
+        double mu = cs ? ss / (double)cs : NAN;
         if (j == 0) {
             js->statistic = mj;
             agree->statistic = ma;
+            sub->statistic = mu;
         } else {
             js->control_stats[j - 1] = mj;
             agree->control_stats[j - 1] = ma;
+            sub->control_stats[j - 1] = mu;
         }
     }
     js->test = DT_TEST_PAIRED;
     agree->test = DT_TEST_PAIRED;
+    if (p.basis) {
+        sub->test = DT_TEST_PAIRED;
+        snprintf(sub->note, sizeof sub->note,
+                 "the teacher's logit vectors span %d dimensions (softmax bottleneck); %.1f%% of "
+                 "the variance of the suspect's centred log-probabilities lies in that subspace",
+                 p.r, 100 * sub->statistic);
+    } else {
+        dt_measurement_skip(sub, "too few positions to estimate the teacher's logit subspace");
+    }
     snprintf(js->note, sizeof js->note,
              "mean Jensen-Shannon divergence between the teacher's and the suspect's next-token "
              "distributions over %zu positions of %zu probes: %.4f nats (lower is closer)",
@@ -270,5 +397,9 @@ out:
     dt_free(p.scratch);
     dt_free(p.top);
     dt_free(p.t_logp);
+    dt_free(p.sub_rows);
+    dt_free(p.sub_sum);
+    dt_free(p.basis);
+    dt_free(p.proj);
     return rc;
 }

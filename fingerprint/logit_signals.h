@@ -9,7 +9,12 @@
  *                      the majority top token of the other compared models, the fraction
  *                      where the model picks the teacher's token (closeness; each column's
  *                      majority excludes itself, so the suspect and the controls are judged
- *                      alike).
+ *                      alike);
+ *   logit_subspace     per probe, the fraction of the variance of the model's (centred) next-
+ *                      token log-probabilities that lies in the subspace spanned by the
+ *                      teacher's (the softmax bottleneck: a model's logits live in a space of
+ *                      its hidden width); a model sharing the teacher's output layer, or
+ *                      trained to match its full distributions, lies inside it (closeness).
  */
 #ifndef DT_FINGERPRINT_LOGIT_SIGNALS_H
 #define DT_FINGERPRINT_LOGIT_SIGNALS_H
@@ -27,6 +32,6 @@ struct dt_model;
 int dt_signal_logits_run(struct dt_model *teacher, struct dt_model *const *models,
                          size_t n_models, const int32_t *const *seqs, const size_t *lens,
                          size_t n_seqs, struct dt_measurement *js, struct dt_measurement *agree,
-                         struct dt_error *err);
+                         struct dt_measurement *sub, struct dt_error *err);
 
 #endif

@@ -44,7 +44,7 @@ def sig_cell(doc, name):
             return fmt_p(s['p_adjusted']) + (' **' if s['significant'] else '')
     return '–'
 
-SIGS = ['weights', 'identity', 'habits', 'next_token_js', 'teacher_agreement', 'generator_preference', 'ngram_overlap']
+SIGS = ['weights', 'identity', 'habits', 'next_token_js', 'teacher_agreement', 'generator_preference', 'ngram_overlap', 'logit_subspace']
 
 def header(first):
     cols = [first, 'expected', 'verdict', 'p'] + SIGS + ['time']
