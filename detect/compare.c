@@ -184,17 +184,15 @@ static int probes_from_corpus(const char *file, const char *builtin, size_t n, u
 static int choose_probes(struct dt_compare_result *r, const struct dt_compare_params *p,
                          struct dt_error *err)
 {
-    /* API-only parties fix the prompts: the first party (teacher, suspect, controls) with
-     * transcripts provides them. */
+    /* API-only parties fix the prompts: the first party with transcripts provides them, in
+     * the order teachers (primary first), suspect, controls. Parties are stored as suspect,
+     * controls, teachers, so that order starts at the first teacher and wraps around. */
     const struct dt_party *src = NULL;
-    size_t order[64], n_order = 0;
-    size_t i_teacher = r->n_controls + 1;
-    order[n_order++] = i_teacher;
-    for (size_t i = 0; i <= r->n_controls && n_order < 64; i++)
-        order[n_order++] = i;
-    for (size_t k = 0; k < n_order && !src; k++)
-        if (r->parties[order[k]].samples.n)
-            src = &r->parties[order[k]];
+    for (size_t k = 0; k < r->n_parties && !src; k++) {
+        size_t i = (r->n_controls + 1 + k) % r->n_parties;
+        if (r->parties[i].samples.n)
+            src = &r->parties[i];
+    }
     int rc = 0;
     if (src) {
         snprintf(r->probe_source, sizeof r->probe_source, "transcripts of %.40s", src->name);
