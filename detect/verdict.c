@@ -269,6 +269,14 @@ int dt_verdict_decide(const struct dt_measurement *ms, size_t n, size_t n_contro
                  "The suspect reproduces artifacts of the teacher's outputs that no control model "
                  "shows (%s): %s.",
                  names, best_art->m->note);
+    } else if (weights) {
+        out->relation = DT_REL_INCONCLUSIVE;
+        basis = weights;
+        snprintf(out->rationale, sizeof out->rationale,
+                 "The suspect's weights are aligned with the teacher's beyond chance, but a control "
+                 "model's are at least as aligned, so the alignment does not single out the "
+                 "teacher (%s).",
+                 weights->m->note);
     } else if (best_close) {
         out->relation = DT_REL_INCONCLUSIVE;
         basis = best_close;
