@@ -175,7 +175,8 @@ static int number_line(struct dt_strbuf *sb, const struct dt_report_signal *g, c
         clo = fmin(clo, v);
         chi = fmax(chi, v);
     }
-    qsort(dots, n, sizeof *dots, cmp_dot);
+    if (n > 1)
+        qsort(dots, n, sizeof *dots, cmp_dot);
     dt_strbuf_printf(sb, "<text x=\"40\" y=\"14\" fill=\"#5b6472\">the statistic: suspect "
                          "against the controls</text>");
     if (n > 0) {
