@@ -370,6 +370,8 @@ static int collect_answers(struct dt_compare_result *r, const struct dt_compare_
     for (size_t k = 0; k < r->n_parties && !rc; k++) {
         struct dt_party *party = &r->parties[k];
         progress(p, party->name, k, r->n_parties);
+        /* transcript parties answer from their records; endpoint parties were asked already
+         * (their answers are set), local models generate below */
         if (party->samples.n && !party->answers[DT_SET_CHAT].text) {
             for (int s = 0; s < DT_SET_COUNT && !rc; s++)
                 rc = answers_from_transcripts(party, (enum dt_probe_set)s, r->prompts[s],
