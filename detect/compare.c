@@ -184,20 +184,22 @@ static int probes_from_corpus(const char *file, const char *builtin, size_t n, u
 static int choose_probes(struct dt_compare_result *r, const struct dt_compare_params *p,
                          struct dt_error *err)
 {
-    /* API-only parties fix the prompts: the first party with transcripts provides them, in
-     * the order teachers (primary first), suspect, controls. Parties are stored as suspect,
-     * controls, teachers, so that order starts at the first teacher and wraps around. */
+    /* API-only parties fix the prompts: every prompt of every party's transcripts, in the
+     * order teachers (primary first), suspect, controls, so that local models answer each of
+     * them and each transcript party is compared on the prompts it covers. Parties are stored
+     * as suspect, controls, teachers, so that order starts at the first teacher and wraps. */
     const struct dt_party *src = NULL;
-    for (size_t k = 0; k < r->n_parties && !src; k++) {
-        size_t i = (r->n_controls + 1 + k) % r->n_parties;
-        if (r->parties[i].samples.n)
-            src = &r->parties[i];
-    }
+    size_t n_src = 0;
     int rc = 0;
-    if (src) {
-        snprintf(r->probe_source, sizeof r->probe_source, "transcripts of %.40s", src->name);
-        for (size_t i = 0; i < src->samples.n && !rc; i++) {
-            const struct dt_sample *s = &src->samples.items[i];
+    for (size_t k = 0; k < r->n_parties && !rc; k++) {
+        const struct dt_party *pa = &r->parties[(r->n_controls + 1 + k) % r->n_parties];
+        if (!pa->samples.n)
+            continue;
+        if (!src)
+            src = pa;
+        n_src++;
+        for (size_t i = 0; i < pa->samples.n && !rc; i++) {
+            const struct dt_sample *s = &pa->samples.items[i];
             if (s->kind == DT_PROBE_CHAT) {
                 rc = push_prompt(&r->prompts[DT_SET_IDENTITY], &r->n_prompts[DT_SET_IDENTITY], s->prompt, err);
                 if (!rc)
@@ -206,6 +208,13 @@ static int choose_probes(struct dt_compare_result *r, const struct dt_compare_pa
                 rc = push_prompt(&r->prompts[DT_SET_TEXT], &r->n_prompts[DT_SET_TEXT], s->prompt, err);
             }
         }
+    }
+    if (rc || src) {
+        if (n_src > 1)
+            snprintf(r->probe_source, sizeof r->probe_source, "transcripts of %.30s and %zu more",
+                     src->name, n_src - 1);
+        else if (src)
+            snprintf(r->probe_source, sizeof r->probe_source, "transcripts of %.40s", src->name);
         return rc;
     }
     snprintf(r->probe_source, sizeof r->probe_source, "built-in corpora");

@@ -73,7 +73,7 @@ struct dt_compare_result {
     double attribution_p;         /* its verdict p-value, Bonferroni-corrected for n_teachers */
     char **prompts[DT_SET_COUNT]; /* probe texts of each set (owned) */
     size_t n_prompts[DT_SET_COUNT];
-    char probe_source[64];        /* "built-in corpora" or "transcripts of <name>" */
+    char probe_source[96];        /* "built-in corpora" or "transcripts of <name>[ and N more]" */
     double seconds_load, seconds_collect, seconds_signals, seconds_total;
     size_t n_generated_tokens;
 };
