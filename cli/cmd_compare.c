@@ -102,6 +102,22 @@ static void print_text(const struct dt_compare_result *r, const struct dt_compar
     printf("\n");
 }
 
+/* Appends a party given by a model path or a transcript path; a usage error past the limit. */
+static int push_input(const char *cmd, struct dt_compare_input *list, size_t *n, const char *model,
+                      const char *transcripts)
+{
+    if (*n >= MAX_PARTIES) {
+        fprintf(stderr, "distiltrace %s: at most %d controls and %d candidates\n", cmd,
+                MAX_PARTIES, MAX_PARTIES);
+        return -1;
+    }
+    memset(&list[*n], 0, sizeof list[*n]);
+    list[*n].model_path = model;
+    list[*n].transcripts_path = transcripts;
+    (*n)++;
+    return 0;
+}
+
 static int run(int argc, char **argv, int attribute)
 {
     const char *cmd = attribute ? "attribute" : "compare";
@@ -226,16 +242,12 @@ static int run(int argc, char **argv, int attribute)
                 n_teachers++;
                 have_primary = 1;
             }
-        } else if ((r = dt_cli_opt(cmd, argc, argv, &i, "--candidate", &val)) != 0 ||
-                   (r = dt_cli_opt(cmd, argc, argv, &i, "--candidate-transcripts", &val)) != 0) {
-            if (r < 0)
+        } else if ((r = dt_cli_opt(cmd, argc, argv, &i, "--candidate", &val)) != 0) {
+            if (r < 0 || push_input(cmd, teachers, &n_teachers, val, NULL))
                 return DT_EXIT_USAGE;
-            if (n_teachers >= MAX_PARTIES)
-                return dt_cli_usage(cmd, "at most 32 candidates");
-            int is_tr = strstr(argv[i - 2], "transcripts") != NULL;
-            teachers[n_teachers].model_path = is_tr ? NULL : val;
-            teachers[n_teachers].transcripts_path = is_tr ? val : NULL;
-            n_teachers++;
+        } else if ((r = dt_cli_opt(cmd, argc, argv, &i, "--candidate-transcripts", &val)) != 0) {
+            if (r < 0 || push_input(cmd, teachers, &n_teachers, NULL, val))
+                return DT_EXIT_USAGE;
         } else if ((r = dt_cli_opt(cmd, argc, argv, &i, "--suspect", &val)) != 0) {
             if (r < 0)
                 return DT_EXIT_USAGE;
@@ -244,16 +256,12 @@ static int run(int argc, char **argv, int attribute)
             if (r < 0)
                 return DT_EXIT_USAGE;
             suspect.transcripts_path = val;
-        } else if ((r = dt_cli_opt(cmd, argc, argv, &i, "--control", &val)) != 0 ||
-                   (r = dt_cli_opt(cmd, argc, argv, &i, "--control-transcripts", &val)) != 0) {
-            if (r < 0)
+        } else if ((r = dt_cli_opt(cmd, argc, argv, &i, "--control", &val)) != 0) {
+            if (r < 0 || push_input(cmd, controls, &n_controls, val, NULL))
                 return DT_EXIT_USAGE;
-            if (n_controls >= MAX_PARTIES)
-                return dt_cli_usage(cmd, "at most 32 controls");
-            int is_tr = strstr(argv[i - 2], "transcripts") != NULL;
-            controls[n_controls].model_path = is_tr ? NULL : val;
-            controls[n_controls].transcripts_path = is_tr ? val : NULL;
-            n_controls++;
+        } else if ((r = dt_cli_opt(cmd, argc, argv, &i, "--control-transcripts", &val)) != 0) {
+            if (r < 0 || push_input(cmd, controls, &n_controls, NULL, val))
+                return DT_EXIT_USAGE;
         } else if ((r = dt_cli_opt(cmd, argc, argv, &i, "--chat-template", &val)) != 0) {
             if (r < 0)
                 return DT_EXIT_USAGE;
