@@ -5,7 +5,7 @@
  * rows are dequantized and streamed once to accumulate the Pearson correlation, the relative
  * error ||X - T|| / ||T|| and, where one side is stored less precisely, the error that
  * re-encoding the teacher in that tensor type would cause by itself (the quantization
- * tolerance). Raw-byte XXH64 hashes count exactly reused tensors. Q/K rows of a Hugging Face
+ * tolerance). Byte comparison counts exactly reused tensors. Q/K rows of a Hugging Face
  * llama checkpoint are permuted to GGUF's adjacent-pair RoPE layout before comparing with a
  * GGUF llama file.
  */
