@@ -73,6 +73,18 @@ except Exception:
     rel = 'error'
 check(rel == 'inconclusive' and p.returncode == 0, 'without controls an independent model is inconclusive, not derived', rel)
 
+# '--opt=VALUE' form: a model after a transcript option is still a model
+tr = os.path.join(ZOO, 'transcripts')
+p = run([DT, 'compare', '--teacher-transcripts=' + os.path.join(tr, 'teacher.jsonl'),
+         '--suspect-transcripts=' + os.path.join(tr, 's_seqkd.jsonl'), '--control=' + g('teacher2'),
+         '--chat-template', CHAT, '--json', '--no-db', '--quiet'])
+try:
+    models = {m['role']: m['source'] for m in json.loads(p.stdout)['models']}
+except Exception:
+    models = {}
+check(models.get('control') == 'weights' and models.get('suspect') == 'transcripts',
+      '--control=MODEL after a transcript option is read as a model', (models, p.stderr))
+
 # the matrix
 p = subprocess.run([sys.executable, os.path.join(SOURCE, 'scripts', 'matrix.py'), '--dt', DT, '--zoo', ZOO,
                     '--only', 'main', '--only', 'style', '--only', 'api', '--only', 'attribution'],
