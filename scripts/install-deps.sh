@@ -3,7 +3,8 @@
 set -euo pipefail
 PKGS="build-essential meson ninja-build pkg-config python3 sqlite3 \
   libxxhash-dev libpcre2-dev libcjson-dev libsqlite3-dev libopenblas-dev liblapacke-dev \
-  libssl-dev libcurl4-openssl-dev libmicrohttpd-dev chromium fonts-dejavu-core"
+  libssl-dev libcurl4-openssl-dev libmicrohttpd-dev libutf8proc-dev python3-numpy \
+  chromium fonts-dejavu-core"
 missing=""
 for p in $PKGS; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"
