@@ -14,6 +14,7 @@
 #include "corpus/sample.h"
 
 struct dt_error;
+struct dt_batch;
 struct dt_model;
 struct dt_session;
 
@@ -32,5 +33,31 @@ struct dt_sample_gen_params {
 int dt_sample_generate(struct dt_model *m, struct dt_session *sess, enum dt_probe_kind kind,
                        const char *prompt, const struct dt_sample_gen_params *p, int sample_index,
                        struct dt_sample *out, size_t *n_generated, struct dt_error *err);
+
+/*
+ * Batched generation: the answers of many prompts decoded together on a dt_batch (one KV
+ * cache per sequence, so each step reads every weight row once for all active sequences).
+ * Up to dt_batch_n_slots(b) jobs run at once; when one finishes, its slot takes the next job
+ * of the queue. Each job samples with its own seed, and its answer is bit-identical to
+ * dt_sample_generate's on a session of the batch's context with the same parameters and seed
+ * (p->seed is not used).
+ */
+struct dt_sample_job {
+    enum dt_probe_kind kind;
+    const char *prompt;
+    uint64_t seed;
+    int sample_index;
+    struct dt_sample *out; /* initialised by the caller; filled when rc == 0 */
+    /* results */
+    int rc;                /* 0, or DT_EINVAL: the prompt alone does not fit the context */
+    size_t n_prompt;       /* prompt tokens */
+    size_t n_generated;
+};
+
+/* Answers jobs[0..n_jobs). Returns 0 when every job has its rc (a prompt that does not fit is
+ * not an error of the call), or the first other failure. */
+int dt_sample_generate_batch(struct dt_model *m, struct dt_batch *b,
+                             const struct dt_sample_gen_params *p, struct dt_sample_job *jobs,
+                             size_t n_jobs, struct dt_error *err);
 
 #endif

@@ -43,6 +43,8 @@
 #include <cblas.h>
 #include <math.h>
 #include <pthread.h>
+#include <sched.h>
+#include <stdatomic.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -55,6 +57,9 @@
 #define DT_ATT_ROWS 64                /* query rows per attention block: bounds causal waste */
 #define DT_F32_CACHE_MB 64
 #define DT_MAX_WORKERS 64
+#define DT_POOL_SPINS 20000           /* busy polls before a waiting worker yields its core */
+#define DT_POOL_YIELDS 2000           /* sched_yield polls before it sleeps */
+#define DT_PAR_MIN_ELEMS (1u << 18)   /* smaller products run on the calling thread */
 
 enum { SLOT_OUTPUT = 0, SLOT_LAYER0 = 2, SLOTS_PER_LAYER = 7 };
 /* Slot offsets inside a layer; q,k,v and gate,up are adjacent so they can be fused. */
@@ -189,6 +194,122 @@ static int ensure_rope(struct dt_model *m, int n_pos, struct dt_error *err)
     return 0;
 }
 
+/* ---- thread pool ----
+ *
+ * Generation and prompt processing of large models split the rows of each matrix product
+ * across the model's threads (the caller is thread 0), each running single-threaded OpenBLAS
+ * or the dot kernels on its rows, so OpenBLAS never starts threads of its own beside them.
+ * A dispatch costs a counter increment: idle workers poll it (DT_POOL_SPINS busy polls, then
+ * DT_POOL_YIELDS sched_yield polls so a loaded machine gets its core back) before sleeping on
+ * a condition variable until the next dispatch.
+ */
+typedef void (*pool_fn)(void *arg, int i_thread, int n_threads);
+
+struct dt_pool {
+    int n;                    /* threads, the caller included */
+    pthread_t tid[DT_MAX_WORKERS];
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    atomic_uint gen;          /* dispatch counter (written under mu) */
+    atomic_int pending;       /* workers still running the current dispatch */
+    int n_sleeping;           /* under mu */
+    int stop;
+    pool_fn fn;
+    void *arg;
+    float *scratch[DT_MAX_WORKERS]; /* dequantization scratch of threads 1..n-1 */
+    size_t scratch_floats;
+    double min_elems;         /* products of fewer weight x row elements stay on the caller
+                               * (DT_PAR_MIN_ELEMS; tests lower it with DT_PAR_MIN_ELEMS=0) */
+};
+
+static inline void cpu_relax(void)
+{
+#if defined(__x86_64__) || defined(__i386__)
+    __builtin_ia32_pause();
+#endif
+}
+
+struct pool_start {
+    struct dt_pool *p;
+    int i;
+};
+
+static void *pool_main(void *arg)
+{
+    struct pool_start st = *(struct pool_start *)arg;
+    dt_free(arg);
+    struct dt_pool *p = st.p;
+    unsigned seen = 0;
+    for (;;) {
+        unsigned g;
+        int polls = 0;
+        while ((g = atomic_load_explicit(&p->gen, memory_order_acquire)) == seen) {
+            if (++polls < DT_POOL_SPINS) {
+                cpu_relax();
+            } else if (polls < DT_POOL_SPINS + DT_POOL_YIELDS) {
+                sched_yield();
+            } else {
+                pthread_mutex_lock(&p->mu);
+                p->n_sleeping++;
+                while (atomic_load_explicit(&p->gen, memory_order_acquire) == seen)
+                    pthread_cond_wait(&p->cv, &p->mu);
+                p->n_sleeping--;
+                pthread_mutex_unlock(&p->mu);
+                polls = 0;
+            }
+        }
+        seen = g;
+        if (p->stop)
+            break;
+        p->fn(p->arg, st.i, p->n);
+        atomic_fetch_sub_explicit(&p->pending, 1, memory_order_release);
+    }
+    return NULL;
+}
+
+static void pool_free(struct dt_pool *p)
+{
+    if (!p)
+        return;
+    pthread_mutex_lock(&p->mu);
+    p->stop = 1;
+    atomic_fetch_add_explicit(&p->gen, 1, memory_order_release);
+    pthread_cond_broadcast(&p->cv);
+    pthread_mutex_unlock(&p->mu);
+    for (int i = 1; i < p->n; i++)
+        pthread_join(p->tid[i], NULL);
+    for (int i = 1; i < p->n; i++)
+        dt_free(p->scratch[i]);
+    pthread_cond_destroy(&p->cv);
+    pthread_mutex_destroy(&p->mu);
+    dt_free(p);
+}
+
+/* Runs fn(arg, i, n) on every thread of the pool (i = 0 on the caller) and waits for all. */
+static void pool_run(struct dt_pool *p, pool_fn fn, void *arg)
+{
+    if (!p || p->n == 1) {
+        fn(arg, 0, 1);
+        return;
+    }
+    p->fn = fn;
+    p->arg = arg;
+    atomic_store_explicit(&p->pending, p->n - 1, memory_order_relaxed);
+    pthread_mutex_lock(&p->mu);
+    atomic_fetch_add_explicit(&p->gen, 1, memory_order_release);
+    if (p->n_sleeping)
+        pthread_cond_broadcast(&p->cv);
+    pthread_mutex_unlock(&p->mu);
+    fn(arg, 0, p->n);
+    int polls = 0;
+    while (atomic_load_explicit(&p->pending, memory_order_acquire) > 0) {
+        if (++polls < DT_POOL_SPINS)
+            cpu_relax();
+        else
+            sched_yield();
+    }
+}
+
 struct workspace {
     size_t cap_rows;
     float *x, *xb;        /* (cap_rows, dim) */
@@ -205,6 +326,9 @@ struct workspace {
     float *logits;        /* (logit_rows, n_vocab) */
     size_t logit_rows;
     int blas_threads;     /* threads to restore after attention; 0: never touch OpenBLAS's */
+    struct dt_pool *pool; /* splits each product's rows across threads; NULL: this thread */
+    int decode;           /* every row is one sequence's next token: products use the dot
+                           * kernels, whose result per row does not depend on the other rows */
 };
 
 static void ws_release(struct workspace *ws)
@@ -222,6 +346,64 @@ static void ws_release(struct workspace *ws)
     dt_free(ws->scratch);
     dt_free(ws->logits);
     memset(ws, 0, sizeof *ws);
+}
+
+/* Dequantization scratch a thread needs: none when every matrix has an f32 view. */
+static size_t scratch_need(const struct dt_model *m)
+{
+    size_t need = 0;
+    for (size_t s = 0; s < n_slots(m); s++) {
+        const struct dt_weight *w = slot_weight(m, s);
+        if (w && !f32_view(m, s)) {
+            size_t e = (size_t)w->rows * (size_t)w->cols;
+            size_t cap = DT_SCRATCH_FLOATS > (size_t)w->cols ? DT_SCRATCH_FLOATS : (size_t)w->cols;
+            need = need > (e < cap ? e : cap) ? need : (e < cap ? e : cap);
+        }
+    }
+    return need;
+}
+
+static int model_threads(const struct dt_model *m)
+{
+    return m->n_threads > 0 ? m->n_threads : 2;
+}
+
+/* The model's pool of model_threads(m) threads (rebuilt when the count changed). */
+static int ensure_pool(struct dt_model *m, struct dt_error *err)
+{
+    int n = model_threads(m);
+    n = n > DT_MAX_WORKERS ? DT_MAX_WORKERS : n;
+    if (m->pool && m->pool->n == n)
+        return 0;
+    pool_free(m->pool);
+    m->pool = NULL;
+    struct dt_pool *p = dt_calloc(1, sizeof *p);
+    if (!p)
+        return dt_error_set(err, DT_ENOMEM, "out of memory for a thread pool");
+    pthread_mutex_init(&p->mu, NULL);
+    pthread_cond_init(&p->cv, NULL);
+    p->n = 1;
+    p->scratch_floats = scratch_need(m);
+    const char *env = getenv("DT_PAR_MIN_ELEMS");
+    p->min_elems = env && *env ? strtod(env, NULL) : (double)DT_PAR_MIN_ELEMS;
+    for (int i = 1; i < n; i++) {
+        if (p->scratch_floats && !(p->scratch[i] = dt_malloc_array(p->scratch_floats, sizeof(float))))
+            break;
+        struct pool_start *st = dt_malloc(sizeof *st);
+        if (st) {
+            st->p = p;
+            st->i = i;
+        }
+        if (!st || pthread_create(&p->tid[i], NULL, pool_main, st)) {
+            dt_free(st);
+            dt_free(p->scratch[i]);
+            p->scratch[i] = NULL;
+            break; /* fewer threads only take longer */
+        }
+        p->n = i + 1;
+    }
+    m->pool = p;
+    return 0;
 }
 
 /* rows: packed positions; max_kv: the longest key range attended to. */
@@ -247,16 +429,7 @@ static int ws_init(struct workspace *ws, const struct dt_model *m, size_t rows, 
     ws->scores = dt_malloc_array(ws->cap_scores, sizeof(float));
     ws->logit_rows = logit_rows;
     ws->logits = dt_malloc_array(logit_rows, (size_t)c->n_vocab * sizeof(float));
-    /* Scratch only when some matrix has no f32 view. */
-    size_t need = 0;
-    for (size_t s = 0; s < n_slots(m); s++) {
-        const struct dt_weight *w = slot_weight(m, s);
-        if (w && !f32_view(m, s)) {
-            size_t e = (size_t)w->rows * (size_t)w->cols;
-            size_t cap = DT_SCRATCH_FLOATS > (size_t)w->cols ? DT_SCRATCH_FLOATS : (size_t)w->cols;
-            need = need > (e < cap ? e : cap) ? need : (e < cap ? e : cap);
-        }
-    }
+    size_t need = scratch_need(m);
     ws->scratch_floats = need;
     ws->scratch = need ? dt_malloc_array(need, sizeof(float)) : NULL;
     if (!ws->x || !ws->xb || !ws->qkv || !ws->att || !ws->qpack || !ws->opack || !ws->hb ||
@@ -268,67 +441,105 @@ static int ws_init(struct workspace *ws, const struct dt_model *m, size_t rows, 
 }
 
 /*
- * One matrix: y[r, 0..w->rows) = W x[r] for n rows (x leading dimension ldx, y ldy). Uses an
- * f32 view when one exists, otherwise dequantizes blocks of weight rows into scratch (once per
- * call, i.e. once per chunk of positions). A single row without an f32 view uses dot products
- * on the stored type.
+ * Rows [a, b) of one matrix: y[v * ldy + r] = (W x_v)[r] for the n activation rows x_v
+ * (leading dimension ldx). decode: one dot product per (row, activation) with the kernel of the
+ * stored type, so each result is the same whatever n, the row range or the thread; otherwise
+ * one sgemm over the f32 view, or over blocks of rows dequantized into scratch.
  */
-static void linear_one(const struct dt_model *m, struct workspace *ws, size_t slot,
-                       const float *x, size_t ldx, size_t n, float *y, size_t ldy)
+static void matrix_rows(const struct dt_model *m, size_t slot, int64_t a, int64_t b, int decode,
+                        float *scratch, size_t scratch_floats, const float *x, size_t ldx,
+                        size_t n, float *y, size_t ldy)
 {
     const struct dt_weight *w = slot_weight(m, slot);
-    const int64_t rows = w->rows, cols = w->cols;
+    const int64_t cols = w->cols;
     const float *f = f32_view(m, slot);
+    if (a >= b)
+        return;
+    if (decode) {
+        for (int64_t r = a; r < b; r++) {
+            const void *row = f ? (const void *)(f + (size_t)r * (size_t)cols)
+                                : (const void *)((const uint8_t *)w->data + (size_t)r * w->row_bytes);
+            uint32_t type = f ? DT_GGML_F32 : w->type;
+            for (size_t v = 0; v < n; v++)
+                y[v * ldy + (size_t)r] = dt_ggml_dot(type, row, x + v * ldx, cols);
+        }
+        return;
+    }
     if (f) {
-        if (n == 1)
-            cblas_sgemv(CblasRowMajor, CblasNoTrans, (int)rows, (int)cols, 1.0f, f, (int)cols, x, 1,
-                        0.0f, y, 1);
-        else
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)n, (int)rows, (int)cols, 1.0f,
-                        x, (int)ldx, f, (int)cols, 0.0f, y, (int)ldy);
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)n, (int)(b - a), (int)cols, 1.0f,
+                    x, (int)ldx, f + (size_t)a * (size_t)cols, (int)cols, 0.0f, y + a, (int)ldy);
         return;
     }
-    const uint8_t *base = w->data;
-    if (n == 1) {
-        for (int64_t r = 0; r < rows; r++)
-            y[r] = dt_ggml_dot(w->type, base + (size_t)r * w->row_bytes, x, cols);
-        return;
-    }
-    int64_t block = (int64_t)(ws->scratch_floats / (size_t)cols);
+    int64_t block = (int64_t)(scratch_floats / (size_t)cols);
     if (block < 1)
         block = 1;
-    for (int64_t r0 = 0; r0 < rows; r0 += block) {
-        int64_t nb = rows - r0 < block ? rows - r0 : block;
-        dt_ggml_dequantize(w->type, base + (size_t)r0 * w->row_bytes, ws->scratch, nb * cols);
+    const uint8_t *base = w->data;
+    for (int64_t r0 = a; r0 < b; r0 += block) {
+        int64_t nb = b - r0 < block ? b - r0 : block;
+        dt_ggml_dequantize(w->type, base + (size_t)r0 * w->row_bytes, scratch, nb * cols);
         cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)n, (int)nb, (int)cols, 1.0f, x,
-                    (int)ldx, ws->scratch, (int)cols, 0.0f, y + r0, (int)ldy);
+                    (int)ldx, scratch, (int)cols, 0.0f, y + r0, (int)ldy);
+    }
+}
+
+/* A product of the adjacent matrices slot..slot+n_mats-1, outputs side by side in y. */
+struct lin_job {
+    const struct dt_model *m;
+    struct workspace *ws;
+    size_t slot;
+    int n_mats;
+    int64_t total_rows; /* over the n_mats matrices */
+    const float *x;
+    size_t ldx, n;
+    float *y;
+    size_t ldy;
+    int decode;
+};
+
+/* Thread i of n takes an equal share of the concatenated rows of the job's matrices. */
+static void lin_part(void *arg, int i, int n_threads)
+{
+    const struct lin_job *j = arg;
+    const struct dt_pool *p = j->ws->pool;
+    float *scratch = i == 0 ? j->ws->scratch : p->scratch[i];
+    size_t scratch_floats = i == 0 ? j->ws->scratch_floats : p->scratch_floats;
+    int64_t lo = j->total_rows * i / n_threads, hi = j->total_rows * (i + 1) / n_threads;
+    int64_t off = 0;
+    for (int g = 0; g < j->n_mats; g++) {
+        int64_t rows = slot_weight(j->m, j->slot + (size_t)g)->rows;
+        int64_t a = lo > off ? lo - off : 0, b = hi - off < rows ? hi - off : rows;
+        matrix_rows(j->m, j->slot + (size_t)g, a, b, j->decode, scratch, scratch_floats, j->x,
+                    j->ldx, j->n, j->y + off, j->ldy);
+        off += rows;
     }
 }
 
 /*
- * The n_mats adjacent matrices from slot (same input width), outputs side by side in y:
- * one product over the fused f32 copy when cached, else one per matrix.
+ * The n_mats adjacent matrices from slot (same input width), y[r, ...] = W x[r] for n rows,
+ * outputs side by side in y. Scoring of cached models: one sgemm over the fused f32 copy.
+ * Otherwise the rows are split across the workspace's pool when the product is large enough.
  */
 static void linear(const struct dt_model *m, struct workspace *ws, size_t slot, int n_mats,
                    const float *x, size_t ldx, size_t n, float *y, size_t ldy)
 {
-    if (m->f32_state == 1 && n_mats > 1) {
-        int64_t rows = 0, cols = slot_weight(m, slot)->cols;
-        for (int g = 0; g < n_mats; g++)
-            rows += slot_weight(m, slot + (size_t)g)->rows;
-        const float *f = m->f32[slot];
-        if (n == 1)
-            cblas_sgemv(CblasRowMajor, CblasNoTrans, (int)rows, (int)cols, 1.0f, f, (int)cols, x, 1,
-                        0.0f, y, 1);
-        else
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)n, (int)rows, (int)cols, 1.0f,
-                        x, (int)ldx, f, (int)cols, 0.0f, y, (int)ldy);
+    int64_t rows = 0, cols = slot_weight(m, slot)->cols;
+    for (int g = 0; g < n_mats; g++)
+        rows += slot_weight(m, slot + (size_t)g)->rows;
+    /* A single row is decoded like a batch step's rows, so a sequence gets the same results
+     * alone and batched. */
+    int decode = ws->decode || n == 1;
+    int par = ws->pool && ws->pool->n > 1 &&
+              (double)rows * (double)cols * (double)n >= ws->pool->min_elems;
+    if (m->f32_state == 1 && !decode && !par) {
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)n, (int)rows, (int)cols, 1.0f,
+                    x, (int)ldx, m->f32[slot], (int)cols, 0.0f, y, (int)ldy);
         return;
     }
-    for (int g = 0; g < n_mats; g++) {
-        linear_one(m, ws, slot + (size_t)g, x, ldx, n, y, ldy);
-        y += slot_weight(m, slot + (size_t)g)->rows;
-    }
+    struct lin_job j = {m, ws, slot, n_mats, rows, x, ldx, n, y, ldy, decode};
+    if (par)
+        pool_run(ws->pool, lin_part, &j);
+    else
+        lin_part(&j, 0, 1);
 }
 
 static void rope_apply(const struct dt_model_config *c, float *v, int n_heads, const float *t)
@@ -420,14 +631,18 @@ static void embed(const struct dt_model *m, const int32_t *tokens, size_t n, flo
                            x + r * (size_t)e->cols, e->cols);
 }
 
+/* Per-layer K/V caches of one sequence: n_layer x (n_ctx, n_head_kv*head_dim). */
+struct kv_ref {
+    float **k, **v;
+};
+
 /*
  * Runs all layers over ws->x (n rows, already embedded, positions in ws->pos) and applies the
- * final norm. kcache/vcache: per-layer caches of a session with a single span (K/V rows are
- * stored at pos0..), or NULL to attend within the packed rows of each span (scoring).
+ * final norm. kv: one cache per span (K/V rows of a span are stored at its positions and
+ * attention reads the cache), or NULL to attend within the packed rows of each span (scoring).
  */
 static void forward_layers(struct dt_model *m, struct workspace *ws, size_t n,
-                           const struct span *spans, size_t n_spans, float **kcache,
-                           float **vcache)
+                           const struct span *spans, size_t n_spans, const struct kv_ref *kv)
 {
     const struct dt_model_config *c = &m->cfg;
     const size_t dim = (size_t)c->dim, qd = (size_t)c->n_head * c->head_dim,
@@ -439,8 +654,10 @@ static void forward_layers(struct dt_model *m, struct workspace *ws, size_t n,
         for (size_t r = 0; r < n; r++)
             dt_vec_rmsnorm(ws->xb + r * dim, ws->x + r * dim, l->attn_norm, dim, c->rms_eps);
         linear(m, ws, s0 + S_Q, 3, ws->xb, dim, n, ws->qkv, ldqkv);
-        for (size_t r = 0; r < n; r++) {
+        for (size_t r = 0, si = 0; r < n; r++) {
             float *qr = ws->qkv + r * ldqkv, *kr = qr + qd, *vr = kr + kvd;
+            while (kv && r >= spans[si].row0 + spans[si].n)
+                si++;
             if (l->bq) {
                 for (size_t i = 0; i < qd; i++)
                     qr[i] += l->bq[i];
@@ -452,9 +669,9 @@ static void forward_layers(struct dt_model *m, struct workspace *ws, size_t n,
             const float *t = m->rope_tab + (size_t)ws->pos[r] * rd;
             rope_apply(c, qr, c->n_head, t);
             rope_apply(c, kr, c->n_head_kv, t);
-            if (kcache) {
-                memcpy(kcache[li] + (size_t)ws->pos[r] * kvd, kr, kvd * sizeof(float));
-                memcpy(vcache[li] + (size_t)ws->pos[r] * kvd, vr, kvd * sizeof(float));
+            if (kv) {
+                memcpy(kv[si].k[li] + (size_t)ws->pos[r] * kvd, kr, kvd * sizeof(float));
+                memcpy(kv[si].v[li] + (size_t)ws->pos[r] * kvd, vr, kvd * sizeof(float));
             }
         }
         /* Per-head products are small: OpenBLAS threading costs more than it gains there. */
@@ -465,8 +682,8 @@ static void forward_layers(struct dt_model *m, struct workspace *ws, size_t n,
             if (sp->n == 0)
                 continue;
             const float *qs = ws->qkv + sp->row0 * ldqkv;
-            if (kcache)
-                attention(c, ws, qs, ldqkv, sp->n, sp->pos0, kcache[li], vcache[li], kvd,
+            if (kv)
+                attention(c, ws, qs, ldqkv, sp->n, sp->pos0, kv[s].k[li], kv[s].v[li], kvd,
                           ws->att + sp->row0 * qd, qd);
             else
                 attention(c, ws, qs, ldqkv, sp->n, 0, qs + qd, qs + qd + kvd, ldqkv,
@@ -497,11 +714,6 @@ static int check_tokens(const struct dt_model *m, const int32_t *t, size_t n, st
             return dt_error_set(err, DT_EINVAL, "token id %d at position %zu is outside the vocabulary (%d)",
                                 t[i], i, m->cfg.n_vocab);
     return 0;
-}
-
-static int model_threads(const struct dt_model *m)
-{
-    return m->n_threads > 0 ? m->n_threads : 2;
 }
 
 /* ---- batched scoring ---- */
@@ -595,7 +807,7 @@ static void run_chunk(struct worker *w, size_t ci)
     }
     if (n_rows) {
         embed(job->m, ws->tok, n_rows, ws->x);
-        forward_layers(job->m, ws, n_rows, w->spans, ch->n_seq, NULL, NULL);
+        forward_layers(job->m, ws, n_rows, w->spans, ch->n_seq, NULL);
     }
     /* Logits that fit the buffer are computed before waiting for the turn, overlapping with
      * the other workers' callbacks. */
@@ -743,18 +955,23 @@ int dt_model_score_batch_flags(struct dt_model *m, const int32_t *const *seqs,
                             .n_chunks = n_chunks, .flags = flags, .cb = cb, .ud = ud};
     pthread_mutex_init(&job.mu, NULL);
     pthread_cond_init(&job.cv, NULL);
+    /* Cached models: one worker per thread. Others: one worker whose products are split
+     * across the model's pool. Either way OpenBLAS runs single-threaded. */
+    if (!cached && (rc = ensure_pool(m, err)))
+        goto done;
     for (int i = 0; i < n_workers; i++) {
         wk[i].job = &job;
         wk[i].ws = m->score_ws[i];
-        wk[i].ws->blas_threads = n_workers > 1 ? 0 : threads;
+        wk[i].ws->blas_threads = 0;
+        wk[i].ws->pool = cached ? NULL : m->pool;
+        wk[i].ws->decode = 0;
         wk[i].spans = dt_malloc_array(max_seq, sizeof *wk[i].spans);
         if (!wk[i].spans) {
             rc = dt_error_set(err, DT_ENOMEM, "out of memory");
             goto done;
         }
     }
-    /* Workers run single-threaded OpenBLAS; a single worker lets OpenBLAS use the threads. */
-    openblas_set_num_threads(n_workers > 1 ? 1 : threads);
+    openblas_set_num_threads(1);
     for (int i = 1; i < n_workers; i++) {
         if (pthread_create(&tid[i], NULL, score_worker, &wk[i]))
             break; /* chunks are taken dynamically: fewer workers only take longer */
@@ -763,7 +980,6 @@ int dt_model_score_batch_flags(struct dt_model *m, const int32_t *const *seqs,
     score_worker(&wk[0]);
     for (int i = 1; i <= n_started; i++)
         pthread_join(tid[i], NULL);
-    openblas_set_num_threads(threads);
     rc = job.rc;
 done:
     for (int i = 0; i < n_workers; i++)
@@ -802,10 +1018,14 @@ void dt_forward_release(struct dt_model *m)
     dt_free(m->rope_tab);
     m->rope_tab = NULL;
     m->rope_n_pos = 0;
+    pool_free(m->pool);
+    m->pool = NULL;
 }
 
-/* ---- sessions ---- */
+/* ---- sessions and batches ---- */
 
+/* KV cache, position and logits of one sequence. A session owns a workspace; the slots of a
+ * batch share the batch's. */
 struct dt_session {
     struct dt_model *m;
     int n_ctx, n_past;
@@ -814,7 +1034,16 @@ struct dt_session {
     struct workspace ws;
 };
 
-void dt_session_free(struct dt_session *s)
+struct dt_batch {
+    struct dt_model *m;
+    int n_slots, n_ctx;
+    struct dt_session **slots; /* without workspaces */
+    struct workspace ws;       /* shared: rows for a prompt chunk and for a step of every slot */
+    struct span *spans;        /* (n_slots) */
+    struct kv_ref *kv;         /* (n_slots) */
+};
+
+static void seq_free(struct dt_session *s)
 {
     if (!s)
         return;
@@ -829,18 +1058,28 @@ void dt_session_free(struct dt_session *s)
     dt_free(s);
 }
 
-int dt_session_new(struct dt_model *m, int n_ctx, struct dt_session **out, struct dt_error *err)
+void dt_session_free(struct dt_session *s) { seq_free(s); }
+
+/* Context clamped as dt_session_new documents; the model's f32 cache, rope table and pool. */
+static int prepare_decoding(struct dt_model *m, int *n_ctx, struct dt_error *err)
 {
     const struct dt_model_config *c = &m->cfg;
-    if (n_ctx <= 0)
-        n_ctx = c->n_ctx_train < 4096 ? c->n_ctx_train : 4096;
-    if (n_ctx > c->n_ctx_train)
-        n_ctx = c->n_ctx_train;
+    if (*n_ctx <= 0)
+        *n_ctx = c->n_ctx_train < 4096 ? c->n_ctx_train : 4096;
+    if (*n_ctx > c->n_ctx_train)
+        *n_ctx = c->n_ctx_train;
     int rc = ensure_f32_cache(m, err);
     if (!rc)
-        rc = ensure_rope(m, n_ctx, err);
-    if (rc)
-        return rc;
+        rc = ensure_rope(m, *n_ctx, err);
+    if (!rc)
+        rc = ensure_pool(m, err);
+    return rc;
+}
+
+/* A sequence's KV cache (left unfaulted: only the positions used become resident). */
+static int seq_new(struct dt_model *m, int n_ctx, struct dt_session **out, struct dt_error *err)
+{
+    const struct dt_model_config *c = &m->cfg;
     struct dt_session *s = dt_calloc(1, sizeof *s);
     if (!s)
         return dt_error_set(err, DT_ENOMEM, "out of memory");
@@ -858,17 +1097,32 @@ int dt_session_new(struct dt_model *m, int n_ctx, struct dt_session **out, struc
         if (!s->kc[l] || !s->vc[l])
             goto oom;
     }
-    /* Prompt chunks of up to 512 rows; keys span the whole context. */
-    size_t rows = n_ctx < 512 ? (size_t)n_ctx : 512;
-    if ((rc = ws_init(&s->ws, m, rows, (size_t)n_ctx, 1, err))) {
-        dt_session_free(s);
+    *out = s;
+    return 0;
+oom:
+    seq_free(s);
+    return dt_error_set(err, DT_ENOMEM, "out of memory for a %d-token KV cache", n_ctx);
+}
+
+/* Prompt chunks of up to 512 rows; keys span the whole context. A batch's workspace has the
+ * same geometry (plus logit rows for a step), so its slots compute what a session would. */
+static size_t prompt_rows(int n_ctx)
+{
+    return n_ctx < 512 ? (size_t)n_ctx : 512;
+}
+
+int dt_session_new(struct dt_model *m, int n_ctx, struct dt_session **out, struct dt_error *err)
+{
+    int rc = prepare_decoding(m, &n_ctx, err);
+    struct dt_session *s = NULL;
+    if (rc || (rc = seq_new(m, n_ctx, &s, err)))
+        return rc;
+    if ((rc = ws_init(&s->ws, m, prompt_rows(n_ctx), (size_t)n_ctx, 1, err))) {
+        seq_free(s);
         return rc;
     }
     *out = s;
     return 0;
-oom:
-    dt_session_free(s);
-    return dt_error_set(err, DT_ENOMEM, "out of memory for a %d-token KV cache", n_ctx);
 }
 
 void dt_session_reset(struct dt_session *s) { s->n_past = 0; }
@@ -876,7 +1130,18 @@ int dt_session_n_past(const struct dt_session *s) { return s->n_past; }
 int dt_session_n_ctx(const struct dt_session *s) { return s->n_ctx; }
 const float *dt_session_logits(const struct dt_session *s) { return s->logits; }
 
-int dt_session_eval(struct dt_session *s, const int32_t *tokens, size_t n, struct dt_error *err)
+/* The pool splits the products; OpenBLAS stays single-threaded beside it. */
+static void use_pool(struct dt_model *m, struct workspace *ws, int decode)
+{
+    openblas_set_num_threads(1);
+    ws->blas_threads = 0;
+    ws->pool = m->pool;
+    ws->decode = decode;
+}
+
+/* Appends n tokens to s, computing on ws, and the logits of the last one. */
+static int seq_eval(struct dt_session *s, struct workspace *ws, const int32_t *tokens, size_t n,
+                    struct dt_error *err)
 {
     struct dt_model *m = s->m;
     const struct dt_model_config *c = &m->cfg;
@@ -888,25 +1153,136 @@ int dt_session_eval(struct dt_session *s, const int32_t *tokens, size_t n, struc
     int rc = check_tokens(m, tokens, n, err);
     if (rc)
         return rc;
-    /* One-token steps of small models are matrix-vector products of a few hundred KB: thread
-     * hand-off costs more than it saves, so they run on one thread. */
-    int threads = model_threads(m);
-    if (n == 1 && m->f32_state == 1 && m->cfg.dim <= 1024)
-        threads = 1;
-    openblas_set_num_threads(threads);
-    s->ws.blas_threads = threads;
+    use_pool(m, ws, 0);
+    struct kv_ref kv = {s->kc, s->vc};
     for (size_t done = 0; done < n;) {
-        size_t nb = n - done < s->ws.cap_rows ? n - done : s->ws.cap_rows;
+        size_t nb = n - done < ws->cap_rows ? n - done : ws->cap_rows;
         struct span sp = {0, nb, s->n_past};
         for (size_t r = 0; r < nb; r++)
-            s->ws.pos[r] = s->n_past + (int)r;
-        embed(m, tokens + done, nb, s->ws.x);
-        forward_layers(m, &s->ws, nb, &sp, 1, s->kc, s->vc);
+            ws->pos[r] = s->n_past + (int)r;
+        embed(m, tokens + done, nb, ws->x);
+        forward_layers(m, ws, nb, &sp, 1, &kv);
         s->n_past += (int)nb;
         done += nb;
         if (done == n)
-            linear(m, &s->ws, SLOT_OUTPUT, 1, s->ws.x + (nb - 1) * (size_t)c->dim, c->dim, 1,
-                   s->logits, (size_t)c->n_vocab);
+            linear(m, ws, SLOT_OUTPUT, 1, ws->x + (nb - 1) * (size_t)c->dim, c->dim, 1, s->logits,
+                   (size_t)c->n_vocab);
     }
+    return 0;
+}
+
+int dt_session_eval(struct dt_session *s, const int32_t *tokens, size_t n, struct dt_error *err)
+{
+    return seq_eval(s, &s->ws, tokens, n, err);
+}
+
+void dt_batch_free(struct dt_batch *b)
+{
+    if (!b)
+        return;
+    for (int i = 0; b->slots && i < b->n_slots; i++)
+        seq_free(b->slots[i]);
+    dt_free(b->slots);
+    ws_release(&b->ws);
+    dt_free(b->spans);
+    dt_free(b->kv);
+    dt_free(b);
+}
+
+int dt_batch_new(struct dt_model *m, int n_slots, int n_ctx, struct dt_batch **out,
+                 struct dt_error *err)
+{
+    if (n_slots < 1)
+        return dt_error_set(err, DT_EINVAL, "a batch needs at least one slot, not %d", n_slots);
+    int rc = prepare_decoding(m, &n_ctx, err);
+    if (rc)
+        return rc;
+    struct dt_batch *b = dt_calloc(1, sizeof *b);
+    if (!b)
+        return dt_error_set(err, DT_ENOMEM, "out of memory");
+    b->m = m;
+    b->n_slots = n_slots;
+    b->n_ctx = n_ctx;
+    b->slots = dt_calloc((size_t)n_slots, sizeof *b->slots);
+    b->spans = dt_malloc_array((size_t)n_slots, sizeof *b->spans);
+    b->kv = dt_malloc_array((size_t)n_slots, sizeof *b->kv);
+    if (!b->slots || !b->spans || !b->kv) {
+        dt_batch_free(b);
+        return dt_error_set(err, DT_ENOMEM, "out of memory");
+    }
+    for (int i = 0; i < n_slots; i++)
+        if ((rc = seq_new(m, n_ctx, &b->slots[i], err))) {
+            dt_batch_free(b);
+            return rc;
+        }
+    size_t rows = prompt_rows(n_ctx);
+    rows = rows > (size_t)n_slots ? rows : (size_t)n_slots;
+    if ((rc = ws_init(&b->ws, m, rows, (size_t)n_ctx, (size_t)n_slots, err))) {
+        dt_batch_free(b);
+        return rc;
+    }
+    /* Prompt chunks must be cut where a session cuts them. */
+    b->ws.cap_rows = prompt_rows(n_ctx);
+    *out = b;
+    return 0;
+}
+
+int dt_batch_n_slots(const struct dt_batch *b) { return b->n_slots; }
+int dt_batch_n_ctx(const struct dt_batch *b) { return b->n_ctx; }
+int dt_batch_n_past(const struct dt_batch *b, int slot) { return b->slots[slot]->n_past; }
+const float *dt_batch_logits(const struct dt_batch *b, int slot) { return b->slots[slot]->logits; }
+
+int dt_batch_prefill(struct dt_batch *b, int slot, const int32_t *tokens, size_t n,
+                     struct dt_error *err)
+{
+    if (slot < 0 || slot >= b->n_slots)
+        return dt_error_set(err, DT_EINVAL, "slot %d is outside the batch (%d slots)", slot,
+                            b->n_slots);
+    b->slots[slot]->n_past = 0;
+    return seq_eval(b->slots[slot], &b->ws, tokens, n, err);
+}
+
+int dt_batch_step(struct dt_batch *b, const int *slots, const int32_t *tokens, size_t n,
+                  struct dt_error *err)
+{
+    struct dt_model *m = b->m;
+    const struct dt_model_config *c = &m->cfg;
+    struct workspace *ws = &b->ws;
+    if (n == 0)
+        return 0;
+    if (n > (size_t)b->n_slots)
+        return dt_error_set(err, DT_EINVAL, "a step of %zu tokens exceeds the batch's %d slots", n,
+                            b->n_slots);
+    int rc = check_tokens(m, tokens, n, err);
+    if (rc)
+        return rc;
+    for (size_t i = 0; i < n; i++) {
+        if (slots[i] < 0 || slots[i] >= b->n_slots)
+            return dt_error_set(err, DT_EINVAL, "slot %d is outside the batch (%d slots)",
+                                slots[i], b->n_slots);
+        for (size_t k = 0; k < i; k++)
+            if (slots[k] == slots[i])
+                return dt_error_set(err, DT_EINVAL, "slot %d appears twice in one step", slots[i]);
+        const struct dt_session *s = b->slots[slots[i]];
+        if (s->n_past >= s->n_ctx)
+            return dt_error_set(err, DT_EINVAL, "slot %d is full (context of %d)", slots[i],
+                                s->n_ctx);
+    }
+    use_pool(m, ws, 1);
+    for (size_t i = 0; i < n; i++) {
+        struct dt_session *s = b->slots[slots[i]];
+        b->spans[i] = (struct span){i, 1, s->n_past};
+        b->kv[i] = (struct kv_ref){s->kc, s->vc};
+        ws->pos[i] = s->n_past;
+    }
+    embed(m, tokens, n, ws->x);
+    forward_layers(m, ws, n, b->spans, n, b->kv);
+    linear(m, ws, SLOT_OUTPUT, 1, ws->x, (size_t)c->dim, n, ws->logits, (size_t)c->n_vocab);
+    for (size_t i = 0; i < n; i++) {
+        struct dt_session *s = b->slots[slots[i]];
+        s->n_past++;
+        memcpy(s->logits, ws->logits + i * (size_t)c->n_vocab, (size_t)c->n_vocab * sizeof(float));
+    }
+    ws->decode = 0;
     return 0;
 }

@@ -104,4 +104,30 @@ int dt_session_eval(struct dt_session *s, const int32_t *tokens, size_t n, struc
 /* n_vocab logits after the last evaluated token; borrowed until the next eval. */
 const float *dt_session_logits(const struct dt_session *s);
 
+/*
+ * Batched incremental decoding: n_slots sequences of one model, each with its own KV cache of
+ * n_ctx positions (clamped as for dt_session_new), sharing one workspace. A step feeds one
+ * token to each of several slots and reads every weight row once for all of them. A slot's
+ * logits are bit-identical to those of a dt_session of the same n_ctx and thread count fed
+ * the same tokens (prompt with dt_batch_prefill, then one token per step): every row of a step
+ * goes through the same dot kernels as a session's single-token eval.
+ */
+struct dt_batch;
+int dt_batch_new(struct dt_model *m, int n_slots, int n_ctx, struct dt_batch **out,
+                 struct dt_error *err);
+void dt_batch_free(struct dt_batch *b);
+int dt_batch_n_slots(const struct dt_batch *b);
+int dt_batch_n_ctx(const struct dt_batch *b);
+int dt_batch_n_past(const struct dt_batch *b, int slot);
+/* Empties slot and evaluates n prompt tokens into it, as dt_session_reset + dt_session_eval. */
+int dt_batch_prefill(struct dt_batch *b, int slot, const int32_t *tokens, size_t n,
+                     struct dt_error *err);
+/* Appends tokens[i] to slot slots[i] (distinct slots) for i < n and computes each one's next-
+ * token logits. DT_EINVAL for a bad or repeated slot, a full slot, or an id outside the
+ * vocabulary (nothing is changed then). */
+int dt_batch_step(struct dt_batch *b, const int *slots, const int32_t *tokens, size_t n,
+                  struct dt_error *err);
+/* n_vocab logits after slot's last token; borrowed until that slot's next prefill or step. */
+const float *dt_batch_logits(const struct dt_batch *b, int slot);
+
 #endif

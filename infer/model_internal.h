@@ -53,6 +53,9 @@ struct dt_model {
      * repeated batches do not page-fault fresh buffers; one caller at a time per model. */
     struct workspace **score_ws;
     int n_score_ws;
+    /* Threads that split the rows of each product of generation and of large models' prompt
+     * processing (forward.c); built on first use. */
+    struct dt_pool *pool;
 };
 
 /* Frees forward.c's per-model state (f32 cache and scoring workspace). */
