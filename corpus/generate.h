@@ -42,6 +42,10 @@ int dt_sample_generate(struct dt_model *m, struct dt_session *sess, enum dt_prob
  * dt_sample_generate's on a session of the batch's context with the same parameters and seed
  * (p->seed is not used).
  */
+/* Slots compare and collect decode at once: past ~8 the dot products, not the weight reads,
+ * bound a step on 2 cores (README, speed). */
+#define DT_GEN_BATCH_SLOTS 8
+
 struct dt_sample_job {
     enum dt_probe_kind kind;
     const char *prompt;

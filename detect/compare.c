@@ -270,48 +270,47 @@ static uint64_t probe_seed(uint64_t seed, int set, size_t i, int sample)
     return dt_hash_xxh64(v, sizeof v, 0x7072656265ULL) & (((uint64_t)1 << 53) - 1);
 }
 
-static int answers_generate(struct dt_party *party, struct dt_session *sess, enum dt_probe_set set,
+static int answers_generate(struct dt_party *party, struct dt_batch *batch, enum dt_probe_set set,
                             char **prompts, size_t n, int n_samples,
                             const struct dt_compare_params *p, size_t *n_tokens,
                             struct dt_error *err)
 {
     enum dt_probe_kind kind = set == DT_SET_TEXT ? DT_PROBE_TEXT : DT_PROBE_CHAT;
-    const char **text = dt_calloc(n * (size_t)n_samples + 1, sizeof *text);
-    size_t *where = dt_calloc(n * (size_t)n_samples + 1, sizeof *where);
+    size_t n_jobs = n * (size_t)n_samples;
+    const char **text = dt_calloc(n_jobs + 1, sizeof *text);
+    size_t *where = dt_calloc(n_jobs + 1, sizeof *where);
+    struct dt_sample *outs = dt_calloc(n_jobs + 1, sizeof *outs);
+    struct dt_sample_job *jobs = dt_calloc(n_jobs + 1, sizeof *jobs);
     int rc = 0;
-    if (!text || !where) {
+    if (!text || !where || !outs || !jobs) {
         rc = dt_error_set(err, DT_ENOMEM, "out of memory");
         goto out;
     }
     struct dt_sample_gen_params gp = {party->chat_template,
                                       kind == DT_PROBE_CHAT ? p->max_tokens_chat : p->max_tokens_text,
                                       5, p->temperature, 0, p->top_p, 0};
-    for (size_t i = 0; i < n; i++) {
+    /* All answers of the set decoded together (corpus/generate.h); a prompt that does not fit
+     * the model's context is left unanswered. */
+    for (size_t i = 0; i < n; i++)
         for (int k = 0; k < n_samples; k++) {
-            struct dt_sample s;
-            dt_sample_init(&s);
-            size_t n_gen = 0;
-            gp.seed = probe_seed(p->seed, set, i, k);
-            rc = dt_sample_generate(party->model, sess, kind, prompts[i], &gp, k, &s, &n_gen, err);
-            if (rc == DT_EINVAL) {
-                /* this prompt does not fit the model's context: leave it unanswered */
-                dt_sample_release(&s);
-                dt_error_clear(err);
-                rc = 0;
-                break;
-            }
-            if (!rc) {
-                where[i * (size_t)n_samples + (size_t)k] = party->samples.n + 1;
-                rc = dt_sample_set_push(&party->samples, &s, err);
-            }
-            dt_sample_release(&s);
-            if (rc)
-                goto out;
-            *n_tokens += n_gen;
+            size_t j = i * (size_t)n_samples + (size_t)k;
+            dt_sample_init(&outs[j]);
+            jobs[j] = (struct dt_sample_job){kind, prompts[i], probe_seed(p->seed, set, i, k), k,
+                                             &outs[j], 0, 0, 0};
         }
+    if ((rc = dt_sample_generate_batch(party->model, batch, &gp, jobs, n_jobs, err)))
+        goto out;
+    for (size_t j = 0; j < n_jobs && !rc; j++) {
+        if (jobs[j].rc)
+            continue;
+        where[j] = party->samples.n + 1;
+        rc = dt_sample_set_push(&party->samples, &outs[j], err);
+        *n_tokens += jobs[j].n_generated;
     }
+    if (rc)
+        goto out;
     /* pointers are taken after all pushes: the set's array may have moved, the strings not */
-    for (size_t k = 0; k < n * (size_t)n_samples; k++)
+    for (size_t k = 0; k < n_jobs; k++)
         if (where[k])
             text[k] = party->samples.items[where[k] - 1].response;
     party->answers[set].n_probes = n;
@@ -319,6 +318,10 @@ static int answers_generate(struct dt_party *party, struct dt_session *sess, enu
     party->answers[set].text = text;
     text = NULL;
 out:
+    for (size_t j = 0; outs && j < n_jobs; j++)
+        dt_sample_release(&outs[j]);
+    dt_free(outs);
+    dt_free(jobs);
     dt_free(text);
     dt_free(where);
     return rc;
@@ -389,17 +392,17 @@ static int collect_answers(struct dt_compare_result *r, const struct dt_compare_
         }
         if (!party->model)
             continue;
-        struct dt_session *sess = NULL;
+        struct dt_batch *batch = NULL;
         int n_ctx = dt_model_config(party->model)->n_ctx_train;
         if (n_ctx <= 0 || n_ctx > 1024)
             n_ctx = 1024;
-        if ((rc = dt_session_new(party->model, n_ctx, &sess, err)) != 0)
+        if ((rc = dt_batch_new(party->model, DT_GEN_BATCH_SLOTS, n_ctx, &batch, err)) != 0)
             break;
         int samples[DT_SET_COUNT] = {p->identity_samples, 1, 1};
         for (int s = 0; s < DT_SET_COUNT && !rc; s++)
-            rc = answers_generate(party, sess, (enum dt_probe_set)s, r->prompts[s], r->n_prompts[s],
-                                  samples[s], p, &r->n_generated_tokens, err);
-        dt_session_free(sess);
+            rc = answers_generate(party, batch, (enum dt_probe_set)s, r->prompts[s],
+                                  r->n_prompts[s], samples[s], p, &r->n_generated_tokens, err);
+        dt_batch_free(batch);
         if (rc)
             dt_error_prefix(err, "generating answers with '%s'", party->name);
     }
