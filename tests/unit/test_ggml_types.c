@@ -56,8 +56,17 @@ static void test_geometry(void)
     TAP_OK(dt_ggml_row_bytes(DT_GGML_Q8_0, 33, &rb) == -1, "q8_0 row of 33 is rejected");
     TAP_OK(dt_ggml_row_bytes(DT_GGML_F32, INT64_MAX, &rb) == -1, "row byte overflow is rejected");
     TAP_OK(dt_ggml_row_bytes(99, 32, &rb) == -1, "unknown type row is rejected");
-    TAP_OK(dt_ggml_type_supported(DT_GGML_Q4_K) && !dt_ggml_type_supported(DT_GGML_Q6_K),
-           "supported set");
+    static const uint32_t sup[] = {DT_GGML_F32,  DT_GGML_F16,  DT_GGML_BF16,   DT_GGML_Q4_0,
+                                   DT_GGML_Q4_1, DT_GGML_Q5_0, DT_GGML_Q5_1,   DT_GGML_Q8_0,
+                                   DT_GGML_Q8_1, DT_GGML_Q2_K, DT_GGML_Q3_K,   DT_GGML_Q4_K,
+                                   DT_GGML_Q5_K, DT_GGML_Q6_K, DT_GGML_Q8_K,   DT_GGML_IQ4_NL,
+                                   DT_GGML_IQ4_XS};
+    int all = 1;
+    for (size_t i = 0; i < sizeof sup / sizeof sup[0]; i++)
+        all &= dt_ggml_type_supported(sup[i]);
+    TAP_OK(all && !dt_ggml_type_supported(DT_GGML_IQ2_XXS) && !dt_ggml_type_supported(DT_GGML_I32) &&
+               !dt_ggml_type_supported(4) && !dt_ggml_type_supported(DT_GGML_TYPE_COUNT),
+           "supported set: the legacy, k- and iq4 types; grid i-quants and integers refused");
 }
 
 static void test_fp16(void)
