@@ -55,4 +55,8 @@ float dt_qdot(uint32_t wtype, const void *row, const void *qx, int64_t n);
 void dt_qdot_matvec(uint32_t wtype, const void *w, size_t row_bytes, int64_t n_rows, int64_t n,
                     const void *qx, size_t qx_stride, int n_vec, float *y, size_t y_stride);
 
+/* Test seam: on != 0 makes every later call use the portable C kernels instead of the AVX2
+ * ones (process-wide), so tests can compare the two. */
+void dt_qdot_force_portable(int on);
+
 #endif
