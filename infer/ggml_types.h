@@ -31,11 +31,20 @@ enum dt_ggml_type {
     DT_GGML_Q5_K = 13,
     DT_GGML_Q6_K = 14,
     DT_GGML_Q8_K = 15,
+    DT_GGML_IQ2_XXS = 16,
+    DT_GGML_IQ2_XS = 17,
+    DT_GGML_IQ3_XXS = 18,
+    DT_GGML_IQ1_S = 19,
+    DT_GGML_IQ4_NL = 20,
+    DT_GGML_IQ3_S = 21,
+    DT_GGML_IQ2_S = 22,
+    DT_GGML_IQ4_XS = 23,
     DT_GGML_I8 = 24,
     DT_GGML_I16 = 25,
     DT_GGML_I32 = 26,
     DT_GGML_I64 = 27,
     DT_GGML_F64 = 28,
+    DT_GGML_IQ1_M = 29,
     DT_GGML_BF16 = 30,
     DT_GGML_TYPE_COUNT = 40, /* upper bound for table sizes; ids >= this are unknown */
 };
@@ -62,8 +71,10 @@ uint16_t dt_fp32_to_fp16(float f);
 float dt_bf16_to_fp32(uint16_t h);
 uint16_t dt_fp32_to_bf16(float f);
 
-/* Quantizes n f32 values into the type's block format (for writing synthetic models and
- * test files). Supported: F32, F16, BF16, Q8_0, Q4_0, Q4_K. Returns 0 or -1. */
+/* Quantizes n finite f32 values into the type's block format (writing synthetic models and
+ * test files; re-encoding the teacher in `weights` and `verify`), see infer/ggml_quant.c.
+ * Every type dt_ggml_type_supported accepts; returns 0, or -1 for another type or an n that
+ * is not a multiple of the block. */
 int dt_ggml_quantize(uint32_t type, const float *src, void *dst, int64_t n);
 
 #endif
