@@ -36,6 +36,7 @@
 #include "infer/ggml_types.h"
 #include "infer/model.h"
 #include "infer/model_internal.h"
+#include "infer/quant_dot.h"
 #include "infer/vecmath.h"
 #include "util/alloc.h"
 #include "util/error.h"
@@ -311,7 +312,8 @@ static void pool_run(struct dt_pool *p, pool_fn fn, void *arg)
 }
 
 struct workspace {
-    size_t cap_rows;
+    size_t cap_rows;      /* rows of a prompt chunk */
+    size_t cap_rows_alloc; /* rows the buffers hold (a batch step may use more than a chunk) */
     float *x, *xb;        /* (cap_rows, dim) */
     float *qkv;           /* (cap_rows, qd + 2 kvd): q | k | v of each row */
     float *att;           /* (cap_rows, qd) */
@@ -329,6 +331,9 @@ struct workspace {
     struct dt_pool *pool; /* splits each product's rows across threads; NULL: this thread */
     int decode;           /* every row is one sequence's next token: products use the dot
                            * kernels, whose result per row does not depend on the other rows */
+    uint8_t *qx[2];       /* (cap_rows) activations quantized for the dot kernels: Q8 32-blocks,
+                           * Q8_K blocks (quant_dot.h), each row at its kind's stride */
+    size_t qx_row_bytes[2]; /* capacity per row */
 };
 
 static void ws_release(struct workspace *ws)
@@ -345,6 +350,8 @@ static void ws_release(struct workspace *ws)
     dt_free(ws->scores);
     dt_free(ws->scratch);
     dt_free(ws->logits);
+    dt_free(ws->qx[0]);
+    dt_free(ws->qx[1]);
     memset(ws, 0, sizeof *ws);
 }
 
@@ -415,6 +422,7 @@ static int ws_init(struct workspace *ws, const struct dt_model *m, size_t rows, 
     size_t group = (size_t)(c->n_head / c->n_head_kv);
     memset(ws, 0, sizeof *ws);
     ws->cap_rows = rows;
+    ws->cap_rows_alloc = rows;
     ws->x = dt_malloc_array(rows, (size_t)c->dim * sizeof(float));
     ws->xb = dt_malloc_array(rows, (size_t)c->dim * sizeof(float));
     ws->qkv = dt_malloc_array(rows, (qd + 2 * kvd) * sizeof(float));
@@ -432,8 +440,16 @@ static int ws_init(struct workspace *ws, const struct dt_model *m, size_t rows, 
     size_t need = scratch_need(m);
     ws->scratch_floats = need;
     ws->scratch = need ? dt_malloc_array(need, sizeof(float)) : NULL;
+    /* Quantized activations: the widest input is one of dim, n_head*head_dim, ffn_dim. */
+    int64_t wide = c->dim > (int)qd ? c->dim : (int64_t)qd;
+    wide = wide > c->ffn_dim ? wide : c->ffn_dim;
+    ws->qx_row_bytes[0] = dt_qdot_act_bytes(DT_GGML_Q8_0, wide - wide % 32 + 32);
+    ws->qx_row_bytes[1] = dt_qdot_act_bytes(DT_GGML_Q4_K, wide - wide % 256 + 256);
+    ws->qx[0] = dt_malloc_array(rows, ws->qx_row_bytes[0]);
+    ws->qx[1] = dt_malloc_array(rows, ws->qx_row_bytes[1]);
     if (!ws->x || !ws->xb || !ws->qkv || !ws->att || !ws->qpack || !ws->opack || !ws->hb ||
-        !ws->pos || !ws->tok || !ws->scores || !ws->logits || (need && !ws->scratch)) {
+        !ws->pos || !ws->tok || !ws->scores || !ws->logits || (need && !ws->scratch) ||
+        !ws->qx[0] || !ws->qx[1]) {
         ws_release(ws);
         return dt_error_set(err, DT_ENOMEM, "out of memory for activations of %zu positions", rows);
     }
@@ -443,12 +459,14 @@ static int ws_init(struct workspace *ws, const struct dt_model *m, size_t rows, 
 /*
  * Rows [a, b) of one matrix: y[v * ldy + r] = (W x_v)[r] for the n activation rows x_v
  * (leading dimension ldx). decode: one dot product per (row, activation) with the kernel of the
- * stored type, so each result is the same whatever n, the row range or the thread; otherwise
- * one sgemm over the f32 view, or over blocks of rows dequantized into scratch.
+ * stored type (quant_dot.h, on the activations quantized for it at qx, qx_stride bytes apart;
+ * dt_ggml_dot on x when qx is NULL), so each result is the same whatever n, the row range or
+ * the thread; otherwise one sgemm over the f32 view, or over blocks of rows dequantized into
+ * scratch.
  */
 static void matrix_rows(const struct dt_model *m, size_t slot, int64_t a, int64_t b, int decode,
-                        float *scratch, size_t scratch_floats, const float *x, size_t ldx,
-                        size_t n, float *y, size_t ldy)
+                        const void *qx, size_t qx_stride, float *scratch, size_t scratch_floats,
+                        const float *x, size_t ldx, size_t n, float *y, size_t ldy)
 {
     const struct dt_weight *w = slot_weight(m, slot);
     const int64_t cols = w->cols;
@@ -456,13 +474,18 @@ static void matrix_rows(const struct dt_model *m, size_t slot, int64_t a, int64_
     if (a >= b)
         return;
     if (decode) {
-        for (int64_t r = a; r < b; r++) {
-            const void *row = f ? (const void *)(f + (size_t)r * (size_t)cols)
-                                : (const void *)((const uint8_t *)w->data + (size_t)r * w->row_bytes);
-            uint32_t type = f ? DT_GGML_F32 : w->type;
-            for (size_t v = 0; v < n; v++)
-                y[v * ldy + (size_t)r] = dt_ggml_dot(type, row, x + v * ldx, cols);
+        uint32_t type = f ? DT_GGML_F32 : w->type;
+        const uint8_t *rows = f ? (const uint8_t *)f : (const uint8_t *)w->data;
+        size_t row_bytes = f ? (size_t)cols * sizeof(float) : w->row_bytes;
+        if (qx) {
+            dt_qdot_matvec(type, rows + (size_t)a * row_bytes, row_bytes, b - a, cols, qx,
+                           qx_stride, (int)n, y + a, ldy);
+            return;
         }
+        for (int64_t r = a; r < b; r++)
+            for (size_t v = 0; v < n; v++)
+                y[v * ldy + (size_t)r] =
+                    dt_ggml_dot(type, rows + (size_t)r * row_bytes, x + v * ldx, cols);
         return;
     }
     if (f) {
@@ -483,6 +506,7 @@ static void matrix_rows(const struct dt_model *m, size_t slot, int64_t a, int64_
 }
 
 /* A product of the adjacent matrices slot..slot+n_mats-1, outputs side by side in y. */
+#define DT_LIN_MAX_MATS 3
 struct lin_job {
     const struct dt_model *m;
     struct workspace *ws;
@@ -494,6 +518,8 @@ struct lin_job {
     float *y;
     size_t ldy;
     int decode;
+    const void *qx[DT_LIN_MAX_MATS]; /* per matrix: its quantized activations, or NULL */
+    size_t qx_stride[DT_LIN_MAX_MATS];
 };
 
 /* Thread i of n takes an equal share of the concatenated rows of the job's matrices. */
@@ -508,9 +534,41 @@ static void lin_part(void *arg, int i, int n_threads)
     for (int g = 0; g < j->n_mats; g++) {
         int64_t rows = slot_weight(j->m, j->slot + (size_t)g)->rows;
         int64_t a = lo > off ? lo - off : 0, b = hi - off < rows ? hi - off : rows;
-        matrix_rows(j->m, j->slot + (size_t)g, a, b, j->decode, scratch, scratch_floats, j->x,
-                    j->ldx, j->n, j->y + off, j->ldy);
+        matrix_rows(j->m, j->slot + (size_t)g, a, b, j->decode, j->qx[g], j->qx_stride[g],
+                    scratch, scratch_floats, j->x, j->ldx, j->n, j->y + off, j->ldy);
         off += rows;
+    }
+}
+
+/*
+ * The activations of a decode product in the format each matrix's dot kernel reads: f32 rows
+ * are read in place, the 8-bit kinds quantized once per kind for all the job's matrices. A
+ * matrix without a kernel (or an input width the kind's blocks do not divide) keeps qx NULL
+ * and goes through dt_ggml_dot.
+ */
+static void quantize_inputs(const struct dt_model *m, struct workspace *ws, struct lin_job *j)
+{
+    int done[2] = {0, 0};
+    for (int g = 0; g < j->n_mats; g++) {
+        const struct dt_weight *w = slot_weight(m, j->slot + (size_t)g);
+        uint32_t type = f32_view(m, j->slot + (size_t)g) ? DT_GGML_F32 : w->type;
+        enum dt_qdot_act kind = dt_qdot_act_kind(type);
+        size_t bytes = dt_qdot_act_bytes(type, w->cols);
+        if (kind == DT_QDOT_ACT_F32 && w->cols % 32 == 0) {
+            j->qx[g] = j->x;
+            j->qx_stride[g] = j->ldx * sizeof(float);
+            continue;
+        }
+        int k = kind == DT_QDOT_ACT_Q8_32 ? 0 : kind == DT_QDOT_ACT_Q8K ? 1 : -1;
+        if (k < 0 || bytes == 0 || bytes > ws->qx_row_bytes[k] || j->n > ws->cap_rows_alloc)
+            continue;
+        if (!done[k]) {
+            for (size_t v = 0; v < j->n; v++)
+                dt_qdot_quantize_act(type, j->x + v * j->ldx, ws->qx[k] + v * bytes, w->cols);
+            done[k] = 1;
+        }
+        j->qx[g] = ws->qx[k];
+        j->qx_stride[g] = bytes;
     }
 }
 
@@ -525,9 +583,7 @@ static void linear(const struct dt_model *m, struct workspace *ws, size_t slot, 
     int64_t rows = 0, cols = slot_weight(m, slot)->cols;
     for (int g = 0; g < n_mats; g++)
         rows += slot_weight(m, slot + (size_t)g)->rows;
-    /* A single row is decoded like a batch step's rows, so a sequence gets the same results
-     * alone and batched. */
-    int decode = ws->decode || n == 1;
+    int decode = ws->decode;
     int par = ws->pool && ws->pool->n > 1 &&
               (double)rows * (double)cols * (double)n >= ws->pool->min_elems;
     if (m->f32_state == 1 && !decode && !par) {
@@ -535,7 +591,9 @@ static void linear(const struct dt_model *m, struct workspace *ws, size_t slot, 
                     x, (int)ldx, m->f32[slot], (int)cols, 0.0f, y, (int)ldy);
         return;
     }
-    struct lin_job j = {m, ws, slot, n_mats, rows, x, ldx, n, y, ldy, decode};
+    struct lin_job j = {m, ws, slot, n_mats, rows, x, ldx, n, y, ldy, decode, {0}, {0}};
+    if (decode)
+        quantize_inputs(m, ws, &j);
     if (par)
         pool_run(ws->pool, lin_part, &j);
     else
@@ -1153,7 +1211,9 @@ static int seq_eval(struct dt_session *s, struct workspace *ws, const int32_t *t
     int rc = check_tokens(m, tokens, n, err);
     if (rc)
         return rc;
-    use_pool(m, ws, 0);
+    /* One token is a generation step, decoded as a batch step's rows are (so a sequence gets
+     * the same results alone and batched); a prompt takes the f32 products, as scoring does. */
+    use_pool(m, ws, n == 1);
     struct kv_ref kv = {s->kc, s->vc};
     for (size_t done = 0; done < n;) {
         size_t nb = n - done < ws->cap_rows ? n - done : ws->cap_rows;

@@ -1,8 +1,9 @@
 /*
  * Unit tests for batched decoding (infer/forward.c's dt_batch) and batched generation
  * (corpus/generate.c's dt_sample_generate_batch), on random tiny llama GGUF files in f16 and
- * q8_0 that the test writes itself, with 1 and 2 threads (DT_PAR_MIN_ELEMS=0 so even these
- * small products are split across the pool):
+ * q8_0 that the test writes itself, with f32 weight copies and without (the stored type's
+ * quantized dot kernels), with 1 and 2 threads (DT_PAR_MIN_ELEMS=0 so even these small
+ * products are split across the pool):
  *   - the logits of every slot of a batch, after its prompt and after each step (slots
  *     stepping together, some skipping steps), are bit-identical to a session's fed the same
  *     tokens;
@@ -184,11 +185,17 @@ int main(void)
         snprintf(path, sizeof path, "%s/tiny-%s.gguf", dir, dt_ggml_type_name(types[t]));
         TAP_OK(dt_bench_write_synthetic(path, "tiny", types[t], 5, &err) == 0, "write %s (%s)",
                path, err.msg);
-        for (int threads = 1; threads <= 2; threads++) {
+        for (int variant = 0; variant < 4; variant++) {
+            int threads = 1 + variant % 2, cached = variant < 2;
             struct dt_model *m = NULL;
             char label[64];
-            snprintf(label, sizeof label, "%s, %d thread%s", dt_ggml_type_name(types[t]), threads,
-                     threads > 1 ? "s" : "");
+            /* Uncached: the stored type's quantized dot kernels instead of f32 copies. */
+            if (cached)
+                unsetenv("DT_F32_CACHE_MB");
+            else
+                setenv("DT_F32_CACHE_MB", "0", 1);
+            snprintf(label, sizeof label, "%s %s, %d thread%s", dt_ggml_type_name(types[t]),
+                     cached ? "cached" : "uncached", threads, threads > 1 ? "s" : "");
             if (dt_model_open(path, &m, &err)) {
                 TAP_OK(0, "%s: opens (%s)", label, err.msg);
                 continue;

@@ -96,7 +96,18 @@ static void check_model(const char *path, const char *label)
             d_sess = d > d_sess ? d : d_sess;
         }
     }
-    TAP_OK(d_sess < 1e-4, "%s: session (token by token) == batch (max diff %.2e)", label, d_sess);
+    /* One-token steps of an uncached quantized model dot 8-bit-quantized activations
+     * (infer/quant_dot.h): each product is off by up to amax(x)/254 * sum|w| per block, a few
+     * tenths of a percent of the logits' range; everything else is f32 rounding. */
+    double tol = 1e-4;
+    if (strstr(label, "q8_0 uncached")) {
+        double amax = 0;
+        for (size_t i = 0; i < k_lens[0] * (size_t)n_vocab; i++)
+            amax = fabs(all.logits[0][i]) > amax ? fabs(all.logits[0][i]) : amax;
+        tol = 0.02 * amax;
+    }
+    TAP_OK(d_sess < tol, "%s: session (token by token) == batch (max diff %.2e, bound %.2e)", label,
+           d_sess, tol);
     /* A prompt evaluated in one call gives the same last logits. */
     if (ses) {
         dt_session_reset(ses);
