@@ -1,11 +1,15 @@
 /*
- * `distiltrace bench MODEL [--batch N] [--len L] [--gen N] [--threads N] [--json]`
- * `distiltrace bench --synthetic SHAPE [...]` (SHAPE: tiny, 124m): writes random-weight
- * llama GGUF files in f16 and q8_0 to a temporary directory and measures them.
+ * `distiltrace bench MODEL [--batch N] [--len L] [--gen N] [--slots N] [--jobs N] [--threads N]
+ * [--json]`
+ * `distiltrace bench --synthetic SHAPE [--types T,T...] [...]` (SHAPE: tiny, 124m, 1b; types
+ * default f16,q8_0, also q4_k_m): writes random-weight llama GGUF files to a temporary
+ * directory and measures them. `--synthetic SHAPE --types T --write PATH` only writes the file.
  * Prints scoring throughput (teacher-forced, a batch of probes; all positions' logits, and the
  * last position's only, as llama.cpp's prompt benchmark), generation throughput (one sequence,
- * greedy), CPU time next to wall time, load time, peak RSS, the load average, and the GFLOP/s
- * achieved next to a plain OpenBLAS sgemm measured in the same run (after the model's runs).
+ * greedy), batched generation as compare runs it (a queue of answers on --slots sequences),
+ * CPU time next to wall time, load time, peak RSS, the load average, and the limits measured
+ * in the same run after the model's: a plain OpenBLAS sgemm (prompt processing's ceiling) and a
+ * STREAM-like read of 512 MiB (generation's: bandwidth / bytes of weights per step).
  */
 #include "cli/commands.h"
 
@@ -23,8 +27,9 @@
 #include <unistd.h>
 
 static const char *k_usage =
-    "distiltrace bench (MODEL | --synthetic tiny|124m) [--batch N] [--len L] [--gen N]\n"
-    "       [--repeat N] [--threads N] [--json]";
+    "distiltrace bench (MODEL | --synthetic tiny|124m|1b [--types f16,q8_0,q4_k_m,...]\n"
+    "       [--write PATH]) [--batch N] [--len L] [--gen N] [--slots N] [--jobs N] [--repeat N]\n"
+    "       [--threads N] [--json]";
 
 static int bench_one(const char *path, const char *label, const struct dt_bench_params *p,
                      int threads, int json)
@@ -47,6 +52,9 @@ static int bench_one(const char *path, const char *label, const struct dt_bench_
      * while, which would steal the core the single-threaded generation loop runs on. */
     openblas_set_num_threads(threads);
     double sgemm = dt_bench_sgemm_gflop_s(1024, 1024, 1024);
+    double bw = dt_bench_read_gb_s(threads, 512);
+    /* Generation reads every weight once per step: bandwidth / bytes is its ceiling. */
+    double gen_limit = r.weight_bytes > 0 ? bw * 1e9 / r.weight_bytes : 0;
     double load[1] = {-1};
     if (getloadavg(load, 1) < 1)
         load[0] = -1;
@@ -56,12 +64,16 @@ static int bench_one(const char *path, const char *label, const struct dt_bench_
                "\"score_tok_s\": %.1f, \"score_gflop_s\": %.2f, \"last_wall_s\": %.4f, "
                "\"last_cpu_s\": %.4f, \"last_tok_s\": %.1f, \"last_gflop_s\": %.2f, "
                "\"sgemm_gflop_s\": %.2f, \"gen_tokens\": %d, \"gen_wall_s\": %.4f, "
-               "\"gen_cpu_s\": %.4f, \"gen_tok_s\": %.1f, \"peak_rss_kb\": %ld, "
+               "\"gen_cpu_s\": %.4f, \"gen_tok_s\": %.1f, \"batch_slots\": %d, "
+               "\"batch_jobs\": %d, \"batch_tokens\": %zu, \"batch_wall_s\": %.4f, "
+               "\"batch_cpu_s\": %.4f, \"batch_tok_s\": %.1f, \"read_gb_s\": %.2f, "
+               "\"weight_bytes\": %.0f, \"gen_limit_tok_s\": %.1f, \"peak_rss_kb\": %ld, "
                "\"file_bytes\": %lld}\n",
                label, threads, load_s, load[0], r.score_tokens, r.score_wall_s, r.score_cpu_s,
                r.score_tok_s, r.score_gflop_s, r.last_wall_s, r.last_cpu_s, r.last_tok_s,
                r.last_gflop_s, sgemm, r.gen_tokens, r.gen_wall_s, r.gen_cpu_s, r.gen_tok_s,
-               r.peak_rss_kb, file_bytes);
+               r.batch_slots, r.batch_jobs, r.batch_tokens, r.batch_wall_s, r.batch_cpu_s,
+               r.batch_tok_s, bw, r.weight_bytes, gen_limit, r.peak_rss_kb, file_bytes);
     } else {
         printf("model      %s (%d threads, load %.3f s, %.1f MB)\n", label, threads, load_s,
                file_bytes / 1048576.0);
@@ -73,10 +85,18 @@ static int bench_one(const char *path, const char *label, const struct dt_bench_
                "(cpu %.3f s): %.0f tokens/s, %.1f GFLOP/s\n",
                r.score_tokens, p->batch, p->len, r.last_wall_s, r.last_cpu_s, r.last_tok_s,
                r.last_gflop_s);
-        printf("sgemm      1024^3 in the same run: %.1f GFLOP/s\n", sgemm);
-        printf("generation %d tokens in %.3f s (cpu %.3f s): %.0f tokens/s (16-token prompt "
+        printf("sgemm      1024^3 in the same run: %.1f GFLOP/s (prompt at %.0f%% of it)\n", sgemm,
+               sgemm > 0 ? 100 * r.last_gflop_s / sgemm : 0);
+        printf("generation %d tokens in %.3f s (cpu %.3f s): %.1f tokens/s (16-token prompt "
                "%.4f s)\n",
                r.gen_tokens, r.gen_wall_s, r.gen_cpu_s, r.gen_tok_s, r.prompt_wall_s);
+        printf("bandwidth  %.1f GB/s read in the same run; a step reads %.1f MB of weights: "
+               "limit %.1f tokens/s, generation at %.0f%% of it\n",
+               bw, r.weight_bytes / 1e6, gen_limit, gen_limit > 0 ? 100 * r.gen_tok_s / gen_limit : 0);
+        printf("batched    %d answers, %d slots: %zu tokens in %.3f s (cpu %.3f s): %.1f tokens/s "
+               "(%.1fx single)\n",
+               r.batch_jobs, r.batch_slots, r.batch_tokens, r.batch_wall_s, r.batch_cpu_s,
+               r.batch_tok_s, r.gen_tok_s > 0 ? r.batch_tok_s / r.gen_tok_s : 0);
         printf("peak RSS   %.1f MB\n", r.peak_rss_kb / 1024.0);
         printf("load avg   %.2f (1 min, %ld CPUs online)\n", load[0], sysconf(_SC_NPROCESSORS_ONLN));
     }
@@ -125,7 +145,7 @@ static int bench_child(const char *path, const char *label, const struct dt_benc
 
 int cmd_bench(int argc, char **argv)
 {
-    const char *model = NULL, *synthetic = NULL;
+    const char *model = NULL, *synthetic = NULL, *type_list = "f16,q8_0", *write_path = NULL;
     struct dt_bench_params p;
     dt_bench_params_init(&p);
     long v, threads = 2;
@@ -139,8 +159,13 @@ int cmd_bench(int argc, char **argv)
             json = 1;
         } else if (!strcmp(a, "--synthetic") && i + 1 < argc) {
             synthetic = argv[++i];
+        } else if (!strcmp(a, "--types") && i + 1 < argc) {
+            type_list = argv[++i];
+        } else if (!strcmp(a, "--write") && i + 1 < argc) {
+            write_path = argv[++i];
         } else if ((!strcmp(a, "--batch") || !strcmp(a, "--len") || !strcmp(a, "--gen") ||
-                    !strcmp(a, "--repeat") || !strcmp(a, "--threads")) &&
+                    !strcmp(a, "--repeat") || !strcmp(a, "--threads") || !strcmp(a, "--slots") ||
+                    !strcmp(a, "--jobs")) &&
                    i + 1 < argc) {
             if (dt_cli_parse_int("bench", a, argv[++i], 1, 1 << 20, &v))
                 return DT_EXIT_USAGE;
@@ -152,6 +177,10 @@ int cmd_bench(int argc, char **argv)
                 p.gen = (int)v;
             else if (!strcmp(a, "--repeat"))
                 p.repeat = (int)v;
+            else if (!strcmp(a, "--slots"))
+                p.slots = (int)v;
+            else if (!strcmp(a, "--jobs"))
+                p.jobs = (int)v;
             else
                 threads = v;
         } else if (a[0] != '-' && !model) {
@@ -160,22 +189,43 @@ int cmd_bench(int argc, char **argv)
             return dt_cli_usage("bench", k_usage);
         }
     }
-    if (!model == !synthetic)
+    if (!model == !synthetic || (write_path && !synthetic))
         return dt_cli_usage("bench", k_usage);
     if (model)
         return bench_one(model, model, &p, (int)threads, json);
+    uint32_t types[16];
+    const char *names[16];
+    char list[256];
+    size_t n_types = 0;
+    snprintf(list, sizeof list, "%s", type_list);
+    for (char *save = NULL, *t = strtok_r(list, ",", &save); t; t = strtok_r(NULL, ",", &save)) {
+        int ok = 0;
+        if (n_types == 16 || ((types[n_types] = dt_bench_type_from_name(t, &ok)), !ok)) {
+            fprintf(stderr, "distiltrace: bench: unknown or too many types in '%s'\n", type_list);
+            return DT_EXIT_USAGE;
+        }
+        names[n_types++] = type_list + (t - list);
+    }
+    if (write_path) {
+        if (n_types != 1) {
+            fprintf(stderr, "distiltrace: bench: --write takes one type, not '%s'\n", type_list);
+            return DT_EXIT_USAGE;
+        }
+        return write_synthetic(write_path, synthetic, types[0]);
+    }
 
     char dir[] = "/tmp/dt_bench_XXXXXX";
     if (!mkdtemp(dir)) {
         fprintf(stderr, "distiltrace: cannot create a temporary directory\n");
         return DT_EXIT_RESOURCE;
     }
-    static const uint32_t types[] = {DT_GGML_F16, DT_GGML_Q8_0};
     int status = DT_EXIT_OK;
-    for (size_t t = 0; t < 2 && status == DT_EXIT_OK; t++) {
-        char path[256], label[128];
-        snprintf(path, sizeof path, "%s/%s-%s.gguf", dir, synthetic, dt_ggml_type_name(types[t]));
-        snprintf(label, sizeof label, "synthetic %s %s", synthetic, dt_ggml_type_name(types[t]));
+    for (size_t t = 0; t < n_types && status == DT_EXIT_OK; t++) {
+        char path[256], label[128], tname[32];
+        size_t tl = strcspn(names[t], ",");
+        snprintf(tname, sizeof tname, "%.*s", (int)(tl < 31 ? tl : 31), names[t]);
+        snprintf(path, sizeof path, "%s/%s-%s.gguf", dir, synthetic, tname);
+        snprintf(label, sizeof label, "synthetic %s %s", synthetic, tname);
         status = write_synthetic(path, synthetic, types[t]);
         if (status == DT_EXIT_OK)
             status = bench_child(path, label, &p, (int)threads, json);

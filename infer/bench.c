@@ -18,6 +18,7 @@
 #include "util/rng.h"
 
 #include <cblas.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/resource.h>
@@ -29,6 +30,8 @@ void dt_bench_params_init(struct dt_bench_params *p)
     p->gen = 128;
     p->repeat = 3;
     p->seed = 1;
+    p->slots = 8; /* DT_GEN_BATCH_SLOTS of corpus/generate.h: what compare decodes at once */
+    p->jobs = 0;  /* 2 x slots */
 }
 
 long dt_bench_peak_rss_kb(void)
@@ -85,18 +88,135 @@ static int time_scoring(struct dt_model *m, const struct dt_bench_params *p,
     return 0;
 }
 
+static int argmax(const float *l, int n)
+{
+    int best = 0;
+    for (int v = 1; v < n; v++)
+        if (l[v] > l[best])
+            best = v;
+    return best;
+}
+
+/*
+ * Batched generation as compare runs it (corpus/generate.c's queue on a dt_batch): p->jobs
+ * answers of 32..40 greedy tokens after 16..47-token prompts taken from toks, p->slots decoded
+ * together, a finished slot refilled from the queue. Best of p->repeat, prompts included.
+ */
+static int time_batched(struct dt_model *m, const struct dt_bench_params *p, const int32_t *toks,
+                        size_t n_toks, struct dt_bench_result *r, struct dt_error *err)
+{
+    const struct dt_model_config *c = dt_model_config(m);
+    int n_slots = p->slots, n_jobs = p->jobs > 0 ? p->jobs : 2 * p->slots;
+    int n_ctx = 48 + 40 < c->n_ctx_train ? 48 + 40 : c->n_ctx_train;
+    struct dt_batch *b = NULL;
+    int *slots = dt_malloc_array((size_t)n_slots, sizeof *slots);
+    int *job = dt_malloc_array((size_t)n_slots, sizeof *job);
+    int *left = dt_malloc_array((size_t)n_slots, sizeof *left);
+    int32_t *next = dt_malloc_array((size_t)n_slots, sizeof *next);
+    int32_t *feed = dt_malloc_array((size_t)n_slots, sizeof *feed);
+    int rc = 0;
+    if (!slots || !job || !left || !next || !feed) {
+        rc = dt_error_set(err, DT_ENOMEM, "out of memory");
+        goto out;
+    }
+    if (n_ctx < 48 + 40) {
+        rc = dt_error_set(err, DT_EINVAL, "batched generation needs a context of 88, the model has %d",
+                          c->n_ctx_train);
+        goto out;
+    }
+    if ((rc = dt_batch_new(m, n_slots, n_ctx, &b, err)))
+        goto out;
+    r->batch_wall_s = 1e30;
+    for (int k = 0; k < p->repeat; k++) {
+        size_t produced = 0;
+        int queued = 0, active = 0;
+        double c0 = dt_bench_cpu_s(), t0 = dt_time_now();
+        for (int sl = 0; sl < n_slots; sl++)
+            job[sl] = -1;
+        for (;;) {
+            /* Refill free slots: job j has a 16 + (7 j mod 32)-token prompt, 32 + j mod 9 tokens. */
+            for (int sl = 0; sl < n_slots && queued < n_jobs; sl++) {
+                if (job[sl] >= 0)
+                    continue;
+                int j = queued++;
+                size_t plen = 16 + (size_t)(7 * j % 32), off = (size_t)j * 61 % (n_toks - plen);
+                if ((rc = dt_batch_prefill(b, sl, toks + off, plen, err)))
+                    goto out;
+                job[sl] = j;
+                left[sl] = 32 + j % 9;
+                active++;
+            }
+            if (!active)
+                break;
+            size_t n_step = 0;
+            for (int sl = 0; sl < n_slots; sl++) {
+                if (job[sl] < 0)
+                    continue;
+                next[sl] = argmax(dt_batch_logits(b, sl), c->n_vocab);
+                produced++;
+                if (--left[sl] == 0) {
+                    job[sl] = -1;
+                    active--;
+                    continue;
+                }
+                slots[n_step] = sl;
+                feed[n_step++] = next[sl];
+            }
+            if ((rc = dt_batch_step(b, slots, feed, n_step, err)))
+                goto out;
+        }
+        double dt = dt_time_now() - t0;
+        if (dt < r->batch_wall_s) {
+            r->batch_wall_s = dt;
+            r->batch_cpu_s = dt_bench_cpu_s() - c0;
+            r->batch_tokens = produced;
+        }
+    }
+    r->batch_slots = n_slots;
+    r->batch_jobs = n_jobs;
+    r->batch_tok_s = (double)r->batch_tokens / r->batch_wall_s;
+out:
+    dt_batch_free(b);
+    dt_free(slots);
+    dt_free(job);
+    dt_free(left);
+    dt_free(next);
+    dt_free(feed);
+    return rc;
+}
+
+/* Bytes one generation step reads: every matrix, but one row of the embedding (all of it when
+ * the output matrix is the embedding). */
+static double step_weight_bytes(const struct dt_model *m)
+{
+    double total = 0;
+    struct dt_weight w, out;
+    int has_out = dt_model_find_tensor(m, "output.weight", &out) == 0;
+    for (size_t i = 0; i < dt_model_n_tensors(m); i++) {
+        if (dt_model_tensor(m, i, &w))
+            continue;
+        double bytes = (double)w.row_bytes * (double)w.rows;
+        if (!strcmp(w.name, "token_embd.weight") && has_out)
+            bytes = (double)w.row_bytes;
+        total += bytes;
+    }
+    return total;
+}
+
 int dt_bench_model(struct dt_model *m, const struct dt_bench_params *p, struct dt_bench_result *r,
                    struct dt_error *err)
 {
     const struct dt_model_config *c = dt_model_config(m);
     memset(r, 0, sizeof *r);
-    if (p->batch < 1 || p->len < 2 || p->gen < 1 || p->repeat < 1)
-        return dt_error_set(err, DT_EINVAL, "bench needs batch >= 1, len >= 2, gen >= 1");
+    if (p->batch < 1 || p->len < 2 || p->gen < 1 || p->repeat < 1 || p->slots < 1)
+        return dt_error_set(err, DT_EINVAL, "bench needs batch >= 1, len >= 2, gen >= 1, slots >= 1");
+    r->weight_bytes = step_weight_bytes(m);
     if (p->len > c->n_ctx_train || 16 + p->gen > c->n_ctx_train)
         return dt_error_set(err, DT_EINVAL, "probe length %d or 16 + %d generated tokens exceed the context of %d",
                             p->len, p->gen, c->n_ctx_train);
     size_t n = (size_t)p->batch * (size_t)p->len;
-    int32_t *toks = dt_malloc_array(n, sizeof *toks);
+    size_t n_alloc = n > 4096 ? n : 4096; /* batched generation draws its prompts from here too */
+    int32_t *toks = dt_malloc_array(n_alloc, sizeof *toks);
     const int32_t **seqs = dt_malloc_array((size_t)p->batch, sizeof *seqs);
     size_t *lens = dt_malloc_array((size_t)p->batch, sizeof *lens);
     struct dt_session *s = NULL;
@@ -109,7 +229,7 @@ int dt_bench_model(struct dt_model *m, const struct dt_bench_params *p, struct d
     dt_rng_seed(&rng, p->seed);
     /* Random ids from the first 256 rows (byte tokens in every vocabulary). */
     int span = c->n_vocab < 256 ? c->n_vocab : 256;
-    for (size_t i = 0; i < n; i++)
+    for (size_t i = 0; i < n_alloc; i++)
         toks[i] = (int32_t)dt_rng_below(&rng, (uint64_t)span);
     for (int b = 0; b < p->batch; b++) {
         seqs[b] = toks + (size_t)b * p->len;
@@ -147,6 +267,10 @@ int dt_bench_model(struct dt_model *m, const struct dt_bench_params *p, struct d
     }
     r->gen_tokens = p->gen;
     r->gen_tok_s = p->gen / r->gen_wall_s;
+    dt_session_free(s);
+    s = NULL;
+    if ((rc = time_batched(m, p, toks, n_alloc, r, err)))
+        goto out;
     /* One untimed run builds the workspaces (and page-faults them in). */
     struct lse_sink warm = {0, c->n_vocab};
     if ((rc = dt_model_score_batch_flags(m, seqs, lens, (size_t)p->batch, DT_SCORE_LAST_ONLY,
@@ -184,6 +308,63 @@ out:
     return rc;
 }
 
+struct read_part {
+    const float *a;
+    size_t n;
+    float sum;
+};
+
+static void *read_main(void *arg)
+{
+    struct read_part *rp = arg;
+    /* Eight independent sums so the loop is bound by loads, not by an add chain. */
+    float acc[8] = {0};
+    for (size_t i = 0; i + 8 <= rp->n; i += 8)
+        for (int k = 0; k < 8; k++)
+            acc[k] += rp->a[i + (size_t)k];
+    rp->sum = acc[0] + acc[1] + acc[2] + acc[3] + acc[4] + acc[5] + acc[6] + acc[7];
+    return NULL;
+}
+
+double dt_bench_read_gb_s(int n_threads, size_t mb)
+{
+    n_threads = n_threads < 1 ? 1 : n_threads > 64 ? 64 : n_threads;
+    size_t n = mb * ((size_t)1 << 20) / sizeof(float);
+    float *a = dt_malloc_array(n, sizeof(float));
+    double best = 0;
+    if (!a)
+        return 0;
+    for (size_t i = 0; i < n; i++) /* faults every page in before timing */
+        a[i] = (float)(i & 7);
+    struct read_part parts[64];
+    pthread_t tid[64];
+    for (int rep = 0; rep < 4; rep++) {
+        double t0 = dt_time_now();
+        int started = 0;
+        for (int t = 0; t < n_threads; t++) {
+            parts[t].a = a + n / (size_t)n_threads * (size_t)t;
+            parts[t].n = n / (size_t)n_threads;
+            if (t > 0 && pthread_create(&tid[t], NULL, read_main, &parts[t]) == 0)
+                started = t;
+            else if (t > 0)
+                read_main(&parts[t]);
+        }
+        read_main(&parts[0]);
+        for (int t = 1; t <= started; t++)
+            pthread_join(tid[t], NULL);
+        double g = (double)(n / (size_t)n_threads * (size_t)n_threads) * sizeof(float) /
+                   (dt_time_now() - t0) / 1e9;
+        float sum = 0;
+        for (int t = 0; t < n_threads; t++)
+            sum += parts[t].sum;
+        if (sum == 12345.678f) /* keeps the sums observable */
+            g += 0;
+        best = g > best ? g : best;
+    }
+    dt_free(a);
+    return best;
+}
+
 double dt_bench_sgemm_gflop_s(int m, int n, int k)
 {
     float *a = dt_malloc_array((size_t)m * k, sizeof(float));
@@ -219,7 +400,28 @@ struct shape {
 static const struct shape k_shapes[] = {
     {"tiny", 2, 64, 4, 2, 128, 512, 256},
     {"124m", 12, 768, 12, 12, 2048, 32000, 1024},
+    {"1b", 22, 2048, 32, 4, 5632, 32000, 2048},
 };
+
+uint32_t dt_bench_type_from_name(const char *name, int *ok)
+{
+    *ok = 1;
+    if (!strcmp(name, "q4_k_m"))
+        return DT_BENCH_Q4_K_M;
+    for (uint32_t t = 0; t < DT_GGML_TYPE_COUNT; t++) {
+        const char *tn = dt_ggml_type_name(t);
+        if (tn && !strcmp(tn, name))
+            return t;
+    }
+    *ok = 0;
+    return 0;
+}
+
+/* llama-quantize's use_more_bits: the layers whose attn_v / ffn_down Q4_K_M keeps in Q6_K. */
+static int more_bits(int i_layer, int n_layer)
+{
+    return i_layer < n_layer / 8 || i_layer >= 7 * n_layer / 8 || (i_layer - n_layer / 8) % 3 == 2;
+}
 
 static int add_matrix(struct dt_gguf_writer *w, const char *name, uint32_t type, int64_t rows,
                       int64_t cols, float stddev, float mean, struct dt_rng *rng,
@@ -259,7 +461,11 @@ int dt_bench_write_synthetic(const char *path, const char *shape_name, uint32_t 
         if (!strcmp(shape_name, k_shapes[i].name))
             sh = &k_shapes[i];
     if (!sh)
-        return dt_error_set(err, DT_EINVAL, "unknown synthetic shape '%s' (tiny, 124m)", shape_name);
+        return dt_error_set(err, DT_EINVAL, "unknown synthetic shape '%s' (tiny, 124m, 1b)", shape_name);
+    /* Q4_K_M: the base type is Q4_K; output and some attn_v / ffn_down are Q6_K. */
+    int mix = type == DT_BENCH_Q4_K_M;
+    if (mix)
+        type = DT_GGML_Q4_K;
     struct dt_gguf_writer *w = dt_gguf_writer_new();
     char **tokens = dt_calloc((size_t)sh->vocab, sizeof *tokens);
     int32_t *types = dt_malloc_array((size_t)sh->vocab, sizeof *types);
@@ -336,7 +542,8 @@ int dt_bench_write_synthetic(const char *path, const char *shape_name, uint32_t 
     int64_t q = (int64_t)sh->n_head * hd, kv = (int64_t)sh->n_head_kv * hd;
     if ((rc = add_matrix(w, "token_embd.weight", type, sh->vocab, sh->dim, 0.02f, 0, &rng, err)) ||
         (rc = add_matrix(w, "output_norm.weight", DT_GGML_F32, 1, sh->dim, 0.05f, 1, &rng, err)) ||
-        (rc = add_matrix(w, "output.weight", type, sh->vocab, sh->dim, 0.02f, 0, &rng, err)))
+        (rc = add_matrix(w, "output.weight", mix ? DT_GGML_Q6_K : type, sh->vocab, sh->dim, 0.02f,
+                         0, &rng, err)))
         goto out;
     for (int l = 0; l < sh->n_layer; l++) {
         char name[64];
@@ -347,12 +554,13 @@ int dt_bench_write_synthetic(const char *path, const char *shape_name, uint32_t 
         M("attn_norm.weight", DT_GGML_F32, 1, sh->dim, 0.05f, 1)
         M("attn_q.weight", type, q, sh->dim, 0.02f, 0)
         M("attn_k.weight", type, kv, sh->dim, 0.02f, 0)
-        M("attn_v.weight", type, kv, sh->dim, 0.02f, 0)
+        uint32_t type_more = mix && more_bits(l, sh->n_layer) ? DT_GGML_Q6_K : type;
+        M("attn_v.weight", type_more, kv, sh->dim, 0.02f, 0)
         M("attn_output.weight", type, sh->dim, q, 0.02f, 0)
         M("ffn_norm.weight", DT_GGML_F32, 1, sh->dim, 0.05f, 1)
         M("ffn_gate.weight", type, sh->ffn, sh->dim, 0.02f, 0)
         M("ffn_up.weight", type, sh->ffn, sh->dim, 0.02f, 0)
-        M("ffn_down.weight", type, sh->dim, sh->ffn, 0.02f, 0)
+        M("ffn_down.weight", type_more, sh->dim, sh->ffn, 0.02f, 0)
 #undef M
     }
     rc = dt_gguf_writer_write(w, path, err);

@@ -18,6 +18,8 @@ struct dt_bench_params {
     int gen;        /* tokens generated in the generation run (default 128) */
     int repeat;     /* timed scoring repetitions, best taken (default 3) */
     uint64_t seed;
+    int slots;      /* batched generation: sequences decoded together (default 8, as compare) */
+    int jobs;       /* batched generation: answers in the queue (default 2 x slots) */
 };
 void dt_bench_params_init(struct dt_bench_params *p);
 
@@ -36,11 +38,22 @@ struct dt_bench_result {
     double gen_cpu_s;
     double gen_tok_s;
     double prompt_wall_s;   /* evaluating the 16-token generation prompt */
+    /* Batched generation as compare runs it: jobs answers of 32..40 tokens after 16..47-token
+     * prompts, slots at a time, greedy; tokens/s over the whole queue, prompts included. */
+    int batch_slots, batch_jobs;
+    size_t batch_tokens;
+    double batch_wall_s, batch_cpu_s, batch_tok_s;
+    double weight_bytes;    /* bytes of weights one generation step reads (all matrices but the
+                             * embedding, of which it reads one row) */
     long peak_rss_kb;       /* getrusage maxrss after both runs */
 };
 
 int dt_bench_model(struct dt_model *m, const struct dt_bench_params *p, struct dt_bench_result *r,
                    struct dt_error *err);
+
+/* Read bandwidth of this machine in GB/s, STREAM-like: n_threads threads summing disjoint
+ * parts of a buffer of mb MiB (far larger than the caches), best of a few passes. */
+double dt_bench_read_gb_s(int n_threads, size_t mb);
 
 /* GFLOP/s of cblas_sgemm on (m x k) * (k x n) with the current OpenBLAS threads. */
 double dt_bench_sgemm_gflop_s(int m, int n, int k);
@@ -53,11 +66,20 @@ long dt_bench_peak_rss_kb(void);
 
 /*
  * Writes a random-weight llama GGUF of a named shape: "tiny" (2 layers, dim 64, 4 heads,
- * 2 kv heads, ffn 128, vocab 512) or "124m" (12 layers, dim 768, 12 heads, ffn 2048, vocab
- * 32000). type: DT_GGML_F16 / Q8_0 / ... for the matrices (norms stay F32). The vocabulary is
- * a byte-level BPE one (256 byte tokens, then filler tokens, no merges).
+ * 2 kv heads, ffn 128, vocab 512), "124m" (12 layers, dim 768, 12 heads, ffn 2048, vocab
+ * 32000) or "1b" (TinyLlama-1.1B: 22 layers, dim 2048, 32 heads, 4 kv heads, ffn 5632, vocab
+ * 32000). type: DT_GGML_F16 / Q8_0 / ... for the matrices (norms stay F32), or
+ * DT_BENCH_Q4_K_M for llama.cpp's Q4_K_M mix. The vocabulary is a byte-level BPE one (256
+ * byte tokens, then filler tokens, no merges).
  */
 int dt_bench_write_synthetic(const char *path, const char *shape, uint32_t type, uint64_t seed,
                              struct dt_error *err);
+
+/* llama.cpp's Q4_K_M mix as a pseudo-type for dt_bench_write_synthetic: Q4_K matrices, Q6_K
+ * for output.weight and for attn_v / ffn_down of the layers llama-quantize gives more bits
+ * (the first and last eighth, and every third in between). */
+#define DT_BENCH_Q4_K_M 1000u
+/* "f16", "q8_0", ..., "q4_k_m" to a type for dt_bench_write_synthetic; 0 when unknown. */
+uint32_t dt_bench_type_from_name(const char *name, int *ok);
 
 #endif
