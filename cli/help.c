@@ -133,10 +133,15 @@ static const struct dt_cli_optdoc o_generate[] = {
     THREADS_OPT,
     END};
 static const struct dt_cli_optdoc o_bench[] = {
-    {"--synthetic", "tiny|124m", NULL, "a random-weight model instead of MODEL", NULL},
+    {"--synthetic", "tiny|124m|1b", NULL, "a random-weight model instead of MODEL", NULL},
+    {"--types", "T,T...", "f16,q8_0", "types of the synthetic models (q4_k_m: llama.cpp's mix)",
+     NULL},
+    {"--write", "PATH", NULL, "only write the synthetic model (one type) to PATH", NULL},
     {"--batch", "N", "64", "sequences scored together", NULL},
     {"--len", "L", "128", "tokens per sequence", NULL},
     {"--gen", "N", "128", "tokens generated", NULL},
+    {"--slots", "N", "8", "sequences decoded together in batched generation", NULL},
+    {"--jobs", "N", "2 x slots", "answers in the batched generation queue", NULL},
     {"--repeat", "N", "3", "repetitions (the best is reported)", NULL},
     THREADS_OPT,
     JSON_OPT,
@@ -296,8 +301,9 @@ const struct dt_cli_cmddoc dt_cli_docs[] = {
      "distiltrace score --model model.gguf --file essay.txt", o_score, 0},
     {"generate", "--model M --prompt P [options]", "Continues a prompt with a local model.",
      "distiltrace generate --model model.gguf --prompt 'Once upon a time' -n 64", o_generate, 0},
-    {"bench", "(MODEL | --synthetic tiny|124m) [options]",
-     "Scoring, prompt and generation throughput, peak memory, and the sgemm reference.",
+    {"bench", "(MODEL | --synthetic tiny|124m|1b) [options]",
+     "Scoring, prompt, single and batched generation throughput, peak memory, and the sgemm "
+     "and memory-bandwidth limits measured in the same run.",
      "distiltrace bench model.gguf", o_bench, 1},
     {"corpus list", "[--db D]", "Lists the built-in corpora and those stored in D.",
      "distiltrace corpus list", o_corpus_list, 0},
