@@ -60,7 +60,8 @@
 #define DT_MAX_WORKERS 64
 #define DT_POOL_SPINS 20000           /* busy polls before a waiting worker yields its core */
 #define DT_POOL_YIELDS 2000           /* sched_yield polls before it sleeps */
-#define DT_PAR_MIN_ELEMS (1u << 18)   /* smaller products run on the calling thread */
+#define DT_PAR_MIN_ELEMS (1u << 20)   /* smaller products run on the calling thread: a hand-off
+                                      * costs more than it saves (the zoo models stay on one) */
 
 enum { SLOT_OUTPUT = 0, SLOT_LAYER0 = 2, SLOTS_PER_LAYER = 7 };
 /* Slot offsets inside a layer; q,k,v and gate,up are adjacent so they can be fused. */
