@@ -470,6 +470,12 @@ static float iq4_xs_dot_c(const uint8_t *w, const uint8_t *a, int64_t n)
 #ifdef DT_QDOT_AVX2
 #define AVX2 __attribute__((target("avx2,fma,f16c")))
 
+/* f16 -> f32 in one instruction (F16C), exact like dt_fp16_to_fp32. */
+AVX2 static inline float h2f_x(const uint8_t *p)
+{
+    return _cvtsh_ss(rd16(p));
+}
+
 AVX2 static inline float hsum8(__m256 v)
 {
     __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
@@ -516,10 +522,15 @@ AVX2 static inline __m256i bit5(uint32_t qh)
     return _mm256_and_si256(v, _mm256_set1_epi8(0x10));
 }
 
-/* Per legacy block: the 32 codes (signed: symmetric types; unsigned: Q4_1/Q5_1). */
-AVX2 static float legacy_dot_avx2(uint32_t type, const uint8_t *w, const uint8_t *a, int64_t n)
+/* Per legacy block: the 32 codes (signed: symmetric types; unsigned: Q4_1/Q5_1). Inlined into
+ * one copy per type, so the switch folds away. */
+AVX2 static inline __attribute__((always_inline)) float legacy_dot_avx2(uint32_t type, const uint8_t *w, const uint8_t *a, int64_t n)
 {
-    const size_t bb = dt_ggml_block_bytes(type);
+    const size_t bb = type == DT_GGML_Q4_0 || type == DT_GGML_IQ4_NL ? 18
+                      : type == DT_GGML_Q4_1                            ? 20
+                      : type == DT_GGML_Q5_0                            ? 22
+                      : type == DT_GGML_Q5_1                            ? 24
+                                                                        : 34;
     const __m256i ones = _mm256_set1_epi16(1);
     const __m128i kv128 = _mm_loadu_si128((const __m128i *)(const void *)kvalues_iq4nl);
     const __m256i kv = _mm256_set_m128i(kv128, kv128);
@@ -551,9 +562,9 @@ AVX2 static float legacy_dot_avx2(uint32_t type, const uint8_t *w, const uint8_t
             break;
         }
         const __m256 p = _mm256_cvtepi32_ps(_mm256_madd_epi16(p16, ones));
-        acc = _mm256_fmadd_ps(_mm256_set1_ps(h2f(w) * rdf(a)), p, acc);
+        acc = _mm256_fmadd_ps(_mm256_set1_ps(h2f_x(w) * rdf(a)), p, acc);
         if (type == DT_GGML_Q4_1 || type == DT_GGML_Q5_1)
-            mins += h2f(w + 2) * rdf(a + 4);
+            mins += h2f_x(w + 2) * rdf(a + 4);
     }
     return hsum8(acc) + mins;
 }
@@ -611,8 +622,8 @@ AVX2 static float q2_k_dot_avx2(const uint8_t *w, const uint8_t *a, int64_t n)
             }
         }
         const float dx = rdf(a);
-        acc = _mm256_fmadd_ps(_mm256_set1_ps(dx * h2f(w + 80)), _mm256_cvtepi32_ps(sumi), acc);
-        mins += dx * h2f(w + 82) * (float)summs;
+        acc = _mm256_fmadd_ps(_mm256_set1_ps(dx * h2f_x(w + 80)), _mm256_cvtepi32_ps(sumi), acc);
+        mins += dx * h2f_x(w + 82) * (float)summs;
     }
     return hsum8(acc) - mins;
 }
@@ -639,13 +650,13 @@ AVX2 static float q3_k_dot_avx2(const uint8_t *w, const uint8_t *a, int64_t n)
                     sumi, _mm256_madd_epi16(p16, lane_scales(q3k_scale(sc, is), q3k_scale(sc, is + 1))));
             }
         }
-        acc = _mm256_fmadd_ps(_mm256_set1_ps(rdf(a) * h2f(w + 108)), _mm256_cvtepi32_ps(sumi),
+        acc = _mm256_fmadd_ps(_mm256_set1_ps(rdf(a) * h2f_x(w + 108)), _mm256_cvtepi32_ps(sumi),
                               acc);
     }
     return hsum8(acc);
 }
 
-AVX2 static float k4_dot_avx2(const uint8_t *w, const uint8_t *a, int64_t n, int q5)
+AVX2 static inline __attribute__((always_inline)) float k4_dot_avx2(const uint8_t *w, const uint8_t *a, int64_t n, int q5)
 {
     const size_t bb = q5 ? 176 : 144;
     const __m256i m4 = _mm256_set1_epi8(15), m1 = _mm256_set1_epi8(1);
@@ -677,8 +688,8 @@ AVX2 static float k4_dot_avx2(const uint8_t *w, const uint8_t *a, int64_t n, int
             sumi = _mm256_add_epi32(sumi, _mm256_madd_epi16(phi, _mm256_set1_epi16((short)sc1)));
         }
         const float dx = rdf(a);
-        acc = _mm256_fmadd_ps(_mm256_set1_ps(dx * h2f(w)), _mm256_cvtepi32_ps(sumi), acc);
-        mins += dx * h2f(w + 2) * (float)summs;
+        acc = _mm256_fmadd_ps(_mm256_set1_ps(dx * h2f_x(w)), _mm256_cvtepi32_ps(sumi), acc);
+        mins += dx * h2f_x(w + 2) * (float)summs;
     }
     return hsum8(acc) - mins;
 }
@@ -718,7 +729,7 @@ AVX2 static float q6_k_dot_avx2(const uint8_t *w, const uint8_t *a, int64_t n)
                 sumi = _mm256_add_epi32(sumi, _mm256_madd_epi16(p16, lane_scales(sc[g], sc[g + 1])));
             }
         }
-        acc = _mm256_fmadd_ps(_mm256_set1_ps(rdf(a) * h2f(w + 208)), _mm256_cvtepi32_ps(sumi),
+        acc = _mm256_fmadd_ps(_mm256_set1_ps(rdf(a) * h2f_x(w + 208)), _mm256_cvtepi32_ps(sumi),
                               acc);
     }
     return hsum8(acc);
@@ -739,7 +750,7 @@ AVX2 static float iq4_xs_dot_avx2(const uint8_t *w, const uint8_t *a, int64_t n)
             __m256i p16 = mul_i8_pairs(v, loadu256(q8 + 32 * s));
             sumi = _mm256_add_epi32(sumi, _mm256_madd_epi16(p16, _mm256_set1_epi16((short)(ls - 32))));
         }
-        acc = _mm256_fmadd_ps(_mm256_set1_ps(rdf(a) * h2f(w)), _mm256_cvtepi32_ps(sumi), acc);
+        acc = _mm256_fmadd_ps(_mm256_set1_ps(rdf(a) * h2f_x(w)), _mm256_cvtepi32_ps(sumi), acc);
     }
     return hsum8(acc);
 }
@@ -772,7 +783,7 @@ AVX2 static float f16_dot_avx2(const uint8_t *w, const uint8_t *a, int64_t n)
     }
     float s = hsum8(_mm256_add_ps(acc0, acc1));
     for (; i < n; i++)
-        s += h2f(w + 2 * i) * rdf(a + 4 * i);
+        s += h2f_x(w + 2 * i) * rdf(a + 4 * i);
     return s;
 }
 
