@@ -17,13 +17,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* Bits per weight, to decide which side is stored less precisely. */
-static double type_bits(uint32_t type)
-{
-    size_t be = dt_ggml_block_elems(type), bb = dt_ggml_block_bytes(type);
-    return be ? 8.0 * (double)bb / (double)be : 32.0;
-}
-
 static int cmp_double(const void *a, const void *b)
 {
     double x = *(const double *)a, y = *(const double *)b;
@@ -65,7 +58,26 @@ static void dequant_row(const struct dt_weight *w, int64_t row, float *dst)
     dt_ggml_dequantize(w->type, (const uint8_t *)w->data + (size_t)row * w->row_bytes, dst, w->cols);
 }
 
-/* Streams one aligned tensor pair. t is the teacher side; o the other model. */
+/* Error of re-encoding row v (cols values) in type: adds sum (Q(v) - v)^2 to *sqq; 0, or -1
+ * when the type cannot re-encode a row of that length. */
+static int reencode_row(uint32_t type, const float *v, int64_t cols, void *qbuf, float *q,
+                        double *sqq)
+{
+    if (dt_ggml_quantize(type, v, qbuf, cols) != 0)
+        return -1;
+    dt_ggml_dequantize(type, qbuf, q, cols);
+    for (int64_t c = 0; c < cols; c++) {
+        double e = (double)q[c] - v[c];
+        *sqq += e * e;
+    }
+    return 0;
+}
+
+/* Streams one aligned tensor pair. t is the teacher side; o the other model. When the types
+ * differ, each side is re-encoded in the other's type and the two errors add up: that is
+ * what two encodings of the same weights differ by (an f16 side re-encodes a quantized one
+ * almost exactly, so against an f16 teacher this is the error of quantizing the teacher;
+ * between two types of equal size, e.g. Q4_0 and IQ4_NL or F16 and BF16, both count). */
 static int compare_tensor(const struct dt_weight *t, const struct dt_weight *o, int permute_o,
                           int64_t head_dim, struct acc *a, struct dt_error *err)
 {
@@ -75,15 +87,13 @@ static int compare_tensor(const struct dt_weight *t, const struct dt_weight *o, 
     float *q = dt_malloc_array((size_t)cols, sizeof(float));
     void *qbuf = NULL;
     int rc = 0;
-    /* Re-encode the more precise side in the less precise side's type to measure the error
-     * that conversion alone causes; same-type pairs need no re-encoding. */
-    uint32_t lo_type = type_bits(o->type) < type_bits(t->type) ? o->type : t->type;
-    int t_is_hi = type_bits(t->type) >= type_bits(o->type);
-    int requant = t->type != o->type && dt_ggml_type_supported(lo_type) &&
-                  cols % (int64_t)dt_ggml_block_elems(lo_type) == 0;
-    size_t qrow_bytes = 0;
-    if (requant && dt_ggml_row_bytes(lo_type, cols, &qrow_bytes) == 0)
-        qbuf = dt_malloc(qrow_bytes);
+    int requant = t->type != o->type;
+    size_t qt_bytes = 0, qo_bytes = 0;
+    if (requant && (dt_ggml_row_bytes(t->type, cols, &qt_bytes) != 0 ||
+                    dt_ggml_row_bytes(o->type, cols, &qo_bytes) != 0))
+        requant = 0;
+    if (requant)
+        qbuf = dt_malloc(qt_bytes > qo_bytes ? qt_bytes : qo_bytes);
     if (!x || !y || !q || (requant && !qbuf)) {
         rc = dt_error_set(err, DT_ENOMEM, "out of memory comparing tensor '%s'", t->name);
         goto out;
@@ -91,13 +101,9 @@ static int compare_tensor(const struct dt_weight *t, const struct dt_weight *o, 
     for (int64_t r = 0; r < t->rows; r++) {
         dequant_row(t, r, x);
         dequant_row(o, permute_o ? hf_row_for_gguf_row(r, head_dim) : r, y);
-        if (requant) {
-            const float *hi = t_is_hi ? x : y;
-            if (dt_ggml_quantize(lo_type, hi, qbuf, cols) != 0)
-                requant = 0;
-            else
-                dt_ggml_dequantize(lo_type, qbuf, q, cols);
-        }
+        if (requant && (reencode_row(o->type, x, cols, qbuf, q, &a->sqq) != 0 ||
+                        reencode_row(t->type, y, cols, qbuf, q, &a->sqq) != 0))
+            requant = 0;
         for (int64_t c = 0; c < cols; c++) {
             double xv = x[c], yv = y[c], d = yv - xv;
             a->sx += xv;
@@ -106,10 +112,6 @@ static int compare_tensor(const struct dt_weight *t, const struct dt_weight *o, 
             a->syy += yv * yv;
             a->sxy += xv * yv;
             a->sdd += d * d;
-            if (requant) {
-                double e = (double)q[c] - (t_is_hi ? xv : yv);
-                a->sqq += e * e;
-            }
         }
         a->n += cols;
     }
