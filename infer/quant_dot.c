@@ -801,6 +801,202 @@ AVX2 static float bf16_dot_avx2(const uint8_t *w, const uint8_t *a, int64_t n)
         s += dt_bf16_to_fp32(rd16(w + 2 * i)) * rdf(a + 4 * i);
     return s;
 }
+
+/* ---- AVX2 kernels over 4 activations at once (batched generation) ----------------------
+ * Each weight block is decoded once and dotted with the same block of 4 activations
+ * (a + v * st, v = 0..3); out[v] gets the 4 dots. */
+
+typedef void (*qdot4_fn)(const uint8_t *w, const uint8_t *a, size_t st, int64_t n, float *out);
+
+AVX2 static inline __attribute__((always_inline)) void
+legacy_dot4_avx2(uint32_t type, const uint8_t *w, const uint8_t *a, size_t st, int64_t n,
+                 float *out)
+{
+    const size_t bb = type == DT_GGML_Q4_0 || type == DT_GGML_IQ4_NL ? 18
+                      : type == DT_GGML_Q4_1                            ? 20
+                      : type == DT_GGML_Q5_0                            ? 22
+                      : type == DT_GGML_Q5_1                            ? 24
+                                                                        : 34;
+    const int has_min = type == DT_GGML_Q4_1 || type == DT_GGML_Q5_1;
+    const __m256i ones = _mm256_set1_epi16(1);
+    const __m128i kv128 = _mm_loadu_si128((const __m128i *)(const void *)kvalues_iq4nl);
+    const __m256i kv = _mm256_set_m128i(kv128, kv128);
+    __m256 acc[4] = {_mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps(),
+                     _mm256_setzero_ps()};
+    float mins[4] = {0, 0, 0, 0};
+    for (int64_t b = 0; b < n / QK; b++, w += bb) {
+        __m256i c;
+        switch (type) {
+        case DT_GGML_Q4_0: c = _mm256_sub_epi8(nibbles(w + 2), _mm256_set1_epi8(8)); break;
+        case DT_GGML_Q4_1: c = nibbles(w + 4); break;
+        case DT_GGML_Q5_0:
+            c = _mm256_sub_epi8(_mm256_or_si256(nibbles(w + 6), bit5(rd32(w + 2))),
+                                _mm256_set1_epi8(16));
+            break;
+        case DT_GGML_Q5_1: c = _mm256_or_si256(nibbles(w + 8), bit5(rd32(w + 4))); break;
+        case DT_GGML_Q8_0: c = loadu256(w + 2); break;
+        default: c = _mm256_shuffle_epi8(kv, nibbles(w + 2)); break;
+        }
+        const __m256i ac = has_min ? c : _mm256_sign_epi8(c, c);
+        const float dw = h2f_x(w), mw = has_min ? h2f_x(w + 2) : 0.0f;
+        for (int v = 0; v < 4; v++) {
+            const uint8_t *av = a + (size_t)v * st + (size_t)b * A32_BYTES;
+            const __m256i y = loadu256(av + 8);
+            const __m256i p16 = _mm256_maddubs_epi16(ac, has_min ? y : _mm256_sign_epi8(y, c));
+            acc[v] = _mm256_fmadd_ps(_mm256_set1_ps(dw * rdf(av)),
+                                     _mm256_cvtepi32_ps(_mm256_madd_epi16(p16, ones)), acc[v]);
+            if (has_min)
+                mins[v] += mw * rdf(av + 4);
+        }
+    }
+    for (int v = 0; v < 4; v++)
+        out[v] = hsum8(acc[v]) + mins[v];
+}
+
+#define LEGACY4(name, T)                                                                       \
+    AVX2 static void name##_dot4_avx2(const uint8_t *w, const uint8_t *a, size_t st, int64_t n, \
+                                      float *out)                                              \
+    {                                                                                          \
+        legacy_dot4_avx2(T, w, a, st, n, out);                                                 \
+    }
+LEGACY4(q4_0, DT_GGML_Q4_0)
+LEGACY4(q4_1, DT_GGML_Q4_1)
+LEGACY4(q5_0, DT_GGML_Q5_0)
+LEGACY4(q5_1, DT_GGML_Q5_1)
+LEGACY4(q8_0, DT_GGML_Q8_0)
+LEGACY4(iq4_nl, DT_GGML_IQ4_NL)
+
+AVX2 static inline __attribute__((always_inline)) void
+k4_dot4_avx2(const uint8_t *w, const uint8_t *a, size_t st, int64_t n, float *out, int q5)
+{
+    const size_t bb = q5 ? 176 : 144;
+    const __m256i m4 = _mm256_set1_epi8(15), m1 = _mm256_set1_epi8(1);
+    __m256 acc[4] = {_mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps(),
+                     _mm256_setzero_ps()};
+    float mins[4] = {0, 0, 0, 0};
+    for (int64_t b = 0; b < n / QKK; b++, w += bb) {
+        const uint8_t *ql = w + (q5 ? 48 : 16);
+        const __m256i hbits = q5 ? loadu256(w + 16) : _mm256_setzero_si256();
+        int sc[8], mn[8];
+        for (int s = 0; s < 8; s++)
+            scale_min_k4(s, w + 4, &sc[s], &mn[s]);
+        __m256i sumi[4] = {_mm256_setzero_si256(), _mm256_setzero_si256(), _mm256_setzero_si256(),
+                           _mm256_setzero_si256()};
+        for (int j = 0; j < 4; j++) {
+            const __m256i bits = loadu256(ql + 32 * j);
+            __m256i lo = _mm256_and_si256(bits, m4);
+            __m256i hi = _mm256_and_si256(_mm256_srli_epi16(bits, 4), m4);
+            if (q5) {
+                lo = _mm256_or_si256(
+                    lo, _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(hbits, 2 * j), m1), 4));
+                hi = _mm256_or_si256(hi, _mm256_slli_epi16(
+                                             _mm256_and_si256(_mm256_srli_epi16(hbits, 2 * j + 1), m1), 4));
+            }
+            const __m256i s0 = _mm256_set1_epi16((short)sc[2 * j]);
+            const __m256i s1 = _mm256_set1_epi16((short)sc[2 * j + 1]);
+            for (int v = 0; v < 4; v++) {
+                const uint8_t *q8 = a + (size_t)v * st + (size_t)b * AK_BYTES + 4;
+                __m256i plo = _mm256_maddubs_epi16(lo, loadu256(q8 + 64 * j));
+                __m256i phi = _mm256_maddubs_epi16(hi, loadu256(q8 + 64 * j + 32));
+                sumi[v] = _mm256_add_epi32(sumi[v], _mm256_add_epi32(_mm256_madd_epi16(plo, s0),
+                                                                     _mm256_madd_epi16(phi, s1)));
+            }
+        }
+        const float d = h2f_x(w), dmin = h2f_x(w + 2);
+        for (int v = 0; v < 4; v++) {
+            const uint8_t *av = a + (size_t)v * st + (size_t)b * AK_BYTES;
+            int summs = 0;
+            for (int s = 0; s < 8; s++)
+                summs += mn[s] * (bsum(av, 2 * s) + bsum(av, 2 * s + 1));
+            const float dx = rdf(av);
+            acc[v] = _mm256_fmadd_ps(_mm256_set1_ps(dx * d), _mm256_cvtepi32_ps(sumi[v]), acc[v]);
+            mins[v] += dx * dmin * (float)summs;
+        }
+    }
+    for (int v = 0; v < 4; v++)
+        out[v] = hsum8(acc[v]) - mins[v];
+}
+
+AVX2 static void q4_k_dot4_avx2(const uint8_t *w, const uint8_t *a, size_t st, int64_t n,
+                                float *out)
+{
+    k4_dot4_avx2(w, a, st, n, out, 0);
+}
+
+AVX2 static void q5_k_dot4_avx2(const uint8_t *w, const uint8_t *a, size_t st, int64_t n,
+                                float *out)
+{
+    k4_dot4_avx2(w, a, st, n, out, 1);
+}
+
+AVX2 static void q6_k_dot4_avx2(const uint8_t *w, const uint8_t *a, size_t st, int64_t n,
+                                float *out)
+{
+    const __m256i m4 = _mm256_set1_epi8(15), m3 = _mm256_set1_epi8(3);
+    const __m256i c32 = _mm256_set1_epi8(32);
+    __m256 acc[4] = {_mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps(),
+                     _mm256_setzero_ps()};
+    for (int64_t b = 0; b < n / QKK; b++, w += 210) {
+        const int8_t *sc = (const int8_t *)(w + 192);
+        __m256i sumi[4] = {_mm256_setzero_si256(), _mm256_setzero_si256(), _mm256_setzero_si256(),
+                           _mm256_setzero_si256()};
+        for (int h = 0; h < 2; h++) {
+            const __m256i qa = loadu256(w + 64 * h), qb = loadu256(w + 64 * h + 32);
+            const __m256i qh = loadu256(w + 128 + 32 * h);
+            for (int k = 0; k < 4; k++) {
+                __m256i src = (k & 1) ? qb : qa;
+                __m256i lo = k >> 1 ? _mm256_and_si256(_mm256_srli_epi16(src, 4), m4)
+                                    : _mm256_and_si256(src, m4);
+                __m256i hi = _mm256_and_si256(_mm256_srli_epi16(qh, 2 * k), m3);
+                const __m256i q = _mm256_or_si256(lo, _mm256_slli_epi16(hi, 4));
+                const int g = 8 * h + 2 * k;
+                const __m256i scv = lane_scales(sc[g], sc[g + 1]);
+                for (int v = 0; v < 4; v++) {
+                    const __m256i y =
+                        loadu256(a + (size_t)v * st + (size_t)b * AK_BYTES + 4 + 128 * h + 32 * k);
+                    __m256i p16 = _mm256_sub_epi16(_mm256_maddubs_epi16(q, y),
+                                                   _mm256_maddubs_epi16(c32, y));
+                    sumi[v] = _mm256_add_epi32(sumi[v], _mm256_madd_epi16(p16, scv));
+                }
+            }
+        }
+        const float d = h2f_x(w + 208);
+        for (int v = 0; v < 4; v++)
+            acc[v] = _mm256_fmadd_ps(_mm256_set1_ps(rdf(a + (size_t)v * st + (size_t)b * AK_BYTES) * d),
+                                     _mm256_cvtepi32_ps(sumi[v]), acc[v]);
+    }
+    for (int v = 0; v < 4; v++)
+        out[v] = hsum8(acc[v]);
+}
+
+/* F32 / F16 rows: n a multiple of 8 (the callers' rows are; others use the single kernel). */
+AVX2 static inline __attribute__((always_inline)) void
+float_dot4_avx2(const uint8_t *w, const uint8_t *a, size_t st, int64_t n, float *out, int f16)
+{
+    __m256 acc[4] = {_mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps(),
+                     _mm256_setzero_ps()};
+    for (int64_t i = 0; i < n; i += 8) {
+        const __m256 wv =
+            f16 ? _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(const void *)(w + 2 * i)))
+                : _mm256_loadu_ps((const float *)(const void *)(w + 4 * i));
+        for (int v = 0; v < 4; v++)
+            acc[v] = _mm256_fmadd_ps(
+                wv, _mm256_loadu_ps((const float *)(const void *)(a + (size_t)v * st + 4 * (size_t)i)),
+                acc[v]);
+    }
+    for (int v = 0; v < 4; v++)
+        out[v] = hsum8(acc[v]);
+}
+
+AVX2 static void f32_dot4_avx2(const uint8_t *w, const uint8_t *a, size_t st, int64_t n, float *out)
+{
+    float_dot4_avx2(w, a, st, n, out, 0);
+}
+
+AVX2 static void f16_dot4_avx2(const uint8_t *w, const uint8_t *a, size_t st, int64_t n, float *out)
+{
+    float_dot4_avx2(w, a, st, n, out, 1);
+}
 #endif
 
 /* ---- dispatch -------------------------------------------------------------------------- */
@@ -809,20 +1005,25 @@ struct kernel {
     uint32_t type;
     qdot_fn c;
     qdot_fn avx2;
+#ifdef DT_QDOT_AVX2
+    qdot4_fn avx2_4; /* 4 activations at once, or NULL */
+#endif
 };
 
 #ifdef DT_QDOT_AVX2
-#define K(t, name) {t, name##_dot_c, name##_dot_avx2}
+#define K(t, name) {t, name##_dot_c, name##_dot_avx2, NULL}
+#define K4(t, name) {t, name##_dot_c, name##_dot_avx2, name##_dot4_avx2}
 #else
 #define K(t, name) {t, name##_dot_c, NULL}
+#define K4(t, name) {t, name##_dot_c, NULL}
 #endif
 
 static const struct kernel kernels[] = {
-    K(DT_GGML_F32, f32),       K(DT_GGML_F16, f16),   K(DT_GGML_BF16, bf16),
-    K(DT_GGML_Q4_0, q4_0),     K(DT_GGML_Q4_1, q4_1), K(DT_GGML_Q5_0, q5_0),
-    K(DT_GGML_Q5_1, q5_1),     K(DT_GGML_Q8_0, q8_0), K(DT_GGML_IQ4_NL, iq4_nl),
-    K(DT_GGML_Q2_K, q2_k),     K(DT_GGML_Q3_K, q3_k), K(DT_GGML_Q4_K, q4_k),
-    K(DT_GGML_Q5_K, q5_k),     K(DT_GGML_Q6_K, q6_k), K(DT_GGML_IQ4_XS, iq4_xs),
+    K4(DT_GGML_F32, f32),   K4(DT_GGML_F16, f16),   K(DT_GGML_BF16, bf16),
+    K4(DT_GGML_Q4_0, q4_0), K4(DT_GGML_Q4_1, q4_1), K4(DT_GGML_Q5_0, q5_0),
+    K4(DT_GGML_Q5_1, q5_1), K4(DT_GGML_Q8_0, q8_0), K4(DT_GGML_IQ4_NL, iq4_nl),
+    K(DT_GGML_Q2_K, q2_k),  K(DT_GGML_Q3_K, q3_k),  K4(DT_GGML_Q4_K, q4_k),
+    K4(DT_GGML_Q5_K, q5_k), K4(DT_GGML_Q6_K, q6_k), K(DT_GGML_IQ4_XS, iq4_xs),
 };
 
 /* 1 when the AVX2 kernels may run: the CPU has AVX2 and FMA and DT_QDOT_PORTABLE is unset
@@ -850,15 +1051,25 @@ void dt_qdot_force_portable(int on)
     __atomic_store_n(&portable_forced, on, __ATOMIC_RELAXED);
 }
 
-static qdot_fn kernel_for(uint32_t wtype)
+static const struct kernel *kernel_entry(uint32_t wtype)
 {
     for (size_t i = 0; i < sizeof kernels / sizeof kernels[0]; i++)
         if (kernels[i].type == wtype)
-            return kernels[i].avx2 && use_avx2() &&
-                           !__atomic_load_n(&portable_forced, __ATOMIC_RELAXED)
-                       ? kernels[i].avx2
-                       : kernels[i].c;
+            return &kernels[i];
     return NULL;
+}
+
+static int avx2_on(void)
+{
+    return use_avx2() && !__atomic_load_n(&portable_forced, __ATOMIC_RELAXED);
+}
+
+static qdot_fn kernel_for(uint32_t wtype)
+{
+    const struct kernel *k = kernel_entry(wtype);
+    if (!k)
+        return NULL;
+    return k->avx2 && avx2_on() ? k->avx2 : k->c;
 }
 
 float dt_qdot(uint32_t wtype, const void *row, const void *qx, int64_t n)
@@ -872,9 +1083,30 @@ void dt_qdot_matvec(uint32_t wtype, const void *w, size_t row_bytes, int64_t n_r
 {
     qdot_fn f = kernel_for(wtype);
     const uint8_t *wb = w, *xb = qx;
+    int v0 = 0;
+#ifdef DT_QDOT_AVX2
+    const struct kernel *k = kernel_entry(wtype);
+    qdot4_fn f4 = k && k->avx2_4 && avx2_on() && n % 8 == 0 ? k->avx2_4 : NULL;
+    /* groups of 4 activations share each decoded weight block; rows outer, so a row is
+     * streamed from memory once for all of them */
+    if (f4 && n_vec >= 4) {
+        for (int64_t r = 0; r < n_rows; r++) {
+            const uint8_t *row = wb + (size_t)r * row_bytes;
+            for (int v = 0; v + 4 <= n_vec; v += 4) {
+                float o[4];
+                f4(row, xb + (size_t)v * qx_stride, qx_stride, n, o);
+                for (int j = 0; j < 4; j++)
+                    y[(size_t)(v + j) * y_stride + (size_t)r] = o[j];
+            }
+            for (int v = n_vec - n_vec % 4; v < n_vec; v++)
+                y[(size_t)v * y_stride + (size_t)r] = f(row, xb + (size_t)v * qx_stride, n);
+        }
+        return;
+    }
+#endif
     for (int64_t r = 0; r < n_rows; r++) {
         const uint8_t *row = wb + (size_t)r * row_bytes;
-        for (int v = 0; v < n_vec; v++)
+        for (int v = v0; v < n_vec; v++)
             y[(size_t)v * y_stride + (size_t)r] = f ? f(row, xb + (size_t)v * qx_stride, n) : 0.0f;
     }
 }

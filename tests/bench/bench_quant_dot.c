@@ -3,8 +3,9 @@
  * matrix of 4096-element rows holding about 64 MB of weight bytes (twice the L3 of the
  * machine the README figures come from, so it streams from memory), one matrix-vector product
  * per repetition, single thread. Prints GB/s of weight bytes read for one activation
- * (dt_qdot_matvec, n_vec = 1), for a batch of 8 activations (each row read once for all 8),
- * and for the older dequantize-and-dot path (dt_ggml_dot, f32 activation) for comparison.
+ * (dt_qdot_matvec, n_vec = 1); for a batch of 8 activations (each row read once for all 8)
+ * the equivalent figure, 8 x weight bytes / time, i.e. what 8 single products would have had
+ * to stream; and the older dequantize-and-dot path (dt_ggml_dot, f32 activation).
  * usage: bench_quant_dot [MB]
  */
 #include "infer/ggml_types.h"
@@ -35,7 +36,7 @@ int main(int argc, char **argv)
         return 1;
     for (int i = 0; i < N * B; i++)
         x[i] = (float)((i * 7919) % 2001) / 1000.0f - 1.0f;
-    printf("%-7s %6s %10s %12s %14s\n", "type", "MB", "qdot GB/s", "qdot x8 GB/s",
+    printf("%-7s %6s %10s %13s %14s\n", "type", "MB", "qdot GB/s", "x8 equiv GB/s",
            "f32-dot GB/s");
     for (size_t k = 0; k < sizeof types / sizeof types[0]; k++) {
         uint32_t t = types[k];
@@ -73,8 +74,8 @@ int main(int argc, char **argv)
             for (int64_t r = 0; r < rows; r++)
                 sink += dt_ggml_dot(t, w + (size_t)r * rb, x, N);
         double t3 = now();
-        printf("%-7s %6.1f %10.2f %12.2f %14.2f\n", dt_ggml_type_name(t), (double)rb * rows / 1e6,
-               bytes / (t1 - t0) * 1e-9, bytes / (t2 - t1) * 1e-9, bytes / (t3 - t2) * 1e-9);
+        printf("%-7s %6.1f %10.2f %13.2f %14.2f\n", dt_ggml_type_name(t), (double)rb * rows / 1e6,
+               bytes / (t1 - t0) * 1e-9, B * bytes / (t2 - t1) * 1e-9, bytes / (t3 - t2) * 1e-9);
         fflush(stdout);
         free(w);
         free(qx);
