@@ -633,7 +633,10 @@ AVX2 static float q3_k_dot_avx2(const uint8_t *w, const uint8_t *a, int64_t n)
     const __m256i m3 = _mm256_set1_epi8(3), m1 = _mm256_set1_epi8(1), four = _mm256_set1_epi8(4);
     __m256 acc = _mm256_setzero_ps();
     for (int64_t b = 0; b < n / QKK; b++, w += 110, a += AK_BYTES) {
-        const uint8_t *qs = w + 32, *sc = w + 96, *q8 = a + 4;
+        const uint8_t *qs = w + 32, *q8 = a + 4;
+        int sc[16];
+        for (int g = 0; g < 16; g++)
+            sc[g] = q3k_scale(w + 96, g);
         const __m256i hbits = loadu256(w);
         __m256i sumi = _mm256_setzero_si256();
         for (int h = 0; h < 2; h++) {
@@ -647,7 +650,7 @@ AVX2 static float q3_k_dot_avx2(const uint8_t *w, const uint8_t *a, int64_t n)
                 __m256i p16 = _mm256_sub_epi16(_mm256_maddubs_epi16(c, y),
                                                _mm256_maddubs_epi16(four, y));
                 sumi = _mm256_add_epi32(
-                    sumi, _mm256_madd_epi16(p16, lane_scales(q3k_scale(sc, is), q3k_scale(sc, is + 1))));
+                    sumi, _mm256_madd_epi16(p16, lane_scales(sc[is], sc[is + 1])));
             }
         }
         acc = _mm256_fmadd_ps(_mm256_set1_ps(rdf(a) * h2f_x(w + 108)), _mm256_cvtepi32_ps(sumi),
@@ -997,6 +1000,134 @@ AVX2 static void f16_dot4_avx2(const uint8_t *w, const uint8_t *a, size_t st, in
 {
     float_dot4_avx2(w, a, st, n, out, 1);
 }
+
+AVX2 static void q2_k_dot4_avx2(const uint8_t *w, const uint8_t *a, size_t st, int64_t n,
+                                float *out)
+{
+    const __m256i m3 = _mm256_set1_epi8(3);
+    __m256 acc[4] = {_mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps(),
+                     _mm256_setzero_ps()};
+    float mins[4] = {0, 0, 0, 0};
+    for (int64_t b = 0; b < n / QKK; b++, w += 84) {
+        const uint8_t *sc = w, *qs = w + 16;
+        __m256i sumi[4] = {_mm256_setzero_si256(), _mm256_setzero_si256(), _mm256_setzero_si256(),
+                           _mm256_setzero_si256()};
+        for (int h = 0; h < 2; h++) {
+            const __m256i bits = loadu256(qs + 32 * h);
+            for (int p = 0; p < 4; p++) {
+                const int is = 8 * h + 2 * p;
+                const __m256i c = _mm256_and_si256(_mm256_srli_epi16(bits, 2 * p), m3);
+                const __m256i scv = lane_scales(sc[is] & 15, sc[is + 1] & 15);
+                for (int v = 0; v < 4; v++) {
+                    const uint8_t *q8 = a + (size_t)v * st + (size_t)b * AK_BYTES + 4;
+                    __m256i p16 = _mm256_maddubs_epi16(c, loadu256(q8 + 128 * h + 32 * p));
+                    sumi[v] = _mm256_add_epi32(sumi[v], _mm256_madd_epi16(p16, scv));
+                }
+            }
+        }
+        const float d = h2f_x(w + 80), dmin = h2f_x(w + 82);
+        for (int v = 0; v < 4; v++) {
+            const uint8_t *av = a + (size_t)v * st + (size_t)b * AK_BYTES;
+            int summs = 0;
+            for (int g = 0; g < 16; g++)
+                summs += (sc[g] >> 4) * bsum(av, g);
+            const float dx = rdf(av);
+            acc[v] = _mm256_fmadd_ps(_mm256_set1_ps(dx * d), _mm256_cvtepi32_ps(sumi[v]), acc[v]);
+            mins[v] += dx * dmin * (float)summs;
+        }
+    }
+    for (int v = 0; v < 4; v++)
+        out[v] = hsum8(acc[v]) - mins[v];
+}
+
+AVX2 static void q3_k_dot4_avx2(const uint8_t *w, const uint8_t *a, size_t st, int64_t n,
+                                float *out)
+{
+    const __m256i m3 = _mm256_set1_epi8(3), m1 = _mm256_set1_epi8(1), four = _mm256_set1_epi8(4);
+    __m256 acc[4] = {_mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps(),
+                     _mm256_setzero_ps()};
+    for (int64_t b = 0; b < n / QKK; b++, w += 110) {
+        const uint8_t *qs = w + 32;
+        int sc[16];
+        for (int g = 0; g < 16; g++)
+            sc[g] = q3k_scale(w + 96, g);
+        const __m256i hbits = loadu256(w);
+        __m256i sumi[4] = {_mm256_setzero_si256(), _mm256_setzero_si256(), _mm256_setzero_si256(),
+                           _mm256_setzero_si256()};
+        for (int h = 0; h < 2; h++) {
+            const __m256i bits = loadu256(qs + 32 * h);
+            for (int p = 0; p < 4; p++) {
+                const int is = 8 * h + 2 * p;
+                __m256i c = _mm256_and_si256(_mm256_srli_epi16(bits, 2 * p), m3);
+                __m256i hb = _mm256_and_si256(_mm256_srli_epi16(hbits, 4 * h + p), m1);
+                c = _mm256_or_si256(c, _mm256_slli_epi16(hb, 2));
+                const __m256i scv = lane_scales(sc[is], sc[is + 1]);
+                for (int v = 0; v < 4; v++) {
+                    const __m256i y =
+                        loadu256(a + (size_t)v * st + (size_t)b * AK_BYTES + 4 + 128 * h + 32 * p);
+                    __m256i p16 = _mm256_sub_epi16(_mm256_maddubs_epi16(c, y),
+                                                   _mm256_maddubs_epi16(four, y));
+                    sumi[v] = _mm256_add_epi32(sumi[v], _mm256_madd_epi16(p16, scv));
+                }
+            }
+        }
+        const float d = h2f_x(w + 108);
+        for (int v = 0; v < 4; v++)
+            acc[v] = _mm256_fmadd_ps(_mm256_set1_ps(rdf(a + (size_t)v * st + (size_t)b * AK_BYTES) * d),
+                                     _mm256_cvtepi32_ps(sumi[v]), acc[v]);
+    }
+    for (int v = 0; v < 4; v++)
+        out[v] = hsum8(acc[v]);
+}
+
+AVX2 static void iq4_xs_dot4_avx2(const uint8_t *w, const uint8_t *a, size_t st, int64_t n,
+                                  float *out)
+{
+    const __m128i kv128 = _mm_loadu_si128((const __m128i *)(const void *)kvalues_iq4nl);
+    const __m256i kv = _mm256_set_m128i(kv128, kv128);
+    __m256 acc[4] = {_mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps(),
+                     _mm256_setzero_ps()};
+    for (int64_t b = 0; b < n / QKK; b++, w += 136) {
+        const unsigned sh = rd16(w + 2);
+        const uint8_t *sl = w + 4, *qs = w + 8;
+        __m256i sumi[4] = {_mm256_setzero_si256(), _mm256_setzero_si256(), _mm256_setzero_si256(),
+                           _mm256_setzero_si256()};
+        for (int s = 0; s < 8; s++) {
+            int ls = ((sl[s / 2] >> (4 * (s % 2))) & 15) | (int)((sh >> (2 * s)) & 3) << 4;
+            const __m256i vals = _mm256_shuffle_epi8(kv, nibbles(qs + 16 * s));
+            const __m256i av = _mm256_sign_epi8(vals, vals);
+            const __m256i scv = _mm256_set1_epi16((short)(ls - 32));
+            for (int v = 0; v < 4; v++) {
+                const __m256i y = loadu256(a + (size_t)v * st + (size_t)b * AK_BYTES + 4 + 32 * s);
+                __m256i p16 = _mm256_maddubs_epi16(av, _mm256_sign_epi8(y, vals));
+                sumi[v] = _mm256_add_epi32(sumi[v], _mm256_madd_epi16(p16, scv));
+            }
+        }
+        const float d = h2f_x(w);
+        for (int v = 0; v < 4; v++)
+            acc[v] = _mm256_fmadd_ps(_mm256_set1_ps(rdf(a + (size_t)v * st + (size_t)b * AK_BYTES) * d),
+                                     _mm256_cvtepi32_ps(sumi[v]), acc[v]);
+    }
+    for (int v = 0; v < 4; v++)
+        out[v] = hsum8(acc[v]);
+}
+
+AVX2 static void bf16_dot4_avx2(const uint8_t *w, const uint8_t *a, size_t st, int64_t n,
+                                float *out)
+{
+    __m256 acc[4] = {_mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps(),
+                     _mm256_setzero_ps()};
+    for (int64_t i = 0; i < n; i += 8) {
+        __m256i u = _mm256_cvtepu16_epi32(_mm_loadu_si128((const __m128i *)(const void *)(w + 2 * i)));
+        const __m256 wv = _mm256_castsi256_ps(_mm256_slli_epi32(u, 16));
+        for (int v = 0; v < 4; v++)
+            acc[v] = _mm256_fmadd_ps(
+                wv, _mm256_loadu_ps((const float *)(const void *)(a + (size_t)v * st + 4 * (size_t)i)),
+                acc[v]);
+    }
+    for (int v = 0; v < 4; v++)
+        out[v] = hsum8(acc[v]);
+}
 #endif
 
 /* ---- dispatch -------------------------------------------------------------------------- */
@@ -1019,11 +1150,11 @@ struct kernel {
 #endif
 
 static const struct kernel kernels[] = {
-    K4(DT_GGML_F32, f32),   K4(DT_GGML_F16, f16),   K(DT_GGML_BF16, bf16),
+    K4(DT_GGML_F32, f32),   K4(DT_GGML_F16, f16),   K4(DT_GGML_BF16, bf16),
     K4(DT_GGML_Q4_0, q4_0), K4(DT_GGML_Q4_1, q4_1), K4(DT_GGML_Q5_0, q5_0),
     K4(DT_GGML_Q5_1, q5_1), K4(DT_GGML_Q8_0, q8_0), K4(DT_GGML_IQ4_NL, iq4_nl),
-    K(DT_GGML_Q2_K, q2_k),  K(DT_GGML_Q3_K, q3_k),  K4(DT_GGML_Q4_K, q4_k),
-    K4(DT_GGML_Q5_K, q5_k), K4(DT_GGML_Q6_K, q6_k), K(DT_GGML_IQ4_XS, iq4_xs),
+    K4(DT_GGML_Q2_K, q2_k), K4(DT_GGML_Q3_K, q3_k), K4(DT_GGML_Q4_K, q4_k),
+    K4(DT_GGML_Q5_K, q5_k), K4(DT_GGML_Q6_K, q6_k), K4(DT_GGML_IQ4_XS, iq4_xs),
 };
 
 /* 1 when the AVX2 kernels may run: the CPU has AVX2 and FMA and DT_QDOT_PORTABLE is unset
