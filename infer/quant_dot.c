@@ -330,6 +330,24 @@ static inline void scale_min_k4(int j, const uint8_t *q, int *d, int *m)
     }
 }
 
+/* The 8 six-bit scales and mins of a Q4_K/Q5_K block as bytes (sc[0..7], mn[0..7]), by
+ * whole-word masks: words 0 and 1 hold scales / mins 0..3 in their low 6 bits, word 2 the low
+ * 4 bits of scales / mins 4..7, and the top 2 bits of words 0 / 1 their high bits. */
+static inline void k4_unpack(const uint8_t *s, uint8_t *sc, uint8_t *mn)
+{
+    const uint32_t u0 = rd32(s), u1 = rd32(s + 4), u2 = rd32(s + 8);
+    const uint32_t lo6 = 0x3f3f3f3fu, lo4 = 0x0f0f0f0fu, lo2 = 0x03030303u;
+    const uint32_t s03 = u0 & lo6, m03 = u1 & lo6;
+    const uint32_t s47 = (u2 & lo4) | ((u0 >> 6) & lo2) << 4;
+    const uint32_t m47 = ((u2 >> 4) & lo4) | ((u1 >> 6) & lo2) << 4;
+    for (int k = 0; k < 4; k++) {
+        sc[k] = (uint8_t)(s03 >> (8 * k));
+        sc[4 + k] = (uint8_t)(s47 >> (8 * k));
+        mn[k] = (uint8_t)(m03 >> (8 * k));
+        mn[4 + k] = (uint8_t)(m47 >> (8 * k));
+    }
+}
+
 static inline int q3k_scale(const uint8_t *s, int j)
 {
     int lo = j < 8 ? s[j] & 0x0f : s[j - 8] >> 4;
@@ -594,10 +612,40 @@ AVX2 static float iq4_nl_dot_avx2(const uint8_t *w, const uint8_t *a, int64_t n)
     return legacy_dot_avx2(DT_GGML_IQ4_NL, w, a, n);
 }
 
-/* Two int16 scales as a multiplier: lo for the low 128-bit lane, hi for the high one. */
-AVX2 static inline __m256i lane_scales(int lo, int hi)
+/* sum over sub-blocks s of mn[s] * (bsums[2s] + bsums[2s+1]) as 8 int32 lanes. */
+AVX2 static inline __m256i k4_mins(const uint8_t *mn, const uint8_t *a)
 {
-    return _mm256_set_m128i(_mm_set1_epi16((short)hi), _mm_set1_epi16((short)lo));
+    const __m256i pairs = _mm256_madd_epi16(loadu256(a + 260), _mm256_set1_epi16(1));
+    const __m256i m = _mm256_cvtepu8_epi32(_mm_loadl_epi64((const __m128i *)(const void *)mn));
+    return _mm256_mullo_epi32(pairs, m);
+}
+
+/* 16 sub-block scales (int16) of a 256-block, S: for the pass over elements 128 h + 32 p ..
+ * + 31, whose low lane (16 codes) is group 8 h + 2 p and high lane group 8 h + 2 p + 1, the
+ * multiplier with each lane's scale broadcast. */
+AVX2 static inline __m256i pass_scales(__m256i S, int h, int p)
+{
+    const __m256i vh = h ? _mm256_permute2x128_si256(S, S, 0x11) : _mm256_permute2x128_si256(S, S, 0x00);
+    const __m256i m = _mm256_set_m128i(_mm_set1_epi16((short)((4 * p + 3) << 8 | (4 * p + 2))),
+                                       _mm_set1_epi16((short)((4 * p + 1) << 8 | (4 * p))));
+    return _mm256_shuffle_epi8(vh, m);
+}
+
+/* Q3_K's 16 signed 6-bit scales as int16 (see q3k_scale), by whole-word masks. */
+AVX2 static inline __m256i q3k_scales16(const uint8_t *s)
+{
+    const uint32_t u0 = rd32(s), u1 = rd32(s + 4), u2 = rd32(s + 8);
+    const uint32_t lo4 = 0x0f0f0f0fu, lo2 = 0x03030303u;
+    const __m128i b = _mm_set_epi32((int)(((u1 >> 4) & lo4) | ((u2 >> 6) & lo2) << 4),
+                                    (int)(((u0 >> 4) & lo4) | ((u2 >> 4) & lo2) << 4),
+                                    (int)((u1 & lo4) | ((u2 >> 2) & lo2) << 4),
+                                    (int)((u0 & lo4) | (u2 & lo2) << 4));
+    return _mm256_cvtepi8_epi16(_mm_sub_epi8(b, _mm_set1_epi8(32)));
+}
+
+AVX2 static inline __m128i loadu128(const uint8_t *p)
+{
+    return _mm_loadu_si128((const __m128i *)(const void *)p);
 }
 
 AVX2 static float q2_k_dot_avx2(const uint8_t *w, const uint8_t *a, int64_t n)
@@ -607,18 +655,17 @@ AVX2 static float q2_k_dot_avx2(const uint8_t *w, const uint8_t *a, int64_t n)
     float mins = 0;
     for (int64_t b = 0; b < n / QKK; b++, w += 84, a += AK_BYTES) {
         const uint8_t *sc = w, *qs = w + 16, *q8 = a + 4;
-        int summs = 0;
-        for (int g = 0; g < 16; g++)
-            summs += (sc[g] >> 4) * bsum(a, g);
+        const __m128i scb = loadu128(sc);
+        const __m256i S = _mm256_cvtepu8_epi16(_mm_and_si128(scb, _mm_set1_epi8(15)));
+        const __m256i M = _mm256_cvtepu8_epi16(_mm_and_si128(_mm_srli_epi16(scb, 4), _mm_set1_epi8(15)));
+        const int summs = hsum8i(_mm256_madd_epi16(M, loadu256(a + 260)));
         __m256i sumi = _mm256_setzero_si256();
         for (int h = 0; h < 2; h++) {
             const __m256i bits = loadu256(qs + 32 * h);
             for (int p = 0; p < 4; p++) {
-                const int is = 8 * h + 2 * p;
                 __m256i c = _mm256_and_si256(_mm256_srli_epi16(bits, 2 * p), m3);
                 __m256i p16 = _mm256_maddubs_epi16(c, loadu256(q8 + 128 * h + 32 * p));
-                sumi = _mm256_add_epi32(
-                    sumi, _mm256_madd_epi16(p16, lane_scales(sc[is] & 15, sc[is + 1] & 15)));
+                sumi = _mm256_add_epi32(sumi, _mm256_madd_epi16(p16, pass_scales(S, h, p)));
             }
         }
         const float dx = rdf(a);
@@ -634,23 +681,19 @@ AVX2 static float q3_k_dot_avx2(const uint8_t *w, const uint8_t *a, int64_t n)
     __m256 acc = _mm256_setzero_ps();
     for (int64_t b = 0; b < n / QKK; b++, w += 110, a += AK_BYTES) {
         const uint8_t *qs = w + 32, *q8 = a + 4;
-        int sc[16];
-        for (int g = 0; g < 16; g++)
-            sc[g] = q3k_scale(w + 96, g);
+        const __m256i S = q3k_scales16(w + 96);
         const __m256i hbits = loadu256(w);
         __m256i sumi = _mm256_setzero_si256();
         for (int h = 0; h < 2; h++) {
             const __m256i bits = loadu256(qs + 32 * h);
             for (int p = 0; p < 4; p++) {
-                const int is = 8 * h + 2 * p;
                 __m256i c = _mm256_and_si256(_mm256_srli_epi16(bits, 2 * p), m3);
                 __m256i hb = _mm256_and_si256(_mm256_srli_epi16(hbits, 4 * h + p), m1);
                 c = _mm256_or_si256(c, _mm256_slli_epi16(hb, 2)); /* code + 4 in 0..7 */
                 const __m256i y = loadu256(q8 + 128 * h + 32 * p);
                 __m256i p16 = _mm256_sub_epi16(_mm256_maddubs_epi16(c, y),
                                                _mm256_maddubs_epi16(four, y));
-                sumi = _mm256_add_epi32(
-                    sumi, _mm256_madd_epi16(p16, lane_scales(sc[is], sc[is + 1])));
+                sumi = _mm256_add_epi32(sumi, _mm256_madd_epi16(p16, pass_scales(S, h, p)));
             }
         }
         acc = _mm256_fmadd_ps(_mm256_set1_ps(rdf(a) * h2f_x(w + 108)), _mm256_cvtepi32_ps(sumi),
@@ -663,19 +706,14 @@ AVX2 static inline __attribute__((always_inline)) float k4_dot_avx2(const uint8_
 {
     const size_t bb = q5 ? 176 : 144;
     const __m256i m4 = _mm256_set1_epi8(15), m1 = _mm256_set1_epi8(1);
-    __m256 acc = _mm256_setzero_ps();
-    float mins = 0;
+    __m256 acc = _mm256_setzero_ps(), accm = _mm256_setzero_ps();
     for (int64_t b = 0; b < n / QKK; b++, w += bb, a += AK_BYTES) {
-        const uint8_t *scales = w + 4, *ql = w + (q5 ? 48 : 16), *q8 = a + 4;
+        const uint8_t *ql = w + (q5 ? 48 : 16), *q8 = a + 4;
         const __m256i hbits = q5 ? loadu256(w + 16) : _mm256_setzero_si256();
-        int summs = 0;
+        uint8_t sc[8], mn[8];
+        k4_unpack(w + 4, sc, mn);
         __m256i sumi = _mm256_setzero_si256();
         for (int j = 0; j < 4; j++) {
-            int sc0, m0, sc1, m1v;
-            scale_min_k4(2 * j, scales, &sc0, &m0);
-            scale_min_k4(2 * j + 1, scales, &sc1, &m1v);
-            summs += m0 * (bsum(a, 4 * j) + bsum(a, 4 * j + 1)) +
-                     m1v * (bsum(a, 4 * j + 2) + bsum(a, 4 * j + 3));
             const __m256i bits = loadu256(ql + 32 * j);
             __m256i lo = _mm256_and_si256(bits, m4);
             __m256i hi = _mm256_and_si256(_mm256_srli_epi16(bits, 4), m4);
@@ -687,14 +725,15 @@ AVX2 static inline __attribute__((always_inline)) float k4_dot_avx2(const uint8_
             }
             __m256i plo = _mm256_maddubs_epi16(lo, loadu256(q8 + 64 * j));
             __m256i phi = _mm256_maddubs_epi16(hi, loadu256(q8 + 64 * j + 32));
-            sumi = _mm256_add_epi32(sumi, _mm256_madd_epi16(plo, _mm256_set1_epi16((short)sc0)));
-            sumi = _mm256_add_epi32(sumi, _mm256_madd_epi16(phi, _mm256_set1_epi16((short)sc1)));
+            sumi = _mm256_add_epi32(sumi, _mm256_madd_epi16(plo, _mm256_set1_epi16(sc[2 * j])));
+            sumi = _mm256_add_epi32(sumi, _mm256_madd_epi16(phi, _mm256_set1_epi16(sc[2 * j + 1])));
         }
         const float dx = rdf(a);
         acc = _mm256_fmadd_ps(_mm256_set1_ps(dx * h2f_x(w)), _mm256_cvtepi32_ps(sumi), acc);
-        mins += dx * h2f_x(w + 2) * (float)summs;
+        accm = _mm256_fmadd_ps(_mm256_set1_ps(dx * h2f_x(w + 2)),
+                               _mm256_cvtepi32_ps(k4_mins(mn, a)), accm);
     }
-    return hsum8(acc) - mins;
+    return hsum8(acc) - hsum8(accm);
 }
 
 AVX2 static float q4_k_dot_avx2(const uint8_t *w, const uint8_t *a, int64_t n)
@@ -713,7 +752,7 @@ AVX2 static float q6_k_dot_avx2(const uint8_t *w, const uint8_t *a, int64_t n)
     const __m256i c32 = _mm256_set1_epi8(32);
     __m256 acc = _mm256_setzero_ps();
     for (int64_t b = 0; b < n / QKK; b++, w += 210, a += AK_BYTES) {
-        const int8_t *sc = (const int8_t *)(w + 192);
+        const __m256i S = _mm256_cvtepi8_epi16(loadu128(w + 192));
         const uint8_t *q8 = a + 4;
         __m256i sumi = _mm256_setzero_si256();
         for (int h = 0; h < 2; h++) {
@@ -728,8 +767,7 @@ AVX2 static float q6_k_dot_avx2(const uint8_t *w, const uint8_t *a, int64_t n)
                 const __m256i y = loadu256(q8 + 128 * h + 32 * k);
                 __m256i p16 =
                     _mm256_sub_epi16(_mm256_maddubs_epi16(q, y), _mm256_maddubs_epi16(c32, y));
-                const int g = 8 * h + 2 * k;
-                sumi = _mm256_add_epi32(sumi, _mm256_madd_epi16(p16, lane_scales(sc[g], sc[g + 1])));
+                sumi = _mm256_add_epi32(sumi, _mm256_madd_epi16(p16, pass_scales(S, h, k)));
             }
         }
         acc = _mm256_fmadd_ps(_mm256_set1_ps(rdf(a) * h2f_x(w + 208)), _mm256_cvtepi32_ps(sumi),
@@ -876,13 +914,13 @@ k4_dot4_avx2(const uint8_t *w, const uint8_t *a, size_t st, int64_t n, float *ou
     const __m256i m4 = _mm256_set1_epi8(15), m1 = _mm256_set1_epi8(1);
     __m256 acc[4] = {_mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps(),
                      _mm256_setzero_ps()};
-    float mins[4] = {0, 0, 0, 0};
+    __m256 accm[4] = {_mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps(),
+                      _mm256_setzero_ps()};
     for (int64_t b = 0; b < n / QKK; b++, w += bb) {
         const uint8_t *ql = w + (q5 ? 48 : 16);
         const __m256i hbits = q5 ? loadu256(w + 16) : _mm256_setzero_si256();
-        int sc[8], mn[8];
-        for (int s = 0; s < 8; s++)
-            scale_min_k4(s, w + 4, &sc[s], &mn[s]);
+        uint8_t sc[8], mn[8];
+        k4_unpack(w + 4, sc, mn);
         __m256i sumi[4] = {_mm256_setzero_si256(), _mm256_setzero_si256(), _mm256_setzero_si256(),
                            _mm256_setzero_si256()};
         for (int j = 0; j < 4; j++) {
@@ -908,16 +946,14 @@ k4_dot4_avx2(const uint8_t *w, const uint8_t *a, size_t st, int64_t n, float *ou
         const float d = h2f_x(w), dmin = h2f_x(w + 2);
         for (int v = 0; v < 4; v++) {
             const uint8_t *av = a + (size_t)v * st + (size_t)b * AK_BYTES;
-            int summs = 0;
-            for (int s = 0; s < 8; s++)
-                summs += mn[s] * (bsum(av, 2 * s) + bsum(av, 2 * s + 1));
             const float dx = rdf(av);
             acc[v] = _mm256_fmadd_ps(_mm256_set1_ps(dx * d), _mm256_cvtepi32_ps(sumi[v]), acc[v]);
-            mins[v] += dx * dmin * (float)summs;
+            accm[v] = _mm256_fmadd_ps(_mm256_set1_ps(dx * dmin), _mm256_cvtepi32_ps(k4_mins(mn, av)),
+                                      accm[v]);
         }
     }
     for (int v = 0; v < 4; v++)
-        out[v] = hsum8(acc[v]) - mins[v];
+        out[v] = hsum8(acc[v]) - hsum8(accm[v]);
 }
 
 AVX2 static void q4_k_dot4_avx2(const uint8_t *w, const uint8_t *a, size_t st, int64_t n,
@@ -940,7 +976,7 @@ AVX2 static void q6_k_dot4_avx2(const uint8_t *w, const uint8_t *a, size_t st, i
     __m256 acc[4] = {_mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps(),
                      _mm256_setzero_ps()};
     for (int64_t b = 0; b < n / QKK; b++, w += 210) {
-        const int8_t *sc = (const int8_t *)(w + 192);
+        const __m256i S = _mm256_cvtepi8_epi16(loadu128(w + 192));
         __m256i sumi[4] = {_mm256_setzero_si256(), _mm256_setzero_si256(), _mm256_setzero_si256(),
                            _mm256_setzero_si256()};
         for (int h = 0; h < 2; h++) {
@@ -952,8 +988,7 @@ AVX2 static void q6_k_dot4_avx2(const uint8_t *w, const uint8_t *a, size_t st, i
                                     : _mm256_and_si256(src, m4);
                 __m256i hi = _mm256_and_si256(_mm256_srli_epi16(qh, 2 * k), m3);
                 const __m256i q = _mm256_or_si256(lo, _mm256_slli_epi16(hi, 4));
-                const int g = 8 * h + 2 * k;
-                const __m256i scv = lane_scales(sc[g], sc[g + 1]);
+                const __m256i scv = pass_scales(S, h, k);
                 for (int v = 0; v < 4; v++) {
                     const __m256i y =
                         loadu256(a + (size_t)v * st + (size_t)b * AK_BYTES + 4 + 128 * h + 32 * k);
@@ -1009,15 +1044,17 @@ AVX2 static void q2_k_dot4_avx2(const uint8_t *w, const uint8_t *a, size_t st, i
                      _mm256_setzero_ps()};
     float mins[4] = {0, 0, 0, 0};
     for (int64_t b = 0; b < n / QKK; b++, w += 84) {
-        const uint8_t *sc = w, *qs = w + 16;
+        const uint8_t *qs = w + 16;
+        const __m128i scb = loadu128(w);
+        const __m256i S = _mm256_cvtepu8_epi16(_mm_and_si128(scb, _mm_set1_epi8(15)));
+        const __m256i M = _mm256_cvtepu8_epi16(_mm_and_si128(_mm_srli_epi16(scb, 4), _mm_set1_epi8(15)));
         __m256i sumi[4] = {_mm256_setzero_si256(), _mm256_setzero_si256(), _mm256_setzero_si256(),
                            _mm256_setzero_si256()};
         for (int h = 0; h < 2; h++) {
             const __m256i bits = loadu256(qs + 32 * h);
             for (int p = 0; p < 4; p++) {
-                const int is = 8 * h + 2 * p;
                 const __m256i c = _mm256_and_si256(_mm256_srli_epi16(bits, 2 * p), m3);
-                const __m256i scv = lane_scales(sc[is] & 15, sc[is + 1] & 15);
+                const __m256i scv = pass_scales(S, h, p);
                 for (int v = 0; v < 4; v++) {
                     const uint8_t *q8 = a + (size_t)v * st + (size_t)b * AK_BYTES + 4;
                     __m256i p16 = _mm256_maddubs_epi16(c, loadu256(q8 + 128 * h + 32 * p));
@@ -1028,9 +1065,7 @@ AVX2 static void q2_k_dot4_avx2(const uint8_t *w, const uint8_t *a, size_t st, i
         const float d = h2f_x(w + 80), dmin = h2f_x(w + 82);
         for (int v = 0; v < 4; v++) {
             const uint8_t *av = a + (size_t)v * st + (size_t)b * AK_BYTES;
-            int summs = 0;
-            for (int g = 0; g < 16; g++)
-                summs += (sc[g] >> 4) * bsum(av, g);
+            const int summs = hsum8i(_mm256_madd_epi16(M, loadu256(av + 260)));
             const float dx = rdf(av);
             acc[v] = _mm256_fmadd_ps(_mm256_set1_ps(dx * d), _mm256_cvtepi32_ps(sumi[v]), acc[v]);
             mins[v] += dx * dmin * (float)summs;
@@ -1048,20 +1083,17 @@ AVX2 static void q3_k_dot4_avx2(const uint8_t *w, const uint8_t *a, size_t st, i
                      _mm256_setzero_ps()};
     for (int64_t b = 0; b < n / QKK; b++, w += 110) {
         const uint8_t *qs = w + 32;
-        int sc[16];
-        for (int g = 0; g < 16; g++)
-            sc[g] = q3k_scale(w + 96, g);
+        const __m256i S = q3k_scales16(w + 96);
         const __m256i hbits = loadu256(w);
         __m256i sumi[4] = {_mm256_setzero_si256(), _mm256_setzero_si256(), _mm256_setzero_si256(),
                            _mm256_setzero_si256()};
         for (int h = 0; h < 2; h++) {
             const __m256i bits = loadu256(qs + 32 * h);
             for (int p = 0; p < 4; p++) {
-                const int is = 8 * h + 2 * p;
                 __m256i c = _mm256_and_si256(_mm256_srli_epi16(bits, 2 * p), m3);
                 __m256i hb = _mm256_and_si256(_mm256_srli_epi16(hbits, 4 * h + p), m1);
                 c = _mm256_or_si256(c, _mm256_slli_epi16(hb, 2));
-                const __m256i scv = lane_scales(sc[is], sc[is + 1]);
+                const __m256i scv = pass_scales(S, h, p);
                 for (int v = 0; v < 4; v++) {
                     const __m256i y =
                         loadu256(a + (size_t)v * st + (size_t)b * AK_BYTES + 4 + 128 * h + 32 * p);
