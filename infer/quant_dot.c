@@ -558,17 +558,15 @@ AVX2 static inline __attribute__((always_inline)) float legacy_dot_avx2(uint32_t
         const __m256i y = loadu256(a + 8);
         __m256i p16;
         switch (type) {
-        case DT_GGML_Q4_0:
-            p16 = mul_i8_pairs(_mm256_sub_epi8(nibbles(w + 2), _mm256_set1_epi8(8)), y);
+        case DT_GGML_Q4_0: /* (q - 8) y = q y - 8 y: the -8 joins the offset term below */
+            p16 = _mm256_maddubs_epi16(nibbles(w + 2), y);
             break;
         case DT_GGML_Q4_1:
             p16 = _mm256_maddubs_epi16(nibbles(w + 4), y);
             break;
-        case DT_GGML_Q5_0: {
-            __m256i c = _mm256_or_si256(nibbles(w + 6), bit5(rd32(w + 2)));
-            p16 = mul_i8_pairs(_mm256_sub_epi8(c, _mm256_set1_epi8(16)), y);
+        case DT_GGML_Q5_0:
+            p16 = _mm256_maddubs_epi16(_mm256_or_si256(nibbles(w + 6), bit5(rd32(w + 2))), y);
             break;
-        }
         case DT_GGML_Q5_1:
             p16 = _mm256_maddubs_epi16(_mm256_or_si256(nibbles(w + 8), bit5(rd32(w + 4))), y);
             break;
@@ -583,6 +581,8 @@ AVX2 static inline __attribute__((always_inline)) float legacy_dot_avx2(uint32_t
         acc = _mm256_fmadd_ps(_mm256_set1_ps(h2f_x(w) * rdf(a)), p, acc);
         if (type == DT_GGML_Q4_1 || type == DT_GGML_Q5_1)
             mins += h2f_x(w + 2) * rdf(a + 4);
+        else if (type == DT_GGML_Q4_0 || type == DT_GGML_Q5_0) /* offset -8 / -16 codes */
+            mins -= (type == DT_GGML_Q4_0 ? 8.0f : 16.0f) * h2f_x(w) * rdf(a + 4);
     }
     return hsum8(acc) + mins;
 }
@@ -858,7 +858,9 @@ legacy_dot4_avx2(uint32_t type, const uint8_t *w, const uint8_t *a, size_t st, i
                       : type == DT_GGML_Q5_0                            ? 22
                       : type == DT_GGML_Q5_1                            ? 24
                                                                         : 34;
-    const int has_min = type == DT_GGML_Q4_1 || type == DT_GGML_Q5_1;
+    /* unsigned codes (offset types and Q4_0/Q5_0, whose -8/-16 joins the offset term) */
+    const int has_min = type == DT_GGML_Q4_1 || type == DT_GGML_Q5_1 || type == DT_GGML_Q4_0 ||
+                        type == DT_GGML_Q5_0;
     const __m256i ones = _mm256_set1_epi16(1);
     const __m128i kv128 = _mm_loadu_si128((const __m128i *)(const void *)kvalues_iq4nl);
     const __m256i kv = _mm256_set_m128i(kv128, kv128);
@@ -868,18 +870,19 @@ legacy_dot4_avx2(uint32_t type, const uint8_t *w, const uint8_t *a, size_t st, i
     for (int64_t b = 0; b < n / QK; b++, w += bb) {
         __m256i c;
         switch (type) {
-        case DT_GGML_Q4_0: c = _mm256_sub_epi8(nibbles(w + 2), _mm256_set1_epi8(8)); break;
+        case DT_GGML_Q4_0: c = nibbles(w + 2); break; /* offset via the sums, as above */
         case DT_GGML_Q4_1: c = nibbles(w + 4); break;
-        case DT_GGML_Q5_0:
-            c = _mm256_sub_epi8(_mm256_or_si256(nibbles(w + 6), bit5(rd32(w + 2))),
-                                _mm256_set1_epi8(16));
-            break;
+        case DT_GGML_Q5_0: c = _mm256_or_si256(nibbles(w + 6), bit5(rd32(w + 2))); break;
         case DT_GGML_Q5_1: c = _mm256_or_si256(nibbles(w + 8), bit5(rd32(w + 4))); break;
         case DT_GGML_Q8_0: c = loadu256(w + 2); break;
         default: c = _mm256_shuffle_epi8(kv, nibbles(w + 2)); break;
         }
         const __m256i ac = has_min ? c : _mm256_sign_epi8(c, c);
-        const float dw = h2f_x(w), mw = has_min ? h2f_x(w + 2) : 0.0f;
+        const float dw = h2f_x(w);
+        const float mw = type == DT_GGML_Q4_1 || type == DT_GGML_Q5_1 ? h2f_x(w + 2)
+                         : type == DT_GGML_Q4_0                      ? -8.0f * dw
+                         : type == DT_GGML_Q5_0                      ? -16.0f * dw
+                                                                     : 0.0f;
         for (int v = 0; v < 4; v++) {
             const uint8_t *av = a + (size_t)v * st + (size_t)b * A32_BYTES;
             const __m256i y = loadu256(av + 8);
