@@ -15,7 +15,9 @@
  * the plain squared error, so its error is a fair (slightly optimistic) stand-in for what
  * ggml's weighted searches leave; `weights` allows 50% on top of it.
  *
- * Cost: about 12 candidate passes per element for the k-quants. Inputs must be finite.
+ * Cost: about 12 candidate passes per element for the k-quants. Non-finite inputs (weights
+ * read from files) give well-formed blocks with NaN or infinite scales, never undefined
+ * behaviour.
  */
 #include "infer/ggml_types.h"
 
@@ -40,10 +42,17 @@ static inline int clampi(int v, int lo, int hi)
     return v < lo ? lo : v > hi ? hi : v;
 }
 
-/* Round to nearest (ties away from zero, like roundf), for |v| far below 2^31. */
+/* Round to nearest (ties to even) into [-2^30, 2^30]; NaN gives 0. Non-finite weights come
+ * from files, so no float-to-int conversion here may overflow. */
 static inline int rnd(float v)
 {
-    return (int)lrintf(v);
+    return v >= 0x1p30f ? 1 << 30 : v <= -0x1p30f ? -(1 << 30) : v == v ? (int)lrintf(v) : 0;
+}
+
+/* ggml's truncating conversion (after a +0.5 bias) clamped to [0, hi]; NaN gives 0. */
+static inline int trunc_clamp(float v, int hi)
+{
+    return v >= (float)hi ? hi : v > 0 ? (int)v : 0;
 }
 
 static const int8_t kvalues_iq4nl[16] = {-127, -104, -83, -65, -49, -35, -22, -10,
@@ -62,7 +71,8 @@ static void q8_0_block(const float *x, uint8_t *b, int has_sum)
     uint8_t *q = b + (has_sum ? 4 : 2);
     int sum = 0;
     for (int j = 0; j < 32; j++) {
-        int v = (int)roundf(x[j] * id);
+        const float r = roundf(x[j] * id);
+        int v = r >= 127.0f ? 127 : r <= -127.0f ? -127 : r == r ? (int)r : 0;
         q[j] = (uint8_t)(int8_t)v;
         sum += v;
     }
@@ -87,8 +97,8 @@ static void qx_0_block(const float *x, uint8_t *b, int bits)
     uint32_t qh = 0;
     for (int j = 0; j < 16; j++) {
         /* truncation toward zero after the +half+0.5 bias is rounding to nearest here */
-        int q0 = clampi((int)(x[j] * id + (float)half + 0.5f), 0, top);
-        int q1 = clampi((int)(x[j + 16] * id + (float)half + 0.5f), 0, top);
+        int q0 = trunc_clamp(x[j] * id + (float)half + 0.5f, top);
+        int q1 = trunc_clamp(x[j + 16] * id + (float)half + 0.5f, top);
         qs[j] = (uint8_t)((q0 & 15) | (q1 & 15) << 4);
         qh |= (uint32_t)(q0 >> 4) << j | (uint32_t)(q1 >> 4) << (j + 16);
     }
@@ -113,8 +123,8 @@ static void qx_1_block(const float *x, uint8_t *b, int bits)
     uint8_t *qs = b + (bits == 5 ? 8 : 4);
     uint32_t qh = 0;
     for (int j = 0; j < 16; j++) {
-        int q0 = clampi((int)((x[j] - min) * id + 0.5f), 0, top);
-        int q1 = clampi((int)((x[j + 16] - min) * id + 0.5f), 0, top);
+        int q0 = trunc_clamp((x[j] - min) * id + 0.5f, top);
+        int q1 = trunc_clamp((x[j + 16] - min) * id + 0.5f, top);
         qs[j] = (uint8_t)((q0 & 15) | (q1 & 15) << 4);
         qh |= (uint32_t)(q0 >> 4) << j | (uint32_t)(q1 >> 4) << (j + 16);
     }

@@ -71,8 +71,9 @@ uint16_t dt_fp32_to_fp16(float f);
 float dt_bf16_to_fp32(uint16_t h);
 uint16_t dt_fp32_to_bf16(float f);
 
-/* Quantizes n finite f32 values into the type's block format (writing synthetic models and
- * test files; re-encoding the teacher in `weights` and `verify`), see infer/ggml_quant.c.
+/* Quantizes n f32 values into the type's block format (writing synthetic models and test
+ * files; re-encoding the teacher in `weights` and `verify`), see infer/ggml_quant.c.
+ * Non-finite values are allowed and give well-formed blocks (NaN / infinite scales).
  * Every type dt_ggml_type_supported accepts; returns 0, or -1 for another type or an n that
  * is not a multiple of the block. */
 int dt_ggml_quantize(uint32_t type, const float *src, void *dst, int64_t n);
