@@ -1192,8 +1192,7 @@ static const struct kernel kernels[] = {
     K4(DT_GGML_Q5_K, q5_k), K4(DT_GGML_Q6_K, q6_k), K4(DT_GGML_IQ4_XS, iq4_xs),
 };
 
-/* 1 when the AVX2 kernels may run: the CPU has AVX2 and FMA and DT_QDOT_PORTABLE is unset
- * (the tests compare both paths). Evaluated on every call: cheap next to a row. */
+/* 1 when the CPU has AVX2 and FMA (F16C comes with them); asked once, then cached. */
 static int use_avx2(void)
 {
 #ifdef DT_QDOT_AVX2
