@@ -42,11 +42,17 @@ static inline int clampi(int v, int lo, int hi)
     return v < lo ? lo : v > hi ? hi : v;
 }
 
-/* Round to nearest (ties to even) into [-2^30, 2^30]; NaN gives 0. Non-finite weights come
- * from files, so no float-to-int conversion here may overflow. */
+/* Round to nearest, ties to even, clamped to [-2^22, 2^22] (far outside every code range);
+ * NaN gives 0. Adding 1.5 * 2^23 leaves the rounded integer in the low mantissa bits (no
+ * libm call, so the fit loops stay cheap); non-finite weights come from files, so nothing
+ * here converts an out-of-range float to int. */
 static inline int rnd(float v)
 {
-    return v >= 0x1p30f ? 1 << 30 : v <= -0x1p30f ? -(1 << 30) : v == v ? (int)lrintf(v) : 0;
+    v = v >= 4194303.0f ? 4194303.0f : v <= -4194303.0f ? -4194303.0f : v == v ? v : 0.0f;
+    const float t = v + 12582912.0f;
+    int32_t i;
+    memcpy(&i, &t, 4);
+    return (i & 0x007fffff) - 0x00400000;
 }
 
 /* ggml's truncating conversion (after a +0.5 bias) clamped to [0, hi]; NaN gives 0. */
@@ -226,10 +232,14 @@ static float fit_affine(const float *x, int n, int qmax, int mad, float *m_out)
         if (s <= 0)
             continue;
         float err = 0;
-        for (int i = 0; i < n; i++) {
-            const int l = clampi(rnd((x[i] - lo) * is), 0, qmax);
-            const float e = s * (float)l + mn - x[i];
-            err += mad ? fabsf(x[i]) * fabsf(e) : e * e;
+        if (mad) {
+            for (int i = 0; i < n; i++) {
+                const int l = clampi(rnd((x[i] - lo) * is), 0, qmax);
+                err += fabsf(x[i]) * fabsf(s * (float)l + mn - x[i]);
+            }
+        } else {
+            /* sum (s l + mn - x)^2 expanded over the sums above (sw = n, sx = sum x) */
+            err = s * s * sll + 2 * s * mn * sl + (float)n * mn * mn - 2 * s * sxl - 2 * mn * sx;
         }
         if (err < best_err) {
             best_err = err;
@@ -241,18 +251,20 @@ static float fit_affine(const float *x, int n, int qmax, int mad, float *m_out)
     return best_s;
 }
 
-/* The IQ4 code nearest to v (in units of the scale): binary search over the midpoints. */
+/* Midpoints between consecutive IQ4 levels; entry 15 is a sentinel above every level. */
+static const float iq4_mid[16] = {-115.5f, -93.5f, -74.0f, -57.0f, -42.0f, -28.5f, -16.0f, -4.5f,
+                                  7.0f,    19.0f,  31.5f,  45.5f,  61.0f,  79.0f,  101.0f, INFINITY};
+
+/* The IQ4 code nearest to v (in units of the scale; ties to the lower level): a branch-free
+ * binary search over the midpoints. NaN gives 0. */
 static inline int iq4_code(float v)
 {
-    int lo = 0, hi = 15;
-    while (lo < hi) {
-        int mid = (lo + hi) / 2;
-        if (v > 0.5f * (float)(kvalues_iq4nl[mid] + kvalues_iq4nl[mid + 1]))
-            lo = mid + 1;
-        else
-            hi = mid;
-    }
-    return lo;
+    int i = 0;
+    i += v > iq4_mid[i + 7] ? 8 : 0;
+    i += v > iq4_mid[i + 3] ? 4 : 0;
+    i += v > iq4_mid[i + 1] ? 2 : 0;
+    i += v > iq4_mid[i] ? 1 : 0;
+    return i;
 }
 
 /* Scale for n values on the IQ4 code book (least squares over candidate scales). */
