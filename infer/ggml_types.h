@@ -46,7 +46,7 @@ enum dt_ggml_type {
     DT_GGML_F64 = 28,
     DT_GGML_IQ1_M = 29,
     DT_GGML_BF16 = 30,
-    DT_GGML_TYPE_COUNT = 40, /* upper bound for table sizes; ids >= this are unknown */
+    DT_GGML_TYPE_COUNT = 43, /* upper bound for table sizes; ids >= this are unknown */
 };
 
 /* Name ("f16", "q8_0", ...) or NULL for an id ggml does not define. */
