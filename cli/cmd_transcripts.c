@@ -239,6 +239,8 @@ static int cmd_show(int argc, char **argv)
         for (int f = 1; f < DT_TRANSCRIPT_N_FORMATS; f++)
             if (st.n_by_format[f])
                 printf(", %zu %s", st.n_by_format[f], dt_transcript_format_name(f));
+        if (st.n_ignored)
+            printf(", %zu log lines without a request ignored", st.n_ignored);
         printf("\n");
     }
     dt_sample_set_release(&set);

@@ -167,7 +167,7 @@ static const struct dt_cli_optdoc o_tr_import[] = {
     {"--file", "FILE", NULL, "the transcripts (JSONL)", "file"},
     {"--model-name", "NAME", NULL, "the model the transcripts are of", "name"},
     {"--requests", "FILE", NULL, "Batch API input, joined with the output by custom_id", NULL},
-    {"--format", "FMT", "auto", "auto, openai-chat, openai-completions, openai-responses, openai-batch, chat-messages, llama-server, plain", NULL},
+    {"--format", "FMT", "auto", "auto, openai-chat, openai-completions, openai-responses, openai-batch, chat-messages, llama-server, vllm, plain", NULL},
     {"--on-error", "reject|skip", "reject", "what a malformed line does", NULL},
     {"--max-line-bytes", "N", "16777216", "longest line accepted", NULL},
     JSON_OPT,
