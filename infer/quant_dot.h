@@ -51,10 +51,9 @@ float dt_qdot(uint32_t wtype, const void *row, const void *qx, int64_t n);
 
 /* y[v * y_stride + r] = dt_qdot(wtype, w + r * row_bytes, qx + v * qx_stride, n) for
  * r in [0, n_rows) and v in [0, n_vec) (up to float summation order for F32/F16/BF16):
- * each weight row is read once for all n_vec
- * activations (batched generation): on AVX2 each weight block is decoded once for groups of 4
- * activations. qx_stride >= dt_qdot_act_bytes(wtype, n). Callers thread by splitting the
- * rows. */
+ * each weight row is read once for all n_vec activations (batched generation); on AVX2 each
+ * weight block is decoded once per group of 4 activations. qx_stride >=
+ * dt_qdot_act_bytes(wtype, n). Callers thread by splitting the rows. */
 void dt_qdot_matvec(uint32_t wtype, const void *w, size_t row_bytes, int64_t n_rows, int64_t n,
                     const void *qx, size_t qx_stride, int n_vec, float *y, size_t y_stride);
 
