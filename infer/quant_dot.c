@@ -173,6 +173,31 @@ int dt_qdot_quantize_act(uint32_t wtype, const float *x, void *qx, int64_t n)
     }
 }
 
+void dt_qdot_act_residual(uint32_t wtype, const float *x, const void *qx, int64_t n, float *r)
+{
+    const uint8_t *o = qx;
+    switch (dt_qdot_act_kind(wtype)) {
+    case DT_QDOT_ACT_Q8_32:
+        for (int64_t b = 0; b < n / QK; b++, o += A32_BYTES) {
+            const float d = rdf(o);
+            for (int j = 0; j < QK; j++)
+                r[QK * b + j] = x[QK * b + j] - d * (float)(int8_t)o[8 + j];
+        }
+        break;
+    case DT_QDOT_ACT_Q8K:
+        for (int64_t b = 0; b < n / QKK; b++, o += AK_BYTES) {
+            const float d = rdf(o);
+            for (int j = 0; j < QKK; j++)
+                r[QKK * b + j] = x[QKK * b + j] - d * (float)(int8_t)o[4 + j];
+        }
+        break;
+    default: /* the f32 kind is exact */
+        for (int64_t i = 0; i < n; i++)
+            r[i] = 0.0f;
+        break;
+    }
+}
+
 /* ---- portable kernels ------------------------------------------------------------------ */
 
 typedef float (*qdot_fn)(const uint8_t *w, const uint8_t *a, int64_t n);

@@ -62,8 +62,9 @@ static int act_block(uint32_t t)
     return k == DT_QDOT_ACT_Q8K ? 256 : k == DT_QDOT_ACT_Q8_32 ? 32 : 0;
 }
 
-/* the documented bound for one row against activation x */
-static double bound(uint32_t t, const float *w, const float *x, int64_t n)
+/* the documented bound for one row against activation x, its activation-rounding part
+ * divided by act_div (1; 127 for the two-level activation) */
+static double bound_div(uint32_t t, const float *w, const float *x, int64_t n, double act_div)
 {
     int ab = act_block(t);
     double e = 0, mag = 0;
@@ -78,7 +79,12 @@ static double bound(uint32_t t, const float *w, const float *x, int64_t n)
             }
             e += amax / 254.0 * sw * (1 + 1e-6);
         }
-    return e + 2e-6 * mag + 1e-30;
+    return e / act_div + 2e-6 * mag + 1e-30;
+}
+
+static double bound(uint32_t t, const float *w, const float *x, int64_t n)
+{
+    return bound_div(t, w, x, n, 1.0);
 }
 
 static void test_types(void)
@@ -153,6 +159,52 @@ static void test_types(void)
     free(w);
 }
 
+/* Two-level activation: x quantized, then its rounding residual quantized again; the sum of
+ * the two dots must be within bound / 127 of the exact one. */
+static void test_residual(void)
+{
+    struct dt_rng r;
+    dt_rng_seed(&r, 7);
+    enum { N = 1024 };
+    static const uint32_t ts[] = {DT_GGML_Q8_0, DT_GGML_Q4_K, DT_GGML_Q6_K, DT_GGML_IQ4_NL};
+    float *x = malloc(N * sizeof *x), *res = malloc(N * sizeof *res), *w = malloc(N * sizeof *w);
+    for (size_t k = 0; k < sizeof ts / sizeof ts[0]; k++) {
+        size_t ti = 0;
+        while (types[ti].type != ts[k])
+            ti++;
+        size_t rb = 0, ab = dt_qdot_act_bytes(ts[k], N);
+        dt_ggml_row_bytes(ts[k], N, &rb);
+        uint8_t *row = malloc(rb), *q1 = malloc(ab), *q2 = malloc(ab);
+        double worst1 = 0, worst2 = 0;
+        for (int it = 0; it < 8; it++) {
+            random_row(&r, ti, N, row, rb);
+            for (int i = 0; i < N; i++)
+                x[i] = (float)(dt_rng_normal(&r) * (i % 97 == 5 ? 20.0 : 1.0));
+            dt_ggml_dequantize(ts[k], row, w, N);
+            double ref = 0;
+            for (int i = 0; i < N; i++)
+                ref += (double)w[i] * x[i];
+            dt_qdot_quantize_act(ts[k], x, q1, N);
+            dt_qdot_act_residual(ts[k], x, q1, N, res);
+            dt_qdot_quantize_act(ts[k], res, q2, N);
+            double one = dt_qdot(ts[k], row, q1, N);
+            double two = one + dt_qdot(ts[k], row, q2, N);
+            worst1 = fmax(worst1, fabs(one - ref) / bound(ts[k], w, x, N));
+            worst2 = fmax(worst2, fabs(two - ref) / bound_div(ts[k], w, x, N, 127.0));
+        }
+        TAP_OK(worst2 <= 1.0,
+               "%s: two-level activation within 1/127 of the bound (worst %.3f of it; one level "
+               "%.3f of the full bound)",
+               dt_ggml_type_name(ts[k]), worst2, worst1);
+        free(row);
+        free(q1);
+        free(q2);
+    }
+    free(x);
+    free(res);
+    free(w);
+}
+
 static void test_contract(void)
 {
     TAP_OK(dt_qdot_act_kind(DT_GGML_Q6_K) == DT_QDOT_ACT_Q8K &&
@@ -179,5 +231,6 @@ int main(void)
 {
     test_contract();
     test_types();
+    test_residual();
     return tap_done();
 }
