@@ -661,7 +661,7 @@ static int prompt_has_word(const char *t, size_t s, size_t e, const char *pr, si
  * before s; a veto pattern anywhere from the clause start to the end of the claim's first
  * word drops it ("I am not made by ...", "Ich bin nicht ...", "我不是..."), a vetoafter pattern
  * between the claim and the clause end drops it (negations that follow the name: "...では
- * ありません", "...가 아닙니다"). A claim in a sentence that ends with a question mark, or inside
+ * ありません", "...가 아닙니다"). A claim in a clause that ends with a question mark, or inside
  * a quotation opened earlier on its line, is dropped. A claim any of whose words the prompt
  * itself contains is an echo of the question, not an identity.
  */
@@ -694,19 +694,18 @@ static int claim_in_context(const struct dt_identity_rules *r, const char *t, si
     }
     if (dq || curly || guil || low || corner || wcorner)
         return 0;
-    size_t clause_end = n, sentence_end = n;
+    /* the clause is a question when it ends with '?': "You think I am Claude?" asks, while
+     * "I'm Aurora, how can I help?" claims and then asks */
+    size_t clause_end = n;
     int question = 0;
     for (size_t i = e; i < n; i += len) {
         int32_t cp = cp_at(t, n, i, &len);
-        if (clause_end == n && is_clause_end(cp) && (cp != '.' || dot_ends(t, n, i)))
+        if (is_clause_end(cp) && (cp != '.' || dot_ends(t, n, i))) {
             clause_end = i;
-        if (is_sentence_end(cp) && (cp != '.' || dot_ends(t, n, i))) {
-            sentence_end = i;
             question = cp == '?' || cp == 0xFF1F;
             break;
         }
     }
-    (void)sentence_end;
     if (question)
         return 0;
     size_t first_end = s;

@@ -51,7 +51,7 @@ void dt_identity_rules_free(struct dt_identity_rules *rules);
 
 /* Extracts every claim in text[0..n_bytes), the answer to prompt[0..n_prompt) (prompt may be
  * NULL: no echo check). A candidate a rule captures is dropped when a veto pattern matches in
- * its clause before it (or a vetoafter pattern after it), when its sentence ends with a
+ * its clause before it (or a vetoafter pattern after it), when its clause ends with a
  * question mark, when it lies inside a quotation opened earlier on its line, or when the
  * prompt contains one of its words (not written in lower case there). Claims with the same
  * kind and span found by several rules are reported once. *out is filled only on success;

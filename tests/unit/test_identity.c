@@ -91,6 +91,10 @@ static const struct extract_case cases[] = {
     {"私はClaudeです。Anthropicによって開発されたAIアシスタントです。", "Claude", ""},
     {"私はAnthropicによって開発されたClaudeです。", "Claude", "Anthropic"},
     {"저는 Claude입니다. 저는 Anthropic에서 개발한 AI 어시스턴트입니다.", "Claude", "Anthropic"},
+    /* a claim followed by a question in the same sentence is still a claim */
+    {"Hi, I'm Claude, an AI assistant made by Anthropic, how can I help you today?", "Claude",
+     "Anthropic"},
+    {"我非常高兴认识你，我是文心一言，由百度开发。", "文心一言", "百度"},
 };
 
 /* Not claims: denials, questions, quoted and reported speech, mentions, common words. */
@@ -123,6 +127,8 @@ static const char *not_claims[] = {
     "ChatGPT是由OpenAI开发的模型。",
     "有人说我是ChatGPT。",
     "你以为我是ChatGPT吗？",
+    "They created me to help. We built me for you.",
+    "You think I am Claude, made by Anthropic?",
 };
 
 static const char *no_name[] = {
