@@ -95,6 +95,7 @@ static const struct extract_case cases[] = {
     {"Hi, I'm Claude, an AI assistant made by Anthropic, how can I help you today?", "Claude",
      "Anthropic"},
     {"我非常高兴认识你，我是文心一言，由百度开发。", "文心一言", "百度"},
+    {"As an AI language model developed by OpenAI, I don't have feelings.", "", "OpenAI"},
 };
 
 /* Not claims: denials, questions, quoted and reported speech, mentions, common words. */
