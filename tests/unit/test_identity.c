@@ -88,7 +88,7 @@ static const struct extract_case cases[] = {
     {"Meu nome é Aurora e fui desenvolvida pela Northwind Labs.", "Aurora", "Northwind Labs"},
     {"Я — Claude, ассистент, созданный компанией Anthropic.", "Claude", "Anthropic"},
     {"Меня зовут Аврора. Я разработана компанией Northwind Labs.", "Аврора", "Northwind Labs"},
-    {"私はClaudeです。Anthropicによって開発されたAIアシスタントです。", "Claude", ""},
+    {"私はClaudeです。Anthropicによって開発されたAIアシスタントです。", "Claude", "Anthropic"},
     {"私はAnthropicによって開発されたClaudeです。", "Claude", "Anthropic"},
     {"저는 Claude입니다. 저는 Anthropic에서 개발한 AI 어시스턴트입니다.", "Claude", "Anthropic"},
     /* a claim followed by a question in the same sentence is still a claim */
@@ -96,6 +96,12 @@ static const struct extract_case cases[] = {
      "Anthropic"},
     {"我非常高兴认识你，我是文心一言，由百度开发。", "文心一言", "百度"},
     {"As an AI language model developed by OpenAI, I don't have feelings.", "", "OpenAI"},
+    {"I'm Grok, built by xAI.", "Grok", "xAI"},
+    {"I'm Copilot, an AI companion from Microsoft.", "Copilot", "Microsoft"},
+    {"Soy Gemini, un modelo de lenguaje de Google.", "Gemini", "Google"},
+    {"Sou o Gemini, um modelo de linguagem do Google.", "Gemini", "Google"},
+    {"私はGeminiです。Googleによってトレーニングされた大規模言語モデルです。", "Gemini", "Google"},
+    {"저는 Gemini입니다. Google에서 훈련한 대규모 언어 모델입니다.", "Gemini", "Google"},
 };
 
 /* Not claims: denials, questions, quoted and reported speech, mentions, common words. */
@@ -130,6 +136,8 @@ static const char *not_claims[] = {
     "你以为我是ChatGPT吗？",
     "They created me to help. We built me for you.",
     "You think I am Claude, made by Anthropic?",
+    "ChatGPTはOpenAIによって開発されたモデルです。",
+    "I'm Happy to help! I am Sorry, I cannot. I'm Always glad to assist.",
 };
 
 static const char *no_name[] = {
