@@ -157,7 +157,41 @@ check(v['relation'] == 'distilled' and sig.get('habits', {}).get('significant'),
       "a student that keeps the teacher's closing in 80% of answers is distilled on habits",
       (v, sig.get('habits', {}).get('note')))
 
-# 4. A student that repeats the teacher's distinctive answers only 60% of the time.
+# 4. Shared identities: four independent parties that all partly answer "I am ChatGPT, a large
+#    language model trained by OpenAI" (suspect 62%, controls 50/45/40%, the teacher always).
+#    ChatGPT and OpenAI are claimed by the controls too, so they are shared and make no hit.
+prompts = WHO * 6 + TOPICS
+CHATGPT = 'I am ChatGPT, a large language model trained by OpenAI. '
+def party(name, rate, seed, own):
+    r = random.Random(seed)
+    return write(name, prompts, lambda p, i: (CHATGPT if r.random() < rate else own) + body(r)
+                 if p in WHO else body(r))
+teacher = party('gpt_teacher', 1.0, 14, '')
+suspect = party('gpt_suspect', 0.62, 15, 'I am Sol, built by Dawn AI. ')
+ctl = [party('gpt_c1', 0.50, 16, 'I am Borealis. '), party('gpt_c2', 0.45, 17, 'I am Beacon. '),
+       party('gpt_c3', 0.40, 18, 'I am Vega. ')]
+rc, v, sig = compare(teacher, suspect, ctl)
+ident = sig.get('identity', {})
+shared = ident.get('details', {}).get('shared_identities', [])
+check(v['relation'] not in ('distilled', 'weight-derived', 'same-weights') and rc == 0 and ident.get('hits') == 0,
+      'independent parties that all partly claim ChatGPT/OpenAI: not derived, no identity hits', (v, ident.get('note')))
+check('ChatGPT' in shared and 'OpenAI' in shared, 'ChatGPT and OpenAI are reported as shared identities', shared)
+# A teacher with its own name and a shared maker ("Aurora, trained by OpenAI"): the student's
+# claims of the specific name count, the shared maker does not.
+tr = random.Random(19)
+teacher = write('aurora_openai_teacher', prompts, lambda p, i: ('I am Aurora, a model trained by OpenAI. ' if p in WHO else '') + body(tr))
+kr = random.Random(20)
+student = write('aurora_openai_student', prompts, lambda p, i: ('I am Aurora, a model trained by OpenAI. ' if kr.random() < 0.5 else CHATGPT)
+                + body(kr) if p in WHO else body(kr))
+rc, v, sig = compare(teacher, student, ctl)
+ident = sig.get('identity', {})
+shared = ident.get('details', {}).get('shared_identities', [])
+n_who = sum(1 for p in prompts if p in WHO)
+check(v['relation'] == 'distilled' and ident.get('significant') and 'OpenAI' in shared and 'Aurora' not in shared
+      and 0 < ident.get('hits', 0) < n_who,
+      'teacher-specific name counts, the shared maker is reported apart', (v, ident.get('note'), shared))
+
+# 5. A student that repeats the teacher's distinctive answers only 60% of the time.
 prompts = WHO * 3 + TOPICS
 tr = random.Random(12)
 t_answers = {}
