@@ -160,7 +160,7 @@ check(v['relation'] == 'distilled' and sig.get('habits', {}).get('significant'),
 # 4. Shared identities: four independent parties that all partly answer "I am ChatGPT, a large
 #    language model trained by OpenAI" (suspect 62%, controls 50/45/40%, the teacher always).
 #    ChatGPT and OpenAI are claimed by the controls too, so they are shared and make no hit.
-prompts = WHO * 6 + TOPICS
+prompts = WHO * 50 + TOPICS  # 400 identity answers each: enough for a per-answer test to "see" 62% vs 50%
 CHATGPT = 'I am ChatGPT, a large language model trained by OpenAI. '
 def party(name, rate, seed, own):
     r = random.Random(seed)
