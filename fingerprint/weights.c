@@ -6,6 +6,7 @@
 #include "fingerprint/weights.h"
 
 #include "fingerprint/measurement.h"
+#include "infer/arch.h"
 #include "infer/ggml_types.h"
 #include "infer/model.h"
 #include "util/alloc.h"
@@ -50,7 +51,10 @@ static int needs_qk_permute(const struct dt_model *a, const struct dt_model *b, 
 {
     if (dt_model_format(a) == dt_model_format(b))
         return 0;
-    if (dt_model_config(a)->arch != DT_ARCH_LLAMA || dt_model_config(b)->arch != DT_ARCH_LLAMA)
+    /* Only where llama.cpp's converter permuted Q/K to adjacent-pair RoPE for this
+     * architecture does a GGUF row differ in order from the HF checkpoint's. */
+    if (dt_model_config(a)->arch != dt_model_config(b)->arch ||
+        dt_model_config(a)->arch->gguf_rope != DT_ROPE_ADJACENT)
         return 0;
     return strstr(name, "attn_q.weight") != NULL || strstr(name, "attn_k.weight") != NULL;
 }
