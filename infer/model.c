@@ -155,7 +155,8 @@ static void config_defaults(struct dt_model_config *c, const struct dt_arch *a)
     c->expert_weights_scale = 1.0f;
 }
 
-static int check_config(struct dt_model_config *c, struct dt_error *err)
+/* swa_key: how the sliding-window key is spelled in the source, for messages. */
+static int check_config(struct dt_model_config *c, const char *swa_key, struct dt_error *err)
 {
     const struct dt_arch *a = c->arch;
     if (c->n_layer < 1 || c->n_layer > MAX_LAYERS)
@@ -203,9 +204,9 @@ static int check_config(struct dt_model_config *c, struct dt_error *err)
         return dt_error_set(err, DT_EFORMAT, "sliding window %d is negative", c->swa_window);
     if (c->swa_window > 0 && c->swa_pattern == 0 && c->swa_window < c->n_ctx_train)
         return dt_error_set(err, DT_EUNSUPPORTED,
-                            "sliding window %d is shorter than the context %d; architecture '%s' "
-                            "has no sliding-window layers here (key 'sliding_window')",
-                            c->swa_window, c->n_ctx_train, a->name);
+                            "metadata key '%s' (%d) is shorter than the context (%d): sliding-window "
+                            "attention on every layer is not implemented for '%s'",
+                            swa_key, c->swa_window, c->n_ctx_train, a->name);
     if (c->swa_pattern == 0 || c->swa_window >= c->n_ctx_train)
         c->swa_window = 0; /* no position the model evaluates reaches past the window */
     if (c->n_expert < 0 || c->n_expert > 4096 || c->n_expert_used < 0 ||
@@ -879,6 +880,19 @@ static int bind_rope_freqs(struct dt_model *m, struct dt_error *err)
     return 0;
 }
 
+/* Error for layer i: the first block tensor of `mask` is missing (missing != 0) or is present
+ * where it cannot be used, named. */
+static int layer_tensor_error(int i, uint64_t mask, int missing, const char *why,
+                              struct dt_error *err)
+{
+    int t = 0;
+    while (t < DT_BT_COUNT && !(mask & (1ull << t)))
+        t++;
+    return dt_error_set(err, DT_EFORMAT, "tensor 'blk.%d.%s' is %s%s", i,
+                        t < DT_BT_COUNT ? dt_arch_bt_name((enum dt_bt)t) : "?",
+                        missing ? "missing" : "not usable", why);
+}
+
 static int bind_layer(struct dt_model *m, int i, struct dt_error *err)
 {
     struct dt_model_config *c = &m->cfg;
@@ -914,13 +928,13 @@ static int bind_layer(struct dt_model *m, int i, struct dt_error *err)
     uint64_t split = DT_BT(Q) | DT_BT(K) | DT_BT(V);
     if (present & DT_BT(QKV)) {
         if (present & split)
-            return dt_error_set(err, DT_EFORMAT, "layer %d has both fused and split q/k/v", i);
+            return layer_tensor_error(i, present & split, 0, " next to a fused attn_qkv", err);
         MAT(wq, QKV, q + 2 * kv, dim)
         if (present & DT_BT(BQKV))
             return dt_error_set(err, DT_EUNSUPPORTED, "tensor 'blk.%d.attn_qkv.bias' is not supported", i);
     } else {
         if ((present & split) != split)
-            return dt_error_set(err, DT_EFORMAT, "layer %d lacks some of attn_q/attn_k/attn_v", i);
+            return layer_tensor_error(i, split & ~present, 1, "", err);
         MAT(wq, Q, q, dim)
         MAT(wk, K, kv, dim)
         MAT(wv, V, kv, dim)
@@ -944,10 +958,12 @@ static int bind_layer(struct dt_model *m, int i, struct dt_error *err)
     uint64_t moe = DT_BT(GATE_INP) | DT_BT(GATE_EXPS) | DT_BT(UP_EXPS) | DT_BT(DOWN_EXPS);
     uint64_t dense = DT_BT(GATE) | DT_BT(UP) | DT_BT(DOWN);
     if (present & moe) {
-        if ((present & moe) != moe || (present & dense))
-            return dt_error_set(err, DT_EFORMAT, "layer %d mixes or lacks expert tensors", i);
+        if ((present & moe) != moe)
+            return layer_tensor_error(i, moe & ~present, 1, " (the layer has expert tensors)", err);
+        if (present & dense)
+            return layer_tensor_error(i, present & dense, 0, " in a layer of experts", err);
         if (c->n_expert < 1)
-            return dt_error_set(err, DT_EFORMAT, "layer %d has experts but the expert count is not set", i);
+            return layer_tensor_error(i, present & moe, 0, " without the expert_count key", err);
         int64_t ne = c->n_expert, ef = c->expert_ffn_dim;
         MAT(w_gate_inp, GATE_INP, ne, dim)
         MAT(w_gate_exps, GATE_EXPS, ne * ef, dim)
@@ -956,7 +972,7 @@ static int bind_layer(struct dt_model *m, int i, struct dt_error *err)
         uint64_t sh = DT_BT(GATE_INP_SHEXP) | DT_BT(GATE_SHEXP) | DT_BT(UP_SHEXP) | DT_BT(DOWN_SHEXP);
         if (present & sh) {
             if ((present & sh) != sh)
-                return dt_error_set(err, DT_EFORMAT, "layer %d lacks some shared-expert tensors", i);
+                return layer_tensor_error(i, sh & ~present, 1, " (the layer has a shared expert)", err);
             int64_t sf = c->shexp_ffn_dim;
             VEC(gate_inp_shexp, GATE_INP_SHEXP, dim, 0)
             MAT(w_gate_shexp, GATE_SHEXP, sf, dim)
@@ -965,15 +981,15 @@ static int bind_layer(struct dt_model *m, int i, struct dt_error *err)
         }
     } else if (a->flags & DT_AF_FUSED_UP) {
         if ((present & dense) != (DT_BT(UP) | DT_BT(DOWN)))
-            return dt_error_set(err, DT_EFORMAT, "layer %d needs ffn_up (gate|up) and ffn_down", i);
+            return layer_tensor_error(i, (DT_BT(UP) | DT_BT(DOWN)) & ~present, 1, "", err);
         MAT(w_up, UP, 2 * ffn, dim)
         MAT(w_down, DOWN, dim, ffn)
     } else {
         if ((present & dense) != dense)
-            return dt_error_set(err, DT_EFORMAT, "layer %d lacks some of ffn_gate/ffn_up/ffn_down", i);
+            return layer_tensor_error(i, dense & ~present, 1, "", err);
         if (c->n_expert > 0)
-            return dt_error_set(err, DT_EUNSUPPORTED, "layer %d is dense but the expert count is %d",
-                                i, c->n_expert);
+            return dt_error_set(err, DT_EUNSUPPORTED, "metadata key '%s.expert_count' is %d but "
+                                "layer %d has no expert tensors", a->name, c->n_expert, i);
         MAT(w_gate, GATE, ffn, dim)
         MAT(w_up, UP, ffn, dim)
         MAT(w_down, DOWN, dim, ffn)
@@ -987,7 +1003,12 @@ static int bind_layer(struct dt_model *m, int i, struct dt_error *err)
 static int bind_weights(struct dt_model *m, struct dt_error *err)
 {
     struct dt_model_config *c = &m->cfg;
-    int rc = check_config(c, err);
+    char swa_key[96];
+    if (m->format == DT_FORMAT_GGUF)
+        snprintf(swa_key, sizeof swa_key, "%s.attention.sliding_window", c->arch->name);
+    else
+        snprintf(swa_key, sizeof swa_key, "sliding_window");
+    int rc = check_config(c, swa_key, err);
     if (rc)
         return rc;
     if ((rc = check_tensor_names(m, err)))

@@ -122,9 +122,10 @@ def rope_angles(cfg, pos, local):
             return d * math.log(cfg['orig_ctx'] / (n_rot * 2 * math.pi)) / (2 * math.log(base))
         lo = max(0.0, math.floor(corr(cfg.get('beta_fast', 32.0))))
         hi = min(d - 1.0, math.ceil(corr(cfg.get('beta_slow', 1.0))))
-        ramp = 1 - np.clip((i - lo) / max(0.001, hi - lo), 0, 1)
-        theta = ext * fs * (1 - ramp) + ext * ramp
-        return theta, cfg.get('attn_factor', 1.0) * (1 + 0.1 * math.log(1 / fs))
+        ef = cfg.get('ext_factor', 1.0)
+        mix = (1 - np.clip((i - lo) / max(0.001, hi - lo), 0, 1)) * ef
+        theta = ext * fs * (1 - mix) + ext * mix
+        return theta, cfg.get('attn_factor', 1.0) * ((1 + 0.1 * math.log(1 / fs)) if ef else 1.0)
     return ext, 1.0
 
 
@@ -332,7 +333,7 @@ def build(arch, rng, **o):
     for k in ('qk_norm', 'gelu', 'fused_up', 'expert_norm', 'n_expert_used', 'swa',
               'swa_pattern', 'rope_base_swa', 'attn_softcap', 'final_softcap', 'embed_scale',
               'residual_scale', 'logit_scale', 'attn_scale', 'scaling', 'factor', 'orig_ctx',
-              'beta_fast', 'beta_slow', 'attn_factor'):
+              'beta_fast', 'beta_slow', 'attn_factor', 'ext_factor'):
         if k in o:
             cfg[k] = o[k]
     return cfg, kv, T
@@ -510,6 +511,143 @@ def refusal_list():
     return R
 
 
+# ---- the sweep: every architecture x metadata keys and block tensors ----
+
+# The plain model of each row (its required tensors, no optional key).
+SWEEP_BASE = {
+    'llama': {}, 'qwen2': dict(biases=('attn_q.bias', 'attn_k.bias', 'attn_v.bias')),
+    'qwen2moe': dict(biases=('attn_q.bias', 'attn_k.bias', 'attn_v.bias'), n_expert=4,
+                     n_expert_used=2, shared_expert=True),
+    'qwen3': dict(qk_norm='head'),
+    'qwen3moe': dict(qk_norm='head', n_expert=4, n_expert_used=2, expert_norm=True),
+    'gemma2': dict(post_norms=True, gelu=True, tied=True, attn_softcap=50.0, final_softcap=30.0,
+                   embed_scale=math.sqrt(32), swa_pattern=2),
+    'gemma3': dict(post_norms=True, gelu=True, tied=True, qk_norm='head', n_layer=7,
+                   embed_scale=math.sqrt(32), swa_pattern=6, rope_base_swa=10000.0),
+    'phi3': dict(fused_qkv=True, fused_up=True), 'granite': {},
+    'olmo2': dict(no_pre_norm=True, post_norms=True, qk_norm='full'),
+    'stablelm': dict(layernorm=True),
+}
+MOE_KV = {'expert_count': 4, 'expert_used_count': 2}
+
+# (label, extra ARCH.* keys, reference update). A key a row does not honour must be refused
+# with the key named; one it accepts must give the reference with the update applied.
+SWEEP_KEYS = [
+    ('freq_base', {'rope.freq_base': 500.0}, {'rope_base': 500.0}),
+    ('linear', {'rope.scaling.type': 'linear', 'rope.scaling.factor': 2.0},
+     {'scaling': 'linear', 'factor': 2.0}),
+    ('factor-only', {'rope.scaling.factor': 3.0}, {'scaling': 'linear', 'factor': 3.0}),
+    ('scale_linear', {'rope.scale_linear': 2.0}, {'scaling': 'linear', 'factor': 2.0}),
+    ('yarn', {'rope.scaling.type': 'yarn', 'rope.scaling.factor': 4.0,
+              'rope.scaling.original_context_length': 8}, {'scaling': 'yarn', 'factor': 4.0, 'orig_ctx': 8}),
+    ('yarn-ext', {'rope.scaling.type': 'yarn', 'rope.scaling.factor': 4.0,
+                  'rope.scaling.original_context_length': 8, 'rope.scaling.yarn_ext_factor': 0.5,
+                  'rope.scaling.attn_factor': 0.8, 'rope.scaling.yarn_beta_fast': 4.0,
+                  'rope.scaling.yarn_beta_slow': 2.0},
+     {'scaling': 'yarn', 'factor': 4.0, 'orig_ctx': 8, 'ext_factor': 0.5, 'attn_factor': 0.8,
+      'beta_fast': 4.0, 'beta_slow': 2.0}),
+    ('partial-rotary', {'rope.dimension_count': 4}, {'rope_dim': 4}),
+    ('window-3', {'attention.sliding_window': 3}, {'swa': 3}),
+    ('window-ctx', {'attention.sliding_window': 64}, {}),
+    ('attn-softcap', {'attn_logit_softcapping': 4.0}, {'attn_softcap': 4.0}),
+    ('final-softcap', {'final_logit_softcapping': 6.0}, {'final_softcap': 6.0}),
+    ('embedding-scale', {'embedding_scale': 3.0}, {'embed_scale': 3.0}),
+    ('residual-scale', {'residual_scale': 0.5}, {'residual_scale': 0.5}),
+    ('logit-scale', {'logit_scale': 4.0}, {'logit_scale': 4.0}),
+    ('attention-scale', {'attention.scale': 0.1}, {'attn_scale': 0.1}),
+    ('expert-weights-scale', {'expert_weights_scale': 2.0}, None),
+    ('expert-count-dense', {'expert_count': 4, 'expert_used_count': 2}, None),
+    ('layer-norm-eps', {'attention.layer_norm_epsilon': 1e-5}, {}),
+    ('freq-base-swa', {'rope.freq_base_swa': 1000.0}, None),
+    ('unknown', {'frobnicate': 1}, None),
+    ('no-effect', {'vocab_size': 40, 'rope.scaling.finetuned': True, 'context_length': 64}, {}),
+    ('rope-type-su', {'rope.scaling.type': 'su'}, None),
+    ('gating-softmax', {'expert_gating_func': 1}, {}),
+    ('per-layer-ffn-array', {'feed_forward_length': [48, 48]}, None),
+]
+
+# Block tensors the sweep adds to layer 0: (name, shape(dim, qd, kvd, hd, ffn)).
+SWEEP_TENSORS = [
+    ('attn_q.bias', lambda d, q, kv, hd, f: (q,)), ('attn_k.bias', lambda d, q, kv, hd, f: (kv,)),
+    ('attn_v.bias', lambda d, q, kv, hd, f: (kv,)), ('attn_output.bias', lambda d, q, kv, hd, f: (d,)),
+    ('attn_qkv.bias', lambda d, q, kv, hd, f: (q + 2 * kv,)),
+    ('attn_q_norm.weight', lambda d, q, kv, hd, f: (hd,)),
+    ('post_attention_norm.weight', lambda d, q, kv, hd, f: (d,)),
+    ('post_ffw_norm.weight', lambda d, q, kv, hd, f: (d,)),
+    ('attn_norm.bias', lambda d, q, kv, hd, f: (d,)),
+    ('ffn_gate_inp.weight', lambda d, q, kv, hd, f: (4, d)),
+    ('ffn_gate.weight', lambda d, q, kv, hd, f: (f, d)),
+    ('attn_qkv.weight', lambda d, q, kv, hd, f: (q + 2 * kv, d)),
+    ('attn_rot_embd', lambda d, q, kv, hd, f: (hd,)),
+    ('ffn_gate_inp_shexp.weight', lambda d, q, kv, hd, f: (d,)),
+    ('layer_output_scale.weight', lambda d, q, kv, hd, f: (1,)),
+]
+# Which added tensors the reference can run (the rest must be refused by name).
+REFERENCE_TENSORS = {'attn_q.bias', 'attn_k.bias', 'attn_v.bias', 'attn_output.bias'}
+
+
+def sweep(binary, tmp, rng, tol):
+    rows = []
+    for arch, base in SWEEP_BASE.items():
+        for label, keys, upd in SWEEP_KEYS:
+            o = dict(base)
+            kv_extra = dict(MOE_KV) if base.get('n_expert') else {}
+            kv_extra.update(keys)
+            if o.get('n_expert') and label == 'expert-count-dense':
+                continue
+            cfg, kv, T = build(arch, rng, **o)
+            for k, v in kv_extra.items():
+                kv[arch + '.' + k] = v
+            path = os.path.join(tmp, 'sweep-%s-%s.gguf' % (arch, label))
+            write_gguf(path, kv, T)
+            got, msg = run_logits(binary, path, 10, 40)
+            named = [arch + '.' + k for k in keys]
+            if got is None:
+                ok = any(n in msg for n in named) and '\n' not in msg
+                rows.append(('%s+%s' % (arch, label), 'sweep', 'ok' if ok else 'FAIL',
+                             'refused: ' + msg.split(': ', 1)[-1]))
+                continue
+            if upd is None:
+                rows.append(('%s+%s' % (arch, label), 'sweep', 'FAIL', 'loaded, must be refused'))
+                continue
+            if label == 'window-3' and not base.get('swa_pattern'):
+                rows.append(('%s+%s' % (arch, label), 'sweep', 'FAIL', 'loaded a short window'))
+                continue
+            cfg.update(upd)
+            if 'rope_dim' in upd:
+                cfg['rope_dim'] = upd['rope_dim']
+            toks, logits = got
+            d = float(np.max(np.abs(reference(cfg, reference_weights(arch, T, False), toks) - logits)))
+            rows.append(('%s+%s' % (arch, label), 'sweep', 'ok' if d <= tol else 'FAIL',
+                         'loaded, max |dlogit| %.2e' % d))
+        for tname, shape in SWEEP_TENSORS:
+            o = dict(base)
+            cfg, kv, T = build(arch, rng, **o)
+            if base.get('n_expert'):
+                for k, v in MOE_KV.items():
+                    kv[arch + '.' + k] = v
+            name = 'blk.0.' + tname
+            if any(n == name for n, _ in T):
+                continue
+            dim, nh, nkv = 32, 4, 2
+            hd = dim // nh
+            T.append((name, rng.normal(0, 0.3, shape(dim, nh * hd, nkv * hd, hd, 48))))
+            path = os.path.join(tmp, 'sweep-%s-%s.gguf' % (arch, tname))
+            write_gguf(path, kv, T)
+            got, msg = run_logits(binary, path, 10, 40)
+            label = '%s+%s' % (arch, tname)
+            if got is None:
+                ok = ("'%s'" % name) in msg or "tensor 'blk.0." in msg
+                rows.append((label, 'sweep', 'ok' if ok else 'FAIL', 'refused: ' + msg.split(': ', 1)[-1]))
+            elif tname not in REFERENCE_TENSORS:
+                rows.append((label, 'sweep', 'FAIL', 'loaded a tensor the reference does not run'))
+            else:
+                toks, logits = got
+                d = float(np.max(np.abs(reference(cfg, reference_weights(arch, T, False), toks) - logits)))
+                rows.append((label, 'sweep', 'ok' if d <= tol else 'FAIL', 'loaded, max |dlogit| %.2e' % d))
+    return rows
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split('\n')[0])
     here = os.path.dirname(os.path.abspath(__file__))
@@ -572,6 +710,8 @@ def main():
         ok = got is None and must in msg and '\n' not in msg
         fails += not ok
         rows.append((name, 'refuse', 'ok' if ok else 'FAIL', msg if got is None else 'loaded'))
+    rows += sweep(a.bin, tmp, rng, a.tol)
+    fails += sum(r[2] != 'ok' for r in rows if r[1] == 'sweep')
     w = max(len(r[0]) for r in rows)
     for r in rows:
         if a.v or r[2] != 'ok':
