@@ -1,5 +1,6 @@
 #!/usr/bin/python3
-"""Architecture conformance: random-weight GGUF files of every supported architecture, written
+"""Architecture conformance: random-weight GGUF files (and Hugging Face checkpoints) of every
+supported architecture, written
 with llama.cpp's conventions, scored by `distiltrace logits` and checked against an exact
 float64 reference forward pass written here from the models' definitions (numpy); plus files
 that must be refused, each with the offending key or tensor named in the error.
@@ -19,6 +20,7 @@ import argparse
 import json
 import math
 import os
+import shutil
 import struct
 import subprocess
 import sys
@@ -511,6 +513,185 @@ def refusal_list():
     return R
 
 
+# ---- Hugging Face checkpoints of the same families ----
+
+def write_safetensors(path, tensors):
+    header, blobs, off = {}, [], 0
+    for name, a in tensors:
+        b = a.astype(np.float32).tobytes()
+        header[name] = {'dtype': 'F32', 'shape': list(a.shape), 'data_offsets': [off, off + len(b)]}
+        blobs.append(b)
+        off += len(b)
+    h = json.dumps(header).encode()
+    h += b' ' * ((-len(h)) % 8)
+    with open(path, 'wb') as f:
+        f.write(struct.pack('<Q', len(h)) + h + b''.join(blobs))
+
+
+def hf_tokenizer(n_vocab):
+    toks = tokenizer_kvs(n_vocab)['tokenizer.ggml.tokens']
+    return {'version': '1.0', 'added_tokens': [],
+            'pre_tokenizer': {'type': 'ByteLevel', 'add_prefix_space': False, 'trim_offsets': True,
+                              'use_regex': True},
+            'decoder': {'type': 'ByteLevel'},
+            'model': {'type': 'BPE', 'vocab': {t: i for i, t in enumerate(toks)}, 'merges': ['x y']}}
+
+
+def hf_name(g, post_norms, fused_up):
+    fixed = {'token_embd.weight': 'model.embed_tokens.weight', 'output_norm.weight': 'model.norm.weight',
+             'output_norm.bias': 'model.norm.bias', 'output.weight': 'lm_head.weight'}
+    if g in fixed:
+        return fixed[g]
+    _, L, rest = g.split('.', 2)
+    m = {'attn_norm.weight': 'input_layernorm.weight', 'attn_norm.bias': 'input_layernorm.bias',
+         'attn_q.weight': 'self_attn.q_proj.weight', 'attn_k.weight': 'self_attn.k_proj.weight',
+         'attn_v.weight': 'self_attn.v_proj.weight', 'attn_qkv.weight': 'self_attn.qkv_proj.weight',
+         'attn_q.bias': 'self_attn.q_proj.bias', 'attn_k.bias': 'self_attn.k_proj.bias',
+         'attn_v.bias': 'self_attn.v_proj.bias', 'attn_output.weight': 'self_attn.o_proj.weight',
+         'attn_output.bias': 'self_attn.o_proj.bias', 'attn_q_norm.weight': 'self_attn.q_norm.weight',
+         'attn_k_norm.weight': 'self_attn.k_norm.weight',
+         'post_attention_norm.weight': 'post_attention_layernorm.weight',
+         'ffn_norm.weight': 'pre_feedforward_layernorm.weight' if post_norms else 'post_attention_layernorm.weight',
+         'ffn_norm.bias': 'post_attention_layernorm.bias',
+         'post_ffw_norm.weight': 'post_feedforward_layernorm.weight',
+         'ffn_gate.weight': 'mlp.gate_proj.weight',
+         'ffn_up.weight': 'mlp.gate_up_proj.weight' if fused_up else 'mlp.up_proj.weight',
+         'ffn_down.weight': 'mlp.down_proj.weight'}
+    return 'model.layers.%s.%s' % (L, m[rest])
+
+
+def llama3_factors(base, d, factor, lo, hi, orig):
+    """HF's llama3 inv_freq rewrite, as divisors of the plain frequencies."""
+    inv = base ** (-np.arange(0, d, 2) / d)
+    wl = 2 * math.pi / inv
+    lo_wl, hi_wl = orig / lo, orig / hi
+    new = np.where(wl > lo_wl, inv / factor, inv)
+    smooth = (orig / wl - lo) / (hi - lo)
+    smoothed = (1 - smooth) * new / factor + smooth * new
+    medium = ~(wl < hi_wl) & ~(wl > lo_wl)
+    new = np.where(medium, smoothed, new)
+    return inv / new
+
+
+def hf_case_list():
+    """(name, model_type, GGUF-convention arch, builder options, config.json extras, reference
+    updates)."""
+    C = []
+
+    def add(name, mt, arch, cfg_json, upd=None, **o):
+        C.append((name, mt, arch, o, cfg_json, upd or {}))
+
+    add('hf-llama', 'llama', 'llama', {'tie_word_embeddings': False})
+    add('hf-llama-tied', 'llama', 'llama', {'tie_word_embeddings': True}, tied=True)
+    add('hf-llama-bias', 'llama', 'llama', {'attention_bias': True},
+        biases=('attn_q.bias', 'attn_k.bias', 'attn_v.bias', 'attn_output.bias'))
+    add('hf-llama3-rope', 'llama', 'llama',
+        {'rope_scaling': {'rope_type': 'llama3', 'factor': 8.0, 'low_freq_factor': 1.0,
+                          'high_freq_factor': 4.0, 'original_max_position_embeddings': 64}},
+        {'freq_factors': llama3_factors(10000.0, 8, 8.0, 1.0, 4.0, 64)})
+    add('hf-llama-linear', 'llama', 'llama', {'rope_scaling': {'type': 'linear', 'factor': 4.0}},
+        {'scaling': 'linear', 'factor': 4.0})
+    add('hf-mistral-yarn', 'mistral', 'llama',
+        {'sliding_window': None, 'rope_scaling': {'rope_type': 'yarn', 'factor': 4.0,
+                                                  'original_max_position_embeddings': 16,
+                                                  'attention_factor': 0.8}},
+        {'scaling': 'yarn', 'factor': 4.0, 'orig_ctx': 16, 'hf_attention_factor': 0.8},
+        rope_base=100.0)
+    add('hf-qwen2', 'qwen2', 'qwen2', {'use_sliding_window': False, 'sliding_window': 4},
+        biases=('attn_q.bias', 'attn_k.bias', 'attn_v.bias'))
+    add('hf-qwen3', 'qwen3', 'qwen3', {'head_dim': 16}, qk_norm='head', head_dim=16)
+    add('hf-gemma2', 'gemma2', 'gemma2',
+        {'query_pre_attn_scalar': 24, 'attn_logit_softcapping': 3.0, 'final_logit_softcapping': 5.0,
+         'sliding_window': 3, 'hidden_activation': 'gelu_pytorch_tanh'},
+        {'attn_scale': 24 ** -0.5, 'attn_softcap': 3.0, 'final_softcap': 5.0, 'swa': 3},
+        post_norms=True, gelu=True, tied=True, n_layer=3, swa_pattern=2, embed_scale=math.sqrt(32))
+    add('hf-gemma3', 'gemma3_text', 'gemma3',
+        {'sliding_window': 4, 'rope_local_base_freq': 10000.0, 'rope_theta': 1000000.0,
+         'rope_scaling': {'rope_type': 'linear', 'factor': 8.0}, 'query_pre_attn_scalar': 16,
+         'head_dim': 16, 'final_logit_softcapping': None,
+         'layer_types': ['sliding_attention'] * 5 + ['full_attention', 'sliding_attention']},
+        {'swa': 4, 'scaling': 'linear', 'factor': 8.0, 'attn_scale': 0.25},
+        post_norms=True, gelu=True, tied=True, qk_norm='head', n_layer=7, head_dim=16,
+        rope_base=1000000.0, swa_pattern=6, rope_base_swa=10000.0, embed_scale=math.sqrt(32))
+    add('hf-phi3', 'phi3', 'phi3', {'partial_rotary_factor': 0.5}, {'rope_dim': 4},
+        fused_qkv=True, fused_up=True)
+    add('hf-granite', 'granite', 'granite',
+        {'embedding_multiplier': 12.0, 'residual_multiplier': 0.22, 'attention_multiplier': 0.0078125,
+         'logits_scaling': 8.0},
+        {'embed_scale': 12.0, 'residual_scale': 0.22, 'attn_scale': 0.0078125, 'logit_scale': 8.0})
+    add('hf-olmo2', 'olmo2', 'olmo2', {}, no_pre_norm=True, post_norms=True, qk_norm='full')
+    add('hf-stablelm', 'stablelm', 'stablelm',
+        {'partial_rotary_factor': 0.25, 'layer_norm_eps': 1e-5, 'use_parallel_residual': False,
+         'use_qkv_bias': True}, {'rope_dim': 2}, layernorm=True,
+        biases=('attn_q.bias', 'attn_k.bias', 'attn_v.bias'))
+    return C
+
+
+HF_REFUSALS = [
+    ('hf-dynamic-rope', 'llama', {'rope_scaling': {'type': 'dynamic', 'factor': 2.0}}, "'dynamic'"),
+    ('hf-longrope', 'phi3', {'rope_scaling': {'type': 'longrope', 'short_factor': [1.0] * 4,
+                                              'long_factor': [2.0] * 4}}, "'longrope'"),
+    ('hf-gelu-llama', 'llama', {'hidden_act': 'gelu'}, "'hidden_act'"),
+    ('hf-parallel-residual', 'stablelm', {'use_parallel_residual': True}, "'use_parallel_residual'"),
+    ('hf-mixtral', 'mixtral', {}, "'mixtral'"),
+    ('hf-qwen2-window', 'qwen2', {'use_sliding_window': True, 'sliding_window': 4}, "'sliding_window'"),
+    ('hf-yarn-mscale', 'llama', {'rope_scaling': {'rope_type': 'yarn', 'factor': 4.0, 'mscale': 1.0}},
+     "'mscale'"),
+]
+
+
+def hf_write(d, mt, arch, o, cfg_json, T, nv):
+    os.makedirs(d, exist_ok=True)
+    dim, nh, nkv = o.get('dim', 32), o.get('n_head', 4), o.get('n_head_kv', 2)
+    c = {'model_type': mt, 'hidden_size': dim, 'num_hidden_layers': o.get('n_layer', 2),
+         'num_attention_heads': nh, 'num_key_value_heads': nkv, 'intermediate_size': o.get('ffn', 48),
+         'vocab_size': nv, 'max_position_embeddings': 64, 'rope_theta': o.get('rope_base', 10000.0)}
+    c['layer_norm_eps' if o.get('layernorm') else 'rms_norm_eps'] = 1e-5
+    c.update(cfg_json)
+    plus_one = arch in ('gemma2', 'gemma3')
+    out = []
+    for n, a in T:
+        if plus_one and n.endswith('norm.weight'):
+            a = a - 1.0
+        out.append((hf_name(n, bool(o.get('post_norms')), bool(o.get('fused_up'))), a))
+    with open(os.path.join(d, 'config.json'), 'w') as f:
+        json.dump(c, f)
+    with open(os.path.join(d, 'tokenizer.json'), 'w') as f:
+        json.dump(hf_tokenizer(nv), f)
+    write_safetensors(os.path.join(d, 'model.safetensors'), out)
+
+
+def hf_checks(binary, tmp, rng, tol):
+    rows = []
+    for name, mt, arch, o, cfg_json, upd in hf_case_list():
+        cfg, _, T = build(arch, rng, **o)
+        cfg['adjacent'] = False  # HF checkpoints rotate half-split pairs
+        cfg.update(upd)
+        if 'hf_attention_factor' in upd:  # HF's attention_factor replaces 0.1 ln(s) + 1
+            cfg['attn_factor'] = upd['hf_attention_factor'] / (1 + 0.1 * math.log(upd['factor']))
+        d = os.path.join(tmp, name)
+        hf_write(d, mt, arch, o, cfg_json, T, 40)
+        got, msg = run_logits(binary, d, 10, 40)
+        if got is None:
+            rows.append((name, 'hf', 'FAIL', 'refused: ' + msg))
+            continue
+        toks, logits = got
+        W = {n: a.astype(np.float32).astype(np.float64) for n, a in T}
+        dd = float(np.max(np.abs(reference(cfg, W, toks) - logits)))
+        rows.append((name, 'hf', 'ok' if dd <= tol else 'FAIL', 'max |dlogit| %.2e' % dd))
+    for name, mt, cfg_json, must in HF_REFUSALS:
+        arch = {'mixtral': 'llama'}.get(mt, mt)
+        o = {'phi3': dict(fused_qkv=True, fused_up=True), 'stablelm': dict(layernorm=True),
+             'qwen2': dict(biases=('attn_q.bias', 'attn_k.bias', 'attn_v.bias'))}.get(arch, {})
+        cfg, _, T = build(arch, rng, **o)
+        d = os.path.join(tmp, name)
+        hf_write(d, mt, arch, o, cfg_json, T, 40)
+        got, msg = run_logits(binary, d, 10, 40)
+        ok = got is None and must in msg and '\n' not in msg
+        rows.append((name, 'hf', 'ok' if ok else 'FAIL', msg if got is None else 'loaded, must be refused'))
+    return rows
+
+
 # ---- the sweep: every architecture x metadata keys and block tensors ----
 
 # The plain model of each row (its required tensors, no optional key).
@@ -711,7 +892,8 @@ def main():
         fails += not ok
         rows.append((name, 'refuse', 'ok' if ok else 'FAIL', msg if got is None else 'loaded'))
     rows += sweep(a.bin, tmp, rng, a.tol)
-    fails += sum(r[2] != 'ok' for r in rows if r[1] == 'sweep')
+    rows += hf_checks(a.bin, tmp, rng, a.tol)
+    fails += sum(r[2] != 'ok' for r in rows if r[1] in ('sweep', 'hf'))
     w = max(len(r[0]) for r in rows)
     for r in rows:
         if a.v or r[2] != 'ok':
@@ -719,9 +901,7 @@ def main():
     n_ok = sum(r[2] == 'ok' for r in rows)
     print('%d of %d checks passed' % (n_ok, len(rows)))
     if not a.keep:
-        for f in os.listdir(tmp):
-            os.unlink(os.path.join(tmp, f))
-        os.rmdir(tmp)
+        shutil.rmtree(tmp)
     return 1 if fails else 0
 
 
