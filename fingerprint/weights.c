@@ -59,6 +59,25 @@ static int needs_qk_permute(const struct dt_model *a, const struct dt_model *b, 
     return strstr(name, "attn_q.weight") != NULL || strstr(name, "attn_k.weight") != NULL;
 }
 
+/* What to add to a stored tensor to get the weight the forward pass uses: Hugging Face
+ * checkpoints of rows with (1 + w) norms (gemma) store w, their GGUF conversions 1 + w. */
+static float stored_offset(const struct dt_model *m, const char *name)
+{
+    size_t n = strlen(name), k = strlen("norm.weight");
+    return dt_model_format(m) == DT_FORMAT_SAFETENSORS &&
+                   (dt_model_config(m)->arch->flags & DT_AF_HF_NORM_PLUS_ONE) && n >= k &&
+                   !strcmp(name + n - k, "norm.weight")
+               ? 1.0f
+               : 0.0f;
+}
+
+static void add_offset(float *v, int64_t n, float add)
+{
+    if (add != 0.0f)
+        for (int64_t i = 0; i < n; i++)
+            v[i] += add;
+}
+
 struct acc {
     double sx, sy, sxx, syy, sxy, sdd, sqq;
     int64_t n;
@@ -71,7 +90,8 @@ static void dequant_row(const struct dt_weight *w, int64_t row, float *dst)
 
 /* Streams one aligned tensor pair. t is the teacher side; o the other model. */
 static int compare_tensor(const struct dt_weight *t, const struct dt_weight *o, int permute_o,
-                          int64_t head_dim, struct acc *a, struct dt_error *err)
+                          int64_t head_dim, float add_t, float add_o, struct acc *a,
+                          struct dt_error *err)
 {
     int64_t cols = t->cols;
     float *x = dt_malloc_array((size_t)cols, sizeof(float));
@@ -95,6 +115,8 @@ static int compare_tensor(const struct dt_weight *t, const struct dt_weight *o, 
     for (int64_t r = 0; r < t->rows; r++) {
         dequant_row(t, r, x);
         dequant_row(o, permute_o ? hf_row_for_gguf_row(r, head_dim) : r, y);
+        add_offset(x, cols, add_t);
+        add_offset(y, cols, add_o);
         if (requant) {
             const float *hi = t_is_hi ? x : y;
             if (dt_ggml_quantize(lo_type, hi, qbuf, cols) != 0)
@@ -162,7 +184,9 @@ int dt_weights_compare(const struct dt_model *teacher, const struct dt_model *ot
             b = &tw;
         }
         struct acc acc = {0};
-        if ((rc = compare_tensor(a, b, permute, head_dim, &acc, err)) != 0)
+        const struct dt_model *ma = a == &tw ? teacher : other, *mb = a == &tw ? other : teacher;
+        if ((rc = compare_tensor(a, b, permute, head_dim, stored_offset(ma, tw.name),
+                                 stored_offset(mb, tw.name), &acc, err)) != 0)
             goto out;
         out->n_aligned++;
         if (!permute && tw.type == ow.type && tw.row_bytes == ow.row_bytes) {
