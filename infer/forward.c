@@ -199,7 +199,7 @@ static double yarn_corr_dim(int n_dims, int orig_ctx, double n_rot, double base)
  * rope_yarn computes them: theta = p base^(-2i/d) / factor_i; linear scaling multiplies it by
  * freq_scale; YaRN blends the scaled and unscaled angle with a ramp over the pairs between
  * the correction dimensions and multiplies cos and sin by attn_factor (1 + 0.1 ln(1/scale)).
- * Computed in double: the reference it must match is exact.
+ * The scaling arithmetic is in double on top of the f32 unscaled angle.
  */
 static void rope_fill(const struct dt_model_config *c, const struct rope_params *rp, float *t,
                       int p0, int n_pos)
@@ -218,9 +218,12 @@ static void rope_fill(const struct dt_model_config *c, const struct rope_params 
     for (int p = p0; p < n_pos; p++) {
         float *r = t + (size_t)p * (size_t)d;
         for (int i = 0; i < half; i++) {
-            double ext = p * pow(rp->theta, -(double)(2 * i) / d);
+            /* The unscaled angle in f32, as HF and ggml compute it (and as this did before
+             * scaling existed, so unscaled models give the same logits bit for bit). */
+            float inv = (float)(1.0 / pow(rp->theta, (double)(2 * i) / d));
             if (rp->factors)
-                ext /= rp->factors[i];
+                inv /= rp->factors[i];
+            double ext = (double)((float)p * inv);
             double ang = ext;
             if (rp->scaling == DT_ROPE_SCALING_LINEAR) {
                 ang = ext * rp->freq_scale;
