@@ -9,6 +9,7 @@
 #include "reports/compare_out.h"
 #include "reports/store.h"
 #include "util/alloc.h"
+#include "util/file.h"
 #include "util/log.h"
 
 #include <cJSON.h>
@@ -359,10 +360,25 @@ static int run(int argc, char **argv, int attribute)
     if (quiet)
         dt_log_verbosity = 0;
 
+    /* Inputs are checked before the evidence store is touched: a typo in a path never creates
+     * a store or records a failed run. */
+    for (size_t k = 0; k < n_teachers + n_controls + 1; k++) {
+        const struct dt_compare_input *in =
+            k == 0 ? &suspect : k <= n_teachers ? &teachers[k - 1] : &controls[k - 1 - n_teachers];
+        const char *paths[2] = {in->model_path, in->transcripts_path};
+        for (int j = 0; j < 2; j++)
+            if (paths[j] && !dt_path_exists(paths[j])) {
+                fprintf(stderr, "distiltrace %s: cannot read '%s': no such file or directory\n",
+                        cmd, paths[j]);
+                return DT_EXIT_INPUT;
+            }
+    }
     struct dt_error err = {0};
     struct dt_store *store = NULL;
     int64_t run_id = 0;
     int rc;
+    if (!no_db && (rc = dt_file_prepare_output(db, &err)) != 0)
+        return dt_cli_fail(&err);
     if (!no_db) {
         if ((rc = dt_store_open(db, &store, &err)) != 0)
             return dt_cli_fail(&err);
@@ -374,6 +390,7 @@ static int run(int argc, char **argv, int attribute)
     }
     struct dt_compare_result res;
     rc = dt_compare_run(teachers, n_teachers, &suspect, controls, n_controls, &p, &res, &err);
+    dt_progress_clear();
     int status;
     if (rc) {
         status = dt_cli_fail(&err);
