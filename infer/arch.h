@@ -120,7 +120,8 @@ struct dt_arch {
     enum dt_act act;
     enum dt_qk_norm qk_norm;
     enum dt_rope_layout gguf_rope; /* layout of GGUF files (HF checkpoints are half-split) */
-    int swa_pattern;               /* 0: no sliding window; n: layer i is local iff i % n < n-1 */
+    int swa_pattern;               /* 0: no sliding window; n > 1: layer i is local iff
+                                      i % n < n-1 (an HF Mistral config's window: every layer) */
     int rope_swa_fixed_base;       /* >0: local layers use this RoPE base, unscaled (gemma3) */
     int attn_scale_dim_layers;     /* llama.cpp scales q by 1/sqrt(dim/n_head) instead of
                                       1/sqrt(head_dim) for this layer count (gemma 27B) */

@@ -655,10 +655,22 @@ static int hf_arch_keys(struct dt_model_config *c, const cJSON *root, const char
             return dt_error_set(err, DT_EUNSUPPORTED, "'%s': key '%s' is not supported", path,
                                 truthy_refused[i]);
     }
-    /* sliding window: qwen2 has it only with use_sliding_window */
+    /* sliding window: qwen2 has it only with use_sliding_window; HF's Mistral applies it on
+     * every layer; a llama config's is ignored by HF */
+    static const char *const every_layer_window[] = {"mistral"};
+    static const char *const ignored_window[] = {"llama"};
+    const cJSON *mt = cJSON_GetObjectItemCaseSensitive(root, "model_type");
+    const char *type = cJSON_IsString(mt) ? mt->valuestring : "";
+    int ignored = 0;
+    for (size_t i = 0; i < sizeof ignored_window / sizeof ignored_window[0]; i++)
+        ignored |= !strcmp(type, ignored_window[i]);
     const cJSON *usw = cJSON_GetObjectItemCaseSensitive(root, "use_sliding_window");
-    if (!cJSON_IsFalse(usw) && (rc = json_int(root, "sliding_window", &c->swa_window, 0, path, err)))
+    if (!ignored && !cJSON_IsFalse(usw) &&
+        (rc = json_int(root, "sliding_window", &c->swa_window, 0, path, err)))
         return rc;
+    for (size_t i = 0; i < sizeof every_layer_window / sizeof every_layer_window[0]; i++)
+        if (!strcmp(type, every_layer_window[i]) && c->swa_window > 0)
+            c->swa_pattern = 1;
     if (a->swa_pattern) {
         int pat = a->swa_pattern;
         if ((rc = json_int(root, "sliding_window_pattern", &pat, 0, path, err)))
@@ -996,7 +1008,8 @@ static int bind_layer(struct dt_model *m, int i, struct dt_error *err)
     }
 #undef MAT
 #undef VEC
-    l->is_swa = c->swa_window > 0 && i % c->swa_pattern < c->swa_pattern - 1;
+    l->is_swa = c->swa_window > 0 &&
+                (c->swa_pattern == 1 || i % c->swa_pattern < c->swa_pattern - 1);
     return 0;
 }
 

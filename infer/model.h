@@ -51,7 +51,8 @@ struct dt_model_config {
     float attn_scale;        /* multiplier of q.k (default 1/sqrt(head_dim)) */
     float attn_softcap;      /* scores -> c tanh(s/c) when > 0 */
     int swa_window;          /* sliding window in tokens (0: none): key j visible iff i-j < w */
-    int swa_pattern;         /* layer l is local iff swa_window && l % pattern < pattern-1 */
+    int swa_pattern;         /* layer l is local iff swa_window and pattern == 1 (every layer)
+                                or l % pattern < pattern-1 */
     /* scales */
     float embed_scale;       /* embeddings times this */
     float residual_scale;    /* block outputs times this before the residual add */

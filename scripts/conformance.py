@@ -162,7 +162,7 @@ def reference(cfg, W, toks):
     rs = cfg.get('residual_scale', 1.0)
     for L in range(cfg['n_layer']):
         p = 'blk.%d.' % L
-        local = bool(cfg.get('swa')) and L % cfg['swa_pattern'] < cfg['swa_pattern'] - 1
+        local = bool(cfg.get('swa')) and (cfg.get('swa_all') or L % cfg['swa_pattern'] < cfg['swa_pattern'] - 1)
         h = norm(x, p + 'attn_norm') if p + 'attn_norm.weight' in W else x
         if p + 'attn_qkv.weight' in W:
             qkv = h @ W[p + 'attn_qkv.weight'].T
@@ -597,6 +597,8 @@ def hf_case_list():
                                                   'attention_factor': 0.8}},
         {'scaling': 'yarn', 'factor': 4.0, 'orig_ctx': 16, 'hf_attention_factor': 0.8},
         rope_base=100.0)
+    add('hf-mistral-window', 'mistral', 'llama', {'sliding_window': 3}, {'swa': 3, 'swa_all': True})
+    add('hf-llama-window-ignored', 'llama', 'llama', {'sliding_window': 3})
     add('hf-qwen2', 'qwen2', 'qwen2', {'use_sliding_window': False, 'sliding_window': 4},
         biases=('attn_q.bias', 'attn_k.bias', 'attn_v.bias'))
     add('hf-qwen3', 'qwen3', 'qwen3', {'head_dim': 16}, qk_norm='head', head_dim=16)
