@@ -27,6 +27,7 @@ static const char *const key_suffix[DT_K_COUNT] = {
     [DT_K_RS_FACTOR] = "rope.scaling.factor",
     [DT_K_RS_ORIG_CTX] = "rope.scaling.original_context_length",
     [DT_K_RS_ATTN_FACTOR] = "rope.scaling.attn_factor",
+    [DT_K_RS_YARN_ATTN_FACTOR] = "rope.scaling.yarn_attn_factor",
     [DT_K_RS_BETA_FAST] = "rope.scaling.yarn_beta_fast",
     [DT_K_RS_BETA_SLOW] = "rope.scaling.yarn_beta_slow",
     [DT_K_RS_EXT_FACTOR] = "rope.scaling.yarn_ext_factor",
@@ -90,7 +91,7 @@ static const char *const bt_name[DT_BT_COUNT] = {
      DT_KEY(FEED_FORWARD_LENGTH) | DT_KEY(HEAD_COUNT) | DT_KEY(HEAD_COUNT_KV) |                \
      DT_KEY(KEY_LENGTH) | DT_KEY(VALUE_LENGTH) | DT_KEY(ROPE_DIM) | DT_KEY(ROPE_BASE) |        \
      DT_KEY(ROPE_SCALE_LINEAR) | DT_KEY(RS_TYPE) | DT_KEY(RS_FACTOR) | DT_KEY(RS_ORIG_CTX) |   \
-     DT_KEY(RS_ATTN_FACTOR) | DT_KEY(RS_BETA_FAST) | DT_KEY(RS_BETA_SLOW) |                    \
+     DT_KEY(RS_ATTN_FACTOR) | DT_KEY(RS_YARN_ATTN_FACTOR) | DT_KEY(RS_BETA_FAST) | DT_KEY(RS_BETA_SLOW) |                    \
      DT_KEY(RS_EXT_FACTOR) | DT_KEY(RS_FINETUNED) | DT_KEY(VOCAB_SIZE) | DT_KEY(CAUSAL) |      \
      DT_KEY(SLIDING_WINDOW))
 #define RMS_KEYS (BASE_KEYS | DT_KEY(RMS_EPS))

@@ -69,7 +69,8 @@ enum dt_key {
     DT_K_RS_TYPE,
     DT_K_RS_FACTOR,
     DT_K_RS_ORIG_CTX,
-    DT_K_RS_ATTN_FACTOR,
+    DT_K_RS_ATTN_FACTOR,      /* llama.cpp's rope_attn_factor: used by few archs, only 1 accepted */
+    DT_K_RS_YARN_ATTN_FACTOR,
     DT_K_RS_BETA_FAST,
     DT_K_RS_BETA_SLOW,
     DT_K_RS_EXT_FACTOR,

@@ -287,7 +287,13 @@ static int gguf_apply_key(struct dt_model_config *c, const struct dt_gguf_kv *kv
     case DT_K_RS_TYPE: return 0; /* read first, in load_gguf */
     case DT_K_RS_FACTOR: c->rope_freq_scale = v == 0 ? 1.0f : (float)(1.0 / v); return 0;
     case DT_K_RS_ORIG_CTX: return kv_count(kv, &c->rope_orig_ctx, err);
-    case DT_K_RS_ATTN_FACTOR: c->yarn_attn_factor = (float)v; return 0;
+    case DT_K_RS_ATTN_FACTOR:
+        /* llama.cpp reads it into rope_attn_factor, which only some architectures' graphs
+         * use; the YaRN multiplier is yarn_attn_factor. */
+        if (v == 1)
+            return 0;
+        break;
+    case DT_K_RS_YARN_ATTN_FACTOR: c->yarn_attn_factor = (float)v; return 0;
     case DT_K_RS_BETA_FAST: c->yarn_beta_fast = (float)v; return 0;
     case DT_K_RS_BETA_SLOW: c->yarn_beta_slow = (float)v; return 0;
     case DT_K_RS_EXT_FACTOR: c->yarn_ext_factor = (float)v; return 0;
@@ -413,7 +419,7 @@ static int load_gguf(struct dt_model *m, const char *path, struct dt_error *err)
         c->rope_scaling = DT_ROPE_SCALING_NONE;
     if (c->rope_scaling != DT_ROPE_SCALING_YARN &&
         (c->yarn_attn_factor != 1.0f || c->yarn_ext_factor != 1.0f)) {
-        rc = dt_error_set(err, DT_EUNSUPPORTED, "metadata key '%s.rope.scaling.attn_factor' or "
+        rc = dt_error_set(err, DT_EUNSUPPORTED, "metadata key '%s.rope.scaling.yarn_attn_factor' or "
                           "'yarn_ext_factor' is set without yarn scaling", arch);
         goto out;
     }

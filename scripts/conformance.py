@@ -369,7 +369,7 @@ def case_list():
     add('qwen2-tied', 'qwen2', tied=True, biases=('attn_q.bias', 'attn_k.bias', 'attn_v.bias'))
     add('qwen2-yarn', 'qwen2', biases=('attn_q.bias', 'attn_k.bias', 'attn_v.bias'),
         kv={'rope.scaling.type': 'yarn', 'rope.scaling.factor': 4.0,
-            'rope.scaling.original_context_length': 16, 'rope.scaling.attn_factor': 0.9},
+            'rope.scaling.original_context_length': 16, 'rope.scaling.yarn_attn_factor': 0.9},
         scaling='yarn', factor=4.0, orig_ctx=16, attn_factor=0.9, rope_base=100.0)
     add('qwen2moe', 'qwen2moe', biases=('attn_q.bias', 'attn_k.bias', 'attn_v.bias'),
         kv={'expert_count': 4, 'expert_used_count': 2, 'expert_feed_forward_length': 24,
@@ -485,7 +485,9 @@ def refusal_list():
         biases=('attn_q.bias', 'attn_k.bias', 'attn_v.bias'),
         kv={'rope.scaling.type': 'yarn', 'rope.scaling.factor': 4.0,
             'rope.scaling.yarn_log_multiplier': 0.1})
-    add('attn-factor-without-yarn', 'llama', "attn_factor", kv={'rope.scaling.attn_factor': 0.5})
+    add('attn-factor-without-yarn', 'llama', "yarn_attn_factor", kv={'rope.scaling.yarn_attn_factor': 0.5})
+    add('rope-attn-factor', 'llama', "'llama.rope.scaling.attn_factor'",
+        kv={'rope.scaling.type': 'yarn', 'rope.scaling.factor': 4.0, 'rope.scaling.attn_factor': 0.5})
     add('unknown-block-tensor', 'llama', "'blk.1.attn_rot_embd.weight'",
         tensors=(('blk.1.attn_rot_embd.weight', (8,)),))
     add('unknown-model-tensor', 'llama', "'pos_embd.weight'", tensors=(('pos_embd.weight', (40, 32)),))
@@ -725,7 +727,7 @@ SWEEP_KEYS = [
               'rope.scaling.original_context_length': 8}, {'scaling': 'yarn', 'factor': 4.0, 'orig_ctx': 8}),
     ('yarn-ext', {'rope.scaling.type': 'yarn', 'rope.scaling.factor': 4.0,
                   'rope.scaling.original_context_length': 8, 'rope.scaling.yarn_ext_factor': 0.5,
-                  'rope.scaling.attn_factor': 0.8, 'rope.scaling.yarn_beta_fast': 4.0,
+                  'rope.scaling.yarn_attn_factor': 0.8, 'rope.scaling.yarn_beta_fast': 4.0,
                   'rope.scaling.yarn_beta_slow': 2.0},
      {'scaling': 'yarn', 'factor': 4.0, 'orig_ctx': 8, 'ext_factor': 0.5, 'attn_factor': 0.8,
       'beta_fast': 4.0, 'beta_slow': 2.0}),
@@ -739,6 +741,8 @@ SWEEP_KEYS = [
     ('logit-scale', {'logit_scale': 4.0}, {'logit_scale': 4.0}),
     ('attention-scale', {'attention.scale': 0.1}, {'attn_scale': 0.1}),
     ('expert-weights-scale', {'expert_weights_scale': 2.0}, None),
+    ('rope-attn-factor', {'rope.scaling.attn_factor': 0.8}, None),
+    ('rope-attn-factor-1', {'rope.scaling.attn_factor': 1.0}, {}),
     ('expert-count-dense', {'expert_count': 4, 'expert_used_count': 2}, None),
     ('layer-norm-eps', {'attention.layer_norm_epsilon': 1e-5}, {}),
     ('freq-base-swa', {'rope.freq_base_swa': 1000.0}, None),
