@@ -634,6 +634,37 @@ static int hf_rope_scaling(struct dt_model_config *c, const cJSON *rs, const cha
     return dt_error_set(err, DT_EUNSUPPORTED, "'%s': rope_scaling '%.32s' is not supported", path, t);
 }
 
+/*
+ * transformers' defaults for keys a config.json may leave out (the values its config classes
+ * take when the key is absent), added to the parsed config so absent and default read alike.
+ */
+static int hf_add_defaults(cJSON *root, const char *model_type, struct dt_error *err)
+{
+    static const struct {
+        const char *type, *key;
+        double value;
+    } defaults[] = {
+        {"stablelm", "partial_rotary_factor", 0.25},
+        {"stablelm", "layer_norm_eps", 1e-5},
+        {"gemma2", "query_pre_attn_scalar", 256},
+        {"gemma2", "attn_logit_softcapping", 50.0},
+        {"gemma2", "final_logit_softcapping", 30.0},
+        {"gemma2", "sliding_window", 4096},
+        {"gemma3_text", "query_pre_attn_scalar", 256},
+        {"gemma3_text", "sliding_window", 4096},
+        {"gemma3_text", "rope_local_base_freq", 10000.0},
+        {"gemma3_text", "rope_theta", 1000000.0},
+        {"mistral", "sliding_window", 4096},
+        {"granite", "embedding_multiplier", 1.0},
+    };
+    for (size_t i = 0; i < sizeof defaults / sizeof defaults[0]; i++)
+        if (!strcmp(defaults[i].type, model_type) &&
+            !cJSON_HasObjectItem(root, defaults[i].key) &&
+            !cJSON_AddNumberToObject(root, defaults[i].key, defaults[i].value))
+            return dt_error_set(err, DT_ENOMEM, "out of memory");
+    return 0;
+}
+
 /* Per-architecture config.json keys. */
 static int hf_arch_keys(struct dt_model_config *c, const cJSON *root, const char *path,
                         struct dt_error *err)
@@ -770,6 +801,8 @@ static int load_hf(struct dt_model *m, const char *path, struct dt_error *err)
         goto out;
     }
     config_defaults(c, a);
+    if ((rc = hf_add_defaults(root, mt->valuestring, err)))
+        goto out;
     c->rope_half_split = 1;
     c->rms_eps = 1e-6f;
     /* HF applies the soft-caps only when config.json sets them. */

@@ -617,6 +617,10 @@ def hf_case_list():
         {'swa': 4, 'scaling': 'linear', 'factor': 8.0, 'attn_scale': 0.25},
         post_norms=True, gelu=True, tied=True, qk_norm='head', n_layer=7, head_dim=16,
         rope_base=1000000.0, swa_pattern=6, rope_base_swa=10000.0, embed_scale=math.sqrt(32))
+    add('hf-gemma2-defaults', 'gemma2', 'gemma2', {},
+        {'attn_scale': 256 ** -0.5, 'attn_softcap': 50.0, 'final_softcap': 30.0},
+        post_norms=True, gelu=True, tied=True, swa_pattern=2, embed_scale=math.sqrt(32))
+    add('hf-stablelm-defaults', 'stablelm', 'stablelm', {}, {'rope_dim': 2}, layernorm=True)
     add('hf-phi3', 'phi3', 'phi3', {'partial_rotary_factor': 0.5}, {'rope_dim': 4},
         fused_qkv=True, fused_up=True)
     add('hf-granite', 'granite', 'granite',
