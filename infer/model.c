@@ -656,6 +656,11 @@ static int hf_add_defaults(cJSON *root, const char *model_type, struct dt_error 
         {"gemma3_text", "rope_theta", 1000000.0},
         {"mistral", "sliding_window", 4096},
         {"granite", "embedding_multiplier", 1.0},
+        {"olmo2", "rms_norm_eps", 1e-5},
+        {"phi3", "rms_norm_eps", 1e-5},
+        {"qwen3", "head_dim", 128},
+        {"gemma2", "head_dim", 256},
+        {"gemma3_text", "head_dim", 256},
     };
     for (size_t i = 0; i < sizeof defaults / sizeof defaults[0]; i++)
         if (!strcmp(defaults[i].type, model_type) &&

@@ -653,7 +653,8 @@ def hf_write(d, mt, arch, o, cfg_json, T, nv):
     dim, nh, nkv = o.get('dim', 32), o.get('n_head', 4), o.get('n_head_kv', 2)
     c = {'model_type': mt, 'hidden_size': dim, 'num_hidden_layers': o.get('n_layer', 2),
          'num_attention_heads': nh, 'num_key_value_heads': nkv, 'intermediate_size': o.get('ffn', 48),
-         'vocab_size': nv, 'max_position_embeddings': 64, 'rope_theta': o.get('rope_base', 10000.0)}
+         'vocab_size': nv, 'max_position_embeddings': 64, 'rope_theta': o.get('rope_base', 10000.0),
+         'head_dim': o.get('head_dim', dim // nh)}
     c['layer_norm_eps' if o.get('layernorm') else 'rms_norm_eps'] = 1e-5
     c.update(cfg_json)
     plus_one = arch in ('gemma2', 'gemma3')
