@@ -15,6 +15,7 @@
  */
 #include "cli/cli_opts.h"
 #include "cli/commands.h"
+#include "infer/model.h"
 #include "detect/compare.h"
 #include "reports/compare_out.h"
 #include "reports/report.h"
@@ -329,7 +330,9 @@ int cmd_check_policy(int argc, char **argv)
                     "%zu controls)...\n", base_name(sus_path), base_name(tpath), t + 1, n_teachers,
                     n_controls);
         if (rc == 0)
-            rc = dt_store_run_begin(store, argc, argv, &seed, p.threads, &run_id, &err);
+            rc = dt_store_run_begin(store, argc, argv, &seed,
+                                          p.threads > 0 ? p.threads : DT_MODEL_DEFAULT_THREADS,
+                                          &run_id, &err);
         if (rc == 0 &&
             (rc = dt_compare_run(&tin, 1, &sus_in, ctl_in, n_controls, &p, &res, &err)) != 0) {
             struct dt_error e2;

@@ -2,7 +2,7 @@
 Q8_0 quantization and rejects a fine-tune, an independent same-architecture model and the
 students; `check --policy` fails on a distilled student and passes on an independent model,
 writing valid JUnit and SARIF; and `report` renders all five formats from that real compare."""
-import json, time, os, sys
+import json, re, time, os, sys
 import xml.etree.ElementTree as ET
 
 sys.path.insert(0, os.path.dirname(__file__))
@@ -79,8 +79,14 @@ def check_tests(tmp):
         levels = {x['ruleId']: x['level'] for x in doc['runs'][0]['results']}
         check(doc['version'] == '2.1.0' and levels.get('verdict') == 'error', 'SARIF verdict error')
     html = os.path.join(tmp, 'out', 'seqkd.html')
-    r = run([DT, 'report', '--verify', html, '--db', os.path.join(tmp, 'seqkd.db')])
-    check(r.returncode == 0, 'HTML report from check verifies, input files re-hashed', r.stdout)
+    # from another directory: the store keeps absolute paths, so every input is re-hashed
+    r = run([DT, 'report', '--verify', html, '--db', os.path.join(tmp, 'seqkd.db')], cwd='/')
+    check(r.returncode == 0 and r.stdout.strip().endswith('\nverified') and 'missing' not in r.stdout,
+          'HTML report from check verifies from another directory, every input re-hashed',
+          r.stdout)
+    text = open(html, encoding='utf-8').read()
+    check('>Threads</th><td>unknown' not in text and re.search(r'>Threads</th><td>\d+<', text),
+          'the report records the threads the run used')
     # all five formats of the real run, from the store alone
     for f in ('html', 'md', 'json', 'junit', 'sarif'):
         out = os.path.join(tmp, 'real.' + f)
