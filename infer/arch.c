@@ -108,7 +108,9 @@ static const char *const bt_name[DT_BT_COUNT] = {
 #define PRE_NORMS (DT_BT(ATTN_NORM) | DT_BT(FFN_NORM))
 #define POST_NORMS (DT_BT(ATTN_POST_NORM) | DT_BT(FFN_POST_NORM))
 
-static const char *const hf_llama[] = {"llama", "mistral", NULL};
+static const char *const hf_llama[] = {"llama", "mistral", "mixtral", NULL};
+static const char *const hf_qwen2moe[] = {"qwen2_moe", NULL};
+static const char *const hf_qwen3moe[] = {"qwen3_moe", NULL};
 static const char *const hf_qwen2[] = {"qwen2", NULL};
 static const char *const hf_qwen3[] = {"qwen3", NULL};
 static const char *const hf_gemma2[] = {"gemma2", NULL};
@@ -132,14 +134,14 @@ static const struct dt_arch table[] = {
      .gguf_rope = DT_ROPE_HALF_SPLIT},
     /* Qwen1.5-MoE / Qwen2-MoE: softmax top-k without renormalisation, plus a shared expert
      * behind a sigmoid gate. */
-    {.name = "qwen2moe",
+    {.name = "qwen2moe", .hf_types = hf_qwen2moe,
      .keys = RMS_KEYS | MOE_KEYS | DT_KEY(EXPERT_SHARED_FFN),
      .required = PRE_NORMS | ATTN_SPLIT | QKV_BIAS | MOE_FFN, .optional = SHARED_EXPERT,
      .gguf_rope = DT_ROPE_HALF_SPLIT},
     {.name = "qwen3", .hf_types = hf_qwen3, .keys = RMS_KEYS,
      .required = PRE_NORMS | ATTN_SPLIT | DENSE_FFN | DT_BT(Q_NORM) | DT_BT(K_NORM),
      .qk_norm = DT_QK_NORM_HEAD, .gguf_rope = DT_ROPE_HALF_SPLIT},
-    {.name = "qwen3moe", .keys = RMS_KEYS | MOE_KEYS,
+    {.name = "qwen3moe", .hf_types = hf_qwen3moe, .keys = RMS_KEYS | MOE_KEYS,
      .required = PRE_NORMS | ATTN_SPLIT | MOE_FFN | DT_BT(Q_NORM) | DT_BT(K_NORM),
      .qk_norm = DT_QK_NORM_HEAD, .gguf_rope = DT_ROPE_HALF_SPLIT, .flags = DT_AF_MOE_NORM},
     /* Gemma 2: pre and post norms around attention and FFN, GELU (tanh) gating, embeddings

@@ -521,6 +521,12 @@ static int map_hf_name(const char *hf, int post_norms, char *buf, size_t n)
         {"mlp.up_proj.weight", "ffn_up.weight"},
         {"mlp.gate_up_proj.weight", "ffn_up.weight"},
         {"mlp.down_proj.weight", "ffn_down.weight"},
+        {"block_sparse_moe.gate.weight", "ffn_gate_inp.weight"},
+        {"mlp.gate.weight", "ffn_gate_inp.weight"},
+        {"mlp.shared_expert.gate_proj.weight", "ffn_gate_shexp.weight"},
+        {"mlp.shared_expert.up_proj.weight", "ffn_up_shexp.weight"},
+        {"mlp.shared_expert.down_proj.weight", "ffn_down_shexp.weight"},
+        {"mlp.shared_expert_gate.weight", "ffn_gate_inp_shexp.weight"},
     };
     const char *prefix = "model.layers.";
     if (strncmp(hf, prefix, strlen(prefix)))
@@ -658,14 +664,20 @@ static int hf_add_defaults(cJSON *root, const char *model_type, struct dt_error 
         {"granite", "embedding_multiplier", 1.0},
         {"olmo2", "rms_norm_eps", 1e-5},
         {"phi3", "rms_norm_eps", 1e-5},
+        {"mixtral", "rms_norm_eps", 1e-5},
         {"qwen3", "head_dim", 128},
         {"gemma2", "head_dim", 256},
         {"gemma3_text", "head_dim", 256},
     };
+    static const char *const norm_topk_false[] = {"qwen2_moe", "qwen3_moe"};
     for (size_t i = 0; i < sizeof defaults / sizeof defaults[0]; i++)
         if (!strcmp(defaults[i].type, model_type) &&
             !cJSON_HasObjectItem(root, defaults[i].key) &&
             !cJSON_AddNumberToObject(root, defaults[i].key, defaults[i].value))
+            return dt_error_set(err, DT_ENOMEM, "out of memory");
+    for (size_t i = 0; i < sizeof norm_topk_false / sizeof norm_topk_false[0]; i++)
+        if (!strcmp(norm_topk_false[i], model_type) && !cJSON_HasObjectItem(root, "norm_topk_prob") &&
+            !cJSON_AddFalseToObject(root, "norm_topk_prob"))
             return dt_error_set(err, DT_ENOMEM, "out of memory");
     return 0;
 }
@@ -699,7 +711,7 @@ static int hf_arch_keys(struct dt_model_config *c, const cJSON *root, const char
     }
     /* sliding window: qwen2 has it only with use_sliding_window; HF's Mistral applies it on
      * every layer; a llama config's is ignored by HF */
-    static const char *const every_layer_window[] = {"mistral"};
+    static const char *const every_layer_window[] = {"mistral", "mixtral"};
     static const char *const ignored_window[] = {"llama"};
     const cJSON *mt = cJSON_GetObjectItemCaseSensitive(root, "model_type");
     const char *type = cJSON_IsString(mt) ? mt->valuestring : "";
@@ -766,8 +778,117 @@ static int hf_arch_keys(struct dt_model_config *c, const cJSON *root, const char
     return 0;
 }
 
+/* One expert's matrix in an HF MoE checkpoint: "model.layers.L.block_sparse_moe.experts.E.w1"
+ * (Mixtral: w1 gate, w3 up, w2 down) or "model.layers.L.mlp.experts.E.gate_proj" (Qwen).
+ * Returns 0 with layer, expert and which (0 gate, 1 up, 2 down), or -1. */
+static int hf_expert_name(const char *hf, long *layer, long *expert, int *which)
+{
+    static const char *const prefix = "model.layers.";
+    static const char *const kinds[][2] = {
+        {"block_sparse_moe.experts.", "w1.weight|w3.weight|w2.weight"},
+        {"mlp.experts.", "gate_proj.weight|up_proj.weight|down_proj.weight"},
+    };
+    if (strncmp(hf, prefix, strlen(prefix)))
+        return -1;
+    char *end;
+    const char *p = hf + strlen(prefix);
+    *layer = strtol(p, &end, 10);
+    if (end == p || *end != '.' || *layer < 0 || *layer >= MAX_LAYERS)
+        return -1;
+    p = end + 1;
+    for (size_t k = 0; k < 2; k++) {
+        size_t n = strlen(kinds[k][0]);
+        if (strncmp(p, kinds[k][0], n))
+            continue;
+        const char *q = p + n;
+        *expert = strtol(q, &end, 10);
+        if (end == q || *end != '.' || *expert < 0 || *expert > 4096)
+            return -1;
+        const char *leaf = end + 1, *opts = kinds[k][1];
+        for (int w = 0; w < 3; w++) {
+            const char *bar = strchr(opts, '|');
+            size_t len = bar ? (size_t)(bar - opts) : strlen(opts);
+            if (strlen(leaf) == len && !strncmp(leaf, opts, len)) {
+                *which = w;
+                return 0;
+            }
+            opts = bar ? bar + 1 : opts + len;
+        }
+    }
+    return -1;
+}
+
+/* Stacks the experts of each layer into the GGUF layout (n_expert matrices back to back, as
+ * ffn_{gate,up,down}_exps), copying them: the checkpoint stores one tensor per expert. */
+static int hf_stack_experts(struct dt_model *m, const struct dt_st_tensor **ex, int n_layer,
+                            int n_expert, struct dt_error *err)
+{
+    static const char *const names[3] = {"ffn_gate_exps.weight", "ffn_up_exps.weight",
+                                         "ffn_down_exps.weight"};
+    m->owned = dt_calloc((size_t)n_layer * 3, sizeof *m->owned);
+    if (!m->owned)
+        return dt_error_set(err, DT_ENOMEM, "out of memory");
+    for (int l = 0; l < n_layer; l++) {
+        for (int w = 0; w < 3; w++) {
+            const struct dt_st_tensor **e = ex + ((size_t)l * 3 + (size_t)w) * (size_t)n_expert;
+            if (!e[0]) {
+                int any = 0;
+                for (int j = 0; j < n_expert; j++)
+                    any |= e[j] != NULL;
+                if (any)
+                    return dt_error_set(err, DT_EFORMAT, "layer %d: expert 0's %s is missing", l, names[w]);
+                continue;
+            }
+            for (int j = 1; j < n_expert; j++)
+                if (!e[j] || e[j]->type != e[0]->type || e[j]->n_dims != 2 || e[0]->n_dims != 2 ||
+                    e[j]->shape[0] != e[0]->shape[0] || e[j]->shape[1] != e[0]->shape[1])
+                    return dt_error_set(err, DT_EFORMAT, "layer %d: expert %d's %s is missing or differs from expert 0's",
+                                        l, j, names[w]);
+            uint8_t *buf = dt_malloc_array((size_t)n_expert, e[0]->n_bytes);
+            if (!buf)
+                return dt_error_set(err, DT_ENOMEM, "out of memory stacking the experts of layer %d", l);
+            m->owned[m->n_owned++] = buf;
+            for (int j = 0; j < n_expert; j++)
+                memcpy(buf + (size_t)j * e[0]->n_bytes, e[j]->data, e[0]->n_bytes);
+            char name[96];
+            snprintf(name, sizeof name, "blk.%d.%s", l, names[w]);
+            int rc = add_tensor(m, name, e[0]->type, (int64_t)n_expert * e[0]->shape[0],
+                                e[0]->shape[1], buf, (int64_t)n_expert * e[0]->n_elems, err);
+            if (rc)
+                return rc;
+        }
+    }
+    return 0;
+}
+
+/* MoE keys of config.json. */
+static int hf_moe_keys(struct dt_model_config *c, const cJSON *root, const char *path,
+                       struct dt_error *err)
+{
+    int rc;
+    if ((rc = json_int(root, "num_local_experts", &c->n_expert, 0, path, err)) ||
+        (rc = json_int(root, "num_experts", &c->n_expert, 0, path, err)) ||
+        (rc = json_int(root, "num_experts_per_tok", &c->n_expert_used, 0, path, err)) ||
+        (rc = json_int(root, "moe_intermediate_size", &c->expert_ffn_dim, 0, path, err)) ||
+        (rc = json_int(root, "shared_expert_intermediate_size", &c->shexp_ffn_dim, 0, path, err)))
+        return rc;
+    const cJSON *nt = cJSON_GetObjectItemCaseSensitive(root, "norm_topk_prob");
+    if (cJSON_IsBool(nt) && cJSON_IsTrue(nt) != (c->expert_norm != 0))
+        return dt_error_set(err, DT_EUNSUPPORTED, "'%s': key 'norm_topk_prob' %s is not supported for '%s'",
+                            path, cJSON_IsTrue(nt) ? "true" : "false", c->arch->name);
+    int step = 1;
+    if ((rc = json_int(root, "decoder_sparse_step", &step, 0, path, err)))
+        return rc;
+    const cJSON *only = cJSON_GetObjectItemCaseSensitive(root, "mlp_only_layers");
+    if (step > 1 || (cJSON_IsArray(only) && cJSON_GetArraySize(only) > 0))
+        return dt_error_set(err, DT_EUNSUPPORTED, "'%s': key '%s' (dense layers among experts) is not supported",
+                            path, step > 1 ? "decoder_sparse_step" : "mlp_only_layers");
+    return 0;
+}
+
 static int load_hf(struct dt_model *m, const char *path, struct dt_error *err)
 {
+    const struct dt_st_tensor **experts = NULL;
     char *dir = NULL, *cfg_path = NULL, *tok_path = NULL, *text = NULL;
     cJSON *root = NULL;
     size_t n_text;
@@ -831,7 +952,7 @@ static int load_hf(struct dt_model *m, const char *path, struct dt_error *err)
     c->n_head_kv = c->n_head;
     if ((rc = json_int(root, "num_key_value_heads", &c->n_head_kv, 0, cfg_path, err)))
         goto out;
-    if ((rc = hf_arch_keys(c, root, cfg_path, err)))
+    if ((rc = hf_arch_keys(c, root, cfg_path, err)) || (rc = hf_moe_keys(c, root, cfg_path, err)))
         goto out;
     const cJSON *rp = cJSON_GetObjectItemCaseSensitive(root, "rope_parameters");
     if (cJSON_IsObject(rp)) {
@@ -851,10 +972,28 @@ static int load_hf(struct dt_model *m, const char *path, struct dt_error *err)
         goto out;
     }
     int post_norms = (a->required & DT_BT(ATTN_POST_NORM)) != 0;
-    int have_lm_head = 0;
+    int have_lm_head = 0, n_ex = c->n_expert;
+    if (n_ex > 0 && c->n_layer > 0 && c->n_layer <= MAX_LAYERS) {
+        experts = dt_calloc((size_t)c->n_layer * 3 * (size_t)n_ex, sizeof *experts);
+        if (!experts) {
+            rc = dt_error_set(err, DT_ENOMEM, "out of memory");
+            goto out;
+        }
+    }
     for (size_t i = 0; i < n; i++) {
         const struct dt_st_tensor *t = m->st->tensors[i];
         char name[256];
+        long el, ee;
+        int which;
+        if (hf_expert_name(t->name, &el, &ee, &which) == 0) {
+            if (!experts || el >= c->n_layer || ee >= n_ex) {
+                rc = dt_error_set(err, DT_EFORMAT, "'%s': tensor '%s' is an expert beyond the config's counts",
+                                  cfg_path, t->name);
+                goto out;
+            }
+            experts[((size_t)el * 3 + (size_t)which) * (size_t)n_ex + (size_t)ee] = t;
+            continue;
+        }
         int mr = map_hf_name(t->name, post_norms, name, sizeof name);
         if (mr == 1)
             continue;
@@ -867,6 +1006,8 @@ static int load_hf(struct dt_model *m, const char *path, struct dt_error *err)
         if ((rc = add_tensor(m, name, t->type, rows, cols, t->data, t->n_elems, err)))
             goto out;
     }
+    if (experts && (rc = hf_stack_experts(m, experts, c->n_layer, n_ex, err)))
+        goto out;
     /* A tied checkpoint may still store lm_head (equal to the embedding): the model uses
      * what is stored. An untied one without lm_head cannot run. */
     if (!tie && !have_lm_head) {
@@ -880,6 +1021,7 @@ static int load_hf(struct dt_model *m, const char *path, struct dt_error *err)
     }
     rc = dt_tokenizer_from_json(tok_path, &m->tok, err);
 out:
+    dt_free(experts);
     cJSON_Delete(root);
     dt_free(text);
     dt_free(tok_path);
@@ -1135,6 +1277,9 @@ void dt_model_free(struct dt_model *m)
         dt_free(m->names[i]);
     dt_free(m->names);
     dt_free(m->tensors);
+    for (size_t i = 0; i < m->n_owned; i++)
+        dt_free(m->owned[i]);
+    dt_free(m->owned);
     dt_tokenizer_free(m->tok);
     dt_gguf_free(m->gguf);
     dt_st_set_free(m->st);

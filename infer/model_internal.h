@@ -47,6 +47,8 @@ struct dt_model {
     size_t n_tensors;
     struct dt_weight *tensors; /* every tensor of the file, canonical names */
     char **names;              /* owned canonical names (parallel to tensors) */
+    void **owned;              /* tensor data the model built (HF experts stacked), freed with it */
+    size_t n_owned;
     int64_t n_params;
 
     struct dt_weight tok_embd; /* (n_vocab, dim) */

@@ -539,6 +539,30 @@ def hf_tokenizer(n_vocab):
             'model': {'type': 'BPE', 'vocab': {t: i for i, t in enumerate(toks)}, 'merges': ['x y']}}
 
 
+def hf_expert_tensors(T, mt):
+    """Splits stacked GGUF expert tensors into HF's one tensor per expert."""
+    out = []
+    leaf = {'mixtral': ('block_sparse_moe.experts.%d.', {'ffn_gate_exps': 'w1', 'ffn_up_exps': 'w3',
+                                                           'ffn_down_exps': 'w2'}),
+            'qwen': ('mlp.experts.%d.', {'ffn_gate_exps': 'gate_proj', 'ffn_up_exps': 'up_proj',
+                                         'ffn_down_exps': 'down_proj'})}['mixtral' if mt == 'mixtral' else 'qwen']
+    for n, a in T:
+        base = n.split('.')[2] if n.startswith('blk.') else ''
+        if base in leaf[1]:
+            L = n.split('.')[1]
+            for e in range(a.shape[0]):
+                out.append(('model.layers.%s.' % L + leaf[0] % e + leaf[1][base] + '.weight', a[e]))
+        elif base == 'ffn_gate_inp':
+            out.append(('model.layers.%s.%s.weight' % (n.split('.')[1], 'block_sparse_moe.gate' if mt == 'mixtral' else 'mlp.gate'), a))
+        elif base == 'ffn_gate_inp_shexp':
+            out.append(('model.layers.%s.mlp.shared_expert_gate.weight' % n.split('.')[1], a[None, :]))
+        elif base in ('ffn_gate_shexp', 'ffn_up_shexp', 'ffn_down_shexp'):
+            out.append(('model.layers.%s.mlp.shared_expert.%s.weight' % (n.split('.')[1], base.split('_')[1] + '_proj'), a))
+        else:
+            out.append((n, a))
+    return out
+
+
 def hf_name(g, post_norms, fused_up):
     fixed = {'token_embd.weight': 'model.embed_tokens.weight', 'output_norm.weight': 'model.norm.weight',
              'output_norm.bias': 'model.norm.bias', 'output.weight': 'lm_head.weight'}
@@ -601,6 +625,17 @@ def hf_case_list():
         rope_base=100.0)
     add('hf-mistral-window', 'mistral', 'llama', {'sliding_window': 3}, {'swa': 3, 'swa_all': True})
     add('hf-llama-window-ignored', 'llama', 'llama', {'sliding_window': 3})
+    add('hf-mixtral', 'mixtral', 'llama', {'num_local_experts': 4, 'num_experts_per_tok': 2},
+        n_expert=4, n_expert_used=2, expert_norm=True)
+    add('hf-qwen2moe', 'qwen2_moe', 'qwen2moe',
+        {'num_experts': 4, 'num_experts_per_tok': 2, 'moe_intermediate_size': 24,
+         'shared_expert_intermediate_size': 40, 'norm_topk_prob': False},
+        biases=('attn_q.bias', 'attn_k.bias', 'attn_v.bias'), n_expert=4, n_expert_used=2,
+        expert_ffn=24, shared_expert=True, shexp_ffn=40)
+    add('hf-qwen3moe', 'qwen3_moe', 'qwen3moe',
+        {'num_experts': 6, 'num_experts_per_tok': 3, 'moe_intermediate_size': 20,
+         'norm_topk_prob': True}, qk_norm='head', n_expert=6, n_expert_used=3, expert_ffn=20,
+        expert_norm=True)
     add('hf-qwen2', 'qwen2', 'qwen2', {'use_sliding_window': False, 'sliding_window': 4},
         biases=('attn_q.bias', 'attn_k.bias', 'attn_v.bias'))
     add('hf-qwen3', 'qwen3', 'qwen3', {'head_dim': 16}, qk_norm='head', head_dim=16)
@@ -641,7 +676,10 @@ HF_REFUSALS = [
                                               'long_factor': [2.0] * 4}}, "'longrope'"),
     ('hf-gelu-llama', 'llama', {'hidden_act': 'gelu'}, "'hidden_act'"),
     ('hf-parallel-residual', 'stablelm', {'use_parallel_residual': True}, "'use_parallel_residual'"),
-    ('hf-mixtral', 'mixtral', {}, "'mixtral'"),
+    ('hf-qwen3moe-unnormalised', 'qwen3_moe', {'num_experts': 4, 'num_experts_per_tok': 2},
+     "'norm_topk_prob'"),
+    ('hf-qwen2moe-dense-layers', 'qwen2_moe', {'num_experts': 4, 'num_experts_per_tok': 2,
+                                               'mlp_only_layers': [1]}, "'mlp_only_layers'"),
     ('hf-qwen2-window', 'qwen2', {'use_sliding_window': True, 'sliding_window': 4}, "'sliding_window'"),
     ('hf-yarn-mscale', 'llama', {'rope_scaling': {'rope_type': 'yarn', 'factor': 4.0, 'mscale': 1.0}},
      "'mscale'"),
@@ -659,10 +697,10 @@ def hf_write(d, mt, arch, o, cfg_json, T, nv):
     c.update(cfg_json)
     plus_one = arch in ('gemma2', 'gemma3')
     out = []
-    for n, a in T:
+    for n, a in hf_expert_tensors(T, mt):
         if plus_one and n.endswith('norm.weight'):
             a = a - 1.0
-        out.append((hf_name(n, bool(o.get('post_norms')), bool(o.get('fused_up'))), a))
+        out.append((n if n.startswith('model.') else hf_name(n, bool(o.get('post_norms')), bool(o.get('fused_up'))), a))
     with open(os.path.join(d, 'config.json'), 'w') as f:
         json.dump(c, f)
     with open(os.path.join(d, 'tokenizer.json'), 'w') as f:
@@ -689,9 +727,12 @@ def hf_checks(binary, tmp, rng, tol):
         dd = float(np.max(np.abs(reference(cfg, W, toks) - logits)))
         rows.append((name, 'hf', 'ok' if dd <= tol else 'FAIL', 'max |dlogit| %.2e' % dd))
     for name, mt, cfg_json, must in HF_REFUSALS:
-        arch = {'mixtral': 'llama'}.get(mt, mt)
+        arch = {'mixtral': 'llama', 'qwen3_moe': 'qwen3moe', 'qwen2_moe': 'qwen2moe'}.get(mt, mt)
         o = {'phi3': dict(fused_qkv=True, fused_up=True), 'stablelm': dict(layernorm=True),
-             'qwen2': dict(biases=('attn_q.bias', 'attn_k.bias', 'attn_v.bias'))}.get(arch, {})
+             'qwen2': dict(biases=('attn_q.bias', 'attn_k.bias', 'attn_v.bias')),
+             'qwen3moe': dict(qk_norm='head', n_expert=4, n_expert_used=2),
+             'qwen2moe': dict(biases=('attn_q.bias', 'attn_k.bias', 'attn_v.bias'), n_expert=4,
+                              n_expert_used=2)}.get(arch, {})
         cfg, _, T = build(arch, rng, **o)
         d = os.path.join(tmp, name)
         hf_write(d, mt, arch, o, cfg_json, T, 40)
