@@ -6,6 +6,7 @@
  */
 #include "infer/arch.h"
 
+#include <pthread.h>
 #include <string.h>
 
 static const char *const key_suffix[DT_K_COUNT] = {
@@ -35,6 +36,7 @@ static const char *const key_suffix[DT_K_COUNT] = {
     [DT_K_RS_FINETUNED] = "rope.scaling.finetuned",
     [DT_K_VOCAB_SIZE] = "vocab_size",
     [DT_K_SLIDING_WINDOW] = "attention.sliding_window",
+    [DT_K_SLIDING_WINDOW_PATTERN] = "attention.sliding_window_pattern",
     [DT_K_ATTN_SOFTCAP] = "attn_logit_softcapping",
     [DT_K_FINAL_SOFTCAP] = "final_logit_softcapping",
     [DT_K_EXPERT_COUNT] = "expert_count",
@@ -93,7 +95,7 @@ static const char *const bt_name[DT_BT_COUNT] = {
      DT_KEY(ROPE_SCALE_LINEAR) | DT_KEY(RS_TYPE) | DT_KEY(RS_FACTOR) | DT_KEY(RS_ORIG_CTX) |   \
      DT_KEY(RS_ATTN_FACTOR) | DT_KEY(RS_YARN_ATTN_FACTOR) | DT_KEY(RS_BETA_FAST) | DT_KEY(RS_BETA_SLOW) |                    \
      DT_KEY(RS_EXT_FACTOR) | DT_KEY(RS_FINETUNED) | DT_KEY(VOCAB_SIZE) | DT_KEY(CAUSAL) |      \
-     DT_KEY(SLIDING_WINDOW))
+     DT_KEY(SLIDING_WINDOW) | DT_KEY(SLIDING_WINDOW_PATTERN))
 #define RMS_KEYS (BASE_KEYS | DT_KEY(RMS_EPS))
 #define MOE_KEYS                                                                               \
     (DT_KEY(EXPERT_COUNT) | DT_KEY(EXPERT_USED) | DT_KEY(EXPERT_FFN) |                         \
@@ -235,23 +237,28 @@ int dt_arch_bt_find(const char *suffix)
     return -1;
 }
 
+static char names_buf[256];
+
+static void build_names(void)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < N_ROWS; i++) {
+        size_t l = strlen(table[i].name);
+        if (n + l + 3 >= sizeof names_buf)
+            break;
+        if (n) {
+            memcpy(names_buf + n, ", ", 2);
+            n += 2;
+        }
+        memcpy(names_buf + n, table[i].name, l);
+        n += l;
+    }
+    names_buf[n] = 0;
+}
+
 const char *dt_arch_names(void)
 {
-    static char buf[256];
-    if (!buf[0]) {
-        size_t n = 0;
-        for (size_t i = 0; i < N_ROWS; i++) {
-            size_t l = strlen(table[i].name);
-            if (n + l + 3 >= sizeof buf)
-                break;
-            if (n) {
-                memcpy(buf + n, ", ", 2);
-                n += 2;
-            }
-            memcpy(buf + n, table[i].name, l);
-            n += l;
-        }
-        buf[n] = 0;
-    }
-    return buf;
+    static pthread_once_t once = PTHREAD_ONCE_INIT;
+    pthread_once(&once, build_names);
+    return names_buf;
 }

@@ -78,6 +78,7 @@ enum dt_key {
     DT_K_RS_FINETUNED,
     DT_K_VOCAB_SIZE,
     DT_K_SLIDING_WINDOW,
+    DT_K_SLIDING_WINDOW_PATTERN, /* accepted when it equals the row's pattern */
     DT_K_ATTN_SOFTCAP,
     DT_K_FINAL_SOFTCAP,
     DT_K_EXPERT_COUNT,

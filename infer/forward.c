@@ -1,11 +1,19 @@
 /*
- * The CPU forward pass for llama / qwen2 decoders, f32 activations.
+ * The CPU forward pass of the decoder architectures of infer/arch.h, f32 activations.
  *
- *   x = embed(tok)
- *   per layer: h = rmsnorm(x) * attn_norm; [q k v] = Wqkv h (+ biases)
- *              rope(q, k) at each row's position; a = softmax(q k^T / sqrt(head_dim), causal) v
- *              x += Wo a; h = rmsnorm(x) * ffn_norm; [g u] = Wgu h; x += Wdown (silu(g) * u)
- *   logits = Wout (rmsnorm(x) * output_norm)          (all n_vocab rows, padding included)
+ *   x = embed(tok) * embed_scale
+ *   per layer (layer_attention, layer_ffn; both the scoring and the decoding paths call them):
+ *     h = norm(x) * attn_norm (RMSNorm or LayerNorm; absent for olmo2)
+ *     [q k v] = Wqkv h (split or fused) + biases; QK-norm per head or over all heads
+ *     rope(q, k) at each row's position (adjacent or half-split pairs over rope_dim dims; the
+ *       table of the layer's kind: global, or local with its own base); scores = q.k *
+ *       attn_scale, soft-capped; softmax over the causal keys (sliding-window layers: the last
+ *       window keys); a = p v
+ *     o = Wo a (+ bias), post-norm (gemma, olmo2); x += residual_scale * o
+ *     h = norm(x) * ffn_norm; f = Wdown (act(g) * u) with act SiLU or GELU-tanh and [g u] from
+ *       gate/up (or fused gate|up), or the top-k softmax-gated experts (+ shared expert);
+ *       post-norm; x += residual_scale * f
+ *   logits = cap tanh((Wout norm(x)) / logit_scale / cap)   (finish_logits; all n_vocab rows)
  *
  * Batched scoring packs the positions of several sequences into one (rows, dim) activation
  * matrix ("chunk") so every linear layer is one OpenBLAS sgemm over all rows. Attention runs

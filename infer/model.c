@@ -258,7 +258,7 @@ static int kv_count(const struct dt_gguf_kv *kv, int *out, struct dt_error *err)
 
 /* Applies one understood ARCH.* key to the configuration. */
 static int gguf_apply_key(struct dt_model_config *c, const struct dt_gguf_kv *kv, enum dt_key k,
-                          const char *arch, struct dt_error *err)
+                          struct dt_error *err)
 {
     double v = 0;
     int rc = 0;
@@ -305,6 +305,11 @@ static int gguf_apply_key(struct dt_model_config *c, const struct dt_gguf_kv *kv
     case DT_K_RS_FINETUNED:
     case DT_K_VOCAB_SIZE: return 0; /* no effect on logits; the vocab is the embedding's */
     case DT_K_SLIDING_WINDOW: return kv_count(kv, &c->swa_window, err);
+    case DT_K_SLIDING_WINDOW_PATTERN:
+        /* llama.cpp fixes the pattern per architecture (gemma2: 2, gemma3: 6) */
+        if (c->arch->swa_pattern > 1 && v == c->arch->swa_pattern)
+            return 0;
+        break;
     case DT_K_ATTN_SOFTCAP: c->attn_softcap = (float)v; return 0;
     case DT_K_FINAL_SOFTCAP: c->final_softcap = (float)v; return 0;
     case DT_K_EXPERT_COUNT: return kv_count(kv, &c->n_expert, err);
@@ -338,7 +343,6 @@ static int gguf_apply_key(struct dt_model_config *c, const struct dt_gguf_kv *kv
         break;
     case DT_K_COUNT: break;
     }
-    (void)arch;
     return dt_error_set(err, DT_EUNSUPPORTED, "metadata key '%s' value %g is not supported", kv->key, v);
 }
 
@@ -396,12 +400,13 @@ static int load_gguf(struct dt_model *m, const char *path, struct dt_error *err)
         }
         if (k == DT_K_VALUE_LENGTH && (rc = kv_count(kv, &value_length, err)))
             goto out;
-        if ((rc = gguf_apply_key(c, kv, (enum dt_key)k, arch, err)))
+        if ((rc = gguf_apply_key(c, kv, (enum dt_key)k, err)))
             goto out;
     }
     if (!c->n_layer || !c->dim || !c->n_head || !c->ffn_dim) {
         const char *miss = !c->n_layer ? "block_count" : !c->dim ? "embedding_length"
                            : !c->n_head ? "attention.head_count" : "feed_forward_length";
+        /* A file of experts only may leave the dense width out. */
         if (!(c->ffn_dim == 0 && c->n_layer && c->dim && c->n_head && c->n_expert > 0)) {
             rc = dt_error_set(err, DT_EFORMAT, "metadata key '%s.%s' is missing", arch, miss);
             goto out;

@@ -780,6 +780,8 @@ SWEEP_KEYS = [
     ('partial-rotary', {'rope.dimension_count': 4}, {'rope_dim': 4}),
     ('window-3', {'attention.sliding_window': 3}, {'swa': 3}),
     ('window-ctx', {'attention.sliding_window': 64}, {}),
+    ('window-pattern-2', {'attention.sliding_window_pattern': 2}, {}),
+    ('window-pattern-6', {'attention.sliding_window_pattern': 6}, {}),
     ('attn-softcap', {'attn_logit_softcapping': 4.0}, {'attn_softcap': 4.0}),
     ('final-softcap', {'final_logit_softcapping': 6.0}, {'final_softcap': 6.0}),
     ('embedding-scale', {'embedding_scale': 3.0}, {'embed_scale': 3.0}),
