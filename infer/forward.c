@@ -1081,8 +1081,10 @@ int dt_model_score_batch_flags(struct dt_model *m, const int32_t *const *seqs,
     memset(wk, 0, sizeof wk);
     for (size_t s = 0; s < n_seqs; s++) {
         if (lens[s] > (size_t)c->n_ctx_train)
-            return dt_error_set(err, DT_EINVAL, "sequence %zu has %zu tokens, the model context is %d",
-                                s, lens[s], c->n_ctx_train);
+            return dt_error_set(err, DT_EINVAL, "sequence %zu has %zu tokens, the model context is %d%s%s%s",
+                                s, lens[s], c->n_ctx_train,
+                                m->ctx_window_key[0] ? " (cut to the sliding window of key '" : "",
+                                m->ctx_window_key, m->ctx_window_key[0] ? "', not implemented here)" : "");
         if ((rc = check_tokens(m, seqs[s], lens[s], err)))
             return dt_error_prefix(err, "sequence %zu", s);
         max_len = lens[s] > max_len ? lens[s] : max_len;
@@ -1270,8 +1272,10 @@ int dt_session_eval(struct dt_session *s, const int32_t *tokens, size_t n, struc
     if (n == 0)
         return 0;
     if (n > (size_t)(s->n_ctx - s->n_past))
-        return dt_error_set(err, DT_EINVAL, "%zu more tokens do not fit the context of %d (%d used)",
-                            n, s->n_ctx, s->n_past);
+        return dt_error_set(err, DT_EINVAL, "%zu more tokens do not fit the context of %d (%d used)%s%s%s",
+                            n, s->n_ctx, s->n_past,
+                            m->ctx_window_key[0] ? "; the context is cut to the sliding window of key '" : "",
+                            m->ctx_window_key, m->ctx_window_key[0] ? "'" : "");
     int rc = check_tokens(m, tokens, n, err);
     if (rc)
         return rc;

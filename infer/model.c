@@ -155,8 +155,8 @@ static void config_defaults(struct dt_model_config *c, const struct dt_arch *a)
     c->expert_weights_scale = 1.0f;
 }
 
-/* swa_key: how the sliding-window key is spelled in the source, for messages. */
-static int check_config(struct dt_model_config *c, const char *swa_key, struct dt_error *err)
+/* *cut_out: the context was cut to a sliding window the architecture has no layers for. */
+static int check_config(struct dt_model_config *c, int *cut_out, struct dt_error *err)
 {
     const struct dt_arch *a = c->arch;
     if (c->n_layer < 1 || c->n_layer > MAX_LAYERS)
@@ -202,11 +202,14 @@ static int check_config(struct dt_model_config *c, const char *swa_key, struct d
                             a->name);
     if (c->swa_window < 0)
         return dt_error_set(err, DT_EFORMAT, "sliding window %d is negative", c->swa_window);
-    if (c->swa_window > 0 && c->swa_pattern == 0 && c->swa_window < c->n_ctx_train)
-        return dt_error_set(err, DT_EUNSUPPORTED,
-                            "metadata key '%s' (%d) is shorter than the context (%d): sliding-window "
-                            "attention on every layer is not implemented for '%s'",
-                            swa_key, c->swa_window, c->n_ctx_train, a->name);
+    /* A window on an architecture whose layers have none here (llama.cpp ignores it, HF's
+     * Mistral would apply it): every position inside the window is the same either way, so
+     * the context is cut to the window (the caller notes it, see ctx_window_key). */
+    int cut = c->swa_window > 0 && c->swa_pattern == 0 && c->swa_window < c->n_ctx_train;
+    if (cut)
+        c->n_ctx_train = c->swa_window;
+    if (cut_out)
+        *cut_out = cut;
     if (c->swa_pattern == 0 || c->swa_window >= c->n_ctx_train)
         c->swa_window = 0; /* no position the model evaluates reaches past the window */
     if (c->n_expert < 0 || c->n_expert > 4096 || c->n_expert_used < 0 ||
@@ -1212,9 +1215,12 @@ static int bind_weights(struct dt_model *m, struct dt_error *err)
         snprintf(swa_key, sizeof swa_key, "%s.attention.sliding_window", c->arch->name);
     else
         snprintf(swa_key, sizeof swa_key, "sliding_window");
-    int rc = check_config(c, swa_key, err);
+    int cut = 0;
+    int rc = check_config(c, &cut, err);
     if (rc)
         return rc;
+    if (cut)
+        snprintf(m->ctx_window_key, sizeof m->ctx_window_key, "%s", swa_key);
     if ((rc = check_tensor_names(m, err)))
         return rc;
     const struct dt_weight *emb = find_weight(m, "token_embd.weight");

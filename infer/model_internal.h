@@ -48,6 +48,10 @@ struct dt_model {
     struct dt_weight *tensors; /* every tensor of the file, canonical names */
     char **names;              /* owned canonical names (parallel to tensors) */
     void **owned;              /* tensor data the model built (HF experts stacked), freed with it */
+    /* When an architecture without sliding-window layers carries a window shorter than its
+     * context, the context is cut to the window (positions inside it are exact whether the
+     * window applies or not) and this names the key, for messages; else empty. */
+    char ctx_window_key[96];
     size_t n_owned;
     int64_t n_params;
 

@@ -361,6 +361,7 @@ def case_list():
                                    'rope.scaling.yarn_beta_fast': 8.0,
                                    'rope.scaling.yarn_beta_slow': 0.5},
         scaling='yarn', factor=4.0, orig_ctx=16, beta_fast=8.0, beta_slow=0.5, rope_base=100.0)
+    add('llama-window-beyond-sequences', 'llama', kv={'attention.sliding_window': 20})
     add('llama3-rope-freqs', 'llama', rope_freqs=True)
     add('llama3.2-tied-rope-freqs', 'llama', rope_freqs=True, tied=True)
     add('mixtral', 'llama', kv={'expert_count': 4, 'expert_used_count': 2},
