@@ -20,6 +20,7 @@
 #include "infer/arch.h"
 #include "infer/ggml_types.h"
 #include "infer/model.h"
+#include "infer/model_internal.h"
 #include "infer/gguf.h"
 #include "infer/safetensors.h"
 #include "infer/tokenizer.h"
@@ -365,8 +366,16 @@ static void add_forward_support(const char *path, cJSON *o)
     cJSON_AddBoolToObject(f, "supported", rc == 0);
     if (rc)
         cJSON_AddStringToObject(f, "reason", e.msg);
-    else
+    else {
         cJSON_AddStringToObject(f, "architecture", dt_model_config(m)->arch->name);
+        cJSON_AddNumberToObject(f, "context", dt_model_config(m)->n_ctx_train);
+        if (m->ctx_window_key[0]) {
+            char note[160];
+            snprintf(note, sizeof note, "context cut to the sliding window of key '%s'",
+                     m->ctx_window_key);
+            cJSON_AddStringToObject(f, "note", note);
+        }
+    }
     dt_model_free(m);
 }
 
@@ -451,7 +460,10 @@ void dt_inspect_render_text(const cJSON *o, struct dt_strbuf *sb)
     const cJSON *fw = cJSON_GetObjectItemCaseSensitive(o, "forward");
     if (fw) {
         if (cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(fw, "supported")))
-            dt_strbuf_printf(sb, "forward       supported (%s)\n", str_or(fw, "architecture", "?"));
+            dt_strbuf_printf(sb, "forward       supported (%s, context %.0f%s%s)\n",
+                             str_or(fw, "architecture", "?"), num_or(fw, "context", 0),
+                             cJSON_GetObjectItemCaseSensitive(fw, "note") ? "; " : "",
+                             str_or(fw, "note", ""));
         else
             dt_strbuf_printf(sb, "forward       refused: %s\n", str_or(fw, "reason", "?"));
     }
