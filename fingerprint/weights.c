@@ -6,6 +6,7 @@
 #include "fingerprint/weights.h"
 
 #include "fingerprint/measurement.h"
+#include "infer/arch.h"
 #include "infer/ggml_types.h"
 #include "infer/model.h"
 #include "util/alloc.h"
@@ -43,9 +44,31 @@ static int needs_qk_permute(const struct dt_model *a, const struct dt_model *b, 
 {
     if (dt_model_format(a) == dt_model_format(b))
         return 0;
-    if (dt_model_config(a)->arch != DT_ARCH_LLAMA || dt_model_config(b)->arch != DT_ARCH_LLAMA)
+    /* Only where llama.cpp's converter permuted Q/K to adjacent-pair RoPE for this
+     * architecture does a GGUF row differ in order from the HF checkpoint's. */
+    if (dt_model_config(a)->arch != dt_model_config(b)->arch ||
+        dt_model_config(a)->arch->gguf_rope != DT_ROPE_ADJACENT)
         return 0;
     return strstr(name, "attn_q.weight") != NULL || strstr(name, "attn_k.weight") != NULL;
+}
+
+/* What to add to a stored tensor to get the weight the forward pass uses: Hugging Face
+ * checkpoints of rows with (1 + w) norms (gemma) store w, their GGUF conversions 1 + w. */
+static float stored_offset(const struct dt_model *m, const char *name)
+{
+    size_t n = strlen(name), k = strlen("norm.weight");
+    return dt_model_format(m) == DT_FORMAT_SAFETENSORS &&
+                   (dt_model_config(m)->arch->flags & DT_AF_HF_NORM_PLUS_ONE) && n >= k &&
+                   !strcmp(name + n - k, "norm.weight")
+               ? 1.0f
+               : 0.0f;
+}
+
+static void add_offset(float *v, int64_t n, float add)
+{
+    if (add != 0.0f)
+        for (int64_t i = 0; i < n; i++)
+            v[i] += add;
 }
 
 struct acc {
@@ -79,7 +102,8 @@ static int reencode_row(uint32_t type, const float *v, int64_t cols, void *qbuf,
  * almost exactly, so against an f16 teacher this is the error of quantizing the teacher;
  * between two types of equal size, e.g. Q4_0 and IQ4_NL or F16 and BF16, both count). */
 static int compare_tensor(const struct dt_weight *t, const struct dt_weight *o, int permute_o,
-                          int64_t head_dim, struct acc *a, struct dt_error *err)
+                          int64_t head_dim, float add_t, float add_o, struct acc *a,
+                          struct dt_error *err)
 {
     int64_t cols = t->cols;
     float *x = dt_malloc_array((size_t)cols, sizeof(float));
@@ -101,6 +125,8 @@ static int compare_tensor(const struct dt_weight *t, const struct dt_weight *o, 
     for (int64_t r = 0; r < t->rows; r++) {
         dequant_row(t, r, x);
         dequant_row(o, permute_o ? hf_row_for_gguf_row(r, head_dim) : r, y);
+        add_offset(x, cols, add_t);
+        add_offset(y, cols, add_o);
         if (requant && (reencode_row(o->type, x, cols, qbuf, q, &a->sqq) != 0 ||
                         reencode_row(t->type, y, cols, qbuf, q, &a->sqq) != 0))
             requant = 0;
@@ -160,7 +186,9 @@ int dt_weights_compare(const struct dt_model *teacher, const struct dt_model *ot
             b = &tw;
         }
         struct acc acc = {0};
-        if ((rc = compare_tensor(a, b, permute, head_dim, &acc, err)) != 0)
+        const struct dt_model *ma = a == &tw ? teacher : other, *mb = a == &tw ? other : teacher;
+        if ((rc = compare_tensor(a, b, permute, head_dim, stored_offset(ma, tw.name),
+                                 stored_offset(mb, tw.name), &acc, err)) != 0)
             goto out;
         out->n_aligned++;
         if (!permute && tw.type == ow.type && tw.row_bytes == ow.row_bytes) {
