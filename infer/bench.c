@@ -400,6 +400,8 @@ struct shape {
 static const struct shape k_shapes[] = {
     {"tiny", 2, 64, 4, 2, 128, 512, 256},
     {"124m", 12, 768, 12, 12, 2048, 32000, 1024},
+    /* every row length a multiple of 256, for the k-quant and IQ4_XS tests */
+    {"q256", 2, 256, 4, 2, 512, 512, 256},
     {"1b", 22, 2048, 32, 4, 5632, 32000, 2048},
 };
 
@@ -461,7 +463,8 @@ int dt_bench_write_synthetic(const char *path, const char *shape_name, uint32_t 
         if (!strcmp(shape_name, k_shapes[i].name))
             sh = &k_shapes[i];
     if (!sh)
-        return dt_error_set(err, DT_EINVAL, "unknown synthetic shape '%s' (tiny, 124m, 1b)", shape_name);
+        return dt_error_set(err, DT_EINVAL, "unknown synthetic shape '%s' (tiny, 124m, q256, 1b)",
+                            shape_name);
     /* Q4_K_M: the base type is Q4_K; output and some attn_v / ffn_down are Q6_K. */
     int mix = type == DT_BENCH_Q4_K_M;
     if (mix)

@@ -67,8 +67,9 @@ long dt_bench_peak_rss_kb(void);
 /*
  * Writes a random-weight llama GGUF of a named shape: "tiny" (2 layers, dim 64, 4 heads,
  * 2 kv heads, ffn 128, vocab 512), "124m" (12 layers, dim 768, 12 heads, ffn 2048, vocab
- * 32000) or "1b" (TinyLlama-1.1B: 22 layers, dim 2048, 32 heads, 4 kv heads, ffn 5632, vocab
- * 32000). type: DT_GGML_F16 / Q8_0 / ... for the matrices (norms stay F32), or
+ * 32000), "q256" (2 layers, dim 256, 4 heads, 2 kv heads, ffn 512, vocab 512: rows fit every
+ * block size) or "1b" (TinyLlama-1.1B: 22 layers, dim 2048, 32 heads, 4 kv heads, ffn 5632,
+ * vocab 32000). type: DT_GGML_F16 / Q8_0 / ... for the matrices (norms stay F32), or
  * DT_BENCH_Q4_K_M for llama.cpp's Q4_K_M mix. The vocabulary is a byte-level BPE one (256
  * byte tokens, then filler tokens, no merges).
  */

@@ -15,7 +15,9 @@
  * the plain squared error, so its error is a fair (slightly optimistic) stand-in for what
  * ggml's weighted searches leave; `weights` allows 50% on top of it.
  *
- * Cost: about 12 candidate passes per element for the k-quants. Inputs must be finite.
+ * Cost: about 12 candidate passes per element for the k-quants. Non-finite inputs (weights
+ * read from files) give well-formed blocks with NaN or infinite scales, never undefined
+ * behaviour.
  */
 #include "infer/ggml_types.h"
 
@@ -40,10 +42,23 @@ static inline int clampi(int v, int lo, int hi)
     return v < lo ? lo : v > hi ? hi : v;
 }
 
-/* Round to nearest (ties away from zero, like roundf), for |v| far below 2^31. */
+/* Round to nearest, ties to even, clamped to [-2^22, 2^22] (far outside every code range);
+ * NaN gives 0. Adding 1.5 * 2^23 leaves the rounded integer in the low mantissa bits (no
+ * libm call, so the fit loops stay cheap); non-finite weights come from files, so nothing
+ * here converts an out-of-range float to int. */
 static inline int rnd(float v)
 {
-    return (int)lrintf(v);
+    v = v >= 4194303.0f ? 4194303.0f : v <= -4194303.0f ? -4194303.0f : v == v ? v : 0.0f;
+    const float t = v + 12582912.0f;
+    int32_t i;
+    memcpy(&i, &t, 4);
+    return (i & 0x007fffff) - 0x00400000;
+}
+
+/* ggml's truncating conversion (after a +0.5 bias) clamped to [0, hi]; NaN gives 0. */
+static inline int trunc_clamp(float v, int hi)
+{
+    return v >= (float)hi ? hi : v > 0 ? (int)v : 0;
 }
 
 static const int8_t kvalues_iq4nl[16] = {-127, -104, -83, -65, -49, -35, -22, -10,
@@ -62,7 +77,8 @@ static void q8_0_block(const float *x, uint8_t *b, int has_sum)
     uint8_t *q = b + (has_sum ? 4 : 2);
     int sum = 0;
     for (int j = 0; j < 32; j++) {
-        int v = (int)roundf(x[j] * id);
+        const float r = roundf(x[j] * id);
+        int v = r >= 127.0f ? 127 : r <= -127.0f ? -127 : r == r ? (int)r : 0;
         q[j] = (uint8_t)(int8_t)v;
         sum += v;
     }
@@ -87,8 +103,8 @@ static void qx_0_block(const float *x, uint8_t *b, int bits)
     uint32_t qh = 0;
     for (int j = 0; j < 16; j++) {
         /* truncation toward zero after the +half+0.5 bias is rounding to nearest here */
-        int q0 = clampi((int)(x[j] * id + (float)half + 0.5f), 0, top);
-        int q1 = clampi((int)(x[j + 16] * id + (float)half + 0.5f), 0, top);
+        int q0 = trunc_clamp(x[j] * id + (float)half + 0.5f, top);
+        int q1 = trunc_clamp(x[j + 16] * id + (float)half + 0.5f, top);
         qs[j] = (uint8_t)((q0 & 15) | (q1 & 15) << 4);
         qh |= (uint32_t)(q0 >> 4) << j | (uint32_t)(q1 >> 4) << (j + 16);
     }
@@ -113,8 +129,8 @@ static void qx_1_block(const float *x, uint8_t *b, int bits)
     uint8_t *qs = b + (bits == 5 ? 8 : 4);
     uint32_t qh = 0;
     for (int j = 0; j < 16; j++) {
-        int q0 = clampi((int)((x[j] - min) * id + 0.5f), 0, top);
-        int q1 = clampi((int)((x[j + 16] - min) * id + 0.5f), 0, top);
+        int q0 = trunc_clamp((x[j] - min) * id + 0.5f, top);
+        int q1 = trunc_clamp((x[j + 16] - min) * id + 0.5f, top);
         qs[j] = (uint8_t)((q0 & 15) | (q1 & 15) << 4);
         qh |= (uint32_t)(q0 >> 4) << j | (uint32_t)(q1 >> 4) << (j + 16);
     }
@@ -216,10 +232,14 @@ static float fit_affine(const float *x, int n, int qmax, int mad, float *m_out)
         if (s <= 0)
             continue;
         float err = 0;
-        for (int i = 0; i < n; i++) {
-            const int l = clampi(rnd((x[i] - lo) * is), 0, qmax);
-            const float e = s * (float)l + mn - x[i];
-            err += mad ? fabsf(x[i]) * fabsf(e) : e * e;
+        if (mad) {
+            for (int i = 0; i < n; i++) {
+                const int l = clampi(rnd((x[i] - lo) * is), 0, qmax);
+                err += fabsf(x[i]) * fabsf(s * (float)l + mn - x[i]);
+            }
+        } else {
+            /* sum (s l + mn - x)^2 expanded over the sums above (sw = n, sx = sum x) */
+            err = s * s * sll + 2 * s * mn * sl + (float)n * mn * mn - 2 * s * sxl - 2 * mn * sx;
         }
         if (err < best_err) {
             best_err = err;
@@ -231,18 +251,20 @@ static float fit_affine(const float *x, int n, int qmax, int mad, float *m_out)
     return best_s;
 }
 
-/* The IQ4 code nearest to v (in units of the scale): binary search over the midpoints. */
+/* Midpoints between consecutive IQ4 levels; entry 15 is a sentinel above every level. */
+static const float iq4_mid[16] = {-115.5f, -93.5f, -74.0f, -57.0f, -42.0f, -28.5f, -16.0f, -4.5f,
+                                  7.0f,    19.0f,  31.5f,  45.5f,  61.0f,  79.0f,  101.0f, INFINITY};
+
+/* The IQ4 code nearest to v (in units of the scale; ties to the lower level): a branch-free
+ * binary search over the midpoints. NaN gives 0. */
 static inline int iq4_code(float v)
 {
-    int lo = 0, hi = 15;
-    while (lo < hi) {
-        int mid = (lo + hi) / 2;
-        if (v > 0.5f * (float)(kvalues_iq4nl[mid] + kvalues_iq4nl[mid + 1]))
-            lo = mid + 1;
-        else
-            hi = mid;
-    }
-    return lo;
+    int i = 0;
+    i += v > iq4_mid[i + 7] ? 8 : 0;
+    i += v > iq4_mid[i + 3] ? 4 : 0;
+    i += v > iq4_mid[i + 1] ? 2 : 0;
+    i += v > iq4_mid[i] ? 1 : 0;
+    return i;
 }
 
 /* Scale for n values on the IQ4 code book (least squares over candidate scales). */

@@ -66,6 +66,9 @@ static const struct type_info types[DT_GGML_TYPE_COUNT] = {
     [34] = {"tq1_0", QK_K, 54},
     [35] = {"tq2_0", QK_K, 66},
     [39] = {"mxfp4", 32, 17},
+    [40] = {"nvfp4", 64, 36}, /* 4 UE4M3 scales, 32 bytes of E2M1 pairs */
+    [41] = {"q1_0", 128, 18}, /* f16 d, 16 bytes of 1-bit codes */
+    [42] = {"q2_0", 64, 18},  /* f16 d, 16 bytes of 2-bit codes */
 };
 
 const char *dt_ggml_type_name(uint32_t type)

@@ -173,6 +173,31 @@ int dt_qdot_quantize_act(uint32_t wtype, const float *x, void *qx, int64_t n)
     }
 }
 
+void dt_qdot_act_residual(uint32_t wtype, const float *x, const void *qx, int64_t n, float *r)
+{
+    const uint8_t *o = qx;
+    switch (dt_qdot_act_kind(wtype)) {
+    case DT_QDOT_ACT_Q8_32:
+        for (int64_t b = 0; b < n / QK; b++, o += A32_BYTES) {
+            const float d = rdf(o);
+            for (int j = 0; j < QK; j++)
+                r[QK * b + j] = x[QK * b + j] - d * (float)(int8_t)o[8 + j];
+        }
+        break;
+    case DT_QDOT_ACT_Q8K:
+        for (int64_t b = 0; b < n / QKK; b++, o += AK_BYTES) {
+            const float d = rdf(o);
+            for (int j = 0; j < QKK; j++)
+                r[QKK * b + j] = x[QKK * b + j] - d * (float)(int8_t)o[4 + j];
+        }
+        break;
+    default: /* the f32 kind is exact */
+        for (int64_t i = 0; i < n; i++)
+            r[i] = 0.0f;
+        break;
+    }
+}
+
 /* ---- portable kernels ------------------------------------------------------------------ */
 
 typedef float (*qdot_fn)(const uint8_t *w, const uint8_t *a, int64_t n);
@@ -330,6 +355,24 @@ static inline void scale_min_k4(int j, const uint8_t *q, int *d, int *m)
     }
 }
 
+/* The 8 six-bit scales and mins of a Q4_K/Q5_K block as bytes (sc[0..7], mn[0..7]), by
+ * whole-word masks: words 0 and 1 hold scales / mins 0..3 in their low 6 bits, word 2 the low
+ * 4 bits of scales / mins 4..7, and the top 2 bits of words 0 / 1 their high bits. */
+static inline void k4_unpack(const uint8_t *s, uint8_t *sc, uint8_t *mn)
+{
+    const uint32_t u0 = rd32(s), u1 = rd32(s + 4), u2 = rd32(s + 8);
+    const uint32_t lo6 = 0x3f3f3f3fu, lo4 = 0x0f0f0f0fu, lo2 = 0x03030303u;
+    const uint32_t s03 = u0 & lo6, m03 = u1 & lo6;
+    const uint32_t s47 = (u2 & lo4) | ((u0 >> 6) & lo2) << 4;
+    const uint32_t m47 = ((u2 >> 4) & lo4) | ((u1 >> 6) & lo2) << 4;
+    for (int k = 0; k < 4; k++) {
+        sc[k] = (uint8_t)(s03 >> (8 * k));
+        sc[4 + k] = (uint8_t)(s47 >> (8 * k));
+        mn[k] = (uint8_t)(m03 >> (8 * k));
+        mn[4 + k] = (uint8_t)(m47 >> (8 * k));
+    }
+}
+
 static inline int q3k_scale(const uint8_t *s, int j)
 {
     int lo = j < 8 ? s[j] & 0x0f : s[j - 8] >> 4;
@@ -470,6 +513,12 @@ static float iq4_xs_dot_c(const uint8_t *w, const uint8_t *a, int64_t n)
 #ifdef DT_QDOT_AVX2
 #define AVX2 __attribute__((target("avx2,fma,f16c")))
 
+/* f16 -> f32 in one instruction (F16C), exact like dt_fp16_to_fp32. */
+AVX2 static inline float h2f_x(const uint8_t *p)
+{
+    return _cvtsh_ss(rd16(p));
+}
+
 AVX2 static inline float hsum8(__m256 v)
 {
     __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
@@ -516,10 +565,15 @@ AVX2 static inline __m256i bit5(uint32_t qh)
     return _mm256_and_si256(v, _mm256_set1_epi8(0x10));
 }
 
-/* Per legacy block: the 32 codes (signed: symmetric types; unsigned: Q4_1/Q5_1). */
-AVX2 static float legacy_dot_avx2(uint32_t type, const uint8_t *w, const uint8_t *a, int64_t n)
+/* Per legacy block: the 32 codes (signed: symmetric types; unsigned: Q4_1/Q5_1). Inlined into
+ * one copy per type, so the switch folds away. */
+AVX2 static inline __attribute__((always_inline)) float legacy_dot_avx2(uint32_t type, const uint8_t *w, const uint8_t *a, int64_t n)
 {
-    const size_t bb = dt_ggml_block_bytes(type);
+    const size_t bb = type == DT_GGML_Q4_0 || type == DT_GGML_IQ4_NL ? 18
+                      : type == DT_GGML_Q4_1                            ? 20
+                      : type == DT_GGML_Q5_0                            ? 22
+                      : type == DT_GGML_Q5_1                            ? 24
+                                                                        : 34;
     const __m256i ones = _mm256_set1_epi16(1);
     const __m128i kv128 = _mm_loadu_si128((const __m128i *)(const void *)kvalues_iq4nl);
     const __m256i kv = _mm256_set_m128i(kv128, kv128);
@@ -529,17 +583,15 @@ AVX2 static float legacy_dot_avx2(uint32_t type, const uint8_t *w, const uint8_t
         const __m256i y = loadu256(a + 8);
         __m256i p16;
         switch (type) {
-        case DT_GGML_Q4_0:
-            p16 = mul_i8_pairs(_mm256_sub_epi8(nibbles(w + 2), _mm256_set1_epi8(8)), y);
+        case DT_GGML_Q4_0: /* (q - 8) y = q y - 8 y: the -8 joins the offset term below */
+            p16 = _mm256_maddubs_epi16(nibbles(w + 2), y);
             break;
         case DT_GGML_Q4_1:
             p16 = _mm256_maddubs_epi16(nibbles(w + 4), y);
             break;
-        case DT_GGML_Q5_0: {
-            __m256i c = _mm256_or_si256(nibbles(w + 6), bit5(rd32(w + 2)));
-            p16 = mul_i8_pairs(_mm256_sub_epi8(c, _mm256_set1_epi8(16)), y);
+        case DT_GGML_Q5_0:
+            p16 = _mm256_maddubs_epi16(_mm256_or_si256(nibbles(w + 6), bit5(rd32(w + 2))), y);
             break;
-        }
         case DT_GGML_Q5_1:
             p16 = _mm256_maddubs_epi16(_mm256_or_si256(nibbles(w + 8), bit5(rd32(w + 4))), y);
             break;
@@ -551,9 +603,11 @@ AVX2 static float legacy_dot_avx2(uint32_t type, const uint8_t *w, const uint8_t
             break;
         }
         const __m256 p = _mm256_cvtepi32_ps(_mm256_madd_epi16(p16, ones));
-        acc = _mm256_fmadd_ps(_mm256_set1_ps(h2f(w) * rdf(a)), p, acc);
+        acc = _mm256_fmadd_ps(_mm256_set1_ps(h2f_x(w) * rdf(a)), p, acc);
         if (type == DT_GGML_Q4_1 || type == DT_GGML_Q5_1)
-            mins += h2f(w + 2) * rdf(a + 4);
+            mins += h2f_x(w + 2) * rdf(a + 4);
+        else if (type == DT_GGML_Q4_0 || type == DT_GGML_Q5_0) /* offset -8 / -16 codes */
+            mins -= (type == DT_GGML_Q4_0 ? 8.0f : 16.0f) * h2f_x(w) * rdf(a + 4);
     }
     return hsum8(acc) + mins;
 }
@@ -583,10 +637,40 @@ AVX2 static float iq4_nl_dot_avx2(const uint8_t *w, const uint8_t *a, int64_t n)
     return legacy_dot_avx2(DT_GGML_IQ4_NL, w, a, n);
 }
 
-/* Two int16 scales as a multiplier: lo for the low 128-bit lane, hi for the high one. */
-AVX2 static inline __m256i lane_scales(int lo, int hi)
+/* sum over sub-blocks s of mn[s] * (bsums[2s] + bsums[2s+1]) as 8 int32 lanes. */
+AVX2 static inline __m256i k4_mins(const uint8_t *mn, const uint8_t *a)
 {
-    return _mm256_set_m128i(_mm_set1_epi16((short)hi), _mm_set1_epi16((short)lo));
+    const __m256i pairs = _mm256_madd_epi16(loadu256(a + 260), _mm256_set1_epi16(1));
+    const __m256i m = _mm256_cvtepu8_epi32(_mm_loadl_epi64((const __m128i *)(const void *)mn));
+    return _mm256_mullo_epi32(pairs, m);
+}
+
+/* 16 sub-block scales (int16) of a 256-block, S: for the pass over elements 128 h + 32 p ..
+ * + 31, whose low lane (16 codes) is group 8 h + 2 p and high lane group 8 h + 2 p + 1, the
+ * multiplier with each lane's scale broadcast. */
+AVX2 static inline __m256i pass_scales(__m256i S, int h, int p)
+{
+    const __m256i vh = h ? _mm256_permute2x128_si256(S, S, 0x11) : _mm256_permute2x128_si256(S, S, 0x00);
+    const __m256i m = _mm256_set_m128i(_mm_set1_epi16((short)((4 * p + 3) << 8 | (4 * p + 2))),
+                                       _mm_set1_epi16((short)((4 * p + 1) << 8 | (4 * p))));
+    return _mm256_shuffle_epi8(vh, m);
+}
+
+/* Q3_K's 16 signed 6-bit scales as int16 (see q3k_scale), by whole-word masks. */
+AVX2 static inline __m256i q3k_scales16(const uint8_t *s)
+{
+    const uint32_t u0 = rd32(s), u1 = rd32(s + 4), u2 = rd32(s + 8);
+    const uint32_t lo4 = 0x0f0f0f0fu, lo2 = 0x03030303u;
+    const __m128i b = _mm_set_epi32((int)(((u1 >> 4) & lo4) | ((u2 >> 6) & lo2) << 4),
+                                    (int)(((u0 >> 4) & lo4) | ((u2 >> 4) & lo2) << 4),
+                                    (int)((u1 & lo4) | ((u2 >> 2) & lo2) << 4),
+                                    (int)((u0 & lo4) | (u2 & lo2) << 4));
+    return _mm256_cvtepi8_epi16(_mm_sub_epi8(b, _mm_set1_epi8(32)));
+}
+
+AVX2 static inline __m128i loadu128(const uint8_t *p)
+{
+    return _mm_loadu_si128((const __m128i *)(const void *)p);
 }
 
 AVX2 static float q2_k_dot_avx2(const uint8_t *w, const uint8_t *a, int64_t n)
@@ -596,23 +680,22 @@ AVX2 static float q2_k_dot_avx2(const uint8_t *w, const uint8_t *a, int64_t n)
     float mins = 0;
     for (int64_t b = 0; b < n / QKK; b++, w += 84, a += AK_BYTES) {
         const uint8_t *sc = w, *qs = w + 16, *q8 = a + 4;
-        int summs = 0;
-        for (int g = 0; g < 16; g++)
-            summs += (sc[g] >> 4) * bsum(a, g);
+        const __m128i scb = loadu128(sc);
+        const __m256i S = _mm256_cvtepu8_epi16(_mm_and_si128(scb, _mm_set1_epi8(15)));
+        const __m256i M = _mm256_cvtepu8_epi16(_mm_and_si128(_mm_srli_epi16(scb, 4), _mm_set1_epi8(15)));
+        const int summs = hsum8i(_mm256_madd_epi16(M, loadu256(a + 260)));
         __m256i sumi = _mm256_setzero_si256();
         for (int h = 0; h < 2; h++) {
             const __m256i bits = loadu256(qs + 32 * h);
             for (int p = 0; p < 4; p++) {
-                const int is = 8 * h + 2 * p;
                 __m256i c = _mm256_and_si256(_mm256_srli_epi16(bits, 2 * p), m3);
                 __m256i p16 = _mm256_maddubs_epi16(c, loadu256(q8 + 128 * h + 32 * p));
-                sumi = _mm256_add_epi32(
-                    sumi, _mm256_madd_epi16(p16, lane_scales(sc[is] & 15, sc[is + 1] & 15)));
+                sumi = _mm256_add_epi32(sumi, _mm256_madd_epi16(p16, pass_scales(S, h, p)));
             }
         }
         const float dx = rdf(a);
-        acc = _mm256_fmadd_ps(_mm256_set1_ps(dx * h2f(w + 80)), _mm256_cvtepi32_ps(sumi), acc);
-        mins += dx * h2f(w + 82) * (float)summs;
+        acc = _mm256_fmadd_ps(_mm256_set1_ps(dx * h2f_x(w + 80)), _mm256_cvtepi32_ps(sumi), acc);
+        mins += dx * h2f_x(w + 82) * (float)summs;
     }
     return hsum8(acc) - mins;
 }
@@ -622,46 +705,40 @@ AVX2 static float q3_k_dot_avx2(const uint8_t *w, const uint8_t *a, int64_t n)
     const __m256i m3 = _mm256_set1_epi8(3), m1 = _mm256_set1_epi8(1), four = _mm256_set1_epi8(4);
     __m256 acc = _mm256_setzero_ps();
     for (int64_t b = 0; b < n / QKK; b++, w += 110, a += AK_BYTES) {
-        const uint8_t *qs = w + 32, *sc = w + 96, *q8 = a + 4;
+        const uint8_t *qs = w + 32, *q8 = a + 4;
+        const __m256i S = q3k_scales16(w + 96);
         const __m256i hbits = loadu256(w);
         __m256i sumi = _mm256_setzero_si256();
         for (int h = 0; h < 2; h++) {
             const __m256i bits = loadu256(qs + 32 * h);
             for (int p = 0; p < 4; p++) {
-                const int is = 8 * h + 2 * p;
                 __m256i c = _mm256_and_si256(_mm256_srli_epi16(bits, 2 * p), m3);
                 __m256i hb = _mm256_and_si256(_mm256_srli_epi16(hbits, 4 * h + p), m1);
                 c = _mm256_or_si256(c, _mm256_slli_epi16(hb, 2)); /* code + 4 in 0..7 */
                 const __m256i y = loadu256(q8 + 128 * h + 32 * p);
                 __m256i p16 = _mm256_sub_epi16(_mm256_maddubs_epi16(c, y),
                                                _mm256_maddubs_epi16(four, y));
-                sumi = _mm256_add_epi32(
-                    sumi, _mm256_madd_epi16(p16, lane_scales(q3k_scale(sc, is), q3k_scale(sc, is + 1))));
+                sumi = _mm256_add_epi32(sumi, _mm256_madd_epi16(p16, pass_scales(S, h, p)));
             }
         }
-        acc = _mm256_fmadd_ps(_mm256_set1_ps(rdf(a) * h2f(w + 108)), _mm256_cvtepi32_ps(sumi),
+        acc = _mm256_fmadd_ps(_mm256_set1_ps(rdf(a) * h2f_x(w + 108)), _mm256_cvtepi32_ps(sumi),
                               acc);
     }
     return hsum8(acc);
 }
 
-AVX2 static float k4_dot_avx2(const uint8_t *w, const uint8_t *a, int64_t n, int q5)
+AVX2 static inline __attribute__((always_inline)) float k4_dot_avx2(const uint8_t *w, const uint8_t *a, int64_t n, int q5)
 {
     const size_t bb = q5 ? 176 : 144;
     const __m256i m4 = _mm256_set1_epi8(15), m1 = _mm256_set1_epi8(1);
-    __m256 acc = _mm256_setzero_ps();
-    float mins = 0;
+    __m256 acc = _mm256_setzero_ps(), accm = _mm256_setzero_ps();
     for (int64_t b = 0; b < n / QKK; b++, w += bb, a += AK_BYTES) {
-        const uint8_t *scales = w + 4, *ql = w + (q5 ? 48 : 16), *q8 = a + 4;
+        const uint8_t *ql = w + (q5 ? 48 : 16), *q8 = a + 4;
         const __m256i hbits = q5 ? loadu256(w + 16) : _mm256_setzero_si256();
-        int summs = 0;
+        uint8_t sc[8], mn[8];
+        k4_unpack(w + 4, sc, mn);
         __m256i sumi = _mm256_setzero_si256();
         for (int j = 0; j < 4; j++) {
-            int sc0, m0, sc1, m1v;
-            scale_min_k4(2 * j, scales, &sc0, &m0);
-            scale_min_k4(2 * j + 1, scales, &sc1, &m1v);
-            summs += m0 * (bsum(a, 4 * j) + bsum(a, 4 * j + 1)) +
-                     m1v * (bsum(a, 4 * j + 2) + bsum(a, 4 * j + 3));
             const __m256i bits = loadu256(ql + 32 * j);
             __m256i lo = _mm256_and_si256(bits, m4);
             __m256i hi = _mm256_and_si256(_mm256_srli_epi16(bits, 4), m4);
@@ -673,14 +750,15 @@ AVX2 static float k4_dot_avx2(const uint8_t *w, const uint8_t *a, int64_t n, int
             }
             __m256i plo = _mm256_maddubs_epi16(lo, loadu256(q8 + 64 * j));
             __m256i phi = _mm256_maddubs_epi16(hi, loadu256(q8 + 64 * j + 32));
-            sumi = _mm256_add_epi32(sumi, _mm256_madd_epi16(plo, _mm256_set1_epi16((short)sc0)));
-            sumi = _mm256_add_epi32(sumi, _mm256_madd_epi16(phi, _mm256_set1_epi16((short)sc1)));
+            sumi = _mm256_add_epi32(sumi, _mm256_madd_epi16(plo, _mm256_set1_epi16(sc[2 * j])));
+            sumi = _mm256_add_epi32(sumi, _mm256_madd_epi16(phi, _mm256_set1_epi16(sc[2 * j + 1])));
         }
         const float dx = rdf(a);
-        acc = _mm256_fmadd_ps(_mm256_set1_ps(dx * h2f(w)), _mm256_cvtepi32_ps(sumi), acc);
-        mins += dx * h2f(w + 2) * (float)summs;
+        acc = _mm256_fmadd_ps(_mm256_set1_ps(dx * h2f_x(w)), _mm256_cvtepi32_ps(sumi), acc);
+        accm = _mm256_fmadd_ps(_mm256_set1_ps(dx * h2f_x(w + 2)),
+                               _mm256_cvtepi32_ps(k4_mins(mn, a)), accm);
     }
-    return hsum8(acc) - mins;
+    return hsum8(acc) - hsum8(accm);
 }
 
 AVX2 static float q4_k_dot_avx2(const uint8_t *w, const uint8_t *a, int64_t n)
@@ -699,7 +777,7 @@ AVX2 static float q6_k_dot_avx2(const uint8_t *w, const uint8_t *a, int64_t n)
     const __m256i c32 = _mm256_set1_epi8(32);
     __m256 acc = _mm256_setzero_ps();
     for (int64_t b = 0; b < n / QKK; b++, w += 210, a += AK_BYTES) {
-        const int8_t *sc = (const int8_t *)(w + 192);
+        const __m256i S = _mm256_cvtepi8_epi16(loadu128(w + 192));
         const uint8_t *q8 = a + 4;
         __m256i sumi = _mm256_setzero_si256();
         for (int h = 0; h < 2; h++) {
@@ -714,11 +792,10 @@ AVX2 static float q6_k_dot_avx2(const uint8_t *w, const uint8_t *a, int64_t n)
                 const __m256i y = loadu256(q8 + 128 * h + 32 * k);
                 __m256i p16 =
                     _mm256_sub_epi16(_mm256_maddubs_epi16(q, y), _mm256_maddubs_epi16(c32, y));
-                const int g = 8 * h + 2 * k;
-                sumi = _mm256_add_epi32(sumi, _mm256_madd_epi16(p16, lane_scales(sc[g], sc[g + 1])));
+                sumi = _mm256_add_epi32(sumi, _mm256_madd_epi16(p16, pass_scales(S, h, k)));
             }
         }
-        acc = _mm256_fmadd_ps(_mm256_set1_ps(rdf(a) * h2f(w + 208)), _mm256_cvtepi32_ps(sumi),
+        acc = _mm256_fmadd_ps(_mm256_set1_ps(rdf(a) * h2f_x(w + 208)), _mm256_cvtepi32_ps(sumi),
                               acc);
     }
     return hsum8(acc);
@@ -739,7 +816,7 @@ AVX2 static float iq4_xs_dot_avx2(const uint8_t *w, const uint8_t *a, int64_t n)
             __m256i p16 = mul_i8_pairs(v, loadu256(q8 + 32 * s));
             sumi = _mm256_add_epi32(sumi, _mm256_madd_epi16(p16, _mm256_set1_epi16((short)(ls - 32))));
         }
-        acc = _mm256_fmadd_ps(_mm256_set1_ps(rdf(a) * h2f(w)), _mm256_cvtepi32_ps(sumi), acc);
+        acc = _mm256_fmadd_ps(_mm256_set1_ps(rdf(a) * h2f_x(w)), _mm256_cvtepi32_ps(sumi), acc);
     }
     return hsum8(acc);
 }
@@ -772,7 +849,7 @@ AVX2 static float f16_dot_avx2(const uint8_t *w, const uint8_t *a, int64_t n)
     }
     float s = hsum8(_mm256_add_ps(acc0, acc1));
     for (; i < n; i++)
-        s += h2f(w + 2 * i) * rdf(a + 4 * i);
+        s += h2f_x(w + 2 * i) * rdf(a + 4 * i);
     return s;
 }
 
@@ -790,6 +867,327 @@ AVX2 static float bf16_dot_avx2(const uint8_t *w, const uint8_t *a, int64_t n)
         s += dt_bf16_to_fp32(rd16(w + 2 * i)) * rdf(a + 4 * i);
     return s;
 }
+
+/* ---- AVX2 kernels over 4 activations at once (batched generation) ----------------------
+ * Each weight block is decoded once and dotted with the same block of 4 activations
+ * (a + v * st, v = 0..3); out[v] gets the 4 dots. */
+
+typedef void (*qdot4_fn)(const uint8_t *w, const uint8_t *a, size_t st, int64_t n, float *out);
+
+AVX2 static inline __attribute__((always_inline)) void
+legacy_dot4_avx2(uint32_t type, const uint8_t *w, const uint8_t *a, size_t st, int64_t n,
+                 float *out)
+{
+    const size_t bb = type == DT_GGML_Q4_0 || type == DT_GGML_IQ4_NL ? 18
+                      : type == DT_GGML_Q4_1                            ? 20
+                      : type == DT_GGML_Q5_0                            ? 22
+                      : type == DT_GGML_Q5_1                            ? 24
+                                                                        : 34;
+    /* unsigned codes (offset types and Q4_0/Q5_0, whose -8/-16 joins the offset term) */
+    const int has_min = type == DT_GGML_Q4_1 || type == DT_GGML_Q5_1 || type == DT_GGML_Q4_0 ||
+                        type == DT_GGML_Q5_0;
+    const __m256i ones = _mm256_set1_epi16(1);
+    const __m128i kv128 = _mm_loadu_si128((const __m128i *)(const void *)kvalues_iq4nl);
+    const __m256i kv = _mm256_set_m128i(kv128, kv128);
+    __m256 acc[4] = {_mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps(),
+                     _mm256_setzero_ps()};
+    float mins[4] = {0, 0, 0, 0};
+    for (int64_t b = 0; b < n / QK; b++, w += bb) {
+        __m256i c;
+        switch (type) {
+        case DT_GGML_Q4_0: c = nibbles(w + 2); break; /* offset via the sums, as above */
+        case DT_GGML_Q4_1: c = nibbles(w + 4); break;
+        case DT_GGML_Q5_0: c = _mm256_or_si256(nibbles(w + 6), bit5(rd32(w + 2))); break;
+        case DT_GGML_Q5_1: c = _mm256_or_si256(nibbles(w + 8), bit5(rd32(w + 4))); break;
+        case DT_GGML_Q8_0: c = loadu256(w + 2); break;
+        default: c = _mm256_shuffle_epi8(kv, nibbles(w + 2)); break;
+        }
+        const __m256i ac = has_min ? c : _mm256_sign_epi8(c, c);
+        const float dw = h2f_x(w);
+        const float mw = type == DT_GGML_Q4_1 || type == DT_GGML_Q5_1 ? h2f_x(w + 2)
+                         : type == DT_GGML_Q4_0                      ? -8.0f * dw
+                         : type == DT_GGML_Q5_0                      ? -16.0f * dw
+                                                                     : 0.0f;
+        for (int v = 0; v < 4; v++) {
+            const uint8_t *av = a + (size_t)v * st + (size_t)b * A32_BYTES;
+            const __m256i y = loadu256(av + 8);
+            const __m256i p16 = _mm256_maddubs_epi16(ac, has_min ? y : _mm256_sign_epi8(y, c));
+            acc[v] = _mm256_fmadd_ps(_mm256_set1_ps(dw * rdf(av)),
+                                     _mm256_cvtepi32_ps(_mm256_madd_epi16(p16, ones)), acc[v]);
+            if (has_min)
+                mins[v] += mw * rdf(av + 4);
+        }
+    }
+    for (int v = 0; v < 4; v++)
+        out[v] = hsum8(acc[v]) + mins[v];
+}
+
+#define LEGACY4(name, T)                                                                       \
+    AVX2 static void name##_dot4_avx2(const uint8_t *w, const uint8_t *a, size_t st, int64_t n, \
+                                      float *out)                                              \
+    {                                                                                          \
+        legacy_dot4_avx2(T, w, a, st, n, out);                                                 \
+    }
+LEGACY4(q4_0, DT_GGML_Q4_0)
+LEGACY4(q4_1, DT_GGML_Q4_1)
+LEGACY4(q5_0, DT_GGML_Q5_0)
+LEGACY4(q5_1, DT_GGML_Q5_1)
+LEGACY4(q8_0, DT_GGML_Q8_0)
+LEGACY4(iq4_nl, DT_GGML_IQ4_NL)
+
+AVX2 static inline __attribute__((always_inline)) void
+k4_dot4_avx2(const uint8_t *w, const uint8_t *a, size_t st, int64_t n, float *out, int q5)
+{
+    const size_t bb = q5 ? 176 : 144;
+    const __m256i m4 = _mm256_set1_epi8(15), m1 = _mm256_set1_epi8(1);
+    __m256 acc[4] = {_mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps(),
+                     _mm256_setzero_ps()};
+    __m256 accm[4] = {_mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps(),
+                      _mm256_setzero_ps()};
+    for (int64_t b = 0; b < n / QKK; b++, w += bb) {
+        const uint8_t *ql = w + (q5 ? 48 : 16);
+        const __m256i hbits = q5 ? loadu256(w + 16) : _mm256_setzero_si256();
+        uint8_t sc[8], mn[8];
+        k4_unpack(w + 4, sc, mn);
+        __m256i sumi[4] = {_mm256_setzero_si256(), _mm256_setzero_si256(), _mm256_setzero_si256(),
+                           _mm256_setzero_si256()};
+        for (int j = 0; j < 4; j++) {
+            const __m256i bits = loadu256(ql + 32 * j);
+            __m256i lo = _mm256_and_si256(bits, m4);
+            __m256i hi = _mm256_and_si256(_mm256_srli_epi16(bits, 4), m4);
+            if (q5) {
+                lo = _mm256_or_si256(
+                    lo, _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(hbits, 2 * j), m1), 4));
+                hi = _mm256_or_si256(hi, _mm256_slli_epi16(
+                                             _mm256_and_si256(_mm256_srli_epi16(hbits, 2 * j + 1), m1), 4));
+            }
+            const __m256i s0 = _mm256_set1_epi16((short)sc[2 * j]);
+            const __m256i s1 = _mm256_set1_epi16((short)sc[2 * j + 1]);
+            for (int v = 0; v < 4; v++) {
+                const uint8_t *q8 = a + (size_t)v * st + (size_t)b * AK_BYTES + 4;
+                __m256i plo = _mm256_maddubs_epi16(lo, loadu256(q8 + 64 * j));
+                __m256i phi = _mm256_maddubs_epi16(hi, loadu256(q8 + 64 * j + 32));
+                sumi[v] = _mm256_add_epi32(sumi[v], _mm256_add_epi32(_mm256_madd_epi16(plo, s0),
+                                                                     _mm256_madd_epi16(phi, s1)));
+            }
+        }
+        const float d = h2f_x(w), dmin = h2f_x(w + 2);
+        for (int v = 0; v < 4; v++) {
+            const uint8_t *av = a + (size_t)v * st + (size_t)b * AK_BYTES;
+            const float dx = rdf(av);
+            acc[v] = _mm256_fmadd_ps(_mm256_set1_ps(dx * d), _mm256_cvtepi32_ps(sumi[v]), acc[v]);
+            accm[v] = _mm256_fmadd_ps(_mm256_set1_ps(dx * dmin), _mm256_cvtepi32_ps(k4_mins(mn, av)),
+                                      accm[v]);
+        }
+    }
+    for (int v = 0; v < 4; v++)
+        out[v] = hsum8(acc[v]) - hsum8(accm[v]);
+}
+
+AVX2 static void q4_k_dot4_avx2(const uint8_t *w, const uint8_t *a, size_t st, int64_t n,
+                                float *out)
+{
+    k4_dot4_avx2(w, a, st, n, out, 0);
+}
+
+AVX2 static void q5_k_dot4_avx2(const uint8_t *w, const uint8_t *a, size_t st, int64_t n,
+                                float *out)
+{
+    k4_dot4_avx2(w, a, st, n, out, 1);
+}
+
+AVX2 static void q6_k_dot4_avx2(const uint8_t *w, const uint8_t *a, size_t st, int64_t n,
+                                float *out)
+{
+    const __m256i m4 = _mm256_set1_epi8(15), m3 = _mm256_set1_epi8(3);
+    const __m256i c32 = _mm256_set1_epi8(32);
+    __m256 acc[4] = {_mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps(),
+                     _mm256_setzero_ps()};
+    for (int64_t b = 0; b < n / QKK; b++, w += 210) {
+        const __m256i S = _mm256_cvtepi8_epi16(loadu128(w + 192));
+        __m256i sumi[4] = {_mm256_setzero_si256(), _mm256_setzero_si256(), _mm256_setzero_si256(),
+                           _mm256_setzero_si256()};
+        for (int h = 0; h < 2; h++) {
+            const __m256i qa = loadu256(w + 64 * h), qb = loadu256(w + 64 * h + 32);
+            const __m256i qh = loadu256(w + 128 + 32 * h);
+            for (int k = 0; k < 4; k++) {
+                __m256i src = (k & 1) ? qb : qa;
+                __m256i lo = k >> 1 ? _mm256_and_si256(_mm256_srli_epi16(src, 4), m4)
+                                    : _mm256_and_si256(src, m4);
+                __m256i hi = _mm256_and_si256(_mm256_srli_epi16(qh, 2 * k), m3);
+                const __m256i q = _mm256_or_si256(lo, _mm256_slli_epi16(hi, 4));
+                const __m256i scv = pass_scales(S, h, k);
+                for (int v = 0; v < 4; v++) {
+                    const __m256i y =
+                        loadu256(a + (size_t)v * st + (size_t)b * AK_BYTES + 4 + 128 * h + 32 * k);
+                    __m256i p16 = _mm256_sub_epi16(_mm256_maddubs_epi16(q, y),
+                                                   _mm256_maddubs_epi16(c32, y));
+                    sumi[v] = _mm256_add_epi32(sumi[v], _mm256_madd_epi16(p16, scv));
+                }
+            }
+        }
+        const float d = h2f_x(w + 208);
+        for (int v = 0; v < 4; v++)
+            acc[v] = _mm256_fmadd_ps(_mm256_set1_ps(rdf(a + (size_t)v * st + (size_t)b * AK_BYTES) * d),
+                                     _mm256_cvtepi32_ps(sumi[v]), acc[v]);
+    }
+    for (int v = 0; v < 4; v++)
+        out[v] = hsum8(acc[v]);
+}
+
+/* F32 / F16 rows: n a multiple of 8 (the callers' rows are; others use the single kernel). */
+AVX2 static inline __attribute__((always_inline)) void
+float_dot4_avx2(const uint8_t *w, const uint8_t *a, size_t st, int64_t n, float *out, int f16)
+{
+    __m256 acc[4] = {_mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps(),
+                     _mm256_setzero_ps()};
+    for (int64_t i = 0; i < n; i += 8) {
+        const __m256 wv =
+            f16 ? _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(const void *)(w + 2 * i)))
+                : _mm256_loadu_ps((const float *)(const void *)(w + 4 * i));
+        for (int v = 0; v < 4; v++)
+            acc[v] = _mm256_fmadd_ps(
+                wv, _mm256_loadu_ps((const float *)(const void *)(a + (size_t)v * st + 4 * (size_t)i)),
+                acc[v]);
+    }
+    for (int v = 0; v < 4; v++)
+        out[v] = hsum8(acc[v]);
+}
+
+AVX2 static void f32_dot4_avx2(const uint8_t *w, const uint8_t *a, size_t st, int64_t n, float *out)
+{
+    float_dot4_avx2(w, a, st, n, out, 0);
+}
+
+AVX2 static void f16_dot4_avx2(const uint8_t *w, const uint8_t *a, size_t st, int64_t n, float *out)
+{
+    float_dot4_avx2(w, a, st, n, out, 1);
+}
+
+AVX2 static void q2_k_dot4_avx2(const uint8_t *w, const uint8_t *a, size_t st, int64_t n,
+                                float *out)
+{
+    const __m256i m3 = _mm256_set1_epi8(3);
+    __m256 acc[4] = {_mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps(),
+                     _mm256_setzero_ps()};
+    float mins[4] = {0, 0, 0, 0};
+    for (int64_t b = 0; b < n / QKK; b++, w += 84) {
+        const uint8_t *qs = w + 16;
+        const __m128i scb = loadu128(w);
+        const __m256i S = _mm256_cvtepu8_epi16(_mm_and_si128(scb, _mm_set1_epi8(15)));
+        const __m256i M = _mm256_cvtepu8_epi16(_mm_and_si128(_mm_srli_epi16(scb, 4), _mm_set1_epi8(15)));
+        __m256i sumi[4] = {_mm256_setzero_si256(), _mm256_setzero_si256(), _mm256_setzero_si256(),
+                           _mm256_setzero_si256()};
+        for (int h = 0; h < 2; h++) {
+            const __m256i bits = loadu256(qs + 32 * h);
+            for (int p = 0; p < 4; p++) {
+                const __m256i c = _mm256_and_si256(_mm256_srli_epi16(bits, 2 * p), m3);
+                const __m256i scv = pass_scales(S, h, p);
+                for (int v = 0; v < 4; v++) {
+                    const uint8_t *q8 = a + (size_t)v * st + (size_t)b * AK_BYTES + 4;
+                    __m256i p16 = _mm256_maddubs_epi16(c, loadu256(q8 + 128 * h + 32 * p));
+                    sumi[v] = _mm256_add_epi32(sumi[v], _mm256_madd_epi16(p16, scv));
+                }
+            }
+        }
+        const float d = h2f_x(w + 80), dmin = h2f_x(w + 82);
+        for (int v = 0; v < 4; v++) {
+            const uint8_t *av = a + (size_t)v * st + (size_t)b * AK_BYTES;
+            const int summs = hsum8i(_mm256_madd_epi16(M, loadu256(av + 260)));
+            const float dx = rdf(av);
+            acc[v] = _mm256_fmadd_ps(_mm256_set1_ps(dx * d), _mm256_cvtepi32_ps(sumi[v]), acc[v]);
+            mins[v] += dx * dmin * (float)summs;
+        }
+    }
+    for (int v = 0; v < 4; v++)
+        out[v] = hsum8(acc[v]) - mins[v];
+}
+
+AVX2 static void q3_k_dot4_avx2(const uint8_t *w, const uint8_t *a, size_t st, int64_t n,
+                                float *out)
+{
+    const __m256i m3 = _mm256_set1_epi8(3), m1 = _mm256_set1_epi8(1), four = _mm256_set1_epi8(4);
+    __m256 acc[4] = {_mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps(),
+                     _mm256_setzero_ps()};
+    for (int64_t b = 0; b < n / QKK; b++, w += 110) {
+        const uint8_t *qs = w + 32;
+        const __m256i S = q3k_scales16(w + 96);
+        const __m256i hbits = loadu256(w);
+        __m256i sumi[4] = {_mm256_setzero_si256(), _mm256_setzero_si256(), _mm256_setzero_si256(),
+                           _mm256_setzero_si256()};
+        for (int h = 0; h < 2; h++) {
+            const __m256i bits = loadu256(qs + 32 * h);
+            for (int p = 0; p < 4; p++) {
+                __m256i c = _mm256_and_si256(_mm256_srli_epi16(bits, 2 * p), m3);
+                __m256i hb = _mm256_and_si256(_mm256_srli_epi16(hbits, 4 * h + p), m1);
+                c = _mm256_or_si256(c, _mm256_slli_epi16(hb, 2));
+                const __m256i scv = pass_scales(S, h, p);
+                for (int v = 0; v < 4; v++) {
+                    const __m256i y =
+                        loadu256(a + (size_t)v * st + (size_t)b * AK_BYTES + 4 + 128 * h + 32 * p);
+                    __m256i p16 = _mm256_sub_epi16(_mm256_maddubs_epi16(c, y),
+                                                   _mm256_maddubs_epi16(four, y));
+                    sumi[v] = _mm256_add_epi32(sumi[v], _mm256_madd_epi16(p16, scv));
+                }
+            }
+        }
+        const float d = h2f_x(w + 108);
+        for (int v = 0; v < 4; v++)
+            acc[v] = _mm256_fmadd_ps(_mm256_set1_ps(rdf(a + (size_t)v * st + (size_t)b * AK_BYTES) * d),
+                                     _mm256_cvtepi32_ps(sumi[v]), acc[v]);
+    }
+    for (int v = 0; v < 4; v++)
+        out[v] = hsum8(acc[v]);
+}
+
+AVX2 static void iq4_xs_dot4_avx2(const uint8_t *w, const uint8_t *a, size_t st, int64_t n,
+                                  float *out)
+{
+    const __m128i kv128 = _mm_loadu_si128((const __m128i *)(const void *)kvalues_iq4nl);
+    const __m256i kv = _mm256_set_m128i(kv128, kv128);
+    __m256 acc[4] = {_mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps(),
+                     _mm256_setzero_ps()};
+    for (int64_t b = 0; b < n / QKK; b++, w += 136) {
+        const unsigned sh = rd16(w + 2);
+        const uint8_t *sl = w + 4, *qs = w + 8;
+        __m256i sumi[4] = {_mm256_setzero_si256(), _mm256_setzero_si256(), _mm256_setzero_si256(),
+                           _mm256_setzero_si256()};
+        for (int s = 0; s < 8; s++) {
+            int ls = ((sl[s / 2] >> (4 * (s % 2))) & 15) | (int)((sh >> (2 * s)) & 3) << 4;
+            const __m256i vals = _mm256_shuffle_epi8(kv, nibbles(qs + 16 * s));
+            const __m256i av = _mm256_sign_epi8(vals, vals);
+            const __m256i scv = _mm256_set1_epi16((short)(ls - 32));
+            for (int v = 0; v < 4; v++) {
+                const __m256i y = loadu256(a + (size_t)v * st + (size_t)b * AK_BYTES + 4 + 32 * s);
+                __m256i p16 = _mm256_maddubs_epi16(av, _mm256_sign_epi8(y, vals));
+                sumi[v] = _mm256_add_epi32(sumi[v], _mm256_madd_epi16(p16, scv));
+            }
+        }
+        const float d = h2f_x(w);
+        for (int v = 0; v < 4; v++)
+            acc[v] = _mm256_fmadd_ps(_mm256_set1_ps(rdf(a + (size_t)v * st + (size_t)b * AK_BYTES) * d),
+                                     _mm256_cvtepi32_ps(sumi[v]), acc[v]);
+    }
+    for (int v = 0; v < 4; v++)
+        out[v] = hsum8(acc[v]);
+}
+
+AVX2 static void bf16_dot4_avx2(const uint8_t *w, const uint8_t *a, size_t st, int64_t n,
+                                float *out)
+{
+    __m256 acc[4] = {_mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps(),
+                     _mm256_setzero_ps()};
+    for (int64_t i = 0; i < n; i += 8) {
+        __m256i u = _mm256_cvtepu16_epi32(_mm_loadu_si128((const __m128i *)(const void *)(w + 2 * i)));
+        const __m256 wv = _mm256_castsi256_ps(_mm256_slli_epi32(u, 16));
+        for (int v = 0; v < 4; v++)
+            acc[v] = _mm256_fmadd_ps(
+                wv, _mm256_loadu_ps((const float *)(const void *)(a + (size_t)v * st + 4 * (size_t)i)),
+                acc[v]);
+    }
+    for (int v = 0; v < 4; v++)
+        out[v] = hsum8(acc[v]);
+}
 #endif
 
 /* ---- dispatch -------------------------------------------------------------------------- */
@@ -798,24 +1196,28 @@ struct kernel {
     uint32_t type;
     qdot_fn c;
     qdot_fn avx2;
+#ifdef DT_QDOT_AVX2
+    qdot4_fn avx2_4; /* 4 activations at once, or NULL */
+#endif
 };
 
 #ifdef DT_QDOT_AVX2
-#define K(t, name) {t, name##_dot_c, name##_dot_avx2}
+#define K(t, name) {t, name##_dot_c, name##_dot_avx2, NULL}
+#define K4(t, name) {t, name##_dot_c, name##_dot_avx2, name##_dot4_avx2}
 #else
 #define K(t, name) {t, name##_dot_c, NULL}
+#define K4(t, name) {t, name##_dot_c, NULL}
 #endif
 
 static const struct kernel kernels[] = {
-    K(DT_GGML_F32, f32),       K(DT_GGML_F16, f16),   K(DT_GGML_BF16, bf16),
-    K(DT_GGML_Q4_0, q4_0),     K(DT_GGML_Q4_1, q4_1), K(DT_GGML_Q5_0, q5_0),
-    K(DT_GGML_Q5_1, q5_1),     K(DT_GGML_Q8_0, q8_0), K(DT_GGML_IQ4_NL, iq4_nl),
-    K(DT_GGML_Q2_K, q2_k),     K(DT_GGML_Q3_K, q3_k), K(DT_GGML_Q4_K, q4_k),
-    K(DT_GGML_Q5_K, q5_k),     K(DT_GGML_Q6_K, q6_k), K(DT_GGML_IQ4_XS, iq4_xs),
+    K4(DT_GGML_F32, f32),   K4(DT_GGML_F16, f16),   K4(DT_GGML_BF16, bf16),
+    K4(DT_GGML_Q4_0, q4_0), K4(DT_GGML_Q4_1, q4_1), K4(DT_GGML_Q5_0, q5_0),
+    K4(DT_GGML_Q5_1, q5_1), K4(DT_GGML_Q8_0, q8_0), K4(DT_GGML_IQ4_NL, iq4_nl),
+    K4(DT_GGML_Q2_K, q2_k), K4(DT_GGML_Q3_K, q3_k), K4(DT_GGML_Q4_K, q4_k),
+    K4(DT_GGML_Q5_K, q5_k), K4(DT_GGML_Q6_K, q6_k), K4(DT_GGML_IQ4_XS, iq4_xs),
 };
 
-/* 1 when the AVX2 kernels may run: the CPU has AVX2 and FMA and DT_QDOT_PORTABLE is unset
- * (the tests compare both paths). Evaluated on every call: cheap next to a row. */
+/* 1 when the CPU has AVX2 and FMA (F16C comes with them); asked once, then cached. */
 static int use_avx2(void)
 {
 #ifdef DT_QDOT_AVX2
@@ -839,15 +1241,25 @@ void dt_qdot_force_portable(int on)
     __atomic_store_n(&portable_forced, on, __ATOMIC_RELAXED);
 }
 
-static qdot_fn kernel_for(uint32_t wtype)
+static const struct kernel *kernel_entry(uint32_t wtype)
 {
     for (size_t i = 0; i < sizeof kernels / sizeof kernels[0]; i++)
         if (kernels[i].type == wtype)
-            return kernels[i].avx2 && use_avx2() &&
-                           !__atomic_load_n(&portable_forced, __ATOMIC_RELAXED)
-                       ? kernels[i].avx2
-                       : kernels[i].c;
+            return &kernels[i];
     return NULL;
+}
+
+static int avx2_on(void)
+{
+    return use_avx2() && !__atomic_load_n(&portable_forced, __ATOMIC_RELAXED);
+}
+
+static qdot_fn kernel_for(uint32_t wtype)
+{
+    const struct kernel *k = kernel_entry(wtype);
+    if (!k)
+        return NULL;
+    return k->avx2 && avx2_on() ? k->avx2 : k->c;
 }
 
 float dt_qdot(uint32_t wtype, const void *row, const void *qx, int64_t n)
@@ -861,9 +1273,30 @@ void dt_qdot_matvec(uint32_t wtype, const void *w, size_t row_bytes, int64_t n_r
 {
     qdot_fn f = kernel_for(wtype);
     const uint8_t *wb = w, *xb = qx;
+    int v0 = 0;
+#ifdef DT_QDOT_AVX2
+    const struct kernel *k = kernel_entry(wtype);
+    qdot4_fn f4 = k && k->avx2_4 && avx2_on() && n % 8 == 0 ? k->avx2_4 : NULL;
+    /* groups of 4 activations share each decoded weight block; rows outer, so a row is
+     * streamed from memory once for all of them */
+    if (f4 && n_vec >= 4) {
+        for (int64_t r = 0; r < n_rows; r++) {
+            const uint8_t *row = wb + (size_t)r * row_bytes;
+            for (int v = 0; v + 4 <= n_vec; v += 4) {
+                float o[4];
+                f4(row, xb + (size_t)v * qx_stride, qx_stride, n, o);
+                for (int j = 0; j < 4; j++)
+                    y[(size_t)(v + j) * y_stride + (size_t)r] = o[j];
+            }
+            for (int v = n_vec - n_vec % 4; v < n_vec; v++)
+                y[(size_t)v * y_stride + (size_t)r] = f(row, xb + (size_t)v * qx_stride, n);
+        }
+        return;
+    }
+#endif
     for (int64_t r = 0; r < n_rows; r++) {
         const uint8_t *row = wb + (size_t)r * row_bytes;
-        for (int v = 0; v < n_vec; v++)
+        for (int v = v0; v < n_vec; v++)
             y[(size_t)v * y_stride + (size_t)r] = f ? f(row, xb + (size_t)v * qx_stride, n) : 0.0f;
     }
 }

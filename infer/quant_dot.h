@@ -10,8 +10,9 @@
  *
  * Contract:
  *   - n (elements per row) is a multiple of dt_ggml_block_elems(wtype) and of 32 (256 for the
- *     types whose activation kind is DT_QDOT_ACT_Q8K); rows are the raw bytes of the tensor
- *     and may be unaligned; activations are caller storage of dt_qdot_act_bytes() bytes.
+ *     types whose activation kind is DT_QDOT_ACT_Q8K; any n for F32/F16/BF16); rows are the
+ *     raw bytes of the tensor and may be unaligned; activations are caller storage of
+ *     dt_qdot_act_bytes() bytes.
  *   - One quantized activation serves every matrix whose weight type has the same
  *     dt_qdot_act_kind(): quantize once per kind and per token.
  *   - Tolerance: the only error beyond f32 rounding is the activation's 8-bit rounding,
@@ -45,13 +46,22 @@ size_t dt_qdot_act_bytes(uint32_t wtype, int64_t n);
  * format. Returns 0, or -1 when unsupported / n does not fit the block. */
 int dt_qdot_quantize_act(uint32_t wtype, const float *x, void *qx, int64_t n);
 
+/* r[i] = x[i] - (the value qx, quantized from x by dt_qdot_quantize_act, holds for it): the
+ * activation's rounding error (0 for the f32 kind). Quantizing r as a second activation and
+ * adding the two products (dt_qdot(row, qx) + dt_qdot(row, qr)) leaves an error 127 times
+ * smaller than the bound above (|r - r~| <= amax(block of r) / 254 <= amax(block of x) /
+ * 254^2), for twice the integer work: the way to logits within 1e-3 of an f32 reference
+ * when the 8-bit bound is too coarse. */
+void dt_qdot_act_residual(uint32_t wtype, const float *x, const void *qx, int64_t n, float *r);
+
 /* Dot product of one stored row of wtype (n elements) with an activation quantized for it. */
 float dt_qdot(uint32_t wtype, const void *row, const void *qx, int64_t n);
 
 /* y[v * y_stride + r] = dt_qdot(wtype, w + r * row_bytes, qx + v * qx_stride, n) for
- * r in [0, n_rows) and v in [0, n_vec): each weight row is read once for all n_vec
- * activations (batched generation). qx_stride >= dt_qdot_act_bytes(wtype, n). Callers
- * thread by splitting the rows. */
+ * r in [0, n_rows) and v in [0, n_vec) (up to float summation order for F32/F16/BF16):
+ * each weight row is read once for all n_vec activations (batched generation); on AVX2 each
+ * weight block is decoded once per group of 4 activations. qx_stride >=
+ * dt_qdot_act_bytes(wtype, n). Callers thread by splitting the rows. */
 void dt_qdot_matvec(uint32_t wtype, const void *w, size_t row_bytes, int64_t n_rows, int64_t n,
                     const void *qx, size_t qx_stride, int n_vec, float *y, size_t y_stride);
 

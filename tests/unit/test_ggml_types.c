@@ -44,7 +44,9 @@ static void test_geometry(void)
         {DT_GGML_Q3_K, 256, 110}, {DT_GGML_Q4_K, 256, 144}, {DT_GGML_Q5_K, 256, 176},
         {DT_GGML_Q6_K, 256, 210}, {DT_GGML_Q8_K, 256, 292}, {DT_GGML_I8, 1, 1},
         {DT_GGML_I16, 1, 2},     {DT_GGML_I32, 1, 4},      {DT_GGML_I64, 1, 8},
-        {DT_GGML_F64, 1, 8},     {DT_GGML_BF16, 1, 2},
+        {DT_GGML_F64, 1, 8},     {DT_GGML_BF16, 1, 2},     {20, 32, 18},
+        {23, 256, 136},          {39, 32, 17},             {40, 64, 36},
+        {41, 128, 18},           {42, 64, 18},
     };
     int ok = 1;
     for (size_t i = 0; i < sizeof g / sizeof g[0]; i++)
@@ -276,6 +278,15 @@ static void test_roundtrip(void)
                 zeros_ok = 0;
     }
     TAP_OK(zeros_ok, "zeros survive every type");
+    /* non-finite weights (they come from files) encode without trapping or overflow */
+    for (int i = 0; i < 256; i++)
+        x[i] = i % 3 == 0 ? NAN : i % 3 == 1 ? INFINITY : -1.0f;
+    int nonfinite_ok = 1;
+    for (size_t k = 0; k < sizeof types / sizeof types[0]; k++) {
+        nonfinite_ok &= dt_ggml_quantize(types[k], x, q, 256) == 0;
+        dt_ggml_dequantize(types[k], q, y, 256);
+    }
+    TAP_OK(nonfinite_ok, "NaN and inf inputs quantize in every type");
     for (int i = 0; i < 256; i++)
         x[i] = -1.25f;
     dt_ggml_quantize(DT_GGML_Q4_K, x, q, 256);

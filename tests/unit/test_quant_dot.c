@@ -62,8 +62,9 @@ static int act_block(uint32_t t)
     return k == DT_QDOT_ACT_Q8K ? 256 : k == DT_QDOT_ACT_Q8_32 ? 32 : 0;
 }
 
-/* the documented bound for one row against activation x */
-static double bound(uint32_t t, const float *w, const float *x, int64_t n)
+/* the documented bound for one row against activation x, its activation-rounding part
+ * divided by act_div (1; 127 for the two-level activation) */
+static double bound_div(uint32_t t, const float *w, const float *x, int64_t n, double act_div)
 {
     int ab = act_block(t);
     double e = 0, mag = 0;
@@ -78,14 +79,19 @@ static double bound(uint32_t t, const float *w, const float *x, int64_t n)
             }
             e += amax / 254.0 * sw * (1 + 1e-6);
         }
-    return e + 2e-6 * mag + 1e-30;
+    return e / act_div + 2e-6 * mag + 1e-30;
+}
+
+static double bound(uint32_t t, const float *w, const float *x, int64_t n)
+{
+    return bound_div(t, w, x, n, 1.0);
 }
 
 static void test_types(void)
 {
     struct dt_rng r;
     dt_rng_seed(&r, 42);
-    enum { N = 1024, ROWS = 24 };
+    enum { N = 1024, ROWS = 24, NV = 6 };
     float *x = malloc(N * sizeof *x), *w = malloc(N * sizeof *w);
     for (size_t k = 0; k < sizeof types / sizeof types[0]; k++) {
         uint32_t t = types[k].type;
@@ -93,10 +99,10 @@ static void test_types(void)
         dt_ggml_row_bytes(t, N, &rb);
         uint8_t *rows = malloc(rb * ROWS);
         size_t ab = dt_qdot_act_bytes(t, N);
-        uint8_t *qx = malloc(ab * 3 + 1);
+        uint8_t *qx = malloc(ab * NV + 1);
         double worst = 0, worst_paths = 0;
         int ok = dt_qdot_supported(t) && ab > 0;
-        for (int v = 0; v < 3 && ok; v++) {
+        for (int v = 0; v < NV && ok; v++) {
             for (int i = 0; i < N; i++) /* outliers too: a heavy-tailed activation */
                 x[i] = (float)(dt_rng_normal(&r) * (i % 97 == 5 ? 20.0 : 1.0));
             ok &= dt_qdot_quantize_act(t, x, qx + ab * (size_t)v, N) == 0;
@@ -122,15 +128,25 @@ static void test_types(void)
                dt_ggml_type_name(t), worst);
         TAP_OK(worst_paths <= 0.05, "%s: AVX2 and portable kernels agree (%.2g of the bound)",
                dt_ggml_type_name(t), worst_paths);
-        /* matvec over 3 activations == per-row dots */
-        float y[3 * ROWS];
-        dt_qdot_matvec(t, rows, rb, ROWS, N, qx, ab, 3, y, ROWS);
-        int same = 1;
-        for (int v = 0; v < 3; v++)
-            for (int rr = 0; rr < ROWS; rr++)
-                same &= y[v * ROWS + rr] == dt_qdot(t, rows + rb * (size_t)rr, qx + ab * (size_t)v, N);
-        TAP_OK(same, "%s: matvec of 3 activations x %d rows equals the per-row dots",
-               dt_ggml_type_name(t), ROWS);
+        /* matvec over NV activations (a group of 4 decoded together, then 2 single) ==
+         * per-row dots, up to float accumulation order */
+        float y[NV * ROWS];
+        dt_qdot_matvec(t, rows, rb, ROWS, N, qx, ab, NV, y, ROWS);
+        double worst_mv = 0;
+        for (int rr = 0; rr < ROWS; rr++) {
+            dt_ggml_dequantize(t, rows + rb * (size_t)rr, w, N);
+            double mag = 0;
+            for (int i = 0; i < N; i++)
+                mag += fabs((double)w[i]) * 20.0; /* |x| < 20 * 5 sd */
+            for (int v = 0; v < NV; v++) {
+                float one = dt_qdot(t, rows + rb * (size_t)rr, qx + ab * (size_t)v, N);
+                worst_mv = fmax(worst_mv, fabs((double)y[v * ROWS + rr] - one) / (1e-6 * mag));
+            }
+        }
+        TAP_OK(worst_mv <= 1.0,
+               "%s: matvec of %d activations x %d rows equals the per-row dots (%.2g of "
+               "1e-6 sum |w| max |x|)",
+               dt_ggml_type_name(t), NV, ROWS, worst_mv);
         if (types[k].offs[0] >= 0) {
             put16(rows + types[k].offs[0], 0x7e00); /* NaN scale in block 0 */
             TAP_OK(isnan(dt_qdot(t, rows, qx, N)), "%s: a NaN block scale gives a NaN dot",
@@ -140,6 +156,52 @@ static void test_types(void)
         free(qx);
     }
     free(x);
+    free(w);
+}
+
+/* Two-level activation: x quantized, then its rounding residual quantized again; the sum of
+ * the two dots must be within bound / 127 of the exact one. */
+static void test_residual(void)
+{
+    struct dt_rng r;
+    dt_rng_seed(&r, 7);
+    enum { N = 1024 };
+    static const uint32_t ts[] = {DT_GGML_Q8_0, DT_GGML_Q4_K, DT_GGML_Q6_K, DT_GGML_IQ4_NL};
+    float *x = malloc(N * sizeof *x), *res = malloc(N * sizeof *res), *w = malloc(N * sizeof *w);
+    for (size_t k = 0; k < sizeof ts / sizeof ts[0]; k++) {
+        size_t ti = 0;
+        while (types[ti].type != ts[k])
+            ti++;
+        size_t rb = 0, ab = dt_qdot_act_bytes(ts[k], N);
+        dt_ggml_row_bytes(ts[k], N, &rb);
+        uint8_t *row = malloc(rb), *q1 = malloc(ab), *q2 = malloc(ab);
+        double worst1 = 0, worst2 = 0;
+        for (int it = 0; it < 8; it++) {
+            random_row(&r, ti, N, row, rb);
+            for (int i = 0; i < N; i++)
+                x[i] = (float)(dt_rng_normal(&r) * (i % 97 == 5 ? 20.0 : 1.0));
+            dt_ggml_dequantize(ts[k], row, w, N);
+            double ref = 0;
+            for (int i = 0; i < N; i++)
+                ref += (double)w[i] * x[i];
+            dt_qdot_quantize_act(ts[k], x, q1, N);
+            dt_qdot_act_residual(ts[k], x, q1, N, res);
+            dt_qdot_quantize_act(ts[k], res, q2, N);
+            double one = dt_qdot(ts[k], row, q1, N);
+            double two = one + dt_qdot(ts[k], row, q2, N);
+            worst1 = fmax(worst1, fabs(one - ref) / bound(ts[k], w, x, N));
+            worst2 = fmax(worst2, fabs(two - ref) / bound_div(ts[k], w, x, N, 127.0));
+        }
+        TAP_OK(worst2 <= 1.0,
+               "%s: two-level activation within 1/127 of the bound (worst %.3f of it; one level "
+               "%.3f of the full bound)",
+               dt_ggml_type_name(ts[k]), worst2, worst1);
+        free(row);
+        free(q1);
+        free(q2);
+    }
+    free(x);
+    free(res);
     free(w);
 }
 
@@ -169,5 +231,6 @@ int main(void)
 {
     test_contract();
     test_types();
+    test_residual();
     return tap_done();
 }
