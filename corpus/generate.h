@@ -42,10 +42,9 @@ int dt_sample_generate(struct dt_model *m, struct dt_session *sess, enum dt_prob
  * dt_sample_generate's on a session of the batch's context with the same parameters and seed
  * (p->seed is not used).
  */
-/* Slots compare and collect decode at once. 2, not 8: after the merge with the architecture
- * table, steps of more rows gave answers differing in their low bits from one-at-a-time
- * generation on the zoo teacher (not yet explained); with 2 they are bit-identical. */
-#define DT_GEN_BATCH_SLOTS 2
+/* Slots compare and collect decode at once: past ~8 the dot products, not the weight reads,
+ * bound a step on 2 cores (README, speed). */
+#define DT_GEN_BATCH_SLOTS 8
 
 struct dt_sample_job {
     enum dt_probe_kind kind;

@@ -665,9 +665,18 @@ static void matrix_rows(const struct dt_model *m, size_t slot, int64_t a, int64_
         uint32_t type = f ? DT_GGML_F32 : w->type;
         const uint8_t *rows = f ? (const uint8_t *)f : (const uint8_t *)w->data;
         size_t row_bytes = f ? (size_t)cols * sizeof(float) : w->row_bytes;
-        if (qx) {
+        if (qx && dt_qdot_act_kind(type) != DT_QDOT_ACT_F32) {
             dt_qdot_matvec(type, rows + (size_t)a * row_bytes, row_bytes, b - a, cols, qx,
                            qx_stride, (int)n, y + a, ldy);
+            return;
+        }
+        if (qx) {
+            /* Float rows: the multi-vector kernel sums in another order than the single one,
+             * so each vector goes alone and a batch row equals a session's. */
+            for (size_t v = 0; v < n; v++)
+                dt_qdot_matvec(type, rows + (size_t)a * row_bytes, row_bytes, b - a, cols,
+                               (const uint8_t *)qx + v * qx_stride, qx_stride, 1, y + v * ldy + a,
+                               ldy);
             return;
         }
         for (int64_t r = a; r < b; r++)
