@@ -855,3 +855,130 @@ int dt_test_vs_controls(double s, const double *c, size_t k, struct dt_test_resu
     parametric->has_approx = 1;
     return 0;
 }
+
+/* ---- model-level predictive tests ---- */
+
+int dt_test_predictive(double y_s, double v_s, const double *y_c, const double *v_c, size_t k,
+                       struct dt_test_result *r, struct dt_error *err)
+{
+    if (!isfinite(y_s) || !(v_s >= 0))
+        return dt_error_set(err, DT_EINVAL, "suspect statistic %g or its variance %g is not usable",
+                            y_s, v_s);
+    for (size_t j = 0; j < k; j++)
+        if (!isfinite(y_c[j]) || !(v_c[j] >= 0))
+            return dt_error_set(err, DT_EINVAL,
+                                "control %zu statistic %g or its variance %g is not usable", j,
+                                y_c[j], v_c[j]);
+    result_init(r, "model-level predictive t test (k - 1 df)",
+                "the suspect is more teacher-like than one more independent model would be",
+                "suspect's excess over the controls' mean, in between-model sd");
+    r->method = DT_TEST_ASYMPTOTIC;
+    r->n = k;
+    r->log_p_min = -HUGE_VAL;
+    if (k < 2) {
+        set_invalid(r, "fewer than two controls give no between-model variance estimate");
+        return 0;
+    }
+    double dk = (double)k, mean = 0, vbar = 0, ss = 0;
+    for (size_t j = 0; j < k; j++) {
+        mean += y_c[j];
+        vbar += v_c[j];
+    }
+    mean /= dk;
+    vbar /= dk;
+    for (size_t j = 0; j < k; j++)
+        ss += (y_c[j] - mean) * (y_c[j] - mean);
+    double s2 = ss / (dk - 1);
+    /* tau^2 + vbar is estimated by s2 (k - 1 df); it cannot be below the known within-model
+     * part vbar, so a spread smaller than sampling noise is read as noise, never as certainty */
+    double big_s2 = s2 > vbar ? s2 : vbar;
+    double var = big_s2 * (1 + 1 / dk) + v_s - vbar;
+    if (var < big_s2 / dk + v_s)
+        var = big_s2 / dk + v_s; /* v_s < vbar: keep the suspect's own noise and the mean's */
+    if (!(var > 0)) {
+        set_invalid(r, "neither the models nor their estimates vary: no scale for the test");
+        return 0;
+    }
+    double t = (y_s - mean) / sqrt(var);
+    r->statistic = t;
+    r->effect = (y_s - mean) / sqrt(big_s2);
+    set_log_p(r, dt_stats_t_sf_log(t, dk - 1));
+    r->has_approx = 1;
+    r->z = t;
+    r->p_approx = dt_stats_norm_sf(t);
+    return 0;
+}
+
+/* Anscombe's variance-stabilising transform of a binomial proportion and its variance. */
+static double anscombe(double h, double n)
+{
+    return asin(sqrt((h + 0.375) / (n + 0.75)));
+}
+
+static double anscombe_var(double n)
+{
+    return 1 / (4 * n + 2);
+}
+
+double dt_test_rate_models_floor(double s_n, const double *c_n, size_t k)
+{
+    if (k < 2 || !(s_n > 0))
+        return 0;
+    double y_c[64], v_c[64];
+    double *yc = y_c, *vc = v_c;
+    if (k > 64) {
+        yc = dt_malloc_array(k, sizeof *yc);
+        vc = dt_malloc_array(k, sizeof *vc);
+        if (!yc || !vc) {
+            if (yc != y_c)
+                dt_free(yc);
+            if (vc != v_c)
+                dt_free(vc);
+            return 0; /* no floor known: the caller treats the design as adequate */
+        }
+    }
+    for (size_t j = 0; j < k; j++) {
+        yc[j] = anscombe(0, c_n[j]);
+        vc[j] = anscombe_var(c_n[j]);
+    }
+    struct dt_test_result r;
+    double lp = 0;
+    if (dt_test_predictive(anscombe(s_n, s_n), anscombe_var(s_n), yc, vc, k, &r, NULL) == 0 &&
+        r.valid)
+        lp = r.log_p;
+    if (yc != y_c) {
+        dt_free(yc);
+        dt_free(vc);
+    }
+    return lp;
+}
+
+int dt_test_rate_models(uint64_t s_hits, uint64_t s_n, const uint64_t *c_hits, const uint64_t *c_n,
+                        size_t k, struct dt_test_result *r, struct dt_error *err)
+{
+    if (s_n == 0 || s_hits > s_n)
+        return dt_error_set(err, DT_EINVAL, "suspect rate %llu of %llu is not a rate",
+                            (unsigned long long)s_hits, (unsigned long long)s_n);
+    double *y = dt_malloc_array(k ? 3 * k : 1, sizeof *y);
+    if (!y)
+        return dt_error_set(err, DT_ENOMEM, "out of memory for %zu controls", k);
+    double *v = y + k, *n = y + 2 * k;
+    for (size_t j = 0; j < k; j++) {
+        if (c_n[j] == 0 || c_hits[j] > c_n[j]) {
+            dt_free(y);
+            return dt_error_set(err, DT_EINVAL, "control %zu rate %llu of %llu is not a rate", j,
+                                (unsigned long long)c_hits[j], (unsigned long long)c_n[j]);
+        }
+        y[j] = anscombe((double)c_hits[j], (double)c_n[j]);
+        v[j] = anscombe_var((double)c_n[j]);
+        n[j] = (double)c_n[j];
+    }
+    int rc = dt_test_predictive(anscombe((double)s_hits, (double)s_n), anscombe_var((double)s_n), y,
+                                v, k, r, err);
+    if (rc == 0) {
+        r->name = "model-level predictive t test on arcsine-square-root rates (k - 1 df)";
+        r->log_p_min = dt_test_rate_models_floor((double)s_n, n, k);
+    }
+    dt_free(y);
+    return rc;
+}

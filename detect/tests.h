@@ -166,4 +166,33 @@ typedef double (*dt_boot_stat_fn)(const size_t *idx, size_t n, void *ctx);
 int dt_bootstrap_ci(size_t n, dt_boot_stat_fn stat, void *ctx, const struct dt_test_opts *opts,
                     double *ci_low, double *ci_high, struct dt_error *err);
 
+/*
+ * Model-level predictive test: the models, not their answers, are the units. Each model has a
+ * statistic y (higher = more teacher-like) with a known within-model sampling variance v. Under
+ * H0 the suspect is one more independent model: y_j = theta_j + e_j with theta_j ~ N(mu, tau^2)
+ * across models (tau^2 the unknown between-model variance) and e_j ~ N(0, v_j) the model's own
+ * sampling noise. With ybar and s^2 the mean and variance of the k controls' statistics,
+ *     t = (y_s - ybar) / sqrt(S^2 (1 + 1/k) + v_s - vbar),   S^2 = max(s^2, vbar),
+ * referred to Student's t with k - 1 df: s^2 estimates tau^2 + vbar with k - 1 df, and the t law
+ * carries the uncertainty of that estimate (exact for equal v_j, normal theta; the floor at the
+ * known within part vbar only makes t smaller). H1: the suspect is more teacher-like than one
+ * more independent model would be. effect = (y_s - ybar) / S; z / p_approx: the same t read as
+ * normal (what the test would say if tau^2 were known). k >= 2 (valid = 0 below). Randomness:
+ * the choice of models and each model's sampling; the p-value is about models, not answers.
+ */
+int dt_test_predictive(double y_s, double v_s, const double *y_c, const double *v_c, size_t k,
+                       struct dt_test_result *r, struct dt_error *err);
+
+/*
+ * dt_test_predictive on rates: the suspect's s_hits of s_n answers and each control's
+ * c_hits[j] of c_n[j] (c_n[j] >= 1), on Anscombe's arcsine-square-root scale
+ * y = asin(sqrt((h + 3/8) / (n + 3/4))), v = 1 / (4 n + 2), which makes the within-model variance
+ * independent of the rate. log_p_min is the design floor: the log p of a suspect with every
+ * answer a hit against controls with none (dt_test_rate_models_floor).
+ */
+int dt_test_rate_models(uint64_t s_hits, uint64_t s_n, const uint64_t *c_hits, const uint64_t *c_n,
+                        size_t k, struct dt_test_result *r, struct dt_error *err);
+/* The smallest log p dt_test_rate_models can give with these answer counts (0 when k < 2). */
+double dt_test_rate_models_floor(double s_n, const double *c_n, size_t k);
+
 #endif

@@ -98,15 +98,15 @@ int main(void)
     artifact(&ms[1], "identity", 60, none);
     TAP_OK(decide(ms, 2, K, &v) == DT_REL_DISTILLED, "artifact beyond every control: distilled");
     TAP_OK(strstr(v.rationale, "identity") != NULL, "the rationale names the artifact");
-    TAP_OK(v.p_value == v.signals[1].p_adjusted && v.p_value < 1e-20, "verdict p is the artifact's adjusted p");
+    TAP_OK(v.p_value == v.signals[1].p_adjusted && v.p_value < 0.01, "verdict p is the artifact's adjusted p (%.2g)", v.p_value);
     release(ms, 2, &v);
 
-    /* intersection-union: one control showing the artifact as often defeats it */
+    /* one control showing the artifact as often defeats it (between-model variance) */
     artifact(&ms[0], "identity", 60, one_high);
     TAP_OK(decide(ms, 1, K, &v) != DT_REL_DISTILLED, "an artifact a control shows too is not evidence");
     release(ms, 1, &v);
 
-    /* closeness must beat every control: a suspect tied with one control is not closer */
+    /* closeness: a suspect tied with one control is not more teacher-like than models vary */
     closeness(&ms[0], "a", 1.0, 4);
     for (size_t i = 0; i < N_PROBES; i++)
         ms[0].scores[i * (K + 1) + 2] = ms[0].scores[i * (K + 1)]; /* control 2 = the suspect's twin */
