@@ -63,7 +63,7 @@ static void print_text(const struct dt_compare_result *r, const struct dt_compar
 {
     const struct dt_compare_outcome *o = &r->outcomes[r->i_best];
     char pb[32];
-    printf("verdict: %s (p = %s, alpha %g)\n", dt_relation_name(o->verdict.relation),
+    printf("verdict: %s (p = %s, alpha %g)\n", dt_relation_name(r->relation),
            fmt_p(r->n_teachers > 1 ? r->attribution_p : o->verdict.p_value, pb, sizeof pb),
            p->verdict.alpha);
     printf("teacher: %s   suspect: %s   controls:", r->parties[o->i_teacher].name,
@@ -79,7 +79,7 @@ static void print_text(const struct dt_compare_result *r, const struct dt_compar
                    dt_relation_name(c->verdict.relation), fmt_p(c->verdict.p_value, pb, sizeof pb),
                    t == r->i_best ? "   <- attributed" : "");
         }
-        printf("\n");
+        printf("attribution: %s\n\n", r->attribution.reason);
     }
     printf("%-22s %-10s %10s %10s %10s  %s\n", "signal", "class", "suspect", "p", "p(Holm)", "");
     for (size_t i = 0; i < o->n_ms; i++) {
@@ -390,7 +390,7 @@ static int run(int argc, char **argv, int attribute)
         dt_store_close(store);
         return status;
     }
-    enum dt_relation rel = res.outcomes[res.i_best].verdict.relation;
+    enum dt_relation rel = res.relation;
     status = (rel == DT_REL_SAME_WEIGHTS || rel == DT_REL_WEIGHT_DERIVED || rel == DT_REL_DISTILLED)
                  ? DT_EXIT_EVIDENCE
                  : DT_EXIT_OK;
