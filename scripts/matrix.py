@@ -62,6 +62,38 @@ def ok(expect, rel):
         return rel not in DERIVED
     return rel in expect.split(' or ')
 
+def zoo_calibration(dt, z, db):
+    """Every ordered pair of mutually independent dev-zoo models, three controls from the rest
+    (never one related to either side): the verdicts, the verdict p-values and each signal's
+    raw p-values. Used by the calibration part below and by scripts/calibrate.py."""
+    g = lambda m: f'{z}/gguf/{m}.gguf'
+    indep = ['teacher', 'teacher2', 'c_same_data', 'c_small_same_data', 'c_other_data', 's_from_teacher2']
+    related = {('teacher2', 's_from_teacher2'), ('s_from_teacher2', 'teacher2')}
+    res = {'pvals': {}, 'derived': [], 'relations': [], 'verdict_p': [], 'n_pairs': 0}
+    for tch in indep:
+        for sus in indep:
+            if tch == sus or (tch, sus) in related:
+                continue
+            ctl = [c for c in indep if c not in (tch, sus) and (tch, c) not in related and (sus, c) not in related][:3]
+            args = ['--teacher', g(tch), '--suspect', g(sus)]
+            for c in ctl:
+                args += ['--control', g(c)]
+            doc, wall = run_compare(dt, args, db)
+            res['n_pairs'] += 1
+            if doc is None:
+                res['relations'].append('error')
+                continue
+            v = doc['verdict']
+            res['relations'].append(v['relation'])
+            res['verdict_p'].append(v['p_value'] if v['p_value'] is not None else 1.0)
+            if v['relation'] in DERIVED:
+                res['derived'].append(f'{tch}->{sus}')
+            for s in doc['signals']:
+                if s['p_value'] is not None and s['class'] != 'info':
+                    res['pvals'].setdefault(s['name'], []).append(s['p_value'])
+            sys.stderr.write(f'calibration {tch}->{sus}: {v["relation"]}\n')
+    return res
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument('--dt', default=os.path.join(HERE, '..', 'build', 'cli', 'distiltrace'))
@@ -140,7 +172,8 @@ def main():
         for s, e in [('s_from_teacher2', 'teacher2'), ('s_seqkd', 'teacher')]:
             cmd = [a.dt, 'attribute', '--json', '--quiet', '--chat-template', CHAT, '--db', db,
                    '--suspect', g(s), '--candidate', g('teacher'), '--candidate', g('teacher2'),
-                   '--control', g('c_other_data'), '--control', g('c_small_same_data')]
+                   '--control', g('c_other_data'), '--control', g('c_small_same_data'),
+                   '--control', g('c_same_data')]
             p = subprocess.run(cmd, capture_output=True, text=True)
             try:
                 v = json.loads(p.stdout)['verdict']
@@ -166,40 +199,21 @@ def main():
                            f"{t['signals_s']:.1f} s | {wall:.1f} s |\n")
         out.append('\n')
     if 'calibration' in parts:
-        indep = ['teacher', 'teacher2', 'c_same_data', 'c_small_same_data', 'c_other_data', 's_from_teacher2']
-        related = {('teacher2', 's_from_teacher2'), ('s_from_teacher2', 'teacher2')}
-        pvals = {}
-        derived = []
-        n_pairs = 0
-        for tch in indep:
-            for sus in indep:
-                if tch == sus or (tch, sus) in related:
-                    continue
-                ctl = [c for c in indep if c not in (tch, sus) and (tch, c) not in related and (sus, c) not in related][:3]
-                args = ['--teacher', g(tch), '--suspect', g(sus)]
-                for c in ctl:
-                    args += ['--control', g(c)]
-                doc, wall = run_compare(a.dt, args, db)
-                n_pairs += 1
-                if doc is None:
-                    continue
-                if doc['verdict']['relation'] in DERIVED:
-                    derived.append(f'{tch}->{sus}')
-                for s in doc['signals']:
-                    if s['p_value'] is not None and s['class'] != 'info':
-                        pvals.setdefault(s['name'], []).append(s['p_value'])
-                sys.stderr.write(f'calibration {tch}->{sus}: {doc["verdict"]["relation"]}\n')
-        out.append(f'### Calibration: {n_pairs} ordered pairs of mutually independent zoo models\n\n')
+        z = zoo_calibration(a.dt, a.zoo, db)
+        out.append(f'### Calibration: {z["n_pairs"]} ordered pairs of mutually independent zoo models\n\n')
         out.append('Raw one-sided p-values of each signal (before Holm); under the null about 5% fall below 0.05 and 1% below 0.01.\n\n')
         out.append('| signal | tests | p < 0.05 | p < 0.01 |\n|---|---|---|---|\n')
         allp = []
-        for name, ps in sorted(pvals.items()):
+        for name, ps in sorted(z['pvals'].items()):
             allp += ps
             out.append(f'| {name} | {len(ps)} | {sum(p < 0.05 for p in ps) / len(ps):.1%} | {sum(p < 0.01 for p in ps) / len(ps):.1%} |\n')
         if allp:
             out.append(f'| all | {len(allp)} | {sum(p < 0.05 for p in allp) / len(allp):.1%} | {sum(p < 0.01 for p in allp) / len(allp):.1%} |\n')
-        out.append(f'\nPairs called derived: {", ".join(derived) if derived else "none"}.\n\n')
-        if derived:
+        vp = z['verdict_p']
+        if vp:
+            out.append(f'| verdict p | {len(vp)} | {sum(p < 0.05 for p in vp) / len(vp):.1%} | {sum(p < 0.01 for p in vp) / len(vp):.1%} |\n')
+        out.append(f'\nPairs called derived: {", ".join(z["derived"]) if z["derived"] else "none"}.\n\n')
+        if z['derived']:
             fails += 1
     text = ''.join(out)
     if a.out:
