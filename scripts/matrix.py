@@ -140,13 +140,17 @@ def main():
         out.append(f'\nMedian compare wall time {times[len(times) // 2]:.0f} s.\n\n')
     if 'style' in parts:
         sz = f'{z}/style/gguf'
-        out.append('### Style family: teacher `teacher`, controls c_style_same, c_style_small\n\n')
+        # the style family has two controls of its own; the main family's c_other_data and
+        # c_small_same_data are independent of the style teacher too, and make the three or more
+        # usable controls a model-level test needs
+        out.append('### Style family: teacher `teacher`, controls c_style_same, c_style_small (style family) and c_other_data, c_small_same_data (main family)\n\n')
         out.append(header('suspect'))
         for s, e in [('s_style', 'distilled'), ('c_style_same', 'not derived'), ('c_style_small', 'not derived')]:
             args = ['--teacher', f'{sz}/teacher.gguf', '--suspect', f'{sz}/{s}.gguf']
             for c in ['c_style_same', 'c_style_small']:
                 if c != s:
                     args += ['--control', f'{sz}/{c}.gguf']
+            args += ['--control', g('c_other_data'), '--control', g('c_small_same_data')]
             doc, wall = run_compare(a.dt, args, db)
             out.append(row(s, e, doc, wall))
             if doc is None or not ok(e, doc['verdict']['relation']):
@@ -155,11 +159,14 @@ def main():
         out.append('\n')
     if 'api' in parts:
         t = f'{z}/transcripts'
-        out.append('### API-only: teacher and suspect from transcripts, local controls answer the same prompts\n\n')
+        # the transcripts hold 10 identity answers per party: with three controls no model-level
+        # test can reach alpha (compare says so: inconclusive, 4 controls needed), so four
+        # independent local controls answer the same prompts
+        out.append('### API-only: teacher and suspect from transcripts, four local controls answer the same prompts\n\n')
         out.append(header('suspect transcripts'))
         for s, e in [('s_seqkd', 'distilled'), ('s_crosstok', 'distilled'), ('c_same_data', 'not derived')]:
             args = ['--teacher-transcripts', f'{t}/teacher.jsonl', '--suspect-transcripts', f'{t}/{s}.jsonl']
-            for c in ['teacher2', 'c_other_data', 'c_small_same_data']:
+            for c in [c for c in ['teacher2', 'c_other_data', 'c_small_same_data', 'c_same_data', 's_from_teacher2'] if c != s][:4]:
                 args += ['--control', g(c)]
             doc, wall = run_compare(a.dt, args, db)
             out.append(row(s, e, doc, wall))
@@ -168,7 +175,7 @@ def main():
             sys.stderr.write(f'api {s}: {doc["verdict"]["relation"] if doc else "error"}\n')
         out.append('\n')
     if 'attribution' in parts:
-        out.append('### Attribution among {teacher, teacher2}\n\n| suspect | attributed to | relation | p | expected |\n|---|---|---|---|---|\n')
+        out.append('### Attribution among {teacher, teacher2} (controls c_other_data, c_small_same_data, c_same_data)\n\n| suspect | attributed to | relation | p | margin over the runner-up (paired) | expected |\n|---|---|---|---|---|---|\n')
         for s, e in [('s_from_teacher2', 'teacher2'), ('s_seqkd', 'teacher')]:
             cmd = [a.dt, 'attribute', '--json', '--quiet', '--chat-template', CHAT, '--db', db,
                    '--suspect', g(s), '--candidate', g('teacher'), '--candidate', g('teacher2'),
@@ -177,11 +184,13 @@ def main():
             p = subprocess.run(cmd, capture_output=True, text=True)
             try:
                 v = json.loads(p.stdout)['verdict']
-                out.append(f'| {s} | {v["teacher"]} | {v["relation"]} | {fmt_p(v["p_value"])} | {e} |\n')
+                at = v.get('attribution', {})
+                out.append(f'| {s} | {v["teacher"]} | {v["relation"]} | {fmt_p(v["p_value"])} | '
+                           f'{at.get("signal", "")} p = {fmt_p(at.get("margin_p"))} | {e} |\n')
                 if v['teacher'] != e:
                     fails += 1
             except Exception:
-                out.append(f'| {s} | error | | | {e} |\n')
+                out.append(f'| {s} | error | | | | {e} |\n')
                 fails += 1
         out.append('\n')
     if 'scaling' in parts:
