@@ -231,6 +231,8 @@ def main():
         db = os.path.join(tempfile.mkdtemp(prefix='dt_calib_zoo_'), 'c.db')
         z = matrix.zoo_calibration(a.dt, a.zoo, db)
         out.append(summary("dev-zoo independent pairs, 3 controls", z['relations'], z['verdict_p']))
+        for name, sp in sorted(z['pvals'].items()):
+            out.append(summary(f'&nbsp;&nbsp;raw p of `{name}` on those pairs', None, sp))
         zp = z['verdict_p']
         if zp and sum(p < 0.05 for p in zp) / len(zp) > a.max_p05:
             fails += 1
