@@ -80,9 +80,13 @@ static int verify(const char *db, const char *file)
                f->path ? f->path : "(no path)");
     }
     int ok = dt_report_verification_ok(&v);
-    if (ok)
-        printf("verified%s\n",
-               v.n_missing ? " (some input files were not present to re-hash)" : "");
+    if (ok && v.n_missing)
+        printf("partially verified: the document and the store match; %d input file%s not at "
+               "%s recorded path%s and not re-hashed\n",
+               v.n_missing, v.n_missing == 1 ? " is" : "s are", v.n_missing == 1 ? "its" : "their",
+               v.n_missing == 1 ? "" : "s");
+    else if (ok)
+        printf("verified\n");
     else
         printf("NOT verified\n");
     dt_report_verification_release(&v);
