@@ -378,8 +378,9 @@ int dt_verdict_decide(const struct dt_measurement *ms, size_t n, size_t n_contro
         else
             snprintf(more_c, sizeof more_c, "more controls alone would not do");
         snprintf(out->power_note, sizeof out->power_note,
-                 "even a suspect claiming every %s hit against controls with none could reach "
-                 "only p = %.2g after correction, above alpha %g: it needs %s, or %s",
+                 "even a suspect whose every answer shows the %s artifact, against controls "
+                 "with none, could reach only p = %.2g after correction, above alpha %g: it "
+                 "needs %s, or %s",
                  out->underpowered_signal, pow(10, out->log10_p_floor), params->alpha, more_a,
                  more_c);
     } else if (any_behav && out->n_controls_used < DT_MIN_CONTROLS) {
