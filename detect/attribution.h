@@ -35,15 +35,15 @@ struct dt_measurement;
 
 struct dt_attribution_input {
     const struct dt_verdict *verdict;  /* borrowed; its signals point into ms */
-    const struct dt_measurement *ms;   /* borrowed, n_ms of them, the same order for every candidate */
+    const struct dt_measurement *ms;   /* borrowed: n_ms, in the same order for every candidate */
     size_t n_ms;
 };
 
 struct dt_attribution_decision {
     size_t i_best;          /* the candidate ranked first */
     size_t i_runner_up;     /* the candidate the margin is hardest against (== i_best when n = 1) */
-    int accused;            /* the best candidate's relation is same-weights, weight-derived or distilled */
-    int decided;            /* one candidate: accused; several: the best beats every other at alpha */
+    int accused;            /* the best's relation: same-weights, weight-derived or distilled */
+    int decided;            /* one candidate: accused; several: the best beats every other */
     double p_margin;        /* two-sided margin p over the hardest other candidate (NaN: no test) */
     char signal[48];        /* the signal the margin was tested on ("" when none) */
     char test[96];          /* the margin test's name */

@@ -15,7 +15,8 @@
  *
  * Errors: DT_EINVAL for arguments a caller should have checked (empty samples, NaN entries,
  * rates outside (0, 1)), with a message naming the argument. A test that is well posed but
- * undefined for the data at hand (e.g. the predictive test with one control) returns 0 with `valid = 0`, p_value = 1 and `note` saying why.
+ * undefined for the data at hand (e.g. the predictive test with one control) returns 0 with
+ * `valid = 0`, p_value = 1 and `note` saying why.
  */
 #ifndef DT_DETECT_TESTS_H
 #define DT_DETECT_TESTS_H
