@@ -146,9 +146,11 @@ hab = sig.get('habits', {})
 check(not hab.get('significant') and v['relation'] not in ('distilled', 'weight-derived', 'same-weights'),
       "nameless teacher, suspect and teacher both say \"I'm an AI assistant\", name-giving controls: not derived on habits",
       (v, hab.get('note'), hab.get('controls')))
-check(all(c.get('hits', 0) > 0 for c in hab.get('controls', [])),
-      'each control is tested on phrases selected without it, and reproduces its own generic one',
-      hab.get('controls'))
+per = (hab.get('details') or {}).get('habits_per_model', [])
+check(len(per) == 4 and all(x.get('distinct_reproduced', 0) >= 1 for x in per[1:]) and
+      all(c.get('hits', 1) == 0 for c in hab.get('controls', [])),
+      'each control is tested on phrases selected without it and reproduces its own generic one, '
+      'which, one phrase alone, is not counted as an inherited style', (per, hab.get('controls')))
 # The same teacher with a house closing; a suspect distilled from it keeps the closing.
 tr = random.Random(10)
 CLOSE = 'Hope that sorts it out for you!'
