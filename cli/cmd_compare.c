@@ -6,6 +6,7 @@
 #include "cli/cli_opts.h"
 #include "cli/commands.h"
 #include "detect/compare.h"
+#include "reports/answers.h"
 #include "reports/compare_out.h"
 #include "reports/store.h"
 #include "util/alloc.h"
@@ -97,6 +98,9 @@ static void print_text(const struct dt_compare_result *r, const struct dt_compar
     printf("\n%zu identity, %zu chat and %zu text probes (%s); %.1f s",
            r->n_prompts[DT_SET_IDENTITY], r->n_prompts[DT_SET_CHAT], r->n_prompts[DT_SET_TEXT],
            r->probe_source, r->seconds_total);
+    if (r->n_answers_reused)
+        printf("; %zu answers read from stores, %zu generated", r->n_answers_reused,
+               r->n_answers_generated);
     if (run_id > 0)
         printf("; run %lld recorded in %s", (long long)run_id, db);
     printf("\n");
@@ -372,8 +376,31 @@ static int run(int argc, char **argv, int attribute)
             return dt_cli_fail(&err);
         }
     }
+    /* Local models read the answers this store already holds for them (an interrupted or
+     * earlier run, a collect) and record every answer they generate, as they go. */
+    struct dt_store_answers *caches = NULL;
+    if (store) {
+        size_t n_all = 1 + n_controls + n_teachers, k = 0;
+        if (!(caches = dt_calloc(n_all, sizeof *caches))) {
+            dt_store_close(store);
+            fprintf(stderr, "distiltrace: out of memory\n");
+            return DT_EXIT_RESOURCE;
+        }
+        struct dt_compare_input *all[1 + 2 * MAX_PARTIES];
+        all[k++] = &suspect;
+        for (size_t j = 0; j < n_controls; j++)
+            all[k++] = &controls[j];
+        for (size_t j = 0; j < n_teachers; j++)
+            all[k++] = &teachers[j];
+        for (size_t j = 0; j < k; j++)
+            if (all[j]->model_path && !all[j]->transcripts_path && !all[j]->answers) {
+                dt_store_answers_init(&caches[j], store, run_id);
+                all[j]->answers = &caches[j].src;
+            }
+    }
     struct dt_compare_result res;
     rc = dt_compare_run(teachers, n_teachers, &suspect, controls, n_controls, &p, &res, &err);
+    dt_free(caches);
     int status;
     if (rc) {
         status = dt_cli_fail(&err);

@@ -100,6 +100,8 @@ static int party_open(const struct dt_compare_input *in, enum dt_party_role role
                        : in->transcripts_path ? in->transcripts_path
                        : in->endpoint         ? in->endpoint->url
                                               : NULL;
+    if (!in->model_path && in->chat_template && !(party->chat_template = dt_strdup(in->chat_template)))
+        return dt_error_set(err, DT_ENOMEM, "out of memory");
     party->path = path;
     if (in->name)
         snprintf(party->name, sizeof party->name, "%s", in->name);
@@ -117,7 +119,7 @@ static int party_open(const struct dt_compare_input *in, enum dt_party_role role
         const char *tmpl = NULL;
         dt_chat_template_detect(dt_tokenizer_chat_template(party->tok), &tmpl);
         if (!tmpl)
-            tmpl = p->chat_template;
+            tmpl = in->chat_template ? in->chat_template : p->chat_template;
         if (tmpl && !(party->chat_template = dt_strdup(tmpl)))
             return dt_error_set(err, DT_ENOMEM, "out of memory");
     }
@@ -264,9 +266,17 @@ static int answers_from_transcripts(struct dt_party *party, enum dt_probe_set se
     return 0;
 }
 
-static int answers_generate(struct dt_party *party, struct dt_session *sess, enum dt_probe_set set,
+/* A local model's answers (or, without a model, a source's alone): each answer is read from
+ * the party's answer source when stored there, else generated (a session is opened on the
+ * first generation) and handed to the source to record. */
+struct gen_state {
+    struct dt_session *sess;
+    const struct dt_answer_source *src;
+};
+
+static int answers_generate(struct dt_party *party, struct gen_state *gs, enum dt_probe_set set,
                             char **prompts, size_t n, int n_samples,
-                            const struct dt_compare_params *p, size_t *n_tokens,
+                            const struct dt_compare_params *p, struct dt_compare_result *r,
                             struct dt_error *err)
 {
     enum dt_probe_kind kind = set == DT_SET_TEXT ? DT_PROBE_TEXT : DT_PROBE_CHAT;
@@ -281,27 +291,55 @@ static int answers_generate(struct dt_party *party, struct dt_session *sess, enu
                                       kind == DT_PROBE_CHAT ? p->max_tokens_chat : p->max_tokens_text,
                                       5, p->temperature, 0, p->top_p, 0};
     for (size_t i = 0; i < n; i++) {
+        char id[DT_XXH128_HEX_LEN + 1];
+        dt_probe_id(kind, prompts[i], strlen(prompts[i]), id);
         for (int k = 0; k < n_samples; k++) {
             struct dt_sample s;
             dt_sample_init(&s);
             size_t n_gen = 0;
-            gp.seed = dt_answer_seed_text(p->seed, kind, prompts[i], k);
-            rc = dt_sample_generate(party->model, sess, kind, prompts[i], &gp, k, &s, &n_gen, err);
-            if (rc == DT_EINVAL) {
-                /* this prompt does not fit the model's context: leave it unanswered */
+            int found = 0;
+            gp.seed = dt_answer_seed(p->seed, id, k);
+            struct dt_answer_key key = {kind, prompts[i], id, k, p->seed, &gp};
+            if (gs->src && gs->src->lookup &&
+                (rc = gs->src->lookup(gs->src->ud, party, &key, &s, &found, err)))
+                goto fail;
+            if (found) {
+                r->n_answers_reused++;
+            } else if (!party->model) {
                 dt_sample_release(&s);
-                dt_error_clear(err);
-                rc = 0;
-                break;
+                continue; /* answers from the source alone: this one stays missing */
+            } else {
+                if (!gs->sess) {
+                    int n_ctx = dt_model_config(party->model)->n_ctx_train;
+                    if (n_ctx <= 0 || n_ctx > 1024)
+                        n_ctx = 1024;
+                    if ((rc = dt_session_new(party->model, n_ctx, &gs->sess, err)) != 0)
+                        goto fail;
+                }
+                rc = dt_sample_generate(party->model, gs->sess, kind, prompts[i], &gp, k, &s,
+                                        &n_gen, err);
+                if (rc == DT_EINVAL) {
+                    /* this prompt does not fit the model's context: leave it unanswered */
+                    dt_sample_release(&s);
+                    dt_error_clear(err);
+                    rc = 0;
+                    break;
+                }
+                if (rc)
+                    goto fail;
+                r->n_answers_generated++;
+                r->n_generated_tokens += n_gen;
+                if (gs->src && gs->src->record &&
+                    (rc = gs->src->record(gs->src->ud, party, &key, &s, err)))
+                    goto fail;
             }
-            if (!rc) {
-                where[i * (size_t)n_samples + (size_t)k] = party->samples.n + 1;
-                rc = dt_sample_set_push(&party->samples, &s, err);
-            }
+            where[i * (size_t)n_samples + (size_t)k] = party->samples.n + 1;
+            if ((rc = dt_sample_set_push(&party->samples, &s, err)))
+                goto fail;
+            continue;
+        fail:
             dt_sample_release(&s);
-            if (rc)
-                goto out;
-            *n_tokens += n_gen;
+            goto out;
         }
     }
     /* pointers are taken after all pushes: the set's array may have moved, the strings not */
@@ -366,36 +404,32 @@ static int answers_from_endpoint(struct dt_compare_result *r, struct dt_party *p
     return rc;
 }
 
-static int collect_answers(struct dt_compare_result *r, const struct dt_compare_params *p,
-                           struct dt_error *err)
+static int collect_answers(struct dt_compare_result *r, const struct dt_compare_input *const *ins,
+                           const struct dt_compare_params *p, struct dt_error *err)
 {
     int rc = 0;
     for (size_t k = 0; k < r->n_parties && !rc; k++) {
         struct dt_party *party = &r->parties[k];
         progress(p, party->name, k, r->n_parties);
         /* transcript parties answer from their records; endpoint parties were asked already
-         * (their answers are set), local models generate below */
+         * (their answers are set), local models (and answer sources) below */
         if (party->samples.n && !party->answers[DT_SET_CHAT].text) {
             for (int s = 0; s < DT_SET_COUNT && !rc; s++)
                 rc = answers_from_transcripts(party, (enum dt_probe_set)s, r->prompts[s],
                                               r->n_prompts[s], err);
             continue;
         }
-        if (!party->model)
+        if (party->answers[DT_SET_CHAT].text || (!party->model && !ins[k]->answers))
             continue;
-        struct dt_session *sess = NULL;
-        int n_ctx = dt_model_config(party->model)->n_ctx_train;
-        if (n_ctx <= 0 || n_ctx > 1024)
-            n_ctx = 1024;
-        if ((rc = dt_session_new(party->model, n_ctx, &sess, err)) != 0)
-            break;
+        struct gen_state gs = {NULL, ins[k]->answers};
         int samples[DT_SET_COUNT] = {p->identity_samples, 1, 1};
         for (int s = 0; s < DT_SET_COUNT && !rc; s++)
-            rc = answers_generate(party, sess, (enum dt_probe_set)s, r->prompts[s], r->n_prompts[s],
-                                  samples[s], p, &r->n_generated_tokens, err);
-        dt_session_free(sess);
+            rc = answers_generate(party, &gs, (enum dt_probe_set)s, r->prompts[s], r->n_prompts[s],
+                                  samples[s], p, r, err);
+        dt_session_free(gs.sess);
         if (rc)
-            dt_error_prefix(err, "generating answers with '%s'", party->name);
+            dt_error_prefix(err, "%s answers of '%s'", party->model ? "generating" : "reading",
+                            party->name);
     }
     progress(p, "answers", r->n_parties, r->n_parties);
     return rc;
@@ -638,8 +672,9 @@ int dt_compare_run(const struct dt_compare_input *teachers, size_t n_teachers,
     out->n_parties = 1 + n_controls + n_teachers;
     out->parties = dt_calloc(out->n_parties, sizeof *out->parties);
     out->outcomes = dt_calloc(n_teachers, sizeof *out->outcomes);
+    const struct dt_compare_input **ins = dt_calloc(out->n_parties, sizeof *ins);
     int rc = 0;
-    if (!out->parties || !out->outcomes) {
+    if (!out->parties || !out->outcomes || !ins) {
         rc = dt_error_set(err, DT_ENOMEM, "out of memory");
         goto out;
     }
@@ -653,11 +688,13 @@ int dt_compare_run(const struct dt_compare_input *teachers, size_t n_teachers,
                                   : i <= n_controls ? DT_ROLE_CONTROL
                                   : i == n_controls + 1 ? DT_ROLE_TEACHER
                                                         : DT_ROLE_CANDIDATE;
-        if (!in->model_path && !in->transcripts_path && !in->endpoint) {
+        if (!in->model_path && !in->transcripts_path && !in->endpoint && !in->answers) {
             rc = dt_error_set(err, DT_EINVAL,
-                              "party %zu has neither a model, transcripts nor an endpoint", i);
+                              "party %zu has neither a model, transcripts, an endpoint nor "
+                              "stored answers", i);
             break;
         }
+        ins[i] = in;
         rc = party_open(in, role, p, &out->parties[i], err);
     }
     if (rc)
@@ -673,7 +710,7 @@ int dt_compare_run(const struct dt_compare_input *teachers, size_t n_teachers,
         if (in->endpoint && !in->model_path && !in->transcripts_path)
             rc = answers_from_endpoint(out, &out->parties[i], in->endpoint, p, err);
     }
-    if (rc || (rc = collect_answers(out, p, err)) != 0)
+    if (rc || (rc = collect_answers(out, ins, p, err)) != 0)
         goto out;
     out->seconds_collect = dt_time_now() - t1;
     double t2 = dt_time_now();
@@ -694,6 +731,7 @@ int dt_compare_run(const struct dt_compare_input *teachers, size_t n_teachers,
     out->seconds_signals = dt_time_now() - t2;
     out->seconds_total = dt_time_now() - t0;
 out:
+    dt_free(ins);
     if (rc)
         dt_compare_result_release(out);
     return rc;

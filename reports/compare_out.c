@@ -150,6 +150,8 @@ cJSON *dt_compare_to_json(const struct dt_compare_result *r, const struct dt_com
     cJSON_AddNumberToObject(tm, "signals_s", r->seconds_signals);
     cJSON_AddNumberToObject(tm, "total_s", r->seconds_total);
     cJSON_AddNumberToObject(tm, "generated_tokens", (double)r->n_generated_tokens);
+    cJSON_AddNumberToObject(tm, "answers_generated", (double)r->n_answers_generated);
+    cJSON_AddNumberToObject(tm, "answers_reused", (double)r->n_answers_reused);
     if (run_id > 0)
         cJSON_AddNumberToObject(root, "run_id", (double)run_id);
     return root;
