@@ -123,6 +123,9 @@ static int party_open(const struct dt_compare_input *in, enum dt_party_role role
         if (tmpl && !(party->chat_template = dt_strdup(tmpl)))
             return dt_error_set(err, DT_ENOMEM, "out of memory");
     }
+    if (in->samples && in->samples->n &&
+        (rc = dt_sample_set_append(&party->samples, in->samples, err)) != 0)
+        return rc;
     if (in->transcripts_path) {
         struct dt_transcript_options o = {0};
         struct dt_transcript_stats st;
@@ -688,7 +691,8 @@ int dt_compare_run(const struct dt_compare_input *teachers, size_t n_teachers,
                                   : i <= n_controls ? DT_ROLE_CONTROL
                                   : i == n_controls + 1 ? DT_ROLE_TEACHER
                                                         : DT_ROLE_CANDIDATE;
-        if (!in->model_path && !in->transcripts_path && !in->endpoint && !in->answers) {
+        if (!in->model_path && !in->transcripts_path && !in->endpoint && !in->answers &&
+            !(in->samples && in->samples->n)) {
             rc = dt_error_set(err, DT_EINVAL,
                               "party %zu has neither a model, transcripts, an endpoint nor "
                               "stored answers", i);
@@ -732,6 +736,42 @@ int dt_compare_run(const struct dt_compare_input *teachers, size_t n_teachers,
     out->seconds_total = dt_time_now() - t0;
 out:
     dt_free(ins);
+    if (rc)
+        dt_compare_result_release(out);
+    return rc;
+}
+
+int dt_compare_collect_party(const struct dt_compare_input *in, const struct dt_compare_params *p,
+                             struct dt_compare_result *out, struct dt_error *err)
+{
+    struct dt_compare_params def;
+    if (!p) {
+        dt_compare_params_default(&def);
+        p = &def;
+    }
+    memset(out, 0, sizeof *out);
+    if (!in->model_path && !in->transcripts_path && !in->endpoint)
+        return dt_error_set(err, DT_EINVAL, "the party has neither a model, transcripts nor an endpoint");
+    double t0 = dt_time_now();
+    out->n_parties = 1;
+    int rc = 0;
+    if (!(out->parties = dt_calloc(1, sizeof *out->parties))) {
+        rc = dt_error_set(err, DT_ENOMEM, "out of memory");
+        goto out;
+    }
+    dt_sample_set_init(&out->parties[0].samples);
+    if ((rc = party_open(in, DT_ROLE_CONTROL, p, &out->parties[0], err)))
+        goto out;
+    out->seconds_load = dt_time_now() - t0;
+    if ((rc = choose_probes(out, p, err)))
+        goto out;
+    if (in->endpoint && !in->model_path && !in->transcripts_path &&
+        (rc = answers_from_endpoint(out, &out->parties[0], in->endpoint, p, err)))
+        goto out;
+    rc = collect_answers(out, &in, p, err);
+    out->seconds_collect = dt_time_now() - t0 - out->seconds_load;
+    out->seconds_total = dt_time_now() - t0;
+out:
     if (rc)
         dt_compare_result_release(out);
     return rc;

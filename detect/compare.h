@@ -67,6 +67,9 @@ struct dt_compare_input {
     const char *chat_template;    /* this party's "{prompt}" template when its tokenizer has no
                                    * recognised one, or NULL for the params' */
     const struct dt_answer_source *answers; /* stored answers, or NULL (borrowed) */
+    struct dt_sample_set *samples; /* answers known already, or NULL: moved into the party and
+                                    * treated like a transcript file's (a panel member
+                                    * recorded from transcripts or an endpoint) */
 };
 
 typedef void (*dt_compare_progress)(void *ud, const char *stage, size_t done, size_t total);
@@ -125,5 +128,14 @@ int dt_compare_run(const struct dt_compare_input *teachers, size_t n_teachers,
                    size_t n_controls, const struct dt_compare_params *p,
                    struct dt_compare_result *out, struct dt_error *err);
 void dt_compare_result_release(struct dt_compare_result *r);
+
+/*
+ * One party's answers to the probes a compare with params p asks (the built-in corpora or
+ * p's corpus files, sampled with p's seed and counts; a transcript party's own prompts), read
+ * from or recorded through in->answers: what `panel add` stores. out holds that one party
+ * (parties[0]) and the prompts; no signal runs. Release with dt_compare_result_release.
+ */
+int dt_compare_collect_party(const struct dt_compare_input *in, const struct dt_compare_params *p,
+                             struct dt_compare_result *out, struct dt_error *err);
 
 #endif

@@ -131,21 +131,29 @@ static int lookup(void *ud, const struct dt_party *party, const struct dt_answer
     return 0;
 }
 
-static int write_collection(struct dt_store_answers *a, const struct dt_party *party,
-                            const struct dt_answer_key *k, int64_t *coll, struct dt_error *err)
+int dt_store_party_model(struct dt_store *s, const struct dt_party *party, int64_t *model_id,
+                         struct dt_error *err)
 {
-    int rc;
-    if (!a->write_model_id) {
-        struct dt_store_model sm = {0};
-        sm.name = party->name;
+    struct dt_store_model sm = {0};
+    sm.name = party->name;
+    if (party->model) {
         sm.path = party->path;
         sm.format = dt_model_format(party->model) == DT_FORMAT_GGUF ? "gguf" : "safetensors";
         sm.arch = dt_model_config(party->model)->arch == DT_ARCH_QWEN2 ? "qwen2" : "llama";
         sm.n_params = dt_model_n_params(party->model);
         sm.tokenizer_hash = dt_tokenizer_hash(party->tok);
-        if ((rc = dt_store_model_upsert(a->write, &sm, &a->write_model_id, err)))
-            return rc;
+    } else {
+        sm.format = "api";
     }
+    return dt_store_model_upsert(s, &sm, model_id, err);
+}
+
+static int write_collection(struct dt_store_answers *a, const struct dt_party *party,
+                            const struct dt_answer_key *k, int64_t *coll, struct dt_error *err)
+{
+    int rc;
+    if (!a->write_model_id && (rc = dt_store_party_model(a->write, party, &a->write_model_id, err)))
+        return rc;
     char *params = dt_answers_params_json(a->model_xxh128, k->gen, k->kind, k->seed);
     if (!params)
         return dt_error_set(err, DT_ENOMEM, "out of memory");

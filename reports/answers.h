@@ -49,6 +49,11 @@ void dt_store_answers_init(struct dt_store_answers *a, struct dt_store *write, i
 char *dt_answers_params_json(const char *model_xxh128, const struct dt_sample_gen_params *gen,
                              enum dt_probe_kind kind, uint64_t seed);
 
+/* Records a party's model row (by content for weights, "api:NAME" otherwise) as compare's
+ * evidence does. */
+int dt_store_party_model(struct dt_store *s, const struct dt_party *party, int64_t *model_id,
+                         struct dt_error *err);
+
 /* Writes answers under the party's model: used by panel add for transcript and endpoint
  * members, whose answers are not generated here. */
 int dt_store_answers_record_all(struct dt_store *s, int64_t run_id, int64_t model_id,
