@@ -184,7 +184,7 @@ static int cmd_add(int argc, char **argv)
     struct dt_store *s = NULL;
     int64_t run_id = 0, model_id = 0;
     int rc, existed = 0;
-    char *settings = NULL;
+    char *settings = NULL, *abs = NULL;
     struct dt_compare_result res;
     int have_res = 0;
     size_t n_new = 0;
@@ -198,7 +198,6 @@ static int cmd_add(int argc, char **argv)
         goto done;
     in.name = nm;
     in.chat_template = tmpl;
-    char *abs = NULL;
     if (model) {
         /* recorded as an absolute path: compare finds it from any directory */
         if ((abs = realpath(model, NULL)))
