@@ -430,6 +430,12 @@ static int collect_answers(struct dt_compare_result *r, const struct dt_compare_
             rc = answers_generate(party, &gs, (enum dt_probe_set)s, r->prompts[s], r->n_prompts[s],
                                   samples[s], p, r, err);
         dt_session_free(gs.sess);
+        if (gs.src && gs.src->flush) {
+            struct dt_error e2 = {0};
+            int frc = gs.src->flush(gs.src->ud, rc == 0, rc ? &e2 : err);
+            if (!rc)
+                rc = frc;
+        }
         if (rc)
             dt_error_prefix(err, "%s answers of '%s'", party->model ? "generating" : "reading",
                             party->name);

@@ -54,6 +54,9 @@ struct dt_answer_source {
     /* may be NULL: nothing is recorded */
     int (*record)(void *ud, const struct dt_party *party, const struct dt_answer_key *key,
                   const struct dt_sample *answer, struct dt_error *err);
+    /* may be NULL: called once compare is done with the party's answers (also when it fails,
+     * with ok = 0), so that recorded answers can be committed in batches */
+    int (*flush)(void *ud, int ok, struct dt_error *err);
     void *ud;
 };
 

@@ -7,6 +7,7 @@
 #include "util/alloc.h"
 #include "util/error.h"
 #include "util/hash.h"
+#include "util/log.h"
 
 #include <cJSON.h>
 #include <sqlite3.h>
@@ -176,6 +177,26 @@ static int write_collection(struct dt_store_answers *a, const struct dt_party *p
     return rc;
 }
 
+static int flush(void *ud, int ok, struct dt_error *err)
+{
+    struct dt_store_answers *a = ud;
+    if (!a->in_txn)
+        return 0;
+    a->in_txn = 0;
+    a->n_pending = 0;
+    if (!ok) {
+        /* keep what was generated: a rerun then has less to do */
+        struct dt_error e2 = {0};
+        if (dt_store_commit(a->write, &e2))
+            dt_store_rollback(a->write);
+        return 0;
+    }
+    int rc = dt_store_commit(a->write, err);
+    if (rc)
+        dt_store_rollback(a->write);
+    return rc;
+}
+
 static int record(void *ud, const struct dt_party *party, const struct dt_answer_key *k,
                   const struct dt_sample *s, struct dt_error *err)
 {
@@ -184,10 +205,18 @@ static int record(void *ud, const struct dt_party *party, const struct dt_answer
         return 0;
     int64_t coll = 0;
     int rc = model_hash(a, party, err), ins = 0;
+    if (!rc && !a->in_txn) {
+        if ((rc = dt_store_begin(a->write, err)) == 0) {
+            a->in_txn = 1;
+            a->t_begin = dt_time_now();
+        }
+    }
     if (rc || (rc = write_collection(a, party, k, &coll, err)) ||
         (rc = dt_store_observation_insert(a->write, coll, a->run_id, s, &ins, err)))
         return dt_error_prefix(err, "recording an answer in '%s'", dt_store_path(a->write));
     a->n_recorded += (size_t)ins;
+    if (++a->n_pending >= DT_ANSWERS_BATCH || dt_time_now() - a->t_begin >= DT_ANSWERS_BATCH_S)
+        return flush(a, 1, err);
     return 0;
 }
 
@@ -196,6 +225,7 @@ void dt_store_answers_init(struct dt_store_answers *a, struct dt_store *write, i
     memset(a, 0, sizeof *a);
     a->src.lookup = lookup;
     a->src.record = record;
+    a->src.flush = flush;
     a->src.ud = a;
     a->write = write;
     a->run_id = run_id;

@@ -9,8 +9,10 @@
  * so what they stored serves a compare. A member recorded from transcripts or an endpoint
  * (model_id set) is matched by model, probe and sample index alone.
  *
- * Recording writes each answer in its own transaction into the collection "answers:<xxh128 of
- * its parameters>" of the write store, so a killed run loses at most the answer in flight.
+ * Recording writes each answer into the collection "answers:<xxh128 of its parameters>" of the
+ * write store, committed in batches (every DT_ANSWERS_BATCH answers or DT_ANSWERS_BATCH_S
+ * seconds, and when compare is done with the party), so a killed run loses at most the last
+ * second of answers and a commit (an fsync) is not paid per answer.
  */
 #ifndef DT_REPORTS_ANSWERS_H
 #define DT_REPORTS_ANSWERS_H
@@ -24,6 +26,8 @@ struct dt_store;
 
 #define DT_ANSWERS_MAX_READ 3
 #define DT_ANSWERS_MAX_COLL 8
+#define DT_ANSWERS_BATCH 64
+#define DT_ANSWERS_BATCH_S 1.0
 
 struct dt_store_answers {
     struct dt_answer_source src;             /* hand &a->src to compare */
@@ -39,6 +43,9 @@ struct dt_store_answers {
     size_t n_coll;
     int64_t coll_id[DT_ANSWERS_MAX_COLL];
     char coll_key[DT_ANSWERS_MAX_COLL][48];
+    int in_txn;
+    size_t n_pending;
+    double t_begin;
 };
 
 void dt_store_answers_init(struct dt_store_answers *a, struct dt_store *write, int64_t run_id);
