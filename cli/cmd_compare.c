@@ -552,6 +552,12 @@ static int run(int argc, char **argv, int attribute)
                 return DT_EXIT_INPUT;
             }
     }
+    for (size_t k = 0; k < n_panels; k++)
+        if (!dt_path_exists(panels[k])) {
+            fprintf(stderr, "distiltrace %s: cannot read panel '%s': no such file or directory\n",
+                    cmd, panels[k]);
+            return DT_EXIT_INPUT;
+        }
     struct dt_error err = {0};
     struct dt_store *store = NULL;
     int64_t run_id = 0;

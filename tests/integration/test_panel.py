@@ -83,6 +83,12 @@ pm_, mixed = compare('--control', g(CONTROLS[0]), '--panel', panel)
 check(mixed is not None and [m['name'] for m in mixed['models'] if m['role'] == 'control'] ==
       [CONTROLS[0]] + CONTROLS, '--panel combines with --control', pm_.stderr)
 
+# a missing panel is an input error before any store is created
+nodb = os.path.join(d, 'never.db')
+p, _ = compare('--panel', os.path.join(d, 'missing.db'), db=nodb)
+check(p.returncode == 3 and "panel '" in p.stderr and not os.path.exists(nodb),
+      'a missing panel fails naming it, and no store is created', p.stderr)
+
 # ---- a member whose file moved ----
 moved_dir = os.path.join(d, 'models')
 os.makedirs(moved_dir)
