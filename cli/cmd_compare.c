@@ -229,7 +229,7 @@ static int member_weights_present(const struct panel_member_in *m)
 static int panel_controls(const char *cmd, struct panel_member_in *pm, size_t n_pm,
                           struct dt_compare_input *controls, size_t *n_controls,
                           struct dt_store_answers *caches, struct dt_sample_set *sets,
-                          struct dt_store *store, int64_t run_id, struct dt_error *err)
+                          struct dt_store *store, int64_t run_id, int quiet, struct dt_error *err)
 {
     for (size_t j = 0; j < n_pm; j++) {
         struct panel_member_in *m = &pm[j];
@@ -250,7 +250,7 @@ static int panel_controls(const char *cmd, struct panel_member_in *pm, size_t n_
             in->answers = &caches[j].src;
             if (present)
                 in->model_path = m->location;
-            else
+            else if (!quiet)
                 fprintf(stderr,
                         "distiltrace %s: panel member '%s': its model file is not at '%s' with "
                         "the recorded SHA-256; its stored answers serve the text signals, the "
@@ -267,7 +267,8 @@ static int panel_controls(const char *cmd, struct panel_member_in *pm, size_t n_
     return 0;
 }
 
-/* Says how many answers a panel member lacks (the panel was recorded with other probes,
+/* Says (unless --quiet; the JSON's models[].answers_missing says it too) how many answers a
+ * panel member lacks (the panel was recorded with other probes,
  * samples or settings and its weights are not there to fill them in). */
 static void panel_coverage(const char *cmd, const struct dt_compare_result *r, size_t first,
                            size_t n)
@@ -597,7 +598,7 @@ static int run(int argc, char **argv, int attribute)
         }
         if (!rc)
             rc = panel_controls(cmd, pm, n_pm, controls, &n_controls, pcaches, psets, store,
-                                run_id, &err);
+                                run_id, quiet, &err);
     }
     /* Local models read the answers this store already holds for them (an interrupted or
      * earlier run, a collect) and record every answer they generate, as they go. */
@@ -628,7 +629,7 @@ static int run(int argc, char **argv, int attribute)
     dt_free(caches);
     /* the parties borrow the members' paths and names until the result is released */
     struct panel_state ps = {pstores, n_panels, pm, n_pm, pcaches, psets};
-    if (!rc && n_pm)
+    if (!rc && n_pm && !quiet)
         panel_coverage(cmd, &res, first_panel, n_pm);
     int status;
     if (rc) {

@@ -136,6 +136,19 @@ cJSON *dt_compare_to_json(const struct dt_compare_result *r, const struct dt_com
         if (pa->chat_template)
             dt_json_add_string(m, "chat_template", pa->chat_template);
         cJSON_AddNumberToObject(m, "answers", (double)pa->samples.n);
+        /* answers this compare asked the party for and did not get (a transcript or panel
+         * member that lacks the probe, a prompt too long for the model) */
+        size_t missing = 0;
+        for (int st = 0; st < DT_SET_COUNT; st++) {
+            const struct dt_answers *a = &pa->answers[st];
+            size_t ns = (size_t)(a->n_samples > 0 ? a->n_samples : 1), have = 0;
+            for (size_t k = 0; a->text && k < a->n_probes * ns; k++)
+                have += a->text[k] != NULL;
+            size_t want = a->text ? a->n_probes * ns
+                                  : r->n_prompts[st] * (st == DT_SET_IDENTITY ? (size_t)p->identity_samples : 1);
+            missing += want > have ? want - have : 0;
+        }
+        cJSON_AddNumberToObject(m, "answers_missing", (double)missing);
         cJSON_AddItemToArray(models, m);
     }
     cJSON *pr = cJSON_AddObjectToObject(root, "probes");

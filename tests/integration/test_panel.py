@@ -28,9 +28,11 @@ def q(db, sql):
     finally:
         con.close()
 
-def compare(*args, db=None):
-    cmd = [DT, 'compare', '--json', '--quiet', '--chat-template', CHAT, '--teacher', g('teacher'),
+def compare(*args, db=None, quiet=True):
+    cmd = [DT, 'compare', '--json', '--chat-template', CHAT, '--teacher', g('teacher'),
            '--suspect', g('s_seqkd')] + PLAN + list(args) + (['--db', db] if db else ['--no-db'])
+    if quiet:
+        cmd.append('--quiet')
     p = run(cmd)
     try:
         return p, json.loads(p.stdout)
@@ -97,13 +99,13 @@ panel2 = os.path.join(d, 'panel2.db')
 for path in [g('teacher2'), g('c_small_same_data'), os.path.join(moved_dir, 'c_other_data.gguf')]:
     run([DT, 'panel', 'add', '--panel', panel2, '--model', path, '--chat-template', CHAT, '--quiet'] + PLAN)
 os.rename(os.path.join(moved_dir, 'c_other_data.gguf'), os.path.join(moved_dir, 'elsewhere.gguf'))
-p, moved = compare('--panel', panel2)
+p, moved = compare('--panel', panel2, quiet=False)
 check(moved is not None and "panel member 'c_other_data'" in p.stderr and 'API-only' in p.stderr,
       'a member whose file moved is reported as API-only for the logit signals', p.stderr)
 if moved:
     ctl = {m['name']: m for m in moved['models'] if m['role'] == 'control'}
-    check(ctl['c_other_data']['source'] == 'transcripts' and ctl['c_other_data']['answers'] == want,
-          'the moved member answers from the panel alone', ctl)
+    check(ctl['c_other_data']['source'] == 'transcripts' and ctl['c_other_data']['answers'] == want and
+          ctl['c_other_data']['answers_missing'] == 0, 'the moved member answers from the panel alone', ctl)
     sig = {s['name']: s for s in moved['signals']}
     js = {c['name']: c['statistic'] for c in sig['next_token_js']['controls']}
     ident = {c['name']: c.get('n') for c in sig['identity']['controls']}
@@ -113,9 +115,13 @@ if moved:
     check(moved['verdict']['relation'] == with_controls['verdict']['relation'],
           'the verdict stands on the text signals of the moved member', moved['verdict'])
 # a compare asking for more than the panel holds: intersection, said so
-p, more = compare('--panel', panel2, '--identity-probes', '8')
+p, more = compare('--panel', panel2, '--identity-probes', '8', quiet=False)
 check(more is not None and "'c_other_data' has 26 of the 30 answers" in p.stderr and "'teacher2' has" not in p.stderr,
       'missing answers of a member without weights are reported', p.stderr)
+if more:
+    miss = {m['name']: m['answers_missing'] for m in more['models']}
+    check(miss.get('c_other_data') == 4 and miss.get('teacher2') == 0,
+          'the JSON says how many answers each party lacks', miss)
 
 # ---- a transcript member equals --control-transcripts ----
 T = os.path.join(ZOO, 'transcripts')
