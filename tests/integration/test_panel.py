@@ -144,6 +144,27 @@ if os.path.isdir(T):
         ok = essence(ja, True) == essence(jb, True)
     check(ok, 'a transcript member gives what --control-transcripts gives', a.stderr + b.stderr)
 
+# ---- an endpoint member: the seed sent to the API is the local one ----
+srv = subprocess.Popen([DT, 'serve', '--model', g('c_other_data'), '--port', '0', '--chat-template', CHAT, '--quiet'],
+                       stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+line = srv.stdout.readline()
+url = line.split('listening on ')[1].split()[0] if 'listening on ' in line else None
+if url:
+    panel4 = os.path.join(d, 'panel4.db')
+    small = ['--identity-probes', '3', '--chat-probes', '3', '--text-probes', '3', '--seed', '3']
+    pe = run([DT, 'panel', 'add', '--panel', panel4, '--endpoint', url, '--api-model', 'c_other_data', '--quiet'] + small)
+    pl = run([DT, 'panel', 'add', '--panel', panel4, '--model', g('c_other_data'), '--name', 'local',
+              '--chat-template', CHAT, '--quiet'] + small)
+    rows = lambda like: q(panel4, "SELECT p.xxh128, o.sample_index, o.response FROM observations o JOIN collections c "
+                                  "ON c.id = o.collection_id JOIN probes p ON p.id = o.probe_id "
+                                  f"WHERE c.key LIKE '{like}' ORDER BY 1, 2")
+    api_rows, local_rows = rows('panel:endpoint:%'), rows('answers:%')
+    check(pe.returncode == 0 and pl.returncode == 0 and len(api_rows) == 12 and api_rows == local_rows,
+          'an endpoint member (distiltrace serve) gives the local answers: one seed scheme end to end',
+          pe.stderr + pl.stderr + f' {len(api_rows)} vs {len(local_rows)}')
+srv.terminate()
+srv.wait()
+
 # ---- panel remove ----
 p = run([DT, 'panel', 'remove', '--panel', panel, '--name', 'c_other_data'])
 left = json.loads(run([DT, 'panel', 'list', '--panel', panel, '--json']).stdout)
