@@ -7,6 +7,7 @@
 #include "reports/collect.h"
 
 #include "corpus/generate.h"
+#include "corpus/seed.h"
 
 #include "infer/arch.h"
 #include "infer/model.h"
@@ -31,21 +32,13 @@ void dt_collect_params_init(struct dt_collect_params *p)
     p->n_top = 5;
 }
 
-uint64_t dt_collect_sample_seed(uint64_t seed, const char *probe_id, int i)
-{
-    char buf[64];
-    int n = snprintf(buf, sizeof buf, "%s:%d", probe_id, i);
-    /* 53 bits: the seed must travel exactly as a JSON number to an API (collect --endpoint). */
-    return dt_hash_xxh64(buf, (size_t)n, seed) & (((uint64_t)1 << 53) - 1);
-}
-
 static int generate_one(struct dt_model *m, struct dt_session *sess, const struct dt_probe *pr,
                         const struct dt_collect_params *p, int i_sample, struct dt_sample *out,
                         struct dt_error *err)
 {
     struct dt_sample_gen_params gp = {p->chat_template, p->n_predict, p->n_top, p->temperature,
                                       p->top_k, p->top_p,
-                                      dt_collect_sample_seed(p->seed, pr->id, i_sample)};
+                                      dt_answer_seed(p->seed, pr->id, i_sample)};
     int rc = dt_sample_generate(m, sess, pr->kind, pr->text, &gp, i_sample, out, NULL, err);
     if (rc == DT_EINVAL)
         dt_error_prefix(err, "probe %.12s", pr->id);

@@ -180,6 +180,19 @@ cJSON *dt_compare_to_json(const struct dt_compare_result *r, const struct dt_com
         if (pa->chat_template)
             dt_json_add_string(m, "chat_template", pa->chat_template);
         cJSON_AddNumberToObject(m, "answers", (double)pa->samples.n);
+        /* answers this compare asked the party for and did not get (a transcript or panel
+         * member that lacks the probe, a prompt too long for the model) */
+        size_t missing = 0;
+        for (int st = 0; st < DT_SET_COUNT; st++) {
+            const struct dt_answers *a = &pa->answers[st];
+            size_t ns = (size_t)(a->n_samples > 0 ? a->n_samples : 1), have = 0;
+            for (size_t k = 0; a->text && k < a->n_probes * ns; k++)
+                have += a->text[k] != NULL;
+            size_t want = a->text ? a->n_probes * ns
+                                  : r->n_prompts[st] * (st == DT_SET_IDENTITY ? (size_t)p->identity_samples : 1);
+            missing += want > have ? want - have : 0;
+        }
+        cJSON_AddNumberToObject(m, "answers_missing", (double)missing);
         cJSON_AddItemToArray(models, m);
     }
     cJSON *pr = cJSON_AddObjectToObject(root, "probes");
@@ -194,6 +207,8 @@ cJSON *dt_compare_to_json(const struct dt_compare_result *r, const struct dt_com
     cJSON_AddNumberToObject(tm, "signals_s", r->seconds_signals);
     cJSON_AddNumberToObject(tm, "total_s", r->seconds_total);
     cJSON_AddNumberToObject(tm, "generated_tokens", (double)r->n_generated_tokens);
+    cJSON_AddNumberToObject(tm, "answers_generated", (double)r->n_answers_generated);
+    cJSON_AddNumberToObject(tm, "answers_reused", (double)r->n_answers_reused);
     if (run_id > 0)
         cJSON_AddNumberToObject(root, "run_id", (double)run_id);
     return root;

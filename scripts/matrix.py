@@ -16,8 +16,17 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 CHAT = '<|user|>{prompt}<|assistant|>'
 DERIVED = {'distilled', 'weight-derived', 'same-weights'}
 
+_n_runs = [0]
+
+def fresh(db):
+    """A store of its own per compare: one shared store would let later rows read the answers
+    earlier rows stored (compare reuses stored answers), and the wall times would not be those
+    of one compare."""
+    _n_runs[0] += 1
+    return db.replace('.db', f'{_n_runs[0]}.db')
+
 def run_compare(dt, args, db):
-    cmd = [dt, 'compare', '--json', '--chat-template', CHAT, '--db', db, '--quiet'] + args
+    cmd = [dt, 'compare', '--json', '--chat-template', CHAT, '--db', fresh(db), '--quiet'] + args
     t0 = time.time()
     p = subprocess.run(cmd, capture_output=True, text=True)
     wall = time.time() - t0
@@ -181,7 +190,7 @@ def main():
     if 'attribution' in parts:
         out.append('### Attribution among {teacher, teacher2} (controls c_other_data, c_small_same_data, c_same_data)\n\n| suspect | attributed to | relation | p | margin over the runner-up (paired) | expected |\n|---|---|---|---|---|---|\n')
         for s, e in [('s_from_teacher2', 'teacher2'), ('s_seqkd', 'teacher')]:
-            cmd = [a.dt, 'attribute', '--json', '--quiet', '--chat-template', CHAT, '--db', db,
+            cmd = [a.dt, 'attribute', '--json', '--quiet', '--chat-template', CHAT, '--db', fresh(db),
                    '--suspect', g(s), '--candidate', g('teacher'), '--candidate', g('teacher2'),
                    '--control', g('c_other_data'), '--control', g('c_small_same_data'),
                    '--control', g('c_same_data')]
