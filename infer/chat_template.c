@@ -262,9 +262,7 @@ static int open_common(const char *src, size_t n, const char *fallback, const ch
         return dt_error_set(err, DT_ENOMEM, "out of memory");
     if (!date)
         date = DT_CHAT_DEFAULT_DATE;
-    int y, m, d;
-    char extra;
-    if (strlen(date) != 10 || sscanf(date, "%4d-%2d-%2d%c", &y, &m, &d, &extra) != 3) {
+    if (!dt_chat_date_valid(date)) {
         rc = dt_error_set(err, DT_EINVAL, "chat template date '%s' is not YYYY-MM-DD", date);
         goto fail;
     }
@@ -314,6 +312,18 @@ static int open_common(const char *src, size_t n, const char *fallback, const ch
 fail:
     dt_chat_template_free(ct);
     return rc;
+}
+
+int dt_chat_date_valid(const char *s)
+{
+    int y, m, d;
+    char extra;
+    if (!s || strlen(s) != 10 || s[4] != '-' || s[7] != '-' ||
+        sscanf(s, "%4d-%2d-%2d%c", &y, &m, &d, &extra) != 3 || y < 1 || m < 1 || m > 12 || d < 1)
+        return 0;
+    static const int mdays[] = {31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
+    int leap = (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
+    return d <= mdays[m - 1] && !(m == 2 && d == 29 && !leap);
 }
 
 int dt_chat_template_open(const struct dt_tokenizer *tok, const char *model_path,

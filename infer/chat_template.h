@@ -25,6 +25,9 @@ struct dt_chat_template;
 /* The day strftime_now reports when none is given (the Llama 3.1 template's own default). */
 #define DT_CHAT_DEFAULT_DATE "2024-07-26"
 
+/* 1 when s is a real "YYYY-MM-DD" day (what --chat-date accepts). */
+int dt_chat_date_valid(const char *s);
+
 enum dt_chat_kind {
     DT_CHAT_NONE,   /* no template: prompts are used as they are */
     DT_CHAT_MODEL,  /* the model's own Jinja template */

@@ -54,6 +54,9 @@ static int rerr(struct ctx *c, const struct jnode *at, int code, const char *fmt
     va_start(ap, fmt);
     vsnprintf(what, sizeof what, fmt, ap);
     va_end(ap);
+    for (char *q = what; *q; q++) /* quoted template text stays on one line */
+        if ((unsigned char)*q < 0x20)
+            *q = ' ';
     if (at)
         return dt_error_set(c->err, code, "chat template line %u col %u: %s", at->line, at->col,
                             what);
@@ -2140,10 +2143,11 @@ static int exec_for(struct ctx *c, struct frame *f, const struct jnode *n)
         return n->orelse ? exec(c, f, n->orelse) : 0;
     static const char *const keys[] = {"index", "index0", "first", "last", "length",
                                        "revindex", "revindex0", "previtem", "nextitem"};
+    /* one loop object per loop, updated in place: a long loop costs no memory per item */
+    struct jdict *loop = ja_alloc(&c->ar, sizeof *loop);
+    if (!loop)
+        return nomem(c, n);
     for (size_t i = 0; i < items->n; i++) {
-        struct jdict *loop = ja_alloc(&c->ar, sizeof *loop);
-        if (!loop)
-            return nomem(c, n);
         int64_t len = (int64_t)items->n, k = (int64_t)i;
         jv vals[9] = {jint(k + 1),       jint(k),
                       jbool(i == 0),     jbool(i + 1 == items->n),

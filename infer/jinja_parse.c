@@ -151,10 +151,12 @@ static int lex_string(struct lexer *lx)
 {
     size_t start = lx->pos;
     char q = lx->src[lx->pos++];
-    size_t cap = 0;
+    size_t cap = 0; /* decoded text is never longer than the literal */
     for (size_t i = lx->pos; i < lx->n && lx->src[i] != q; i++, cap++)
-        if (lx->src[i] == '\\')
+        if (lx->src[i] == '\\' && i + 1 < lx->n) {
             i++;
+            cap++;
+        }
     char *out = ja_alloc(lx->ar, cap + 1);
     if (!out)
         return dt_error_set(lx->err, DT_ENOMEM, "out of memory parsing the chat template");
@@ -170,6 +172,38 @@ static int lex_string(struct lexer *lx)
             case '\\': c = '\\'; break;
             case '\'': c = '\''; break;
             case '"': c = '"'; break;
+            case 'x':
+            case 'u':
+            case 'U': { /* Python's \xXX, \uXXXX, \UXXXXXXXX, written out as UTF-8 */
+                int nd = e == 'x' ? 2 : e == 'u' ? 4 : 8;
+                uint32_t cp = 0;
+                int ok = lx->pos + (size_t)nd <= lx->n;
+                for (int d = 0; ok && d < nd; d++) {
+                    char h = lx->src[lx->pos + (size_t)d];
+                    int v = h >= '0' && h <= '9' ? h - '0' : h >= 'a' && h <= 'f' ? h - 'a' + 10
+                            : h >= 'A' && h <= 'F' ? h - 'A' + 10 : -1;
+                    ok = v >= 0;
+                    cp = cp * 16 + (uint32_t)(v < 0 ? 0 : v);
+                }
+                if (!ok || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF) || cp == 0)
+                    return lex_fail(lx, lx->pos - 2, DT_EFORMAT, "invalid escape in string literal");
+                lx->pos += (size_t)nd;
+                char u[4];
+                int m = cp < 0x80 ? 1 : cp < 0x800 ? 2 : cp < 0x10000 ? 3 : 4;
+                if (m == 1)
+                    u[0] = (char)cp;
+                else if (m == 2)
+                    u[0] = (char)(0xC0 | (cp >> 6)), u[1] = (char)(0x80 | (cp & 0x3F));
+                else if (m == 3)
+                    u[0] = (char)(0xE0 | (cp >> 12)), u[1] = (char)(0x80 | ((cp >> 6) & 0x3F)),
+                    u[2] = (char)(0x80 | (cp & 0x3F));
+                else
+                    u[0] = (char)(0xF0 | (cp >> 18)), u[1] = (char)(0x80 | ((cp >> 12) & 0x3F)),
+                    u[2] = (char)(0x80 | ((cp >> 6) & 0x3F)), u[3] = (char)(0x80 | (cp & 0x3F));
+                for (int j = 0; j < m && k < cap; j++)
+                    out[k++] = u[j];
+                continue;
+            }
             default:
                 /* Python keeps unknown escapes as written */
                 out[k++] = '\\';
@@ -400,6 +434,9 @@ static void *fail(struct parser *p, const struct tok *t, const char *fmt, ...)
         va_start(ap, fmt);
         vsnprintf(what, sizeof what, fmt, ap);
         va_end(ap);
+        for (char *q = what; *q; q++) /* quoted template text stays on one line */
+            if ((unsigned char)*q < 0x20)
+                *q = ' ';
         dt_error_set(p->err, DT_EFORMAT, "chat template line %u col %u: %s", t->line, t->col,
                      what);
         p->failed = DT_EFORMAT;

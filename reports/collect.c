@@ -44,7 +44,7 @@ static int generate_one(struct dt_model *m, struct dt_session *sess, const struc
 {
     struct dt_sample_gen_params gp = {p->chat_template, p->n_predict, p->n_top, p->temperature,
                                       p->top_k, p->top_p,
-                                      dt_collect_sample_seed(p->seed, pr->id, i_sample)};
+                                      dt_collect_sample_seed(p->seed, pr->id, i_sample), NULL};
     int rc = dt_sample_generate(m, sess, pr->kind, pr->text, &gp, i_sample, out, NULL, err);
     if (rc == DT_EINVAL)
         dt_error_prefix(err, "probe %.12s", pr->id);
