@@ -172,6 +172,12 @@ static int lex_string(struct lexer *lx)
             case '\\': c = '\\'; break;
             case '\'': c = '\''; break;
             case '"': c = '"'; break;
+            case 'a': c = '\a'; break;
+            case 'b': c = '\b'; break;
+            case 'f': c = '\f'; break;
+            case 'v': c = '\v'; break;
+            case '\n': /* Python: a backslash before a newline continues the line */
+                continue;
             case 'x':
             case 'u':
             case 'U': { /* Python's \xXX, \uXXXX, \UXXXXXXXX, written out as UTF-8 */

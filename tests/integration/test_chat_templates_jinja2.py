@@ -17,6 +17,8 @@ import tempfile
 
 try:
     import jinja2
+    from jinja2 import nodes
+    from jinja2.ext import Extension
     from jinja2.sandbox import ImmutableSandboxedEnvironment
 except ImportError:
     if os.path.exists("/usr/bin/python3") and sys.executable != "/usr/bin/python3" and \
@@ -34,6 +36,20 @@ if not TOOL or not os.path.exists(TOOL):
     sys.exit(77)
 
 
+class GenerationTag(Extension):
+    """{% generation %}...{% endgeneration %} renders its body, as transformers' own
+    extension does (it also records the span, which rendering does not need)."""
+    tags = {"generation"}
+
+    def parse(self, parser):
+        lineno = next(parser.stream).lineno
+        body = parser.parse_statements(["name:endgeneration"], drop_needle=True)
+        return nodes.CallBlock(self.call_method("_body", []), [], [], body).set_lineno(lineno)
+
+    def _body(self, caller):
+        return caller()
+
+
 def environment():
     def raise_exception(message):
         raise jinja2.exceptions.TemplateError(message)
@@ -46,7 +62,7 @@ def environment():
         return datetime.datetime(DATE.year, DATE.month, DATE.day).strftime(fmt)
 
     env = ImmutableSandboxedEnvironment(trim_blocks=True, lstrip_blocks=True,
-                                        extensions=["jinja2.ext.loopcontrols"])
+                                        extensions=[GenerationTag, "jinja2.ext.loopcontrols"])
     env.filters["tojson"] = tojson
     env.globals["raise_exception"] = raise_exception
     env.globals["strftime_now"] = strftime_now
