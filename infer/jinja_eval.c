@@ -1601,6 +1601,8 @@ static int apply_filter(struct ctx *c, struct frame *f, const struct jnode *n, c
 {
     int rc;
     const jv *a0 = arg(a, 0, NULL);
+    char fname[32]; /* name is a slice of the template: a NUL-terminated copy for messages */
+    snprintf(fname, sizeof fname, "%.*s", (int)(n_name < 31 ? n_name : 31), name);
 #define IS(s) nm_eq(name, n_name, s)
     if (IS("trim") || IS("strip")) {
         if ((rc = want_str(c, n, v, "trim")))
@@ -1721,7 +1723,7 @@ static int apply_filter(struct ctx *c, struct frame *f, const struct jnode *n, c
         struct jlist *l, *r;
         if ((rc = as_list(c, n, v, &l)))
             return rc;
-        if (by_attr && (rc = want_str(c, n, a0, name)))
+        if (by_attr && (rc = want_str(c, n, a0, fname)))
             return rc;
         const jv *test = arg(a, by_attr ? 1 : 0, NULL);
         if (test && (rc = want_str(c, n, test, "test name")))
