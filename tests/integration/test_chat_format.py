@@ -126,6 +126,26 @@ check(sf.get('kind') == 'option' and sf.get('description') == '--chat-template',
       'compare --json: the suspect used --chat-template', sf)
 check(models.get('teacher', {}).get('chat_template', '').endswith('<|system|>Today is 31 January 2025.<|user|>{prompt}<|assistant|>'),
       '--chat-date reaches strftime_now', models.get('teacher', {}).get('chat_template'))
+# the stored run carries it too: the reports name each party's chat format
+db = os.path.join(d, 'ev.db')
+p = run([DT, 'compare', '--teacher', model, '--suspect', SUSPECT, '--chat-template', CHAT, '--db', db,
+         '--quiet'] + probes, timeout=900)
+check(p.returncode in (0, 1), 'compare stores a run', p.stderr[-500:])
+md = run([DT, 'report', 'latest', '--db', db, '--format', 'md'])
+check(md.returncode == 0 and '| Chat format |' in md.stdout and
+      ('model template, %d bytes, sha256 %s' % (len(TEMPLATE.encode()), sha)) in md.stdout and
+      '| \\-\\-chat\\-template |' in md.stdout, 'the Markdown report names each party\'s chat format',
+      md.stdout[-1500:] + md.stderr)
+js = run([DT, 'report', 'latest', '--db', db, '--format', 'json'])
+fmts = {}
+if js.returncode == 0:
+    for m in json.loads(js.stdout).get('inputs', json.loads(js.stdout).get('models', [])):
+        fmts[m.get('role')] = m.get('chat_format')
+check(fmts.get('teacher', '').startswith('model template, ') and fmts.get('suspect') == '--chat-template',
+      'the JSON report names each party\'s chat format', js.stdout[-1200:] + js.stderr)
+html = run([DT, 'report', 'latest', '--db', db, '--format', 'html'])
+check(html.returncode == 0 and 'chat format: model template, ' in html.stdout,
+      'the HTML report names each party\'s chat format', html.stderr)
 p = run([DT, 'compare', '--teacher', model, '--suspect', SUSPECT, '--chat-date', '2025-02-30', '--no-db'])
 check(p.returncode == 2 and '2025-02-30' in p.stderr and p.stderr.count('\n') <= 2,
       'an impossible --chat-date is a usage error', p.stderr)
