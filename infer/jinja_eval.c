@@ -1596,6 +1596,56 @@ static jv attr_path(const jv *item, const jv *path)
     return cur;
 }
 
+/* Ordering for sort/dictsort/min/max: numbers by value, strings by code point, lowercased
+ * first unless case_sensitive (Jinja's default ignores case). *cmp: <0, 0, >0. */
+static int order(struct ctx *c, const struct jnode *at, const jv *x, const jv *y, int case_sensitive,
+                 int *cmp)
+{
+    if (is_num(x) && is_num(y)) {
+        double a = num(x), b = num(y);
+        *cmp = a < b ? -1 : a > b;
+        return 0;
+    }
+    if (x->t != JV_STR || y->t != JV_STR)
+        return rerr(c, at, DT_EINVAL, "cannot order %s and %s", type_name(x), type_name(y));
+    jv a = *x, b = *y;
+    int rc;
+    if (!case_sensitive && ((rc = str_case(c, at, *x, 0, &a)) || (rc = str_case(c, at, *y, 0, &b))))
+        return rc;
+    size_t k = a.u.s.n < b.u.s.n ? a.u.s.n : b.u.s.n;
+    *cmp = memcmp(a.u.s.p, b.u.s.p, k);
+    if (*cmp == 0)
+        *cmp = a.u.s.n < b.u.s.n ? -1 : a.u.s.n > b.u.s.n;
+    return 0;
+}
+
+/* A stable insertion sort of l (a copy) by key(item) (attribute path, or the item itself). */
+static int sort_list(struct ctx *c, const struct jnode *at, struct jlist *l, const jv *attr,
+                     int by_key_of_pair, int reverse, int case_sensitive)
+{
+    for (size_t i = 1; i < l->n; i++) {
+        jv item = l->v[i];
+        size_t j = i;
+        while (j > 0) {
+            if ((c->steps += 1) > c->max_steps)
+                return rerr(c, at, DT_EUNSUPPORTED, "template exceeds %ld evaluation steps",
+                            c->max_steps);
+            jv ka = by_key_of_pair ? l->v[j - 1].u.l->v[0] : attr ? attr_path(&l->v[j - 1], attr)
+                                                                   : l->v[j - 1];
+            jv kb = by_key_of_pair ? item.u.l->v[0] : attr ? attr_path(&item, attr) : item;
+            int cmp = 0, rc = order(c, at, &ka, &kb, case_sensitive, &cmp);
+            if (rc)
+                return rc;
+            if (reverse ? cmp >= 0 : cmp <= 0)
+                break;
+            l->v[j] = l->v[j - 1];
+            j--;
+        }
+        l->v[j] = item;
+    }
+    return 0;
+}
+
 static int apply_filter(struct ctx *c, struct frame *f, const struct jnode *n, const char *name,
                         size_t n_name, const jv *v, const struct args *a, jv *out)
 {
@@ -1850,6 +1900,115 @@ static int apply_filter(struct ctx *c, struct frame *f, const struct jnode *n, c
         else
             *out = jint(v->u.i < 0 ? -v->u.i : v->u.i);
         return 0;
+    }
+    if (IS("sort") || IS("dictsort")) {
+        int dict = IS("dictsort");
+        const jv *rev = arg(a, dict ? 2 : 0, "reverse"), *cs = arg(a, dict ? 0 : 1, "case_sensitive");
+        const jv *attr = dict ? NULL : arg(a, 2, "attribute");
+        const jv *by = dict ? arg(a, 1, "by") : NULL;
+        struct jlist *src, *l;
+        int found;
+        struct args none = {0};
+        if (attr && (rc = want_str(c, n, attr, "sort attribute")))
+            return rc;
+        if (dict) {
+            if (v->t != JV_DICT)
+                return rerr(c, n, DT_EINVAL, "dictsort expects a mapping, got %s", type_name(v));
+            if (by && by->t == JV_STR && nm_eq(by->u.s.p, by->u.s.n, "value"))
+                return rerr(c, n, DT_EUNSUPPORTED, "dictsort by value is not supported");
+            jv items;
+            if ((rc = call_method(c, n, *v, "items", 5, &none, &items, &found)))
+                return rc;
+            src = items.u.l;
+        } else if ((rc = as_list(c, n, v, &src))) {
+            return rc;
+        }
+        if (!(l = list_new(c, src->n)))
+            return nomem(c, n);
+        if (src->n)
+            memcpy(l->v, src->v, src->n * sizeof *l->v);
+        l->n = src->n;
+        if ((rc = sort_list(c, n, l, attr, dict, rev && truthy(rev), cs && truthy(cs))))
+            return rc;
+        *out = jlist_v(l);
+        return 0;
+    }
+    if (IS("min") || IS("max")) {
+        struct jlist *l;
+        const jv *cs = arg(a, 0, "case_sensitive"), *attr = arg(a, 1, "attribute");
+        if ((rc = as_list(c, n, v, &l)))
+            return rc;
+        if (attr && (rc = want_str(c, n, attr, "attribute")))
+            return rc;
+        *out = undef();
+        for (size_t i = 0; i < l->n; i++) {
+            jv key = attr ? attr_path(&l->v[i], attr) : l->v[i];
+            jv best = attr && out->t != JV_UNDEF ? attr_path(out, attr) : *out;
+            int cmp = 0;
+            if (out->t != JV_UNDEF && (rc = order(c, n, &key, &best, cs && truthy(cs), &cmp)))
+                return rc;
+            if (out->t == JV_UNDEF || (name[1] == 'i' ? cmp < 0 : cmp > 0))
+                *out = l->v[i];
+        }
+        return 0;
+    }
+    if (IS("sum")) {
+        struct jlist *l;
+        const jv *attr = arg(a, 0, "attribute"), *start = arg(a, 1, "start");
+        jv acc = start ? *start : jint(0);
+        if ((rc = as_list(c, n, v, &l)))
+            return rc;
+        if (attr && (rc = want_str(c, n, attr, "sum attribute")))
+            return rc;
+        for (size_t i = 0; i < l->n; i++) {
+            jv x = attr ? attr_path(&l->v[i], attr) : l->v[i];
+            if ((rc = arith(c, n, OP_ADD, &acc, &x, &acc)))
+                return rc;
+        }
+        *out = acc;
+        return 0;
+    }
+    if (IS("indent")) {
+        int64_t width = 4;
+        const jv *w = arg(a, 0, "width"), *first = arg(a, 1, "first"), *blank = arg(a, 2, "blank");
+        jv s, pad;
+        if ((rc = as_str(c, n, v, &s)))
+            return rc;
+        if (w && w->t == JV_STR) {
+            pad = *w;
+        } else {
+            if (w && (rc = want_int(c, n, w, "indent width", &width)))
+                return rc;
+            if (width < 0 || width > 256)
+                return rerr(c, n, DT_EUNSUPPORTED, "indent width %lld out of range",
+                            (long long)width);
+            char sp[257];
+            memset(sp, ' ', (size_t)width);
+            if ((rc = jstr_copy(c, n, sp, (size_t)width, &pad)))
+                return rc;
+        }
+        struct dt_strbuf sb = DT_STRBUF_INIT;
+        size_t i = 0;
+        int line0 = 1;
+        while (i <= s.u.s.n) {
+            size_t j = i;
+            while (j < s.u.s.n && s.u.s.p[j] != '\n')
+                j++;
+            int empty = j == i;
+            if (line0 ? first && truthy(first) : !empty || (blank && truthy(blank)))
+                dt_strbuf_append(&sb, pad.u.s.p, pad.u.s.n);
+            dt_strbuf_append(&sb, s.u.s.p + i, j - i);
+            if (j >= s.u.s.n)
+                break;
+            dt_strbuf_putc(&sb, '\n');
+            i = j + 1;
+            line0 = 0;
+            if (sb_check(c, n, &sb)) {
+                dt_strbuf_release(&sb);
+                return nomem(c, n);
+            }
+        }
+        return sb_to_str(c, n, &sb, out);
     }
     if (IS("unique")) {
         struct jlist *l, *r;
