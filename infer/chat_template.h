@@ -8,7 +8,7 @@
  *
  * Where a model has no template the caller's "{prompt}" string (--chat-template) is used.
  * Where the model's template cannot be run (a construct outside the supported subset, or it
- * raises for a plain system + user conversation) the marker-token families of the previous
+ * raises for a single user message) the marker-token families of the previous
  * releases (ChatML, Llama 2/3, Mistral, Phi-3, Zephyr, Gemma, DeepSeek, Command-R) are the
  * fallback, then --chat-template; the description says which was used and why.
  */
@@ -43,7 +43,7 @@ const char *dt_chat_template_detect(const char *jinja, const char **tmpl);
  * Chooses the chat format of a model: tok's template, else (model_path, may be NULL) the
  * chat template files beside it, else fallback ("{prompt}" string, may be NULL). date is
  * "YYYY-MM-DD" or NULL for DT_CHAT_DEFAULT_DATE. A model template that fails to parse or to
- * render a system + user conversation is not an error: the result records why and falls
+ * render one user message is not an error: the result records why and falls
  * back (see above). *out: dt_chat_template_free.
  */
 int dt_chat_template_open(const struct dt_tokenizer *tok, const char *model_path,

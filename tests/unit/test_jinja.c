@@ -201,6 +201,16 @@ static void test_chat_template(void)
                strstr(dt_chat_template_describe(ct), "model template unusable: chat template line 1"),
            "an unusable template falls back to its family and says why");
     dt_chat_template_free(ct);
+    static const char nosys[] = "{% if messages[0]['role'] == 'system' %}{{ raise_exception('System "
+                                "role not supported') }}{% endif %}<start_of_turn>user\n"
+                                "{{ messages[0]['content'] | trim }}<end_of_turn>\n";
+    rc = dt_chat_template_from_source(nosys, strlen(nosys), NULL, NULL, NULL, &ct, &err);
+    text = NULL;
+    int r2 = rc ? rc : dt_chat_template_render(ct, "sys", "hi", &text, &err);
+    TAP_OK(rc == 0 && dt_chat_template_kind(ct) == DT_CHAT_MODEL && r2 == DT_EINVAL && !text &&
+               strstr(err.msg, "System role not supported"),
+           "a template refusing system messages is still the model's; a system message gets its error");
+    dt_chat_template_free(ct);
     static const char refuses[] = "{{ raise_exception('no') }}";
     rc = dt_chat_template_from_source(refuses, strlen(refuses), NULL, NULL, NULL, &ct, &err);
     TAP_OK(rc == 0 && dt_chat_template_kind(ct) == DT_CHAT_NONE &&
