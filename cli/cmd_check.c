@@ -21,11 +21,13 @@
 #include "reports/store.h"
 #include "util/alloc.h"
 #include "util/file.h"
+#include "util/log.h"
 #include "util/strbuf.h"
 
 #include <cJSON.h>
 #include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 
 static const char usage[] = "distiltrace check --policy POLICY.json [--db D] [--suspect MODEL]";
 
@@ -90,6 +92,14 @@ static int strings(const cJSON *arr, const char **out, size_t max, size_t *n)
 }
 
 #define MAX_MODELS 32
+
+static void on_progress(void *ud, const char *stage, size_t done, size_t total)
+{
+    (void)ud;
+    char label[64];
+    snprintf(label, sizeof label, "%-20.20s", stage);
+    dt_progress(label, done, total);
+}
 
 int cmd_check_policy(int argc, char **argv)
 {
@@ -212,6 +222,8 @@ int cmd_check_policy(int argc, char **argv)
 
     struct dt_compare_params p;
     dt_compare_params_default(&p);
+    if (isatty(2))
+        p.progress = on_progress;
     if (jalpha)
         p.verdict.alpha = jalpha->valuedouble;
     if (jtpl)
@@ -251,6 +263,55 @@ int cmd_check_policy(int argc, char **argv)
             fprintf(stderr, "distiltrace: out of memory\n");
             goto done;
         }
+    /* Everything that can be checked before the work is checked before it: every model is
+     * there, every report can be written (missing directories are created), so a run never
+     * ends, after minutes of work, on a path typo. */
+    for (size_t i = 0; i + 1 < n_paths; i++)
+        if (!dt_path_exists(paths[i])) {
+            fprintf(stderr, "distiltrace check: cannot read '%s': no such file or directory\n",
+                    paths[i]);
+            status = DT_EXIT_INPUT;
+            goto done;
+        }
+    for (size_t t = 0; t < n_teachers; t++) {
+        char *tpath = resolve(&pol, teachers[t]);
+        int missing = tpath && !dt_path_exists(tpath);
+        if (missing)
+            fprintf(stderr, "distiltrace check: cannot read '%s': no such file or directory\n",
+                    tpath);
+        dt_free(tpath);
+        if (!tpath || missing) {
+            status = tpath ? DT_EXIT_INPUT : DT_EXIT_RESOURCE;
+            goto done;
+        }
+    }
+    if (jfmt) {
+        const cJSON *it;
+        cJSON_ArrayForEach(it, jfmt)
+        {
+            for (size_t t = 0; t < n_teachers; t++) {
+                char *base = resolve(&pol, it->valuestring);
+                char *tpath = resolve(&pol, teachers[t]);
+                char *out = base && tpath && n_teachers > 1 ? suffixed(base, tpath) : base;
+                int rc = out ? dt_file_prepare_output(out, &err)
+                             : dt_error_set(&err, DT_ENOMEM, "out of memory");
+                if (out != base)
+                    dt_free(out);
+                dt_free(base);
+                dt_free(tpath);
+                if (rc) {
+                    status = dt_cli_fail(&err);
+                    goto done;
+                }
+                if (n_teachers == 1)
+                    break;
+            }
+        }
+    }
+    if (dt_file_prepare_output(db_path, &err)) {
+        status = dt_cli_fail(&err);
+        goto done;
+    }
     if (dt_store_open(db_path, &store, &err)) {
         status = dt_cli_fail(&err);
         goto done;
@@ -264,6 +325,10 @@ int cmd_check_policy(int argc, char **argv)
         uint64_t seed = p.seed;
         int rc = tpath ? 0 : DT_ENOMEM;
         if (rc == 0)
+            fprintf(stderr, "distiltrace check: comparing %s with banned teacher %s (%zu of %zu, "
+                    "%zu controls)...\n", base_name(sus_path), base_name(tpath), t + 1, n_teachers,
+                    n_controls);
+        if (rc == 0)
             rc = dt_store_run_begin(store, argc, argv, &seed, p.threads, &run_id, &err);
         if (rc == 0 &&
             (rc = dt_compare_run(&tin, 1, &sus_in, ctl_in, n_controls, &p, &res, &err)) != 0) {
@@ -275,6 +340,7 @@ int cmd_check_policy(int argc, char **argv)
             status = dt_cli_fail(&err);
             break;
         }
+        dt_progress_clear();
         rc = dt_compare_store(store, run_id, &res, &p, &err);
         const struct dt_verdict *v = &res.outcomes[res.i_best].verdict;
         const char *rel = dt_relation_name(v->relation);
@@ -297,7 +363,9 @@ int cmd_check_policy(int argc, char **argv)
         /* the reports, rendered from the store like `report` does */
         const cJSON *it;
         struct dt_report *r = NULL;
-        if (jfmt && (rc = dt_report_load(store, run_id, &r, &err)) != 0) {
+        if (jfmt && ((rc = dt_report_load(store, run_id, &r, &err)) != 0 ||
+                     (rc = dt_report_set_gate(r, fail_on, n_fail_on, &err)) != 0)) {
+            dt_report_free(r);
             dt_free(tpath);
             status = dt_cli_fail(&err);
             break;

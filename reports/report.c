@@ -360,6 +360,37 @@ int dt_report_relation_is_derived(const char *relation)
                         !strcmp(relation, "distilled"));
 }
 
+const char *const dt_report_gate_relations[] = {"same-weights", "weight-derived", "distilled",
+                                                "independent",  "inconclusive",   NULL};
+
+int dt_report_set_gate(struct dt_report *r, const char *const *relations, size_t n,
+                       struct dt_error *err)
+{
+    unsigned mask = 0;
+    for (size_t i = 0; i < n; i++) {
+        size_t k = 0;
+        while (dt_report_gate_relations[k] && strcmp(dt_report_gate_relations[k], relations[i]))
+            k++;
+        if (!dt_report_gate_relations[k])
+            return dt_error_set(err, DT_EINVAL, "unknown relation '%s'", relations[i]);
+        mask |= 1u << k;
+    }
+    r->gate_mask = mask;
+    return 0;
+}
+
+int dt_report_gate_fails(const struct dt_report *r)
+{
+    if (!r->verdict.present || !r->verdict.relation)
+        return 0;
+    if (!r->gate_mask)
+        return dt_report_relation_is_derived(r->verdict.relation);
+    for (size_t k = 0; dt_report_gate_relations[k]; k++)
+        if ((r->gate_mask & (1u << k)) && !strcmp(dt_report_gate_relations[k], r->verdict.relation))
+            return 1;
+    return 0;
+}
+
 void dt_report_headline(struct dt_strbuf *sb, const struct dt_report *r, int html)
 {
     const char *rel = r->verdict.present ? r->verdict.relation : NULL;

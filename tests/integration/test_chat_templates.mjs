@@ -12,7 +12,7 @@
 // Templates named error_*.jinja must fail in both renderers.
 //
 // The reference is looked up in $DT_HF_JINJA (a node_modules directory), then
-// tests/integration/node/node_modules (`npm install --prefix tests/integration/node`);
+// tests/node/node_modules (`cd tests/node && npm install`, as .ci/run does);
 // without it, or without the tool, the test is skipped (exit 77) saying why.
 import { createRequire } from "node:module";
 import { execFileSync } from "node:child_process";
@@ -33,7 +33,7 @@ function skip(why) {
 
 if (!tool || !fs.existsSync(tool)) skip("DT_JINJA_RENDER (the jinja_render tool) is not set");
 let Template;
-for (const dir of [process.env.DT_HF_JINJA, path.join(here, "node", "node_modules")]) {
+for (const dir of [process.env.DT_HF_JINJA, path.join(source, "tests", "node", "node_modules")]) {
   if (!dir) continue;
   try {
     const req = createRequire(path.join(dir, "noop.js"));
@@ -44,7 +44,7 @@ for (const dir of [process.env.DT_HF_JINJA, path.join(here, "node", "node_module
   }
 }
 if (!Template)
-  skip("@huggingface/jinja not installed (npm install --prefix tests/integration/node)");
+  skip("@huggingface/jinja not installed (cd tests/node && npm install)");
 
 // The reference's strftime_now reads the clock (new Date()): during a render the clock says
 // midnight of DATE, the day distiltrace's renderer is given.

@@ -2,7 +2,7 @@
 Q8_0 quantization and rejects a fine-tune, an independent same-architecture model and the
 students; `check --policy` fails on a distilled student and passes on an independent model,
 writing valid JUnit and SARIF; and `report` renders all five formats from that real compare."""
-import json, os, sys
+import json, time, os, sys
 import xml.etree.ElementTree as ET
 
 sys.path.insert(0, os.path.dirname(__file__))
@@ -52,7 +52,9 @@ def policy(tmp, suspect, name):
         'chat_template': '<|user|>{prompt}<|assistant|>',
         'probes': {'identity': 20, 'chat': 30, 'text': 20},
         'db': name + '.db',
-        'formats': {'junit': name + '.xml', 'sarif': name + '.sarif', 'html': name + '.html'},
+        # out/ does not exist: check creates it before the work, as the README's CI job needs
+        'formats': {'junit': 'out/' + name + '.xml', 'sarif': 'out/' + name + '.sarif',
+                    'html': 'out/' + name + '.html'},
     }
     path = os.path.join(tmp, name + '.policy.json')
     with open(path, 'w') as f:
@@ -65,18 +67,18 @@ def check_tests(tmp):
     r = run([DT, 'check', '--policy', pol], timeout=900)
     check(r.returncode == 1 and 'distilled' in r.stdout and 'policy FAILED' in r.stdout,
           'check fails on s_seqkd with teacher banned', r.stdout + r.stderr[-2000:])
-    xml = os.path.join(tmp, 'seqkd.xml')
+    xml = os.path.join(tmp, 'out', 'seqkd.xml')
     if check(os.path.exists(xml), 'check wrote the JUnit report'):
         root = ET.parse(xml).getroot()
         s = root.find('testsuite')
         check(root.tag == 'testsuites' and int(s.get('failures')) >= 2,
               'JUnit from check shows failures', s.attrib if s is not None else None)
-    sar = os.path.join(tmp, 'seqkd.sarif')
+    sar = os.path.join(tmp, 'out', 'seqkd.sarif')
     if check(os.path.exists(sar), 'check wrote the SARIF report'):
         doc = json.load(open(sar))
         levels = {x['ruleId']: x['level'] for x in doc['runs'][0]['results']}
         check(doc['version'] == '2.1.0' and levels.get('verdict') == 'error', 'SARIF verdict error')
-    html = os.path.join(tmp, 'seqkd.html')
+    html = os.path.join(tmp, 'out', 'seqkd.html')
     r = run([DT, 'report', '--verify', html, '--db', os.path.join(tmp, 'seqkd.db')])
     check(r.returncode == 0, 'HTML report from check verifies, input files re-hashed', r.stdout)
     # all five formats of the real run, from the store alone
@@ -97,11 +99,42 @@ def check_tests(tmp):
     r = run([DT, 'check', '--policy', pol], timeout=900)
     check(r.returncode == 0 and 'policy passed' in r.stdout,
           'check passes on c_other_data', r.stdout + r.stderr[-2000:])
-    xml = os.path.join(tmp, 'other.xml')
+    xml = os.path.join(tmp, 'out', 'other.xml')
     if check(os.path.exists(xml), 'passing check wrote JUnit'):
-        s = ET.parse(xml).getroot().find('testsuite')
+        root = ET.parse(xml).getroot()
+        s = root.find('testsuite')
         verdict = [c for c in s.findall('testcase') if c.get('name') == 'verdict']
         check(verdict and verdict[0].find('failure') is None, 'JUnit verdict passes')
+        check(root.get('failures') == '0' and root.get('errors') == '0' and
+              s.get('failures') == '0' and s.get('errors') == '0',
+              'JUnit of a passing check shows no failure and no error', root.attrib)
+    sar = os.path.join(tmp, 'out', 'other.sarif')
+    if check(os.path.exists(sar), 'passing check wrote SARIF'):
+        doc = json.load(open(sar))
+        res = doc['runs'][0]['results']
+        check(all(x.get('kind') != 'fail' for x in res),
+              'SARIF of a passing check raises no failing alert', res)
+
+    # what can fail is checked before the work: no store, no run, seconds not minutes
+    blocker = os.path.join(tmp, 'afile')
+    open(blocker, 'w').close()
+    pol = policy(tmp, 'c_other_data', 'blocked')
+    doc = json.load(open(pol))
+    doc['formats'] = {'junit': 'afile/sub/p.xml'}
+    json.dump(doc, open(pol, 'w'))
+    t0 = time.time()
+    r = run([DT, 'check', '--policy', pol], timeout=60)
+    check(r.returncode == 3 and 'afile/sub/p.xml' in r.stderr and '.tmp' not in r.stderr and
+          len(r.stderr.strip().splitlines()) == 1 and time.time() - t0 < 10 and
+          not os.path.exists(os.path.join(tmp, 'blocked.db')),
+          'unwritable report path: one-line error naming it, before any work', r.stderr)
+    doc['formats'] = {}
+    doc['controls'] = [m('teacher2'), os.path.join(tmp, 'no-such-model.gguf')]
+    json.dump(doc, open(pol, 'w'))
+    r = run([DT, 'check', '--policy', pol], timeout=60)
+    check(r.returncode == 3 and 'no-such-model.gguf' in r.stderr and
+          not os.path.exists(os.path.join(tmp, 'blocked.db')),
+          'missing model: exit 3 before the store is created', r.stderr)
 
     bad = os.path.join(tmp, 'bad.json')
     with open(bad, 'w') as f:
