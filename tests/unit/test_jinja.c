@@ -186,6 +186,20 @@ static void test_chat_template(void)
         dt_free(back);
         dt_free(ids);
         dt_chat_template_free(c2);
+        /* with a system message the template's text around the message is found again */
+        static const char ts[] = "{% for m in messages %}{{ '<|user|>' if m.role == 'user' else "
+                                 "'<|bos|>' }}{{ m.content | trim }}{% endfor %}{{ '<|end|>' }}";
+        ids = NULL;
+        n = 0;
+        back = NULL;
+        rc = dt_chat_template_from_source(ts, strlen(ts), NULL, NULL, NULL, &c2, &err);
+        rc = rc ? rc : dt_chat_template_encode(c2, tok, " sys ", " q ", 0, &ids, &n, &err);
+        ok = rc == 0 && dt_tokenizer_decode(tok, ids, n, 1, &back, &nb, &err) == 0 && nb == 26 &&
+             !memcmp(back, "<|bos|>sys<|user|>q<|end|>", 26) && ids[0] == 0 && ids[n - 1] == 3;
+        TAP_OK(ok, "a system message is encoded as the template renders it");
+        dt_free(back);
+        dt_free(ids);
+        dt_chat_template_free(c2);
         dt_tokenizer_free(tok);
     } else {
         TAP_OK(0, "fixture tokenizer loads");
