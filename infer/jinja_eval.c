@@ -1677,6 +1677,11 @@ static int apply_filter(struct ctx *c, struct frame *f, const struct jnode *n, c
     }
     if (IS("tojson")) {
         int64_t indent = -1;
+        for (size_t i = 0; i < a->n; i++) /* other json.dumps arguments would change the text */
+            if (a->kname[i] && strcmp(a->kname[i], "indent") &&
+                !(strcmp(a->kname[i], "ensure_ascii") == 0 && !truthy(&a->v[i])))
+                return rerr(c, n, DT_EUNSUPPORTED, "tojson argument '%.40s' is not supported",
+                            a->kname[i]);
         const jv *ind = a0 ? a0 : arg(a, 99, "indent");
         if (ind && ind->t != JV_NONE && (rc = want_int(c, n, ind, "tojson indent", &indent)))
             return rc;
