@@ -31,7 +31,8 @@ struct dt_jinja_limits {
     int max_call_depth;      /* nested macro calls; 0: 64 */
 };
 
-/* Compiles n_bytes of template source (NUL bytes are refused). *out (dt_jinja_free) on success. */
+/* Compiles n_bytes of template source (NUL bytes are refused); the template keeps its own copy.
+ * *out (dt_jinja_free) on success. */
 int dt_jinja_parse(const char *src, size_t n_bytes, struct dt_jinja **out, struct dt_error *err);
 void dt_jinja_free(struct dt_jinja *t);
 

@@ -342,8 +342,6 @@ static int lex(struct lexer *lx)
         } else if (trim_nl) {
             if (a < b && lx->src[a] == '\n')
                 a++;
-            else if (a + 1 < b && lx->src[a] == '\r' && lx->src[a + 1] == '\n')
-                a += 2;
         }
         char kind = t < lx->n ? lx->src[t + 1] : 0;
         char marker = t + 2 < lx->n ? lx->src[t + 2] : 0;
@@ -1202,12 +1200,28 @@ int dt_jinja_parse(const char *src, size_t n_bytes, struct dt_jinja **out, struc
     *out = NULL;
     if (memchr(src, 0, n_bytes))
         return dt_error_set(err, DT_EFORMAT, "chat template holds a NUL byte");
-    if (n_bytes && src[n_bytes - 1] == '\n') /* Jinja drops one trailing newline */
-        n_bytes -= n_bytes >= 2 && src[n_bytes - 2] == '\r' ? 2 : 1;
     struct dt_jinja *t = dt_calloc(1, sizeof *t);
-    if (!t)
+    char *text = t ? ja_alloc(&t->ar, n_bytes + 1) : NULL;
+    if (!text) {
+        dt_jinja_free(t);
         return dt_error_set(err, DT_ENOMEM, "out of memory parsing the chat template");
-    struct lexer lx = {src, n_bytes, 0, 0, 1, 1, NULL, 0, 0, &t->ar, err};
+    }
+    /* The tree points into the template's own copy. Like Jinja, every newline (\r\n, \r)
+     * becomes \n before lexing, and one trailing newline is dropped. */
+    size_t n = 0;
+    for (size_t i = 0; i < n_bytes; i++) {
+        if (src[i] == '\r') {
+            text[n++] = '\n';
+            if (i + 1 < n_bytes && src[i + 1] == '\n')
+                i++;
+        } else {
+            text[n++] = src[i];
+        }
+    }
+    if (n && text[n - 1] == '\n')
+        n--;
+    text[n] = 0;
+    struct lexer lx = {text, n, 0, 0, 1, 1, NULL, 0, 0, &t->ar, err};
     int rc = lex(&lx);
     if (rc == 0) {
         struct parser p = {lx.t, 0, &t->ar, err, 0, 0};

@@ -100,6 +100,23 @@ static void test_semantics(void)
     expect("a\n  {%+ if true %}b{% endif %}", "a\n  b", "'{%+' keeps the indentation");
     expect("x\n  {# note #}\ny\n", "x\ny", "comments take part in trimming; one trailing newline dropped");
     expect("{{- ' a ' -}}\n  {{ 'b' }}", " a b", "'{{-' and '-}}' strip around an expression");
+    expect("a\r\n{% if true %}\r\nb\rc\r\n{% endif %}\r\n", "a\nb\nc\n",
+           "newlines are normalised to \\n first, as Jinja does");
+    /* the template keeps its own copy of the source */
+    char *heap = dt_strdup("{{ messages | length }} messages");
+    struct dt_jinja *t = NULL;
+    struct dt_error err = {0};
+    char *got = NULL;
+    cJSON *vars = cJSON_Parse(k_msgs);
+    int rc = heap ? dt_jinja_parse(heap, strlen(heap), &t, &err) : -1;
+    if (heap)
+        memset(heap, 'x', strlen(heap));
+    dt_free(heap);
+    rc = rc ? rc : dt_jinja_render(t, vars, NULL, NULL, &got, NULL, &err);
+    TAP_OK(rc == 0 && got && !strcmp(got, "2 messages"), "a template outlives the source it was parsed from");
+    dt_free(got);
+    dt_jinja_free(t);
+    cJSON_Delete(vars);
 }
 
 static void test_errors(void)
