@@ -112,6 +112,31 @@ ct = json.loads(p.stdout).get('chat_template', {}) if p.returncode == 0 else {}
 check(ct.get('kind') == 'chatml' and 'model template unusable: chat template line 1 col 4' in ct.get('description', ''),
       'an unusable template falls back to its family with the reason', ct)
 
+# a Hugging Face directory: chat_template.jinja beside the weights, then the list form of
+# tokenizer_config.json's chat_template (its "default" entry)
+hf = os.path.join(ZOO, 'hf', 's_seqkd')
+if os.path.isdir(hf):
+    import shutil
+    d2 = os.path.join(d, 'hf_jinja')
+    shutil.copytree(hf, d2)
+    jinja = "{{ bos_token }}{% for m in messages %}<|user|>{{ m.content | trim }}<|end|>{% endfor %}<|assistant|>"
+    open(os.path.join(d2, 'chat_template.jinja'), 'w').write(jinja)
+    p = run([DT, 'inspect', d2, '--json'])
+    ct = json.loads(p.stdout).get('chat_template', {}) if p.returncode == 0 else {}
+    check(ct.get('kind') == 'model' and ct.get('sha256') == hashlib.sha256(jinja.encode()).hexdigest() and
+          ct.get('example') == '<|bos|><|user|>Hello!<|end|><|assistant|>',
+          'chat_template.jinja beside a Hugging Face checkpoint is the model template', (ct, p.stderr))
+    os.remove(os.path.join(d2, 'chat_template.jinja'))
+    cfgp = os.path.join(d2, 'tokenizer_config.json')
+    cfg = json.load(open(cfgp))
+    cfg['chat_template'] = [{'name': 'tool_use', 'template': 'tools {{ messages[0].content }}'},
+                            {'name': 'default', 'template': 'default {{ messages[0].content }}'}]
+    json.dump(cfg, open(cfgp, 'w'))
+    p = run([DT, 'inspect', d2, '--json'])
+    ct = json.loads(p.stdout).get('chat_template', {}) if p.returncode == 0 else {}
+    check(ct.get('kind') == 'model' and ct.get('example') == 'default Hello!',
+          "tokenizer_config.json's list form: the 'default' template", (ct, p.stderr))
+
 # compare records the chat format per party
 probes = ['--identity-probes', '2', '--chat-probes', '3', '--text-probes', '2', '--samples', '1']
 p = run([DT, 'compare', '--teacher', model, '--suspect', SUSPECT, '--chat-template', CHAT, '--json',
