@@ -171,6 +171,17 @@ check(fmts.get('teacher', '').startswith('model template, ') and fmts.get('suspe
 html = run([DT, 'report', 'latest', '--db', db, '--format', 'html'])
 check(html.returncode == 0 and 'chat format: model template, ' in html.stdout,
       'the HTML report names each party\'s chat format', html.stderr)
+# collect wraps chat probes the same way, and its collection key says so
+import sqlite3
+cdb = os.path.join(d, 'collect.db')
+p = run([DT, 'collect', '--model', model, '--corpus', 'chat', '--db', cdb, '--probes', '2', '--max-tokens', '4'])
+rows = []
+if p.returncode == 0:
+    con = sqlite3.connect(cdb)
+    rows = [json.loads(r[0]) for r in con.execute('SELECT params FROM collections')]
+    con.close()
+check(len(rows) == 1 and rows[0].get('chat_format', '').startswith('model template, ') and sha in rows[0]['chat_format'],
+      'collect records the model template in its collection params', (p.stderr, rows))
 p = run([DT, 'compare', '--teacher', model, '--suspect', SUSPECT, '--chat-date', '2025-02-30', '--no-db'])
 check(p.returncode == 2 and '2025-02-30' in p.stderr and p.stderr.count('\n') <= 2,
       'an impossible --chat-date is a usage error', p.stderr)
