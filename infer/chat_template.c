@@ -33,21 +33,36 @@ struct family {
 };
 
 static const struct family families[] = {
-    {"chatml", {"<|im_start|>", NULL, NULL}, NULL,
+    {"chatml",
+     {"<|im_start|>", NULL, NULL},
+     NULL,
      "<|im_start|>user\n{prompt}<|im_end|>\n<|im_start|>assistant\n"},
-    {"llama3", {"<|start_header_id|>", NULL, NULL}, NULL,
+    {"llama3",
+     {"<|start_header_id|>", NULL, NULL},
+     NULL,
      "<|begin_of_text|><|start_header_id|>user<|end_header_id|>\n\n{prompt}<|eot_id|>"
      "<|start_header_id|>assistant<|end_header_id|>\n\n"},
-    {"deepseek3", {"<\xef\xbd\x9cUser\xef\xbd\x9c>", NULL, NULL}, NULL,
-     "<\xef\xbd\x9c" "begin\xe2\x96\x81of\xe2\x96\x81sentence\xef\xbd\x9c><\xef\xbd\x9cUser\xef\xbd\x9c>"
-     "{prompt}<\xef\xbd\x9c" "Assistant\xef\xbd\x9c>"},
-    {"gemma", {"<start_of_turn>", NULL, NULL}, NULL,
+    {"deepseek3",
+     {"<\xef\xbd\x9cUser\xef\xbd\x9c>", NULL, NULL},
+     NULL,
+     "<\xef\xbd\x9c"
+     "begin\xe2\x96\x81of\xe2\x96\x81sentence\xef\xbd\x9c><\xef\xbd\x9cUser\xef\xbd\x9c>"
+     "{prompt}<\xef\xbd\x9c"
+     "Assistant\xef\xbd\x9c>"},
+    {"gemma",
+     {"<start_of_turn>", NULL, NULL},
+     NULL,
      "<start_of_turn>user\n{prompt}<end_of_turn>\n<start_of_turn>model\n"},
-    {"command-r", {"<|START_OF_TURN_TOKEN|>", NULL, NULL}, NULL,
+    {"command-r",
+     {"<|START_OF_TURN_TOKEN|>", NULL, NULL},
+     NULL,
      "<|START_OF_TURN_TOKEN|><|USER_TOKEN|>{prompt}<|END_OF_TURN_TOKEN|>"
      "<|START_OF_TURN_TOKEN|><|CHATBOT_TOKEN|>"},
     {"phi3", {"<|user|>", "<|end|>", NULL}, NULL, "<|user|>\n{prompt}<|end|>\n<|assistant|>\n"},
-    {"zephyr", {"<|user|>", "<|assistant|>", NULL}, NULL, "<|user|>\n{prompt}</s>\n<|assistant|>\n"},
+    {"zephyr",
+     {"<|user|>", "<|assistant|>", NULL},
+     NULL,
+     "<|user|>\n{prompt}</s>\n<|assistant|>\n"},
     {"llama2", {"[INST]", "<<SYS>>", NULL}, NULL, "<s>[INST] {prompt} [/INST]"},
     {"mistral", {"[INST]", NULL, NULL}, NULL, "<s>[INST] {prompt} [/INST]"},
     {"deepseek", {"User: ", "Assistant:", NULL}, NULL, "User: {prompt}\n\nAssistant:"},
@@ -81,13 +96,13 @@ enum { MAX_TEMPLATE_BYTES = 1 << 20 };
 
 struct dt_chat_template {
     enum dt_chat_kind kind;
-    struct dt_jinja *jinja;      /* MODEL */
-    char *bos, *eos;             /* MODEL: special token strings, or NULL */
+    struct dt_jinja *jinja; /* MODEL */
+    char *bos, *eos;        /* MODEL: special token strings, or NULL */
     char date[16];
     char sha256[65];
     size_t n_bytes;
-    char *form;                  /* "{prompt}" form, or NULL for NONE */
-    char *prefix, *suffix;       /* MODEL: the template's text around a system-less message */
+    char *form;            /* "{prompt}" form, or NULL for NONE */
+    char *prefix, *suffix; /* MODEL: the template's text around a system-less message */
     char name[32];
     char desc[400];
 };
@@ -292,8 +307,7 @@ static int open_common(const char *src, size_t n, const char *fallback, const ch
                 goto fail;
             }
         } else {
-            snprintf(ct->desc, sizeof ct->desc, "none (model template unusable: %.300s)",
-                     why.msg);
+            snprintf(ct->desc, sizeof ct->desc, "none (model template unusable: %.300s)", why.msg);
         }
     } else if (fallback) {
         ct->kind = DT_CHAT_OPTION;
@@ -394,8 +408,8 @@ const char *dt_chat_template_prompt_form(const struct dt_chat_template *ct)
     return ct ? ct->form : NULL;
 }
 
-int dt_chat_template_render(const struct dt_chat_template *ct, const char *system,
-                            const char *user, char **out, struct dt_error *err)
+int dt_chat_template_render(const struct dt_chat_template *ct, const char *system, const char *user,
+                            char **out, struct dt_error *err)
 {
     *out = NULL;
     if (ct && ct->kind == DT_CHAT_MODEL)
@@ -448,11 +462,10 @@ int dt_chat_template_encode(const struct dt_chat_template *ct, const struct dt_t
     }
     if (pre && post && has_affixes(r, n, pre, post)) {
         size_t a = strlen(pre), b = strlen(post);
-        rc = dt_prompt_encode_parts(tok, r, a, r + a, n - a - b, r + n - b, b,
-                                    parse_special_prompt, ids, n_ids, err);
+        rc = dt_prompt_encode_parts(tok, r, a, r + a, n - a - b, r + n - b, b, parse_special_prompt,
+                                    ids, n_ids, err);
     } else {
-        rc = dt_prompt_encode_parts(tok, r, n, "", 0, "", 0, parse_special_prompt, ids, n_ids,
-                                    err);
+        rc = dt_prompt_encode_parts(tok, r, n, "", 0, "", 0, parse_special_prompt, ids, n_ids, err);
     }
 out:
     dt_free(r);

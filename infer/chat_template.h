@@ -76,8 +76,8 @@ size_t dt_chat_template_n_bytes(const struct dt_chat_template *ct);
 const char *dt_chat_template_prompt_form(const struct dt_chat_template *ct);
 
 /* The text the model sees for an optional system message and a user message. *out: dt_free. */
-int dt_chat_template_render(const struct dt_chat_template *ct, const char *system,
-                            const char *user, char **out, struct dt_error *err);
+int dt_chat_template_render(const struct dt_chat_template *ct, const char *system, const char *user,
+                            char **out, struct dt_error *err);
 
 /*
  * Token ids of that text: the template's own text is tokenized with special tokens parsed

@@ -313,7 +313,8 @@ static const char *type_name(const jv *v)
 static size_t cp_next(const char *s, size_t n, size_t i, int32_t *cp)
 {
     utf8proc_int32_t c;
-    utf8proc_ssize_t k = utf8proc_iterate((const utf8proc_uint8_t *)s + i, (utf8proc_ssize_t)(n - i), &c);
+    utf8proc_ssize_t k =
+        utf8proc_iterate((const utf8proc_uint8_t *)s + i, (utf8proc_ssize_t)(n - i), &c);
     if (k <= 0) { /* invalid byte: one code unit */
         *cp = (unsigned char)s[i];
         return 1;
@@ -575,8 +576,8 @@ static void repr_str(struct dt_strbuf *sb, const char *p, size_t n)
     dt_strbuf_putc(sb, q);
 }
 
-static int to_str(struct ctx *c, const struct jnode *at, const jv *v, struct dt_strbuf *sb, int repr,
-                  int depth)
+static int to_str(struct ctx *c, const struct jnode *at, const jv *v, struct dt_strbuf *sb,
+                  int repr, int depth)
 {
     char buf[40];
     if (depth > 100)
@@ -665,13 +666,27 @@ static void json_str(struct dt_strbuf *sb, const char *p, size_t n)
     for (size_t i = 0; i < n; i++) {
         unsigned char ch = (unsigned char)p[i];
         switch (ch) {
-        case '"': dt_strbuf_puts(sb, "\\\""); break;
-        case '\\': dt_strbuf_puts(sb, "\\\\"); break;
-        case '\n': dt_strbuf_puts(sb, "\\n"); break;
-        case '\r': dt_strbuf_puts(sb, "\\r"); break;
-        case '\t': dt_strbuf_puts(sb, "\\t"); break;
-        case '\b': dt_strbuf_puts(sb, "\\b"); break;
-        case '\f': dt_strbuf_puts(sb, "\\f"); break;
+        case '"':
+            dt_strbuf_puts(sb, "\\\"");
+            break;
+        case '\\':
+            dt_strbuf_puts(sb, "\\\\");
+            break;
+        case '\n':
+            dt_strbuf_puts(sb, "\\n");
+            break;
+        case '\r':
+            dt_strbuf_puts(sb, "\\r");
+            break;
+        case '\t':
+            dt_strbuf_puts(sb, "\\t");
+            break;
+        case '\b':
+            dt_strbuf_puts(sb, "\\b");
+            break;
+        case '\f':
+            dt_strbuf_puts(sb, "\\f");
+            break;
         default:
             if (ch < 0x20)
                 dt_strbuf_printf(sb, "\\u%04x", ch);
@@ -1052,7 +1067,8 @@ static int call_macro(struct ctx *c, const struct jnode *at, const struct jnode 
     return sb_to_str(c, at, &sb, out);
 }
 
-static int call_builtin(struct ctx *c, const struct jnode *at, int fn, const struct args *a, jv *out)
+static int call_builtin(struct ctx *c, const struct jnode *at, int fn, const struct args *a,
+                        jv *out)
 {
     int rc;
     if (fn == F_RANGE) {
@@ -1155,12 +1171,18 @@ static int call_method(struct ctx *c, const struct jnode *at, jv obj, const char
             if (a0 && a0->t != JV_NONE && (rc = want_str(c, at, a0, nm)))
                 return rc;
             *out = str_strip(obj, a0 && a0->t == JV_STR ? a0 : NULL,
-                             nm[0] == 's' ? 3 : nm[0] == 'l' ? 1 : 2);
+                             nm[0] == 's'   ? 3
+                             : nm[0] == 'l' ? 1
+                                            : 2);
             return 0;
         }
         if (!strcmp(nm, "upper") || !strcmp(nm, "lower") || !strcmp(nm, "capitalize") ||
             !strcmp(nm, "title"))
-            return str_case(c, at, obj, nm[0] == 'l' ? 0 : nm[0] == 'u' ? 1 : nm[0] == 'c' ? 2 : 3,
+            return str_case(c, at, obj,
+                            nm[0] == 'l'   ? 0
+                            : nm[0] == 'u' ? 1
+                            : nm[0] == 'c' ? 2
+                                           : 3,
                             out);
         if (!strcmp(nm, "startswith") || !strcmp(nm, "endswith")) {
             int ends = nm[0] == 'e';
@@ -1260,7 +1282,8 @@ static int call_method(struct ctx *c, const struct jnode *at, jv obj, const char
                 if (a0->u.s.n == 0) {
                     k = (int64_t)cp_count(obj.u.s.p, obj.u.s.n) + 1;
                 } else {
-                    for (long long j = 0; (j = str_find_ll(obj, a0->u.s.p, a0->u.s.n, (size_t)j)) >= 0;
+                    for (long long j = 0;
+                         (j = str_find_ll(obj, a0->u.s.p, a0->u.s.n, (size_t)j)) >= 0;
                          j += (long long)a0->u.s.n)
                         k++;
                 }
@@ -1392,8 +1415,7 @@ static int eval_call(struct ctx *c, struct frame *f, const struct jnode *n, jv *
     if (fn.t == JV_FUNC)
         return call_builtin(c, n, (int)fn.u.i, &a, out);
     if (n->a->kind == E_NAME)
-        return rerr(c, n, DT_EINVAL, "'%.*s' is undefined or not callable", (int)n->a->n,
-                    n->a->s);
+        return rerr(c, n, DT_EINVAL, "'%.*s' is undefined or not callable", (int)n->a->n, n->a->s);
     return rerr(c, n, DT_EINVAL, "a %s is not callable", type_name(&fn));
 }
 
@@ -1425,7 +1447,8 @@ static int arith(struct ctx *c, const struct jnode *n, int op, const jv *x, cons
         *out = jlist_v(l);
         return 0;
     }
-    if (op == OP_MUL && ((x->t == JV_STR && y->t == JV_INT) || (x->t == JV_INT && y->t == JV_STR))) {
+    if (op == OP_MUL &&
+        ((x->t == JV_STR && y->t == JV_INT) || (x->t == JV_INT && y->t == JV_STR))) {
         const jv *s = x->t == JV_STR ? x : y;
         int64_t k = x->t == JV_INT ? x->u.i : y->u.i;
         struct dt_strbuf sb = DT_STRBUF_INIT;
@@ -1598,8 +1621,8 @@ static jv attr_path(const jv *item, const jv *path)
 
 /* Ordering for sort/dictsort/min/max: numbers by value, strings by code point, lowercased
  * first unless case_sensitive (Jinja's default ignores case). *cmp: <0, 0, >0. */
-static int order(struct ctx *c, const struct jnode *at, const jv *x, const jv *y, int case_sensitive,
-                 int *cmp)
+static int order(struct ctx *c, const struct jnode *at, const jv *x, const jv *y,
+                 int case_sensitive, int *cmp)
 {
     if (is_num(x) && is_num(y)) {
         double a = num(x), b = num(y);
@@ -1630,8 +1653,9 @@ static int sort_list(struct ctx *c, const struct jnode *at, struct jlist *l, con
             if ((c->steps += 1) > c->max_steps)
                 return rerr(c, at, DT_EUNSUPPORTED, "template exceeds %ld evaluation steps",
                             c->max_steps);
-            jv ka = by_key_of_pair ? l->v[j - 1].u.l->v[0] : attr ? attr_path(&l->v[j - 1], attr)
-                                                                   : l->v[j - 1];
+            jv ka = by_key_of_pair ? l->v[j - 1].u.l->v[0]
+                    : attr         ? attr_path(&l->v[j - 1], attr)
+                                   : l->v[j - 1];
             jv kb = by_key_of_pair ? item.u.l->v[0] : attr ? attr_path(&item, attr) : item;
             int cmp = 0, rc = order(c, at, &ka, &kb, case_sensitive, &cmp);
             if (rc)
@@ -1698,7 +1722,11 @@ static int apply_filter(struct ctx *c, struct frame *f, const struct jnode *n, c
         jv s;
         if ((rc = as_str(c, n, v, &s)))
             return rc;
-        return str_case(c, n, s, name[0] == 'l' ? 0 : name[0] == 'u' ? 1 : name[0] == 'c' ? 2 : 3,
+        return str_case(c, n, s,
+                        name[0] == 'l'   ? 0
+                        : name[0] == 'u' ? 1
+                        : name[0] == 'c' ? 2
+                                         : 3,
                         out);
     }
     if (IS("replace")) {
@@ -1908,7 +1936,8 @@ static int apply_filter(struct ctx *c, struct frame *f, const struct jnode *n, c
     }
     if (IS("sort") || IS("dictsort")) {
         int dict = IS("dictsort");
-        const jv *rev = arg(a, dict ? 2 : 0, "reverse"), *cs = arg(a, dict ? 0 : 1, "case_sensitive");
+        const jv *rev = arg(a, dict ? 2 : 0, "reverse"),
+                 *cs = arg(a, dict ? 0 : 1, "case_sensitive");
         const jv *attr = dict ? NULL : arg(a, 2, "attribute");
         const jv *by = dict ? arg(a, 1, "by") : NULL;
         struct jlist *src, *l;
@@ -2091,10 +2120,9 @@ static int apply_test(struct ctx *c, struct frame *f, const struct jnode *at, co
         static const struct {
             const char *name;
             int op;
-        } cmp[] = {{"equalto", OP_EQ}, {"eq", OP_EQ}, {"==", OP_EQ}, {"ne", OP_NE},
-                   {"!=", OP_NE},      {"lt", OP_LT}, {"<", OP_LT},  {"le", OP_LE},
-                   {"<=", OP_LE},      {"gt", OP_GT}, {">", OP_GT},  {"ge", OP_GE},
-                   {">=", OP_GE},      {"in", OP_IN}};
+        } cmp[] = {{"equalto", OP_EQ}, {"eq", OP_EQ}, {"==", OP_EQ}, {"ne", OP_NE}, {"!=", OP_NE},
+                   {"lt", OP_LT},      {"<", OP_LT},  {"le", OP_LE}, {"<=", OP_LE}, {"gt", OP_GT},
+                   {">", OP_GT},       {"ge", OP_GE}, {">=", OP_GE}, {"in", OP_IN}};
         for (size_t i = 0; i < sizeof cmp / sizeof cmp[0]; i++)
             if (IS(cmp[i].name)) {
                 if (!a0)
@@ -2307,7 +2335,7 @@ static int exec_for(struct ctx *c, struct frame *f, const struct jnode *n)
     }
     if (items->n == 0)
         return n->orelse ? exec(c, f, n->orelse) : 0;
-    static const char *const keys[] = {"index", "index0", "first", "last", "length",
+    static const char *const keys[] = {"index",    "index0",    "first",    "last",    "length",
                                        "revindex", "revindex0", "previtem", "nextitem"};
     /* one loop object per loop, updated in place: a long loop costs no memory per item */
     struct jdict *loop = ja_alloc(&c->ar, sizeof *loop);
@@ -2315,10 +2343,14 @@ static int exec_for(struct ctx *c, struct frame *f, const struct jnode *n)
         return nomem(c, n);
     for (size_t i = 0; i < items->n; i++) {
         int64_t len = (int64_t)items->n, k = (int64_t)i;
-        jv vals[9] = {jint(k + 1),       jint(k),
-                      jbool(i == 0),     jbool(i + 1 == items->n),
-                      jint(len),         jint(len - k),
-                      jint(len - k - 1), i ? items->v[i - 1] : undef(),
+        jv vals[9] = {jint(k + 1),
+                      jint(k),
+                      jbool(i == 0),
+                      jbool(i + 1 == items->n),
+                      jint(len),
+                      jint(len - k),
+                      jint(len - k - 1),
+                      i ? items->v[i - 1] : undef(),
                       i + 1 < items->n ? items->v[i + 1] : undef()};
         for (int q = 0; q < 9; q++)
             if (dict_set(c, loop, jstr_ref(keys[q], strlen(keys[q])), vals[q]))

@@ -68,14 +68,14 @@ struct jdict { /* insertion-ordered; keys compared by value */
 
 enum jnode_kind {
     /* statements */
-    N_BODY,    /* kids: statements */
-    N_TEXT,    /* s, n */
-    N_OUT,     /* a: expression */
-    N_IF,      /* a: condition, body, orelse (N_IF for elif, N_BODY, or NULL) */
-    N_FOR,     /* a: target (E_NAME or E_TUPLE), b: iterable, c: filter or NULL, body, orelse */
-    N_SET,     /* a: target (E_NAME, E_TUPLE, E_ATTR), b: value */
-    N_SETBLOCK,/* a: target, body */
-    N_MACRO,   /* s: name, kids: parameters (E_NAME, a: default or NULL), body */
+    N_BODY,     /* kids: statements */
+    N_TEXT,     /* s, n */
+    N_OUT,      /* a: expression */
+    N_IF,       /* a: condition, body, orelse (N_IF for elif, N_BODY, or NULL) */
+    N_FOR,      /* a: target (E_NAME or E_TUPLE), b: iterable, c: filter or NULL, body, orelse */
+    N_SET,      /* a: target (E_NAME, E_TUPLE, E_ATTR), b: value */
+    N_SETBLOCK, /* a: target, body */
+    N_MACRO,    /* s: name, kids: parameters (E_NAME, a: default or NULL), body */
     N_BREAK,
     N_CONTINUE,
     /* expressions */
@@ -92,10 +92,10 @@ enum jnode_kind {
     E_BIN,    /* a op b */
     E_AND,
     E_OR,
-    E_COND,   /* a if b else c (c may be NULL) */
-    E_LIST,   /* kids */
-    E_TUPLE,  /* kids */
-    E_DICT,   /* kids: key, value, key, value ... */
+    E_COND,  /* a if b else c (c may be NULL) */
+    E_LIST,  /* kids */
+    E_TUPLE, /* kids */
+    E_DICT,  /* kids: key, value, key, value ... */
 };
 
 enum jbin_op {

@@ -64,7 +64,19 @@ void ja_release(struct jarena *a)
 
 /* ---- lexer ---- */
 
-enum tkind { T_EOF, T_TEXT, T_VBEGIN, T_VEND, T_BBEGIN, T_BEND, T_NAME, T_STR, T_INT, T_FLOAT, T_OP };
+enum tkind {
+    T_EOF,
+    T_TEXT,
+    T_VBEGIN,
+    T_VEND,
+    T_BBEGIN,
+    T_BEND,
+    T_NAME,
+    T_STR,
+    T_INT,
+    T_FLOAT,
+    T_OP
+};
 
 struct tok {
     enum tkind k;
@@ -166,16 +178,36 @@ static int lex_string(struct lexer *lx)
         if (c == '\\' && lx->pos < lx->n) {
             char e = lx->src[lx->pos++];
             switch (e) {
-            case 'n': c = '\n'; break;
-            case 't': c = '\t'; break;
-            case 'r': c = '\r'; break;
-            case '\\': c = '\\'; break;
-            case '\'': c = '\''; break;
-            case '"': c = '"'; break;
-            case 'a': c = '\a'; break;
-            case 'b': c = '\b'; break;
-            case 'f': c = '\f'; break;
-            case 'v': c = '\v'; break;
+            case 'n':
+                c = '\n';
+                break;
+            case 't':
+                c = '\t';
+                break;
+            case 'r':
+                c = '\r';
+                break;
+            case '\\':
+                c = '\\';
+                break;
+            case '\'':
+                c = '\'';
+                break;
+            case '"':
+                c = '"';
+                break;
+            case 'a':
+                c = '\a';
+                break;
+            case 'b':
+                c = '\b';
+                break;
+            case 'f':
+                c = '\f';
+                break;
+            case 'v':
+                c = '\v';
+                break;
             case '\n': /* Python: a backslash before a newline continues the line */
                 continue;
             case 'x':
@@ -186,13 +218,16 @@ static int lex_string(struct lexer *lx)
                 int ok = lx->pos + (size_t)nd <= lx->n;
                 for (int d = 0; ok && d < nd; d++) {
                     char h = lx->src[lx->pos + (size_t)d];
-                    int v = h >= '0' && h <= '9' ? h - '0' : h >= 'a' && h <= 'f' ? h - 'a' + 10
-                            : h >= 'A' && h <= 'F' ? h - 'A' + 10 : -1;
+                    int v = h >= '0' && h <= '9'   ? h - '0'
+                            : h >= 'a' && h <= 'f' ? h - 'a' + 10
+                            : h >= 'A' && h <= 'F' ? h - 'A' + 10
+                                                   : -1;
                     ok = v >= 0;
                     cp = cp * 16 + (uint32_t)(v < 0 ? 0 : v);
                 }
                 if (!ok || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF) || cp == 0)
-                    return lex_fail(lx, lx->pos - 2, DT_EFORMAT, "invalid escape in string literal");
+                    return lex_fail(lx, lx->pos - 2, DT_EFORMAT,
+                                    "invalid escape in string literal");
                 lx->pos += (size_t)nd;
                 char u[4];
                 int m = cp < 0x80 ? 1 : cp < 0x800 ? 2 : cp < 0x10000 ? 3 : 4;
@@ -330,8 +365,8 @@ static int lex(struct lexer *lx)
     while (lx->pos < lx->n) {
         size_t t = lx->pos;
         while (t + 1 < lx->n &&
-               !(lx->src[t] == '{' && (lx->src[t + 1] == '{' || lx->src[t + 1] == '%' ||
-                                       lx->src[t + 1] == '#')))
+               !(lx->src[t] == '{' &&
+                 (lx->src[t + 1] == '{' || lx->src[t + 1] == '%' || lx->src[t + 1] == '#')))
             t++;
         if (t + 1 >= lx->n)
             t = lx->n;
@@ -441,8 +476,7 @@ static void *fail(struct parser *p, const struct tok *t, const char *fmt, ...)
         for (char *q = what; *q; q++) /* quoted template text stays on one line */
             if ((unsigned char)*q < 0x20)
                 *q = ' ';
-        dt_error_set(p->err, DT_EFORMAT, "chat template line %u col %u: %s", t->line, t->col,
-                     what);
+        dt_error_set(p->err, DT_EFORMAT, "chat template line %u col %u: %s", t->line, t->col, what);
         p->failed = DT_EFORMAT;
     }
     return NULL;
@@ -769,8 +803,7 @@ static struct jnode *parse_filters(struct parser *p, struct jnode *n)
             }
             const struct tok *name = next(p);
             if (name->k != T_NAME)
-                return fail(p, name, "expected a filter or test name, found '%s'",
-                            tok_text(name));
+                return fail(p, name, "expected a filter or test name, found '%s'", tok_text(name));
             f->a = n;
             f->s = name->p;
             f->n = name->n;
@@ -854,9 +887,11 @@ static struct jnode *parse_math2(struct parser *p)
 {
     struct jnode *n = parse_pow(p);
     while (n) {
-        int op = is_op(p, "*") ? OP_MUL : is_op(p, "/") ? OP_DIV : is_op(p, "//") ? OP_FLOORDIV
-                 : is_op(p, "%")                       ? OP_MOD
-                                                       : 0;
+        int op = is_op(p, "*")    ? OP_MUL
+                 : is_op(p, "/")  ? OP_DIV
+                 : is_op(p, "//") ? OP_FLOORDIV
+                 : is_op(p, "%")  ? OP_MOD
+                                  : 0;
         if (!op)
             break;
         const struct tok *t = next(p);
