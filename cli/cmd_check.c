@@ -15,6 +15,7 @@
  */
 #include "cli/cli_opts.h"
 #include "cli/commands.h"
+#include "infer/model.h"
 #include "detect/compare.h"
 #include "reports/compare_out.h"
 #include "reports/report.h"
@@ -104,8 +105,14 @@ static void on_progress(void *ud, const char *stage, size_t done, size_t total)
 int cmd_check_policy(int argc, char **argv)
 {
     const char *policy_path = NULL, *db_opt = NULL, *suspect_opt = NULL;
+    int json = 0;
     for (int i = 1; i < argc;) {
         int r;
+        if (!strcmp(argv[i], "--json")) {
+            json = 1;
+            i++;
+            continue;
+        }
         if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
             printf("usage: %s\n\nRuns the policy's suspect against each banned teacher, writes "
                    "the reports it names,\nand exits 1 when a verdict is in fail_on (0 when "
@@ -142,6 +149,8 @@ int cmd_check_policy(int argc, char **argv)
     pol.dir = slash ? dt_strndup(policy_path, (size_t)(slash - policy_path)) : NULL;
 
     int status = DT_EXIT_OK, any_fail = 0;
+    cJSON *jdoc = json ? cJSON_CreateObject() : NULL;
+    cJSON *jresults = jdoc ? cJSON_AddArrayToObject(jdoc, "results") : NULL;
     const char *teachers[MAX_MODELS], *controls[MAX_MODELS], *fail_on[8];
     size_t n_teachers = 0, n_controls = 0, n_fail_on = 0;
     char *paths[2 * MAX_MODELS + 2] = {0};
@@ -329,7 +338,9 @@ int cmd_check_policy(int argc, char **argv)
                     "%zu controls)...\n", base_name(sus_path), base_name(tpath), t + 1, n_teachers,
                     n_controls);
         if (rc == 0)
-            rc = dt_store_run_begin(store, argc, argv, &seed, p.threads, &run_id, &err);
+            rc = dt_store_run_begin(store, argc, argv, &seed,
+                                          p.threads > 0 ? p.threads : DT_MODEL_DEFAULT_THREADS,
+                                          &run_id, &err);
         if (rc == 0 &&
             (rc = dt_compare_run(&tin, 1, &sus_in, ctl_in, n_controls, &p, &res, &err)) != 0) {
             struct dt_error e2;
@@ -351,9 +362,23 @@ int cmd_check_policy(int argc, char **argv)
         struct dt_error e2;
         if (rc == 0)
             rc = dt_store_run_end(store, run_id, fails ? DT_EXIT_EVIDENCE : DT_EXIT_OK, &e2);
-        printf("%s: %s against banned teacher %s (p = %.2g, alpha %.2g) -> %s\n",
-               base_name(sus_path), rel, base_name(tpath), v->p_value, v->alpha,
-               fails ? "FAIL" : "pass");
+        cJSON *jres = NULL;
+        if (jresults) {
+            jres = cJSON_CreateObject();
+            cJSON_AddStringToObject(jres, "teacher", tpath);
+            cJSON_AddStringToObject(jres, "suspect", sus_path);
+            cJSON_AddStringToObject(jres, "relation", rel);
+            cJSON_AddNumberToObject(jres, "p_value", v->p_value);
+            cJSON_AddNumberToObject(jres, "alpha", v->alpha);
+            cJSON_AddBoolToObject(jres, "fails", fails);
+            cJSON_AddNumberToObject(jres, "run_id", (double)run_id);
+            cJSON_AddObjectToObject(jres, "reports");
+            cJSON_AddItemToArray(jresults, jres);
+        } else {
+            printf("%s: %s against banned teacher %s (p = %.2g, alpha %.2g) -> %s\n",
+                   base_name(sus_path), rel, base_name(tpath), v->p_value, v->alpha,
+                   fails ? "FAIL" : "pass");
+        }
         dt_compare_result_release(&res);
         if (rc) {
             dt_free(tpath);
@@ -381,7 +406,10 @@ int cmd_check_policy(int argc, char **argv)
                      : dt_error_set(&err, DT_ENOMEM, "out of memory");
             if (rc == 0)
                 rc = dt_file_write_all(out, sb.data, sb.len, &err);
-            if (rc == 0)
+            if (rc == 0 && jres)
+                cJSON_AddStringToObject(cJSON_GetObjectItemCaseSensitive(jres, "reports"),
+                                        it->string, out);
+            else if (rc == 0)
                 printf("  %s report: %s\n", it->string, out);
             dt_free(out);
             dt_strbuf_release(&sb);
@@ -395,9 +423,20 @@ int cmd_check_policy(int argc, char **argv)
     }
     if (status == DT_EXIT_OK && any_fail)
         status = DT_EXIT_EVIDENCE;
-    if (status <= DT_EXIT_EVIDENCE)
+    if (status <= DT_EXIT_EVIDENCE && jdoc) {
+        cJSON_AddStringToObject(jdoc, "command", "check");
+        cJSON_AddStringToObject(jdoc, "policy", policy_path);
+        cJSON_AddStringToObject(jdoc, "db", db_path);
+        cJSON_AddBoolToObject(jdoc, "passed", !any_fail);
+        char *txt = cJSON_Print(jdoc);
+        if (txt)
+            printf("%s\n", txt);
+        cJSON_free(txt);
+    } else if (status <= DT_EXIT_EVIDENCE) {
         printf("policy %s\n", any_fail ? "FAILED" : "passed");
+    }
 done:
+    cJSON_Delete(jdoc);
     dt_store_close(store);
     for (size_t i = 0; i < n_paths; i++)
         dt_free(paths[i]);

@@ -5,6 +5,7 @@
  */
 #include "cli/cli_opts.h"
 #include "cli/commands.h"
+#include "infer/model.h"
 #include "detect/compare.h"
 #include "infer/chat_template.h"
 #include "reports/compare_out.h"
@@ -406,7 +407,9 @@ static int run(int argc, char **argv, int attribute)
         if ((rc = dt_store_open(db, &store, &err)) != 0)
             return dt_cli_fail(&err);
         uint64_t seed = p.seed;
-        if ((rc = dt_store_run_begin(store, argc, argv, &seed, p.threads, &run_id, &err)) != 0) {
+        if ((rc = dt_store_run_begin(store, argc, argv, &seed,
+                                          p.threads > 0 ? p.threads : DT_MODEL_DEFAULT_THREADS,
+                                          &run_id, &err)) != 0) {
             dt_store_close(store);
             return dt_cli_fail(&err);
         }

@@ -79,8 +79,20 @@ static int cmd_import(int argc, char **argv)
     struct dt_error err = {0};
     struct dt_store *s = NULL;
     struct dt_import_result res;
-    if (parse_common("transcripts import", argc, argv, 2, &db, &file, &model, &opt) || !db ||
-        !file || !model)
+    int json = 0, n_rest = 0;
+    char **rest = dt_calloc((size_t)argc + 1, sizeof *rest);
+    if (!rest)
+        return DT_EXIT_RESOURCE;
+    for (int i = 0; i < argc; i++) {
+        if (i >= 2 && !strcmp(argv[i], "--json"))
+            json = 1;
+        else
+            rest[n_rest++] = argv[i];
+    }
+    int bad = parse_common("transcripts import", n_rest, rest, 2, &db, &file, &model, &opt) ||
+              !db || !file || !model;
+    dt_free(rest);
+    if (bad)
         return dt_cli_usage("transcripts import", import_usage);
     int rc = dt_store_open(db, &s, &err);
     if (rc == 0)
@@ -88,6 +100,25 @@ static int cmd_import(int argc, char **argv)
     dt_store_close(s);
     if (rc)
         return dt_cli_fail(&err);
+    if (json) {
+        cJSON *o = cJSON_CreateObject();
+        cJSON_AddStringToObject(o, "command", "transcripts import");
+        cJSON_AddStringToObject(o, "file", file);
+        cJSON_AddStringToObject(o, "model", model);
+        cJSON_AddStringToObject(o, "db", db);
+        cJSON_AddNumberToObject(o, "run_id", (double)res.run_id);
+        cJSON_AddNumberToObject(o, "collection_id", (double)res.collection_id);
+        cJSON_AddNumberToObject(o, "records", (double)res.n_records);
+        cJSON_AddNumberToObject(o, "inserted", (double)res.n_inserted);
+        cJSON_AddNumberToObject(o, "already_present", (double)res.n_existing);
+        cJSON_AddNumberToObject(o, "malformed_skipped", (double)res.n_bad);
+        char *txt = cJSON_Print(o);
+        if (txt)
+            printf("%s\n", txt);
+        cJSON_free(txt);
+        cJSON_Delete(o);
+        return txt ? DT_EXIT_OK : DT_EXIT_RESOURCE;
+    }
     printf("imported %zu records from '%s' as model '%s' (run %lld, collection %lld): %zu new, "
            "%zu already present",
            res.n_records, file, model, (long long)res.run_id, (long long)res.collection_id,
@@ -208,6 +239,8 @@ static int cmd_show(int argc, char **argv)
         for (int f = 1; f < DT_TRANSCRIPT_N_FORMATS; f++)
             if (st.n_by_format[f])
                 printf(", %zu %s", st.n_by_format[f], dt_transcript_format_name(f));
+        if (st.n_ignored)
+            printf(", %zu log lines without a request ignored", st.n_ignored);
         printf("\n");
     }
     dt_sample_set_release(&set);

@@ -64,6 +64,7 @@ static const struct dt_cli_optdoc o_check[] = {
     {"--policy", "FILE", NULL, "the policy (JSON; see README)", "policy"},
     DB_OPT(NULL),
     {"--suspect", "MODEL", "the policy's suspect", "the suspect to check", NULL},
+    {"--json", NULL, NULL, "print one JSON document with every verdict and report path", NULL},
     END};
 
 static const struct dt_cli_optdoc o_collect[] = {
@@ -92,6 +93,7 @@ static const struct dt_cli_optdoc o_collect[] = {
     {"--completions", NULL, NULL, "send every probe to /v1/completions", NULL},
     {"--api-key-env", "VAR", "OPENAI_API_KEY", "environment variable holding the API key", NULL},
     {"--shard", "I/N", NULL, "take probes I, I+N, ... (0-based)", NULL},
+    JSON_OPT,
     END};
 
 static const struct dt_cli_optdoc o_inspect[] = {JSON_OPT, END};
@@ -142,8 +144,14 @@ static const struct dt_cli_optdoc o_bench[] = {
     THREADS_OPT,
     JSON_OPT,
     END};
-static const struct dt_cli_optdoc o_corpus_list[] = {DB_OPT(NULL), END};
+static const struct dt_cli_optdoc o_corpus_list[] = {DB_OPT(NULL), JSON_OPT, END};
 static const struct dt_cli_optdoc o_corpus_show[] = {
+    DB_OPT(NULL),
+    JSON_OPT,
+    {"--sample", "N", "all", "a deterministic sample of N probes", NULL},
+    {"--seed", "S", "1", "seed of the sample", NULL},
+    END};
+static const struct dt_cli_optdoc o_corpus_export[] = {
     DB_OPT(NULL),
     {"--sample", "N", "all", "a deterministic sample of N probes", NULL},
     {"--seed", "S", "1", "seed of the sample", NULL},
@@ -160,9 +168,10 @@ static const struct dt_cli_optdoc o_tr_import[] = {
     {"--file", "FILE", NULL, "the transcripts (JSONL)", "file"},
     {"--model-name", "NAME", NULL, "the model the transcripts are of", "name"},
     {"--requests", "FILE", NULL, "Batch API input, joined with the output by custom_id", NULL},
-    {"--format", "FMT", "auto", "auto, openai-chat, openai-completions, openai-responses, openai-batch, chat-messages, llama-server, plain", NULL},
+    {"--format", "FMT", "auto", "auto, openai-chat, openai-completions, openai-responses, openai-batch, chat-messages, llama-server, vllm, plain", NULL},
     {"--on-error", "reject|skip", "reject", "what a malformed line does", NULL},
     {"--max-line-bytes", "N", "16777216", "longest line accepted", NULL},
+    JSON_OPT,
     END};
 static const struct dt_cli_optdoc o_tr_show[] = {
     {"--file", "FILE", NULL, "the transcripts (JSONL)", "file"},
@@ -196,6 +205,7 @@ static const struct dt_cli_optdoc o_report[] = {
     {"--format", "FMT", "html", "html, md, json, junit or sarif", NULL},
     {"--output", "FILE", "stdout", "write the report there (also -o)", NULL},
     {"--verify", "FILE", NULL, "check a report's integrity record instead", NULL},
+    {"--json", NULL, NULL, "with --verify: print the verification as JSON", NULL},
     END};
 static const struct dt_cli_optdoc o_wm_generate[] = {
     {"--model", "MODEL", NULL, "the model", "model"},
@@ -305,7 +315,7 @@ const struct dt_cli_cmddoc dt_cli_docs[] = {
     {"corpus show", "CORPUS [--db D] [--sample N] [--seed S]", "Prints a corpus's probes.",
      "distiltrace corpus show identity", o_corpus_show, 1},
     {"corpus export", "CORPUS [--db D] [--sample N] [--seed S]", "Writes a corpus as JSONL.",
-     "distiltrace corpus export chat > chat.jsonl", o_corpus_show, 1},
+     "distiltrace corpus export chat > chat.jsonl", o_corpus_export, 1},
     {"corpus add", "CORPUS --db D [options]", "Stores a corpus (content-addressed) in D.",
      "distiltrace corpus add prompts.txt --db audit.db --kind chat", o_corpus_add, 1},
     {"transcripts import", "--db D --file F --model-name NAME [options]",

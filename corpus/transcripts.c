@@ -22,7 +22,7 @@
 
 static const char *const format_names[DT_TRANSCRIPT_N_FORMATS] = {
     "auto",  "openai-chat",      "openai-completions", "llama-server",
-    "plain", "openai-responses", "openai-batch",       "chat-messages"};
+    "plain", "openai-responses", "openai-batch",       "chat-messages", "vllm"};
 
 const char *dt_transcript_format_name(enum dt_transcript_format f)
 {
@@ -38,7 +38,7 @@ int dt_transcript_format_parse(const char *s, enum dt_transcript_format *out, st
         }
     return dt_error_set(err, DT_EINVAL,
                         "unknown transcript format '%s' (auto, openai-chat, openai-completions, "
-                        "llama-server, plain, openai-responses, openai-batch, chat-messages)",
+                        "llama-server, plain, openai-responses, openai-batch, chat-messages, vllm)",
                         s ? s : "");
 }
 
@@ -577,6 +577,77 @@ static int parse_openai_responses(struct parse_ctx *c, const cJSON *r, const cha
     return dt_strbuf_failed(text) ? dt_error_set(c->err, DT_ENOMEM, "out of memory") : 0;
 }
 
+/* vLLM RequestOutput: the first output's text; its tokens from token_ids with, per position,
+ * the logprobs entry of that id and the other entries (by rank) as alternatives. */
+static int parse_vllm(struct parse_ctx *c, const cJSON *r, const char **text)
+{
+    char p[256];
+    const cJSON *outs = get(r, "outputs");
+    const cJSON *o = cJSON_GetArrayItem(outs, 0);
+    if (!cJSON_IsObject(o))
+        return bad_type(c->err, "outputs[0]", o, "an object");
+    const cJSON *tx = get(o, "text");
+    if (!cJSON_IsString(tx))
+        return bad_type(c->err, "outputs[0].text", tx, "a string");
+    *text = tx->valuestring;
+    const cJSON *fr = get(o, "finish_reason");
+    if (cJSON_IsString(fr) && !(c->s->finish_reason = dt_strdup(fr->valuestring)))
+        return dt_error_set(c->err, DT_ENOMEM, "out of memory");
+    const cJSON *ids = get(o, "token_ids"), *lps = get(o, "logprobs");
+    if (!cJSON_IsArray(lps) || !cJSON_IsArray(ids))
+        return 0;
+    if (cJSON_GetArraySize(lps) != cJSON_GetArraySize(ids))
+        return dt_error_set(c->err, DT_EFORMAT,
+                            "field 'outputs[0].logprobs' has %d entries, 'token_ids' %d",
+                            cJSON_GetArraySize(lps), cJSON_GetArraySize(ids));
+    c->s->has_logprobs = 1;
+    int n = cJSON_GetArraySize(ids);
+    for (int i = 0; i < n; i++) {
+        const cJSON *id = cJSON_GetArrayItem(ids, i), *pos = cJSON_GetArrayItem(lps, i);
+        path_fmt(p, sizeof p, "outputs[0].logprobs[%d]", i);
+        if (!cJSON_IsNumber(id))
+            return bad_type(c->err, "outputs[0].token_ids[]", id, "a number");
+        if (!cJSON_IsObject(pos))
+            return bad_type(c->err, p, pos, "an object");
+        char key[32];
+        snprintf(key, sizeof key, "%d", (int)id->valuedouble);
+        const cJSON *e = get(pos, key);
+        if (!cJSON_IsObject(e))
+            return dt_error_set(c->err, DT_EFORMAT, "field '%s' has no entry for token %s", p,
+                                key);
+        double v = 0;
+        char fp[320];
+        path_fmt(fp, sizeof fp, "%s.%s.logprob", p, key);
+        int rc = logprob_of(get(e, "logprob"), fp, &v, c->err);
+        const cJSON *dec = get(e, "decoded_token");
+        if (rc)
+            return rc;
+        if (!cJSON_IsString(dec))
+            return dt_error_set(c->err, DT_EFORMAT, "field '%s.%s.decoded_token' is missing", p,
+                                key);
+        if ((rc = dt_sample_add_token(c->s, dec->valuestring, strlen(dec->valuestring), v,
+                                      c->err)))
+            return rc;
+        /* the alternatives, best rank first */
+        for (int rank = 1; rank <= 64; rank++) {
+            const cJSON *a;
+            cJSON_ArrayForEach(a, pos)
+            {
+                const cJSON *rk = get(a, "rank"), *ad = get(a, "decoded_token");
+                double av = 0;
+                if (!cJSON_IsNumber(rk) || (int)rk->valuedouble != rank || !cJSON_IsString(ad))
+                    continue;
+                path_fmt(fp, sizeof fp, "%s.%s.logprob", p, a->string ? a->string : "?");
+                if ((rc = logprob_of(get(a, "logprob"), fp, &av, c->err)) ||
+                    (rc = dt_sample_add_alt(c->s, ad->valuestring, strlen(ad->valuestring), av,
+                                            c->err)))
+                    return rc;
+            }
+        }
+    }
+    return 0;
+}
+
 static enum dt_transcript_format classify(const cJSON *r)
 {
     if (cJSON_IsString(r))
@@ -598,6 +669,9 @@ static enum dt_transcript_format classify(const cJSON *r)
         return DT_TRANSCRIPT_OPENAI_RESPONSES;
     return DT_TRANSCRIPT_AUTO;
 }
+
+/* parse_line's value for a line that holds no record (a log line about something else). */
+#define NOT_A_RECORD 1
 
 /* Set when building a prompt ran out of memory, so that it is not reported as missing. */
 static int prompt_oom;
@@ -798,6 +872,72 @@ static int parse_line(const char *line, size_t n_bytes, enum dt_transcript_forma
         }
     if (!cJSON_IsObject(root)) {
         rc = dt_error_set(err, DT_EFORMAT, "line is %s, expected a JSON object", type_name(root));
+        goto done;
+    }
+    /* llama.cpp server's JSON log (--log-format json): verbose request lines carry the request
+     * and response bodies as strings; every other log line is not a record. */
+    if (cJSON_IsString(get(root, "msg")) && (get(root, "tid") || get(root, "level")) &&
+        format == DT_TRANSCRIPT_AUTO) {
+        const cJSON *rq = get(root, "request"), *rs = get(root, "response");
+        if (!cJSON_IsString(rq) || !cJSON_IsString(rs)) {
+            rc = NOT_A_RECORD;
+            goto done;
+        }
+        cJSON *jq = cJSON_Parse(rq->valuestring), *js = cJSON_Parse(rs->valuestring);
+        if (!cJSON_IsObject(jq) || !cJSON_IsObject(js)) {
+            cJSON_Delete(jq);
+            cJSON_Delete(js);
+            rc = json_alloc_failed ? dt_error_set(err, DT_ENOMEM, "out of memory")
+                                   : dt_error_set(err, DT_EFORMAT,
+                                                  "llama.cpp server log line: 'request' or "
+                                                  "'response' is not a JSON object (a streamed "
+                                                  "response is not logged whole)");
+            goto done;
+        }
+        cJSON *w = cJSON_CreateObject();
+        if (!w || !cJSON_AddItemToObject(w, "request", jq) ||
+            !cJSON_AddItemToObject(w, "response", js)) {
+            cJSON_Delete(w);
+            rc = dt_error_set(err, DT_ENOMEM, "out of memory");
+            goto done;
+        }
+        cJSON_Delete(root);
+        root = w;
+    }
+    /* vLLM's RequestOutput as JSON: {"prompt", "outputs": [{"text", "token_ids", "logprobs":
+     * [{"ID": {"logprob", "rank", "decoded_token"}}, ...], "finish_reason"}]} */
+    if (cJSON_IsArray(get(root, "outputs")) && !get(root, "response") &&
+        (format == DT_TRANSCRIPT_AUTO || format == DT_TRANSCRIPT_VLLM)) {
+        scratch = dt_malloc(n_bytes + 1);
+        if (!scratch) {
+            rc = dt_error_set(err, DT_ENOMEM, "out of memory parsing a transcript line");
+            goto done;
+        }
+        struct parse_ctx vc = {&s, scratch, n_bytes + 1, err};
+        const char *vtext = NULL;
+        if ((rc = parse_vllm(&vc, root, &vtext)))
+            goto done;
+        const cJSON *pj = get(root, "prompt");
+        if (!cJSON_IsString(pj)) {
+            rc = bad_type(err, "prompt", pj, "a string");
+            goto done;
+        }
+        const cJSON *rid = get(root, "request_id");
+        if (cJSON_IsString(rid) && !(s.source_ref = dt_strdup(rid->valuestring))) {
+            rc = dt_error_set(err, DT_ENOMEM, "out of memory");
+            goto done;
+        }
+        const cJSON *kj = get(root, "kind");
+        enum dt_probe_kind vk = cJSON_IsString(kj) && dt_probe_kind_parse(kj->valuestring)
+                                    ? dt_probe_kind_parse(kj->valuestring)
+                                    : DT_PROBE_TEXT;
+        if ((rc = dt_sample_set_text(&s, vk, pj->valuestring, strlen(pj->valuestring), vtext,
+                                     strlen(vtext), err)))
+            goto done;
+        if (detected)
+            *detected = DT_TRANSCRIPT_VLLM;
+        *out = s;
+        dt_sample_init(&s);
         goto done;
     }
     /* Wrapper with a "response" (object or, for plain, string), a Batch API output line, a
@@ -1011,7 +1151,10 @@ int dt_transcript_parse_line(const char *line, size_t n_bytes, enum dt_transcrip
                              struct dt_sample *out, enum dt_transcript_format *detected,
                              struct dt_error *err)
 {
-    return parse_line(line, n_bytes, format, NULL, out, detected, err);
+    int rc = parse_line(line, n_bytes, format, NULL, out, detected, err);
+    if (rc == NOT_A_RECORD)
+        return dt_error_set(err, DT_EFORMAT, "a log line without a request and its response");
+    return rc;
 }
 
 static void request_map_release(struct request_map *m)
@@ -1169,6 +1312,10 @@ int dt_transcript_load_buffer(const char *data, size_t n_bytes, const char *name
         else
             lrc = parse_line(line, len, opt->format, opt->requests_path ? &reqs : NULL, &s, &f,
                              &e);
+        if (lrc == NOT_A_RECORD) {
+            st.n_ignored++;
+            continue;
+        }
         if (lrc == 0 && (lrc = dt_sample_set_push(&staged, &s, &e)) != 0)
             dt_sample_release(&s);
         if (lrc == 0) {

@@ -22,6 +22,11 @@
  *                       a malformed line naming the custom_id and the error
  *   chat-messages       a chat fine-tuning line {"messages": [..., {"role": "assistant",
  *                       "content"}]}: the last assistant message answers the turns before it
+ *   vllm                vLLM's RequestOutput as JSON {"prompt", "outputs": [{"text", "token_ids",
+ *                       "logprobs": [{"ID": {"logprob", "rank", "decoded_token"}}]}]}
+ * llama.cpp server's JSON log lines (--log-format json, verbose) hold the request and response
+ * bodies as strings: they are read as the wrapper they describe; its other log lines are
+ * counted as ignored, not as malformed.
  * A line is either a wrapper {"prompt", "kind"?, "id"?, "request"?, "response": OBJECT} or a
  * bare response object, whose prompt comes from "prompt", request.messages (last user turn),
  * request.prompt, request.input, or a request joined by "custom_id". kind defaults to chat for
@@ -54,8 +59,9 @@ enum dt_transcript_format {
     DT_TRANSCRIPT_OPENAI_RESPONSES = 5,
     DT_TRANSCRIPT_OPENAI_BATCH = 6,
     DT_TRANSCRIPT_CHAT_MESSAGES = 7,
+    DT_TRANSCRIPT_VLLM = 8,
 };
-#define DT_TRANSCRIPT_N_FORMATS 8
+#define DT_TRANSCRIPT_N_FORMATS 9
 
 #define DT_TRANSCRIPT_MAX_LINE_BYTES ((size_t)16 << 20)
 
@@ -89,6 +95,7 @@ struct dt_transcript_stats {
     size_t n_lines;   /* lines read, blank ones included */
     size_t n_records; /* samples produced */
     size_t n_bad;     /* malformed lines (reported through on_error) */
+    size_t n_ignored; /* log lines about something else (llama.cpp server logs) */
     size_t n_by_format[DT_TRANSCRIPT_N_FORMATS];
 };
 

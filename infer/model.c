@@ -542,7 +542,7 @@ int dt_model_open(const char *path, struct dt_model **out, struct dt_error *err)
     struct dt_model *m = dt_calloc(1, sizeof *m);
     if (!m)
         return dt_error_set(err, DT_ENOMEM, "out of memory");
-    m->n_threads = 2;
+    m->n_threads = DT_MODEL_DEFAULT_THREADS;
     int rc;
     m->path = dt_strdup(path);
     if (!m->path) {

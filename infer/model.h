@@ -89,6 +89,8 @@ int dt_model_score_batch_flags(struct dt_model *m, const int32_t *const *seqs,
 
 /* Threads used by scoring workers / OpenBLAS (default 2; <= 0 keeps the default). Scoring
  * results are identical for any thread count; session results for a given count. */
+/* Inference threads of a model whose caller set none (what a run records as its threads). */
+#define DT_MODEL_DEFAULT_THREADS 2
 void dt_model_set_threads(struct dt_model *m, int n_threads);
 
 /* Incremental decoding with a KV cache. */

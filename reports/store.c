@@ -680,7 +680,10 @@ int dt_store_model_upsert(struct dt_store *s, const struct dt_store_model *m, in
     }
     sqlite3_bind_text(st, 1, key, -1, SQLITE_TRANSIENT);
     sqlite3_bind_text(st, 2, m->name, -1, SQLITE_TRANSIENT);
-    bind_text_or_null(st, 3, m->path);
+    /* the absolute path, so that `report --verify` finds the file from any directory */
+    char *abs = m->path ? realpath(m->path, NULL) : NULL;
+    bind_text_or_null(st, 3, abs ? abs : m->path);
+    free(abs);
     if (m->path) {
         sqlite3_bind_int64(st, 4, (int64_t)size);
         sqlite3_bind_text(st, 5, sha, -1, SQLITE_TRANSIENT);

@@ -2,11 +2,11 @@
 Q8_0 quantization and rejects a fine-tune, an independent same-architecture model and the
 students; `check --policy` fails on a distilled student and passes on an independent model,
 writing valid JUnit and SARIF; and `report` renders all five formats from that real compare."""
-import json, time, os, sys
+import json, re, shutil, subprocess, time, os, sys
 import xml.etree.ElementTree as ET
 
 sys.path.insert(0, os.path.dirname(__file__))
-from dtest import DT, check, done, run, skip_all, tmpdir, ZOO, HAVE_ZOO  # noqa: E402
+from dtest import DT, SOURCE, check, done, run, skip_all, tmpdir, ZOO, HAVE_ZOO  # noqa: E402
 
 if not HAVE_ZOO:
     skip_all('the zoo (../shared/zoo) is absent')
@@ -79,8 +79,14 @@ def check_tests(tmp):
         levels = {x['ruleId']: x['level'] for x in doc['runs'][0]['results']}
         check(doc['version'] == '2.1.0' and levels.get('verdict') == 'error', 'SARIF verdict error')
     html = os.path.join(tmp, 'out', 'seqkd.html')
-    r = run([DT, 'report', '--verify', html, '--db', os.path.join(tmp, 'seqkd.db')])
-    check(r.returncode == 0, 'HTML report from check verifies, input files re-hashed', r.stdout)
+    # from another directory: the store keeps absolute paths, so every input is re-hashed
+    r = run([DT, 'report', '--verify', html, '--db', os.path.join(tmp, 'seqkd.db')], cwd='/')
+    check(r.returncode == 0 and r.stdout.strip().endswith('\nverified') and 'missing' not in r.stdout,
+          'HTML report from check verifies from another directory, every input re-hashed',
+          r.stdout)
+    text = open(html, encoding='utf-8').read()
+    check('>Threads</th><td>unknown' not in text and re.search(r'>Threads</th><td>\d+<', text),
+          'the report records the threads the run used')
     # all five formats of the real run, from the store alone
     for f in ('html', 'md', 'json', 'junit', 'sarif'):
         out = os.path.join(tmp, 'real.' + f)
@@ -96,9 +102,22 @@ def check_tests(tmp):
           'real compare: JSON verdict and signals')
 
     pol = policy(tmp, 'c_other_data', 'other')
-    r = run([DT, 'check', '--policy', pol], timeout=900)
-    check(r.returncode == 0 and 'policy passed' in r.stdout,
-          'check passes on c_other_data', r.stdout + r.stderr[-2000:])
+    r = run([DT, 'check', '--policy', pol, '--json'], timeout=900)
+    try:
+        doc = json.loads(r.stdout)
+    except ValueError:
+        doc = {}
+    check(r.returncode == 0 and doc.get('passed') is True and
+          doc['results'][0]['fails'] is False and 'junit' in doc['results'][0]['reports'],
+          'check --json passes on c_other_data', r.stdout + r.stderr[-2000:])
+    node_dir = os.path.join(SOURCE, 'tests', 'node')
+    if shutil.which('node') and os.path.isdir(os.path.join(node_dir, 'node_modules', 'ajv')):
+        out = os.path.join(tmp, 'check.json')
+        open(out, 'w').write(r.stdout)
+        v = subprocess.run(['node', os.path.join(node_dir, 'validate_json.js'),
+                            os.path.join(SOURCE, 'docs', 'schema', 'check.schema.json'), out],
+                           capture_output=True, text=True)
+        check(v.returncode == 0, 'check --json matches check.schema.json', v.stdout)
     xml = os.path.join(tmp, 'out', 'other.xml')
     if check(os.path.exists(xml), 'passing check wrote JUnit'):
         root = ET.parse(xml).getroot()

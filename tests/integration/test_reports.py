@@ -37,6 +37,15 @@ def check_html(html, adversarial=False, label=''):
     check(text.count('<svg') >= 5, f'{label}html has inline SVG charts', text.count('<svg'))
     check('Chain of custody' in text and 'Method' in text and 'Limits' in text,
           f'{label}html has method, limits and custody sections')
+    check('Holm-adjusted p-value' in text and 'adjusted p = ' in text,
+          f'{label}html charts draw the Holm-adjusted p that decides significance')
+    check("share of answers claiming the teacher" in text and 'right = more like the teacher' in text,
+          f'{label}html chart axes say what they measure and which way is teacher-like')
+    check('counter(pages)' in text and '@bottom-left' in text,
+          f'{label}html prints page numbers and the run in every page footer')
+    check('class="tablewrap"' in text and 'grid-column:1/3' not in text and
+          not re.search(r'th,td\{[^}]*overflow-wrap:anywhere', text),
+          f'{label}html tables scroll on narrow screens and words do not break inside')
     verdict_at = text.find('id="verdict"')
     check(0 < verdict_at < text.find('id="summary"') < text.find('id="custody"'),
           f'{label}html leads with the verdict')
@@ -157,6 +166,8 @@ def fixture_tests():
         check(levels == ({'verdict': 'none'} if rel == 'inconclusive' else {}),
               f'{rel}: sarif raises no alert for a passing gate', levels)
     md = out['md'].decode()
+    check('s_seqkd' in md and 's\\_seqkd' not in md and 'c\\_other' not in md,
+          'markdown does not escape underscores inside words', re.findall(r'.{20}seqkd.{5}', md)[:3])
     check(md.startswith('# ') and '## Chain of custody' in md and '| Identity claims |' in md,
           'markdown sections and tables')
     # regenerate: same store, same bytes (the report is a function of the store)

@@ -518,6 +518,28 @@ static void test_more_formats(void)
                 DT_TRANSCRIPT_AUTO, &s, &f, &err);
     TAP_OK(rc == DT_EFORMAT && strstr(err.msg, "no prompt") && strstr(err.msg, "--requests"),
            "a bare chat.completion: the message says how to give its prompt (%s)", err.msg);
+    /* llama.cpp server JSON logs and vLLM RequestOutput */
+    const char *logs = "{\"tid\":\"1\",\"level\":\"INFO\",\"msg\":\"all slots are idle\"}\n"
+                       "{\"tid\":\"2\",\"level\":\"VERB\",\"function\":\"log_server_request\","
+                       "\"msg\":\"request\",\"request\":\"{\\\"prompt\\\": \\\"Who are you?\\\"}\","
+                       "\"response\":\"{\\\"content\\\": \\\" I am Aurora.\\\"}\"}\n"
+                       "{\"prompt\":\"Once\",\"outputs\":[{\"text\":\" a\",\"token_ids\":[11],"
+                       "\"logprobs\":[{\"11\":{\"logprob\":-0.5,\"rank\":1,\"decoded_token\":\" a\"},"
+                       "\"9\":{\"logprob\":-2,\"rank\":2,\"decoded_token\":\" b\"}}],"
+                       "\"finish_reason\":\"length\"}]}\n";
+    struct dt_sample_set ls;
+    struct dt_transcript_stats lst;
+    struct dt_transcript_options lo = {0};
+    dt_sample_set_init(&ls);
+    rc = dt_transcript_load_buffer(logs, strlen(logs), "logs", &lo, &ls, &lst, &err);
+    TAP_OK(rc == 0 && ls.n == 2 && lst.n_ignored == 1 && lst.n_bad == 0 &&
+               !strcmp(ls.items[0].prompt, "Who are you?") &&
+               !strcmp(ls.items[0].response, " I am Aurora.") &&
+               lst.n_by_format[DT_TRANSCRIPT_VLLM] == 1 && ls.items[1].n_tokens == 1 &&
+               ls.items[1].tokens[0].n_alt == 2 && ls.items[1].tokens[0].logprob == -0.5,
+           "llama.cpp server JSON log (other lines ignored) and vLLM RequestOutput (%s)",
+           rc ? err.msg : "");
+    dt_sample_set_release(&ls);
     rc = parse1("{\"response\":{\"foo\":1}}", DT_TRANSCRIPT_AUTO, &s, &f, &err);
     TAP_OK(rc == DT_EFORMAT && strstr(err.msg, "unrecognised response") &&
                !strstr(err.msg, "no 'response'"),
