@@ -26,7 +26,7 @@
 #include <utf8proc.h>
 
 enum { JR_BREAK = 1, JR_CONTINUE = 2 };
-enum { F_RANGE, F_NAMESPACE, F_DICT, F_RAISE, F_STRFTIME };
+enum { F_RANGE, F_NAMESPACE, F_DICT, F_RAISE, F_STRFTIME, F_CYCLE };
 
 struct frame {
     struct frame *up;
@@ -1149,7 +1149,7 @@ static int call_builtin(struct ctx *c, const struct jnode *at, int fn, const str
 #pragma GCC diagnostic pop
         return jstr_copy(c, at, buf, k, out);
     }
-    return rerr(c, at, DT_EINTERNAL, "unknown builtin");
+    return rerr(c, at, DT_EINVAL, "a loop's cycle is called as loop.cycle(...)");
 }
 
 /* String, dict and list methods; *found = 0 when obj has no method called name. */
@@ -1401,6 +1401,14 @@ static int eval_call(struct ctx *c, struct frame *f, const struct jnode *n, jv *
         if (fn.t == JV_MACRO || fn.t == JV_FUNC) {
             if ((rc = eval_args(c, f, n, &a)))
                 return rc;
+            if (fn.t == JV_FUNC && fn.u.i == F_CYCLE) { /* loop.cycle(a, b, ...) */
+                jv i0;
+                get_attr(&obj, "index0", 6, &i0);
+                if (a.n == 0 || i0.t != JV_INT)
+                    return rerr(c, n, DT_EINVAL, "loop.cycle expects at least one value");
+                *out = a.v[(size_t)i0.u.i % a.n];
+                return 0;
+            }
             return fn.t == JV_MACRO ? call_macro(c, n, fn.u.m, &a, out)
                                     : call_builtin(c, n, (int)fn.u.i, &a, out);
         }
@@ -2355,6 +2363,11 @@ static int exec_for(struct ctx *c, struct frame *f, const struct jnode *n)
         for (int q = 0; q < 9; q++)
             if (dict_set(c, loop, jstr_ref(keys[q], strlen(keys[q])), vals[q]))
                 return nomem(c, n);
+        jv cycle = undef();
+        cycle.t = JV_FUNC;
+        cycle.u.i = F_CYCLE;
+        if (dict_set(c, loop, jstr_ref("cycle", 5), cycle))
+            return nomem(c, n);
         if (dict_set(c, lf->vars, jstr_ref("loop", 4), jdict_v(loop)))
             return nomem(c, n);
         if ((rc = assign(c, lf, n->a, items->v[i])))
