@@ -864,6 +864,7 @@ struct args {
 
 static int eval(struct ctx *c, struct frame *f, const struct jnode *n, jv *out);
 static int exec(struct ctx *c, struct frame *f, const struct jnode *n);
+static int charge(struct ctx *c, const struct jnode *at, const jv *v);
 
 static int eval_args(struct ctx *c, struct frame *f, const struct jnode *n, struct args *a)
 {
@@ -1386,7 +1387,7 @@ static int eval_call(struct ctx *c, struct frame *f, const struct jnode *n, jv *
     int rc;
     if (n->a->kind == E_ATTR) {
         jv obj;
-        if ((rc = eval(c, f, n->a->a, &obj)))
+        if ((rc = eval(c, f, n->a->a, &obj)) || (rc = charge(c, n, &obj)))
             return rc;
         if (obj.t == JV_STR || obj.t == JV_LIST || (obj.t == JV_DICT && !obj.u.d->is_namespace)) {
             int found = 0;
@@ -2147,6 +2148,20 @@ static int apply_test(struct ctx *c, struct frame *f, const struct jnode *at, co
     return 0;
 }
 
+/* Work proportional to a value's size (scanning a string, a list) counts against the step
+ * budget too, one step per 64 bytes or 4 items: otherwise one step could cost megabytes. */
+static int charge(struct ctx *c, const struct jnode *at, const jv *v)
+{
+    long cost = v->t == JV_STR    ? (long)(v->u.s.n / 64)
+                : v->t == JV_LIST ? (long)(v->u.l->n / 4)
+                : v->t == JV_DICT ? (long)(v->u.d->n / 4)
+                                  : 0;
+    c->steps += cost;
+    if (c->steps > c->max_steps)
+        return rerr(c, at, DT_EUNSUPPORTED, "template exceeds %ld evaluation steps", c->max_steps);
+    return 0;
+}
+
 static int eval(struct ctx *c, struct frame *f, const struct jnode *n, jv *out)
 {
     int rc;
@@ -2165,12 +2180,12 @@ static int eval(struct ctx *c, struct frame *f, const struct jnode *n, jv *out)
             return rc;
         return get_attr(&x, n->s, n->n, out);
     case E_INDEX:
-        if ((rc = eval(c, f, n->a, &x)) || (rc = eval(c, f, n->b, &y)))
+        if ((rc = eval(c, f, n->a, &x)) || (rc = eval(c, f, n->b, &y)) || (rc = charge(c, n, &x)))
             return rc;
         return do_index(c, n, &x, &y, out);
     case E_SLICE: {
         jv part[3];
-        if ((rc = eval(c, f, n->a, &x)))
+        if ((rc = eval(c, f, n->a, &x)) || (rc = charge(c, n, &x)))
             return rc;
         for (int k = 0; k < 3; k++) {
             part[k] = jnone();
@@ -2183,9 +2198,10 @@ static int eval(struct ctx *c, struct frame *f, const struct jnode *n, jv *out)
         return eval_call(c, f, n, out);
     case E_FILTER: {
         struct args a;
-        if ((rc = eval(c, f, n->a, &x)) || (rc = eval_args(c, f, n, &a)))
+        if ((rc = eval(c, f, n->a, &x)) || (rc = eval_args(c, f, n, &a)) ||
+            (rc = charge(c, n, &x)) || (rc = apply_filter(c, f, n, n->s, n->n, &x, &a, out)))
             return rc;
-        return apply_filter(c, f, n, n->s, n->n, &x, &a, out);
+        return charge(c, n, out);
     }
     case E_TEST: {
         struct args a;
@@ -2227,11 +2243,14 @@ static int eval(struct ctx *c, struct frame *f, const struct jnode *n, jv *out)
         }
         return eval(c, f, n->b, out);
     case E_BIN:
-        if ((rc = eval(c, f, n->a, &x)) || (rc = eval(c, f, n->b, &y)))
+        if ((rc = eval(c, f, n->a, &x)) || (rc = eval(c, f, n->b, &y)) || (rc = charge(c, n, &x)) ||
+            (rc = charge(c, n, &y)))
             return rc;
         if (n->op >= OP_EQ)
             return compare(c, n, n->op, &x, &y, out);
-        return arith(c, n, n->op, &x, &y, out);
+        if ((rc = arith(c, n, n->op, &x, &y, out)))
+            return rc;
+        return charge(c, n, out);
     case E_COND:
         if ((rc = eval(c, f, n->b, &x)))
             return rc;

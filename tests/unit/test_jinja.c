@@ -167,6 +167,11 @@ static void test_limits(void)
     expect_error("{% set ns = namespace(s='ab') %}{% for i in range(64) %}{% set ns.s = ns.s + "
                  "ns.s %}{% endfor %}",
                  "memory limit", NULL, "exponential string growth stops at the memory limit");
+    expect_error(
+        "{% set ns = namespace(s='x') %}{% for i in range(22) %}{% set ns.s = ns.s + ns.s %}"
+        "{% endfor %}{% for i in range(1000000) %}{% if ns.s[i] == 'y' %}y{% endif %}"
+        "{% endfor %}",
+        "evaluation steps", NULL, "work on large strings counts against the step budget");
     expect_error("{% for i in range(1000) %}xxxxxxxxxx{% endfor %}", "output exceeds 4096 bytes",
                  &small, "output is bounded");
     expect_error("{% macro f(n) %}{{ f(n + 1) }}{% endmacro %}{{ f(0) }}", "nested deeper than 8",
