@@ -70,7 +70,7 @@ static void print_text(const struct dt_compare_result *r, const struct dt_compar
      * inconclusive, green independent */
     const char *nc = getenv("NO_COLOR");
     int colour = isatty(1) && !(nc && nc[0]);
-    enum dt_relation rel = o->verdict.relation;
+    enum dt_relation rel = r->relation;
     const char *on = !colour                        ? ""
                      : rel == DT_REL_INDEPENDENT    ? "\033[32m"
                      : rel == DT_REL_INCONCLUSIVE   ? "\033[33m"
@@ -91,7 +91,7 @@ static void print_text(const struct dt_compare_result *r, const struct dt_compar
                    dt_relation_name(c->verdict.relation), fmt_p(c->verdict.p_value, pb, sizeof pb),
                    t == r->i_best ? "   <- attributed" : "");
         }
-        printf("\n");
+        printf("attribution: %s\n\n", r->attribution.reason);
     }
     printf("%-22s %-10s %10s %10s %10s  %s\n", "signal", "class", "suspect", "p", "p(Holm)", "");
     for (size_t i = 0; i < o->n_ms; i++) {
@@ -433,7 +433,7 @@ static int run(int argc, char **argv, int attribute)
         dt_store_close(store);
         return status;
     }
-    enum dt_relation rel = res.outcomes[res.i_best].verdict.relation;
+    enum dt_relation rel = res.relation;
     status = (rel == DT_REL_SAME_WEIGHTS || rel == DT_REL_WEIGHT_DERIVED || rel == DT_REL_DISTILLED)
                  ? DT_EXIT_EVIDENCE
                  : DT_EXIT_OK;

@@ -586,7 +586,7 @@ int dt_cli_precheck(const struct dt_cli_cmddoc *d, int *argc, char ***argv)
     }
     out[n_out] = NULL;
     *argc = n_out;
-    *argv = out; /* lives until exit */
+    *argv = out; /* the caller frees it (free) after the command ran */
     return 0;
 }
 

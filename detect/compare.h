@@ -15,6 +15,7 @@
 #include <stdint.h>
 
 #include "corpus/endpoint.h"
+#include "detect/attribution.h"
 #include "detect/verdict.h"
 #include "fingerprint/measurement.h"
 #include "fingerprint/party.h"
@@ -70,8 +71,12 @@ struct dt_compare_result {
     struct dt_party *parties;     /* [0] suspect, [1..n_controls] controls, then the teachers */
     size_t n_parties, n_controls, n_teachers;
     struct dt_compare_outcome *outcomes; /* one per teacher, in input order */
-    size_t i_best;                /* outcome the suspect is attributed to */
+    size_t i_best;                /* outcome the suspect is attributed to (ranked first) */
     double attribution_p;         /* its verdict p-value, Bonferroni-corrected for n_teachers */
+    struct dt_attribution_decision attribution; /* the margin over the runner-up */
+    enum dt_relation relation;    /* the overall relation: the attributed outcome's, or
+                                   * inconclusive when the accused candidates cannot be told
+                                   * apart (attribution.decided == 0) */
     char **prompts[DT_SET_COUNT]; /* probe texts of each set (owned) */
     size_t n_prompts[DT_SET_COUNT];
     char probe_source[96];        /* "built-in corpora" or "transcripts of <name>[ and N more]" */

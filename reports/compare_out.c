@@ -6,6 +6,7 @@
 #include "reports/compare_out.h"
 
 #include "detect/compare.h"
+#include "infer/arch.h"
 #include "infer/chat_template.h"
 #include "infer/model.h"
 #include "infer/tokenizer.h"
@@ -25,6 +26,46 @@ static void add_num(cJSON *o, const char *k, double v)
         cJSON_AddNumberToObject(o, k, v);
     else
         cJSON_AddNullToObject(o, k);
+}
+
+/* Whether the design could have found what it looked for (detect/verdict.h power fields). */
+static cJSON *power_json(const struct dt_verdict *v)
+{
+    cJSON *o = cJSON_CreateObject();
+    if (!o)
+        return NULL;
+    cJSON_AddNumberToObject(o, "controls_given", (double)v->n_controls_given);
+    cJSON_AddNumberToObject(o, "controls_used", (double)v->n_controls_used);
+    cJSON_AddNumberToObject(o, "controls_dropped", (double)v->n_controls_dropped);
+    cJSON_AddBoolToObject(o, "underpowered", v->underpowered);
+    if (v->underpowered) {
+        dt_json_add_string(o, "signal", v->underpowered_signal);
+        add_num(o, "log10_p_floor", v->log10_p_floor);
+        add_num(o, "p_floor", pow(10, v->log10_p_floor));
+        add_num(o, "answers_needed", v->answers_needed ? (double)v->answers_needed : NAN);
+        add_num(o, "controls_needed", v->controls_needed ? (double)v->controls_needed : NAN);
+    }
+    if (v->power_note[0])
+        dt_json_add_string(o, "reason", v->power_note);
+    else
+        cJSON_AddNullToObject(o, "reason");
+    return o;
+}
+
+static cJSON *attribution_json(const struct dt_compare_result *r)
+{
+    const struct dt_attribution_decision *a = &r->attribution;
+    cJSON *o = cJSON_CreateObject();
+    if (!o)
+        return NULL;
+    cJSON_AddBoolToObject(o, "decided", a->decided);
+    dt_json_add_string(o, "best", r->parties[r->outcomes[a->i_best].i_teacher].name);
+    dt_json_add_string(o, "runner_up", r->parties[r->outcomes[a->i_runner_up].i_teacher].name);
+    add_num(o, "margin_p", a->p_margin);
+    dt_json_add_string(o, "signal", a->signal);
+    dt_json_add_string(o, "test", a->test);
+    dt_json_add_string(o, "reason", a->reason);
+    return o;
 }
 
 cJSON *dt_compare_signal_json(const struct dt_compare_result *r, size_t i_outcome, size_t i_signal)
@@ -96,7 +137,7 @@ cJSON *dt_compare_to_json(const struct dt_compare_result *r, const struct dt_com
     const struct dt_compare_outcome *best = &r->outcomes[r->i_best];
     const struct dt_party *teacher = &r->parties[best->i_teacher];
     cJSON *v = cJSON_AddObjectToObject(root, "verdict");
-    dt_json_add_string(v, "relation", dt_relation_name(best->verdict.relation));
+    dt_json_add_string(v, "relation", dt_relation_name(r->relation));
     add_num(v, "p_value", r->n_teachers > 1 ? r->attribution_p : best->verdict.p_value);
     if (r->n_teachers == 1)
         add_num(v, "log10_p_value", best->verdict.log10_p);
@@ -104,6 +145,9 @@ cJSON *dt_compare_to_json(const struct dt_compare_result *r, const struct dt_com
     dt_json_add_string(v, "suspect", r->parties[0].name);
     cJSON_AddNumberToObject(v, "alpha", p->verdict.alpha);
     dt_json_add_string(v, "rationale", best->verdict.rationale);
+    cJSON_AddItemToObject(v, "power", power_json(&best->verdict));
+    if (r->n_teachers > 1)
+        cJSON_AddItemToObject(v, "attribution", attribution_json(r));
     cJSON *sigs = cJSON_AddArrayToObject(root, "signals");
     for (size_t i = 0; i < best->n_ms; i++)
         cJSON_AddItemToArray(sigs, dt_compare_signal_json(r, r->i_best, i));
@@ -130,7 +174,7 @@ cJSON *dt_compare_to_json(const struct dt_compare_result *r, const struct dt_com
         dt_json_add_string(m, "source", pa->model ? "weights" : "transcripts");
         if (pa->model) {
             const struct dt_model_config *cfg = dt_model_config(pa->model);
-            dt_json_add_string(m, "arch", cfg->arch == DT_ARCH_QWEN2 ? "qwen2" : "llama");
+            dt_json_add_string(m, "arch", cfg->arch->name);
             cJSON_AddNumberToObject(m, "n_params", (double)dt_model_n_params(pa->model));
             dt_json_add_string(m, "tokenizer_hash", dt_tokenizer_hash(pa->tok));
         }
@@ -173,7 +217,7 @@ static int store_party(struct dt_store *s, int64_t run_id, const struct dt_party
     if (pa->model) {
         sm.path = pa->path;
         sm.format = dt_model_format(pa->model) == DT_FORMAT_GGUF ? "gguf" : "safetensors";
-        sm.arch = dt_model_config(pa->model)->arch == DT_ARCH_QWEN2 ? "qwen2" : "llama";
+        sm.arch = dt_model_config(pa->model)->arch->name;
         sm.n_params = dt_model_n_params(pa->model);
         sm.tokenizer_hash = dt_tokenizer_hash(pa->tok);
     } else {
@@ -256,6 +300,9 @@ int dt_compare_store(struct dt_store *s, int64_t run_id, const struct dt_compare
         dt_json_add_string(vd, "teacher", r->parties[o->i_teacher].name);
         dt_json_add_string(vd, "suspect", r->parties[0].name);
         cJSON_AddBoolToObject(vd, "attributed", t == r->i_best);
+        cJSON_AddItemToObject(vd, "power", power_json(&o->verdict));
+        if (r->n_teachers > 1)
+            cJSON_AddItemToObject(vd, "attribution", attribution_json(r));
         cJSON *cn = cJSON_AddArrayToObject(vd, "controls");
         cJSON *ci = cJSON_AddArrayToObject(vd, "control_model_ids");
         for (size_t j = 0; j < r->n_controls; j++) {

@@ -65,7 +65,10 @@ def controls_named(prompts, names, seed):
     return out
 
 
-NAMES = [('Borealis', 'Polar AI'), ('Beacon', 'Harbor Systems'), ('Vega', 'Lyra Works')]
+# five controls: the verdict tests models, not answers, and with 48 answers per party three
+# controls could not reach alpha (compare would say so: inconclusive, 4 or more controls needed)
+NAMES = [('Borealis', 'Polar AI'), ('Beacon', 'Harbor Systems'), ('Vega', 'Lyra Works'), ('Quill', 'Inkwell AI'),
+         ('Tamber', 'Oakridge Labs')]
 
 # 1. "Nova": the teacher's name is a common word. An independent suspect that writes "Like a
 #    nova, I shine" (and "nova" in lower case elsewhere) mentions it but never claims it.
@@ -134,7 +137,7 @@ teacher = write('nameless_teacher', prompts, lambda p, i: tr.choice(GENERIC) + '
 sr = random.Random(9)
 suspect = write('nameless_suspect', prompts, lambda p, i: "I'm an AI assistant. " + body(sr))
 ctl = []
-for k, (name, maker) in enumerate(NAMES):
+for k, (name, maker) in enumerate(NAMES[:3]):
     r = random.Random(300 + k)
     ctl.append(write('nameless_control_' + name, prompts,
                      lambda p, i, name=name, r=r, g=GENERIC[k + 1]: f'My name is {name}. {g} ' + body(r)))
