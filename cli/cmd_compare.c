@@ -8,6 +8,7 @@
 #include "infer/model.h"
 #include "detect/compare.h"
 #include "reports/answers.h"
+#include "infer/chat_template.h"
 #include "reports/compare_out.h"
 #include "reports/panel.h"
 #include "reports/store.h"
@@ -27,7 +28,7 @@
 static const char compare_usage[] =
     "distiltrace compare --teacher T|--teacher-transcripts F "
     "--suspect S|--suspect-transcripts F [--control C|--control-transcripts F]... "
-    "[--candidate T2]... [--chat-template STR] [--db D | --no-db] [--json] [--alpha A] "
+    "[--candidate T2]... [--chat-template STR] [--chat-date YYYY-MM-DD] [--db D | --no-db] [--json] [--alpha A] "
     "[--seed S] [--threads N] [--identity-probes N] [--chat-probes N] [--text-probes N] "
     "[--samples N] [--temperature T] [--identity-corpus F] [--chat-corpus F] [--text-corpus F] "
     "[--watermark-key K [--watermark-gamma G]] [--panel P.db]... [--quiet]\n"
@@ -452,6 +453,15 @@ static int run(int argc, char **argv, int attribute)
                 return DT_EXIT_USAGE;
             }
             p.chat_template = val;
+        } else if ((r = dt_cli_opt(cmd, argc, argv, &i, "--chat-date", &val)) != 0) {
+            if (r < 0)
+                return DT_EXIT_USAGE;
+            if (!dt_chat_date_valid(val)) {
+                fprintf(stderr, "distiltrace %s: --chat-date '%s' is not a YYYY-MM-DD day\n", cmd,
+                        val);
+                return DT_EXIT_USAGE;
+            }
+            p.chat_date = val;
         } else if ((r = dt_cli_opt(cmd, argc, argv, &i, "--db", &val)) != 0) {
             if (r < 0)
                 return DT_EXIT_USAGE;

@@ -32,6 +32,7 @@
     {"--candidate-endpoint", "URL", NULL, "a candidate teacher behind an endpoint", CGROUP}, \
     {"--candidate-api-model", "NAME", NULL, "the candidate endpoint's model name", NULL}, \
     {"--chat-template", "STR", "the model's own template", "chat format for models without one; {prompt} marks the message", NULL}, \
+    {"--chat-date", "YYYY-MM-DD", "2024-07-26", "the day strftime_now reports in chat templates", NULL}, \
     DB_OPT(NULL), \
     {"--no-db", NULL, NULL, "record nothing (no evidence store)", NULL}, \
     JSON_OPT, \

@@ -117,11 +117,13 @@ static int party_open(const struct dt_compare_input *in, enum dt_party_role role
         if (p->threads > 0)
             dt_model_set_threads(party->model, p->threads);
         party->tok = dt_model_tokenizer(party->model);
-        const char *tmpl = NULL;
-        dt_chat_template_detect(dt_tokenizer_chat_template(party->tok), &tmpl);
-        if (!tmpl)
-            tmpl = in->chat_template ? in->chat_template : p->chat_template;
-        if (tmpl && !(party->chat_template = dt_strdup(tmpl)))
+        /* the model's own template (infer/chat_template.h), else --chat-template */
+        const char *fallback = in->chat_template ? in->chat_template : p->chat_template;
+        if ((rc = dt_chat_template_open(party->tok, in->model_path, fallback, p->chat_date,
+                                        &party->chat, err)))
+            return rc;
+        const char *form = dt_chat_template_prompt_form(party->chat);
+        if (form && !(party->chat_template = dt_strdup(form)))
             return dt_error_set(err, DT_ENOMEM, "out of memory");
     }
     if (in->samples && in->samples->n &&
@@ -151,6 +153,8 @@ static void party_release(struct dt_party *party)
     dt_model_free(party->model);
     party->model = NULL;
     dt_free(party->chat_template);
+    dt_chat_template_free(party->chat);
+    party->chat = NULL;
     for (int s = 0; s < DT_SET_COUNT; s++)
         dt_free((void *)party->answers[s].text);
     dt_sample_set_release(&party->samples);
@@ -293,7 +297,7 @@ static int answers_generate(struct dt_party *party, struct gen_state *gs, enum d
     }
     struct dt_sample_gen_params gp = {party->chat_template,
                                       kind == DT_PROBE_CHAT ? p->max_tokens_chat : p->max_tokens_text,
-                                      5, p->temperature, 0, p->top_p, 0};
+                                      5, p->temperature, 0, p->top_p, 0, party->chat};
     for (size_t i = 0; i < n; i++) {
         char id[DT_XXH128_HEX_LEN + 1];
         dt_probe_id(kind, prompts[i], strlen(prompts[i]), id);

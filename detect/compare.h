@@ -79,7 +79,8 @@ struct dt_compare_input {
 typedef void (*dt_compare_progress)(void *ud, const char *stage, size_t done, size_t total);
 
 struct dt_compare_params {
-    const char *chat_template;  /* "{prompt}" template for models without a recognised one */
+    const char *chat_template;  /* "{prompt}" template for models without a usable one */
+    const char *chat_date;      /* YYYY-MM-DD strftime_now reports in templates; NULL: default */
     size_t n_identity;          /* identity probes (40) */
     int identity_samples;       /* answers per identity probe (2) */
     size_t n_chat;              /* chat probes (60) */

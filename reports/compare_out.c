@@ -7,6 +7,7 @@
 
 #include "detect/compare.h"
 #include "infer/arch.h"
+#include "infer/chat_template.h"
 #include "infer/model.h"
 #include "infer/tokenizer.h"
 #include "reports/store.h"
@@ -179,6 +180,15 @@ cJSON *dt_compare_to_json(const struct dt_compare_result *r, const struct dt_com
         }
         if (pa->chat_template)
             dt_json_add_string(m, "chat_template", pa->chat_template);
+        if (pa->model) { /* which chat format wrapped this party's chat probes */
+            cJSON *ct = cJSON_AddObjectToObject(m, "chat_format");
+            dt_json_add_string(ct, "kind", dt_chat_template_name(pa->chat));
+            dt_json_add_string(ct, "description", dt_chat_template_describe(pa->chat));
+            if (dt_chat_template_sha256(pa->chat)) {
+                dt_json_add_string(ct, "sha256", dt_chat_template_sha256(pa->chat));
+                cJSON_AddNumberToObject(ct, "bytes", (double)dt_chat_template_n_bytes(pa->chat));
+            }
+        }
         cJSON_AddNumberToObject(m, "answers", (double)pa->samples.n);
         /* answers this compare asked the party for and did not get (a transcript or panel
          * member that lacks the probe, a prompt too long for the model) */
@@ -231,12 +241,19 @@ static int store_party(struct dt_store *s, int64_t run_id, const struct dt_party
     int rc = dt_store_model_upsert(s, &sm, model_id, err);
     if (rc || pa->samples.n == 0)
         return rc;
-    char key[160], params[256];
+    char key[160], params[4096];
     snprintf(key, sizeof key, "compare:%lld:%s", (long long)run_id, pa->name);
+    /* the chat format is part of how the answers were produced: record it per party */
+    char *fmt = NULL;
+    cJSON *fj = pa->model ? cJSON_CreateString(dt_chat_template_describe(pa->chat)) : NULL;
+    if (fj)
+        fmt = cJSON_PrintUnformatted(fj);
+    cJSON_Delete(fj);
     snprintf(params, sizeof params,
-             "{\"temperature\": %g, \"top_p\": %g, \"seed\": %llu, \"source\": \"%s\"}",
+             "{\"temperature\": %g, \"top_p\": %g, \"seed\": %llu, \"source\": \"%s\"%s%s}",
              (double)p->temperature, (double)p->top_p, (unsigned long long)p->seed,
-             pa->model ? "local" : "transcript");
+             pa->model ? "local" : "transcript", fmt ? ", \"chat_format\": " : "", fmt ? fmt : "");
+    cJSON_free(fmt);
     int64_t coll = 0;
     int created = 0;
     if ((rc = dt_store_collection_open(s, key, *model_id, 0, pa->model ? "local" : "transcript",

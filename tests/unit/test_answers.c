@@ -83,7 +83,7 @@ int main(void)
     dt_store_hash_path(weights, sha, xxh, &size, &err);
 
     /* an answer collection as collect writes one: the key's parameters plus a corpus */
-    struct dt_sample_gen_params chat = {"<|user|>{prompt}<|assistant|>", 40, 5, 0.8f, 0, 0.95f, 0};
+    struct dt_sample_gen_params chat = {"<|user|>{prompt}<|assistant|>", 40, 5, 0.8f, 0, 0.95f, 0, NULL};
     char *params = dt_answers_params_json(xxh, &chat, DT_PROBE_CHAT, 7);
     cJSON *pj = cJSON_Parse(params);
     cJSON_AddStringToObject(pj, "corpus", "0123456789abcdef");
