@@ -1,14 +1,16 @@
 /*
- * collect (see collect.h): generation with corpus/generate.h's batched dt_sample_generate_batch
- * (identical to one answer at a time), over windows of probes, one store transaction per probe. Tokens are recorded with their exact bytes (the tokenizer's decoded
+ * collect (see collect.h): generation with infer/sampler.h's dt_generate, one store
+ * transaction per probe. Tokens are recorded with their exact bytes (the tokenizer's decoded
  * bytes, control tokens as their literal text, as an API reports them); the response text is
  * the decoded continuation without control tokens, like an API's message content.
  */
 #include "reports/collect.h"
 
 #include "corpus/generate.h"
+#include "corpus/seed.h"
 
 #include "infer/arch.h"
+#include "infer/chat_template.h"
 #include "infer/model.h"
 #include "infer/tokenizer.h"
 #include "util/alloc.h"
@@ -31,95 +33,23 @@ void dt_collect_params_init(struct dt_collect_params *p)
     p->n_top = 5;
 }
 
-uint64_t dt_collect_sample_seed(uint64_t seed, const char *probe_id, int i)
+static int generate_one(struct dt_model *m, struct dt_session *sess, const struct dt_probe *pr,
+                        const struct dt_collect_params *p, const struct dt_chat_template *chat,
+                        int i_sample, struct dt_sample *out, struct dt_error *err)
 {
-    char buf[64];
-    int n = snprintf(buf, sizeof buf, "%s:%d", probe_id, i);
-    /* 53 bits: the seed must travel exactly as a JSON number to an API (collect --endpoint). */
-    return dt_hash_xxh64(buf, (size_t)n, seed) & (((uint64_t)1 << 53) - 1);
-}
-
-/* Probes' missing samples generated together at most (corpus/generate.h), so each window
- * is stored, probe by probe, before the next is generated. */
-#define COLLECT_WINDOW_JOBS (4 * DT_GEN_BATCH_SLOTS)
-
-/* Generates the missing samples of probes i0..i1-1 (have[i]: already stored) on batch and
- * stores each probe's in one transaction. */
-static int collect_window(struct dt_store *s, struct dt_model *m, struct dt_batch *batch,
-                          const struct dt_corpus *c, const struct dt_collect_params *p,
-                          size_t i0, size_t i1, const int64_t *have, struct dt_collect_result *r,
-                          dt_collect_progress_cb progress, void *ud, struct dt_error *err)
-{
-    size_t n_jobs = 0;
-    for (size_t i = i0; i < i1; i++)
-        n_jobs += have[i - i0] < p->n_samples ? (size_t)(p->n_samples - have[i - i0]) : 0;
-    struct dt_sample *outs = dt_calloc(n_jobs + 1, sizeof *outs);
-    struct dt_sample_job *jobs = dt_calloc(n_jobs + 1, sizeof *jobs);
-    int rc = 0;
-    if (!outs || !jobs) {
-        rc = dt_error_set(err, DT_ENOMEM, "out of memory");
-        goto out;
-    }
-    size_t j = 0;
-    for (size_t i = i0; i < i1; i++) {
-        const struct dt_probe *pr = &c->probes[i];
-        for (int k = (int)have[i - i0]; k < p->n_samples; k++, j++) {
-            dt_sample_init(&outs[j]);
-            jobs[j] = (struct dt_sample_job){pr->kind, pr->text,
-                                             dt_collect_sample_seed(p->seed, pr->id, k), k,
-                                             &outs[j], 0, 0, 0};
-        }
-    }
     struct dt_sample_gen_params gp = {p->chat_template, p->n_predict, p->n_top, p->temperature,
-                                      p->top_k, p->top_p, 0};
-    if (n_jobs && (rc = dt_sample_generate_batch(m, batch, &gp, jobs, n_jobs, err)))
-        goto out;
-    j = 0;
-    for (size_t i = i0; i < i1; i++) {
-        const struct dt_probe *pr = &c->probes[i];
-        if (have[i - i0] >= p->n_samples) {
-            r->n_skipped++;
-            if (progress)
-                progress(ud, i + 1, c->n_probes);
-            continue;
-        }
-        size_t j0 = j;
-        j += (size_t)(p->n_samples - have[i - i0]);
-        for (size_t k = j0; k < j && !rc; k++)
-            if (jobs[k].rc == DT_EINVAL)
-                rc = dt_error_set(err, DT_EINVAL, "probe %.12s: a prompt encodes to %zu tokens; the context holds %d",
-                                  pr->id, jobs[k].n_prompt, dt_batch_n_ctx(batch));
-        if (rc == 0 && (rc = dt_store_begin(s, err)) == 0) {
-            for (size_t k = j0; k < j && rc == 0; k++) {
-                int ins = 0;
-                rc = dt_store_observation_insert(s, r->collection_id, r->run_id, &outs[k], &ins,
-                                                 err);
-                r->n_samples_new += (size_t)ins;
-            }
-            if (rc == 0)
-                rc = dt_store_commit(s, err);
-            else
-                dt_store_rollback(s);
-        }
-        if (rc) {
-            dt_error_prefix(err, "probe %zu of corpus '%s'", i + 1, c->name);
-            goto out;
-        }
-        if (progress)
-            progress(ud, i + 1, c->n_probes);
-    }
-out:
-    for (size_t k = 0; outs && k < n_jobs; k++)
-        dt_sample_release(&outs[k]);
-    dt_free(outs);
-    dt_free(jobs);
+                                      p->top_k, p->top_p,
+                                      dt_answer_seed(p->seed, pr->id, i_sample), chat};
+    int rc = dt_sample_generate(m, sess, pr->kind, pr->text, &gp, i_sample, out, NULL, err);
+    if (rc == DT_EINVAL)
+        dt_error_prefix(err, "probe %.12s", pr->id);
     return rc;
 }
 
 /* The collection key: everything that changes what a sample is, except how many. */
 static int collection_key(const char *model_key_hash, const struct dt_corpus *c,
-                          const struct dt_collect_params *p, char **key, char **params,
-                          struct dt_error *err)
+                          const struct dt_collect_params *p, const char *chat_format, char **key,
+                          char **params, struct dt_error *err)
 {
     cJSON *o = cJSON_CreateObject();
     char *s = NULL;
@@ -132,7 +62,9 @@ static int collection_key(const char *model_key_hash, const struct dt_corpus *c,
              cJSON_AddNumberToObject(o, "n_predict", p->n_predict) &&
              cJSON_AddNumberToObject(o, "n_top", p->n_top) &&
              (p->chat_template ? cJSON_AddStringToObject(o, "chat_template", p->chat_template)
-                               : cJSON_AddNullToObject(o, "chat_template")) != NULL;
+                               : cJSON_AddNullToObject(o, "chat_template")) != NULL &&
+             /* the model's own template changes the samples: part of the key when used */
+             (!chat_format || cJSON_AddStringToObject(o, "chat_format", chat_format));
     if (ok) {
         char seed[32];
         snprintf(seed, sizeof seed, "%llu", (unsigned long long)p->seed);
@@ -163,7 +95,8 @@ int dt_store_collect(struct dt_store *s, struct dt_model *m, const char *model_n
                      struct dt_collect_result *res, struct dt_error *err)
 {
     struct dt_collect_result r = {0};
-    struct dt_batch *batch = NULL;
+    struct dt_session *sess = NULL;
+    struct dt_chat_template *chat = NULL;
     char *key = NULL, *params = NULL, *name = NULL;
     char xxh[DT_XXH128_HEX_LEN + 1] = "";
     int rc, run_open = 0;
@@ -209,29 +142,63 @@ int dt_store_collect(struct dt_store *s, struct dt_model *m, const char *model_n
         }
         sqlite3_finalize(st);
     }
-    if ((rc = collection_key(xxh, c, p, &key, &params, err)) ||
+    /* chat probes as compare wraps them: the model's own template, else --chat-template */
+    if ((rc = dt_chat_template_open(dt_model_tokenizer(m), path, p->chat_template, NULL, &chat,
+                                    err)))
+        goto done;
+    enum dt_chat_kind ck = dt_chat_template_kind(chat);
+    const char *fmt = ck == DT_CHAT_MODEL || ck == DT_CHAT_FAMILY ? dt_chat_template_describe(chat)
+                                                                 : NULL;
+    if ((rc = collection_key(xxh, c, p, fmt, &key, &params, err)) ||
         (rc = dt_store_collection_open(s, key, r.model_id, r.corpus_id, "local", params, r.run_id,
                                        &r.collection_id, NULL, err)))
         goto done;
     if (p->n_threads > 0)
         dt_model_set_threads(m, p->n_threads);
     int n_ctx = cfg->n_ctx_train > 0 ? cfg->n_ctx_train : 2048;
-    if ((rc = dt_batch_new(m, DT_GEN_BATCH_SLOTS, n_ctx, &batch, err)))
+    if ((rc = dt_session_new(m, n_ctx, &sess, err)))
         goto done;
-    for (size_t i0 = 0; i0 < c->n_probes;) {
-        int64_t have[COLLECT_WINDOW_JOBS];
-        size_t i1 = i0, n_jobs = 0;
-        while (i1 < c->n_probes && i1 - i0 < COLLECT_WINDOW_JOBS && n_jobs < COLLECT_WINDOW_JOBS) {
-            if ((rc = dt_store_observation_count(s, r.collection_id, c->probes[i1].id,
-                                                 &have[i1 - i0], err)))
-                goto done;
-            if (have[i1 - i0] < p->n_samples)
-                n_jobs += (size_t)(p->n_samples - have[i1 - i0]);
-            i1++;
-        }
-        if ((rc = collect_window(s, m, batch, c, p, i0, i1, have, &r, progress, ud, err)))
+    for (size_t i = 0; i < c->n_probes; i++) {
+        const struct dt_probe *pr = &c->probes[i];
+        int64_t have = 0;
+        if ((rc = dt_store_observation_count(s, r.collection_id, pr->id, &have, err)))
             goto done;
-        i0 = i1;
+        if (have >= p->n_samples) {
+            r.n_skipped++;
+            if (progress)
+                progress(ud, i + 1, c->n_probes);
+            continue;
+        }
+        /* Generate all missing samples of this probe, then store them in one transaction. */
+        struct dt_sample_set set;
+        dt_sample_set_init(&set);
+        for (int k = (int)have; k < p->n_samples && rc == 0; k++) {
+            struct dt_sample smp;
+            dt_sample_init(&smp);
+            if ((rc = generate_one(m, sess, pr, p, chat, k, &smp, err)) == 0 &&
+                (rc = dt_sample_set_push(&set, &smp, err)) == 0)
+                continue;
+            dt_sample_release(&smp);
+        }
+        if (rc == 0 && (rc = dt_store_begin(s, err)) == 0) {
+            for (size_t k = 0; k < set.n && rc == 0; k++) {
+                int ins = 0;
+                rc = dt_store_observation_insert(s, r.collection_id, r.run_id, &set.items[k], &ins,
+                                                 err);
+                r.n_samples_new += (size_t)ins;
+            }
+            if (rc == 0)
+                rc = dt_store_commit(s, err);
+            else
+                dt_store_rollback(s);
+        }
+        dt_sample_set_release(&set);
+        if (rc) {
+            dt_error_prefix(err, "probe %zu of corpus '%s'", i + 1, c->name);
+            goto done;
+        }
+        if (progress)
+            progress(ud, i + 1, c->n_probes);
     }
 done:
     if (run_open) {
@@ -240,7 +207,8 @@ done:
     }
     if (res)
         *res = r;
-    dt_batch_free(batch);
+    dt_session_free(sess);
+    dt_chat_template_free(chat);
     cJSON_free(params);
     dt_free(key);
     dt_free(name);

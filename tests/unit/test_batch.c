@@ -131,7 +131,7 @@ static void check_generation(struct dt_model *m, const char *label, float temper
     static const char *prompts[N_JOBS] = {
         "the cat sat", "a", "once upon a time there was", "xyz", "hello world, again",
         "this prompt is far too long for a context of forty-eight tokens, so it is refused"};
-    struct dt_sample_gen_params p = {NULL, 40, 3, temperature, 0, 1.0f, 0};
+    struct dt_sample_gen_params p = {NULL, 40, 3, temperature, 0, 1.0f, 0, NULL};
     struct dt_sample outs[N_JOBS], refs[N_JOBS];
     struct dt_sample_job jobs[N_JOBS];
     for (int i = 0; i < N_JOBS; i++) {
