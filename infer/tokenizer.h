@@ -21,6 +21,7 @@ struct dt_gguf;
 enum dt_tok_kind {
     DT_TOK_BPE = 1, /* byte-level BPE (gpt2 family) */
     DT_TOK_SPM = 2, /* SentencePiece BPE (llama) */
+    DT_TOK_TEXT = 3, /* tokenizer.json BPE whose tokens are their own text (no byte mapping) */
 };
 
 enum dt_token_type { /* as in tokenizer.ggml.token_type */

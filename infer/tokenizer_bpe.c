@@ -401,8 +401,17 @@ static int encode_piece(const struct dt_tokenizer *t, struct dt_tok_work *w, con
     }
     if (dt_tok_work_symbols(w, n))
         return DT_ENOMEM;
-    for (size_t i = 0; i < n; i++) {
+    for (size_t i = 0; i < n; i++)
         w->sym_id[i] = t->byte_tok[(unsigned char)s[i]];
+    return dt_tok_bpe_merge(t, w, n, out);
+}
+
+int dt_tok_bpe_merge(const struct dt_tokenizer *t, struct dt_tok_work *w, size_t n,
+                     struct dt_tok_ids *out)
+{
+    if (n == 0)
+        return 0;
+    for (size_t i = 0; i < n; i++) {
         w->sym_prev[i] = (int32_t)i - 1;
         w->sym_next[i] = i + 1 < n ? (int32_t)i + 1 : -1;
     }

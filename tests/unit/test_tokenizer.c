@@ -250,7 +250,9 @@ static void test_hostile(void)
         "[]",
         "{\"model\":{}}",
         "{\"model\":{\"type\":\"Unigram\",\"vocab\":[]}}",
-        "{\"model\":{\"type\":\"BPE\",\"vocab\":{\"a\":0},\"merges\":[]}}", /* no scheme */
+        "{\"normalizer\":{\"type\":\"Sequence\",\"normalizers\":[{\"type\":\"NFC\"},{\"type\":"
+        "\"Precompiled\",\"precompiled_charsmap\":\"AAAA\"}]},\"model\":{\"type\":\"BPE\",\"vocab\":"
+        "{\"a\":0},\"merges\":[]}}",
         "{\"pre_tokenizer\":{\"type\":\"ByteLevel\"},\"model\":{\"vocab\":{\"a\":-1}}}",
         "{\"pre_tokenizer\":{\"type\":\"ByteLevel\"},\"model\":{\"vocab\":{\"a\":1.5}}}",
         "{\"pre_tokenizer\":{\"type\":\"ByteLevel\"},\"model\":{\"vocab\":{\"a\":\"0\"}}}",
@@ -276,7 +278,8 @@ static void test_hostile(void)
         "tokens\":[{\"id\":1,\"content\":\"a\"}]}",
         "{\"pre_tokenizer\":{\"type\":\"Split\",\"pattern\":{\"Regex\":\"(\"},\"behavior\":"
         "\"Isolated\"},\"decoder\":{\"type\":\"ByteLevel\"},\"model\":{\"vocab\":{\"a\":0}}}",
-        "{\"pre_tokenizer\":{\"type\":\"Whitespace\"},\"model\":{\"vocab\":{\"a\":0}}}",
+        "{\"pre_tokenizer\":{\"type\":\"Split\",\"pattern\":{\"String\":\" \"},\"behavior\":"
+        "\"Dropped\"},\"model\":{\"vocab\":{\"a\":0}}}",
         "{\"pre_tokenizer\":{\"type\":\"Sequence\",\"pretokenizers\":[{\"type\":\"Sequence\","
         "\"pretokenizers\":[{\"type\":\"Sequence\",\"pretokenizers\":[{\"type\":\"Sequence\","
         "\"pretokenizers\":[{\"type\":\"Sequence\",\"pretokenizers\":[{\"type\":\"Sequence\","
