@@ -97,10 +97,17 @@ static int is_numeric(int32_t c)
     return k == UTF8PROC_CATEGORY_ND || k == UTF8PROC_CATEGORY_NL || k == UTF8PROC_CATEGORY_NO;
 }
 
+/* What StripAccents removes: every combining mark (Mn, Mc, Me). */
 static int is_mark(int32_t c)
 {
     int k = cat_of(c);
     return k == UTF8PROC_CATEGORY_MN || k == UTF8PROC_CATEGORY_MC || k == UTF8PROC_CATEGORY_ME;
+}
+
+/* What BertNormalizer's strip_accents removes: nonspacing marks (Mn) only. */
+static int is_nonspacing_mark(int32_t c)
+{
+    return cat_of(c) == UTF8PROC_CATEGORY_MN;
 }
 
 /* Rust regex-syntax's \w: letters, marks, decimal digits, connector punctuation, joiners. */
@@ -268,13 +275,11 @@ static void work_release(struct hf_work *w)
 static int unicode_form(int kind, const char *s, size_t n, struct dt_strbuf *o, int32_t **u32,
                         size_t *cap)
 {
-    utf8proc_option_t opt = UTF8PROC_STABLE;
-    if (kind == DT_HF_NFC || kind == DT_HF_NFKC)
-        opt |= UTF8PROC_COMPOSE;
-    else
-        opt |= UTF8PROC_DECOMPOSE;
+    /* decompose (canonical order included), then compose for the C forms */
+    utf8proc_option_t dec = UTF8PROC_STABLE | UTF8PROC_DECOMPOSE;
     if (kind == DT_HF_NFKC || kind == DT_HF_NFKD)
-        opt |= UTF8PROC_COMPAT;
+        dec |= UTF8PROC_COMPAT;
+    int compose = kind == DT_HF_NFC || kind == DT_HF_NFKC;
     for (size_t i = 0; i < n;) {
         size_t j = i;
         while (j < n) {
@@ -288,8 +293,7 @@ static int unicode_form(int kind, const char *s, size_t n, struct dt_strbuf *o, 
             /* decomposition grows a character to at most 18 code points (utf8proc's bound is
              * per call; ask it for the size first) */
             utf8proc_ssize_t need = utf8proc_decompose((const utf8proc_uint8_t *)s + i,
-                                                       (utf8proc_ssize_t)(j - i), NULL, 0,
-                                                       opt & ~UTF8PROC_COMPOSE);
+                                                       (utf8proc_ssize_t)(j - i), NULL, 0, dec);
             if (need < 0)
                 return DT_EINTERNAL;
             if ((size_t)need + 1 > *cap) {
@@ -301,12 +305,11 @@ static int unicode_form(int kind, const char *s, size_t n, struct dt_strbuf *o, 
                 *cap = c;
             }
             utf8proc_ssize_t got = utf8proc_decompose((const utf8proc_uint8_t *)s + i,
-                                                      (utf8proc_ssize_t)(j - i), *u32, need,
-                                                      opt & ~UTF8PROC_COMPOSE);
+                                                      (utf8proc_ssize_t)(j - i), *u32, need, dec);
             if (got < 0 || got > need)
                 return DT_EINTERNAL;
-            if (opt & UTF8PROC_COMPOSE) {
-                got = utf8proc_normalize_utf32(*u32, got, opt);
+            if (compose) {
+                got = utf8proc_normalize_utf32(*u32, got, dec | UTF8PROC_COMPOSE);
                 if (got < 0)
                     return DT_EINTERNAL;
             }
@@ -348,10 +351,10 @@ static int is_chinese(int32_t c)
            (c >= 0xF900 && c <= 0xFAFF) || (c >= 0x2F800 && c <= 0x2FA1F);
 }
 
+/* BertNormalizer's control characters: Cc, Cf, Cs, Co (unassigned code points stay). */
 static int is_other(int32_t c)
 {
-    int k = cat_of(c);
-    return k == UTF8PROC_CATEGORY_CN || k >= UTF8PROC_CATEGORY_CC;
+    return cat_of(c) >= UTF8PROC_CATEGORY_CC;
 }
 
 static int apply_norm(const struct dt_hf_norm *nm, struct hf_work *w, const char *s, size_t n,
@@ -455,7 +458,7 @@ static int apply_norm(const struct dt_hf_norm *nm, struct hf_work *w, const char
             for (size_t i = 0; i < y.len;) {
                 int32_t cp;
                 size_t len = next_char(y.data + i, y.len - i, &cp);
-                if (!is_mark(cp))
+                if (!is_nonspacing_mark(cp))
                     dt_strbuf_append(x, y.data + i, len);
                 i += len;
             }

@@ -3,7 +3,7 @@
 set -euo pipefail
 PKGS="build-essential meson ninja-build pkg-config python3 sqlite3 \
   libxxhash-dev libpcre2-dev libcjson-dev libsqlite3-dev libopenblas-dev liblapacke-dev \
-  libssl-dev libcurl4-openssl-dev libmicrohttpd-dev libutf8proc-dev python3-numpy \
+  libssl-dev libcurl4-openssl-dev libmicrohttpd-dev libutf8proc-dev libjsmn-dev python3-numpy \
   chromium fonts-dejavu-core"
 missing=""
 for p in $PKGS; do
