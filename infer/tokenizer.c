@@ -110,14 +110,18 @@ int32_t dt_tok_lookup(const struct dt_tokenizer *t, const char *s, size_t n)
 {
     if (!t->map || n == 0)
         return -1;
-    size_t i = (size_t)text_hash(s, n) & t->map_mask;
+    uint64_t h = text_hash(s, n);
+    uint32_t tag = (uint32_t)(h >> 32);
+    size_t i = (size_t)h & t->map_mask;
     for (;;) {
-        int32_t id = t->map[i];
+        int32_t id = t->map[i].id;
         if (id < 0)
             return -1;
-        const struct dt_tok_entry *e = &t->tok[id];
-        if (e->n_text == n && memcmp(t->pool.data + e->text_off, s, n) == 0)
-            return id;
+        if (t->map[i].tag == tag) {
+            const struct dt_tok_entry *e = &t->tok[id];
+            if (e->n_text == n && memcmp(t->pool.data + e->text_off, s, n) == 0)
+                return id;
+        }
         i = (i + 1) & t->map_mask;
     }
 }
@@ -128,7 +132,8 @@ int dt_tok_index(struct dt_tokenizer *t, struct dt_error *err)
     t->map = dt_malloc_array(n_slots, sizeof *t->map);
     if (!t->map)
         return dt_error_set(err, DT_ENOMEM, "out of memory for the vocabulary index");
-    memset(t->map, 0xff, n_slots * sizeof *t->map);
+    for (size_t i = 0; i < n_slots; i++)
+        t->map[i] = (struct dt_tok_slot){-1, 0};
     t->map_mask = n_slots - 1;
     for (int32_t id = 0; id < t->n_vocab; id++) {
         struct dt_tok_entry *e = &t->tok[id];
@@ -139,11 +144,12 @@ int dt_tok_index(struct dt_tokenizer *t, struct dt_error *err)
         if (e->n_text == 0)
             continue;
         const char *s = t->pool.data + e->text_off;
-        size_t i = (size_t)text_hash(s, e->n_text) & t->map_mask;
+        uint64_t h = text_hash(s, e->n_text);
+        size_t i = (size_t)h & t->map_mask;
         for (;;) {
-            int32_t o = t->map[i];
+            int32_t o = t->map[i].id;
             if (o < 0) {
-                t->map[i] = id;
+                t->map[i] = (struct dt_tok_slot){id, (uint32_t)(h >> 32)};
                 break;
             }
             const struct dt_tok_entry *oe = &t->tok[o];

@@ -49,11 +49,9 @@ int dt_tok_cp_to_byte(uint32_t cp)
         return printable_byte((int)cp) ? (int)cp : -1;
     if (cp >= 256 + 68)
         return -1;
+    /* the unprintable bytes in order: 0x00-0x20 (33), 0x7F-0xA0 (34), 0xAD */
     uint32_t n = cp - 256;
-    for (int i = 0; i < 256; i++)
-        if (!printable_byte(i) && n-- == 0)
-            return i;
-    return -1;
+    return n < 33 ? (int)n : n < 67 ? (int)(0x7F + n - 33) : 0xAD;
 }
 
 /* --- pre-tokenizers ------------------------------------------------------------------ */

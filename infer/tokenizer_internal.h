@@ -46,7 +46,10 @@ struct dt_tokenizer {
     struct dt_tok_entry *tok; /* n_vocab */
     struct dt_strbuf pool;    /* all token texts and bytes, NUL-separated */
 
-    int32_t *map; /* open-addressing text -> id, -1 empty; map_mask + 1 slots */
+    struct dt_tok_slot {
+        int32_t id;   /* -1: empty */
+        uint32_t tag; /* high bits of the text's hash: most misses never touch the text */
+    } * map;          /* open-addressing text -> id; map_mask + 1 slots */
     size_t map_mask;
 
     struct dt_tok_merge_slot *merges; /* merge_mask + 1 slots */

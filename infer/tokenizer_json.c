@@ -18,6 +18,7 @@
 #include "infer/tokenizer.h"
 
 #include "infer/tokenizer_internal.h"
+#include "infer/tokenizer_json_fast.h"
 #include "util/alloc.h"
 #include "util/error.h"
 #include "util/file.h"
@@ -411,9 +412,9 @@ static int read_norm(const cJSON *o, struct cfg *c, const char *path, int depth,
     return 0;
 }
 
-static int is_byte_token(const char *s)
+static int is_byte_token(const char *s, size_t n)
 {
-    return strlen(s) == 6 && s[0] == '<' && s[1] == '0' && s[2] == 'x' && s[5] == '>';
+    return n == 6 && s[0] == '<' && s[1] == '0' && s[2] == 'x' && s[5] == '>';
 }
 
 static const char *special_content(const cJSON *v)
@@ -585,13 +586,102 @@ static int read_added(const cJSON *added, struct dt_hf *hf, struct dt_error *err
     return rc ? rc : dt_hf_index_added(hf, err);
 }
 
+struct ventry {
+    const char *s; /* NUL-terminated in the fast path only when escaped; use n */
+    size_t n;
+    int64_t id;
+};
+
+struct mentry {
+    const char *a, *b; /* pair: [a, b]; else a is "a b" */
+    size_t na, nb;
+    int pair;
+};
+
+static int entries_fast(const struct dt_tokjson *fj, struct ventry **ve, size_t *n_ve,
+                        struct mentry **me, size_t *n_me, struct dt_error *err)
+{
+    *ve = dt_malloc_array(fj->n_vocab ? fj->n_vocab : 1, sizeof **ve);
+    *me = dt_malloc_array(fj->n_merges ? fj->n_merges : 1, sizeof **me);
+    if (!*ve || !*me)
+        return dt_error_set(err, DT_ENOMEM, "out of memory for the vocabulary");
+    for (size_t k = 0; k < fj->n_vocab; k++) {
+        if (fj->vocab[k].id >= DT_TOK_MAX_VOCAB)
+            return dt_error_set(err, DT_EFORMAT, "vocab entry %zu has an invalid id", k);
+        (*ve)[k] = (struct ventry){dt_tokjson_ptr(fj, &fj->vocab[k].text), fj->vocab[k].text.n,
+                                   fj->vocab[k].id};
+    }
+    for (size_t k = 0; k < fj->n_merges; k++) {
+        const struct dt_tokjson_merge *m = &fj->merges[k];
+        (*me)[k] = (struct mentry){dt_tokjson_ptr(fj, &m->a), m->pair ? dt_tokjson_ptr(fj, &m->b) : NULL,
+                                   m->a.n, m->pair ? m->b.n : 0, m->pair};
+    }
+    *n_ve = fj->n_vocab;
+    *n_me = fj->n_merges;
+    return 0;
+}
+
+static int entries_slow(const cJSON *vocab, const cJSON *merges, struct ventry **ve,
+                        size_t *n_ve, struct mentry **me, size_t *n_me, const char *what,
+                        struct dt_error *err)
+{
+    size_t nv = (size_t)cJSON_GetArraySize(vocab), nm = merges ? (size_t)cJSON_GetArraySize(merges) : 0;
+    *ve = dt_malloc_array(nv ? nv : 1, sizeof **ve);
+    *me = dt_malloc_array(nm ? nm : 1, sizeof **me);
+    if (!*ve || !*me)
+        return dt_error_set(err, DT_ENOMEM, "out of memory for the vocabulary");
+    const cJSON *it;
+    size_t k = 0;
+    cJSON_ArrayForEach(it, vocab)
+    {
+        int64_t id;
+        if (get_id(it, &id))
+            return dt_error_set(err, DT_EFORMAT, "'%s': vocab entry '%.64s' has an invalid id",
+                                what, it->string ? it->string : "");
+        const char *s = it->string ? it->string : "";
+        (*ve)[k++] = (struct ventry){s, strlen(s), id};
+    }
+    *n_ve = k;
+    k = 0;
+    if (merges) {
+        cJSON_ArrayForEach(it, merges)
+        {
+            if (cJSON_IsString(it)) {
+                (*me)[k] = (struct mentry){it->valuestring, NULL, strlen(it->valuestring), 0, 0};
+            } else if (cJSON_IsArray(it) && cJSON_GetArraySize(it) == 2 &&
+                       cJSON_IsString(cJSON_GetArrayItem(it, 0)) &&
+                       cJSON_IsString(cJSON_GetArrayItem(it, 1))) {
+                const char *l = cJSON_GetArrayItem(it, 0)->valuestring;
+                const char *r = cJSON_GetArrayItem(it, 1)->valuestring;
+                (*me)[k] = (struct mentry){l, r, strlen(l), strlen(r), 1};
+            } else {
+                return dt_error_set(err, DT_EFORMAT, "'%s': merge %zu is neither \"a b\" nor [a, b]",
+                                    what, k);
+            }
+            k++;
+        }
+    }
+    *n_me = k;
+    return 0;
+}
+
 static int load(const char *json, size_t n_bytes, const cJSON *config, const char *what,
                 struct dt_tokenizer **out, struct dt_error *err)
 {
     struct dt_tokenizer *t = NULL;
     struct cfg c = {0};
+    struct dt_tokjson fj;
+    struct ventry *ve = NULL;
+    struct mentry *me = NULL;
+    size_t n_ve = 0, n_me = 0;
     int rc = 0;
-    cJSON *root = cJSON_ParseWithLength(json, n_bytes);
+    int fast = dt_tokjson_scan(json, n_bytes, &fj) == 0;
+    cJSON *root = fast ? cJSON_ParseWithLength(fj.rest, fj.n_rest) : NULL;
+    if (!root) {
+        fast = 0;
+        dt_tokjson_release(&fj);
+        root = cJSON_ParseWithLength(json, n_bytes);
+    }
     if (!root) {
         const char *at = cJSON_GetErrorPtr();
         size_t off = at && at >= json && at <= json + n_bytes ? (size_t)(at - json) : 0;
@@ -653,19 +743,15 @@ static int load(const char *json, size_t n_bytes, const cJSON *config, const cha
                               bool_of(model, "byte_fallback", 0));
     enum dt_tok_kind kind = byte_level ? DT_TOK_BPE : spm ? DT_TOK_SPM : DT_TOK_TEXT;
 
+    rc = fast ? entries_fast(&fj, &ve, &n_ve, &me, &n_me, err)
+              : entries_slow(vocab, merges, &ve, &n_ve, &me, &n_me, what, err);
+    if (rc)
+        goto done;
     int64_t max_id = -1;
     const cJSON *it;
-    cJSON_ArrayForEach(it, vocab)
-    {
-        int64_t id;
-        if (get_id(it, &id)) {
-            rc = dt_error_set(err, DT_EFORMAT, "'%s': vocab entry '%.64s' has an invalid id", what,
-                              it->string ? it->string : "");
-            goto done;
-        }
-        if (id > max_id)
-            max_id = id;
-    }
+    for (size_t k = 0; k < n_ve; k++)
+        if (ve[k].id > max_id)
+            max_id = ve[k].id;
     if (cJSON_IsArray(added)) {
         cJSON_ArrayForEach(it, added)
         {
@@ -685,7 +771,7 @@ static int load(const char *json, size_t n_bytes, const cJSON *config, const cha
     }
     /* a few gaps in the ids occur in real files; a handful of tokens with huge ids is an
      * attempt to make us allocate a huge table */
-    size_t n_given = (size_t)cJSON_GetArraySize(vocab) +
+    size_t n_given = n_ve +
                      (cJSON_IsArray(added) ? (size_t)cJSON_GetArraySize(added) : 0);
     if ((uint64_t)max_id + 1 > 2 * (uint64_t)n_given + 1024) {
         rc = dt_error_set(err, DT_EFORMAT, "'%s': token ids are sparse (id %lld for %zu tokens)",
@@ -695,18 +781,16 @@ static int load(const char *json, size_t n_bytes, const cJSON *config, const cha
     rc = dt_tok_new(kind, max_id + 1, &t, err);
     if (rc)
         goto done;
-    cJSON_ArrayForEach(it, vocab)
-    {
-        int64_t id = 0;
-        get_id(it, &id);
-        const char *s = it->string ? it->string : "";
+    for (size_t k = 0; k < n_ve; k++) {
+        int64_t id = ve[k].id;
+        const char *s = ve[k].s;
         if (t->tok[id].set) {
             rc = dt_error_set(err, DT_EFORMAT, "'%s': id %lld is given to two vocab entries", what,
                               (long long)id);
             goto done;
         }
-        int type = spm && is_byte_token(s) ? DT_TOKEN_BYTE : DT_TOKEN_NORMAL;
-        rc = dt_tok_set_token(t, id, s, strlen(s), type, 0.0f, err);
+        int type = spm && is_byte_token(s, ve[k].n) ? DT_TOKEN_BYTE : DT_TOKEN_NORMAL;
+        rc = dt_tok_set_token(t, id, s, ve[k].n, type, 0.0f, err);
         if (rc)
             goto done;
         t->tok[id].in_model = 1;
@@ -732,34 +816,18 @@ static int load(const char *json, size_t n_bytes, const cJSON *config, const cha
     if (rc)
         goto done;
 
-    size_t n_merges = merges ? (size_t)cJSON_GetArraySize(merges) : 0;
-    rc = dt_tok_reserve_merges(t, n_merges, err);
+    rc = dt_tok_reserve_merges(t, n_me, err);
     if (rc)
         goto done;
     t->merge_rank_by_index = 1;
     t->merge_strip_right = c.hf->n_prefix;
-    size_t i_merge = 0;
-    if (merges) {
-        cJSON_ArrayForEach(it, merges)
-        {
-            if (cJSON_IsString(it)) {
-                rc =
-                    dt_tok_add_merge_str(t, it->valuestring, strlen(it->valuestring), i_merge, err);
-            } else if (cJSON_IsArray(it) && cJSON_GetArraySize(it) == 2 &&
-                       cJSON_IsString(cJSON_GetArrayItem(it, 0)) &&
-                       cJSON_IsString(cJSON_GetArrayItem(it, 1))) {
-                const char *l = cJSON_GetArrayItem(it, 0)->valuestring;
-                const char *r = cJSON_GetArrayItem(it, 1)->valuestring;
-                rc = dt_tok_add_merge(t, l, strlen(l), r, strlen(r), i_merge, err);
-            } else {
-                rc = dt_error_set(err, DT_EFORMAT, "merge %zu is neither \"a b\" nor [a, b]",
-                                  i_merge);
-            }
-            if (rc) {
-                dt_error_prefix(err, "'%s'", what);
-                goto done;
-            }
-            i_merge++;
+    for (size_t i_merge = 0; i_merge < n_me; i_merge++) {
+        const struct mentry *m = &me[i_merge];
+        rc = m->pair ? dt_tok_add_merge(t, m->a, m->na, m->b, m->nb, i_merge, err)
+                     : dt_tok_add_merge_str(t, m->a, m->na, i_merge, err);
+        if (rc) {
+            dt_error_prefix(err, "'%s'", what);
+            goto done;
         }
     }
     rc = read_added(added, c.hf, err);
@@ -801,6 +869,10 @@ static int load(const char *json, size_t n_bytes, const cJSON *config, const cha
     *out = t;
     t = NULL;
 done:
+    dt_free(ve);
+    dt_free(me);
+    if (fast)
+        dt_tokjson_release(&fj);
     dt_hf_free(c.hf);
     dt_tokenizer_free(t);
     cJSON_Delete(root);
