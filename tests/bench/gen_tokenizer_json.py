@@ -4,8 +4,9 @@
 make the same token, as in converted SentencePiece vocabularies) for timing the loader:
 
     python3 tests/bench/gen_tokenizer_json.py OUT.json [n_vocab] [n_merges]
+    python3 tests/bench/gen_tokenizer_json.py --run BENCH_BINARY   (writes a temporary file)
 """
-import json, random, sys
+import json, os, random, subprocess, sys, tempfile
 
 def byte_chars():
     bs = list(range(ord('!'), ord('~') + 1)) + list(range(0xA1, 0xAD)) + list(range(0xAE, 0x100))
@@ -18,6 +19,13 @@ def byte_chars():
     return [chr(c) for c in cs]
 
 def main():
+    if sys.argv[1] == '--run':
+        with tempfile.TemporaryDirectory() as d:
+            path = os.path.join(d, 'tokenizer.json')
+            binary = sys.argv[2]
+            sys.argv = [sys.argv[0], path]
+            main()
+            sys.exit(subprocess.call([binary, path]))
     out = sys.argv[1]
     n_vocab = int(sys.argv[2]) if len(sys.argv) > 2 else 262144
     n_merges = int(sys.argv[3]) if len(sys.argv) > 3 else 514906
