@@ -15,17 +15,20 @@
  */
 #include "cli/cli_opts.h"
 #include "cli/commands.h"
+#include "infer/model.h"
 #include "detect/compare.h"
 #include "reports/compare_out.h"
 #include "reports/report.h"
 #include "reports/store.h"
 #include "util/alloc.h"
 #include "util/file.h"
+#include "util/log.h"
 #include "util/strbuf.h"
 
 #include <cJSON.h>
 #include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 
 static const char usage[] = "distiltrace check --policy POLICY.json [--db D] [--suspect MODEL]";
 
@@ -91,11 +94,25 @@ static int strings(const cJSON *arr, const char **out, size_t max, size_t *n)
 
 #define MAX_MODELS 32
 
+static void on_progress(void *ud, const char *stage, size_t done, size_t total)
+{
+    (void)ud;
+    char label[64];
+    snprintf(label, sizeof label, "%-20.20s", stage);
+    dt_progress(label, done, total);
+}
+
 int cmd_check_policy(int argc, char **argv)
 {
     const char *policy_path = NULL, *db_opt = NULL, *suspect_opt = NULL;
+    int json = 0;
     for (int i = 1; i < argc;) {
         int r;
+        if (!strcmp(argv[i], "--json")) {
+            json = 1;
+            i++;
+            continue;
+        }
         if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
             printf("usage: %s\n\nRuns the policy's suspect against each banned teacher, writes "
                    "the reports it names,\nand exits 1 when a verdict is in fail_on (0 when "
@@ -132,6 +149,8 @@ int cmd_check_policy(int argc, char **argv)
     pol.dir = slash ? dt_strndup(policy_path, (size_t)(slash - policy_path)) : NULL;
 
     int status = DT_EXIT_OK, any_fail = 0;
+    cJSON *jdoc = json ? cJSON_CreateObject() : NULL;
+    cJSON *jresults = jdoc ? cJSON_AddArrayToObject(jdoc, "results") : NULL;
     const char *teachers[MAX_MODELS], *controls[MAX_MODELS], *fail_on[8];
     size_t n_teachers = 0, n_controls = 0, n_fail_on = 0;
     char *paths[2 * MAX_MODELS + 2] = {0};
@@ -212,6 +231,8 @@ int cmd_check_policy(int argc, char **argv)
 
     struct dt_compare_params p;
     dt_compare_params_default(&p);
+    if (isatty(2))
+        p.progress = on_progress;
     if (jalpha)
         p.verdict.alpha = jalpha->valuedouble;
     if (jtpl)
@@ -251,6 +272,55 @@ int cmd_check_policy(int argc, char **argv)
             fprintf(stderr, "distiltrace: out of memory\n");
             goto done;
         }
+    /* Everything that can be checked before the work is checked before it: every model is
+     * there, every report can be written (missing directories are created), so a run never
+     * ends, after minutes of work, on a path typo. */
+    for (size_t i = 0; i + 1 < n_paths; i++)
+        if (!dt_path_exists(paths[i])) {
+            fprintf(stderr, "distiltrace check: cannot read '%s': no such file or directory\n",
+                    paths[i]);
+            status = DT_EXIT_INPUT;
+            goto done;
+        }
+    for (size_t t = 0; t < n_teachers; t++) {
+        char *tpath = resolve(&pol, teachers[t]);
+        int missing = tpath && !dt_path_exists(tpath);
+        if (missing)
+            fprintf(stderr, "distiltrace check: cannot read '%s': no such file or directory\n",
+                    tpath);
+        dt_free(tpath);
+        if (!tpath || missing) {
+            status = tpath ? DT_EXIT_INPUT : DT_EXIT_RESOURCE;
+            goto done;
+        }
+    }
+    if (jfmt) {
+        const cJSON *it;
+        cJSON_ArrayForEach(it, jfmt)
+        {
+            for (size_t t = 0; t < n_teachers; t++) {
+                char *base = resolve(&pol, it->valuestring);
+                char *tpath = resolve(&pol, teachers[t]);
+                char *out = base && tpath && n_teachers > 1 ? suffixed(base, tpath) : base;
+                int rc = out ? dt_file_prepare_output(out, &err)
+                             : dt_error_set(&err, DT_ENOMEM, "out of memory");
+                if (out != base)
+                    dt_free(out);
+                dt_free(base);
+                dt_free(tpath);
+                if (rc) {
+                    status = dt_cli_fail(&err);
+                    goto done;
+                }
+                if (n_teachers == 1)
+                    break;
+            }
+        }
+    }
+    if (dt_file_prepare_output(db_path, &err)) {
+        status = dt_cli_fail(&err);
+        goto done;
+    }
     if (dt_store_open(db_path, &store, &err)) {
         status = dt_cli_fail(&err);
         goto done;
@@ -264,7 +334,13 @@ int cmd_check_policy(int argc, char **argv)
         uint64_t seed = p.seed;
         int rc = tpath ? 0 : DT_ENOMEM;
         if (rc == 0)
-            rc = dt_store_run_begin(store, argc, argv, &seed, p.threads, &run_id, &err);
+            fprintf(stderr, "distiltrace check: comparing %s with banned teacher %s (%zu of %zu, "
+                    "%zu controls)...\n", base_name(sus_path), base_name(tpath), t + 1, n_teachers,
+                    n_controls);
+        if (rc == 0)
+            rc = dt_store_run_begin(store, argc, argv, &seed,
+                                          p.threads > 0 ? p.threads : DT_MODEL_DEFAULT_THREADS,
+                                          &run_id, &err);
         if (rc == 0 &&
             (rc = dt_compare_run(&tin, 1, &sus_in, ctl_in, n_controls, &p, &res, &err)) != 0) {
             struct dt_error e2;
@@ -275,6 +351,7 @@ int cmd_check_policy(int argc, char **argv)
             status = dt_cli_fail(&err);
             break;
         }
+        dt_progress_clear();
         rc = dt_compare_store(store, run_id, &res, &p, &err);
         const struct dt_verdict *v = &res.outcomes[res.i_best].verdict;
         const char *rel = dt_relation_name(v->relation);
@@ -285,9 +362,23 @@ int cmd_check_policy(int argc, char **argv)
         struct dt_error e2;
         if (rc == 0)
             rc = dt_store_run_end(store, run_id, fails ? DT_EXIT_EVIDENCE : DT_EXIT_OK, &e2);
-        printf("%s: %s against banned teacher %s (p = %.2g, alpha %.2g) -> %s\n",
-               base_name(sus_path), rel, base_name(tpath), v->p_value, v->alpha,
-               fails ? "FAIL" : "pass");
+        cJSON *jres = NULL;
+        if (jresults) {
+            jres = cJSON_CreateObject();
+            cJSON_AddStringToObject(jres, "teacher", tpath);
+            cJSON_AddStringToObject(jres, "suspect", sus_path);
+            cJSON_AddStringToObject(jres, "relation", rel);
+            cJSON_AddNumberToObject(jres, "p_value", v->p_value);
+            cJSON_AddNumberToObject(jres, "alpha", v->alpha);
+            cJSON_AddBoolToObject(jres, "fails", fails);
+            cJSON_AddNumberToObject(jres, "run_id", (double)run_id);
+            cJSON_AddObjectToObject(jres, "reports");
+            cJSON_AddItemToArray(jresults, jres);
+        } else {
+            printf("%s: %s against banned teacher %s (p = %.2g, alpha %.2g) -> %s\n",
+                   base_name(sus_path), rel, base_name(tpath), v->p_value, v->alpha,
+                   fails ? "FAIL" : "pass");
+        }
         dt_compare_result_release(&res);
         if (rc) {
             dt_free(tpath);
@@ -297,7 +388,9 @@ int cmd_check_policy(int argc, char **argv)
         /* the reports, rendered from the store like `report` does */
         const cJSON *it;
         struct dt_report *r = NULL;
-        if (jfmt && (rc = dt_report_load(store, run_id, &r, &err)) != 0) {
+        if (jfmt && ((rc = dt_report_load(store, run_id, &r, &err)) != 0 ||
+                     (rc = dt_report_set_gate(r, fail_on, n_fail_on, &err)) != 0)) {
+            dt_report_free(r);
             dt_free(tpath);
             status = dt_cli_fail(&err);
             break;
@@ -313,7 +406,10 @@ int cmd_check_policy(int argc, char **argv)
                      : dt_error_set(&err, DT_ENOMEM, "out of memory");
             if (rc == 0)
                 rc = dt_file_write_all(out, sb.data, sb.len, &err);
-            if (rc == 0)
+            if (rc == 0 && jres)
+                cJSON_AddStringToObject(cJSON_GetObjectItemCaseSensitive(jres, "reports"),
+                                        it->string, out);
+            else if (rc == 0)
                 printf("  %s report: %s\n", it->string, out);
             dt_free(out);
             dt_strbuf_release(&sb);
@@ -327,9 +423,20 @@ int cmd_check_policy(int argc, char **argv)
     }
     if (status == DT_EXIT_OK && any_fail)
         status = DT_EXIT_EVIDENCE;
-    if (status <= DT_EXIT_EVIDENCE)
+    if (status <= DT_EXIT_EVIDENCE && jdoc) {
+        cJSON_AddStringToObject(jdoc, "command", "check");
+        cJSON_AddStringToObject(jdoc, "policy", policy_path);
+        cJSON_AddStringToObject(jdoc, "db", db_path);
+        cJSON_AddBoolToObject(jdoc, "passed", !any_fail);
+        char *txt = cJSON_Print(jdoc);
+        if (txt)
+            printf("%s\n", txt);
+        cJSON_free(txt);
+    } else if (status <= DT_EXIT_EVIDENCE) {
         printf("policy %s\n", any_fail ? "FAILED" : "passed");
+    }
 done:
+    cJSON_Delete(jdoc);
     dt_store_close(store);
     for (size_t i = 0; i < n_paths; i++)
         dt_free(paths[i]);

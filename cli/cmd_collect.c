@@ -12,6 +12,7 @@
 #include "reports/ingest.h"
 #include "util/log.h"
 
+#include <cJSON.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -41,8 +42,38 @@ static void on_progress(void *ud, size_t done, size_t total)
     dt_progress("collect", done, total);
 }
 
+/* `collect --json`: one object (docs/schema/collect.schema.json). */
+static void print_json(const struct dt_collect_result *res, const char *model, const char *db,
+                       const struct dt_endpoint_stats *st)
+{
+    cJSON *o = cJSON_CreateObject();
+    cJSON_AddStringToObject(o, "command", "collect");
+    cJSON_AddStringToObject(o, "model", model ? model : "");
+    cJSON_AddStringToObject(o, "db", db);
+    cJSON_AddNumberToObject(o, "run_id", (double)res->run_id);
+    cJSON_AddNumberToObject(o, "collection_id", (double)res->collection_id);
+    cJSON_AddNumberToObject(o, "probes", (double)res->n_probes);
+    cJSON_AddNumberToObject(o, "samples_new", (double)res->n_samples_new);
+    cJSON_AddNumberToObject(o, "probes_already_complete", (double)res->n_skipped);
+    if (st) {
+        cJSON *r = cJSON_AddObjectToObject(o, "retries");
+        cJSON_AddNumberToObject(r, "total", (double)st->n_retries);
+        cJSON_AddNumberToObject(r, "http_429", (double)st->n_429);
+        cJSON_AddNumberToObject(r, "http_5xx", (double)st->n_5xx);
+        cJSON_AddNumberToObject(r, "timeouts", (double)st->n_timeouts);
+        cJSON_AddNumberToObject(r, "connection_errors", (double)st->n_conn_errors);
+        cJSON_AddNumberToObject(r, "malformed", (double)st->n_malformed);
+    }
+    char *txt = cJSON_Print(o);
+    if (txt)
+        printf("%s\n", txt);
+    cJSON_free(txt);
+    cJSON_Delete(o);
+}
+
 int cmd_collect(int argc, char **argv)
 {
+    int json = 0;
     const char *model_path = NULL, *corpus = NULL, *db = NULL, *name = NULL, *v;
     const char *endpoint = NULL, *api_model = NULL, *key_env = "OPENAI_API_KEY", *shard_s = NULL;
     struct dt_endpoint_options eo;
@@ -54,6 +85,11 @@ int cmd_collect(int argc, char **argv)
     struct dt_collect_params p;
     dt_collect_params_init(&p);
     for (int i = 1; i < argc;) {
+        if (!strcmp(argv[i], "--json")) {
+            json = 1;
+            i++;
+            continue;
+        }
         int r;
         if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
             printf("usage: %s\n", usage);
@@ -174,7 +210,9 @@ int cmd_collect(int argc, char **argv)
             fprintf(stderr, "collect: %zu retries (%zu 429, %zu 5xx, %zu timeouts, %zu connection "
                     "errors, %zu malformed responses)\n", st.n_retries, st.n_429, st.n_5xx,
                     st.n_timeouts, st.n_conn_errors, st.n_malformed);
-        if (rc == 0)
+        if (rc == 0 && json)
+            print_json(&res, api_model, db, &st);
+        else if (rc == 0)
             printf("collected %zu new samples over %zu probes (%zu already complete) from '%s' "
                    "into '%s' (run %lld, collection %lld)\n",
                    res.n_samples_new, res.n_probes, res.n_skipped, api_model, db,
@@ -188,7 +226,9 @@ int cmd_collect(int argc, char **argv)
         dt_tokenizer_find(tok, "<|assistant|>") >= 0)
         p.chat_template = "<|user|>{prompt}<|assistant|>";
     rc = dt_store_collect(s, m, name, c, &p, argc, argv, on_progress, NULL, &res, &err);
-    if (rc == 0)
+    if (rc == 0 && json)
+        print_json(&res, name ? name : model_path, db, NULL);
+    else if (rc == 0)
         printf("collected %zu new samples over %zu probes (%zu already complete) into '%s' "
                "(run %lld, collection %lld)\n",
                res.n_samples_new, res.n_probes, res.n_skipped, db, (long long)res.run_id,

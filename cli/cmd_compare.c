@@ -5,10 +5,12 @@
  */
 #include "cli/cli_opts.h"
 #include "cli/commands.h"
+#include "infer/model.h"
 #include "detect/compare.h"
 #include "reports/compare_out.h"
 #include "reports/store.h"
 #include "util/alloc.h"
+#include "util/file.h"
 #include "util/log.h"
 
 #include <cJSON.h>
@@ -63,7 +65,16 @@ static void print_text(const struct dt_compare_result *r, const struct dt_compar
 {
     const struct dt_compare_outcome *o = &r->outcomes[r->i_best];
     char pb[32];
-    printf("verdict: %s (p = %s, alpha %g)\n", dt_relation_name(o->verdict.relation),
+    /* colour only for a person at a terminal (NO_COLOR honoured): red derived, yellow
+     * inconclusive, green independent */
+    const char *nc = getenv("NO_COLOR");
+    int colour = isatty(1) && !(nc && nc[0]);
+    enum dt_relation rel = o->verdict.relation;
+    const char *on = !colour                        ? ""
+                     : rel == DT_REL_INDEPENDENT    ? "\033[32m"
+                     : rel == DT_REL_INCONCLUSIVE   ? "\033[33m"
+                                                    : "\033[1;31m";
+    printf("verdict: %s%s%s (p = %s, alpha %g)\n", on, dt_relation_name(rel), colour ? "\033[0m" : "",
            fmt_p(r->n_teachers > 1 ? r->attribution_p : o->verdict.p_value, pb, sizeof pb),
            p->verdict.alpha);
     printf("teacher: %s   suspect: %s   controls:", r->parties[o->i_teacher].name,
@@ -85,9 +96,13 @@ static void print_text(const struct dt_compare_result *r, const struct dt_compar
     for (size_t i = 0; i < o->n_ms; i++) {
         const struct dt_measurement *m = &o->ms[i];
         const struct dt_signal_result *s = &o->verdict.signals[i];
-        char p1[32], p2[32];
-        printf("%-22s %-10s %10.4g %10s %10s  %s\n", m->name, dt_signal_class_name(m->cls),
-               m->statistic, fmt_p(s->tested ? s->p_value : NAN, p1, sizeof p1),
+        char p1[32], p2[32], st[32];
+        if (isfinite(m->statistic))
+            snprintf(st, sizeof st, "%.4g", m->statistic);
+        else
+            snprintf(st, sizeof st, "-");
+        printf("%-22s %-10s %10s %10s %10s  %s\n", m->name, dt_signal_class_name(m->cls), st,
+               fmt_p(s->tested ? s->p_value : NAN, p1, sizeof p1),
                fmt_p(s->tested ? s->p_adjusted : NAN, p2, sizeof p2),
                !m->applicable ? "(not applicable)" : (s->significant ? "significant" : ""));
     }
@@ -359,21 +374,39 @@ static int run(int argc, char **argv, int attribute)
     if (quiet)
         dt_log_verbosity = 0;
 
+    /* Inputs are checked before the evidence store is touched: a typo in a path never creates
+     * a store or records a failed run. */
+    for (size_t k = 0; k < n_teachers + n_controls + 1; k++) {
+        const struct dt_compare_input *in =
+            k == 0 ? &suspect : k <= n_teachers ? &teachers[k - 1] : &controls[k - 1 - n_teachers];
+        const char *paths[2] = {in->model_path, in->transcripts_path};
+        for (int j = 0; j < 2; j++)
+            if (paths[j] && !dt_path_exists(paths[j])) {
+                fprintf(stderr, "distiltrace %s: cannot read '%s': no such file or directory\n",
+                        cmd, paths[j]);
+                return DT_EXIT_INPUT;
+            }
+    }
     struct dt_error err = {0};
     struct dt_store *store = NULL;
     int64_t run_id = 0;
     int rc;
+    if (!no_db && (rc = dt_file_prepare_output(db, &err)) != 0)
+        return dt_cli_fail(&err);
     if (!no_db) {
         if ((rc = dt_store_open(db, &store, &err)) != 0)
             return dt_cli_fail(&err);
         uint64_t seed = p.seed;
-        if ((rc = dt_store_run_begin(store, argc, argv, &seed, p.threads, &run_id, &err)) != 0) {
+        if ((rc = dt_store_run_begin(store, argc, argv, &seed,
+                                          p.threads > 0 ? p.threads : DT_MODEL_DEFAULT_THREADS,
+                                          &run_id, &err)) != 0) {
             dt_store_close(store);
             return dt_cli_fail(&err);
         }
     }
     struct dt_compare_result res;
     rc = dt_compare_run(teachers, n_teachers, &suspect, controls, n_controls, &p, &res, &err);
+    dt_progress_clear();
     int status;
     if (rc) {
         status = dt_cli_fail(&err);

@@ -7,6 +7,7 @@
 #include "reports/ingest.h"
 #include "util/alloc.h"
 
+#include <cJSON.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -21,9 +22,31 @@ static const char usage[] =
 
 static int list_stored(void *ud, const struct dt_store_corpus_row *r)
 {
-    (void)ud;
+    cJSON *arr = ud;
+    if (arr) {
+        cJSON *o = cJSON_CreateObject();
+        cJSON_AddStringToObject(o, "id", r->xxh128);
+        cJSON_AddStringToObject(o, "name", r->name ? r->name : "");
+        cJSON_AddStringToObject(o, "source", r->source ? r->source : "");
+        cJSON_AddNumberToObject(o, "probes", (double)r->n_probes);
+        cJSON_AddBoolToObject(o, "builtin", 0);
+        return cJSON_AddItemToArray(arr, o) ? 0 : DT_ENOMEM;
+    }
     printf("%-32s %6lld probes  %s  (%s)\n", r->xxh128, (long long)r->n_probes, r->name, r->source);
     return 0;
+}
+
+static int print_doc(cJSON *o)
+{
+    char *txt = o ? cJSON_Print(o) : NULL;
+    cJSON_Delete(o);
+    if (!txt) {
+        fprintf(stderr, "distiltrace: out of memory\n");
+        return DT_EXIT_RESOURCE;
+    }
+    printf("%s\n", txt);
+    cJSON_free(txt);
+    return DT_EXIT_OK;
 }
 
 int cmd_corpus(int argc, char **argv)
@@ -41,8 +64,14 @@ int cmd_corpus(int argc, char **argv)
     const char *sub = argv[1];
     if (strcmp(sub, "list") && strcmp(sub, "show") && strcmp(sub, "export") && strcmp(sub, "add"))
         return dt_cli_usage("corpus", usage);
+    int json = 0;
     for (int i = 2; i < argc;) {
         int r;
+        if (!strcmp(argv[i], "--json")) {
+            json = 1;
+            i++;
+            continue;
+        }
         if ((r = dt_cli_opt("corpus", argc, argv, &i, "--db", &db)) ||
             (r = dt_cli_opt("corpus", argc, argv, &i, "--name", &name))) {
             if (r < 0)
@@ -67,21 +96,37 @@ int cmd_corpus(int argc, char **argv)
     struct dt_corpus *c = NULL, *smp = NULL;
     int rc = 0;
     if (!strcmp(sub, "list")) {
+        cJSON *doc = json ? cJSON_CreateObject() : NULL;
+        cJSON *arr = doc ? cJSON_AddArrayToObject(doc, "corpora") : NULL;
         for (const char *const *n = dt_corpus_builtin_names(); *n; n++) {
-            if ((rc = dt_corpus_builtin(*n, &c, &err)))
+            if ((rc = dt_corpus_builtin(*n, &c, &err))) {
+                cJSON_Delete(doc);
                 return dt_cli_fail(&err);
-            printf("%-32s %6zu probes  %s  (built-in)\n", c->id, c->n_probes, c->name);
+            }
+            if (arr) {
+                cJSON *o = cJSON_CreateObject();
+                cJSON_AddStringToObject(o, "id", c->id);
+                cJSON_AddStringToObject(o, "name", c->name);
+                cJSON_AddStringToObject(o, "source", "built-in");
+                cJSON_AddNumberToObject(o, "probes", (double)c->n_probes);
+                cJSON_AddBoolToObject(o, "builtin", 1);
+                cJSON_AddItemToArray(arr, o);
+            } else {
+                printf("%-32s %6zu probes  %s  (built-in)\n", c->id, c->n_probes, c->name);
+            }
             dt_corpus_free(c);
             c = NULL;
         }
         if (db) {
             if ((rc = dt_store_open_flags(db, DT_STORE_NO_CREATE, &s, &err)) == 0)
-                rc = dt_store_corpora_list(s, list_stored, NULL, &err);
+                rc = dt_store_corpora_list(s, list_stored, arr, &err);
             dt_store_close(s);
-            if (rc)
+            if (rc) {
+                cJSON_Delete(doc);
                 return dt_cli_fail(&err);
+            }
         }
-        return DT_EXIT_OK;
+        return doc ? print_doc(doc) : DT_EXIT_OK;
     }
     if (!spec || (!strcmp(sub, "add") && !db))
         return dt_cli_usage("corpus", usage);
@@ -110,6 +155,22 @@ int cmd_corpus(int argc, char **argv)
         if ((rc = dt_store_corpus_upsert(s, c, &id, &err)))
             goto done;
         printf("corpus %s (%zu probes) stored in '%s' as '%s'\n", c->id, c->n_probes, db, c->name);
+    } else if (!strcmp(sub, "show") && json) {
+        cJSON *o = cJSON_CreateObject(), *arr;
+        cJSON_AddStringToObject(o, "id", c->id);
+        cJSON_AddStringToObject(o, "name", c->name);
+        cJSON_AddStringToObject(o, "source", c->source ? c->source : "");
+        arr = cJSON_AddArrayToObject(o, "probes");
+        for (size_t i = 0; arr && i < c->n_probes; i++) {
+            cJSON *q = cJSON_CreateObject();
+            cJSON_AddStringToObject(q, "id", c->probes[i].id);
+            cJSON_AddStringToObject(q, "kind", dt_probe_kind_name(c->probes[i].kind));
+            if (c->probes[i].lang)
+                cJSON_AddStringToObject(q, "lang", c->probes[i].lang);
+            cJSON_AddStringToObject(q, "text", c->probes[i].text);
+            cJSON_AddItemToArray(arr, q);
+        }
+        rc = print_doc(o) == DT_EXIT_OK ? 0 : dt_error_set(&err, DT_ENOMEM, "out of memory");
     } else if (!strcmp(sub, "show")) {
         printf("corpus %s  %s  (%s)  %zu probes\n", c->id, c->name, c->source, c->n_probes);
         for (size_t i = 0; i < c->n_probes; i++)

@@ -11,6 +11,7 @@
 #include "util/file.h"
 #include "util/strbuf.h"
 
+#include <cJSON.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -43,7 +44,7 @@ static const char *state_name(enum dt_report_check_state st)
     return "?";
 }
 
-static int verify(const char *db, const char *file)
+static int verify(const char *db, const char *file, int json)
 {
     struct dt_store *s = NULL;
     struct dt_error err = {0};
@@ -66,6 +67,39 @@ static int verify(const char *db, const char *file)
         dt_error_prefix(&err, "'%s'", file);
         return dt_cli_fail(&err);
     }
+    int ok = dt_report_verification_ok(&v);
+    if (json) {
+        cJSON *o = cJSON_CreateObject(), *files;
+        cJSON_AddStringToObject(o, "command", "report --verify");
+        cJSON_AddStringToObject(o, "report", file);
+        cJSON_AddStringToObject(o, "format", dt_report_format_name(v.format));
+        cJSON_AddNumberToObject(o, "run_id", (double)v.run_id);
+        cJSON_AddBoolToObject(o, "document_ok", v.body_ok);
+        cJSON_AddBoolToObject(o, "run_found", v.run_found);
+        cJSON_AddBoolToObject(o, "evidence_ok", v.evidence_ok);
+        files = cJSON_AddArrayToObject(o, "inputs");
+        for (size_t i = 0; files && i < v.n_files; i++) {
+            const struct dt_report_file_check *f = &v.files[i];
+            cJSON *x = cJSON_CreateObject();
+            cJSON_AddStringToObject(x, "role", f->role ? f->role : "");
+            cJSON_AddStringToObject(x, "name", f->name ? f->name : "");
+            if (f->path)
+                cJSON_AddStringToObject(x, "path", f->path);
+            else
+                cJSON_AddNullToObject(x, "path");
+            cJSON_AddStringToObject(x, "store", state_name(f->store_state));
+            cJSON_AddStringToObject(x, "file", state_name(f->file_state));
+            cJSON_AddItemToArray(files, x);
+        }
+        cJSON_AddStringToObject(o, "result", !ok ? "not verified" : v.n_missing ? "partially verified" : "verified");
+        char *txt = cJSON_Print(o);
+        cJSON_Delete(o);
+        if (txt)
+            printf("%s\n", txt);
+        cJSON_free(txt);
+        dt_report_verification_release(&v);
+        return ok ? DT_EXIT_OK : DT_EXIT_MISMATCH;
+    }
     printf("report:    %s (%s, run %lld)\n", file, dt_report_format_name(v.format),
            (long long)v.run_id);
     printf("document:  %s\n",
@@ -79,10 +113,13 @@ static int verify(const char *db, const char *file)
                state_name(f->store_state), state_name(f->file_state),
                f->path ? f->path : "(no path)");
     }
-    int ok = dt_report_verification_ok(&v);
-    if (ok)
-        printf("verified%s\n",
-               v.n_missing ? " (some input files were not present to re-hash)" : "");
+    if (ok && v.n_missing)
+        printf("partially verified: the document and the store match; %d input file%s not at "
+               "%s recorded path%s and not re-hashed\n",
+               v.n_missing, v.n_missing == 1 ? " is" : "s are", v.n_missing == 1 ? "its" : "their",
+               v.n_missing == 1 ? "" : "s");
+    else if (ok)
+        printf("verified\n");
     else
         printf("NOT verified\n");
     dt_report_verification_release(&v);
@@ -92,8 +129,14 @@ static int verify(const char *db, const char *file)
 int cmd_report(int argc, char **argv)
 {
     const char *db = NULL, *fmt = "html", *out = NULL, *check = NULL, *run = NULL;
+    int json = 0;
     for (int i = 1; i < argc;) {
         int r;
+        if (!strcmp(argv[i], "--json")) {
+            json = 1;
+            i++;
+            continue;
+        }
         if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
             printf("usage: %s\n\n%s", usage, help);
             return DT_EXIT_OK;
@@ -116,7 +159,7 @@ int cmd_report(int argc, char **argv)
     if (!db || (!check && !run) || (check && run))
         return dt_cli_usage("report", usage);
     if (check)
-        return verify(db, check);
+        return verify(db, check, json);
     enum dt_report_format f = dt_report_format_parse(fmt);
     if (!f) {
         fprintf(stderr, "distiltrace report: unknown format '%s' (html, md, json, junit, sarif)\n",

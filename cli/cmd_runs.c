@@ -12,6 +12,16 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* The store keeps 'running', 'ok', 'failed'; a run whose process died before ending it is
+ * stored as failed with exit status 130 and shown as interrupted. */
+static const char *shown_status(const struct dt_store_run *r)
+{
+    if (r->status && !strcmp(r->status, "failed") && r->has_exit_code &&
+        r->exit_code == DT_EXIT_INTERRUPTED)
+        return "interrupted";
+    return r->status ? r->status : "";
+}
+
 static const char usage[] = "distiltrace runs list --db D [--json] | runs show --db D RUN [--json]";
 
 static char *run_json(const struct dt_store_run *r)
@@ -33,7 +43,7 @@ static char *run_json(const struct dt_store_run *r)
         cJSON_AddStringToObject(o, "ended_at", r->ended_at);
     else
         cJSON_AddNullToObject(o, "ended_at");
-    cJSON_AddStringToObject(o, "status", r->status ? r->status : "");
+    cJSON_AddStringToObject(o, "status", shown_status(r));
     if (r->has_seed) {
         char seed[32];
         snprintf(seed, sizeof seed, "%" PRIu64, r->seed);
@@ -67,10 +77,10 @@ static int print_run(void *ud, const struct dt_store_run *r)
         return 0;
     }
     if (c->n++ == 0)
-        printf("%-5s %-12s %-8s %-24s %-24s %6s %6s %6s\n", "id", "command", "status", "started",
+        printf("%-5s %-12s %-11s %-24s %-24s %6s %6s %6s\n", "id", "command", "status", "started",
                "ended", "obs", "sig", "verd");
-    printf("%-5lld %-12s %-8s %-24s %-24s %6lld %6lld %6lld\n", (long long)r->id, r->command,
-           r->status, r->started_at, r->ended_at ? r->ended_at : "-", (long long)r->n_observations,
+    printf("%-5lld %-12s %-11s %-24s %-24s %6lld %6lld %6lld\n", (long long)r->id, r->command,
+           shown_status(r), r->started_at, r->ended_at ? r->ended_at : "-", (long long)r->n_observations,
            (long long)r->n_signals, (long long)r->n_verdicts);
     return 0;
 }
@@ -89,7 +99,7 @@ static int print_run_detail(void *ud, const struct dt_store_run *r)
     printf("run %lld\n  command:      %s\n  command line: %s\n  tool version: %s\n  host:         "
            "%s (pid %lld)\n  started:      %s\n  ended:        %s\n  status:       %s",
            (long long)r->id, r->command, r->argv_json, r->tool_version, r->host ? r->host : "-",
-           (long long)r->pid, r->started_at, r->ended_at ? r->ended_at : "-", r->status);
+           (long long)r->pid, r->started_at, r->ended_at ? r->ended_at : "-", shown_status(r));
     if (r->has_exit_code)
         printf(" (exit %d)", r->exit_code);
     printf("\n");

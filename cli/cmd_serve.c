@@ -1,13 +1,13 @@
 /*
  * `distiltrace serve --model M [--host 127.0.0.1] [--port P]`: an OpenAI-compatible server
- * over the local model (infer/serve.h) until SIGINT or SIGTERM; requests in flight finish
+ * over the local model (server/serve.h) until SIGINT or SIGTERM; requests in flight finish
  * before it exits. Prints "listening on http://HOST:PORT" on stdout once bound (--port 0 picks
  * a free port, which that line tells).
  */
 #include "cli/cli_opts.h"
 #include "cli/commands.h"
 #include "infer/model.h"
-#include "infer/serve.h"
+#include "server/serve.h"
 #include "infer/tokenizer.h"
 
 #include <signal.h>
@@ -17,13 +17,23 @@
 static const char usage[] =
     "distiltrace serve --model M [--host 127.0.0.1] [--port 8080] [--model-name NAME]\n"
     "       [--chat-template STR] [--threads N] [--max-tokens-limit N] [--max-body-bytes N]\n"
-    "       [--max-connections N]\n"
-    "Serves POST /v1/chat/completions, POST /v1/completions, GET /v1/models and GET /health.\n"
+    "       [--max-connections N] [--quiet]\n"
+    "Serves POST /v1/chat/completions, POST /v1/completions, GET /v1/models and GET /health,\n"
+    "with stream (server-sent events), n (up to 16 answers, the i-th sampled with seed + i),\n"
+    "echo (completions) and logprobs; a request naming another model gets 404. Each request\n"
+    "is logged on stderr (client, request, status, bytes, seconds) unless --quiet.\n"
     "Chat messages use --chat-template ('{prompt}' marks the last user message); without it,\n"
     "models whose vocabulary has <|user|> and <|assistant|> get '<|user|>{prompt}<|assistant|>'.\n"
     "For testing API clients only: --fault-429-every N, --fault-500-every N,\n"
     "--fault-malformed-every N (a truncated JSON body), --fault-delay-ms MS with\n"
     "--fault-delay-every N make every Nth generation request fail or answer late.";
+
+static void log_access(void *ud, const struct dt_access_entry *e)
+{
+    (void)ud;
+    fprintf(stderr, "%s \"%s %s\" %d %zu %.3fs%s\n", e->client, e->method, e->path, e->status,
+            e->bytes, e->seconds, e->completed ? "" : " (closed early)");
+}
 
 static int int_opt(int argc, char **argv, int *i, const char *name, long lo, long hi, int *out,
                    int *r)
@@ -47,7 +57,14 @@ int cmd_serve(int argc, char **argv)
     struct dt_serve_options o;
     dt_serve_options_init(&o);
     o.model_name = NULL;
+    int quiet = 0;
     for (int i = 1; i < argc;) {
+        if (!strcmp(argv[i], "--quiet") || !strcmp(argv[i], "-q")) {
+            o.on_access = NULL;
+            quiet = 1;
+            i++;
+            continue;
+        }
         if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
             printf("usage: %s\n", usage);
             return DT_EXIT_OK;
@@ -76,6 +93,8 @@ int cmd_serve(int argc, char **argv)
     }
     if (!model_path)
         return dt_cli_usage("serve", usage);
+    if (!quiet)
+        o.on_access = log_access;
     if (body_bytes > 0)
         o.max_body_bytes = (size_t)body_bytes;
     if (max_conn > 0)

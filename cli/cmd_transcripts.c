@@ -6,14 +6,18 @@
 #include "cli/cli_opts.h"
 #include "cli/commands.h"
 #include "reports/ingest.h"
+#include "util/alloc.h"
 
+#include <cJSON.h>
 #include <math.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <string.h>
 
 static const char import_usage[] =
-    "distiltrace transcripts import --db D --file F --model-name NAME\n"
-    "         [--format auto|openai-chat|openai-completions|llama-server|plain]\n"
+    "distiltrace transcripts import --db D --file F --model-name NAME [--requests BATCH_INPUT]\n"
+    "         [--format auto|openai-chat|openai-completions|openai-responses|openai-batch|\n"
+    "                   chat-messages|llama-server|plain]\n"
     "         [--on-error reject|skip] [--max-line-bytes N]";
 
 static void print_line_error(void *ud, size_t line, const struct dt_error *e)
@@ -32,7 +36,8 @@ static int parse_common(const char *cmd, int argc, char **argv, int i0, const ch
         int r;
         if ((r = dt_cli_opt(cmd, argc, argv, &i, "--db", db)) ||
             (r = dt_cli_opt(cmd, argc, argv, &i, "--file", file)) ||
-            (r = dt_cli_opt(cmd, argc, argv, &i, "--model-name", model))) {
+            (r = dt_cli_opt(cmd, argc, argv, &i, "--model-name", model)) ||
+            (r = dt_cli_opt(cmd, argc, argv, &i, "--requests", &opt->requests_path))) {
             if (r < 0)
                 return -1;
         } else if ((r = dt_cli_opt(cmd, argc, argv, &i, "--format", &v))) {
@@ -74,8 +79,20 @@ static int cmd_import(int argc, char **argv)
     struct dt_error err = {0};
     struct dt_store *s = NULL;
     struct dt_import_result res;
-    if (parse_common("transcripts import", argc, argv, 2, &db, &file, &model, &opt) || !db ||
-        !file || !model)
+    int json = 0, n_rest = 0;
+    char **rest = dt_calloc((size_t)argc + 1, sizeof *rest);
+    if (!rest)
+        return DT_EXIT_RESOURCE;
+    for (int i = 0; i < argc; i++) {
+        if (i >= 2 && !strcmp(argv[i], "--json"))
+            json = 1;
+        else
+            rest[n_rest++] = argv[i];
+    }
+    int bad = parse_common("transcripts import", n_rest, rest, 2, &db, &file, &model, &opt) ||
+              !db || !file || !model;
+    dt_free(rest);
+    if (bad)
         return dt_cli_usage("transcripts import", import_usage);
     int rc = dt_store_open(db, &s, &err);
     if (rc == 0)
@@ -83,6 +100,25 @@ static int cmd_import(int argc, char **argv)
     dt_store_close(s);
     if (rc)
         return dt_cli_fail(&err);
+    if (json) {
+        cJSON *o = cJSON_CreateObject();
+        cJSON_AddStringToObject(o, "command", "transcripts import");
+        cJSON_AddStringToObject(o, "file", file);
+        cJSON_AddStringToObject(o, "model", model);
+        cJSON_AddStringToObject(o, "db", db);
+        cJSON_AddNumberToObject(o, "run_id", (double)res.run_id);
+        cJSON_AddNumberToObject(o, "collection_id", (double)res.collection_id);
+        cJSON_AddNumberToObject(o, "records", (double)res.n_records);
+        cJSON_AddNumberToObject(o, "inserted", (double)res.n_inserted);
+        cJSON_AddNumberToObject(o, "already_present", (double)res.n_existing);
+        cJSON_AddNumberToObject(o, "malformed_skipped", (double)res.n_bad);
+        char *txt = cJSON_Print(o);
+        if (txt)
+            printf("%s\n", txt);
+        cJSON_free(txt);
+        cJSON_Delete(o);
+        return txt ? DT_EXIT_OK : DT_EXIT_RESOURCE;
+    }
     printf("imported %zu records from '%s' as model '%s' (run %lld, collection %lld): %zu new, "
            "%zu already present",
            res.n_records, file, model, (long long)res.run_id, (long long)res.collection_id,
@@ -93,6 +129,27 @@ static int cmd_import(int argc, char **argv)
     return DT_EXIT_OK;
 }
 
+/* Prints at most max_chars characters of text on one line: newlines and tabs as \n and \t,
+ * an ellipsis when cut (never inside a UTF-8 sequence). */
+static void print_oneline(const char *text, size_t max_chars)
+{
+    size_t n = 0;
+    for (const unsigned char *p = (const unsigned char *)text; *p; p++) {
+        if ((*p & 0xC0) != 0x80 && n++ == max_chars) {
+            fputs("...", stdout);
+            return;
+        }
+        if (*p == '\n')
+            fputs("\\n", stdout);
+        else if (*p == '\t')
+            fputs("\\t", stdout);
+        else if (*p == '\r')
+            fputs("\\r", stdout);
+        else
+            putchar(*p);
+    }
+}
+
 static int cmd_show(int argc, char **argv)
 {
     const char *db = NULL, *file = NULL, *model = NULL;
@@ -100,9 +157,26 @@ static int cmd_show(int argc, char **argv)
     struct dt_error err = {0};
     struct dt_sample_set set;
     struct dt_transcript_stats st;
-    if (parse_common("transcripts show", argc, argv, 2, &db, &file, &model, &opt) || !file)
-        return dt_cli_usage("transcripts show", "distiltrace transcripts show --file F "
-                                                "[--format FMT] [--on-error reject|skip]");
+    int json = 0, full = 0;
+    /* --json and --full are this subcommand's own flags; the rest are shared with import */
+    char **rest = dt_calloc((size_t)argc + 1, sizeof *rest);
+    int n_rest = 0;
+    if (!rest)
+        return DT_EXIT_RESOURCE;
+    for (int i = 0; i < argc; i++) {
+        if (i >= 2 && !strcmp(argv[i], "--json"))
+            json = 1;
+        else if (i >= 2 && !strcmp(argv[i], "--full"))
+            full = 1;
+        else
+            rest[n_rest++] = argv[i];
+    }
+    int bad = parse_common("transcripts show", n_rest, rest, 2, &db, &file, &model, &opt) || !file;
+    dt_free(rest);
+    if (bad)
+        return dt_cli_usage("transcripts show",
+                            "distiltrace transcripts show --file F [--requests BATCH_INPUT] "
+                            "[--format FMT] [--on-error reject|skip] [--full] [--json]");
     dt_sample_set_init(&set);
     if (dt_transcript_load(file, &opt, &set, &st, &err))
         return dt_cli_fail(&err);
@@ -117,15 +191,58 @@ static int cmd_show(int argc, char **argv)
             }
             n_alt += x->tokens[t].n_alt;
         }
-        printf("%zu\t%s\t%s#%d\t%zu tokens\t%zu alternatives\tsum logprob %.4f\t%s\n", i + 1,
-               dt_probe_kind_name(x->kind), x->probe_id, x->sample_index, x->n_tokens, n_alt,
-               n_known ? sum : NAN, x->source_ref ? x->source_ref : "-");
+        if (json) {
+            cJSON *o = cJSON_CreateObject();
+            char *line = NULL;
+            if (o) {
+                cJSON_AddNumberToObject(o, "record", (double)(i + 1));
+                cJSON_AddStringToObject(o, "kind", dt_probe_kind_name(x->kind));
+                cJSON_AddStringToObject(o, "probe_id", x->probe_id);
+                cJSON_AddNumberToObject(o, "sample_index", x->sample_index);
+                if (x->source_ref)
+                    cJSON_AddStringToObject(o, "id", x->source_ref);
+                cJSON_AddStringToObject(o, "prompt", x->prompt);
+                cJSON_AddStringToObject(o, "response", x->response);
+                if (x->finish_reason)
+                    cJSON_AddStringToObject(o, "finish_reason", x->finish_reason);
+                cJSON_AddNumberToObject(o, "tokens", (double)x->n_tokens);
+                cJSON_AddNumberToObject(o, "alternatives", (double)n_alt);
+                if (n_known)
+                    cJSON_AddNumberToObject(o, "sum_logprob", sum);
+                line = cJSON_PrintUnformatted(o);
+                cJSON_Delete(o);
+            }
+            if (!line) {
+                dt_sample_set_release(&set);
+                fprintf(stderr, "distiltrace: out of memory\n");
+                return DT_EXIT_RESOURCE;
+            }
+            printf("%s\n", line);
+            cJSON_free(line);
+            continue;
+        }
+        printf("#%zu  %s  %s  sample %d", i + 1, dt_probe_kind_name(x->kind),
+               x->source_ref ? x->source_ref : "-", x->sample_index);
+        if (x->has_logprobs)
+            printf("  %zu tokens, %zu alternatives, sum logprob %.4f", x->n_tokens, n_alt,
+                   n_known ? sum : NAN);
+        if (x->finish_reason)
+            printf("  finish %s", x->finish_reason);
+        printf("\n  prompt:   ");
+        print_oneline(x->prompt, full ? SIZE_MAX : 100);
+        printf("\n  response: ");
+        print_oneline(x->response, full ? SIZE_MAX : 160);
+        printf("\n");
     }
-    printf("%zu records", st.n_records);
-    for (int f = 1; f < DT_TRANSCRIPT_N_FORMATS; f++)
-        if (st.n_by_format[f])
-            printf(", %zu %s", st.n_by_format[f], dt_transcript_format_name(f));
-    printf("\n");
+    if (!json) {
+        printf("%zu records", st.n_records);
+        for (int f = 1; f < DT_TRANSCRIPT_N_FORMATS; f++)
+            if (st.n_by_format[f])
+                printf(", %zu %s", st.n_by_format[f], dt_transcript_format_name(f));
+        if (st.n_ignored)
+            printf(", %zu log lines without a request ignored", st.n_ignored);
+        printf("\n");
+    }
     dt_sample_set_release(&set);
     return DT_EXIT_OK;
 }

@@ -11,6 +11,7 @@
 #include "util/alloc.h"
 #include "util/error.h"
 #include "util/file.h"
+#include "util/strbuf.h"
 
 #include <cJSON.h>
 #include <math.h>
@@ -20,7 +21,8 @@
 #include <string.h>
 
 static const char *const format_names[DT_TRANSCRIPT_N_FORMATS] = {
-    "auto", "openai-chat", "openai-completions", "llama-server", "plain"};
+    "auto",  "openai-chat",      "openai-completions", "llama-server",
+    "plain", "openai-responses", "openai-batch",       "chat-messages", "vllm"};
 
 const char *dt_transcript_format_name(enum dt_transcript_format f)
 {
@@ -36,7 +38,7 @@ int dt_transcript_format_parse(const char *s, enum dt_transcript_format *out, st
         }
     return dt_error_set(err, DT_EINVAL,
                         "unknown transcript format '%s' (auto, openai-chat, openai-completions, "
-                        "llama-server, plain)",
+                        "llama-server, plain, openai-responses, openai-batch, chat-messages, vllm)",
                         s ? s : "");
 }
 
@@ -490,6 +492,162 @@ static int parse_llama_server(struct parse_ctx *c, const cJSON *r, const char *r
     return 0;
 }
 
+/* Responses API: output[] items of type "message", content[] parts of type "output_text"
+ * (their texts concatenated; their logprobs[] are {token, logprob, bytes, top_logprobs[]}). */
+static int parse_openai_responses(struct parse_ctx *c, const cJSON *r, const char *rp,
+                                  struct dt_strbuf *text)
+{
+    char p[512];
+    const cJSON *out = get(r, "output");
+    path_fmt(p, sizeof p, "%soutput", rp);
+    if (!cJSON_IsArray(out))
+        return bad_type(c->err, p, out, "an array");
+    const cJSON *st = get(r, "status");
+    if (cJSON_IsString(st) && strcmp(st->valuestring, "completed") != 0) {
+        const cJSON *why = get(get(r, "incomplete_details"), "reason");
+        const char *fr = cJSON_IsString(why) ? why->valuestring : st->valuestring;
+        if (!strcmp(fr, "max_output_tokens"))
+            fr = "length";
+        if (!(c->s->finish_reason = dt_strdup(fr)))
+            return dt_error_set(c->err, DT_ENOMEM, "out of memory");
+    } else if (cJSON_IsString(st) && !(c->s->finish_reason = dt_strdup("stop"))) {
+        return dt_error_set(c->err, DT_ENOMEM, "out of memory");
+    }
+    size_t i = 0, n_parts = 0;
+    const cJSON *item;
+    cJSON_ArrayForEach(item, out)
+    {
+        size_t i_item = i++;
+        const cJSON *type = get(item, "type");
+        if (!cJSON_IsString(type) || strcmp(type->valuestring, "message") != 0)
+            continue; /* reasoning, tool calls: not the answer's text */
+        const cJSON *content = get(item, "content");
+        path_fmt(p, sizeof p, "%soutput[%zu].content", rp, i_item);
+        if (!cJSON_IsArray(content))
+            return bad_type(c->err, p, content, "an array");
+        size_t j = 0;
+        const cJSON *part;
+        cJSON_ArrayForEach(part, content)
+        {
+            char pp[600];
+            path_fmt(pp, sizeof pp, "%soutput[%zu].content[%zu]", rp, i_item, j++);
+            const cJSON *pt = get(part, "type");
+            if (!cJSON_IsString(pt) || strcmp(pt->valuestring, "output_text") != 0)
+                continue; /* refusals are parts of their own type: keep their text too */
+            const cJSON *tx = get(part, "text");
+            char fp[700];
+            path_fmt(fp, sizeof fp, "%s.text", pp);
+            if (!cJSON_IsString(tx))
+                return bad_type(c->err, fp, tx, "a string");
+            dt_strbuf_puts(text, tx->valuestring);
+            n_parts++;
+            const cJSON *lps = get(part, "logprobs");
+            if (!cJSON_IsArray(lps))
+                continue;
+            c->s->has_logprobs = 1;
+            size_t k = 0;
+            const cJSON *t;
+            cJSON_ArrayForEach(t, lps)
+            {
+                char tp[700];
+                path_fmt(tp, sizeof tp, "%s.logprobs[%zu]", pp, k++);
+                if (!cJSON_IsObject(t))
+                    return bad_type(c->err, tp, t, "an object");
+                double v = 0;
+                int rc;
+                path_fmt(fp, sizeof fp, "%s.logprob", tp);
+                if ((rc = logprob_of(get(t, "logprob"), fp, &v, c->err)))
+                    return rc;
+                const char *b = NULL;
+                size_t nb = 0;
+                if ((rc = token_bytes(get(t, "token"), get(t, "bytes"), tp, c->scratch,
+                                      c->scratch_cap, &b, &nb, c->err)) ||
+                    (rc = dt_sample_add_token(c->s, b, nb, v, c->err)))
+                    return rc;
+                path_fmt(fp, sizeof fp, "%s.top_logprobs", tp);
+                if ((rc = add_alt_array(c, get(t, "top_logprobs"), fp)))
+                    return rc;
+            }
+        }
+    }
+    if (n_parts == 0) {
+        path_fmt(p, sizeof p, "%soutput", rp);
+        return dt_error_set(c->err, DT_EFORMAT, "field '%s' holds no message with output_text", p);
+    }
+    return dt_strbuf_failed(text) ? dt_error_set(c->err, DT_ENOMEM, "out of memory") : 0;
+}
+
+/* vLLM RequestOutput: the first output's text; its tokens from token_ids with, per position,
+ * the logprobs entry of that id and the other entries (by rank) as alternatives. */
+static int parse_vllm(struct parse_ctx *c, const cJSON *r, const char **text)
+{
+    char p[256];
+    const cJSON *outs = get(r, "outputs");
+    const cJSON *o = cJSON_GetArrayItem(outs, 0);
+    if (!cJSON_IsObject(o))
+        return bad_type(c->err, "outputs[0]", o, "an object");
+    const cJSON *tx = get(o, "text");
+    if (!cJSON_IsString(tx))
+        return bad_type(c->err, "outputs[0].text", tx, "a string");
+    *text = tx->valuestring;
+    const cJSON *fr = get(o, "finish_reason");
+    if (cJSON_IsString(fr) && !(c->s->finish_reason = dt_strdup(fr->valuestring)))
+        return dt_error_set(c->err, DT_ENOMEM, "out of memory");
+    const cJSON *ids = get(o, "token_ids"), *lps = get(o, "logprobs");
+    if (!cJSON_IsArray(lps) || !cJSON_IsArray(ids))
+        return 0;
+    if (cJSON_GetArraySize(lps) != cJSON_GetArraySize(ids))
+        return dt_error_set(c->err, DT_EFORMAT,
+                            "field 'outputs[0].logprobs' has %d entries, 'token_ids' %d",
+                            cJSON_GetArraySize(lps), cJSON_GetArraySize(ids));
+    c->s->has_logprobs = 1;
+    int n = cJSON_GetArraySize(ids);
+    for (int i = 0; i < n; i++) {
+        const cJSON *id = cJSON_GetArrayItem(ids, i), *pos = cJSON_GetArrayItem(lps, i);
+        path_fmt(p, sizeof p, "outputs[0].logprobs[%d]", i);
+        if (!cJSON_IsNumber(id))
+            return bad_type(c->err, "outputs[0].token_ids[]", id, "a number");
+        if (!cJSON_IsObject(pos))
+            return bad_type(c->err, p, pos, "an object");
+        char key[32];
+        snprintf(key, sizeof key, "%d", (int)id->valuedouble);
+        const cJSON *e = get(pos, key);
+        if (!cJSON_IsObject(e))
+            return dt_error_set(c->err, DT_EFORMAT, "field '%s' has no entry for token %s", p,
+                                key);
+        double v = 0;
+        char fp[320];
+        path_fmt(fp, sizeof fp, "%s.%s.logprob", p, key);
+        int rc = logprob_of(get(e, "logprob"), fp, &v, c->err);
+        const cJSON *dec = get(e, "decoded_token");
+        if (rc)
+            return rc;
+        if (!cJSON_IsString(dec))
+            return dt_error_set(c->err, DT_EFORMAT, "field '%s.%s.decoded_token' is missing", p,
+                                key);
+        if ((rc = dt_sample_add_token(c->s, dec->valuestring, strlen(dec->valuestring), v,
+                                      c->err)))
+            return rc;
+        /* the alternatives, best rank first */
+        for (int rank = 1; rank <= 64; rank++) {
+            const cJSON *a;
+            cJSON_ArrayForEach(a, pos)
+            {
+                const cJSON *rk = get(a, "rank"), *ad = get(a, "decoded_token");
+                double av = 0;
+                if (!cJSON_IsNumber(rk) || (int)rk->valuedouble != rank || !cJSON_IsString(ad))
+                    continue;
+                path_fmt(fp, sizeof fp, "%s.%s.logprob", p, a->string ? a->string : "?");
+                if ((rc = logprob_of(get(a, "logprob"), fp, &av, c->err)) ||
+                    (rc = dt_sample_add_alt(c->s, ad->valuestring, strlen(ad->valuestring), av,
+                                            c->err)))
+                    return rc;
+            }
+        }
+    }
+    return 0;
+}
+
 static enum dt_transcript_format classify(const cJSON *r)
 {
     if (cJSON_IsString(r))
@@ -505,46 +663,185 @@ static enum dt_transcript_format classify(const cJSON *r)
     }
     if (get(r, "completion_probabilities") || cJSON_IsString(get(r, "content")))
         return DT_TRANSCRIPT_LLAMA_SERVER;
+    const cJSON *obj = get(r, "object");
+    if ((cJSON_IsString(obj) && !strcmp(obj->valuestring, "response")) ||
+        cJSON_IsArray(get(r, "output")))
+        return DT_TRANSCRIPT_OPENAI_RESPONSES;
     return DT_TRANSCRIPT_AUTO;
 }
 
-/* The prompt of a record: the wrapper's "prompt", the request's last user message or prompt,
- * or the response's echoed "prompt". */
-static const char *find_prompt(const cJSON *line, const cJSON *resp)
+/* parse_line's value for a line that holds no record (a log line about something else). */
+#define NOT_A_RECORD 1
+
+/* Set when building a prompt ran out of memory, so that it is not reported as missing. */
+static int prompt_oom;
+
+static char *oom_check(char *p)
 {
-    const cJSON *p = get(line, "prompt");
-    if (cJSON_IsString(p))
-        return p->valuestring;
-    const cJSON *req = get(line, "request");
-    const cJSON *msgs = get(req, "messages");
-    const char *last = NULL;
-    const cJSON *m;
-    if (cJSON_IsArray(msgs))
+    if (!p)
+        prompt_oom = 1;
+    return p;
+}
+
+/* The text of a message's content: a string, or the texts of its parts ({"type": "text" |
+ * "input_text", "text"}); NULL when it has none. */
+static int content_text(const cJSON *content, struct dt_strbuf *sb)
+{
+    if (cJSON_IsString(content)) {
+        dt_strbuf_puts(sb, content->valuestring);
+        return 1;
+    }
+    int any = 0;
+    const cJSON *part;
+    if (cJSON_IsArray(content))
+        cJSON_ArrayForEach(part, content)
+        {
+            const cJSON *tx = get(part, "text");
+            if (cJSON_IsString(part)) {
+                dt_strbuf_puts(sb, part->valuestring);
+                any = 1;
+            } else if (cJSON_IsString(tx)) {
+                dt_strbuf_puts(sb, tx->valuestring);
+                any = 1;
+            }
+        }
+    return any;
+}
+
+/* The prompt of a conversation (messages[0..n), optionally after a system "instructions"):
+ * a lone user message as it is, anything more rendered whole (see transcripts.h). Heap, or
+ * NULL when there is no user message. */
+static char *render_conversation(const cJSON *msgs, int n, const cJSON *instructions)
+{
+    struct dt_strbuf sb = DT_STRBUF_INIT;
+    int n_turns = 0, n_user = 0, i = 0;
+    const cJSON *m, *last_user = NULL;
+    cJSON_ArrayForEach(m, msgs)
+    {
+        if (i++ >= n)
+            break;
+        const cJSON *role = get(m, "role");
+        if (cJSON_IsString(role)) {
+            n_turns++;
+            if (!strcmp(role->valuestring, "user")) {
+                n_user++;
+                last_user = m;
+            }
+        }
+    }
+    if (!last_user)
+        return NULL;
+    int has_instr = cJSON_IsString(instructions) && instructions->valuestring[0];
+    if (n_turns == 1 && !has_instr) {
+        content_text(get(last_user, "content"), &sb);
+    } else {
+        if (has_instr)
+            dt_strbuf_printf(&sb, "[system]\n%s", instructions->valuestring);
+        i = 0;
         cJSON_ArrayForEach(m, msgs)
         {
-            const cJSON *role = get(m, "role"), *content = get(m, "content");
-            if (cJSON_IsString(role) && !strcmp(role->valuestring, "user") &&
-                cJSON_IsString(content))
-                last = content->valuestring;
+            if (i++ >= n)
+                break;
+            const cJSON *role = get(m, "role");
+            if (!cJSON_IsString(role))
+                continue;
+            if (sb.len)
+                dt_strbuf_puts(&sb, "\n\n");
+            const char *r = role->valuestring;
+            dt_strbuf_printf(&sb, "[%s]\n", !strcmp(r, "developer") ? "system" : r);
+            content_text(get(m, "content"), &sb);
         }
-    if (last)
-        return last;
-    p = get(req, "prompt");
+    }
+    if (dt_strbuf_failed(&sb)) {
+        dt_strbuf_release(&sb);
+        prompt_oom = 1;
+        return NULL;
+    }
+    return oom_check(sb.data ? dt_strbuf_detach(&sb, NULL) : dt_strdup(""));
+}
+
+/* The prompt a request asked: its messages, its prompt, or its Responses API input (a string
+ * or input messages, after its instructions). Heap or NULL. */
+static char *request_prompt(const cJSON *req)
+{
+    const cJSON *msgs = get(req, "messages");
+    if (cJSON_IsArray(msgs))
+        return render_conversation(msgs, cJSON_GetArraySize(msgs), NULL);
+    const cJSON *p = get(req, "prompt");
     if (cJSON_IsString(p))
-        return p->valuestring;
-    p = get(resp, "prompt");
-    if (cJSON_IsString(p))
-        return p->valuestring;
+        return oom_check(dt_strdup(p->valuestring));
+    if (cJSON_IsArray(p) && cJSON_GetArraySize(p) == 1 && cJSON_IsString(cJSON_GetArrayItem(p, 0)))
+        return oom_check(dt_strdup(cJSON_GetArrayItem(p, 0)->valuestring));
+    const cJSON *in = get(req, "input"), *instr = get(req, "instructions");
+    if (cJSON_IsString(in)) {
+        if (!(cJSON_IsString(instr) && instr->valuestring[0]))
+            return oom_check(dt_strdup(in->valuestring));
+        struct dt_strbuf sb = DT_STRBUF_INIT;
+        dt_strbuf_printf(&sb, "[system]\n%s\n\n[user]\n%s", instr->valuestring, in->valuestring);
+        if (dt_strbuf_failed(&sb)) {
+            dt_strbuf_release(&sb);
+            prompt_oom = 1;
+            return NULL;
+        }
+        return dt_strbuf_detach(&sb, NULL);
+    }
+    if (cJSON_IsArray(in))
+        return render_conversation(in, cJSON_GetArraySize(in), instr);
     return NULL;
 }
 
-int dt_transcript_parse_line(const char *line, size_t n_bytes, enum dt_transcript_format format,
-                             struct dt_sample *out, enum dt_transcript_format *detected,
-                             struct dt_error *err)
+/* The prompt of a record: the wrapper's "prompt", its request (or the batch request joined by
+ * custom_id), or the response's echoed "prompt". Heap or NULL. */
+static char *find_prompt(const cJSON *line, const cJSON *resp, const cJSON *joined)
+{
+    const cJSON *p = get(line, "prompt");
+    if (cJSON_IsString(p))
+        return oom_check(dt_strdup(p->valuestring));
+    char *q = NULL;
+    if (joined && (q = request_prompt(get(joined, "body") ? get(joined, "body") : joined)))
+        return q;
+    if (prompt_oom)
+        return NULL;
+    if (prompt_oom || (q = request_prompt(get(line, "request"))))
+        return q;
+    p = get(resp, "prompt");
+    if (cJSON_IsString(p) && !prompt_oom)
+        return oom_check(dt_strdup(p->valuestring));
+    return NULL;
+}
+
+/* The batch input lines of options.requests_path, sorted by custom_id for bsearch. */
+struct request_entry {
+    const char *id; /* borrowed from doc */
+    cJSON *doc;     /* owned */
+};
+struct request_map {
+    struct request_entry *e;
+    size_t n;
+};
+
+static int cmp_req(const void *a, const void *b)
+{
+    return strcmp(((const struct request_entry *)a)->id, ((const struct request_entry *)b)->id);
+}
+
+static const cJSON *request_find(const struct request_map *m, const char *id)
+{
+    if (!m || !m->n || !id)
+        return NULL;
+    struct request_entry key = {id, NULL};
+    const struct request_entry *hit = bsearch(&key, m->e, m->n, sizeof *m->e, cmp_req);
+    return hit ? hit->doc : NULL;
+}
+
+static int parse_line(const char *line, size_t n_bytes, enum dt_transcript_format format,
+                      const struct request_map *requests, struct dt_sample *out,
+                      enum dt_transcript_format *detected, struct dt_error *err)
 {
     struct dt_sample s;
     cJSON *root = NULL;
-    char *scratch = NULL;
+    char *scratch = NULL, *prompt = NULL;
+    struct dt_strbuf tbuf = DT_STRBUF_INIT;
     int rc = 0;
     dt_sample_init(&s);
     size_t bad = utf8_invalid_at((const unsigned char *)line, n_bytes);
@@ -577,23 +874,150 @@ int dt_transcript_parse_line(const char *line, size_t n_bytes, enum dt_transcrip
         rc = dt_error_set(err, DT_EFORMAT, "line is %s, expected a JSON object", type_name(root));
         goto done;
     }
-    /* Wrapper with a "response" (object or, for plain, string), or a bare response object. */
+    /* llama.cpp server's JSON log (--log-format json): verbose request lines carry the request
+     * and response bodies as strings; every other log line is not a record. */
+    if (cJSON_IsString(get(root, "msg")) && (get(root, "tid") || get(root, "level")) &&
+        format == DT_TRANSCRIPT_AUTO) {
+        const cJSON *rq = get(root, "request"), *rs = get(root, "response");
+        if (!cJSON_IsString(rq) || !cJSON_IsString(rs)) {
+            rc = NOT_A_RECORD;
+            goto done;
+        }
+        cJSON *jq = cJSON_Parse(rq->valuestring), *js = cJSON_Parse(rs->valuestring);
+        if (!cJSON_IsObject(jq) || !cJSON_IsObject(js)) {
+            cJSON_Delete(jq);
+            cJSON_Delete(js);
+            rc = json_alloc_failed ? dt_error_set(err, DT_ENOMEM, "out of memory")
+                                   : dt_error_set(err, DT_EFORMAT,
+                                                  "llama.cpp server log line: 'request' or "
+                                                  "'response' is not a JSON object (a streamed "
+                                                  "response is not logged whole)");
+            goto done;
+        }
+        cJSON *w = cJSON_CreateObject();
+        if (!w || !cJSON_AddItemToObject(w, "request", jq) ||
+            !cJSON_AddItemToObject(w, "response", js)) {
+            cJSON_Delete(w);
+            rc = dt_error_set(err, DT_ENOMEM, "out of memory");
+            goto done;
+        }
+        cJSON_Delete(root);
+        root = w;
+    }
+    /* vLLM's RequestOutput as JSON: {"prompt", "outputs": [{"text", "token_ids", "logprobs":
+     * [{"ID": {"logprob", "rank", "decoded_token"}}, ...], "finish_reason"}]} */
+    if (cJSON_IsArray(get(root, "outputs")) && !get(root, "response") &&
+        (format == DT_TRANSCRIPT_AUTO || format == DT_TRANSCRIPT_VLLM)) {
+        scratch = dt_malloc(n_bytes + 1);
+        if (!scratch) {
+            rc = dt_error_set(err, DT_ENOMEM, "out of memory parsing a transcript line");
+            goto done;
+        }
+        struct parse_ctx vc = {&s, scratch, n_bytes + 1, err};
+        const char *vtext = NULL;
+        if ((rc = parse_vllm(&vc, root, &vtext)))
+            goto done;
+        const cJSON *pj = get(root, "prompt");
+        if (!cJSON_IsString(pj)) {
+            rc = bad_type(err, "prompt", pj, "a string");
+            goto done;
+        }
+        const cJSON *rid = get(root, "request_id");
+        if (cJSON_IsString(rid) && !(s.source_ref = dt_strdup(rid->valuestring))) {
+            rc = dt_error_set(err, DT_ENOMEM, "out of memory");
+            goto done;
+        }
+        const cJSON *kj = get(root, "kind");
+        enum dt_probe_kind vk = cJSON_IsString(kj) && dt_probe_kind_parse(kj->valuestring)
+                                    ? dt_probe_kind_parse(kj->valuestring)
+                                    : DT_PROBE_TEXT;
+        if ((rc = dt_sample_set_text(&s, vk, pj->valuestring, strlen(pj->valuestring), vtext,
+                                     strlen(vtext), err)))
+            goto done;
+        if (detected)
+            *detected = DT_TRANSCRIPT_VLLM;
+        *out = s;
+        dt_sample_init(&s);
+        goto done;
+    }
+    /* Wrapper with a "response" (object or, for plain, string), a Batch API output line, a
+     * chat fine-tuning line, or a bare response object. */
     const cJSON *resp = get(root, "response");
     const char *rp = "response.";
+    const cJSON *cid = get(root, "custom_id"), *joined = NULL;
+    enum dt_transcript_format outer = DT_TRANSCRIPT_AUTO;
+    if (cJSON_IsString(cid) && !resp && get(root, "body") && (get(root, "url") || get(root, "method"))) {
+        rc = dt_error_set(err, DT_EFORMAT,
+                          "a Batch API input line (request '%s' without its answer): give the "
+                          "batch input with --requests and the batch output with --file",
+                          cid->valuestring);
+        goto done;
+    }
+    if (cJSON_IsString(cid) && cJSON_IsObject(resp) && get(resp, "body") &&
+        (format == DT_TRANSCRIPT_AUTO || format == DT_TRANSCRIPT_OPENAI_BATCH)) {
+        const cJSON *e = get(root, "error"), *sc = get(resp, "status_code");
+        const cJSON *body = get(resp, "body");
+        if (e && !cJSON_IsNull(e)) {
+            const cJSON *msg = get(e, "message");
+            rc = dt_error_set(err, DT_EFORMAT, "batch request '%s' failed: %s", cid->valuestring,
+                              cJSON_IsString(msg) ? msg->valuestring : "error");
+            goto done;
+        }
+        if (cJSON_IsNumber(sc) && sc->valuedouble != 200) {
+            const cJSON *msg = get(get(body, "error"), "message");
+            rc = dt_error_set(err, DT_EFORMAT, "batch request '%s' failed with HTTP status %d: %s",
+                              cid->valuestring, (int)sc->valuedouble,
+                              cJSON_IsString(msg) ? msg->valuestring : "no message");
+            goto done;
+        }
+        if (!cJSON_IsObject(body)) {
+            rc = bad_type(err, "response.body", body, "an object");
+            goto done;
+        }
+        joined = request_find(requests, cid->valuestring);
+        if (!joined) {
+            rc = requests ? dt_error_set(err, DT_EFORMAT,
+                                         "batch request '%s' is not in the batch input file",
+                                         cid->valuestring)
+                          : dt_error_set(err, DT_EFORMAT,
+                                         "batch output line '%s' carries no prompt: give the "
+                                         "batch input file with --requests",
+                                         cid->valuestring);
+            goto done;
+        }
+        resp = body;
+        rp = "response.body.";
+        outer = DT_TRANSCRIPT_OPENAI_BATCH;
+    } else if (!resp && cJSON_IsString(cid)) {
+        joined = request_find(requests, cid->valuestring);
+    }
+    const cJSON *msgs = get(root, "messages");
+    int finetune = !resp && cJSON_IsArray(msgs) && !get(root, "choices") &&
+                   (format == DT_TRANSCRIPT_AUTO || format == DT_TRANSCRIPT_CHAT_MESSAGES);
     if (!resp) {
         resp = root;
         rp = "";
     }
-    enum dt_transcript_format f = classify(resp);
-    if (format != DT_TRANSCRIPT_AUTO) {
+    enum dt_transcript_format f = finetune ? DT_TRANSCRIPT_CHAT_MESSAGES : classify(resp);
+    if (format != DT_TRANSCRIPT_AUTO && format != DT_TRANSCRIPT_OPENAI_BATCH && !finetune) {
         if (format == DT_TRANSCRIPT_PLAIN && !cJSON_IsString(resp)) {
             rc = bad_type(err, "response", get(root, "response"), "a string");
             goto done;
         }
+        if (format == DT_TRANSCRIPT_CHAT_MESSAGES) {
+            rc = bad_type(err, "messages", msgs, "an array");
+            goto done;
+        }
         f = format;
     } else if (f == DT_TRANSCRIPT_AUTO) {
-        rc = dt_error_set(err, DT_EFORMAT,
-                          "unrecognised record: no 'response', 'choices' or 'content' field");
+        rc = get(root, "response")
+                 ? dt_error_set(err, DT_EFORMAT,
+                                "unrecognised %sresponse: no 'choices', 'output' or 'content' "
+                                "field in '%.*s'",
+                                outer ? "batch " : "", (int)strlen(rp) - 1, rp)
+                 : dt_error_set(err, DT_EFORMAT,
+                                "unrecognised record: no 'response', 'choices', 'output', "
+                                "'messages' or 'content' field");
         goto done;
     }
     if (f != DT_TRANSCRIPT_PLAIN && !cJSON_IsObject(resp)) {
@@ -608,6 +1032,40 @@ int dt_transcript_parse_line(const char *line, size_t n_bytes, enum dt_transcrip
     }
     struct parse_ctx c = {&s, scratch, n_bytes + 1, err};
     const char *text = NULL;
+    if (f == DT_TRANSCRIPT_CHAT_MESSAGES) {
+        int n = cJSON_GetArraySize(msgs);
+        const cJSON *last = n > 0 ? cJSON_GetArrayItem(msgs, n - 1) : NULL;
+        const cJSON *role = get(last, "role");
+        char lp[64];
+        path_fmt(lp, sizeof lp, "messages[%d].role", n > 0 ? n - 1 : 0);
+        if (!cJSON_IsString(role) || strcmp(role->valuestring, "assistant") != 0) {
+            rc = cJSON_IsString(role)
+                     ? dt_error_set(err, DT_EFORMAT,
+                                    "field '%s' is '%s': the last message must be the "
+                                    "assistant's answer",
+                                    lp, role->valuestring)
+                     : bad_type(err, lp, role, "a string");
+            goto done;
+        }
+        if (!content_text(get(last, "content"), &tbuf)) {
+            path_fmt(lp, sizeof lp, "messages[%d].content", n - 1);
+            rc = bad_type(err, lp, get(last, "content"), "a string or text parts");
+            goto done;
+        }
+        dt_strbuf_puts(&tbuf, "");
+        if (dt_strbuf_failed(&tbuf)) {
+            rc = dt_error_set(err, DT_ENOMEM, "out of memory");
+            goto done;
+        }
+        text = tbuf.data;
+        prompt_oom = 0;
+        if (!(prompt = render_conversation(msgs, n - 1, NULL))) {
+            rc = prompt_oom ? dt_error_set(err, DT_ENOMEM, "out of memory")
+                            : dt_error_set(err, DT_EFORMAT, "field 'messages' has no user turn "
+                                                            "before the assistant's answer");
+            goto done;
+        }
+    }
     switch (f) {
     case DT_TRANSCRIPT_OPENAI_CHAT:
         rc = parse_openai_chat(&c, resp, rp, &text);
@@ -618,20 +1076,35 @@ int dt_transcript_parse_line(const char *line, size_t n_bytes, enum dt_transcrip
     case DT_TRANSCRIPT_LLAMA_SERVER:
         rc = parse_llama_server(&c, resp, rp, &text);
         break;
+    case DT_TRANSCRIPT_OPENAI_RESPONSES:
+        rc = parse_openai_responses(&c, resp, rp, &tbuf);
+        dt_strbuf_puts(&tbuf, "");
+        text = tbuf.data ? tbuf.data : "";
+        break;
+    case DT_TRANSCRIPT_CHAT_MESSAGES:
+        break;
     default:
         text = resp->valuestring;
         break;
     }
     if (rc)
         goto done;
-    const char *prompt = find_prompt(root, resp);
-    if (!prompt) {
+    prompt_oom = 0;
+    if (!prompt && !(prompt = find_prompt(root, resp, joined))) {
         const cJSON *pj = get(root, "prompt");
-        rc = pj ? bad_type(err, "prompt", pj, "a string")
-                : dt_error_set(err, DT_EFORMAT, "missing field 'prompt' (nor request.messages)");
+        rc = prompt_oom ? dt_error_set(err, DT_ENOMEM, "out of memory")
+             : pj       ? bad_type(err, "prompt", pj, "a string")
+                : dt_error_set(err, DT_EFORMAT,
+                               "the record carries no prompt ('prompt', request.messages, "
+                               "request.prompt or request.input): a bare %s response holds "
+                               "only the answer; wrap it as {\"request\": ..., \"response\": "
+                               "...} or give the requests with --requests (joined by custom_id)",
+                               dt_transcript_format_name(f));
         goto done;
     }
-    enum dt_probe_kind kind = (f == DT_TRANSCRIPT_OPENAI_CHAT || f == DT_TRANSCRIPT_PLAIN)
+    enum dt_probe_kind kind = (f == DT_TRANSCRIPT_OPENAI_CHAT || f == DT_TRANSCRIPT_PLAIN ||
+                               f == DT_TRANSCRIPT_OPENAI_RESPONSES ||
+                               f == DT_TRANSCRIPT_CHAT_MESSAGES)
                                   ? DT_PROBE_CHAT
                                   : DT_PROBE_TEXT;
     const cJSON *kj = get(root, "kind");
@@ -645,7 +1118,7 @@ int dt_transcript_parse_line(const char *line, size_t n_bytes, enum dt_transcrip
         }
         kind = dt_probe_kind_parse(kj->valuestring);
     }
-    const cJSON *id = get(root, "id");
+    const cJSON *id = cJSON_IsString(cid) ? cid : get(root, "id");
     if (cJSON_IsString(id)) {
         if (!(s.source_ref = dt_strdup(id->valuestring))) {
             rc = dt_error_set(err, DT_ENOMEM, "out of memory");
@@ -662,13 +1135,104 @@ int dt_transcript_parse_line(const char *line, size_t n_bytes, enum dt_transcrip
     if ((rc = dt_sample_set_text(&s, kind, prompt, strlen(prompt), text, strlen(text), err)))
         goto done;
     if (detected)
-        *detected = f;
+        *detected = outer ? outer : f;
     *out = s;
     dt_sample_init(&s);
 done:
     dt_sample_release(&s);
     dt_free(scratch);
+    dt_free(prompt);
+    dt_strbuf_release(&tbuf);
     cJSON_Delete(root);
+    return rc;
+}
+
+int dt_transcript_parse_line(const char *line, size_t n_bytes, enum dt_transcript_format format,
+                             struct dt_sample *out, enum dt_transcript_format *detected,
+                             struct dt_error *err)
+{
+    int rc = parse_line(line, n_bytes, format, NULL, out, detected, err);
+    if (rc == NOT_A_RECORD)
+        return dt_error_set(err, DT_EFORMAT, "a log line without a request and its response");
+    return rc;
+}
+
+static void request_map_release(struct request_map *m)
+{
+    for (size_t i = 0; i < m->n; i++)
+        cJSON_Delete(m->e[i].doc);
+    dt_free(m->e);
+    m->e = NULL;
+    m->n = 0;
+}
+
+/* Reads a Batch API input file: one {"custom_id", "body"} per line. Malformed lines and
+ * duplicate custom_ids are errors naming the line: a join on a bad key would pair answers
+ * with the wrong questions. */
+static int request_map_load(const char *path, size_t max_line, struct request_map *m,
+                            struct dt_error *err)
+{
+    struct dt_mapped_file f;
+    int rc = dt_file_map(path, &f, err);
+    size_t cap = 0, line_no = 0, pos = 0;
+    if (rc)
+        return rc;
+    const char *data = (const char *)f.data;
+    json_hooks();
+    while (pos < f.size_bytes) {
+        const char *line = data + pos;
+        const char *nl = memchr(line, '\n', f.size_bytes - pos);
+        size_t len = nl ? (size_t)(nl - line) : f.size_bytes - pos;
+        pos += len + (nl ? 1 : 0);
+        line_no++;
+        size_t k = 0;
+        while (k < len && (line[k] == ' ' || line[k] == '\t' || line[k] == '\r'))
+            k++;
+        if (k == len)
+            continue;
+        if (len > max_line) {
+            rc = dt_error_set(err, DT_EFORMAT, "'%s' line %zu: over the %zu-byte limit", path,
+                              line_no, max_line);
+            break;
+        }
+        json_alloc_failed = 0;
+        cJSON *doc = cJSON_ParseWithLength(line, len);
+        const cJSON *id = get(doc, "custom_id");
+        if (!doc || !cJSON_IsString(id) || !cJSON_IsObject(get(doc, "body"))) {
+            rc = json_alloc_failed
+                     ? dt_error_set(err, DT_ENOMEM, "out of memory reading '%s'", path)
+                     : dt_error_set(err, DT_EFORMAT,
+                                    "'%s' line %zu: not a batch input line ({\"custom_id\": STR, "
+                                    "\"body\": OBJECT})",
+                                    path, line_no);
+            cJSON_Delete(doc);
+            break;
+        }
+        if (m->n == cap) {
+            size_t ncap = cap ? 2 * cap : 64;
+            struct request_entry *ne = dt_realloc_array(m->e, ncap, sizeof *ne);
+            if (!ne) {
+                cJSON_Delete(doc);
+                rc = dt_error_set(err, DT_ENOMEM, "out of memory reading '%s'", path);
+                break;
+            }
+            m->e = ne;
+            cap = ncap;
+        }
+        m->e[m->n++] = (struct request_entry){id->valuestring, doc};
+    }
+    dt_file_unmap(&f);
+    if (rc == 0 && m->n > 1) {
+        qsort(m->e, m->n, sizeof *m->e, cmp_req);
+        for (size_t i = 1; i < m->n; i++)
+            if (!strcmp(m->e[i].id, m->e[i - 1].id)) {
+                rc = dt_error_set(err, DT_EFORMAT, "'%s': custom_id '%s' appears twice", path,
+                                  m->e[i].id);
+                break;
+            }
+    }
+    if (rc)
+        request_map_release(m);
     return rc;
 }
 
@@ -719,7 +1283,10 @@ int dt_transcript_load_buffer(const char *data, size_t n_bytes, const char *name
     if (!opt)
         opt = &defaults;
     size_t cap = opt->max_line_bytes ? opt->max_line_bytes : DT_TRANSCRIPT_MAX_LINE_BYTES;
+    struct request_map reqs = {0};
     dt_sample_set_init(&staged);
+    if (opt->requests_path && (rc = request_map_load(opt->requests_path, cap, &reqs, err)))
+        goto done;
     size_t pos = 0;
     while (pos < n_bytes) {
         const char *line = data + pos;
@@ -743,7 +1310,12 @@ int dt_transcript_load_buffer(const char *data, size_t n_bytes, const char *name
             lrc = dt_error_set(&e, DT_EFORMAT, "line is %zu bytes, over the %zu-byte limit", len,
                                cap);
         else
-            lrc = dt_transcript_parse_line(line, len, opt->format, &s, &f, &e);
+            lrc = parse_line(line, len, opt->format, opt->requests_path ? &reqs : NULL, &s, &f,
+                             &e);
+        if (lrc == NOT_A_RECORD) {
+            st.n_ignored++;
+            continue;
+        }
         if (lrc == 0 && (lrc = dt_sample_set_push(&staged, &s, &e)) != 0)
             dt_sample_release(&s);
         if (lrc == 0) {
@@ -772,6 +1344,7 @@ done:
     if (stats)
         *stats = st;
     dt_sample_set_release(&staged);
+    request_map_release(&reqs);
     return rc;
 }
 

@@ -11,9 +11,33 @@
  *                       older {content, probs:[{tok_str, prob}]} or the newer {token, logprob,
  *                       bytes, top_logprobs:[{token, logprob, bytes}]} (or prob/top_probs) form
  *   plain               {"prompt": STR, "response": STR}
+ *   openai-responses    a Responses API object ("object": "response"): output[] items of type
+ *                       "message" with content[] parts of type "output_text" (text, logprobs[]);
+ *                       the prompt from request.input (a string or input messages) and
+ *                       request.instructions (a system message)
+ *   openai-batch        a Batch API output line {"custom_id", "response": {"status_code",
+ *                       "body": chat.completion | text_completion | response}, "error"}; the
+ *                       prompt comes from the batch input line with the same custom_id
+ *                       (options.requests_path); a failed request (error, status != 200) is
+ *                       a malformed line naming the custom_id and the error
+ *   chat-messages       a chat fine-tuning line {"messages": [..., {"role": "assistant",
+ *                       "content"}]}: the last assistant message answers the turns before it
+ *   vllm                vLLM's RequestOutput as JSON {"prompt", "outputs": [{"text", "token_ids",
+ *                       "logprobs": [{"ID": {"logprob", "rank", "decoded_token"}}]}]}
+ * llama.cpp server's JSON log lines (--log-format json, verbose) hold the request and response
+ * bodies as strings: they are read as the wrapper they describe; its other log lines are
+ * counted as ignored, not as malformed.
  * A line is either a wrapper {"prompt", "kind"?, "id"?, "request"?, "response": OBJECT} or a
- * bare response object, whose prompt comes from "prompt", request.messages (last user turn) or
- * request.prompt. kind defaults to chat for openai-chat and plain, text otherwise.
+ * bare response object, whose prompt comes from "prompt", request.messages (last user turn),
+ * request.prompt, request.input, or a request joined by "custom_id". kind defaults to chat for
+ * the chat formats and plain, text otherwise.
+ *
+ * Conversations are kept whole: when the messages before the answer hold more than one user
+ * turn (a system prompt, earlier turns), the prompt is the whole conversation rendered as
+ * "[system]\n...\n\n[user]\n...\n\n[assistant]\n...\n\n[user]\n..." (roles in brackets,
+ * turns separated by a blank line), so that a probe with a system prompt is a different probe
+ * from the same question without one and nothing the model saw is dropped. A single user
+ * message stays the prompt as it is.
  * Token bytes are rebuilt from "bytes" where given, else from the token string (legacy
  * "bytes:\xNN" tokens are decoded). Lines must be valid UTF-8 and at most max_line_bytes.
  */
@@ -32,8 +56,12 @@ enum dt_transcript_format {
     DT_TRANSCRIPT_OPENAI_COMPLETIONS = 2,
     DT_TRANSCRIPT_LLAMA_SERVER = 3,
     DT_TRANSCRIPT_PLAIN = 4,
+    DT_TRANSCRIPT_OPENAI_RESPONSES = 5,
+    DT_TRANSCRIPT_OPENAI_BATCH = 6,
+    DT_TRANSCRIPT_CHAT_MESSAGES = 7,
+    DT_TRANSCRIPT_VLLM = 8,
 };
-#define DT_TRANSCRIPT_N_FORMATS 5
+#define DT_TRANSCRIPT_N_FORMATS 9
 
 #define DT_TRANSCRIPT_MAX_LINE_BYTES ((size_t)16 << 20)
 
@@ -58,12 +86,16 @@ struct dt_transcript_options {
     size_t max_line_bytes; /* 0: DT_TRANSCRIPT_MAX_LINE_BYTES */
     dt_transcript_error_cb on_error;
     void *ud;
+    /* Batch API input file (JSONL of {"custom_id", "body": {messages | prompt | input}}),
+     * joined with the records by custom_id to give them their prompts; NULL: none. */
+    const char *requests_path;
 };
 
 struct dt_transcript_stats {
     size_t n_lines;   /* lines read, blank ones included */
     size_t n_records; /* samples produced */
     size_t n_bad;     /* malformed lines (reported through on_error) */
+    size_t n_ignored; /* log lines about something else (llama.cpp server logs) */
     size_t n_by_format[DT_TRANSCRIPT_N_FORMATS];
 };
 

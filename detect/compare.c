@@ -578,7 +578,9 @@ static int analyse(struct dt_compare_result *r, size_t i_teacher, const struct d
     if ((rc = dt_signal_tokenizer_run(teacher->tok, suspect->tok, &ms[M_TOKENIZER], err)))
         goto out;
     progress(p, "identity", 2, M_COUNT);
-    if ((rc = dt_signal_identity_run(teacher, suspect, controls, k, &ms[M_IDENTITY], err)))
+    if ((rc = dt_signal_identity_run(teacher, suspect, controls, k,
+                                     (const char *const *)r->prompts[DT_SET_IDENTITY],
+                                     r->n_prompts[DT_SET_IDENTITY], &ms[M_IDENTITY], err)))
         goto out;
     if ((rc = dt_signal_habits_run(teacher, suspect, controls, k, p->seed, &ms[M_HABITS], err)))
         goto out;

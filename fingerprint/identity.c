@@ -6,7 +6,7 @@
  * PCRE2_UTF | PCRE2_UCP (and JIT when available). Subjects are answers of a few KiB: each
  * rule scans the subject once, left to right, under a match limit so that a pathological
  * input costs bounded time. Invalid UTF-8 never reaches PCRE2: such a subject is copied with
- * each invalid byte replaced by '?', which keeps byte offsets identical, and is then matched
+ * each invalid byte replaced by SUB (0x1A), which keeps byte offsets identical, and is then matched
  * with PCRE2_NO_UTF_CHECK. Claims are copies of a byte span of the subject; normalisation only
  * narrows the span (trim, strip, cut), so the span always indexes the caller's text.
  */
@@ -47,10 +47,16 @@ struct macro {
     char *body;
 };
 
+struct codelist {
+    pcre2_code **code;
+    size_t n;
+};
+
 struct dt_identity_rules {
     struct rule *rule;
     size_t n_rule;
     struct strlist article, cut, stop, stopsuffix;
+    struct codelist veto, vetoafter; /* see the pack's header: denials, reported speech */
 };
 
 /* ---- small helpers ---- */
@@ -66,6 +72,15 @@ static int strlist_push(struct strlist *l, const char *s, size_t n)
         return DT_ENOMEM;
     l->n++;
     return 0;
+}
+
+static void codelist_release(struct codelist *l)
+{
+    for (size_t i = 0; i < l->n; i++)
+        pcre2_code_free(l->code[i]);
+    dt_free(l->code);
+    l->code = NULL;
+    l->n = 0;
 }
 
 static void strlist_release(struct strlist *l)
@@ -125,6 +140,8 @@ void dt_identity_rules_free(struct dt_identity_rules *rules)
     strlist_release(&rules->cut);
     strlist_release(&rules->stop);
     strlist_release(&rules->stopsuffix);
+    codelist_release(&rules->veto);
+    codelist_release(&rules->vetoafter);
     dt_free(rules);
 }
 
@@ -172,9 +189,12 @@ static int expand_macros(const char *re, size_t n, const struct macro *m, size_t
     return dt_strbuf_failed(out) ? DT_ENOMEM : 0;
 }
 
-static int compile_rule(struct dt_identity_rules *r, const char *id, size_t n_id, const char *re,
-                        size_t n_re, const struct macro *m, size_t n_m, const char *origin,
-                        size_t line, pcre2_general_context *gctx, struct dt_error *err)
+/* Compiles a `rule` (into r->rule) or, when veto is set, a `veto`/`vetoafter` pattern (into
+ * that list; such a pattern needs no capture group). */
+static int compile_rule(struct dt_identity_rules *r, struct codelist *veto, const char *id,
+                        size_t n_id, const char *re, size_t n_re, const struct macro *m,
+                        size_t n_m, const char *origin, size_t line,
+                        pcre2_general_context *gctx, struct dt_error *err)
 {
     struct dt_strbuf sb = DT_STRBUF_INIT;
     pcre2_compile_context *cctx = NULL;
@@ -202,6 +222,17 @@ static int compile_rule(struct dt_identity_rules *r, const char *id, size_t n_id
                           "line %zu of '%s': rule '%.*s' does not compile: %s "
                           "(at offset %zu of the expanded pattern)",
                           line, origin, (int)n_id, id, (const char *)msg, (size_t)eoff);
+        goto done;
+    }
+    if (veto) {
+        pcre2_jit_compile(code, PCRE2_JIT_COMPLETE);
+        pcre2_code **vp = dt_realloc_array(veto->code, veto->n + 1, sizeof *vp);
+        if (!vp)
+            goto nomem;
+        veto->code = vp;
+        vp[veto->n++] = code;
+        code = NULL;
+        rc = 0;
         goto done;
     }
     int gn = pcre2_substring_number_from_name(code, (PCRE2_SPTR) "name");
@@ -297,7 +328,8 @@ int dt_identity_rules_parse(const char *text, size_t n_bytes, const char *origin
             }
             continue;
         }
-        if (!word_eq(s, kw, "define") && !word_eq(s, kw, "rule")) {
+        int is_veto = word_eq(s, kw, "veto"), is_vetoafter = word_eq(s, kw, "vetoafter");
+        if (!word_eq(s, kw, "define") && !word_eq(s, kw, "rule") && !is_veto && !is_vetoafter) {
             rc = dt_error_set(err, DT_EFORMAT, "line %zu of '%s': unknown directive '%.*s'", line,
                               origin, (int)kw, s);
             goto fail;
@@ -349,7 +381,8 @@ int dt_identity_rules_parse(const char *text, size_t n_bytes, const char *origin
             }
             continue;
         }
-        rc = compile_rule(r, arg, n_id, re, n_re, macros, n_macros, origin, line, gctx, err);
+        rc = compile_rule(r, is_veto ? &r->veto : is_vetoafter ? &r->vetoafter : NULL, arg, n_id,
+                          re, n_re, macros, n_macros, origin, line, gctx, err);
         if (rc)
             goto fail;
     }
@@ -394,7 +427,7 @@ int dt_identity_rules_load(const char *path, struct dt_identity_rules **out, str
 /* ---- subjects ---- */
 
 /* Returns the subject to match: text itself when valid UTF-8, else a same-length copy with
- * invalid bytes replaced by '?' (*copy set, dt_free it). NULL on allocation failure. */
+ * invalid bytes replaced by SUB (0x1A) (*copy set, dt_free it). NULL on allocation failure. */
 static const char *utf8_subject(const char *text, size_t n, char **copy)
 {
     *copy = NULL;
@@ -406,7 +439,7 @@ static const char *utf8_subject(const char *text, size_t n, char **copy)
     size_t i = 0, len;
     while (i < n) {
         if (dt_text_utf8_decode(text, n, i, &len) < 0) {
-            c[i] = '?';
+            c[i] = '\x1a'; /* SUB: neither a letter nor punctuation a rule or a check reads */
             i += 1;
         } else {
             memcpy(c + i, text + i, len);
@@ -553,6 +586,152 @@ static int normalise(const struct dt_identity_rules *r, const char *t, size_t *s
     return 1;
 }
 
+/* ---- claim context: clause, question, quotation, negation, prompt echo ---- */
+
+/* Code point at i (or -1), its length in *len (>= 1). */
+static int32_t cp_at(const char *t, size_t n, size_t i, size_t *len)
+{
+    int32_t cp = dt_text_utf8_decode(t, n, i, len);
+    if (cp < 0 || *len == 0)
+        *len = 1;
+    return cp;
+}
+
+/* '.' ends a sentence only when what follows is not a letter or digit ("GPT-3.5" stays one). */
+static int dot_ends(const char *t, size_t n, size_t i)
+{
+    if (i + 1 >= n)
+        return 1;
+    unsigned char c = (unsigned char)t[i + 1];
+    return !((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9'));
+}
+
+static int is_sentence_end(int32_t cp)
+{
+    return cp == '.' || cp == '!' || cp == '?' || cp == '\n' || cp == 0x3002 || cp == 0xFF01 ||
+           cp == 0xFF1F || cp == 0xFF0E;
+}
+
+/* Clause ends: sentence ends and ',', ';', the CJK comma, enumeration comma and semicolon. */
+static int is_clause_end(int32_t cp)
+{
+    return is_sentence_end(cp) || cp == ',' || cp == ';' || cp == 0xFF0C || cp == 0x3001 ||
+           cp == 0xFF1B;
+}
+
+/* 1 when some pattern of the list matches inside t[from..to) (lookbehind may see before from). */
+static int list_matches(const struct codelist *l, const char *t, size_t from, size_t to,
+                        pcre2_match_data *const *md, pcre2_match_context *mctx)
+{
+    for (size_t i = 0; i < l->n && from < to; i++) {
+        int m = pcre2_match(l->code[i], (PCRE2_SPTR)t, to, from, PCRE2_NO_UTF_CHECK, md[i], mctx);
+        if (m >= 0)
+            return 1;
+        if (m == PCRE2_ERROR_NOMEMORY)
+            return DT_ENOMEM;
+    }
+    return 0;
+}
+
+/* 1 when word t[s..e) occurs in the prompt, case-insensitively, not inside a longer ASCII
+ * word, and not written in lower case there (so "labs" in "which labs made you?" does not
+ * echo "Northwind Labs", but "Claude" in "Are you Claude?" does). */
+static int prompt_has_word(const char *t, size_t s, size_t e, const char *pr, size_t n_pr)
+{
+    size_t n = e - s;
+    if (n == 0 || n > n_pr)
+        return 0;
+    for (size_t i = 0; i + n <= n_pr; i++) {
+        if (!ascii_ieq(pr + i, n, t + s, n))
+            continue;
+        unsigned char a = i ? (unsigned char)pr[i - 1] : ' ';
+        unsigned char b = i + n < n_pr ? (unsigned char)pr[i + n] : ' ';
+        int alnum_a = (a >= 'a' && a <= 'z') || (a >= 'A' && a <= 'Z') || (a >= '0' && a <= '9');
+        int alnum_b = (b >= 'a' && b <= 'z') || (b >= 'A' && b <= 'Z') || (b >= '0' && b <= '9');
+        unsigned char f = (unsigned char)pr[i];
+        if (!alnum_a && !alnum_b && !(f >= 'a' && f <= 'z'))
+            return 1;
+    }
+    return 0;
+}
+
+/*
+ * Whether a candidate claim t[s..e) is asserted by the text rather than denied, asked, quoted
+ * or echoed: 1 keep, 0 drop, DT_ENOMEM. The clause is the text since the last clause end
+ * before s; a veto pattern anywhere from the clause start to the end of the claim's first
+ * word drops it ("I am not made by ...", "Ich bin nicht ...", "我不是..."), a vetoafter pattern
+ * between the claim and the clause end drops it (negations that follow the name: "...では
+ * ありません", "...가 아닙니다"). A claim in a clause that ends with a question mark, or inside
+ * a quotation opened earlier on its line, is dropped. A claim any of whose words the prompt
+ * itself contains is an echo of the question, not an identity.
+ */
+static int claim_in_context(const struct dt_identity_rules *r, const char *t, size_t n, size_t s,
+                            size_t e, const char *pr, size_t n_pr, pcre2_match_data *const *md_v,
+                            pcre2_match_data *const *md_a, pcre2_match_context *mctx)
+{
+    size_t clause = 0, len;
+    int dq = 0, curly = 0, guil = 0, low = 0, corner = 0, wcorner = 0;
+    for (size_t i = 0; i < s; i += len) {
+        int32_t cp = cp_at(t, n, i, &len);
+        if (cp == '\n') {
+            dq = curly = guil = low = corner = wcorner = 0;
+        }
+        if (is_clause_end(cp) && (cp != '.' || dot_ends(t, n, i)))
+            clause = i + len;
+        switch (cp) {
+        case '"': dq ^= 1; break;
+        case 0x201C: if (low) low--; else curly++; break;
+        case 0x201D: if (low) low--; else if (curly) curly--; break;
+        case 0x201E: low++; break;
+        case 0xAB: guil++; break;
+        case 0xBB: if (guil) guil--; break;
+        case 0x300C: corner++; break;
+        case 0x300D: if (corner) corner--; break;
+        case 0x300E: wcorner++; break;
+        case 0x300F: if (wcorner) wcorner--; break;
+        default: break;
+        }
+    }
+    if (dq || curly || guil || low || corner || wcorner)
+        return 0;
+    /* the clause is a question when it ends with '?': "You think I am Claude?" asks, while
+     * "I'm Aurora, how can I help?" claims and then asks */
+    size_t clause_end = n;
+    int question = 0;
+    for (size_t i = e; i < n; i += len) {
+        int32_t cp = cp_at(t, n, i, &len);
+        if (is_clause_end(cp) && (cp != '.' || dot_ends(t, n, i))) {
+            clause_end = i;
+            question = cp == '?' || cp == 0xFF1F;
+            break;
+        }
+    }
+    if (question)
+        return 0;
+    size_t first_end = s;
+    while (first_end < e && !is_space(t[first_end]))
+        first_end++;
+    int v = list_matches(&r->veto, t, clause, first_end, md_v, mctx);
+    if (v)
+        return v < 0 ? v : 0;
+    v = list_matches(&r->vetoafter, t, e, clause_end, md_a, mctx);
+    if (v)
+        return v < 0 ? v : 0;
+    if (pr && n_pr) {
+        for (size_t w = s; w < e;) {
+            while (w < e && is_space(t[w]))
+                w++;
+            size_t we = w;
+            while (we < e && !is_space(t[we]))
+                we++;
+            if (we > w + 1 && prompt_has_word(t, w, we, pr, n_pr))
+                return 0;
+            w = we;
+        }
+    }
+    return 1;
+}
+
 /* ---- extraction ---- */
 
 void dt_identity_claims_release(struct dt_identity_claims *claims)
@@ -600,24 +779,38 @@ static int cmp_claim(const void *a, const void *b)
 }
 
 int dt_identity_extract(const struct dt_identity_rules *rules, const char *text, size_t n_bytes,
-                        struct dt_identity_claims *out, struct dt_error *err)
+                        const char *prompt, size_t n_prompt, struct dt_identity_claims *out,
+                        struct dt_error *err)
 {
     struct dt_identity_claims c = {NULL, 0};
     pcre2_general_context *gctx = NULL;
     pcre2_match_context *mctx = NULL;
-    pcre2_match_data *md = NULL;
-    char *copy = NULL;
+    pcre2_match_data *md = NULL, **md_v = NULL, **md_a = NULL;
+    char *copy = NULL, *pcopy = NULL;
+    const char *psubj = NULL;
     int rc = 0;
     if (!rules)
         return dt_error_set(err, DT_EINVAL, "no identity rules");
     if (!text)
         n_bytes = 0;
+    if (!prompt)
+        n_prompt = 0;
     static const char empty[1] = {0};
     const char *subj = utf8_subject(text ? text : empty, n_bytes, &copy);
+    if (n_prompt && !(psubj = utf8_subject(prompt, n_prompt, &pcopy)))
+        goto nomem;
     gctx = general_context();
     mctx = gctx ? pcre2_match_context_create(gctx) : NULL;
-    if (!subj || !mctx)
+    md_v = dt_calloc(rules->veto.n + 1, sizeof *md_v);
+    md_a = dt_calloc(rules->vetoafter.n + 1, sizeof *md_a);
+    if (!subj || !mctx || !md_v || !md_a)
         goto nomem;
+    for (size_t i = 0; i < rules->veto.n; i++)
+        if (!(md_v[i] = pcre2_match_data_create_from_pattern(rules->veto.code[i], gctx)))
+            goto nomem;
+    for (size_t i = 0; i < rules->vetoafter.n; i++)
+        if (!(md_a[i] = pcre2_match_data_create_from_pattern(rules->vetoafter.code[i], gctx)))
+            goto nomem;
     pcre2_set_match_limit(mctx, MATCH_LIMIT);
     pcre2_set_depth_limit(mctx, DEPTH_LIMIT);
     for (size_t ri = 0; ri < rules->n_rule; ri++) {
@@ -652,6 +845,12 @@ int dt_identity_extract(const struct dt_identity_rules *rules, const char *text,
                 size_t s = ov[2 * g], e = ov[2 * g + 1];
                 if (!normalise(rules, subj, &s, &e))
                     continue;
+                int keep = claim_in_context(rules, subj, n_bytes, s, e, psubj, n_prompt, md_v,
+                                            md_a, mctx);
+                if (keep < 0)
+                    goto nomem;
+                if (!keep)
+                    continue;
                 if (add_claim(&c, k == 0 ? DT_IDENTITY_NAME : DT_IDENTITY_MAKER, subj, s, e, ru->id,
                               ri))
                     goto nomem;
@@ -678,7 +877,7 @@ int dt_identity_extract(const struct dt_identity_rules *rules, const char *text,
         }
         c.n = k;
     }
-    /* values are copies of the sanitised subject: an invalid byte inside a claim reads '?' */
+    /* values are copies of the sanitised subject: an invalid byte inside a claim reads 0x1A */
     *out = c;
     c.claim = NULL;
     c.n = 0;
@@ -688,9 +887,16 @@ nomem:
 done:
     dt_identity_claims_release(&c);
     pcre2_match_data_free(md);
+    for (size_t i = 0; md_v && i < rules->veto.n; i++)
+        pcre2_match_data_free(md_v[i]);
+    for (size_t i = 0; md_a && i < rules->vetoafter.n; i++)
+        pcre2_match_data_free(md_a[i]);
+    dt_free(md_v);
+    dt_free(md_a);
     pcre2_match_context_free(mctx);
     pcre2_general_context_free(gctx);
     dt_free(copy);
+    dt_free(pcopy);
     return rc;
 }
 
@@ -726,48 +932,38 @@ void dt_identity_profile_free(struct dt_identity_profile *profile)
     for (size_t i = 0; i < profile->n_entry; i++)
         dt_free(profile->entry[i].value);
     dt_free(profile->entry);
-    pcre2_code_free(profile->match_name);
-    pcre2_code_free(profile->match_maker);
+    for (size_t i = 0; profile->match && i < profile->n_entry; i++)
+        pcre2_code_free(profile->match[i]);
+    dt_free(profile->match);
     dt_free(profile);
 }
 
-/* Builds a case-insensitive whole-word alternation of the learned strings of one kind.
+/* Builds a case-insensitive whole-word matcher of one learned string (spaces relaxed).
  * Word boundaries exclude CJK letters, which are written without spaces. */
-static int build_matcher(const struct dt_identity_profile *p, enum dt_identity_kind kind,
-                         pcre2_code **out)
+static int build_matcher(const char *v, pcre2_code **out)
 {
     static const char *wordch = "[^\\P{L}\\p{Han}\\p{Hiragana}\\p{Katakana}]|[\\p{N}_]";
     struct dt_strbuf sb = DT_STRBUF_INIT;
     pcre2_general_context *gctx = NULL;
     pcre2_compile_context *cctx = NULL;
-    int rc = 0, any = 0;
+    int rc = 0;
     *out = NULL;
     dt_strbuf_printf(&sb, "(?<!%s)(?:", wordch);
-    for (size_t i = 0; i < p->n_entry; i++) {
-        if (p->entry[i].kind != kind)
-            continue;
-        if (any)
-            dt_strbuf_putc(&sb, '|');
-        any = 1;
-        const char *v = p->entry[i].value;
-        for (size_t j = 0; v[j]; j++) {
-            unsigned char ch = (unsigned char)v[j];
-            if (is_space((char)ch)) {
-                while (v[j + 1] && is_space(v[j + 1]))
-                    j++;
-                dt_strbuf_puts(&sb, "\\s+");
-            } else if (ch < 0x80 && !((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') ||
-                                      (ch >= '0' && ch <= '9'))) {
-                dt_strbuf_putc(&sb, '\\');
-                dt_strbuf_putc(&sb, (char)ch);
-            } else {
-                dt_strbuf_putc(&sb, (char)ch);
-            }
+    for (size_t j = 0; v[j]; j++) {
+        unsigned char ch = (unsigned char)v[j];
+        if (is_space((char)ch)) {
+            while (v[j + 1] && is_space(v[j + 1]))
+                j++;
+            dt_strbuf_puts(&sb, "\\s+");
+        } else if (ch < 0x80 && !((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') ||
+                                  (ch >= '0' && ch <= '9'))) {
+            dt_strbuf_putc(&sb, '\\');
+            dt_strbuf_putc(&sb, (char)ch);
+        } else {
+            dt_strbuf_putc(&sb, (char)ch);
         }
     }
     dt_strbuf_printf(&sb, ")(?!%s)", wordch);
-    if (!any)
-        goto done;
     if (dt_strbuf_failed(&sb))
         goto nomem;
     gctx = general_context();
@@ -795,7 +991,7 @@ done:
 }
 
 int dt_identity_learn(const struct dt_identity_rules *rules, const struct dt_text_set *teacher,
-                      const struct dt_identity_learn_params *params,
+                      const char *const *prompts, const struct dt_identity_learn_params *params,
                       struct dt_identity_profile **out, struct dt_error *err)
 {
     struct dt_identity_learn_params def;
@@ -815,7 +1011,9 @@ int dt_identity_learn(const struct dt_identity_rules *rules, const struct dt_tex
     size_t n_claiming = 0;
     for (size_t i = 0; i < teacher->n; i++) {
         const char *text = teacher->text ? teacher->text[i] : NULL;
-        rc = dt_identity_extract(rules, text, dt_text_set_len(teacher, i), &c, err);
+        const char *pr = prompts ? prompts[i] : NULL;
+        rc = dt_identity_extract(rules, text, dt_text_set_len(teacher, i), pr, pr ? strlen(pr) : 0,
+                                 &c, err);
         if (rc)
             goto done;
         if (c.n)
@@ -872,16 +1070,16 @@ int dt_identity_learn(const struct dt_identity_rules *rules, const struct dt_tex
         e->count = t[j].count;
         e->support = support;
     }
-    pcre2_code *mn = NULL, *mm = NULL;
-    rc = build_matcher(p, DT_IDENTITY_NAME, &mn);
-    p->match_name = mn;
-    if (!rc) {
-        rc = build_matcher(p, DT_IDENTITY_MAKER, &mm);
-        p->match_maker = mm;
-    }
-    if (rc) {
-        rc = dt_error_set(err, rc, "cannot build the identity matcher");
-        goto done;
+    p->match = dt_calloc(p->n_entry ? p->n_entry : 1, sizeof *p->match);
+    if (!p->match)
+        goto nomem;
+    for (size_t j = 0; j < p->n_entry; j++) {
+        pcre2_code *code = NULL;
+        if ((rc = build_matcher(p->entry[j].value, &code)) != 0) {
+            rc = dt_error_set(err, rc, "cannot build the identity matcher");
+            goto done;
+        }
+        p->match[j] = code;
     }
     *out = p;
     p = NULL;
@@ -922,56 +1120,41 @@ done:
     return rc;
 }
 
-int dt_identity_match_flags(const struct dt_identity_rules *rules,
-                            const struct dt_identity_profile *profile, const char *text,
-                            size_t n_bytes, struct dt_error *err)
+int dt_identity_match(const struct dt_identity_rules *rules,
+                      const struct dt_identity_profile *profile, const char *text, size_t n_bytes,
+                      const char *prompt, size_t n_prompt, unsigned char *claimed,
+                      struct dt_error *err)
 {
-    char *copy = NULL;
     struct dt_identity_claims c = {NULL, 0};
-    int flags = 0, rc = 0;
-    static const char empty[1] = {0};
-    if (!profile)
-        return dt_error_set(err, DT_EINVAL, "no identity profile");
-    if (!text)
-        n_bytes = 0;
-    const char *subj = utf8_subject(text ? text : empty, n_bytes, &copy);
-    if (!subj)
-        return dt_error_set(err, DT_ENOMEM, "out of memory matching identity");
-    int a = find(profile->match_name, subj, n_bytes);
-    int b = find(profile->match_maker, subj, n_bytes);
-    if (a < 0 || b < 0) {
-        rc = dt_error_set(err, DT_ENOMEM, "out of memory matching identity");
-        goto done;
-    }
-    flags |= a ? DT_IDENTITY_NAME_MENTIONED : 0;
-    flags |= b ? DT_IDENTITY_MAKER_MENTIONED : 0;
-    if (rules && (a || b)) {
-        rc = dt_identity_extract(rules, subj, n_bytes, &c, err);
-        if (rc)
-            goto done;
-        for (size_t i = 0; i < c.n; i++) {
-            int is_name = c.claim[i].kind == DT_IDENTITY_NAME;
-            const pcre2_code *code = is_name ? profile->match_name : profile->match_maker;
-            int f = find(code, c.claim[i].value, strlen(c.claim[i].value));
+    int n_claimed = 0, rc = 0;
+    if (!rules || !profile)
+        return dt_error_set(err, DT_EINVAL, "identity matching needs rules and a profile");
+    if (claimed)
+        memset(claimed, 0, profile->n_entry);
+    if (profile->n_entry == 0)
+        return 0;
+    if ((rc = dt_identity_extract(rules, text, n_bytes, prompt, n_prompt, &c, err)) != 0)
+        return rc;
+    for (size_t j = 0; j < profile->n_entry; j++) {
+        int hit = 0;
+        for (size_t i = 0; i < c.n && !hit; i++) {
+            if (c.claim[i].kind != profile->entry[j].kind)
+                continue;
+            int f = find(profile->match[j], c.claim[i].value, strlen(c.claim[i].value));
             if (f < 0) {
                 rc = dt_error_set(err, DT_ENOMEM, "out of memory matching identity");
                 goto done;
             }
-            if (f)
-                flags |= is_name ? DT_IDENTITY_NAME_CLAIMED : DT_IDENTITY_MAKER_CLAIMED;
+            hit = f;
+        }
+        if (hit) {
+            n_claimed++;
+            if (claimed)
+                claimed[j] = 1;
         }
     }
-    rc = flags;
+    rc = n_claimed;
 done:
     dt_identity_claims_release(&c);
-    dt_free(copy);
     return rc;
-}
-
-int dt_identity_match(const struct dt_identity_profile *profile, const char *text, size_t n_bytes)
-{
-    int f = dt_identity_match_flags(NULL, profile, text, n_bytes, NULL);
-    if (f < 0)
-        return f;
-    return (f & (DT_IDENTITY_NAME_MENTIONED | DT_IDENTITY_MAKER_MENTIONED)) ? 1 : 0;
 }

@@ -2,14 +2,17 @@
  * Identity probes: which model name and which maker a response claims.
  *
  * A rule pack (data/rules/identity.rules, embedded at build time; format documented at its
- * top) holds PCRE2 patterns with named groups `name` and `maker`, plus the normalisation
- * lists (articles, cut words, generic phrases). dt_identity_extract() lists the claims in one
- * text. dt_identity_learn() learns the teacher's identity from the teacher's own answers to
- * identity questions: nothing about any particular model is hard-coded. dt_identity_match()
- * then tells whether another model's answer claims that identity.
+ * top) holds PCRE2 patterns with named groups `name` and `maker`, veto patterns (denials and
+ * reported speech) and the normalisation lists (articles, cut words, generic phrases).
+ * dt_identity_extract() lists the claims in one text: first-person assertions only ("I am X",
+ * "I was made by Y" and their forms in other languages), never a denial, a question, a
+ * quotation, or a name the prompt itself contains. dt_identity_learn() learns the teacher's
+ * identity from the teacher's own answers to identity questions: nothing about any particular
+ * model is hard-coded. dt_identity_match() then tells which of those identities another
+ * model's answer claims (a mention is not a claim: "Like a nova, I shine" claims nothing).
  *
  * All texts are byte spans (text, n_bytes); they need not be NUL-terminated and may hold
- * invalid UTF-8 (such bytes are matched as '?', so spans still index the caller's bytes).
+ * invalid UTF-8 (such bytes are matched as SUB, 0x1A, so spans still index the caller's bytes).
  */
 #ifndef DT_FINGERPRINT_IDENTITY_H
 #define DT_FINGERPRINT_IDENTITY_H
@@ -46,11 +49,16 @@ int dt_identity_rules_load(const char *path, struct dt_identity_rules **out, str
 size_t dt_identity_rules_count(const struct dt_identity_rules *rules);
 void dt_identity_rules_free(struct dt_identity_rules *rules);
 
-/* Extracts every claim in text[0..n_bytes). Claims with the same kind and span found by
- * several rules are reported once. *out is filled only on success; release it with
- * dt_identity_claims_release. */
+/* Extracts every claim in text[0..n_bytes), the answer to prompt[0..n_prompt) (prompt may be
+ * NULL: no echo check). A candidate a rule captures is dropped when a veto pattern matches in
+ * its clause before it (or a vetoafter pattern after it), when its clause ends with a
+ * question mark, when it lies inside a quotation opened earlier on its line, or when the
+ * prompt contains one of its words (not written in lower case there). Claims with the same
+ * kind and span found by several rules are reported once. *out is filled only on success;
+ * release it with dt_identity_claims_release. */
 int dt_identity_extract(const struct dt_identity_rules *rules, const char *text, size_t n_bytes,
-                        struct dt_identity_claims *out, struct dt_error *err);
+                        const char *prompt, size_t n_prompt, struct dt_identity_claims *out,
+                        struct dt_error *err);
 void dt_identity_claims_release(struct dt_identity_claims *claims);
 
 /* Learning parameters; dt_identity_learn_params_default() fills the documented defaults. */
@@ -73,44 +81,33 @@ struct dt_identity_profile {
     size_t n_entry;
     size_t n_texts;          /* teacher texts learned from */
     size_t n_texts_claiming; /* teacher texts with at least one name or maker claim */
-    void *match_name;        /* compiled matchers (pcre2_code *), NULL when none learned */
-    void *match_maker;
+    void **match;            /* (n_entry) compiled whole-word matchers (pcre2_code *) */
 };
 
 /*
- * Learns the teacher's claimed identity from its answers to identity questions: every claim
- * is counted once per text (case-insensitively), and a name or maker is kept when its support
+ * Learns the teacher's claimed identity from its answers to identity questions (prompts, when
+ * not NULL, holds teacher->n questions, each may be NULL, so that echoes are not learned):
+ * every claim is counted once per text (case-insensitively), and a name or maker is kept when its support
  * (fraction of texts claiming it) is >= min_support and its count >= min_count; at most
  * max_per_kind of each kind, most frequent first (ties: first seen). params may be NULL for
  * the defaults. A teacher that never claims an identity gives an empty profile (n_entry == 0,
  * every match 0), not an error.
  */
 int dt_identity_learn(const struct dt_identity_rules *rules, const struct dt_text_set *teacher,
-                      const struct dt_identity_learn_params *params,
+                      const char *const *prompts, const struct dt_identity_learn_params *params,
                       struct dt_identity_profile **out, struct dt_error *err);
 void dt_identity_profile_free(struct dt_identity_profile *profile);
 
-/* Match flags for dt_identity_match_flags. */
-#define DT_IDENTITY_NAME_MENTIONED 1u  /* a learned name occurs anywhere in the text */
-#define DT_IDENTITY_MAKER_MENTIONED 2u /* a learned maker occurs anywhere in the text */
-#define DT_IDENTITY_NAME_CLAIMED 4u    /* an extracted name claim contains a learned name */
-#define DT_IDENTITY_MAKER_CLAIMED 8u   /* an extracted maker claim contains a learned maker */
-
 /*
- * The per-answer indicator: 1 when the text mentions a learned name or maker anywhere, as a
- * whole word (case-insensitive; no word boundary is required next to CJK characters), else 0;
- * negative DT_E* on allocation failure. "Anywhere" rather than "inside an extracted claim"
- * because the texts are answers to identity questions, where any mention of the teacher's
- * name is the claim, and it stays robust to phrasings no rule covers and to garbled student
- * output ("My name is Aurora. I is Aurora."). Its limit: an answer that denies the identity
- * ("I am not Aurora") also matches; DT_IDENTITY_*_CLAIMED from dt_identity_match_flags is
- * the stricter reading.
+ * Which learned identities the text claims, as the answer to prompt (may be NULL): an entry
+ * is claimed when an extracted claim of its kind (dt_identity_extract, so never a denial,
+ * question, quotation or echo of the prompt) contains it as a whole word, case-insensitively
+ * (no word boundary is required next to CJK characters). claimed (optional, n_entry bytes)
+ * receives a 0/1 per entry. Returns the number of entries claimed (>= 0) or a negative DT_E*.
  */
-int dt_identity_match(const struct dt_identity_profile *profile, const char *text, size_t n_bytes);
-
-/* All four DT_IDENTITY_* flags for one text (>= 0), or a negative DT_E* code. */
-int dt_identity_match_flags(const struct dt_identity_rules *rules,
-                            const struct dt_identity_profile *profile, const char *text,
-                            size_t n_bytes, struct dt_error *err);
+int dt_identity_match(const struct dt_identity_rules *rules,
+                      const struct dt_identity_profile *profile, const char *text, size_t n_bytes,
+                      const char *prompt, size_t n_prompt, unsigned char *claimed,
+                      struct dt_error *err);
 
 #endif

@@ -12,6 +12,7 @@
 
 #include "corpus/corpus.h"
 #include "infer/ggml_types.h"
+#include "infer/arch.h"
 #include "infer/model.h"
 #include "infer/tokenizer.h"
 #include "util/alloc.h"
@@ -231,7 +232,7 @@ int dt_fingerprint_compute(struct dt_model *m, struct dt_fingerprint **out, stru
     }
     const char *th = dt_tokenizer_hash(dt_model_tokenizer(m));
     fp->tokenizer_hash = th ? dt_strdup(th) : NULL;
-    fp->arch = dt_strdup(dt_model_config(m)->arch == DT_ARCH_QWEN2 ? "qwen2" : "llama");
+    fp->arch = dt_strdup(dt_model_config(m)->arch->name);
     fp->n_params = dt_model_n_params(m);
     for (size_t i = 0; i < n; i++) {
         struct dt_weight w;

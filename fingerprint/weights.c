@@ -6,6 +6,7 @@
 #include "fingerprint/weights.h"
 
 #include "fingerprint/measurement.h"
+#include "infer/arch.h"
 #include "infer/ggml_types.h"
 #include "infer/model.h"
 #include "util/alloc.h"
@@ -16,13 +17,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-/* Bits per weight, to decide which side is stored less precisely. */
-static double type_bits(uint32_t type)
-{
-    size_t be = dt_ggml_block_elems(type), bb = dt_ggml_block_bytes(type);
-    return be ? 8.0 * (double)bb / (double)be : 32.0;
-}
 
 static int cmp_double(const void *a, const void *b)
 {
@@ -50,9 +44,31 @@ static int needs_qk_permute(const struct dt_model *a, const struct dt_model *b, 
 {
     if (dt_model_format(a) == dt_model_format(b))
         return 0;
-    if (dt_model_config(a)->arch != DT_ARCH_LLAMA || dt_model_config(b)->arch != DT_ARCH_LLAMA)
+    /* Only where llama.cpp's converter permuted Q/K to adjacent-pair RoPE for this
+     * architecture does a GGUF row differ in order from the HF checkpoint's. */
+    if (dt_model_config(a)->arch != dt_model_config(b)->arch ||
+        dt_model_config(a)->arch->gguf_rope != DT_ROPE_ADJACENT)
         return 0;
     return strstr(name, "attn_q.weight") != NULL || strstr(name, "attn_k.weight") != NULL;
+}
+
+/* What to add to a stored tensor to get the weight the forward pass uses: Hugging Face
+ * checkpoints of rows with (1 + w) norms (gemma) store w, their GGUF conversions 1 + w. */
+static float stored_offset(const struct dt_model *m, const char *name)
+{
+    size_t n = strlen(name), k = strlen("norm.weight");
+    return dt_model_format(m) == DT_FORMAT_SAFETENSORS &&
+                   (dt_model_config(m)->arch->flags & DT_AF_HF_NORM_PLUS_ONE) && n >= k &&
+                   !strcmp(name + n - k, "norm.weight")
+               ? 1.0f
+               : 0.0f;
+}
+
+static void add_offset(float *v, int64_t n, float add)
+{
+    if (add != 0.0f)
+        for (int64_t i = 0; i < n; i++)
+            v[i] += add;
 }
 
 struct acc {
@@ -65,9 +81,29 @@ static void dequant_row(const struct dt_weight *w, int64_t row, float *dst)
     dt_ggml_dequantize(w->type, (const uint8_t *)w->data + (size_t)row * w->row_bytes, dst, w->cols);
 }
 
-/* Streams one aligned tensor pair. t is the teacher side; o the other model. */
+/* Error of re-encoding row v (cols values) in type: adds sum (Q(v) - v)^2 to *sqq; 0, or -1
+ * when the type cannot re-encode a row of that length. */
+static int reencode_row(uint32_t type, const float *v, int64_t cols, void *qbuf, float *q,
+                        double *sqq)
+{
+    if (dt_ggml_quantize(type, v, qbuf, cols) != 0)
+        return -1;
+    dt_ggml_dequantize(type, qbuf, q, cols);
+    for (int64_t c = 0; c < cols; c++) {
+        double e = (double)q[c] - v[c];
+        *sqq += e * e;
+    }
+    return 0;
+}
+
+/* Streams one aligned tensor pair. t is the teacher side; o the other model. When the types
+ * differ, each side is re-encoded in the other's type and the two errors add up: that is
+ * what two encodings of the same weights differ by (an f16 side re-encodes a quantized one
+ * almost exactly, so against an f16 teacher this is the error of quantizing the teacher;
+ * between two types of equal size, e.g. Q4_0 and IQ4_NL or F16 and BF16, both count). */
 static int compare_tensor(const struct dt_weight *t, const struct dt_weight *o, int permute_o,
-                          int64_t head_dim, struct acc *a, struct dt_error *err)
+                          int64_t head_dim, float add_t, float add_o, struct acc *a,
+                          struct dt_error *err)
 {
     int64_t cols = t->cols;
     float *x = dt_malloc_array((size_t)cols, sizeof(float));
@@ -75,15 +111,13 @@ static int compare_tensor(const struct dt_weight *t, const struct dt_weight *o, 
     float *q = dt_malloc_array((size_t)cols, sizeof(float));
     void *qbuf = NULL;
     int rc = 0;
-    /* Re-encode the more precise side in the less precise side's type to measure the error
-     * that conversion alone causes; same-type pairs need no re-encoding. */
-    uint32_t lo_type = type_bits(o->type) < type_bits(t->type) ? o->type : t->type;
-    int t_is_hi = type_bits(t->type) >= type_bits(o->type);
-    int requant = t->type != o->type && dt_ggml_type_supported(lo_type) &&
-                  cols % (int64_t)dt_ggml_block_elems(lo_type) == 0;
-    size_t qrow_bytes = 0;
-    if (requant && dt_ggml_row_bytes(lo_type, cols, &qrow_bytes) == 0)
-        qbuf = dt_malloc(qrow_bytes);
+    int requant = t->type != o->type;
+    size_t qt_bytes = 0, qo_bytes = 0;
+    if (requant && (dt_ggml_row_bytes(t->type, cols, &qt_bytes) != 0 ||
+                    dt_ggml_row_bytes(o->type, cols, &qo_bytes) != 0))
+        requant = 0;
+    if (requant)
+        qbuf = dt_malloc(qt_bytes > qo_bytes ? qt_bytes : qo_bytes);
     if (!x || !y || !q || (requant && !qbuf)) {
         rc = dt_error_set(err, DT_ENOMEM, "out of memory comparing tensor '%s'", t->name);
         goto out;
@@ -91,13 +125,11 @@ static int compare_tensor(const struct dt_weight *t, const struct dt_weight *o, 
     for (int64_t r = 0; r < t->rows; r++) {
         dequant_row(t, r, x);
         dequant_row(o, permute_o ? hf_row_for_gguf_row(r, head_dim) : r, y);
-        if (requant) {
-            const float *hi = t_is_hi ? x : y;
-            if (dt_ggml_quantize(lo_type, hi, qbuf, cols) != 0)
-                requant = 0;
-            else
-                dt_ggml_dequantize(lo_type, qbuf, q, cols);
-        }
+        add_offset(x, cols, add_t);
+        add_offset(y, cols, add_o);
+        if (requant && (reencode_row(o->type, x, cols, qbuf, q, &a->sqq) != 0 ||
+                        reencode_row(t->type, y, cols, qbuf, q, &a->sqq) != 0))
+            requant = 0;
         for (int64_t c = 0; c < cols; c++) {
             double xv = x[c], yv = y[c], d = yv - xv;
             a->sx += xv;
@@ -106,10 +138,6 @@ static int compare_tensor(const struct dt_weight *t, const struct dt_weight *o, 
             a->syy += yv * yv;
             a->sxy += xv * yv;
             a->sdd += d * d;
-            if (requant) {
-                double e = (double)q[c] - (t_is_hi ? xv : yv);
-                a->sqq += e * e;
-            }
         }
         a->n += cols;
     }
@@ -158,7 +186,9 @@ int dt_weights_compare(const struct dt_model *teacher, const struct dt_model *ot
             b = &tw;
         }
         struct acc acc = {0};
-        if ((rc = compare_tensor(a, b, permute, head_dim, &acc, err)) != 0)
+        const struct dt_model *ma = a == &tw ? teacher : other, *mb = a == &tw ? other : teacher;
+        if ((rc = compare_tensor(a, b, permute, head_dim, stored_offset(ma, tw.name),
+                                 stored_offset(mb, tw.name), &acc, err)) != 0)
             goto out;
         out->n_aligned++;
         if (!permute && tw.type == ow.type && tw.row_bytes == ow.row_bytes) {

@@ -3,9 +3,9 @@
  *
  * Tensors are aligned by their canonical (GGUF) names and shapes. For every aligned matrix the
  * rows are dequantized and streamed once to accumulate the Pearson correlation, the relative
- * error ||X - T|| / ||T|| and, where one side is stored less precisely, the error that
- * re-encoding the teacher in that tensor type would cause by itself (the quantization
- * tolerance). Byte comparison counts exactly reused tensors. Q/K rows of a Hugging Face
+ * error ||X - T|| / ||T|| and, where the two tensor types differ, the error that
+ * re-encoding each side in the other's type causes by itself (the quantization tolerance;
+ * every type dt_ggml_type_supported accepts can be re-encoded). Byte comparison counts exactly reused tensors. Q/K rows of a Hugging Face
  * llama checkpoint are permuted to GGUF's adjacent-pair RoPE layout before comparing with a
  * GGUF llama file.
  */

@@ -219,6 +219,8 @@ struct shape {
 static const struct shape k_shapes[] = {
     {"tiny", 2, 64, 4, 2, 128, 512, 256},
     {"124m", 12, 768, 12, 12, 2048, 32000, 1024},
+    /* every row length a multiple of 256, for the k-quant and IQ4_XS tests */
+    {"q256", 2, 256, 4, 2, 512, 512, 256},
 };
 
 static int add_matrix(struct dt_gguf_writer *w, const char *name, uint32_t type, int64_t rows,
@@ -259,7 +261,7 @@ int dt_bench_write_synthetic(const char *path, const char *shape_name, uint32_t 
         if (!strcmp(shape_name, k_shapes[i].name))
             sh = &k_shapes[i];
     if (!sh)
-        return dt_error_set(err, DT_EINVAL, "unknown synthetic shape '%s' (tiny, 124m)", shape_name);
+        return dt_error_set(err, DT_EINVAL, "unknown synthetic shape '%s' (tiny, 124m, q256)", shape_name);
     struct dt_gguf_writer *w = dt_gguf_writer_new();
     char **tokens = dt_calloc((size_t)sh->vocab, sizeof *tokens);
     int32_t *types = dt_malloc_array((size_t)sh->vocab, sizeof *types);

@@ -54,7 +54,8 @@ long dt_bench_peak_rss_kb(void);
 /*
  * Writes a random-weight llama GGUF of a named shape: "tiny" (2 layers, dim 64, 4 heads,
  * 2 kv heads, ffn 128, vocab 512) or "124m" (12 layers, dim 768, 12 heads, ffn 2048, vocab
- * 32000). type: DT_GGML_F16 / Q8_0 / ... for the matrices (norms stay F32). The vocabulary is
+ * 32000) or "q256" (2 layers, dim 256, 4 heads, 2 kv heads, ffn 512, vocab 512: rows fit
+ * every block size). type: DT_GGML_F16 / Q8_0 / ... for the matrices (norms stay F32). The vocabulary is
  * a byte-level BPE one (256 byte tokens, then filler tokens, no merges).
  */
 int dt_bench_write_synthetic(const char *path, const char *shape, uint32_t type, uint64_t seed,

@@ -1,11 +1,19 @@
 /*
- * The CPU forward pass for llama / qwen2 decoders, f32 activations.
+ * The CPU forward pass of the decoder architectures of infer/arch.h, f32 activations.
  *
- *   x = embed(tok)
- *   per layer: h = rmsnorm(x) * attn_norm; [q k v] = Wqkv h (+ biases)
- *              rope(q, k) at each row's position; a = softmax(q k^T / sqrt(head_dim), causal) v
- *              x += Wo a; h = rmsnorm(x) * ffn_norm; [g u] = Wgu h; x += Wdown (silu(g) * u)
- *   logits = Wout (rmsnorm(x) * output_norm)          (all n_vocab rows, padding included)
+ *   x = embed(tok) * embed_scale
+ *   per layer (layer_attention, layer_ffn; both the scoring and the decoding paths call them):
+ *     h = norm(x) * attn_norm (RMSNorm or LayerNorm; absent for olmo2)
+ *     [q k v] = Wqkv h (split or fused) + biases; QK-norm per head or over all heads
+ *     rope(q, k) at each row's position (adjacent or half-split pairs over rope_dim dims; the
+ *       table of the layer's kind: global, or local with its own base); scores = q.k *
+ *       attn_scale, soft-capped; softmax over the causal keys (sliding-window layers: the last
+ *       window keys); a = p v
+ *     o = Wo a (+ bias), post-norm (gemma, olmo2); x += residual_scale * o
+ *     h = norm(x) * ffn_norm; f = Wdown (act(g) * u) with act SiLU or GELU-tanh and [g u] from
+ *       gate/up (or fused gate|up), or the top-k softmax-gated experts (+ shared expert);
+ *       post-norm; x += residual_scale * f
+ *   logits = cap tanh((Wout norm(x)) / logit_scale / cap)   (finish_logits; all n_vocab rows)
  *
  * Batched scoring packs the positions of several sequences into one (rows, dim) activation
  * matrix ("chunk") so every linear layer is one OpenBLAS sgemm over all rows. Attention runs
@@ -33,6 +41,7 @@
  * floats; single-token products are sgemv on f32 views or dt_ggml_dot on the stored type, so
  * no large model is ever expanded to f32. Nothing is allocated per token.
  */
+#include "infer/arch.h"
 #include "infer/ggml_types.h"
 #include "infer/model.h"
 #include "infer/model_internal.h"
@@ -65,25 +74,30 @@ static size_t n_slots(const struct dt_model *m)
     return SLOT_LAYER0 + SLOTS_PER_LAYER * (size_t)m->cfg.n_layer;
 }
 
+/* The matrix of a slot, or NULL when the model has none there (fused q|k|v leaves k and v
+ * empty, a fused gate|up leaves gate empty, experts leave the dense FFN empty). */
 static const struct dt_weight *slot_weight(const struct dt_model *m, size_t slot)
 {
+    const struct dt_weight *w;
     if (slot == SLOT_OUTPUT)
         return &m->output;
     if (slot < SLOT_LAYER0)
         return NULL;
     const struct dt_layer *l = &m->layers[(slot - SLOT_LAYER0) / SLOTS_PER_LAYER];
     switch ((slot - SLOT_LAYER0) % SLOTS_PER_LAYER) {
-    case S_Q: return &l->wq;
-    case S_K: return &l->wk;
-    case S_V: return &l->wv;
-    case S_O: return &l->wo;
-    case S_GATE: return &l->w_gate;
-    case S_UP: return &l->w_up;
-    default: return &l->w_down;
+    case S_Q: w = &l->wq; break;
+    case S_K: w = &l->wk; break;
+    case S_V: w = &l->wv; break;
+    case S_O: w = &l->wo; break;
+    case S_GATE: w = &l->w_gate; break;
+    case S_UP: w = &l->w_up; break;
+    default: w = &l->w_down; break;
     }
+    return w->data ? w : NULL;
 }
 
-/* Slots that own their cache allocation (the first matrix of each fused group). */
+/* Slots that own their cache allocation (the first slot of each fused group, present or
+ * not). */
 static int slot_owns(size_t slot)
 {
     if (slot == SLOT_OUTPUT)
@@ -94,7 +108,7 @@ static int slot_owns(size_t slot)
     return o == S_Q || o == S_O || o == S_GATE || o == S_DOWN;
 }
 
-/* Matrices in the group starting at an owning slot. */
+/* Slots in the group starting at an owning slot. */
 static int group_len(size_t slot)
 {
     if (slot == SLOT_OUTPUT)
@@ -108,7 +122,8 @@ static int is_direct_f32(const struct dt_weight *w)
     return w->type == DT_GGML_F32 && ((uintptr_t)w->data % sizeof(float)) == 0;
 }
 
-/* Decides once whether to keep f32 copies of every matrix, and builds them. */
+/* Decides once whether to keep f32 copies of every matrix, and builds them. Expert matrices
+ * are not cached: each row uses only a few experts. */
 static int ensure_f32_cache(struct dt_model *m, struct dt_error *err)
 {
     if (m->f32_state)
@@ -136,14 +151,19 @@ static int ensure_f32_cache(struct dt_model *m, struct dt_error *err)
         size_t elems = 0;
         for (int g = 0; g < group_len(s); g++) {
             const struct dt_weight *w = slot_weight(m, s + (size_t)g);
-            elems += (size_t)w->rows * (size_t)w->cols;
+            if (w)
+                elems += (size_t)w->rows * (size_t)w->cols;
         }
+        if (!elems)
+            continue;
         float *f = dt_malloc_array(elems, sizeof(float));
         if (!f)
-            return dt_error_set(err, DT_ENOMEM, "out of memory caching '%s' as f32",
-                                slot_weight(m, s)->name);
+            return dt_error_set(err, DT_ENOMEM, "out of memory caching layer matrices as f32");
+        m->f32[s] = f; /* the owner holds the allocation even when its own matrix is absent */
         for (int g = 0; g < group_len(s); g++) {
             const struct dt_weight *w = slot_weight(m, s + (size_t)g);
+            if (!w)
+                continue;
             m->f32[s + (size_t)g] = f;
             dt_ggml_dequantize(w->type, w->data, f, w->rows * w->cols);
             f += (size_t)w->rows * (size_t)w->cols;
@@ -159,31 +179,101 @@ static const float *f32_view(const struct dt_model *m, size_t slot)
     const struct dt_weight *w = slot_weight(m, slot);
     if (m->f32_state == 1)
         return m->f32[slot];
-    if (is_direct_f32(w))
+    if (w && is_direct_f32(w))
         return w->data;
     return NULL;
 }
 
-/* cos/sin for positions 0..n_pos-1 (rope_dim/2 pairs each). HF computes inv_freq and the angle
- * in f32, so this does too. */
+/* ---- RoPE ---- */
+
+/* One RoPE: base, frequency scale and YaRN parameters, optional per-pair divisors. */
+struct rope_params {
+    double theta;
+    enum dt_rope_scaling scaling;
+    double freq_scale, ext_factor, attn_factor, beta_fast, beta_slow;
+    int orig_ctx;
+    const float *factors;
+};
+
+/* ggml's YaRN correction dimension: the pair index whose wavelength fits n_rot turns in the
+ * original context. */
+static double yarn_corr_dim(int n_dims, int orig_ctx, double n_rot, double base)
+{
+    return n_dims * log(orig_ctx / (n_rot * 2 * M_PI)) / (2 * log(base));
+}
+
+/*
+ * cos/sin of pair i at position p, interleaved, for positions p0..n_pos-1, as ggml's
+ * rope_yarn computes them: theta = p base^(-2i/d) / factor_i; linear scaling multiplies it by
+ * freq_scale; YaRN blends the scaled and unscaled angle with a ramp over the pairs between
+ * the correction dimensions and multiplies cos and sin by attn_factor (1 + 0.1 ln(1/scale)).
+ * The scaling arithmetic is in double on top of the f32 unscaled angle.
+ */
+static void rope_fill(const struct dt_model_config *c, const struct rope_params *rp, float *t,
+                      int p0, int n_pos)
+{
+    int d = c->rope_dim, half = d / 2;
+    double lo = 0, hi = 0, mscale = 1;
+    if (rp->scaling == DT_ROPE_SCALING_YARN) {
+        lo = floor(yarn_corr_dim(d, rp->orig_ctx, rp->beta_fast, rp->theta));
+        hi = ceil(yarn_corr_dim(d, rp->orig_ctx, rp->beta_slow, rp->theta));
+        lo = lo < 0 ? 0 : lo;
+        hi = hi > d - 1 ? d - 1 : hi;
+        mscale = rp->attn_factor;
+        if (rp->ext_factor != 0)
+            mscale *= 1.0 + 0.1 * log(1.0 / rp->freq_scale);
+    }
+    for (int p = p0; p < n_pos; p++) {
+        float *r = t + (size_t)p * (size_t)d;
+        for (int i = 0; i < half; i++) {
+            /* The unscaled angle in f32, as HF and ggml compute it (and as this did before
+             * scaling existed, so unscaled models give the same logits bit for bit). */
+            float inv = (float)(1.0 / pow(rp->theta, (double)(2 * i) / d));
+            if (rp->factors)
+                inv /= rp->factors[i];
+            double ext = (double)((float)p * inv);
+            double ang = ext;
+            if (rp->scaling == DT_ROPE_SCALING_LINEAR) {
+                ang = ext * rp->freq_scale;
+            } else if (rp->scaling == DT_ROPE_SCALING_YARN) {
+                double interp = ext * rp->freq_scale;
+                ang = interp;
+                if (rp->ext_factor != 0) {
+                    double y = (i - lo) / (hi - lo > 0.001 ? hi - lo : 0.001);
+                    double mix = (1 - (y < 0 ? 0 : y > 1 ? 1 : y)) * rp->ext_factor;
+                    ang = interp * (1 - mix) + ext * mix;
+                }
+            }
+            r[2 * i] = (float)(cos(ang) * mscale);
+            r[2 * i + 1] = (float)(sin(ang) * mscale);
+        }
+    }
+}
+
+/* Tables for positions 0..n_pos-1: global layers, and local layers when their RoPE differs
+ * (gemma3: base rope_theta_swa, unscaled). */
 static int ensure_rope(struct dt_model *m, int n_pos, struct dt_error *err)
 {
     const struct dt_model_config *c = &m->cfg;
     if (n_pos <= m->rope_n_pos)
         return 0;
-    float *t = dt_realloc_array(m->rope_tab, (size_t)n_pos, (size_t)c->rope_dim * sizeof(float));
-    if (!t)
-        return dt_error_set(err, DT_ENOMEM, "out of memory for a %d-position rope table", n_pos);
-    m->rope_tab = t;
-    int half = c->rope_dim / 2;
-    for (int p = m->rope_n_pos; p < n_pos; p++) {
-        float *r = t + (size_t)p * (size_t)c->rope_dim;
-        for (int i = 0; i < half; i++) {
-            float inv = (float)(1.0 / pow((double)c->rope_theta, (double)(2 * i) / c->rope_dim));
-            float ang = (float)p * inv;
-            r[2 * i] = (float)cos((double)ang);
-            r[2 * i + 1] = (float)sin((double)ang);
+    int two = c->arch->rope_swa_fixed_base > 0 && c->swa_window > 0;
+    for (int k = 0; k <= two; k++) {
+        float **tab = k ? &m->rope_tab_swa : &m->rope_tab;
+        float *t = dt_realloc_array(*tab, (size_t)n_pos, (size_t)c->rope_dim * sizeof(float));
+        if (!t)
+            return dt_error_set(err, DT_ENOMEM, "out of memory for a %d-position rope table", n_pos);
+        *tab = t;
+        struct rope_params rp = {c->rope_theta, c->rope_scaling, c->rope_freq_scale,
+                                 c->yarn_ext_factor, c->yarn_attn_factor, c->yarn_beta_fast,
+                                 c->yarn_beta_slow, c->rope_orig_ctx, c->rope_freq_factors};
+        if (k) {
+            memset(&rp, 0, sizeof rp);
+            rp.theta = c->rope_theta_swa;
+            rp.freq_scale = 1;
+            rp.attn_factor = 1;
         }
+        rope_fill(c, &rp, t, m->rope_n_pos, n_pos);
     }
     m->rope_n_pos = n_pos;
     return 0;
@@ -195,7 +285,11 @@ struct workspace {
     float *qkv;           /* (cap_rows, qd + 2 kvd): q | k | v of each row */
     float *att;           /* (cap_rows, qd) */
     float *qpack, *opack; /* (cap_rows, qd): one K/V head's query rows stacked, and outputs */
-    float *hb;            /* (cap_rows, 2 ffn): gate | up of each row */
+    float *hb;            /* (cap_rows, 2 ffn_max): gate | up of each row */
+    size_t ld_hb;         /* 2 ffn_max */
+    float *moe_x, *moe_y; /* (cap_rows, dim): expert input rows gathered, and FFN output; MoE only */
+    float *router;        /* (cap_rows, n_expert) */
+    float *sel;           /* (n_expert) top-k weights of one row */
     int *pos;             /* (cap_rows) position of each row */
     int32_t *tok;         /* (cap_rows) token of each row */
     float *scores;        /* (cap_scores) */
@@ -216,12 +310,24 @@ static void ws_release(struct workspace *ws)
     dt_free(ws->qpack);
     dt_free(ws->opack);
     dt_free(ws->hb);
+    dt_free(ws->moe_x);
+    dt_free(ws->moe_y);
+    dt_free(ws->router);
+    dt_free(ws->sel);
     dt_free(ws->pos);
     dt_free(ws->tok);
     dt_free(ws->scores);
     dt_free(ws->scratch);
     dt_free(ws->logits);
     memset(ws, 0, sizeof *ws);
+}
+
+/* Scratch floats a matrix without an f32 view needs. */
+static size_t scratch_need(const struct dt_weight *w)
+{
+    size_t e = (size_t)w->rows * (size_t)w->cols;
+    size_t cap = DT_SCRATCH_FLOATS > (size_t)w->cols ? DT_SCRATCH_FLOATS : (size_t)w->cols;
+    return e < cap ? e : cap;
 }
 
 /* rows: packed positions; max_kv: the longest key range attended to. */
@@ -231,17 +337,30 @@ static int ws_init(struct workspace *ws, const struct dt_model *m, size_t rows, 
     const struct dt_model_config *c = &m->cfg;
     size_t qd = (size_t)c->n_head * c->head_dim, kvd = (size_t)c->n_head_kv * c->head_dim;
     size_t group = (size_t)(c->n_head / c->n_head_kv);
+    size_t ffn = (size_t)c->ffn_dim;
+    int moe = c->n_expert > 0;
+    if (moe) {
+        ffn = (size_t)c->expert_ffn_dim > ffn ? (size_t)c->expert_ffn_dim : ffn;
+        ffn = (size_t)c->shexp_ffn_dim > ffn ? (size_t)c->shexp_ffn_dim : ffn;
+    }
     memset(ws, 0, sizeof *ws);
     ws->cap_rows = rows;
+    ws->ld_hb = 2 * ffn;
     ws->x = dt_malloc_array(rows, (size_t)c->dim * sizeof(float));
     ws->xb = dt_malloc_array(rows, (size_t)c->dim * sizeof(float));
     ws->qkv = dt_malloc_array(rows, (qd + 2 * kvd) * sizeof(float));
     ws->att = dt_malloc_array(rows, qd * sizeof(float));
     ws->qpack = dt_malloc_array(rows, qd * sizeof(float));
     ws->opack = dt_malloc_array(rows, qd * sizeof(float));
-    ws->hb = dt_malloc_array(rows, 2 * (size_t)c->ffn_dim * sizeof(float));
+    ws->hb = dt_malloc_array(rows, ws->ld_hb * sizeof(float));
     ws->pos = dt_malloc_array(rows, sizeof(int));
     ws->tok = dt_malloc_array(rows, sizeof(int32_t));
+    if (moe) {
+        ws->moe_x = dt_malloc_array(rows, (size_t)c->dim * sizeof(float));
+        ws->moe_y = dt_malloc_array(rows, (size_t)c->dim * sizeof(float));
+        ws->router = dt_malloc_array(rows, (size_t)c->n_expert * sizeof(float));
+        ws->sel = dt_malloc_array((size_t)c->n_expert, sizeof(float));
+    }
     /* At least one query row of every head in a group over the whole key range. */
     ws->cap_scores = group * max_kv > DT_SCORE_FLOATS ? group * max_kv : DT_SCORE_FLOATS;
     ws->scores = dt_malloc_array(ws->cap_scores, sizeof(float));
@@ -251,16 +370,23 @@ static int ws_init(struct workspace *ws, const struct dt_model *m, size_t rows, 
     size_t need = 0;
     for (size_t s = 0; s < n_slots(m); s++) {
         const struct dt_weight *w = slot_weight(m, s);
-        if (w && !f32_view(m, s)) {
-            size_t e = (size_t)w->rows * (size_t)w->cols;
-            size_t cap = DT_SCRATCH_FLOATS > (size_t)w->cols ? DT_SCRATCH_FLOATS : (size_t)w->cols;
-            need = need > (e < cap ? e : cap) ? need : (e < cap ? e : cap);
-        }
+        if (w && !f32_view(m, s) && scratch_need(w) > need)
+            need = scratch_need(w);
+    }
+    for (int li = 0; moe && li < c->n_layer; li++) {
+        const struct dt_layer *l = &m->layers[li];
+        const struct dt_weight *ew[] = {&l->w_gate_inp, &l->w_gate_exps, &l->w_up_exps,
+                                        &l->w_down_exps, &l->w_gate_shexp, &l->w_up_shexp,
+                                        &l->w_down_shexp};
+        for (size_t j = 0; j < sizeof ew / sizeof ew[0]; j++)
+            if (ew[j]->data && !is_direct_f32(ew[j]) && scratch_need(ew[j]) > need)
+                need = scratch_need(ew[j]);
     }
     ws->scratch_floats = need;
     ws->scratch = need ? dt_malloc_array(need, sizeof(float)) : NULL;
     if (!ws->x || !ws->xb || !ws->qkv || !ws->att || !ws->qpack || !ws->opack || !ws->hb ||
-        !ws->pos || !ws->tok || !ws->scores || !ws->logits || (need && !ws->scratch)) {
+        !ws->pos || !ws->tok || !ws->scores || !ws->logits || (need && !ws->scratch) ||
+        (moe && (!ws->moe_x || !ws->moe_y || !ws->router || !ws->sel))) {
         ws_release(ws);
         return dt_error_set(err, DT_ENOMEM, "out of memory for activations of %zu positions", rows);
     }
@@ -268,17 +394,14 @@ static int ws_init(struct workspace *ws, const struct dt_model *m, size_t rows, 
 }
 
 /*
- * One matrix: y[r, 0..w->rows) = W x[r] for n rows (x leading dimension ldx, y ldy). Uses an
- * f32 view when one exists, otherwise dequantizes blocks of weight rows into scratch (once per
- * call, i.e. once per chunk of positions). A single row without an f32 view uses dot products
- * on the stored type.
+ * y[r, 0..w->rows) = W x[r] for n rows (x leading dimension ldx, y ldy). f: an f32 view of W,
+ * or NULL to dequantize blocks of weight rows into scratch (once per call, i.e. once per chunk
+ * of positions). A single row without an f32 view uses dot products on the stored type.
  */
-static void linear_one(const struct dt_model *m, struct workspace *ws, size_t slot,
-                       const float *x, size_t ldx, size_t n, float *y, size_t ldy)
+static void matmul(struct workspace *ws, const struct dt_weight *w, const float *f,
+                   const float *x, size_t ldx, size_t n, float *y, size_t ldy)
 {
-    const struct dt_weight *w = slot_weight(m, slot);
     const int64_t rows = w->rows, cols = w->cols;
-    const float *f = f32_view(m, slot);
     if (f) {
         if (n == 1)
             cblas_sgemv(CblasRowMajor, CblasNoTrans, (int)rows, (int)cols, 1.0f, f, (int)cols, x, 1,
@@ -305,17 +428,35 @@ static void linear_one(const struct dt_model *m, struct workspace *ws, size_t sl
     }
 }
 
+/* A matrix that is not in a slot (experts): its f32 view when stored as aligned F32. */
+static void matmul_w(struct workspace *ws, const struct dt_weight *w, const float *x, size_t ldx,
+                     size_t n, float *y, size_t ldy)
+{
+    matmul(ws, w, is_direct_f32(w) ? w->data : NULL, x, ldx, n, y, ldy);
+}
+
+static void linear_one(const struct dt_model *m, struct workspace *ws, size_t slot,
+                       const float *x, size_t ldx, size_t n, float *y, size_t ldy)
+{
+    matmul(ws, slot_weight(m, slot), f32_view(m, slot), x, ldx, n, y, ldy);
+}
+
 /*
- * The n_mats adjacent matrices from slot (same input width), outputs side by side in y:
- * one product over the fused f32 copy when cached, else one per matrix.
+ * The n_mats adjacent slots from slot (same input width), outputs of the present matrices side
+ * by side in y: one product over the fused f32 copy when cached, else one per matrix.
  */
 static void linear(const struct dt_model *m, struct workspace *ws, size_t slot, int n_mats,
                    const float *x, size_t ldx, size_t n, float *y, size_t ldy)
 {
     if (m->f32_state == 1 && n_mats > 1) {
-        int64_t rows = 0, cols = slot_weight(m, slot)->cols;
-        for (int g = 0; g < n_mats; g++)
-            rows += slot_weight(m, slot + (size_t)g)->rows;
+        int64_t rows = 0, cols = 0;
+        for (int g = 0; g < n_mats; g++) {
+            const struct dt_weight *w = slot_weight(m, slot + (size_t)g);
+            if (w) {
+                rows += w->rows;
+                cols = w->cols;
+            }
+        }
         const float *f = m->f32[slot];
         if (n == 1)
             cblas_sgemv(CblasRowMajor, CblasNoTrans, (int)rows, (int)cols, 1.0f, f, (int)cols, x, 1,
@@ -326,8 +467,11 @@ static void linear(const struct dt_model *m, struct workspace *ws, size_t slot, 
         return;
     }
     for (int g = 0; g < n_mats; g++) {
+        const struct dt_weight *w = slot_weight(m, slot + (size_t)g);
+        if (!w)
+            continue;
         linear_one(m, ws, slot + (size_t)g, x, ldx, n, y, ldy);
-        y += slot_weight(m, slot + (size_t)g)->rows;
+        y += w->rows;
     }
 }
 
@@ -352,20 +496,64 @@ static void rope_apply(const struct dt_model_config *c, float *v, int n_heads, c
     }
 }
 
+/* ---- norms and activations ---- */
+
+/* out = norm(x) * w (+ b): RMSNorm, or LayerNorm (mean and variance in double); out may
+ * equal x. */
+static void norm_row(const struct dt_model_config *c, float *out, const float *x, const float *w,
+                     const float *b, size_t n)
+{
+    if (c->arch->norm == DT_NORM_RMS) {
+        dt_vec_rmsnorm(out, x, w, n, c->rms_eps);
+        return;
+    }
+    double mean = 0, var = 0;
+    for (size_t i = 0; i < n; i++)
+        mean += x[i];
+    mean /= (double)n;
+    for (size_t i = 0; i < n; i++)
+        var += ((double)x[i] - mean) * ((double)x[i] - mean);
+    float inv = (float)(1.0 / sqrt(var / (double)n + c->rms_eps));
+    for (size_t i = 0; i < n; i++)
+        out[i] = ((float)(x[i] - mean) * inv) * w[i] + (b ? b[i] : 0.0f);
+}
+
+static void norm_rows(const struct dt_model_config *c, float *out, const float *x, size_t ld,
+                      size_t n_rows, const float *w, const float *b, size_t n)
+{
+    for (size_t r = 0; r < n_rows; r++)
+        norm_row(c, out + r * ld, x + r * ld, w, b, n);
+}
+
+/* g = act(g) * u: SiLU or GELU (tanh approximation, as gelu_pytorch_tanh and ggml_gelu). */
+static void gated_act(const struct dt_model_config *c, float *g, const float *u, size_t n)
+{
+    if (c->arch->act == DT_ACT_SILU) {
+        dt_vec_swiglu(g, u, n);
+        return;
+    }
+    for (size_t i = 0; i < n; i++) {
+        float x = g[i];
+        g[i] = 0.5f * x * (1.0f + tanhf(0.7978845608028654f * (x + 0.044715f * x * x * x))) * u[i];
+    }
+}
+
 /*
  * Causal attention of n_q query rows at positions pos0.. over key rows 0..pos0+n_q-1.
  * q (leading dimension ldq) holds n_head heads per row, k/v (ldkv) n_head_kv heads, out (ldo)
  * n_head heads. For each K/V head the `group` query heads sharing it are stacked, row-major
  * (row, head), into ws->qpack, so a block of query rows is two sgemms; the block size keeps
  * the score matrix within ws->cap_scores and each block only spans its causal key prefix.
+ * Scores are q.k times attn_scale, soft-capped when the model says so; window > 0 hides keys
+ * window or more positions back (sliding-window layers).
  */
 static void attention(const struct dt_model_config *c, struct workspace *ws, const float *q,
                       size_t ldq, size_t n_q, int pos0, const float *k, const float *v,
-                      size_t ldkv, float *out, size_t ldo)
+                      size_t ldkv, float *out, size_t ldo, int window)
 {
     const size_t hd = (size_t)c->head_dim;
     const size_t group = (size_t)(c->n_head / c->n_head_kv);
-    const float scale = 1.0f / sqrtf((float)hd);
+    const float scale = c->attn_scale, cap = c->attn_softcap;
     size_t qb = ws->cap_scores / (group * ((size_t)pos0 + n_q));
     qb = qb > DT_ATT_ROWS ? DT_ATT_ROWS : qb;
     qb = qb < 1 ? 1 : qb > n_q ? n_q : qb;
@@ -386,9 +574,15 @@ static void attention(const struct dt_model_config *c, struct workspace *ws, con
                             (int)n_kv);
             for (size_t i = 0; i < nb; i++) {
                 size_t len = (size_t)pos0 + i0 + i + 1;
+                size_t lo = window > 0 && len > (size_t)window ? len - (size_t)window : 0;
                 for (size_t g = 0; g < group; g++) {
                     float *s = ws->scores + (i * group + g) * n_kv;
-                    dt_vec_softmax(s, len);
+                    if (cap > 0)
+                        for (size_t j = lo; j < len; j++)
+                            s[j] = cap * tanhf(s[j] / cap);
+                    dt_vec_softmax(s + lo, len - lo);
+                    if (lo)
+                        memset(s, 0, lo * sizeof(float));
                     if (len < n_kv)
                         memset(s + len, 0, (n_kv - len) * sizeof(float));
                 }
@@ -415,9 +609,251 @@ struct span {
 static void embed(const struct dt_model *m, const int32_t *tokens, size_t n, float *x)
 {
     const struct dt_weight *e = &m->tok_embd;
-    for (size_t r = 0; r < n; r++)
+    const float s = m->cfg.embed_scale;
+    for (size_t r = 0; r < n; r++) {
+        float *xr = x + r * (size_t)e->cols;
         dt_ggml_dequantize(e->type, (const uint8_t *)e->data + (size_t)tokens[r] * e->row_bytes,
-                           x + r * (size_t)e->cols, e->cols);
+                           xr, e->cols);
+        if (s != 1.0f)
+            for (int64_t i = 0; i < e->cols; i++)
+                xr[i] *= s;
+    }
+}
+
+/* Logit scale and final soft-cap over n rows of n_vocab logits (leading dimension ld). Every
+ * path that computes logits from the output matrix calls it. */
+static void finish_logits(const struct dt_model_config *c, float *y, size_t n, size_t ld)
+{
+    if (c->logit_scale == 1.0f && !(c->final_softcap > 0))
+        return;
+    const float inv = 1.0f / c->logit_scale, cap = c->final_softcap;
+    for (size_t r = 0; r < n; r++) {
+        float *row = y + r * ld;
+        for (int i = 0; i < c->n_vocab; i++) {
+            float v = row[i] * inv;
+            row[i] = cap > 0 ? cap * tanhf(v / cap) : v;
+        }
+    }
+}
+
+/* x += residual_scale * y over n rows. */
+static void residual_add(const struct dt_model_config *c, float *x, const float *y, size_t n_elems)
+{
+    const float s = c->residual_scale;
+    if (s == 1.0f)
+        for (size_t i = 0; i < n_elems; i++)
+            x[i] += y[i];
+    else
+        for (size_t i = 0; i < n_elems; i++)
+            x[i] += s * y[i];
+}
+
+/*
+ * Attention sub-block of layer li over ws->x (n rows at ws->pos): pre-norm, q|k|v (+ biases),
+ * QK-norm, RoPE, attention per span, output projection (+ bias), post-norm, residual.
+ * kcache/vcache as in forward_layers.
+ */
+static void layer_attention(struct dt_model *m, struct workspace *ws, int li, size_t n,
+                            const struct span *spans, size_t n_spans, float **kcache,
+                            float **vcache)
+{
+    const struct dt_model_config *c = &m->cfg;
+    const struct dt_layer *l = &m->layers[li];
+    const size_t dim = (size_t)c->dim, qd = (size_t)c->n_head * c->head_dim,
+                 kvd = (size_t)c->n_head_kv * c->head_dim, hd = (size_t)c->head_dim;
+    const size_t ldqkv = qd + 2 * kvd, rd = (size_t)c->rope_dim;
+    const size_t s0 = SLOT_LAYER0 + (size_t)li * SLOTS_PER_LAYER;
+    const float *h = ws->x;
+    if (l->attn_norm) {
+        norm_rows(c, ws->xb, ws->x, dim, n, l->attn_norm, l->attn_norm_b, dim);
+        h = ws->xb;
+    }
+    linear(m, ws, s0 + S_Q, 3, h, dim, n, ws->qkv, ldqkv);
+    const float *tab = l->is_swa && m->rope_tab_swa ? m->rope_tab_swa : m->rope_tab;
+    for (size_t r = 0; r < n; r++) {
+        float *qr = ws->qkv + r * ldqkv, *kr = qr + qd, *vr = kr + kvd;
+        if (l->bq)
+            for (size_t i = 0; i < qd; i++)
+                qr[i] += l->bq[i];
+        if (l->bk)
+            for (size_t i = 0; i < kvd; i++)
+                kr[i] += l->bk[i];
+        if (l->bv)
+            for (size_t i = 0; i < kvd; i++)
+                vr[i] += l->bv[i];
+        if (c->arch->qk_norm == DT_QK_NORM_HEAD) {
+            for (int hh = 0; hh < c->n_head; hh++)
+                dt_vec_rmsnorm(qr + hh * hd, qr + hh * hd, l->q_norm, hd, c->rms_eps);
+            for (int hh = 0; hh < c->n_head_kv; hh++)
+                dt_vec_rmsnorm(kr + hh * hd, kr + hh * hd, l->k_norm, hd, c->rms_eps);
+        } else if (c->arch->qk_norm == DT_QK_NORM_FULL) {
+            dt_vec_rmsnorm(qr, qr, l->q_norm, qd, c->rms_eps);
+            dt_vec_rmsnorm(kr, kr, l->k_norm, kvd, c->rms_eps);
+        }
+        const float *t = tab + (size_t)ws->pos[r] * rd;
+        rope_apply(c, qr, c->n_head, t);
+        rope_apply(c, kr, c->n_head_kv, t);
+        if (kcache) {
+            memcpy(kcache[li] + (size_t)ws->pos[r] * kvd, kr, kvd * sizeof(float));
+            memcpy(vcache[li] + (size_t)ws->pos[r] * kvd, vr, kvd * sizeof(float));
+        }
+    }
+    int window = l->is_swa ? c->swa_window : 0;
+    /* Per-head products are small: OpenBLAS threading costs more than it gains there. */
+    if (ws->blas_threads > 1)
+        openblas_set_num_threads(1);
+    for (size_t s = 0; s < n_spans; s++) {
+        const struct span *sp = &spans[s];
+        if (sp->n == 0)
+            continue;
+        const float *qs = ws->qkv + sp->row0 * ldqkv;
+        if (kcache)
+            attention(c, ws, qs, ldqkv, sp->n, sp->pos0, kcache[li], vcache[li], kvd,
+                      ws->att + sp->row0 * qd, qd, window);
+        else
+            attention(c, ws, qs, ldqkv, sp->n, 0, qs + qd, qs + qd + kvd, ldqkv,
+                      ws->att + sp->row0 * qd, qd, window);
+    }
+    if (ws->blas_threads > 1)
+        openblas_set_num_threads(ws->blas_threads);
+    linear(m, ws, s0 + S_O, 1, ws->att, qd, n, ws->xb, dim);
+    for (size_t r = 0; r < n; r++) {
+        float *o = ws->xb + r * dim;
+        if (l->bo)
+            for (size_t i = 0; i < dim; i++)
+                o[i] += l->bo[i];
+        if (l->attn_post_norm)
+            norm_row(c, o, o, l->attn_post_norm, NULL, dim);
+    }
+    residual_add(c, ws->x, ws->xb, n * dim);
+}
+
+/* Gated FFN of rows h (n, ld dim) through gate/up/down into y (n, dim); gate|up adjacent in
+ * hb. */
+static void ffn_gated(const struct dt_model_config *c, struct workspace *ws,
+                      const struct dt_weight *wg, const struct dt_weight *wu,
+                      const struct dt_weight *wd, const float *h, size_t n, float *y)
+{
+    const size_t dim = (size_t)c->dim, f = (size_t)wd->cols, ld = ws->ld_hb;
+    matmul_w(ws, wg, h, dim, n, ws->hb, ld);
+    matmul_w(ws, wu, h, dim, n, ws->hb + f, ld);
+    for (size_t r = 0; r < n; r++)
+        gated_act(c, ws->hb + r * ld, ws->hb + r * ld + f, f);
+    matmul_w(ws, wd, ws->hb, ld, n, y, dim);
+}
+
+/* An expert's rows of a stacked expert tensor, as a matrix view. */
+static struct dt_weight expert_view(const struct dt_weight *w, int e, int n_expert)
+{
+    struct dt_weight v = *w;
+    v.rows = w->rows / n_expert;
+    v.data = (const uint8_t *)w->data + (size_t)e * (size_t)v.rows * w->row_bytes;
+    return v;
+}
+
+/*
+ * Mixture of experts over the normed rows in ws->xb, output into ws->xb: softmax over the
+ * router logits, the top n_expert_used experts per row with their probabilities (renormalised
+ * to sum 1 when the architecture does, times expert_weights_scale), each expert a gated FFN
+ * over the rows that chose it; plus a shared expert behind a sigmoid gate (qwen2moe).
+ */
+static void layer_moe(struct dt_model *m, struct workspace *ws, const struct dt_layer *l, size_t n)
+{
+    const struct dt_model_config *c = &m->cfg;
+    const size_t dim = (size_t)c->dim;
+    const int ne = c->n_expert, k = c->n_expert_used;
+    matmul_w(ws, &l->w_gate_inp, ws->xb, dim, n, ws->router, (size_t)ne);
+    /* Per row: top-k expert ids are marked by storing their weight, others -1. */
+    for (size_t r = 0; r < n; r++) {
+        float *p = ws->router + r * (size_t)ne;
+        dt_vec_softmax(p, (size_t)ne);
+        float *sel = ws->sel;
+        for (int e = 0; e < ne; e++)
+            sel[e] = -1.0f;
+        double sum = 0;
+        for (int j = 0; j < k; j++) {
+            int best = -1;
+            for (int e = 0; e < ne; e++)
+                if (sel[e] < 0 && (best < 0 || p[e] > p[best]))
+                    best = e;
+            sel[best] = p[best];
+            sum += p[best];
+        }
+        for (int e = 0; e < ne; e++) {
+            float w = sel[e];
+            if (w >= 0 && c->expert_norm)
+                w = (float)(w / sum);
+            p[e] = w >= 0 ? w * c->expert_weights_scale : -1.0f;
+        }
+    }
+    memset(ws->moe_y, 0, n * dim * sizeof(float));
+    for (int e = 0; e < ne; e++) {
+        size_t cnt = 0;
+        for (size_t r = 0; r < n; r++)
+            if (ws->router[r * (size_t)ne + (size_t)e] >= 0)
+                memcpy(ws->moe_x + cnt++ * dim, ws->xb + r * dim, dim * sizeof(float));
+        if (!cnt)
+            continue;
+        struct dt_weight g = expert_view(&l->w_gate_exps, e, ne),
+                         u = expert_view(&l->w_up_exps, e, ne),
+                         d = expert_view(&l->w_down_exps, e, ne);
+        /* The expert's output overwrites its gathered input, which the hidden activations
+         * in hb no longer need. */
+        size_t f = (size_t)d.cols, ld = ws->ld_hb;
+        matmul_w(ws, &g, ws->moe_x, dim, cnt, ws->hb, ld);
+        matmul_w(ws, &u, ws->moe_x, dim, cnt, ws->hb + f, ld);
+        for (size_t r = 0; r < cnt; r++)
+            gated_act(c, ws->hb + r * ld, ws->hb + r * ld + f, f);
+        matmul_w(ws, &d, ws->hb, ld, cnt, ws->moe_x, dim);
+        size_t j = 0;
+        for (size_t r = 0; r < n; r++) {
+            float w = ws->router[r * (size_t)ne + (size_t)e];
+            if (w < 0)
+                continue;
+            const float *src = ws->moe_x + j++ * dim;
+            float *dst = ws->moe_y + r * dim;
+            for (size_t i = 0; i < dim; i++)
+                dst[i] += w * src[i];
+        }
+    }
+    if (l->w_gate_shexp.data) {
+        ffn_gated(c, ws, &l->w_gate_shexp, &l->w_up_shexp, &l->w_down_shexp, ws->xb, n, ws->moe_x);
+        for (size_t r = 0; r < n; r++) {
+            const float *h = ws->xb + r * dim;
+            double z = 0;
+            for (size_t i = 0; i < dim; i++)
+                z += (double)l->gate_inp_shexp[i] * h[i];
+            float gate = (float)(1.0 / (1.0 + exp(-z)));
+            for (size_t i = 0; i < dim; i++)
+                ws->moe_y[r * dim + i] += gate * ws->moe_x[r * dim + i];
+        }
+    }
+    memcpy(ws->xb, ws->moe_y, n * dim * sizeof(float));
+}
+
+/* FFN sub-block of layer li: pre-norm, dense gated FFN or experts, post-norm, residual. */
+static void layer_ffn(struct dt_model *m, struct workspace *ws, int li, size_t n)
+{
+    const struct dt_model_config *c = &m->cfg;
+    const struct dt_layer *l = &m->layers[li];
+    const size_t dim = (size_t)c->dim, ldgu = ws->ld_hb;
+    const size_t s0 = SLOT_LAYER0 + (size_t)li * SLOTS_PER_LAYER;
+    if (l->ffn_norm)
+        norm_rows(c, ws->xb, ws->x, dim, n, l->ffn_norm, l->ffn_norm_b, dim);
+    else
+        memcpy(ws->xb, ws->x, n * dim * sizeof(float));
+    if (l->w_gate_inp.data) {
+        layer_moe(m, ws, l, n);
+    } else {
+        const size_t ffn = (size_t)c->ffn_dim;
+        linear(m, ws, s0 + S_GATE, 2, ws->xb, dim, n, ws->hb, ldgu);
+        for (size_t r = 0; r < n; r++)
+            gated_act(c, ws->hb + r * ldgu, ws->hb + r * ldgu + ffn, ffn);
+        linear(m, ws, s0 + S_DOWN, 1, ws->hb, ldgu, n, ws->xb, dim);
+    }
+    if (l->ffn_post_norm)
+        norm_rows(c, ws->xb, ws->xb, dim, n, l->ffn_post_norm, NULL, dim);
+    residual_add(c, ws->x, ws->xb, n * dim);
 }
 
 /*
@@ -430,64 +866,12 @@ static void forward_layers(struct dt_model *m, struct workspace *ws, size_t n,
                            float **vcache)
 {
     const struct dt_model_config *c = &m->cfg;
-    const size_t dim = (size_t)c->dim, qd = (size_t)c->n_head * c->head_dim,
-                 kvd = (size_t)c->n_head_kv * c->head_dim, ffn = (size_t)c->ffn_dim;
-    const size_t ldqkv = qd + 2 * kvd, ldgu = 2 * ffn, rd = (size_t)c->rope_dim;
+    const size_t dim = (size_t)c->dim;
     for (int li = 0; li < c->n_layer; li++) {
-        const struct dt_layer *l = &m->layers[li];
-        const size_t s0 = SLOT_LAYER0 + (size_t)li * SLOTS_PER_LAYER;
-        for (size_t r = 0; r < n; r++)
-            dt_vec_rmsnorm(ws->xb + r * dim, ws->x + r * dim, l->attn_norm, dim, c->rms_eps);
-        linear(m, ws, s0 + S_Q, 3, ws->xb, dim, n, ws->qkv, ldqkv);
-        for (size_t r = 0; r < n; r++) {
-            float *qr = ws->qkv + r * ldqkv, *kr = qr + qd, *vr = kr + kvd;
-            if (l->bq) {
-                for (size_t i = 0; i < qd; i++)
-                    qr[i] += l->bq[i];
-                for (size_t i = 0; i < kvd; i++) {
-                    kr[i] += l->bk[i];
-                    vr[i] += l->bv[i];
-                }
-            }
-            const float *t = m->rope_tab + (size_t)ws->pos[r] * rd;
-            rope_apply(c, qr, c->n_head, t);
-            rope_apply(c, kr, c->n_head_kv, t);
-            if (kcache) {
-                memcpy(kcache[li] + (size_t)ws->pos[r] * kvd, kr, kvd * sizeof(float));
-                memcpy(vcache[li] + (size_t)ws->pos[r] * kvd, vr, kvd * sizeof(float));
-            }
-        }
-        /* Per-head products are small: OpenBLAS threading costs more than it gains there. */
-        if (ws->blas_threads > 1)
-            openblas_set_num_threads(1);
-        for (size_t s = 0; s < n_spans; s++) {
-            const struct span *sp = &spans[s];
-            if (sp->n == 0)
-                continue;
-            const float *qs = ws->qkv + sp->row0 * ldqkv;
-            if (kcache)
-                attention(c, ws, qs, ldqkv, sp->n, sp->pos0, kcache[li], vcache[li], kvd,
-                          ws->att + sp->row0 * qd, qd);
-            else
-                attention(c, ws, qs, ldqkv, sp->n, 0, qs + qd, qs + qd + kvd, ldqkv,
-                          ws->att + sp->row0 * qd, qd);
-        }
-        if (ws->blas_threads > 1)
-            openblas_set_num_threads(ws->blas_threads);
-        linear(m, ws, s0 + S_O, 1, ws->att, qd, n, ws->xb, dim);
-        for (size_t i = 0; i < n * dim; i++)
-            ws->x[i] += ws->xb[i];
-        for (size_t r = 0; r < n; r++)
-            dt_vec_rmsnorm(ws->xb + r * dim, ws->x + r * dim, l->ffn_norm, dim, c->rms_eps);
-        linear(m, ws, s0 + S_GATE, 2, ws->xb, dim, n, ws->hb, ldgu);
-        for (size_t r = 0; r < n; r++)
-            dt_vec_swiglu(ws->hb + r * ldgu, ws->hb + r * ldgu + ffn, ffn);
-        linear(m, ws, s0 + S_DOWN, 1, ws->hb, ldgu, n, ws->xb, dim);
-        for (size_t i = 0; i < n * dim; i++)
-            ws->x[i] += ws->xb[i];
+        layer_attention(m, ws, li, n, spans, n_spans, kcache, vcache);
+        layer_ffn(m, ws, li, n);
     }
-    for (size_t r = 0; r < n; r++)
-        dt_vec_rmsnorm(ws->x + r * dim, ws->x + r * dim, m->output_norm, dim, c->rms_eps);
+    norm_rows(c, ws->x, ws->x, dim, n, m->output_norm, m->output_norm_b, dim);
 }
 
 static int check_tokens(const struct dt_model *m, const int32_t *t, size_t n, struct dt_error *err)
@@ -573,6 +957,7 @@ static void chunk_logits(const struct score_job *job, struct workspace *ws,
         h = ws->xb;
     }
     linear(job->m, ws, SLOT_OUTPUT, 1, h, dim, nb, ws->logits, (size_t)c->n_vocab);
+    finish_logits(c, ws->logits, nb, (size_t)c->n_vocab);
 }
 
 static void run_chunk(struct worker *w, size_t ci)
@@ -696,8 +1081,10 @@ int dt_model_score_batch_flags(struct dt_model *m, const int32_t *const *seqs,
     memset(wk, 0, sizeof wk);
     for (size_t s = 0; s < n_seqs; s++) {
         if (lens[s] > (size_t)c->n_ctx_train)
-            return dt_error_set(err, DT_EINVAL, "sequence %zu has %zu tokens, the model context is %d",
-                                s, lens[s], c->n_ctx_train);
+            return dt_error_set(err, DT_EINVAL, "sequence %zu has %zu tokens, the model context is %d%s%s%s",
+                                s, lens[s], c->n_ctx_train,
+                                m->ctx_window_key[0] ? " (cut to the sliding window of key '" : "",
+                                m->ctx_window_key, m->ctx_window_key[0] ? "', not implemented here)" : "");
         if ((rc = check_tokens(m, seqs[s], lens[s], err)))
             return dt_error_prefix(err, "sequence %zu", s);
         max_len = lens[s] > max_len ? lens[s] : max_len;
@@ -800,7 +1187,9 @@ void dt_forward_release(struct dt_model *m)
         m->f32 = NULL;
     }
     dt_free(m->rope_tab);
+    dt_free(m->rope_tab_swa);
     m->rope_tab = NULL;
+    m->rope_tab_swa = NULL;
     m->rope_n_pos = 0;
 }
 
@@ -883,8 +1272,10 @@ int dt_session_eval(struct dt_session *s, const int32_t *tokens, size_t n, struc
     if (n == 0)
         return 0;
     if (n > (size_t)(s->n_ctx - s->n_past))
-        return dt_error_set(err, DT_EINVAL, "%zu more tokens do not fit the context of %d (%d used)",
-                            n, s->n_ctx, s->n_past);
+        return dt_error_set(err, DT_EINVAL, "%zu more tokens do not fit the context of %d (%d used)%s%s%s",
+                            n, s->n_ctx, s->n_past,
+                            m->ctx_window_key[0] ? "; the context is cut to the sliding window of key '" : "",
+                            m->ctx_window_key, m->ctx_window_key[0] ? "'" : "");
     int rc = check_tokens(m, tokens, n, err);
     if (rc)
         return rc;
@@ -905,8 +1296,11 @@ int dt_session_eval(struct dt_session *s, const int32_t *tokens, size_t n, struc
         s->n_past += (int)nb;
         done += nb;
         if (done == n)
+        {
             linear(m, &s->ws, SLOT_OUTPUT, 1, s->ws.x + (nb - 1) * (size_t)c->dim, c->dim, 1,
                    s->logits, (size_t)c->n_vocab);
+            finish_logits(c, s->logits, 1, (size_t)c->n_vocab);
+        }
     }
     return 0;
 }

@@ -1,15 +1,13 @@
 /*
  * ggml tensor types: names and block geometry for every type id ggml defines, exact
  * fp16/bf16 conversions, and dequantize / dot / quantize for the types the inference core
- * computes with (F32, F16, BF16, Q8_0, Q4_0, Q4_K).
+ * computes with: F32, F16, BF16, Q4_0, Q4_1, Q5_0, Q5_1, Q8_0, Q8_1, Q2_K..Q6_K, Q8_K,
+ * IQ4_NL, IQ4_XS. The grid i-quants (IQ1_*, IQ2_*, IQ3_*) and TQ/MXFP4 are named but
+ * unsupported, so loaders refuse them by name.
  *
- * Block layouts follow ggml's reference code bit for bit (ggml-quants.c dequantize_row_*):
- *   Q8_0: f16 d | int8 q[32]                          x[j] = d * q[j]
- *   Q4_0: f16 d | uint8 qs[16]                        x[j] = d * ((qs[j] & 15) - 8),
- *                                                     x[j+16] = d * ((qs[j] >> 4) - 8)
- *   Q4_K: f16 d | f16 dmin | uint8 scales[12] | uint8 qs[128], 8 sub-blocks of 32 with 6-bit
- *         scale/min pairs unpacked by get_scale_min_k4; sub-blocks 2i and 2i+1 share the 32
- *         bytes qs[32i..32i+31] (low nibbles, then high nibbles).
+ * Block layouts follow ggml's ggml-common.h and the decoders its reference dequantize_row_*
+ * bit for bit (checked by tests/quant/ref_dequant.py against an independent numpy decoder);
+ * each decoder below documents its layout.
  * All multi-byte fields are little-endian and may be unaligned inside a mapped file, so they
  * are read with memcpy. Callers guarantee that n is a multiple of the block size (the GGUF
  * reader checks every tensor's row length); these functions do no I/O and cannot fail.
@@ -68,6 +66,9 @@ static const struct type_info types[DT_GGML_TYPE_COUNT] = {
     [34] = {"tq1_0", QK_K, 54},
     [35] = {"tq2_0", QK_K, 66},
     [39] = {"mxfp4", 32, 17},
+    [40] = {"nvfp4", 64, 36}, /* 4 UE4M3 scales, 32 bytes of E2M1 pairs */
+    [41] = {"q1_0", 128, 18}, /* f16 d, 16 bytes of 1-bit codes */
+    [42] = {"q2_0", 64, 18},  /* f16 d, 16 bytes of 2-bit codes */
 };
 
 const char *dt_ggml_type_name(uint32_t type)
@@ -85,18 +86,18 @@ size_t dt_ggml_block_bytes(uint32_t type)
     return type < DT_GGML_TYPE_COUNT ? types[type].bytes : 0;
 }
 
+typedef void (*deq_block_fn)(const uint8_t *b, float *y);
+static deq_block_fn block_decoder(uint32_t type);
+
 int dt_ggml_type_supported(uint32_t type)
 {
     switch (type) {
     case DT_GGML_F32:
     case DT_GGML_F16:
     case DT_GGML_BF16:
-    case DT_GGML_Q8_0:
-    case DT_GGML_Q4_0:
-    case DT_GGML_Q4_K:
         return 1;
     default:
-        return 0;
+        return block_decoder(type) != NULL;
     }
 }
 
@@ -210,20 +211,31 @@ static inline uint16_t rd16(const uint8_t *p)
     return (uint16_t)(p[0] | (p[1] << 8));
 }
 
-static inline void wr16(uint8_t *p, uint16_t v)
-{
-    p[0] = (uint8_t)(v & 0xff);
-    p[1] = (uint8_t)(v >> 8);
-}
+/* ---- block dequantizers ----------------------------------------------------------------
+ * One function per type decodes one block. The float expressions keep ggml's operand order
+ * (ISO C mode: no FMA contraction), so the results are bit-identical to its reference
+ * dequantize_row_*. A NaN or infinite f16 scale in an untrusted file is decoded as the value
+ * it is; nothing here indexes memory by a decoded value except the 4-bit IQ4 code table. */
 
-/* ---- block dequantizers ---------------------------------------------------------------- */
+/* IQ4_NL / IQ4_XS code book: the 16 non-uniform levels of the format. */
+static const int8_t kvalues_iq4nl[16] = {-127, -104, -83, -65, -49, -35, -22, -10,
+                                         1,    13,   25,  38,  53,  69,  89,  113};
 
 static void deq_q8_0(const uint8_t *b, float *y)
 {
     const float d = fp16_to_fp32_inline(rd16(b));
     const int8_t *q = (const int8_t *)(b + 2);
     for (int j = 0; j < QK8_0; j++)
-        y[j] = d * (float)q[j];
+        y[j] = (float)q[j] * d;
+}
+
+/* Q8_1: f16 d, f16 s (= d * sum q, unused to decode), int8 q[32]. */
+static void deq_q8_1(const uint8_t *b, float *y)
+{
+    const float d = fp16_to_fp32_inline(rd16(b));
+    const int8_t *q = (const int8_t *)(b + 4);
+    for (int j = 0; j < 32; j++)
+        y[j] = (float)q[j] * d;
 }
 
 static void deq_q4_0(const uint8_t *b, float *y)
@@ -234,6 +246,101 @@ static void deq_q4_0(const uint8_t *b, float *y)
         y[j] = (float)((qs[j] & 0x0f) - 8) * d;
         y[j + QK4_0 / 2] = (float)((qs[j] >> 4) - 8) * d;
     }
+}
+
+/* Q4_1: f16 d, f16 m, nibbles as Q4_0; x = q*d + m. */
+static void deq_q4_1(const uint8_t *b, float *y)
+{
+    const float d = fp16_to_fp32_inline(rd16(b)), m = fp16_to_fp32_inline(rd16(b + 2));
+    const uint8_t *qs = b + 4;
+    for (int j = 0; j < 16; j++) {
+        y[j] = (float)(qs[j] & 0x0f) * d + m;
+        y[j + 16] = (float)(qs[j] >> 4) * d + m;
+    }
+}
+
+/* Q5_0 / Q5_1: the fifth bit of element j is bit j of the little-endian u32 qh. */
+static inline uint32_t rd32(const uint8_t *p)
+{
+    return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
+}
+
+static void deq_q5_0(const uint8_t *b, float *y)
+{
+    const float d = fp16_to_fp32_inline(rd16(b));
+    const uint32_t qh = rd32(b + 2);
+    const uint8_t *qs = b + 6;
+    for (int j = 0; j < 16; j++) {
+        int h0 = (int)((qh >> j) & 1u) << 4, h1 = (int)((qh >> (j + 16)) & 1u) << 4;
+        y[j] = (float)(((qs[j] & 0x0f) | h0) - 16) * d;
+        y[j + 16] = (float)(((qs[j] >> 4) | h1) - 16) * d;
+    }
+}
+
+static void deq_q5_1(const uint8_t *b, float *y)
+{
+    const float d = fp16_to_fp32_inline(rd16(b)), m = fp16_to_fp32_inline(rd16(b + 2));
+    const uint32_t qh = rd32(b + 4);
+    const uint8_t *qs = b + 8;
+    for (int j = 0; j < 16; j++) {
+        int h0 = (int)((qh >> j) & 1u) << 4, h1 = (int)((qh >> (j + 16)) & 1u) << 4;
+        y[j] = (float)((qs[j] & 0x0f) | h0) * d + m;
+        y[j + 16] = (float)((qs[j] >> 4) | h1) * d + m;
+    }
+}
+
+static void deq_iq4_nl(const uint8_t *b, float *y)
+{
+    const float d = fp16_to_fp32_inline(rd16(b));
+    const uint8_t *qs = b + 2;
+    for (int j = 0; j < 16; j++) {
+        y[j] = d * (float)kvalues_iq4nl[qs[j] & 0x0f];
+        y[j + 16] = d * (float)kvalues_iq4nl[qs[j] >> 4];
+    }
+}
+
+/* Q2_K: uint8 scales[16] (low nibble scale, high nibble min, per 16 elements), uint8 qs[64]
+ * (2-bit codes), f16 d, f16 dmin. Each 128-element half reads 32 code bytes four times at
+ * shifts 0, 2, 4, 6; each pass covers 32 elements (two 16-element groups). */
+static void deq_q2_k(const uint8_t *b, float *y)
+{
+    const uint8_t *sc = b, *q = b + 16;
+    const float d = fp16_to_fp32_inline(rd16(b + 80)), min = fp16_to_fp32_inline(rd16(b + 82));
+    int is = 0;
+    for (int half = 0; half < 2; half++, q += 32)
+        for (int shift = 0; shift < 8; shift += 2)
+            for (int g = 0; g < 2; g++, is++) {
+                const float dl = d * (float)(sc[is] & 0x0f), ml = min * (float)(sc[is] >> 4);
+                for (int l = 0; l < 16; l++)
+                    *y++ = dl * (float)((q[16 * g + l] >> shift) & 3) - ml;
+            }
+}
+
+/* 6-bit scale j (0..15) of Q3_K's 12 scale bytes: the low 4 bits are the low (j < 8) or high
+ * nibbles of bytes 0..7, the top 2 bits come from bytes 8..11; stored with a +32 bias. */
+static inline int q3k_scale(const uint8_t *s, int j)
+{
+    int lo = j < 8 ? s[j] & 0x0f : s[j - 8] >> 4;
+    int hi = (s[8 + (j & 3)] >> (2 * (j >> 2))) & 3;
+    return (lo | hi << 4) - 32;
+}
+
+/* Q3_K: uint8 hmask[32] (third bit; clear means subtract 4), uint8 qs[64] (low 2 bits, laid
+ * out as Q2_K), uint8 scales[12], f16 d. */
+static void deq_q3_k(const uint8_t *b, float *y)
+{
+    const uint8_t *hm = b, *q = b + 32, *sc = b + 96;
+    const float d_all = fp16_to_fp32_inline(rd16(b + 108));
+    int is = 0, bit = 0;
+    for (int half = 0; half < 2; half++, q += 32)
+        for (int shift = 0; shift < 8; shift += 2, bit++)
+            for (int g = 0; g < 2; g++, is++) {
+                const float dl = d_all * (float)q3k_scale(sc, is);
+                for (int l = 0; l < 16; l++) {
+                    int v = ((q[16 * g + l] >> shift) & 3) - ((hm[16 * g + l] >> bit) & 1 ? 0 : 4);
+                    *y++ = dl * (float)v;
+                }
+            }
 }
 
 static inline void get_scale_min_k4(int j, const uint8_t *q, uint8_t *d, uint8_t *m)
@@ -249,8 +356,8 @@ static inline void get_scale_min_k4(int j, const uint8_t *q, uint8_t *d, uint8_t
 
 static void deq_q4_k(const uint8_t *b, float *y)
 {
-    const float d = dt_fp16_to_fp32(rd16(b));
-    const float min = dt_fp16_to_fp32(rd16(b + 2));
+    const float d = fp16_to_fp32_inline(rd16(b));
+    const float min = fp16_to_fp32_inline(rd16(b + 2));
     const uint8_t *scales = b + 4;
     const uint8_t *q = b + 16;
     int is = 0;
@@ -269,9 +376,97 @@ static void deq_q4_k(const uint8_t *b, float *y)
     }
 }
 
+/* Q5_K: Q4_K's header and scales, uint8 qh[32] (fifth bit: sub-block s uses bit s of
+ * qh[l]), uint8 qs[128]. */
+static void deq_q5_k(const uint8_t *b, float *y)
+{
+    const float d = fp16_to_fp32_inline(rd16(b));
+    const float min = fp16_to_fp32_inline(rd16(b + 2));
+    const uint8_t *scales = b + 4, *qh = b + 16, *ql = b + 48;
+    for (int s = 0; s < 8; s += 2, ql += 32) {
+        uint8_t sc, m;
+        get_scale_min_k4(s, scales, &sc, &m);
+        const float d1 = d * sc, m1 = min * m;
+        get_scale_min_k4(s + 1, scales, &sc, &m);
+        const float d2 = d * sc, m2 = min * m;
+        for (int l = 0; l < 32; l++)
+            *y++ = d1 * (float)((ql[l] & 0xF) + (((qh[l] >> s) & 1) << 4)) - m1;
+        for (int l = 0; l < 32; l++)
+            *y++ = d2 * (float)((ql[l] >> 4) + (((qh[l] >> (s + 1)) & 1) << 4)) - m2;
+    }
+}
+
+/* Q6_K: uint8 ql[128] (low 4 bits), uint8 qh[64] (top 2 bits), int8 scales[16], f16 d.
+ * Per 128-element half: element l + 32k takes nibble (k >> 1) of ql[l + 32 (k & 1)] and bits
+ * 2k..2k+1 of qh[l]; code - 32, times d * scale[l / 16 + 2k]. */
+static void deq_q6_k(const uint8_t *b, float *y)
+{
+    const uint8_t *ql = b, *qh = b + 128;
+    const int8_t *sc = (const int8_t *)(b + 192);
+    const float d = fp16_to_fp32_inline(rd16(b + 208));
+    for (int half = 0; half < 2; half++, y += 128, ql += 64, qh += 32, sc += 8)
+        for (int l = 0; l < 32; l++) {
+            const int is = l / 16;
+            for (int k = 0; k < 4; k++) {
+                int lo = (ql[l + 32 * (k & 1)] >> (4 * (k >> 1))) & 0x0f;
+                int q = (lo | ((qh[l] >> (2 * k)) & 3) << 4) - 32;
+                y[l + 32 * k] = d * (float)sc[is + 2 * k] * (float)q;
+            }
+        }
+}
+
+/* IQ4_XS: f16 d, u16 scales_h (top 2 bits of 8 scales), uint8 scales_l[4] (low nibbles),
+ * uint8 qs[128]; sub-block s is IQ4_NL-coded with scale d * (ls - 32). */
+static void deq_iq4_xs(const uint8_t *b, float *y)
+{
+    const float d = fp16_to_fp32_inline(rd16(b));
+    const unsigned sh = rd16(b + 2);
+    const uint8_t *sl = b + 4, *qs = b + 8;
+    for (int s = 0; s < 8; s++, y += 32, qs += 16) {
+        const int ls = ((sl[s / 2] >> (4 * (s % 2))) & 0x0f) | (int)((sh >> (2 * s)) & 3) << 4;
+        const float dl = d * (float)(ls - 32);
+        for (int j = 0; j < 16; j++) {
+            y[j] = dl * (float)kvalues_iq4nl[qs[j] & 0x0f];
+            y[j + 16] = dl * (float)kvalues_iq4nl[qs[j] >> 4];
+        }
+    }
+}
+
+/* Q8_K (ggml's activation format; may appear in files): f32 d, int8 q[256], int16 bsums[16]. */
+static void deq_q8_k(const uint8_t *b, float *y)
+{
+    float d;
+    memcpy(&d, b, 4);
+    const int8_t *q = (const int8_t *)(b + 4);
+    for (int j = 0; j < QK_K; j++)
+        y[j] = d * (float)q[j];
+}
+
+static deq_block_fn block_decoder(uint32_t type)
+{
+    switch (type) {
+    case DT_GGML_Q4_0: return deq_q4_0;
+    case DT_GGML_Q4_1: return deq_q4_1;
+    case DT_GGML_Q5_0: return deq_q5_0;
+    case DT_GGML_Q5_1: return deq_q5_1;
+    case DT_GGML_Q8_0: return deq_q8_0;
+    case DT_GGML_Q8_1: return deq_q8_1;
+    case DT_GGML_Q2_K: return deq_q2_k;
+    case DT_GGML_Q3_K: return deq_q3_k;
+    case DT_GGML_Q4_K: return deq_q4_k;
+    case DT_GGML_Q5_K: return deq_q5_k;
+    case DT_GGML_Q6_K: return deq_q6_k;
+    case DT_GGML_Q8_K: return deq_q8_k;
+    case DT_GGML_IQ4_NL: return deq_iq4_nl;
+    case DT_GGML_IQ4_XS: return deq_iq4_xs;
+    default: return NULL;
+    }
+}
+
 void dt_ggml_dequantize(uint32_t type, const void *src, float *dst, int64_t n)
 {
     const uint8_t *s = src;
+    deq_block_fn f;
     switch (type) {
     case DT_GGML_F32:
         memcpy(dst, src, (size_t)n * sizeof(float));
@@ -282,21 +477,15 @@ void dt_ggml_dequantize(uint32_t type, const void *src, float *dst, int64_t n)
     case DT_GGML_BF16:
         bf16_row_to_fp32(s, dst, n);
         break;
-    case DT_GGML_Q8_0:
-        for (int64_t i = 0; i < n / QK8_0; i++)
-            deq_q8_0(s + 34 * i, dst + QK8_0 * i);
-        break;
-    case DT_GGML_Q4_0:
-        for (int64_t i = 0; i < n / QK4_0; i++)
-            deq_q4_0(s + 18 * i, dst + QK4_0 * i);
-        break;
-    case DT_GGML_Q4_K:
-        for (int64_t i = 0; i < n / QK_K; i++)
-            deq_q4_k(s + 144 * i, dst + QK_K * i);
-        break;
     default:
-        /* Callers check dt_ggml_type_supported; zeros are a safe answer for a bug. */
-        memset(dst, 0, (size_t)n * sizeof(float));
+        if ((f = block_decoder(type)) != NULL) {
+            const size_t be = types[type].blck, bb = types[type].bytes;
+            for (int64_t i = 0; i < n / (int64_t)be; i++)
+                f(s + bb * (size_t)i, dst + be * (size_t)i);
+        } else {
+            /* Callers check dt_ggml_type_supported; zeros are a safe answer for a bug. */
+            memset(dst, 0, (size_t)n * sizeof(float));
+        }
         break;
     }
 }
@@ -364,164 +553,17 @@ float dt_ggml_dot(uint32_t type, const void *row, const float *x, int64_t n)
         }
         return t + lanes_sum(acc);
     }
-    case DT_GGML_Q8_0:
-        /* Dequantize then accumulate: one horizontal sum per row, not one per block. */
-        for (int64_t b = 0; b < n / QK8_0; b++) {
-            deq_q8_0(s + 34 * b, buf);
-            dot_acc(buf, x + QK8_0 * b, QK8_0, acc);
+    default: {
+        /* Dequantize a block then accumulate: one horizontal sum per row, not per block. */
+        deq_block_fn f = block_decoder(type);
+        if (!f)
+            return 0.0f;
+        const size_t be = types[type].blck, bb = types[type].bytes;
+        for (int64_t b = 0; b < n / (int64_t)be; b++) {
+            f(s + bb * (size_t)b, buf);
+            dot_acc(buf, x + be * (size_t)b, be, acc);
         }
         return lanes_sum(acc);
-    case DT_GGML_Q4_0:
-        for (int64_t b = 0; b < n / QK4_0; b++) {
-            deq_q4_0(s + 18 * b, buf);
-            dot_acc(buf, x + QK4_0 * b, QK4_0, acc);
-        }
-        return lanes_sum(acc);
-    case DT_GGML_Q4_K:
-        for (int64_t b = 0; b < n / QK_K; b++) {
-            deq_q4_k(s + 144 * b, buf);
-            dot_acc(buf, x + QK_K * b, QK_K, acc);
-        }
-        return lanes_sum(acc);
-    default:
-        return 0.0f;
     }
-}
-
-/* ---- quantizers ------------------------------------------------------------------------- */
-
-static void q8_0_block(const float *x, uint8_t *b)
-{
-    float amax = 0;
-    for (int j = 0; j < QK8_0; j++)
-        amax = fmaxf(amax, fabsf(x[j]));
-    const float d = amax / 127.0f;
-    const float id = d ? 1.0f / d : 0.0f;
-    wr16(b, dt_fp32_to_fp16(d));
-    for (int j = 0; j < QK8_0; j++)
-        b[2 + j] = (uint8_t)(int8_t)roundf(x[j] * id);
-}
-
-/* ggml's quantize_row_q4_0_ref: the signed extreme maps to -8 so the full range is used. */
-static void q4_0_block(const float *x, uint8_t *b)
-{
-    float amax = 0, max = 0;
-    for (int j = 0; j < QK4_0; j++) {
-        if (amax < fabsf(x[j])) {
-            amax = fabsf(x[j]);
-            max = x[j];
-        }
-    }
-    const float d = max / -8.0f;
-    const float id = d ? 1.0f / d : 0.0f;
-    wr16(b, dt_fp32_to_fp16(d));
-    for (int j = 0; j < QK4_0 / 2; j++) {
-        float x0 = x[j] * id + 8.5f, x1 = x[QK4_0 / 2 + j] * id + 8.5f;
-        int q0 = x0 < 0 ? 0 : (int)x0, q1 = x1 < 0 ? 0 : (int)x1;
-        q0 = q0 > 15 ? 15 : q0;
-        q1 = q1 > 15 ? 15 : q1;
-        b[2 + j] = (uint8_t)(q0 | (q1 << 4));
-    }
-}
-
-static int clampi(int v, int lo, int hi)
-{
-    return v < lo ? lo : v > hi ? hi : v;
-}
-
-/* A simple Q4_K encoder: per sub-block an affine range [min(0, lo), hi] split in 15 steps;
- * the mins and scales are quantized to 6 bits against the block's f16 dmin and d, rounding
- * up so that every value stays inside the representable range. The error per element is at
- * most about one quantization step of its sub-block. */
-static void q4_k_block(const float *x, uint8_t *b)
-{
-    float mins[8], ranges[8];
-    float max_min = 0;
-    for (int s = 0; s < 8; s++) {
-        float lo = x[32 * s], hi = x[32 * s];
-        for (int l = 1; l < 32; l++) {
-            lo = fminf(lo, x[32 * s + l]);
-            hi = fmaxf(hi, x[32 * s + l]);
-        }
-        mins[s] = lo < 0 ? -lo : 0; /* stored as a positive offset: x = d*sc*q - dmin*m */
-        ranges[s] = hi;
-        max_min = fmaxf(max_min, mins[s]);
-    }
-    const float dmin = dt_fp16_to_fp32(dt_fp32_to_fp16(max_min / 63.0f));
-    uint8_t ms[8], ls[8];
-    float max_scale = 0, scale_need[8];
-    for (int s = 0; s < 8; s++) {
-        ms[s] = (uint8_t)(dmin > 0 ? clampi((int)ceilf(mins[s] / dmin), 0, 63) : 0);
-        float range = ranges[s] + dmin * ms[s];
-        scale_need[s] = range > 0 ? range / 15.0f : 0;
-        max_scale = fmaxf(max_scale, scale_need[s]);
-    }
-    /* The f16 rounding of d may go either way; nudge it up so ceil() below stays <= 63. */
-    float d = dt_fp16_to_fp32(dt_fp32_to_fp16(max_scale / 63.0f));
-    if (d * 63.0f < max_scale)
-        d = dt_fp16_to_fp32((uint16_t)(dt_fp32_to_fp16(d) + 1));
-    for (int s = 0; s < 8; s++)
-        ls[s] = (uint8_t)(d > 0 ? clampi((int)ceilf(scale_need[s] / d), 0, 63) : 0);
-
-    wr16(b, dt_fp32_to_fp16(d));
-    wr16(b + 2, dt_fp32_to_fp16(dmin));
-    uint8_t *scales = b + 4;
-    memset(scales, 0, 12);
-    for (int j = 0; j < 8; j++) {
-        if (j < 4) {
-            scales[j] = ls[j];
-            scales[j + 4] = ms[j];
-        } else {
-            scales[j + 4] = (uint8_t)((ls[j] & 0xF) | ((ms[j] & 0xF) << 4));
-            scales[j - 4] |= (uint8_t)((ls[j] >> 4) << 6);
-            scales[j - 0] |= (uint8_t)((ms[j] >> 4) << 6);
-        }
-    }
-    uint8_t q[QK_K];
-    for (int s = 0; s < 8; s++) {
-        const float sd = d * ls[s], sm = dmin * ms[s];
-        for (int l = 0; l < 32; l++) {
-            int v = sd > 0 ? (int)lrintf((x[32 * s + l] + sm) / sd) : 0;
-            q[32 * s + l] = (uint8_t)clampi(v, 0, 15);
-        }
-    }
-    uint8_t *qs = b + 16;
-    for (int j = 0; j < QK_K; j += 64)
-        for (int l = 0; l < 32; l++)
-            qs[j / 2 + l] = (uint8_t)(q[j + l] | (q[j + 32 + l] << 4));
-}
-
-int dt_ggml_quantize(uint32_t type, const float *src, void *dst, int64_t n)
-{
-    uint8_t *d = dst;
-    size_t blck = dt_ggml_block_elems(type);
-    if (n < 0 || !blck || (uint64_t)n % blck)
-        return -1;
-    switch (type) {
-    case DT_GGML_F32:
-        memcpy(dst, src, (size_t)n * sizeof(float));
-        return 0;
-    case DT_GGML_F16:
-        for (int64_t i = 0; i < n; i++)
-            wr16(d + 2 * i, dt_fp32_to_fp16(src[i]));
-        return 0;
-    case DT_GGML_BF16:
-        for (int64_t i = 0; i < n; i++)
-            wr16(d + 2 * i, dt_fp32_to_bf16(src[i]));
-        return 0;
-    case DT_GGML_Q8_0:
-        for (int64_t i = 0; i < n / QK8_0; i++)
-            q8_0_block(src + QK8_0 * i, d + 34 * i);
-        return 0;
-    case DT_GGML_Q4_0:
-        for (int64_t i = 0; i < n / QK4_0; i++)
-            q4_0_block(src + QK4_0 * i, d + 18 * i);
-        return 0;
-    case DT_GGML_Q4_K:
-        for (int64_t i = 0; i < n / QK_K; i++)
-            q4_k_block(src + QK_K * i, d + 144 * i);
-        return 0;
-    default:
-        return -1;
     }
 }

@@ -2,13 +2,17 @@
  * Tensor element types as numbered by ggml/GGUF, with block geometry, dequantization and
  * dot products for the types the inference core computes with.
  *
- * Block layouts (ggml):
+ * Supported (dequantize, dot, quantize): F32, F16, BF16, Q4_0, Q4_1, Q5_0, Q5_1, Q8_0, Q8_1,
+ * Q2_K, Q3_K, Q4_K, Q5_K, Q6_K, Q8_K, IQ4_NL, IQ4_XS; the other ggml types have a name and
+ * geometry only, so loaders refuse them by name. Block layouts (ggml), for example:
  *   F32   4 bytes/elem             F16  2 bytes/elem (IEEE half)     BF16 2 bytes/elem
  *   Q8_0  32 elems: f16 d, int8 q[32]                     -> 34 bytes, x = d*q
  *   Q4_0  32 elems: f16 d, uint8 qs[16] (lo nibbles = elems 0..15, hi = 16..31)
  *                                                         -> 18 bytes, x = d*(q-8)
  *   Q4_K  256 elems: f16 d, f16 dmin, uint8 scales[12] (6-bit scales/mins for 8 sub-blocks
  *         of 32), uint8 qs[128]                           -> 144 bytes
+ * the rest are described by their decoders in infer/ggml_types.c. Quantized dot products
+ * for generation (8-bit activations) are in infer/quant_dot.h.
  */
 #ifndef DT_INFER_GGML_TYPES_H
 #define DT_INFER_GGML_TYPES_H
@@ -31,13 +35,22 @@ enum dt_ggml_type {
     DT_GGML_Q5_K = 13,
     DT_GGML_Q6_K = 14,
     DT_GGML_Q8_K = 15,
+    DT_GGML_IQ2_XXS = 16,
+    DT_GGML_IQ2_XS = 17,
+    DT_GGML_IQ3_XXS = 18,
+    DT_GGML_IQ1_S = 19,
+    DT_GGML_IQ4_NL = 20,
+    DT_GGML_IQ3_S = 21,
+    DT_GGML_IQ2_S = 22,
+    DT_GGML_IQ4_XS = 23,
     DT_GGML_I8 = 24,
     DT_GGML_I16 = 25,
     DT_GGML_I32 = 26,
     DT_GGML_I64 = 27,
     DT_GGML_F64 = 28,
+    DT_GGML_IQ1_M = 29,
     DT_GGML_BF16 = 30,
-    DT_GGML_TYPE_COUNT = 40, /* upper bound for table sizes; ids >= this are unknown */
+    DT_GGML_TYPE_COUNT = 43, /* upper bound for table sizes; ids >= this are unknown */
 };
 
 /* Name ("f16", "q8_0", ...) or NULL for an id ggml does not define. */
@@ -62,8 +75,11 @@ uint16_t dt_fp32_to_fp16(float f);
 float dt_bf16_to_fp32(uint16_t h);
 uint16_t dt_fp32_to_bf16(float f);
 
-/* Quantizes n f32 values into the type's block format (for writing synthetic models and
- * test files). Supported: F32, F16, BF16, Q8_0, Q4_0, Q4_K. Returns 0 or -1. */
+/* Quantizes n f32 values into the type's block format (writing synthetic models and test
+ * files; re-encoding the teacher in `weights` and `verify`), see infer/ggml_quant.c.
+ * Non-finite values are allowed and give well-formed blocks (NaN / infinite scales).
+ * Every type dt_ggml_type_supported accepts; returns 0, or -1 for another type or an n that
+ * is not a multiple of the block. */
 int dt_ggml_quantize(uint32_t type, const float *src, void *dst, int64_t n);
 
 #endif

@@ -17,7 +17,10 @@
  */
 #include "infer/inspect.h"
 
+#include "infer/arch.h"
 #include "infer/ggml_types.h"
+#include "infer/model.h"
+#include "infer/model_internal.h"
 #include "infer/gguf.h"
 #include "infer/safetensors.h"
 #include "infer/tokenizer.h"
@@ -32,20 +35,6 @@
 #include <stdio.h>
 #include <string.h>
 
-static const char *const hparam_suffixes[] = {
-    "block_count",
-    "context_length",
-    "embedding_length",
-    "feed_forward_length",
-    "attention.head_count",
-    "attention.head_count_kv",
-    "attention.key_length",
-    "attention.value_length",
-    "attention.layer_norm_rms_epsilon",
-    "rope.dimension_count",
-    "rope.freq_base",
-    "vocab_size",
-};
 
 static const char *vtype_name(uint32_t t)
 {
@@ -126,11 +115,13 @@ static int describe_gguf(const char *path, cJSON *o, struct dt_error *err)
 
     cJSON *hp = cJSON_AddObjectToObject(o, "hyperparameters");
     if (arch && hp) {
-        for (size_t i = 0; i < sizeof hparam_suffixes / sizeof hparam_suffixes[0]; i++) {
+        /* Every ARCH.* key the architecture table knows (infer/arch.h), in its order. */
+        for (int i = 0; i < DT_K_COUNT; i++) {
+            const char *suffix = dt_arch_key_suffix((enum dt_key)i);
             char key[256];
-            snprintf(key, sizeof key, "%s.%s", arch, hparam_suffixes[i]);
+            snprintf(key, sizeof key, "%s.%s", arch, suffix);
             if ((kv = dt_gguf_find(g, key)))
-                cJSON_AddItemToObject(hp, hparam_suffixes[i], kv_json(kv));
+                cJSON_AddItemToObject(hp, suffix, kv_json(kv));
         }
     }
 
@@ -358,6 +349,36 @@ out:
     return rc;
 }
 
+/* Whether the forward pass can run the model: "forward": {"supported": true} or
+ * {"supported": false, "reason": the loader's one-line refusal}, so an auditor sees before a
+ * compare that an architecture, key or tensor is refused and which. */
+static void add_forward_support(const char *path, cJSON *o)
+{
+    struct dt_model *m = NULL;
+    struct dt_error e;
+    dt_error_clear(&e);
+    int rc = dt_model_open(path, &m, &e);
+    cJSON *f = cJSON_AddObjectToObject(o, "forward");
+    if (!f) {
+        dt_model_free(m);
+        return;
+    }
+    cJSON_AddBoolToObject(f, "supported", rc == 0);
+    if (rc)
+        cJSON_AddStringToObject(f, "reason", e.msg);
+    else {
+        cJSON_AddStringToObject(f, "architecture", dt_model_config(m)->arch->name);
+        cJSON_AddNumberToObject(f, "context", dt_model_config(m)->n_ctx_train);
+        if (m->ctx_window_key[0]) {
+            char note[160];
+            snprintf(note, sizeof note, "context cut to the sliding window of key '%s'",
+                     m->ctx_window_key);
+            cJSON_AddStringToObject(f, "note", note);
+        }
+    }
+    dt_model_free(m);
+}
+
 int dt_inspect_model(const char *path, cJSON **out, struct dt_error *err)
 {
     char sha[DT_SHA256_HEX_LEN + 1], xxh[DT_XXH128_HEX_LEN + 1];
@@ -381,6 +402,7 @@ int dt_inspect_model(const char *path, cJSON **out, struct dt_error *err)
         cJSON_AddStringToObject(o, "sha256", sha);
         cJSON_AddStringToObject(o, "xxh3_128", xxh);
     }
+    add_forward_support(path, o);
     /* cJSON's adders fail silently on allocation failure; check the last one made it. */
     if (!cJSON_GetObjectItem(o, "file_size"))
         rc = dt_error_set(err, DT_ENOMEM, "out of memory describing '%s'", path);
@@ -435,6 +457,16 @@ void dt_inspect_render_text(const cJSON *o, struct dt_strbuf *sb)
                          num_or(o, "n_files", 1), num_or(o, "n_files", 1) == 1 ? "" : "s");
     dt_strbuf_printf(sb, "architecture  %s\n", str_or(o, "architecture", "(none)"));
     dt_strbuf_printf(sb, "name          %s\n", str_or(o, "name", "(none)"));
+    const cJSON *fw = cJSON_GetObjectItemCaseSensitive(o, "forward");
+    if (fw) {
+        if (cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(fw, "supported")))
+            dt_strbuf_printf(sb, "forward       supported (%s, context %.0f%s%s)\n",
+                             str_or(fw, "architecture", "?"), num_or(fw, "context", 0),
+                             cJSON_GetObjectItemCaseSensitive(fw, "note") ? "; " : "",
+                             str_or(fw, "note", ""));
+        else
+            dt_strbuf_printf(sb, "forward       refused: %s\n", str_or(fw, "reason", "?"));
+    }
     dt_strbuf_printf(sb, "sha256        %s\n", str_or(o, "sha256", "?"));
     dt_strbuf_printf(sb, "xxh3-128      %s\n", str_or(o, "xxh3_128", "?"));
     const cJSON *files = cJSON_GetObjectItemCaseSensitive(o, "files");

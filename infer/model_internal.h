@@ -11,15 +11,29 @@ struct dt_gguf;
 struct dt_st_set;
 
 struct dt_layer {
-    struct dt_weight wq;       /* (n_head*head_dim, dim) */
+    /* Matrices; an absent one has data == NULL. Fused q|k|v sits in wq (wk, wv absent);
+     * a fused gate|up sits in w_up (w_gate absent). */
+    struct dt_weight wq;       /* (n_head*head_dim, dim), or (qd + 2 kvd, dim) fused */
     struct dt_weight wk, wv;   /* (n_head_kv*head_dim, dim) */
     struct dt_weight wo;       /* (dim, n_head*head_dim) */
     struct dt_weight w_gate;   /* (ffn_dim, dim) */
-    struct dt_weight w_up;     /* (ffn_dim, dim) */
+    struct dt_weight w_up;     /* (ffn_dim, dim), or (2 ffn_dim, dim) fused gate|up */
     struct dt_weight w_down;   /* (dim, ffn_dim) */
-    float *attn_norm;          /* (dim) f32 copy */
-    float *ffn_norm;           /* (dim) */
-    float *bq, *bk, *bv;       /* (n_head*head_dim), (n_head_kv*head_dim) x2; NULL without biases */
+    /* experts: (n_expert * expert_ffn, dim) x2, (n_expert * dim, expert_ffn) */
+    struct dt_weight w_gate_inp;                   /* (n_expert, dim) router */
+    struct dt_weight w_gate_exps, w_up_exps, w_down_exps;
+    struct dt_weight w_gate_shexp, w_up_shexp;     /* (shexp_ffn, dim) */
+    struct dt_weight w_down_shexp;                 /* (dim, shexp_ffn) */
+    /* f32 copies of vectors; NULL when the layer has none */
+    float *attn_norm, *attn_norm_b;   /* (dim) pre-attention norm weight and (LayerNorm) bias */
+    float *ffn_norm, *ffn_norm_b;     /* (dim) */
+    float *attn_post_norm;            /* (dim) norm of the attention output */
+    float *ffn_post_norm;             /* (dim) norm of the FFN output */
+    float *q_norm, *k_norm;           /* (head_dim) per head, or (qd) / (kvd) over all heads */
+    float *bq, *bk, *bv;              /* (qd), (kvd), (kvd) */
+    float *bo;                        /* (dim) */
+    float *gate_inp_shexp;            /* (dim) */
+    int is_swa;                       /* local (sliding-window) layer */
 };
 
 struct dt_model {
@@ -33,11 +47,18 @@ struct dt_model {
     size_t n_tensors;
     struct dt_weight *tensors; /* every tensor of the file, canonical names */
     char **names;              /* owned canonical names (parallel to tensors) */
+    void **owned;              /* tensor data the model built (HF experts stacked), freed with it */
+    /* When an architecture without sliding-window layers carries a window shorter than its
+     * context, the context is cut to the window (positions inside it are exact whether the
+     * window applies or not) and this names the key, for messages; else empty. */
+    char ctx_window_key[96];
+    size_t n_owned;
     int64_t n_params;
 
     struct dt_weight tok_embd; /* (n_vocab, dim) */
     struct dt_weight output;   /* (n_vocab, dim); == tok_embd when tied */
     float *output_norm;        /* (dim) */
+    float *output_norm_b;      /* (dim) LayerNorm bias, or NULL */
     struct dt_layer *layers;   /* n_layer */
 
     /* Optional f32 copies of every matrix (small models only, see forward.c); built lazily.
@@ -48,6 +69,7 @@ struct dt_model {
     /* RoPE cos/sin table for positions 0..rope_n_pos-1, (rope_n_pos, rope_dim) interleaved;
      * grown on demand. */
     float *rope_tab;
+    float *rope_tab_swa;       /* same for local layers when their RoPE differs, else NULL */
     int rope_n_pos;
     /* Scoring workspaces (one per worker thread) kept between dt_model_score_batch calls so
      * repeated batches do not page-fault fresh buffers; one caller at a time per model. */

@@ -8,6 +8,7 @@
 
 #include "corpus/generate.h"
 
+#include "infer/arch.h"
 #include "infer/model.h"
 #include "infer/tokenizer.h"
 #include "util/alloc.h"
@@ -127,7 +128,7 @@ int dt_store_collect(struct dt_store *s, struct dt_model *m, const char *model_n
         .name = model_name,
         .path = path,
         .format = dt_model_format(m) == DT_FORMAT_GGUF ? "gguf" : "safetensors",
-        .arch = cfg->arch == DT_ARCH_QWEN2 ? "qwen2" : "llama",
+        .arch = cfg->arch->name,
         .n_params = dt_model_n_params(m),
         .tokenizer_hash = dt_tokenizer_hash(dt_model_tokenizer(m)),
     };

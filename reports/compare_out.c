@@ -6,6 +6,7 @@
 #include "reports/compare_out.h"
 
 #include "detect/compare.h"
+#include "infer/arch.h"
 #include "infer/model.h"
 #include "infer/tokenizer.h"
 #include "reports/store.h"
@@ -129,7 +130,7 @@ cJSON *dt_compare_to_json(const struct dt_compare_result *r, const struct dt_com
         dt_json_add_string(m, "source", pa->model ? "weights" : "transcripts");
         if (pa->model) {
             const struct dt_model_config *cfg = dt_model_config(pa->model);
-            dt_json_add_string(m, "arch", cfg->arch == DT_ARCH_QWEN2 ? "qwen2" : "llama");
+            dt_json_add_string(m, "arch", cfg->arch->name);
             cJSON_AddNumberToObject(m, "n_params", (double)dt_model_n_params(pa->model));
             dt_json_add_string(m, "tokenizer_hash", dt_tokenizer_hash(pa->tok));
         }
@@ -163,7 +164,7 @@ static int store_party(struct dt_store *s, int64_t run_id, const struct dt_party
     if (pa->model) {
         sm.path = pa->path;
         sm.format = dt_model_format(pa->model) == DT_FORMAT_GGUF ? "gguf" : "safetensors";
-        sm.arch = dt_model_config(pa->model)->arch == DT_ARCH_QWEN2 ? "qwen2" : "llama";
+        sm.arch = dt_model_config(pa->model)->arch->name;
         sm.n_params = dt_model_n_params(pa->model);
         sm.tokenizer_hash = dt_tokenizer_hash(pa->tok);
     } else {

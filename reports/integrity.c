@@ -23,6 +23,7 @@
 
 #include <cJSON.h>
 #include <ctype.h>
+#include <stdio.h>
 #include <string.h>
 
 static const char zeros64[] = "0000000000000000000000000000000000000000000000000000000000000000";
@@ -132,6 +133,24 @@ int dt_report_render(const struct dt_report *r, enum dt_report_format f, struct 
 {
     size_t start = out->len;
     int rc;
+    if (!r->verdict.present) {
+        const char *why = "it recorded no verdict";
+        char buf[96];
+        if (r->status && !strcmp(r->status, "running"))
+            why = "it is still running";
+        else if (r->has_exit_code && r->exit_code == DT_EXIT_INTERRUPTED)
+            why = "it was interrupted before reaching one";
+        else if (r->status && !strcmp(r->status, "failed") && r->has_exit_code) {
+            snprintf(buf, sizeof buf, "it failed with exit status %d", r->exit_code);
+            why = buf;
+        } else if (r->command && strcmp(r->command, "compare") && strcmp(r->command, "check") &&
+                   strcmp(r->command, "attribute")) {
+            snprintf(buf, sizeof buf, "it is a '%.40s' run, not a comparison", r->command);
+            why = buf;
+        }
+        return dt_error_set(err, DT_ENOTFOUND, "run %lld has no verdict to report: %s",
+                            (long long)r->run_id, why);
+    }
     switch (f) {
     case DT_REPORT_HTML:
         rc = dt_report_render_html(r, out);

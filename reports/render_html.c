@@ -53,7 +53,9 @@ static const char css[] =
     ".kv dt{color:var(--muted)}.kv dd{margin:0;overflow-wrap:anywhere}\n"
     "table{border-collapse:collapse;width:100%;font-size:13.5px;margin:8px 0}\n"
     "th,td{border-bottom:1px solid var(--line);padding:6px 8px;text-align:left;"
-    "vertical-align:top;overflow-wrap:anywhere}\n"
+    "vertical-align:top;overflow-wrap:break-word;word-break:normal;hyphens:none}\n"
+    ".tablewrap{overflow-x:auto;-webkit-overflow-scrolling:touch}\n"
+    ".tablewrap table{min-width:560px}\n"
     "th{background:var(--bg);font-weight:600}\n"
     "td.num{font-variant-numeric:tabular-nums;white-space:nowrap}\n"
     ".pill{display:inline-block;font-size:12px;font-weight:600;padding:1px 8px;"
@@ -64,11 +66,13 @@ static const char css[] =
     ".st-info{background:var(--bluebg);color:var(--blue);border:1px solid var(--blue)}\n"
     ".cls{font-size:12px;color:var(--muted);font-weight:400}\n"
     "article.signal{border:1px solid var(--line);border-radius:4px;padding:14px 18px;"
-    "margin:14px 0;break-inside:avoid;page-break-inside:avoid}\n"
+    "margin:14px 0}\n"
+    "article.signal h3,figure{break-inside:avoid;page-break-inside:avoid}\n"
+    "article.signal h3{break-after:avoid;page-break-after:avoid}\n"
     ".note{font-size:14.5px}\n"
     ".explain{font-size:13.5px;color:#333;display:grid;grid-template-columns:1fr 1fr;gap:4px "
     "22px}\n"
-    ".explain p{margin:4px 0}\n"
+    ".explain p{margin:4px 0}.explain .wide{grid-column:1/-1}\n"
     ".explain b{display:block;font-size:12px;color:var(--muted);text-transform:uppercase;"
     "letter-spacing:.05em}\n"
     "figure{margin:8px 0}figcaption{font-size:12.5px;color:var(--muted)}\n"
@@ -81,7 +85,16 @@ static const char css[] =
     ".facts{font-size:12.5px;color:var(--muted)}\n"
     "footer{margin-top:36px;font-size:12px;color:var(--muted);border-top:1px solid var(--line);"
     "padding-top:8px}\n"
-    "@media print{body{font-size:11pt}main{max-width:none;padding:0}"
+    ;
+
+/* narrow screens and print (a second string: C caps the length of one literal) */
+static const char css_media[] =
+    "@media (max-width:640px){main{padding:16px 14px 32px}.explain{grid-template-columns:1fr}"
+    "h1{font-size:20px}header.top{flex-direction:column;gap:2px}"
+    ".kv{grid-template-columns:1fr}.kv dt{margin-top:6px}}\n"
+    "@media print{body{font-size:10pt}main{max-width:none;padding:0}"
+    ".tablewrap{overflow:visible}.tablewrap table{min-width:0}"
+    "article.signal{padding:8px 12px;margin:8px 0}footer{display:none}"
     "h2{break-after:avoid;page-break-after:avoid}"
     ".verdict,.badge,.pill,th{-webkit-print-color-adjust:exact;print-color-adjust:exact}"
     "a{color:inherit;text-decoration:none}}\n"
@@ -161,6 +174,7 @@ static int cmp_dot(const void *a, const void *b)
 static int number_line(struct dt_strbuf *sb, const struct dt_report_signal *g, const char *suspect,
                        double lo, double hi)
 {
+    const struct dt_report_signal_text *tx = dt_report_signal_text(g->name);
     char a[40];
     int y = 58;
     size_t n = 0;
@@ -177,8 +191,9 @@ static int number_line(struct dt_strbuf *sb, const struct dt_report_signal *g, c
     }
     if (n > 1)
         qsort(dots, n, sizeof *dots, cmp_dot);
-    dt_strbuf_printf(sb, "<text x=\"40\" y=\"14\" fill=\"#5b6472\">the statistic: suspect "
-                         "against the controls</text>");
+    dt_strbuf_puts(sb, "<text x=\"40\" y=\"14\" fill=\"#5b6472\">");
+    chart_label(sb, tx->axis, 112);
+    dt_strbuf_puts(sb, "</text>");
     if (n > 0) {
         double x0 = xpos(clo, lo, hi), x1 = xpos(chi, lo, hi);
         dt_strbuf_printf(sb,
@@ -266,7 +281,11 @@ static int number_line(struct dt_strbuf *sb, const struct dt_report_signal *g, c
 static int p_strip(struct dt_strbuf *sb, const struct dt_report_signal *g, int y0)
 {
     char a[40], b[40];
-    double lp = g->p_value > 0 ? log10(g->p_value) : -300;
+    /* significance is decided on the Holm-adjusted p-value, so that is what is drawn against
+     * alpha (the raw p is in the caption) */
+    int adj = isfinite(g->p_adjusted);
+    double pv = adj ? g->p_adjusted : g->p_value;
+    double lp = pv > 0 ? log10(pv) : -300;
     int lo_e = -12;
     if (lp < lo_e)
         lo_e = (int)floor(lp);
@@ -274,9 +293,9 @@ static int p_strip(struct dt_strbuf *sb, const struct dt_report_signal *g, int y
 #define PX(l) (40.0 + ((l) - (double)lo_e) / (0.0 - (double)lo_e) * 580.0)
     int y = y0 + 46;
     dt_strbuf_printf(sb,
-                     "<text x=\"40\" y=\"%d\" fill=\"#5b6472\">the p-value (log scale): "
-                     "significant left of the dashed line</text>",
-                     y0 + 14);
+                     "<text x=\"40\" y=\"%d\" fill=\"#5b6472\">%s (log scale; left of "
+                     "the dashed line = significant)</text>",
+                     y0 + 14, adj ? "Holm-adjusted p-value" : "p-value");
     double xa = PX(log10(alpha));
     dt_strbuf_printf(sb, "<rect x=\"40\" y=\"%d\" width=\"%.1f\" height=\"12\" fill=\"#fdecea\"/>",
                      y - 6, xa - 40);
@@ -304,12 +323,12 @@ static int p_strip(struct dt_strbuf *sb, const struct dt_report_signal *g, int y
                      xa, y - 14, xa, y + 8, xa > 520 ? xa - 5 : xa + 5, y - 16,
                      xa > 520 ? "end" : "start", b);
     double xp = PX(fmax(lp, (double)lo_e));
-    dt_report_fmt_p(a, sizeof a, g->p_value);
+    dt_report_fmt_p(a, sizeof a, pv);
     dt_strbuf_printf(sb,
                      "<path d=\"M%.1f %d l-7 -12 h14 z\" fill=\"#1d2430\"/><text x=\"%.1f\" "
                      "y=\"%d\" text-anchor=\"middle\" font-weight=\"700\" fill=\"#1d2430\">"
-                     "p = %s</text>",
-                     xp, y, fmin(fmax(xp, 70), 610), y + 34, a);
+                     "%s = %s</text>",
+                     xp, y, fmin(fmax(xp, 70), 610), y + 34, adj ? "adjusted p" : "p", a);
 #undef PX
     return y0 + 86;
 }
@@ -366,9 +385,17 @@ static void chart(struct dt_strbuf *sb, const struct dt_report_signal *g, const 
     if (have_line)
         dt_strbuf_puts(sb, "Red diamond: the suspect. Grey dots: the control models (the "
                            "shaded band spans them). ");
-    if (have_p)
-        dt_strbuf_puts(sb, "The suspect stands out significantly when its p-value falls left "
-                           "of the dashed line (alpha).");
+    if (have_p) {
+        char raw[40];
+        dt_report_fmt_p(raw, sizeof raw, g->p_value);
+        if (isfinite(g->p_adjusted))
+            dt_strbuf_printf(sb, "The suspect stands out significantly when its p-value, "
+                                 "adjusted for the number of signals tested (Holm), falls left "
+                                 "of the dashed line (alpha); unadjusted p = %s.", raw);
+        else
+            dt_strbuf_puts(sb, "The suspect stands out significantly when its p-value falls "
+                               "left of the dashed line (alpha).");
+    }
     dt_strbuf_puts(sb, "</figcaption></figure>\n");
 }
 
@@ -447,7 +474,7 @@ static void verdict_section(struct dt_strbuf *sb, const struct dt_report *r)
 static void summary_section(struct dt_strbuf *sb, const struct dt_report *r)
 {
     dt_strbuf_puts(sb, "<section id=\"summary\"><h2>Summary of the signals</h2>"
-                       "<table><thead><tr><th>Signal</th><th>Kind of evidence</th>"
+                       "<div class=\"tablewrap\"><table><thead><tr><th>Signal</th><th>Kind of evidence</th>"
                        "<th>Result</th><th>Suspect</th><th>Controls (range, count)</th>"
                        "<th>p (adjusted)</th></tr></thead><tbody>\n");
     for (size_t i = 0; i < r->n_signals; i++) {
@@ -470,7 +497,7 @@ static void summary_section(struct dt_strbuf *sb, const struct dt_report *r)
     }
     if (r->n_signals == 0)
         dt_strbuf_puts(sb, "<tr><td colspan=\"6\">This run recorded no signals.</td></tr>");
-    dt_strbuf_puts(sb, "</tbody></table></section>\n");
+    dt_strbuf_puts(sb, "</tbody></table></div></section>\n");
 }
 
 static void signal_article(struct dt_strbuf *sb, const struct dt_report *r, size_t i)
@@ -522,7 +549,7 @@ static void signal_article(struct dt_strbuf *sb, const struct dt_report *r, size
     for (size_t k = 0; k < g->n_controls; k++)
         any_value |= isfinite(g->controls[k].statistic);
     if (g->n_controls && any_value) {
-        dt_strbuf_puts(sb, "<table><thead><tr><th>Model</th><th>Role</th><th>Statistic</th>"
+        dt_strbuf_puts(sb, "<div class=\"tablewrap\"><table><thead><tr><th>Model</th><th>Role</th><th>Statistic</th>"
                            "</tr></thead><tbody><tr><td>");
         esc(sb, suspect);
         dt_report_fmt_num(a, sizeof a, g->statistic);
@@ -533,13 +560,13 @@ static void signal_article(struct dt_strbuf *sb, const struct dt_report *r, size
             dt_report_fmt_num(a, sizeof a, g->controls[k].statistic);
             dt_strbuf_printf(sb, "</td><td>control</td><td class=\"num\">%s</td></tr>", a);
         }
-        dt_strbuf_puts(sb, "</tbody></table>");
+        dt_strbuf_puts(sb, "</tbody></table></div>");
     }
     dt_strbuf_puts(sb, "<div class=\"explain\"><p><b>What it measures</b>");
     esc(sb, t->what);
     dt_strbuf_puts(sb, "</p><p><b>What it cannot show</b>");
     esc(sb, t->limits);
-    dt_strbuf_puts(sb, "</p><p style=\"grid-column:1/3\"><b>Kind of evidence</b>");
+    dt_strbuf_puts(sb, "</p><p class=\"wide\"><b>Kind of evidence</b>");
     esc(sb, dt_report_class_text(g->klass));
     dt_strbuf_puts(sb, "</p></div>");
     for (size_t k = 0; k < g->n_examples; k++) {
@@ -594,7 +621,7 @@ static void custody_section(struct dt_strbuf *sb, const struct dt_report *r)
     dt_strbuf_puts(sb, "<section id=\"custody\"><h2>Chain of custody</h2>"
                        "<p>The inputs this report describes, identified by their SHA-256 "
                        "hashes as recorded when the run read them.</p>"
-                       "<table><thead><tr><th>Role</th><th>Model</th><th>File</th>"
+                       "<div class=\"tablewrap\"><table><thead><tr><th>Role</th><th>Model</th><th>File</th>"
                        "<th>Size (bytes)</th><th>SHA-256</th><th>Format</th></tr></thead>"
                        "<tbody>\n");
     for (size_t i = 0; i < r->n_inputs; i++) {
@@ -623,7 +650,7 @@ static void custody_section(struct dt_strbuf *sb, const struct dt_report *r)
     }
     if (r->n_inputs == 0)
         dt_strbuf_puts(sb, "<tr><td colspan=\"6\">No inputs recorded.</td></tr>");
-    dt_strbuf_puts(sb, "</tbody></table><table><tbody>");
+    dt_strbuf_puts(sb, "</tbody></table></div><div class=\"tablewrap\"><table><tbody>");
     char *cmd = dt_report_command_line(r);
     struct {
         const char *k;
@@ -665,7 +692,7 @@ static void custody_section(struct dt_strbuf *sb, const struct dt_report *r)
         dt_strbuf_puts(sb, "</td></tr>\n");
     }
     dt_free(cmd);
-    dt_strbuf_puts(sb, "</tbody></table></section>\n");
+    dt_strbuf_puts(sb, "</tbody></table></div></section>\n");
 }
 
 int dt_report_render_html(const struct dt_report *r, struct dt_strbuf *out)
@@ -683,6 +710,14 @@ int dt_report_render_html(const struct dt_report *r, struct dt_strbuf *out)
     esc(out, r->verdict.teacher ? r->verdict.teacher : "teacher");
     dt_strbuf_puts(out, "</title><style>");
     dt_strbuf_puts(out, css);
+    dt_strbuf_puts(out, css_media);
+    /* printed pages: the run and the evidence digest in every footer, page numbers */
+    dt_strbuf_printf(out,
+                     "\n@page{@bottom-left{content:\"distiltrace report \\B7  run %" PRId64
+                     " \\B7  evidence %.16s\";font-size:8pt;color:#5b6472}"
+                     "@bottom-right{content:\"page \" counter(page) \" of \" counter(pages);"
+                     "font-size:8pt;color:#5b6472}}\n",
+                     r->run_id, r->evidence_sha256);
     dt_strbuf_puts(out, "</style></head><body><main>\n<header class=\"top\"><div class=\"brand\">"
                         "Model provenance report</div><div class=\"meta\">");
     dt_strbuf_printf(out, "distiltrace &middot; run %" PRId64 " &middot; ", r->run_id);

@@ -2,9 +2,22 @@
  * JUnit XML, in the shape Jenkins, GitLab, GitHub test reporters and Azure DevOps read:
  * <testsuites><testsuite name="distiltrace" tests failures errors skipped time>, properties
  * with the run's identity, then one <testcase classname="distiltrace.SUSPECT"> for the
- * verdict and one per signal. A signal that found evidence is a <failure> (the check fails),
- * one that could not be evaluated an <error>, an information-only one <skipped/>. The
- * integrity record is a comment after the root element.
+ * verdict and one per signal.
+ *
+ * The report agrees with the release gate (dt_report_gate_fails: the verdict is one of the
+ * gate's relations, by default the three derivation relations), so a passing `check` writes
+ * a report with failures="0" errors="0" that Jenkins shows as stable and GitLab as green:
+ *   - the verdict case is a <failure> exactly when the gate fails; an inconclusive verdict
+ *     the gate accepts is <skipped> with its reason, so it stays visible without failing;
+ *   - a signal case is a <failure> when the gate fails and the signal is part of the
+ *     evidence; evidence that did not decide a failing verdict (closeness alone) passes,
+ *     with the finding in <system-out>;
+ *   - a signal that could not be evaluated is <skipped> with the reason ("not applicable"
+ *     is not an error of the run); information-only signals pass with <system-out>.
+ * <error> is never written: a run that failed has no verdict and is not rendered. The
+ * document validates against Jenkins' JUnit schema (skipped reasons are element text; the
+ * skipped count is on <testsuite>, which is where that schema allows it).
+ * The integrity record is a comment after the root element.
  *
  * All text is escaped for XML; the report's strings are already free of characters XML 1.0
  * forbids (report.c), so the document is well-formed whatever the store holds.
@@ -64,26 +77,17 @@ int dt_report_render_junit(const struct dt_report *r, struct dt_strbuf *out)
         return DT_ENOMEM;
     const struct dt_report_verdict *v = &r->verdict;
     const char *suspect = v->suspect ? v->suspect : "suspect";
-    size_t tests = r->n_signals + 1, failures = 0, errors = 0, skipped = 0;
+    int gate_fails = dt_report_gate_fails(r);
+    int v_skip = !gate_fails && v->present && !strcmp(v->relation, "inconclusive");
+    size_t tests = r->n_signals + 1, failures = (size_t)gate_fails, errors = 0,
+           skipped = (size_t)v_skip;
     for (size_t i = 0; i < r->n_signals; i++) {
-        switch (dt_report_signal_status(&r->signals[i])) {
-        case DT_SIG_EVIDENCE:
+        enum dt_report_status st = dt_report_signal_status(&r->signals[i]);
+        if (st == DT_SIG_EVIDENCE && gate_fails)
             failures++;
-            break;
-        case DT_SIG_NOT_APPLICABLE:
-            errors++;
-            break;
-        case DT_SIG_INFO:
+        else if (st == DT_SIG_NOT_APPLICABLE)
             skipped++;
-            break;
-        case DT_SIG_NO_EVIDENCE:
-            break;
-        }
     }
-    int v_fail = v->present && dt_report_relation_is_derived(v->relation);
-    int v_error = !v->present || !strcmp(v->relation, "inconclusive");
-    failures += (size_t)v_fail;
-    errors += (size_t)v_error;
     double secs = duration_s(r->started_at, r->ended_at);
     char a[40], b[40], ts[20] = "";
     if (r->started_at)
@@ -92,8 +96,8 @@ int dt_report_render_junit(const struct dt_report *r, struct dt_strbuf *out)
     dt_strbuf_puts(out, "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n");
     dt_strbuf_printf(out,
                      "<testsuites name=\"distiltrace\" tests=\"%zu\" failures=\"%zu\" "
-                     "errors=\"%zu\" skipped=\"%zu\" time=\"%.3f\">\n",
-                     tests, failures, errors, skipped, secs);
+                     "errors=\"%zu\" time=\"%.3f\">\n",
+                     tests, failures, errors, secs);
     dt_strbuf_printf(out,
                      "  <testsuite name=\"distiltrace\" tests=\"%zu\" failures=\"%zu\" "
                      "errors=\"%zu\" skipped=\"%zu\" time=\"%.3f\" timestamp=\"",
@@ -120,17 +124,29 @@ int dt_report_render_junit(const struct dt_report *r, struct dt_strbuf *out)
     dt_strbuf_puts(out, "    <testcase classname=\"distiltrace.");
     esc(out, suspect);
     dt_strbuf_puts(out, "\" name=\"verdict\" time=\"0\">\n");
-    if (v_fail || v_error) {
+    {
         struct dt_strbuf head = DT_STRBUF_INIT;
         dt_report_headline(&head, r, 0);
         dt_report_fmt_p(a, sizeof a, v->p_value);
-        dt_strbuf_printf(out, "      <%s message=\"", v_fail ? "failure" : "error");
-        esc(out, head.data);
-        dt_strbuf_printf(out, " (p = %s)\" type=\"", a);
-        esc(out, v->present ? v->relation : "none");
-        dt_strbuf_puts(out, "\">");
-        esc(out, v->rationale ? v->rationale : head.data);
-        dt_strbuf_printf(out, "</%s>\n", v_fail ? "failure" : "error");
+        if (gate_fails) {
+            dt_strbuf_puts(out, "      <failure message=\"");
+            esc(out, head.data);
+            dt_strbuf_printf(out, " (p = %s)\" type=\"", a);
+            esc(out, v->relation);
+            dt_strbuf_puts(out, "\">");
+            esc(out, v->rationale ? v->rationale : head.data);
+            dt_strbuf_puts(out, "</failure>\n");
+        } else if (v_skip) {
+            dt_strbuf_puts(out, "      <skipped>inconclusive: ");
+            esc(out, v->rationale ? v->rationale : head.data);
+            dt_strbuf_puts(out, "</skipped>\n");
+        } else {
+            dt_strbuf_puts(out, "      <system-out>");
+            esc(out, head.data);
+            dt_strbuf_printf(out, " (p = %s). ", a);
+            esc(out, v->rationale ? v->rationale : "");
+            dt_strbuf_puts(out, "</system-out>\n");
+        }
         dt_strbuf_release(&head);
     }
     dt_strbuf_puts(out, "    </testcase>\n");
@@ -145,7 +161,7 @@ int dt_report_render_junit(const struct dt_report *r, struct dt_strbuf *out)
         dt_strbuf_puts(out, "\" time=\"0\">\n");
         dt_report_fmt_p(a, sizeof a, isfinite(g->p_adjusted) ? g->p_adjusted : g->p_value);
         dt_report_fmt_p(b, sizeof b, g->alpha);
-        if (st == DT_SIG_EVIDENCE) {
+        if (st == DT_SIG_EVIDENCE && gate_fails) {
             dt_strbuf_printf(out,
                              "      <failure message=\"evidence found: p = %s, alpha = %s\" "
                              "type=\"",
@@ -155,15 +171,18 @@ int dt_report_render_junit(const struct dt_report *r, struct dt_strbuf *out)
             esc(out, g->note ? g->note : "the suspect stands out from the controls");
             dt_strbuf_puts(out, "</failure>\n");
         } else if (st == DT_SIG_NOT_APPLICABLE) {
-            dt_strbuf_puts(out, "      <error message=\"not evaluated\" type=\"not-applicable\">");
+            dt_strbuf_puts(out, "      <skipped>not applicable: ");
             esc(out, g->note ? g->note : "the signal could not be evaluated on these inputs");
-            dt_strbuf_puts(out, "</error>\n");
-        } else if (st == DT_SIG_INFO) {
-            dt_strbuf_puts(out, "      <skipped message=\"information only\"/>\n");
-        }
-        if (g->note && st != DT_SIG_EVIDENCE && st != DT_SIG_NOT_APPLICABLE) {
-            dt_strbuf_puts(out, "      <system-out>");
-            esc(out, g->note);
+            dt_strbuf_puts(out, "</skipped>\n");
+        } else {
+            dt_strbuf_printf(out, "      <system-out>%s (p = %s, alpha = %s)",
+                             st == DT_SIG_EVIDENCE ? "Evidence found, not decisive for the gate"
+                                                   : dt_report_status_label(st),
+                             a, b);
+            if (g->note) {
+                dt_strbuf_puts(out, ": ");
+                esc(out, g->note);
+            }
             dt_strbuf_puts(out, "</system-out>\n");
         }
         dt_strbuf_puts(out, "    </testcase>\n");

@@ -1,11 +1,16 @@
 /*
  * SARIF 2.1.0 (OASIS static analysis results format), as code-scanning services ingest it:
  * one run, tool.driver with one rule per signal (plus "verdict"), the run's invocation
- * (command line, times, exit code), the models read as artifacts with their SHA-256, and one
- * result per rule. Results point at the suspect model file. Levels: evidence from weights or
- * inherited artifacts "error", from closeness "warning", everything else "note"; a derived
- * verdict "error", an inconclusive one "warning". The integrity record is the last run
- * property, "distiltrace/integrity".
+ * (command line, times, exit code) and the models read as artifacts with their SHA-256.
+ *
+ * Results are alerts, and a code-scanning service shows every one of them, so they follow the
+ * release gate (dt_report_gate_fails) like the JUnit report: when the gate fails, one "error"
+ * result for the verdict and one for each signal that is part of the evidence (closeness
+ * "warning"); when it passes, no result, except one "note" carrying the reason of an
+ * inconclusive verdict. Signals without evidence produce no alert. Each result points at the
+ * suspect model file (line 1: a model is binary) and carries a partial fingerprint built from
+ * the rule, teacher and suspect so that reruns update one alert rather than open new ones.
+ * The integrity record is the last run property, "distiltrace/integrity".
  */
 #include "reports/report.h"
 #include "reports/report_internal.h"
@@ -13,6 +18,7 @@
 #include "dt_version.h"
 #include "util/alloc.h"
 #include "util/error.h"
+#include "util/hash.h"
 #include "util/strbuf.h"
 
 #include <cJSON.h>
@@ -71,6 +77,9 @@ static cJSON *location(const char *uri, int index)
         cJSON_AddStringToObject(art, "uri", uri);
         if (index >= 0)
             cJSON_AddNumberToObject(art, "index", index);
+        cJSON *reg = cJSON_AddObjectToObject(phys, "region");
+        if (reg)
+            cJSON_AddNumberToObject(reg, "startLine", 1);
     }
     return locs;
 }
@@ -94,6 +103,7 @@ static cJSON *build(const struct dt_report *r)
     cJSON_AddStringToObject(driver, "name", "distiltrace");
     cJSON_AddStringToObject(driver, "version", DT_VERSION);
     cJSON_AddStringToObject(driver, "semanticVersion", DT_VERSION);
+    cJSON_AddStringToObject(driver, "informationUri", DT_DOC_URI);
     if (!(rules = cJSON_AddArrayToObject(driver, "rules")))
         goto fail;
     for (size_t i = 0; i <= r->n_signals; i++) {
@@ -189,8 +199,13 @@ static cJSON *build(const struct dt_report *r)
 
     if (!(results = cJSON_AddArrayToObject(run, "results")))
         goto fail;
+    int gate_fails = dt_report_gate_fails(r);
+    int inconclusive = v->present && !strcmp(v->relation, "inconclusive");
     for (size_t i = 0; i <= r->n_signals; i++) {
-        cJSON *res = cJSON_CreateObject(), *props;
+        if (i == 0 ? !(gate_fails || inconclusive)
+                   : !(gate_fails && dt_report_signal_status(&r->signals[i - 1]) == DT_SIG_EVIDENCE))
+            continue;
+        cJSON *res = cJSON_CreateObject(), *props, *fp;
         struct dt_strbuf msg = DT_STRBUF_INIT;
         char a[40], b[40];
         const char *level;
@@ -199,10 +214,8 @@ static cJSON *build(const struct dt_report *r)
             goto fail;
         }
         if (i == 0) {
-            int derived = v->present && dt_report_relation_is_derived(v->relation);
-            level = derived                                                 ? "error"
-                    : (!v->present || !strcmp(v->relation, "inconclusive")) ? "warning"
-                                                                            : "note";
+            /* SARIF: a kind other than "fail" takes level "none" */
+            level = gate_fails ? "error" : "none";
             dt_report_headline(&msg, r, 0);
             if (v->rationale) {
                 dt_strbuf_putc(&msg, ' ');
@@ -212,9 +225,7 @@ static cJSON *build(const struct dt_report *r)
         } else {
             const struct dt_report_signal *g = &r->signals[i - 1];
             enum dt_report_status st = dt_report_signal_status(g);
-            level = st != DT_SIG_EVIDENCE                        ? "note"
-                    : g->klass && !strcmp(g->klass, "closeness") ? "warning"
-                                                                 : "error";
+            level = g->klass && !strcmp(g->klass, "closeness") ? "warning" : "error";
             dt_report_fmt_p(a, sizeof a, isfinite(g->p_adjusted) ? g->p_adjusted : g->p_value);
             dt_report_fmt_p(b, sizeof b, g->alpha);
             dt_strbuf_printf(&msg, "%s: %s (p = %s, alpha = %s).", g->name,
@@ -226,7 +237,19 @@ static cJSON *build(const struct dt_report *r)
             cJSON_AddStringToObject(res, "ruleId", g->name);
         }
         cJSON_AddNumberToObject(res, "ruleIndex", (double)i);
+        cJSON_AddStringToObject(res, "kind", gate_fails ? "fail" : "review");
         cJSON_AddStringToObject(res, "level", level);
+        if ((fp = cJSON_AddObjectToObject(res, "partialFingerprints"))) {
+            struct dt_strbuf key = DT_STRBUF_INIT;
+            char hex[DT_SHA256_HEX_LEN + 1];
+            dt_strbuf_printf(&key, "%s\n%s\n%s", i == 0 ? "verdict" : r->signals[i - 1].name,
+                             v->teacher ? v->teacher : "", v->suspect ? v->suspect : "");
+            if (!dt_strbuf_failed(&key)) {
+                dt_hash_sha256_hex(key.data, key.len, hex);
+                cJSON_AddStringToObject(fp, "distiltrace/v1", hex);
+            }
+            dt_strbuf_release(&key);
+        }
         cJSON_AddItemToObject(res, "message", text_obj(msg.data ? msg.data : ""));
         int oom = dt_strbuf_failed(&msg);
         dt_strbuf_release(&msg);

@@ -166,12 +166,23 @@ void dt_report_html_escape(struct dt_strbuf *sb, const char *s)
     dt_strbuf_append(sb, run, (size_t)(s - run));
 }
 
+/* Escapes only what would change the meaning in CommonMark/GFM inline text: backslashes,
+ * code spans, emphasis, brackets (so no link can form), table pipes and raw HTML always; an
+ * underscore only where it can open or close emphasis (not inside a word: "s_seqkd" stays as
+ * it is); "~" only in "~~"; "!" only before "["; block markers ("#", "+", "-", "1.") only
+ * at the start of the text. */
 void dt_report_md_escape(struct dt_strbuf *sb, const char *s)
 {
     if (!s)
         return;
+    const char *start = s;
     for (; *s; s++) {
         char c = *s;
+        char prev = s > start ? s[-1] : ' ', next = s[1];
+        int alnum_prev = (prev >= 'a' && prev <= 'z') || (prev >= 'A' && prev <= 'Z') ||
+                         (prev >= '0' && prev <= '9') || (unsigned char)prev >= 0x80;
+        int alnum_next = (next >= 'a' && next <= 'z') || (next >= 'A' && next <= 'Z') ||
+                         (next >= '0' && next <= '9') || (unsigned char)next >= 0x80;
         if (c == '\n' || c == '\t') {
             dt_strbuf_putc(sb, ' ');
         } else if (c == '<') {
@@ -180,11 +191,14 @@ void dt_report_md_escape(struct dt_strbuf *sb, const char *s)
             dt_strbuf_puts(sb, "&gt;");
         } else if (c == '&') {
             dt_strbuf_puts(sb, "&amp;");
-        } else if (c == '"') {
-            dt_strbuf_puts(sb, "&quot;");
-        } else if (strchr("\\`*_{}[]()#+-.!|~", c)) {
+        } else if (strchr("\\`*[]|", c) || (c == '_' && !(alnum_prev && alnum_next)) ||
+                   (c == '~' && (next == '~' || prev == '~')) || (c == '!' && next == '[') ||
+                   (s == start && strchr("#+-=", c))) {
             dt_strbuf_putc(sb, '\\');
             dt_strbuf_putc(sb, c);
+        } else if (c == '.' && s > start && s[-1] >= '0' && s[-1] <= '9' &&
+                   strspn(start, "0123456789") == (size_t)(s - start)) {
+            dt_strbuf_puts(sb, "\\."); /* "1." at the start would open a list */
         } else {
             dt_strbuf_putc(sb, c);
         }
@@ -253,58 +267,68 @@ static const struct {
       "and, after dequantization and alignment, how similar the aligned tensors are. The same "
       "comparison is made between the teacher and each control model.",
       "Needs both weight files. Distillation trains new weights from scratch, so it leaves no "
-      "trace here: a negative result does not rule distillation out."}},
+      "trace here: a negative result does not rule distillation out.",
+      "median correlation of the aligned weight matrices (1 = identical; right = more like the teacher)"}},
     {"identity",
      {"Identity claims",
       "How often the suspect's answers claim to be the teacher (its name or its maker) when "
       "asked who it is, against how often the control models make the same claim.",
       "A distiller can scrub such claims from the training answers, so their absence proves "
       "little. A model trained on web text can also pick up another model's name; the claim "
-      "counts as evidence only because the controls do not make it."}},
+      "counts as evidence only because the controls do not make it.",
+      "share of answers claiming the teacher's identity (0 to 1; right = more like the teacher)"}},
     {"habits",
      {"Hallmark habits",
       "Phrases the teacher repeats across its answers (openings, closings, refusal sentences), "
       "found by probing the teacher; how often the suspect reproduces them, against the "
       "controls.",
       "A shared instruction-tuning data set can give unrelated models common phrasing; the "
-      "controls are there to measure how common it is."}},
+      "controls are there to measure how common it is.",
+      "share of answers with the teacher's hallmark phrases (0 to 1; right = more like the teacher)"}},
     {"watermark",
      {"Watermark radioactivity",
       "Whether the suspect's text carries the statistical watermark the teacher embedded in its "
       "own outputs (the watermark is inherited by a model trained on them).",
       "Applies only when the teacher watermarked its outputs and the key is known. Absence of "
-      "the watermark proves nothing."}},
+      "the watermark proves nothing.",
+      "watermark score (right = more of the teacher's green tokens)"}},
     {"next_token_js",
      {"Next-token divergence",
       "Jensen-Shannon divergence between the suspect's and the teacher's next-token "
       "probabilities on probe texts, against the same divergence for the controls.",
       "Models trained on similar text are close too, so closeness alone is not proof of "
-      "distillation. Needs the same tokenizer on both sides."}},
+      "distillation. Needs the same tokenizer on both sides.",
+      "mean Jensen-Shannon divergence from the teacher, nats (left = closer to the teacher)"}},
     {"teacher_agreement",
      {"Teacher-specific agreement",
       "On the tokens where the teacher departs from the controls' consensus, how often the "
       "suspect follows the teacher rather than the consensus.",
-      "Closeness: informative together with artifact evidence, not proof on its own."}},
+      "Closeness: informative together with artifact evidence, not proof on its own.",
+      "share of teacher-specific tokens followed (0 to 1; right = closer to the teacher)"}},
     {"generator_preference",
      {"Generator preference",
       "Whether the suspect finds the teacher's own samples more likely than the controls' "
       "samples, relative to how the controls themselves rate them. Works across tokenizers.",
-      "Closeness: a model trained on the same kind of text can prefer similar samples."}},
+      "Closeness: a model trained on the same kind of text can prefer similar samples.",
+      "likelihood of the teacher's continuations against the model's own, nats per byte (right = closer to the teacher)"}},
     {"ngram_overlap",
      {"Phrasing overlap",
       "Share of idiosyncratic word sequences (n-gram shingles) in the suspect's answers that "
       "also occur in the teacher's answers, against the controls' share.",
       "Closeness: common phrases from shared training text overlap too; rare shingles weigh "
-      "more than common ones."}},
+      "more than common ones.",
+      "word 4-gram overlap with the teacher's answers, MinHash Jaccard (0 to 1; right = closer to the teacher)"}},
     {"logit_subspace",
      {"Logit subspace",
       "Whether the suspect's full next-token logit vectors lie in the low-rank output subspace "
       "of the teacher (the softmax bottleneck leaves a signature of the output layer).",
-      "Needs full logits and the same vocabulary on both sides."}},
+      "Needs full logits and the same vocabulary on both sides.",
+      "share of logit variance inside the teacher's subspace (0 to 1; right = closer to the teacher)"}},
     {"tokenizer",
      {"Tokenizer fingerprint",
       "Whether the suspect uses the teacher's tokenizer (the same vocabulary and merges).",
-      "Many unrelated models share a public tokenizer: a match is context, not evidence."}},
+      "Many unrelated models share a public tokenizer: a match is context, not evidence.",
+      "shared vocabulary, Jaccard (0 to 1; right = more shared)"}},
 };
 
 const struct dt_report_signal_text *dt_report_signal_text(const char *name)
@@ -313,7 +337,8 @@ const struct dt_report_signal_text *dt_report_signal_text(const char *name)
         NULL,
         "A measurement of how the suspect relates to the teacher, judged against the "
         "controls.",
-        "See the method section for what a single signal can and cannot show."};
+        "See the method section for what a single signal can and cannot show.",
+        "the signal's statistic (see its description for which way is teacher-like)"};
     for (size_t i = 0; name && i < sizeof signal_texts / sizeof *signal_texts; i++)
         if (!strcmp(signal_texts[i].name, name))
             return &signal_texts[i].text;
@@ -358,6 +383,37 @@ int dt_report_relation_is_derived(const char *relation)
 {
     return relation && (!strcmp(relation, "same-weights") || !strcmp(relation, "weight-derived") ||
                         !strcmp(relation, "distilled"));
+}
+
+const char *const dt_report_gate_relations[] = {"same-weights", "weight-derived", "distilled",
+                                                "independent",  "inconclusive",   NULL};
+
+int dt_report_set_gate(struct dt_report *r, const char *const *relations, size_t n,
+                       struct dt_error *err)
+{
+    unsigned mask = 0;
+    for (size_t i = 0; i < n; i++) {
+        size_t k = 0;
+        while (dt_report_gate_relations[k] && strcmp(dt_report_gate_relations[k], relations[i]))
+            k++;
+        if (!dt_report_gate_relations[k])
+            return dt_error_set(err, DT_EINVAL, "unknown relation '%s'", relations[i]);
+        mask |= 1u << k;
+    }
+    r->gate_mask = mask;
+    return 0;
+}
+
+int dt_report_gate_fails(const struct dt_report *r)
+{
+    if (!r->verdict.present || !r->verdict.relation)
+        return 0;
+    if (!r->gate_mask)
+        return dt_report_relation_is_derived(r->verdict.relation);
+    for (size_t k = 0; dt_report_gate_relations[k]; k++)
+        if ((r->gate_mask & (1u << k)) && !strcmp(dt_report_gate_relations[k], r->verdict.relation))
+            return 1;
+    return 0;
 }
 
 void dt_report_headline(struct dt_strbuf *sb, const struct dt_report *r, int html)

@@ -91,7 +91,19 @@ struct dt_report {
     struct dt_report_input *inputs;
     /* SHA-256 over a canonical serialization of the run, verdict and signal rows */
     char evidence_sha256[65];
+    /* the relations that fail a release gate (bit 1 << i for dt_report_gate_relations[i]);
+     * 0 means the default: the three derivation relations. JUnit and SARIF report a failure
+     * exactly when the gate fails, so they agree with `check`'s exit status. */
+    unsigned gate_mask;
 };
+
+/* "same-weights", "weight-derived", "distilled", "independent", "inconclusive", NULL. */
+extern const char *const dt_report_gate_relations[];
+/* Sets the gate to the given relation names; DT_EINVAL naming an unknown one. */
+int dt_report_set_gate(struct dt_report *r, const char *const *relations, size_t n,
+                       struct dt_error *err);
+/* 1 when the run has a verdict and its relation is one the gate fails on. */
+int dt_report_gate_fails(const struct dt_report *r);
 
 /* Loads run run_id (> 0) from the store; DT_ENOTFOUND when there is no such run. */
 int dt_report_load(struct dt_store *s, int64_t run_id, struct dt_report **out,

@@ -49,6 +49,7 @@ struct dt_report_signal_text {
     const char *title;  /* "Identity claims" */
     const char *what;   /* what it measures, in plain words */
     const char *limits; /* what it cannot show */
+    const char *axis;   /* the statistic on the chart's axis: name, unit, which way is teacher-like */
 };
 /* Never NULL: unknown names get a generic text (title NULL: use the name). */
 const struct dt_report_signal_text *dt_report_signal_text(const char *name);

@@ -17,6 +17,9 @@
 
 #include <cJSON.h>
 #include <dirent.h>
+#include <errno.h>
+#include <signal.h>
+#include <stdint.h>
 #include <math.h>
 #include <sqlite3.h>
 #include <stdio.h>
@@ -232,6 +235,53 @@ static int enable_wal(struct dt_store *s, struct dt_error *err)
     return db_error(s, err, "enabling WAL");
 }
 
+/* A run still 'running' whose process (on this host) no longer exists was interrupted (Ctrl-C,
+ * kill, a crash): it is marked failed with exit code DT_EXIT_INTERRUPTED so that `runs` and
+ * `report` never show it as in progress. Runs of other hosts are left alone: their process
+ * cannot be checked from here. */
+static int reconcile_runs(struct dt_store *s, struct dt_error *err)
+{
+    char host[256] = "";
+    if (gethostname(host, sizeof host - 1) != 0 || !host[0])
+        return 0;
+    sqlite3_stmt *st = NULL;
+    int64_t ids[64];
+    size_t n = 0;
+    if (sqlite3_prepare_v2(s->db,
+                           "SELECT id, pid FROM runs WHERE status = 'running' AND host = ?1 "
+                           "AND pid IS NOT NULL ORDER BY id",
+                           -1, &st, NULL) != SQLITE_OK)
+        return dt_error_set(err, DT_EDB, "'%s': checking for interrupted runs: %s", s->path,
+                            sqlite3_errmsg(s->db));
+    sqlite3_bind_text(st, 1, host, -1, SQLITE_TRANSIENT);
+    while (n < sizeof ids / sizeof *ids && sqlite3_step(st) == SQLITE_ROW) {
+        int64_t pid = sqlite3_column_int64(st, 1);
+        if (pid <= 0 || pid > INT32_MAX || pid == (int64_t)getpid())
+            continue;
+        if (kill((pid_t)pid, 0) == 0 || errno != ESRCH)
+            continue;
+        ids[n++] = sqlite3_column_int64(st, 0);
+    }
+    sqlite3_finalize(st);
+    for (size_t i = 0; i < n; i++) {
+        if (sqlite3_prepare_v2(s->db,
+                               "UPDATE runs SET status = 'failed', exit_code = ?2, ended_at = "
+                               "strftime('%Y-%m-%dT%H:%M:%fZ', 'now') WHERE id = ?1 AND status = "
+                               "'running'",
+                               -1, &st, NULL) != SQLITE_OK)
+            return dt_error_set(err, DT_EDB, "'%s': marking run %lld interrupted: %s", s->path,
+                                (long long)ids[i], sqlite3_errmsg(s->db));
+        sqlite3_bind_int64(st, 1, ids[i]);
+        sqlite3_bind_int(st, 2, DT_EXIT_INTERRUPTED);
+        int r = sqlite3_step(st);
+        sqlite3_finalize(st);
+        if (r != SQLITE_DONE && r != SQLITE_BUSY)
+            return dt_error_set(err, DT_EDB, "'%s': marking run %lld interrupted: %s", s->path,
+                                (long long)ids[i], sqlite3_errmsg(s->db));
+    }
+    return 0;
+}
+
 int dt_store_open_flags(const char *path, int flags, struct dt_store **out, struct dt_error *err)
 {
     struct dt_store *s = dt_calloc(1, sizeof *s);
@@ -290,6 +340,8 @@ int dt_store_open_flags(const char *path, int flags, struct dt_store **out, stru
             (rc = exec_sql(s, "PRAGMA synchronous = FULL", err, "setting synchronous")))
             goto fail;
         if (!(flags & DT_STORE_NO_MIGRATE) && (rc = migrate(s, err)))
+            goto fail;
+        if (!(flags & DT_STORE_NO_MIGRATE) && (rc = reconcile_runs(s, err)))
             goto fail;
     }
     *out = s;
@@ -628,7 +680,10 @@ int dt_store_model_upsert(struct dt_store *s, const struct dt_store_model *m, in
     }
     sqlite3_bind_text(st, 1, key, -1, SQLITE_TRANSIENT);
     sqlite3_bind_text(st, 2, m->name, -1, SQLITE_TRANSIENT);
-    bind_text_or_null(st, 3, m->path);
+    /* the absolute path, so that `report --verify` finds the file from any directory */
+    char *abs = m->path ? realpath(m->path, NULL) : NULL;
+    bind_text_or_null(st, 3, abs ? abs : m->path);
+    free(abs);
     if (m->path) {
         sqlite3_bind_int64(st, 4, (int64_t)size);
         sqlite3_bind_text(st, 5, sha, -1, SQLITE_TRANSIENT);

@@ -9,7 +9,8 @@
 // tokens are plain text; HF: the file with its special added tokens taken out), no
 // BOS/EOS added. Prints one line per tokenizer and mode, "identical N/M", and the first
 // differences; exits 1 when any text differs, 77 when the binding is not installed.
-// The binding is found by Node's usual resolution, NODE_PATH, or DT_NODE_MODULES.
+// The binding is found in DT_NODE_MODULES, tests/node/node_modules (`npm install` in tests/node,
+// as .ci/run does), NODE_PATH, or by Node's usual resolution.
 'use strict';
 const fs = require('fs');
 const os = require('os');
@@ -17,7 +18,8 @@ const path = require('path');
 const { execFileSync } = require('child_process');
 
 function loadBinding() {
-  const dirs = [process.env.DT_NODE_MODULES, ...(process.env.NODE_PATH || '').split(':')].filter(Boolean);
+  const dirs = [process.env.DT_NODE_MODULES, path.join(__dirname, '..', 'tests', 'node', 'node_modules'),
+    ...(process.env.NODE_PATH || '').split(':')].filter(Boolean);
   for (const d of dirs) {
     try { return require(path.join(d, '@anush008', 'tokenizers')); } catch (e) { /* next */ }
   }

@@ -58,6 +58,7 @@ enum {
     DT_EXIT_RESOURCE = 6,    /* out of memory or a size limit */
     DT_EXIT_NETWORK = 7,     /* remote endpoint failed */
     DT_EXIT_INTERNAL = 70,   /* a bug */
+    DT_EXIT_INTERRUPTED = 130, /* interrupted by a signal (recorded for runs whose process died) */
 };
 
 int dt_exit_code_for(int code);

@@ -122,13 +122,13 @@ int dt_file_write_all(const char *path, const void *data, size_t n_bytes, struct
     int rc = 0;
     FILE *f = fopen(tmp, "wb");
     if (!f) {
-        rc = dt_error_set(err, DT_EIO, "cannot create '%s': %s", tmp, strerror(errno));
+        rc = dt_error_set(err, DT_EIO, "cannot write '%s': %s", path, strerror(errno));
         goto out;
     }
     if (n_bytes && fwrite(data, 1, n_bytes, f) != n_bytes) {
         fclose(f);
         unlink(tmp);
-        rc = dt_error_set(err, DT_EIO, "cannot write '%s'", tmp);
+        rc = dt_error_set(err, DT_EIO, "cannot write '%s': %s", path, strerror(errno));
         goto out;
     }
     if (fclose(f) != 0 || rename(tmp, path) != 0) {
@@ -137,6 +137,62 @@ int dt_file_write_all(const char *path, const void *data, size_t n_bytes, struct
     }
 out:
     dt_free(tmp);
+    return rc;
+}
+
+/* mkdir -p of the directory part of path (nothing for a bare file name). */
+static int make_parents(const char *path, struct dt_error *err)
+{
+    const char *slash = strrchr(path, '/');
+    if (!slash || slash == path)
+        return 0;
+    char *dir = dt_strndup(path, (size_t)(slash - path));
+    if (!dir)
+        return dt_error_set(err, DT_ENOMEM, "out of memory");
+    int rc = 0;
+    for (char *p = dir + 1;; p++) {
+        char c = *p;
+        if (c != '/' && c != '\0')
+            continue;
+        *p = '\0';
+        if (mkdir(dir, 0777) != 0 && errno != EEXIST) {
+            rc = dt_error_set(err, DT_EIO, "cannot create directory '%s' for '%s': %s", dir, path,
+                              strerror(errno));
+            break;
+        }
+        *p = c;
+        if (c == '\0')
+            break;
+    }
+    if (rc == 0 && !dt_path_is_dir(dir))
+        rc = dt_error_set(err, DT_EIO, "cannot write '%s': '%s' is not a directory", path, dir);
+    dt_free(dir);
+    return rc;
+}
+
+int dt_file_prepare_output(const char *path, struct dt_error *err)
+{
+    struct stat st;
+    if (!path || !*path)
+        return dt_error_set(err, DT_EINVAL, "empty output path");
+    int rc = make_parents(path, err);
+    if (rc)
+        return rc;
+    if (stat(path, &st) == 0) {
+        if (S_ISDIR(st.st_mode))
+            return dt_error_set(err, DT_EIO, "cannot write '%s': it is a directory", path);
+        if (access(path, W_OK) != 0)
+            return dt_error_set(err, DT_EIO, "cannot write '%s': %s", path, strerror(errno));
+    }
+    /* the file is replaced by a rename, so what matters is that its directory takes a new file */
+    const char *slash = strrchr(path, '/');
+    char *dir = slash ? dt_strndup(path, slash == path ? 1 : (size_t)(slash - path)) : dt_strdup(".");
+    if (!dir)
+        return dt_error_set(err, DT_ENOMEM, "out of memory");
+    if (access(dir, W_OK | X_OK) != 0)
+        rc = dt_error_set(err, DT_EIO, "cannot write '%s': directory '%s': %s", path, dir,
+                          strerror(errno));
+    dt_free(dir);
     return rc;
 }
 

@@ -27,6 +27,10 @@ int dt_file_read_all(const char *path, size_t max_bytes, char **out, size_t *n_b
 /* Writes bytes to path atomically (temp file + rename). */
 int dt_file_write_all(const char *path, const void *data, size_t n_bytes, struct dt_error *err);
 
+/* Makes sure path can be written later: creates its missing parent directories and checks
+ * that the directory accepts a new file (and that path is not a directory or read-only).
+ * Called on every output before the work that produces it starts. */
+int dt_file_prepare_output(const char *path, struct dt_error *err);
 int dt_path_is_dir(const char *path);
 int dt_path_exists(const char *path);
 

@@ -6,6 +6,7 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -39,20 +40,44 @@ int dt_color_enabled(void)
     return isatty(2) && !(nc && nc[0]);
 }
 
+/* The bar on screen: its label and when it started (for the ETA); one at a time. */
+static char bar_label[64];
+static double bar_t0;
+static int bar_shown;
+
 void dt_progress(const char *label, size_t done, size_t total)
 {
     if (dt_log_verbosity < 1 || !isatty(2) || total == 0)
         return;
+    double now = dt_time_now();
+    if (!bar_shown || strncmp(bar_label, label, sizeof bar_label - 1) != 0 || done == 0) {
+        snprintf(bar_label, sizeof bar_label, "%s", label);
+        bar_t0 = now;
+    }
     int width = 30, fill = (int)((double)done / (double)total * width);
     if (fill > width)
         fill = width;
-    fprintf(stderr, "\r%s [", label);
+    /* \r then erase to the end of the line: a shorter line never leaves the tail of a longer */
+    fprintf(stderr, "\r\033[K%s [", label);
     for (int i = 0; i < width; i++)
         fputc(i < fill ? '#' : ' ', stderr);
     fprintf(stderr, "] %zu/%zu", done, total);
-    if (done >= total)
-        fputc('\n', stderr);
+    double el = now - bar_t0;
+    if (done > 0 && done < total && el > 1.0) {
+        double eta = el / (double)done * (double)(total - done);
+        fprintf(stderr, "  ETA %d:%02d", (int)(eta / 60), (int)eta % 60);
+    }
+    bar_shown = 1;
     fflush(stderr);
+}
+
+void dt_progress_clear(void)
+{
+    if (!bar_shown)
+        return;
+    fputs("\r\033[K", stderr);
+    fflush(stderr);
+    bar_shown = 0;
 }
 
 double dt_time_now(void)

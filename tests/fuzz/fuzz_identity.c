@@ -1,7 +1,8 @@
 /*
  * Fuzz harness for fingerprint/identity (and the word tokenizer it shares with the other text
- * signals): arbitrary bytes, including invalid UTF-8 and NULs, go through claim extraction,
- * identity learning (the input split into lines as "teacher answers") and matching. Every
+ * signals): arbitrary bytes, including invalid UTF-8 and NULs, go through claim extraction
+ * (the first line as the prompt), identity learning (the input split into lines as "teacher
+ * answers") and matching. Every
  * claim span must lie inside the input and equal the claimed value wherever the input is
  * valid UTF-8. Inputs starting with "#!rules\n" are parsed as a rule pack instead.
  */
@@ -26,15 +27,19 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         struct dt_identity_rules *r = NULL;
         if (dt_identity_rules_parse(text + 8, size - 8, "fuzz", &r, NULL) == 0) {
             struct dt_identity_claims c;
-            if (dt_identity_extract(r, text, size, &c, NULL) == 0)
+            if (dt_identity_extract(r, text, size, NULL, 0, &c, NULL) == 0)
                 dt_identity_claims_release(&c);
         }
         dt_identity_rules_free(r);
         return 0;
     }
 
+    /* the first line doubles as the prompt the rest answers */
+    size_t n_prompt = 0;
+    while (n_prompt < size && data[n_prompt] != '\n')
+        n_prompt++;
     struct dt_identity_claims c;
-    if (dt_identity_extract(rules, text, size, &c, NULL) == 0) {
+    if (dt_identity_extract(rules, text, size, text, n_prompt, &c, NULL) == 0) {
         int valid = dt_text_utf8_valid(text, size);
         for (size_t i = 0; i < c.n; i++) {
             const struct dt_identity_claim *k = &c.claim[i];
@@ -68,12 +73,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     }
     struct dt_text_set set = {lines, lens, n};
     struct dt_identity_profile *p = NULL;
-    if (dt_identity_learn(rules, &set, NULL, &p, NULL) == 0) {
-        int m = dt_identity_match(p, text, size);
-        if (m != 0 && m != 1 && m != -6)
-            abort();
-        int f = dt_identity_match_flags(rules, p, text, size, NULL);
-        if (f > 15)
+    if (dt_identity_learn(rules, &set, NULL, NULL, &p, NULL) == 0) {
+        unsigned char claimed[8];
+        int m = dt_identity_match(rules, p, text, size, text, n_prompt,
+                                  p->n_entry <= sizeof claimed ? claimed : NULL, NULL);
+        if (m < 0 ? m != -6 : (size_t)m > p->n_entry)
             abort();
         dt_identity_profile_free(p);
     }

@@ -27,9 +27,9 @@ def _hash(path):
     return h.hexdigest(), os.path.getsize(path)
 
 
-def make(dt_bin, tmp, adversarial=False, model_paths=None):
+def make(dt_bin, tmp, adversarial=False, model_paths=None, relation='distilled'):
     """Returns (db path, run id, {role/name: path})."""
-    db = os.path.join(tmp, 'fixture.db')
+    db = os.path.join(tmp, 'fixture.db' if relation == 'distilled' else f'fixture-{relation}.db')
     r = subprocess.run([dt_bin, 'corpus', 'add', 'identity', '--db', db], capture_output=True,
                        text=True)
     if r.returncode != 0:
@@ -150,9 +150,9 @@ def make(dt_bin, tmp, adversarial=False, model_paths=None):
             'timing_s': {'total': 192.5}, 'n_probes': {'identity': 40, 'chat': 120}}
     con.execute(
         "INSERT INTO verdicts (run_id, teacher_model_id, suspect_model_id, relation, p_value,"
-        " alpha, rationale, details, created_at) VALUES (?, ?, ?, 'distilled', 3e-12, 0.01,"
+        " alpha, rationale, details, created_at) VALUES (?, ?, ?, ?, 3e-12, 0.01,"
         " CAST(? AS TEXT), ?, '2025-01-15T10:03:12Z')",
-        (run_id, ids[0], ids[1], rat, json.dumps(vdet)))
+        (run_id, ids[0], ids[1], relation, rat, json.dumps(vdet)))
     con.commit()
     con.close()
     return db, run_id, {n: paths[n] for n in names}

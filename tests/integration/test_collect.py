@@ -73,8 +73,9 @@ check(p.returncode == 0 and 'already complete' in p.stdout, 'rerun continues whe
 check(q(db, 'SELECT count(*) FROM observations')[0][0] == N_PROBES * N_SAMPLES, 'the resumed store is complete')
 check(contents(db) == contents(ref), 'resumed result equals the uninterrupted one')
 check(q(db, 'PRAGMA integrity_check') == [('ok',)], 'integrity_check ok after the rerun')
-st = [r[0] for r in q(db, 'SELECT status FROM runs ORDER BY id')]
-check(st == ['running', 'ok'], 'the interrupted run stays "running", the rerun is "ok"', st)
+st = [tuple(r) for r in q(db, 'SELECT status, exit_code FROM runs ORDER BY id')]
+check(st == [('failed', 130), ('ok', 0)],
+      'the killed run is marked interrupted (failed, exit 130), the rerun is "ok"', st)
 p = run([DT, 'collect', '--db', db] + args)
 check(p.returncode == 0 and 'collected 0 new samples' in p.stdout, 'a third run adds nothing', p.stdout)
 p = run([DT, 'db', 'check', '--db', db])

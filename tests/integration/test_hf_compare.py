@@ -16,7 +16,7 @@ if HAVE_ZOO:
     paths += [os.path.join(ZOO, 'tok_main'), os.path.join(ZOO, 'tok_x')]
 probe = run([node, script, '--dt', DT, '--quiet', paths[0]], timeout=300)
 if probe.returncode == 77:
-    skip_all('the npm package @anush008/tokenizers is not installed (npm install @anush008/tokenizers; '
+    skip_all('the npm package @anush008/tokenizers is not installed (run: npm install --prefix tests/node; '
              'or set DT_NODE_MODULES)')
 check(len(paths) >= 40, f'{len(paths)} tokenizer.json files to compare')
 r = run([node, script, '--dt', DT, '--quiet'] + paths, timeout=1800)

@@ -82,11 +82,17 @@ if HAVE_ZOO:
     p = run([DT, 'inspect', '--json', os.path.join(ZOO, 'gguf', 's_scrubbed_qwen2.gguf')])
     j = json.loads(p.stdout) if p.returncode == 0 else {}
     check(j.get('architecture') == 'qwen2', 'qwen2 student architecture')
+    check(j.get('forward', {}).get('supported') is True and j['forward'].get('architecture') == 'qwen2'
+          and j['forward'].get('context', 0) > 0 and 'note' not in j['forward'],
+          'qwen2 student: the forward pass runs it', j.get('forward'))
     vocab = os.path.join(SHARED, 'vocab', 'ggml-vocab-llama-spm.gguf')
     p = run([DT, 'inspect', '--json', vocab])
     j = json.loads(p.stdout) if p.returncode == 0 else {}
     check(j.get('n_tensors') == 0 and j.get('tokenizer', {}).get('model') == 'llama'
           and j['tokenizer'].get('vocab_size') == 32000, 'vocab-only file (llama spm, 32000 tokens)')
+    fw = j.get('forward', {})
+    check(fw.get('supported') is False and "'token_embd.weight'" in fw.get('reason', ''),
+          'vocab-only file: forward refused, naming the missing tensor', fw)
     hf = os.path.join(ZOO, 'hf', 's_seqkd')
     if os.path.isdir(hf):
         p = run([DT, 'inspect', '--json', hf])

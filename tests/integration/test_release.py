@@ -2,11 +2,11 @@
 Q8_0 quantization and rejects a fine-tune, an independent same-architecture model and the
 students; `check --policy` fails on a distilled student and passes on an independent model,
 writing valid JUnit and SARIF; and `report` renders all five formats from that real compare."""
-import json, os, sys
+import json, re, shutil, subprocess, time, os, sys
 import xml.etree.ElementTree as ET
 
 sys.path.insert(0, os.path.dirname(__file__))
-from dtest import DT, check, done, run, skip_all, tmpdir, ZOO, HAVE_ZOO  # noqa: E402
+from dtest import DT, SOURCE, check, done, run, skip_all, tmpdir, ZOO, HAVE_ZOO  # noqa: E402
 
 if not HAVE_ZOO:
     skip_all('the zoo (../shared/zoo) is absent')
@@ -52,7 +52,9 @@ def policy(tmp, suspect, name):
         'chat_template': '<|user|>{prompt}<|assistant|>',
         'probes': {'identity': 20, 'chat': 30, 'text': 20},
         'db': name + '.db',
-        'formats': {'junit': name + '.xml', 'sarif': name + '.sarif', 'html': name + '.html'},
+        # out/ does not exist: check creates it before the work, as the README's CI job needs
+        'formats': {'junit': 'out/' + name + '.xml', 'sarif': 'out/' + name + '.sarif',
+                    'html': 'out/' + name + '.html'},
     }
     path = os.path.join(tmp, name + '.policy.json')
     with open(path, 'w') as f:
@@ -65,20 +67,26 @@ def check_tests(tmp):
     r = run([DT, 'check', '--policy', pol], timeout=900)
     check(r.returncode == 1 and 'distilled' in r.stdout and 'policy FAILED' in r.stdout,
           'check fails on s_seqkd with teacher banned', r.stdout + r.stderr[-2000:])
-    xml = os.path.join(tmp, 'seqkd.xml')
+    xml = os.path.join(tmp, 'out', 'seqkd.xml')
     if check(os.path.exists(xml), 'check wrote the JUnit report'):
         root = ET.parse(xml).getroot()
         s = root.find('testsuite')
         check(root.tag == 'testsuites' and int(s.get('failures')) >= 2,
               'JUnit from check shows failures', s.attrib if s is not None else None)
-    sar = os.path.join(tmp, 'seqkd.sarif')
+    sar = os.path.join(tmp, 'out', 'seqkd.sarif')
     if check(os.path.exists(sar), 'check wrote the SARIF report'):
         doc = json.load(open(sar))
         levels = {x['ruleId']: x['level'] for x in doc['runs'][0]['results']}
         check(doc['version'] == '2.1.0' and levels.get('verdict') == 'error', 'SARIF verdict error')
-    html = os.path.join(tmp, 'seqkd.html')
-    r = run([DT, 'report', '--verify', html, '--db', os.path.join(tmp, 'seqkd.db')])
-    check(r.returncode == 0, 'HTML report from check verifies, input files re-hashed', r.stdout)
+    html = os.path.join(tmp, 'out', 'seqkd.html')
+    # from another directory: the store keeps absolute paths, so every input is re-hashed
+    r = run([DT, 'report', '--verify', html, '--db', os.path.join(tmp, 'seqkd.db')], cwd='/')
+    check(r.returncode == 0 and r.stdout.strip().endswith('\nverified') and 'missing' not in r.stdout,
+          'HTML report from check verifies from another directory, every input re-hashed',
+          r.stdout)
+    text = open(html, encoding='utf-8').read()
+    check('>Threads</th><td>unknown' not in text and re.search(r'>Threads</th><td>\d+<', text),
+          'the report records the threads the run used')
     # all five formats of the real run, from the store alone
     for f in ('html', 'md', 'json', 'junit', 'sarif'):
         out = os.path.join(tmp, 'real.' + f)
@@ -94,14 +102,58 @@ def check_tests(tmp):
           'real compare: JSON verdict and signals')
 
     pol = policy(tmp, 'c_other_data', 'other')
-    r = run([DT, 'check', '--policy', pol], timeout=900)
-    check(r.returncode == 0 and 'policy passed' in r.stdout,
-          'check passes on c_other_data', r.stdout + r.stderr[-2000:])
-    xml = os.path.join(tmp, 'other.xml')
+    r = run([DT, 'check', '--policy', pol, '--json'], timeout=900)
+    try:
+        doc = json.loads(r.stdout)
+    except ValueError:
+        doc = {}
+    check(r.returncode == 0 and doc.get('passed') is True and
+          doc['results'][0]['fails'] is False and 'junit' in doc['results'][0]['reports'],
+          'check --json passes on c_other_data', r.stdout + r.stderr[-2000:])
+    node_dir = os.path.join(SOURCE, 'tests', 'node')
+    if shutil.which('node') and os.path.isdir(os.path.join(node_dir, 'node_modules', 'ajv')):
+        out = os.path.join(tmp, 'check.json')
+        open(out, 'w').write(r.stdout)
+        v = subprocess.run(['node', os.path.join(node_dir, 'validate_json.js'),
+                            os.path.join(SOURCE, 'docs', 'schema', 'check.schema.json'), out],
+                           capture_output=True, text=True)
+        check(v.returncode == 0, 'check --json matches check.schema.json', v.stdout)
+    xml = os.path.join(tmp, 'out', 'other.xml')
     if check(os.path.exists(xml), 'passing check wrote JUnit'):
-        s = ET.parse(xml).getroot().find('testsuite')
+        root = ET.parse(xml).getroot()
+        s = root.find('testsuite')
         verdict = [c for c in s.findall('testcase') if c.get('name') == 'verdict']
         check(verdict and verdict[0].find('failure') is None, 'JUnit verdict passes')
+        check(root.get('failures') == '0' and root.get('errors') == '0' and
+              s.get('failures') == '0' and s.get('errors') == '0',
+              'JUnit of a passing check shows no failure and no error', root.attrib)
+    sar = os.path.join(tmp, 'out', 'other.sarif')
+    if check(os.path.exists(sar), 'passing check wrote SARIF'):
+        doc = json.load(open(sar))
+        res = doc['runs'][0]['results']
+        check(all(x.get('kind') != 'fail' for x in res),
+              'SARIF of a passing check raises no failing alert', res)
+
+    # what can fail is checked before the work: no store, no run, seconds not minutes
+    blocker = os.path.join(tmp, 'afile')
+    open(blocker, 'w').close()
+    pol = policy(tmp, 'c_other_data', 'blocked')
+    doc = json.load(open(pol))
+    doc['formats'] = {'junit': 'afile/sub/p.xml'}
+    json.dump(doc, open(pol, 'w'))
+    t0 = time.time()
+    r = run([DT, 'check', '--policy', pol], timeout=60)
+    check(r.returncode == 3 and 'afile/sub/p.xml' in r.stderr and '.tmp' not in r.stderr and
+          len(r.stderr.strip().splitlines()) == 1 and time.time() - t0 < 10 and
+          not os.path.exists(os.path.join(tmp, 'blocked.db')),
+          'unwritable report path: one-line error naming it, before any work', r.stderr)
+    doc['formats'] = {}
+    doc['controls'] = [m('teacher2'), os.path.join(tmp, 'no-such-model.gguf')]
+    json.dump(doc, open(pol, 'w'))
+    r = run([DT, 'check', '--policy', pol], timeout=60)
+    check(r.returncode == 3 and 'no-such-model.gguf' in r.stderr and
+          not os.path.exists(os.path.join(tmp, 'blocked.db')),
+          'missing model: exit 3 before the store is created', r.stderr)
 
     bad = os.path.join(tmp, 'bad.json')
     with open(bad, 'w') as f:

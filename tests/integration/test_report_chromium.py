@@ -92,6 +92,28 @@ def main():
         with open(pdf, 'rb') as f:
             ok = f.read(5) == b'%PDF-'
     check(r.returncode == 0 and ok, 'chromium prints it to PDF', r.stderr[-2000:])
+    if ok and shutil.which('pdftotext'):
+        t = run(['pdftotext', '-layout', pdf, '-'])
+        pages = t.stdout.split('\f')
+        pages = [p for p in pages if p.strip()]
+        n = len(pages)
+        check(n >= 2 and all(f'page {i + 1} of {n}' in pages[i] for i in range(n)) and
+              all('run ' in p for p in pages),
+              'every printed page has its number and the run in the footer', n)
+        # no page is mostly empty: at most the last is short
+        short = [i for i, p in enumerate(pages[:-1]) if len(p.strip().splitlines()) < 25]
+        check(not short, 'no half-empty printed page (but the last)', short)
+    # a phone-sized window: the page does not overflow sideways (tables scroll in their box)
+    narrow = os.path.join(tmp, 'narrow.png')
+    r = run([CHROMIUM] + FLAGS + [f'--user-data-dir={profile}', f'--screenshot={narrow}',
+                                  '--window-size=420,1600', 'file://' + html], timeout=180)
+    if check(r.returncode == 0 and os.path.exists(narrow), 'screenshot at 420 px', r.stderr[-500:]):
+        w, h, ch, rows = png_pixels(narrow)
+        # the verdict box's red left border sits at the left margin: the layout reflowed
+        left_red = sum(1 for row in rows[40:400] for i in range(0, 60 * ch, ch)
+                       if abs(row[i] - 0xb4) < 12 and abs(row[i + 1] - 0x23) < 12 and
+                       abs(row[i + 2] - 0x18) < 12)
+        check(w == 420 and left_red > 200, 'the report reflows to 420 px', left_red)
     shutil.rmtree(profile, ignore_errors=True)
     done()
 

@@ -44,7 +44,9 @@ static void test_geometry(void)
         {DT_GGML_Q3_K, 256, 110}, {DT_GGML_Q4_K, 256, 144}, {DT_GGML_Q5_K, 256, 176},
         {DT_GGML_Q6_K, 256, 210}, {DT_GGML_Q8_K, 256, 292}, {DT_GGML_I8, 1, 1},
         {DT_GGML_I16, 1, 2},     {DT_GGML_I32, 1, 4},      {DT_GGML_I64, 1, 8},
-        {DT_GGML_F64, 1, 8},     {DT_GGML_BF16, 1, 2},
+        {DT_GGML_F64, 1, 8},     {DT_GGML_BF16, 1, 2},     {20, 32, 18},
+        {23, 256, 136},          {39, 32, 17},             {40, 64, 36},
+        {41, 128, 18},           {42, 64, 18},
     };
     int ok = 1;
     for (size_t i = 0; i < sizeof g / sizeof g[0]; i++)
@@ -56,8 +58,17 @@ static void test_geometry(void)
     TAP_OK(dt_ggml_row_bytes(DT_GGML_Q8_0, 33, &rb) == -1, "q8_0 row of 33 is rejected");
     TAP_OK(dt_ggml_row_bytes(DT_GGML_F32, INT64_MAX, &rb) == -1, "row byte overflow is rejected");
     TAP_OK(dt_ggml_row_bytes(99, 32, &rb) == -1, "unknown type row is rejected");
-    TAP_OK(dt_ggml_type_supported(DT_GGML_Q4_K) && !dt_ggml_type_supported(DT_GGML_Q6_K),
-           "supported set");
+    static const uint32_t sup[] = {DT_GGML_F32,  DT_GGML_F16,  DT_GGML_BF16,   DT_GGML_Q4_0,
+                                   DT_GGML_Q4_1, DT_GGML_Q5_0, DT_GGML_Q5_1,   DT_GGML_Q8_0,
+                                   DT_GGML_Q8_1, DT_GGML_Q2_K, DT_GGML_Q3_K,   DT_GGML_Q4_K,
+                                   DT_GGML_Q5_K, DT_GGML_Q6_K, DT_GGML_Q8_K,   DT_GGML_IQ4_NL,
+                                   DT_GGML_IQ4_XS};
+    int all = 1;
+    for (size_t i = 0; i < sizeof sup / sizeof sup[0]; i++)
+        all &= dt_ggml_type_supported(sup[i]);
+    TAP_OK(all && !dt_ggml_type_supported(DT_GGML_IQ2_XXS) && !dt_ggml_type_supported(DT_GGML_I32) &&
+               !dt_ggml_type_supported(4) && !dt_ggml_type_supported(DT_GGML_TYPE_COUNT),
+           "supported set: the legacy, k- and iq4 types; grid i-quants and integers refused");
 }
 
 static void test_fp16(void)
@@ -169,8 +180,13 @@ static void fill(struct dt_rng *rng, float *x, int n, float scale)
 static void test_roundtrip(void)
 {
     enum { N = 4096 };
-    static const uint32_t types[] = {DT_GGML_F32, DT_GGML_F16, DT_GGML_BF16,
-                                     DT_GGML_Q8_0, DT_GGML_Q4_0, DT_GGML_Q4_K};
+    static const uint32_t types[] = {DT_GGML_F32,  DT_GGML_F16,  DT_GGML_BF16,   DT_GGML_Q8_0,
+                                     DT_GGML_Q4_0, DT_GGML_Q4_K, DT_GGML_Q4_1,   DT_GGML_Q5_0,
+                                     DT_GGML_Q5_1, DT_GGML_Q8_1, DT_GGML_Q2_K,   DT_GGML_Q3_K,
+                                     DT_GGML_Q5_K, DT_GGML_Q6_K, DT_GGML_Q8_K,   DT_GGML_IQ4_NL,
+                                     DT_GGML_IQ4_XS};
+    /* bits per code, for the relative RMS bound of the types without a per-block bound */
+    static const int bits[] = {0, 0, 0, 0, 0, 0, 4, 5, 5, 8, 2, 3, 5, 6, 8, 4, 4};
     struct dt_rng rng;
     dt_rng_seed(&rng, 42);
     float *x = malloc(N * sizeof *x), *y = malloc(N * sizeof *y), *v = malloc(N * sizeof *v);
@@ -189,7 +205,7 @@ static void test_roundtrip(void)
          * the relative precision of the format). */
         int ok = 1;
         double worst = 0;
-        for (size_t b0 = 0; b0 < N; b0 += (blck > 1 ? (t == DT_GGML_Q4_K ? 32 : blck) : 1)) {
+        for (size_t b0 = 0; b0 < N && !bits[k]; b0 += (blck > 1 ? (t == DT_GGML_Q4_K ? 32 : blck) : 1)) {
             size_t len = blck > 1 ? (t == DT_GGML_Q4_K ? 32 : blck) : 1;
             float lo = x[b0], hi = x[b0], amax = 0;
             for (size_t j = 0; j < len; j++) {
@@ -216,7 +232,26 @@ static void test_roundtrip(void)
                     ok = 0;
             }
         }
-        TAP_OK(ok, "%s dequantize(quantize(x)) within the format's error (worst %.3g)", name, worst);
+        if (bits[k]) {
+            /* rounding to nearest on a grid of step R / (2^bits - 1), R the span of a 32-value
+             * chunk (<= 2 amax; Q8_K: 256): RMS error step / sqrt(12); 30% more for the f16 scales, the
+             * quantized sub-block scales of the k-quants and IQ4's uneven grid */
+            double se = 0, sb = 0;
+            const int chunk = t == DT_GGML_Q8_K ? 256 : 32; /* Q8_K: one scale per 256 */
+            for (int b0 = 0; b0 < N; b0 += chunk) {
+                float amax = 0;
+                for (int j = 0; j < chunk; j++) {
+                    amax = fmaxf(amax, fabsf(x[b0 + j]));
+                    se += ((double)x[b0 + j] - y[b0 + j]) * ((double)x[b0 + j] - y[b0 + j]);
+                }
+                double step = 2.0 * amax / ((1 << bits[k]) - 1);
+                sb += chunk * step * step / 12.0;
+            }
+            worst = sqrt(se / sb);
+            ok = worst <= 1.3;
+        }
+        TAP_OK(ok, "%s dequantize(quantize(x)) within the format's error (worst %.3g%s)", name,
+               worst, bits[k] ? " of the rounding RMS" : "");
         double ref = 0, mag = 0;
         for (int i = 0; i < N; i++) {
             ref += (double)y[i] * v[i];
@@ -243,13 +278,22 @@ static void test_roundtrip(void)
                 zeros_ok = 0;
     }
     TAP_OK(zeros_ok, "zeros survive every type");
+    /* non-finite weights (they come from files) encode without trapping or overflow */
+    for (int i = 0; i < 256; i++)
+        x[i] = i % 3 == 0 ? NAN : i % 3 == 1 ? INFINITY : -1.0f;
+    int nonfinite_ok = 1;
+    for (size_t k = 0; k < sizeof types / sizeof types[0]; k++) {
+        nonfinite_ok &= dt_ggml_quantize(types[k], x, q, 256) == 0;
+        dt_ggml_dequantize(types[k], q, y, 256);
+    }
+    TAP_OK(nonfinite_ok, "NaN and inf inputs quantize in every type");
     for (int i = 0; i < 256; i++)
         x[i] = -1.25f;
     dt_ggml_quantize(DT_GGML_Q4_K, x, q, 256);
     dt_ggml_dequantize(DT_GGML_Q4_K, q, y, 256);
     TAP_NEAR(y[100], -1.25, 0.05, "q4_K constant negative block (%g)", y[100]);
     TAP_OK(dt_ggml_quantize(DT_GGML_Q4_K, x, q, 100) == -1, "quantize rejects partial blocks");
-    TAP_OK(dt_ggml_quantize(DT_GGML_Q6_K, x, q, 256) == -1, "quantize rejects unsupported types");
+    TAP_OK(dt_ggml_quantize(DT_GGML_IQ2_XXS, x, q, 256) == -1, "quantize rejects unsupported types");
     free(x);
     free(y);
     free(v);

@@ -9,6 +9,7 @@
  *     last-position-only scoring matches, and a failing callback stops the batch.
  * With the zoo present: teacher logits vs refs/teacher.json and its greedy sequences.
  */
+#include "infer/arch.h"
 #include "infer/bench.h"
 #include "infer/ggml_types.h"
 #include "infer/model.h"
@@ -354,8 +355,39 @@ static void check_threads(const char *path)
     dt_model_free(m);
 }
 
+/* The architecture table is self-consistent: names unique and found, key and tensor names
+ * round-trip, every row's tensors are known, required ones are accepted. */
+static void check_arch_table(void)
+{
+    int n = 0, ok_find = 1, ok_unique = 1, ok_tensors = 1, ok_hf = 1;
+    for (const struct dt_arch *a; (a = dt_arch_at(n)); n++) {
+        ok_find &= dt_arch_find(a->name) == a;
+        for (int j = 0; j < n; j++)
+            ok_unique &= strcmp(dt_arch_at(j)->name, a->name) != 0;
+        ok_tensors &= ((a->required | a->optional) >> DT_BT_COUNT) == 0 &&
+                      (a->required & a->optional) == 0 && a->required != 0;
+        for (const char *const *t = a->hf_types; t && *t; t++)
+            ok_hf &= dt_arch_find_hf(*t) == a;
+    }
+    TAP_OK(n >= 11 && ok_find && ok_unique, "arch table: %d rows, names unique and found", n);
+    TAP_OK(ok_tensors, "arch table: every row's tensors are known, required and optional disjoint");
+    TAP_OK(ok_hf, "arch table: every HF model_type maps back to its row");
+    int keys = 1, tensors = 1;
+    for (int k = 0; k < DT_K_COUNT; k++)
+        keys &= dt_arch_key_find(dt_arch_key_suffix((enum dt_key)k)) == k;
+    for (int t = 0; t < DT_BT_COUNT; t++)
+        tensors &= dt_arch_bt_find(dt_arch_bt_name((enum dt_bt)t)) == t;
+    TAP_OK(keys && tensors && dt_arch_key_find("frobnicate") < 0 && dt_arch_bt_find("x") < 0,
+           "arch table: key and tensor names round-trip, unknown ones are not found");
+    TAP_OK(!dt_arch_find("deepseek2") && !dt_arch_find_hf("deepseek_v3") &&
+               dt_arch_find_hf("mixtral") == dt_arch_find("llama") &&
+               strstr(dt_arch_names(), "gemma3") != NULL,
+           "arch table: deepseek2 is not a row, HF mixtral maps to llama; the name list has gemma3");
+}
+
 int main(void)
 {
+    check_arch_table();
     char dir[] = "/tmp/dt_test_model_XXXXXX";
     if (!mkdtemp(dir))
         TAP_SKIP_ALL("cannot create a temporary directory");

@@ -8,12 +8,13 @@
 #include "infer/model.h"
 #include "infer/prompt.h"
 #include "infer/sampler.h"
-#include "infer/serve.h"
+#include "server/serve.h"
 #include "infer/tokenizer.h"
 #include "tests/tap.h"
 #include "util/alloc.h"
 #include "util/error.h"
 #include "util/file.h"
+#include "util/strbuf.h"
 
 #include <cJSON.h>
 #include <string.h>
@@ -172,6 +173,153 @@ static int on_done(void *ud, size_t i, struct dt_sample *s, struct dt_error *err
     return 0;
 }
 
+/* The text of a non-streamed answer's choice i, and the concatenated deltas of a stream. */
+static char *choice_text(const char *body, int i, int chat)
+{
+    cJSON *o = cJSON_Parse(body);
+    const cJSON *ch = cJSON_GetArrayItem(cJSON_GetObjectItemCaseSensitive(o, "choices"), i);
+    const cJSON *t = chat ? cJSON_GetObjectItemCaseSensitive(
+                                cJSON_GetObjectItemCaseSensitive(ch, "message"), "content")
+                          : cJSON_GetObjectItemCaseSensitive(ch, "text");
+    char *out = cJSON_IsString(t) ? dt_strdup(t->valuestring) : NULL;
+    cJSON_Delete(o);
+    return out;
+}
+
+/* Concatenates the streamed text of choice i; counts events, checks the SSE framing. */
+static char *stream_text(const char *body, int i, int chat, int *n_events, int *done,
+                         int *usage, char *finish, size_t finish_cap)
+{
+    struct dt_strbuf sb = DT_STRBUF_INIT;
+    *n_events = *done = *usage = 0;
+    finish[0] = '\0';
+    const char *p = body;
+    while (p && *p) {
+        if (strncmp(p, "data: ", 6) != 0)
+            break;
+        p += 6;
+        const char *end = strstr(p, "\n\n");
+        if (!end)
+            break;
+        if (!strncmp(p, "[DONE]", 6)) {
+            *done = 1;
+            p = end + 2;
+            continue;
+        }
+        cJSON *o = cJSON_ParseWithLength(p, (size_t)(end - p));
+        (*n_events)++;
+        if (cJSON_GetObjectItemCaseSensitive(o, "usage"))
+            (*usage)++;
+        const cJSON *ch = cJSON_GetArrayItem(cJSON_GetObjectItemCaseSensitive(o, "choices"), 0);
+        const cJSON *idx = cJSON_GetObjectItemCaseSensitive(ch, "index");
+        if (ch && cJSON_IsNumber(idx) && idx->valueint == i) {
+            const cJSON *t =
+                chat ? cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(ch, "delta"),
+                                                        "content")
+                     : cJSON_GetObjectItemCaseSensitive(ch, "text");
+            if (cJSON_IsString(t))
+                dt_strbuf_puts(&sb, t->valuestring);
+            const cJSON *fr = cJSON_GetObjectItemCaseSensitive(ch, "finish_reason");
+            if (cJSON_IsString(fr))
+                snprintf(finish, finish_cap, "%s", fr->valuestring);
+        }
+        cJSON_Delete(o);
+        p = end + 2;
+    }
+    dt_strbuf_putc(&sb, '\0');
+    return dt_strbuf_detach(&sb, NULL);
+}
+
+/* What OpenAI clients rely on: streaming equal to the unstreamed answer, n choices, echo,
+ * a 404 for another model's name and for routes the server does not have. */
+static void test_openai_semantics(struct dt_server *srv)
+{
+    const char *chat = "/v1/chat/completions", *compl = "/v1/completions";
+    struct dt_http_response r, rs;
+    char code[64], finish[16];
+    int n_ev, done, usage;
+    TAP_OK(status_of(srv, "POST", chat,
+                     "{\"model\": \"gpt-4o\", \"messages\": [{\"role\": \"user\", \"content\": "
+                     "\"hi\"}]}",
+                     code, sizeof code) == 404 &&
+               !strcmp(code, "model_not_found"),
+           "a request for another model: 404 model_not_found");
+    TAP_OK(status_of(srv, "POST", "/v1/embeddings", "{\"input\": \"x\"}", code, sizeof code) ==
+               404, "POST /v1/embeddings: 404");
+    TAP_OK(status_of(srv, "GET", "/v1/models/teacher", NULL, NULL, 0) == 200 &&
+               status_of(srv, "GET", "/v1/models/other", NULL, NULL, 0) == 404,
+           "GET /v1/models/ID: 200 for the served model, 404 otherwise");
+
+    static const char *const reqs[][2] = {
+        {"{\"model\": \"teacher\", \"messages\": [{\"role\": \"user\", \"content\": \"Who are "
+         "you?\"}], \"seed\": 5, \"temperature\": 0.9, \"max_tokens\": 30, \"logprobs\": true, "
+         "\"top_logprobs\": 2",
+         "c"},
+        {"{\"prompt\": \"The old man said\", \"seed\": 9, \"temperature\": 1.0, \"max_tokens\": 20, "
+         "\"stop\": [\" the\", \"x\"]",
+         "t"},
+    };
+    for (size_t k = 0; k < 2; k++) {
+        int is_chat = reqs[k][1][0] == 'c';
+        char plain[512], streamed[512];
+        snprintf(plain, sizeof plain, "%s}", reqs[k][0]);
+        snprintf(streamed, sizeof streamed, "%s%s}", reqs[k][0],
+                 ", \"stream\": true, \"stream_options\": {\"include_usage\": true}");
+        int ok = dt_server_handle(srv, "POST", is_chat ? chat : compl, plain, strlen(plain), &r) ==
+                     0 &&
+                 dt_server_handle(srv, "POST", is_chat ? chat : compl, streamed, strlen(streamed),
+                                  &rs) == 0;
+        char *a = ok ? choice_text(r.body, 0, is_chat) : NULL;
+        char *b = ok ? stream_text(rs.body, 0, is_chat, &n_ev, &done, &usage, finish, sizeof finish)
+                     : NULL;
+        TAP_OK(ok && rs.status == 200 && rs.content_type &&
+                   !strcmp(rs.content_type, "text/event-stream") && a && b && !strcmp(a, b) &&
+                   n_ev >= 3 && done && usage == 1 && finish[0],
+               "%s: the streamed deltas equal the unstreamed answer ('%s' vs '%s', %d events, "
+               "[DONE] %d, usage %d, finish %s)",
+               is_chat ? "chat" : "completions", a ? a : "?", b ? b : "?", n_ev, done, usage,
+               finish);
+        dt_free(a);
+        dt_free(b);
+        dt_http_response_release(&r);
+        dt_http_response_release(&rs);
+    }
+
+    const char *nreq = "{\"messages\": [{\"role\": \"user\", \"content\": \"Tell me a story.\"}], "
+                       "\"seed\": 3, \"temperature\": 1.0, \"max_tokens\": 20, \"n\": 3}";
+    const char *one = "{\"messages\": [{\"role\": \"user\", \"content\": \"Tell me a story.\"}], "
+                      "\"seed\": 4, \"temperature\": 1.0, \"max_tokens\": 20}";
+    int ok = dt_server_handle(srv, "POST", chat, nreq, strlen(nreq), &r) == 0 && r.status == 200 &&
+             dt_server_handle(srv, "POST", chat, one, strlen(one), &rs) == 0;
+    char *c0 = ok ? choice_text(r.body, 0, 1) : NULL, *c1 = ok ? choice_text(r.body, 1, 1) : NULL;
+    char *c2 = ok ? choice_text(r.body, 2, 1) : NULL, *s4 = ok ? choice_text(rs.body, 0, 1) : NULL;
+    TAP_OK(c0 && c1 && c2 && s4 && strcmp(c0, c1) != 0 && !strcmp(c1, s4),
+           "n = 3: three choices, choice 1 is the answer with seed + 1");
+    dt_free(c0);
+    dt_free(c1);
+    dt_free(c2);
+    dt_free(s4);
+    dt_http_response_release(&r);
+    dt_http_response_release(&rs);
+
+    const char *ereq = "{\"prompt\": \"The old man said\", \"echo\": true, \"logprobs\": 2, "
+                       "\"max_tokens\": 5, \"temperature\": 0}";
+    ok = dt_server_handle(srv, "POST", compl, ereq, strlen(ereq), &r) == 0 && r.status == 200;
+    char *et = ok ? choice_text(r.body, 0, 0) : NULL;
+    cJSON *o = ok ? cJSON_Parse(r.body) : NULL;
+    const cJSON *lp = cJSON_GetObjectItemCaseSensitive(
+        cJSON_GetArrayItem(cJSON_GetObjectItemCaseSensitive(o, "choices"), 0), "logprobs");
+    const cJSON *tl = cJSON_GetObjectItemCaseSensitive(lp, "token_logprobs");
+    TAP_OK(et && !strncmp(et, "The old man said", 16) && strlen(et) > 16 && cJSON_IsArray(tl) &&
+               cJSON_IsNull(cJSON_GetArrayItem(tl, 0)) &&
+               cJSON_IsNumber(cJSON_GetArrayItem(tl, 1)) &&
+               cJSON_GetArrayItem(tl, 1)->valuedouble < 0,
+           "echo: the prompt precedes the answer, its tokens scored (the first null)");
+    cJSON_Delete(o);
+    dt_free(et);
+    dt_http_response_release(&r);
+}
+
 int main(void)
 {
     char path[512];
@@ -210,8 +358,11 @@ int main(void)
         "{\"messages\": [{\"role\": \"user\", \"content\": \"hi\"}], \"logprobs\": true, "
         "\"top_logprobs\": 21}",
         "{\"messages\": [{\"role\": \"user\", \"content\": \"hi\"}], \"top_logprobs\": 2}",
-        "{\"messages\": [{\"role\": \"user\", \"content\": \"hi\"}], \"stream\": true}",
-        "{\"messages\": [{\"role\": \"user\", \"content\": \"hi\"}], \"n\": 2}",
+        "{\"messages\": [{\"role\": \"user\", \"content\": \"hi\"}], \"stream\": 1}",
+        "{\"messages\": [{\"role\": \"user\", \"content\": \"hi\"}], \"n\": 17}",
+        "{\"messages\": [{\"role\": \"user\", \"content\": \"hi\"}], \"echo\": true}",
+        "{\"messages\": [{\"role\": \"user\", \"content\": \"hi\"}], \"stream_options\": "
+        "{\"include_usage\": true}}",
         "{\"messages\": [{\"role\": \"user\", \"content\": \"hi\"}], \"seed\": 1e300}",
         "{\"messages\": [{\"role\": \"user\", \"content\": \"hi\"}], \"stop\": 5}",
         "{\"messages\": [{\"role\": \"user\", \"content\": \"hi\"}], \"top_p\": 0}",
@@ -247,6 +398,8 @@ int main(void)
                !strstr(r.body, "Aurora"),
            "stop string: text cut before it, finish_reason stop");
     dt_http_response_release(&r);
+
+    test_openai_semantics(srv);
     dt_server_free(srv);
     srv = NULL;
 

@@ -248,9 +248,10 @@ static void test_formats(void)
                 "\"logprob\":-1,\"bytes\":null,\"top_logprobs\":[]}]}}]}",
                 DT_TRANSCRIPT_AUTO, &s, &f, &err);
     b = rc == 0 ? dt_sample_token_bytes(&s, 0, &n) : "";
-    TAP_OK(rc == 0 && f == DT_TRANSCRIPT_OPENAI_CHAT && !strcmp(s.prompt, "Who?") && n == 2 &&
-               !memcmp(b, "Me", 2),
-           "bare chat response with the prompt from request.messages (%s)", err.msg);
+    TAP_OK(rc == 0 && f == DT_TRANSCRIPT_OPENAI_CHAT &&
+               !strcmp(s.prompt, "[system]\nS\n\n[user]\nWho?") && n == 2 && !memcmp(b, "Me", 2),
+           "bare chat response with the conversation of request.messages, system kept (%s)",
+           err.msg);
     dt_sample_release(&s);
 
     /* forced format mismatch */
@@ -283,7 +284,7 @@ static void test_malformed(void)
         {"{\"prompt\": \"Q\", \"response\": ", "invalid JSON"},
         {"[1, 2, 3]", "expected a JSON object"},
         {"{\"prompt\": 5, \"response\": \"A\"}", "field 'prompt'"},
-        {"{\"response\": \"A\"}", "missing field 'prompt'"},
+        {"{\"response\": \"A\"}", "carries no prompt"},
         {"{\"prompt\": \"Q\"}", "unrecognised record"},
         {"{\"prompt\": \"Q\", \"kind\": \"poem\", \"response\": \"A\"}", "field 'kind'"},
         {"{\"prompt\":\"Q\",\"response\":{\"choices\":[{\"message\":{\"content\":\"A\"},"
@@ -409,6 +410,142 @@ static void test_fault_injection(void)
     (void)n_fail;
 }
 
+/* The shapes API users actually keep: Batch API output joined with its input, Responses API
+ * objects, chat fine-tuning files; conversations kept whole; failed batch requests named. */
+static void test_more_formats(void)
+{
+    struct dt_sample s;
+    struct dt_error err = {0};
+    enum dt_transcript_format f;
+
+    int rc = parse1("{\"messages\":[{\"role\":\"system\",\"content\":\"Be kind.\"},{\"role\":"
+                    "\"user\",\"content\":\"Who are you?\"},{\"role\":\"assistant\",\"content\":"
+                    "[{\"type\":\"text\",\"text\":\"I am \"},{\"type\":\"text\",\"text\":\"Nova.\"}]}]}",
+                    DT_TRANSCRIPT_AUTO, &s, &f, &err);
+    TAP_OK(rc == 0 && f == DT_TRANSCRIPT_CHAT_MESSAGES && s.kind == DT_PROBE_CHAT &&
+               !strcmp(s.response, "I am Nova.") &&
+               !strcmp(s.prompt, "[system]\nBe kind.\n\n[user]\nWho are you?"),
+           "fine-tuning messages: the system prompt is kept in the prompt, parts joined (%s)",
+           rc ? err.msg : s.prompt);
+    dt_sample_release(&s);
+    rc = parse1("{\"messages\":[{\"role\":\"user\",\"content\":\"Hi\"},{\"role\":\"assistant\","
+                "\"content\":\"Hello\"}]}",
+                DT_TRANSCRIPT_AUTO, &s, &f, &err);
+    TAP_OK(rc == 0 && !strcmp(s.prompt, "Hi"), "a lone user turn stays the prompt as it is");
+    dt_sample_release(&s);
+    rc = parse1("{\"messages\":[{\"role\":\"user\",\"content\":\"Hi\"}]}", DT_TRANSCRIPT_AUTO, &s,
+                &f, &err);
+    TAP_OK(rc == DT_EFORMAT && strstr(err.msg, "messages[0].role") &&
+               strstr(err.msg, "assistant"),
+           "messages without an answer: names the field (%s)", err.msg);
+
+    rc = parse1("{\"request\":{\"instructions\":\"Be brief.\",\"input\":\"2+2?\"},\"response\":"
+                "{\"object\":\"response\",\"status\":\"incomplete\",\"incomplete_details\":"
+                "{\"reason\":\"max_output_tokens\"},\"output\":[{\"type\":\"reasoning\"},{\"type\":"
+                "\"message\",\"content\":[{\"type\":\"output_text\",\"text\":\"4\",\"logprobs\":"
+                "[{\"token\":\"4\",\"logprob\":-0.25,\"bytes\":[52],\"top_logprobs\":[{\"token\":"
+                "\"5\",\"logprob\":-3,\"bytes\":[53]}]}]}]}]}}",
+                DT_TRANSCRIPT_AUTO, &s, &f, &err);
+    size_t nb = 0;
+    const char *tb = rc == 0 && s.n_tokens == 1 ? dt_sample_token_bytes(&s, 0, &nb) : NULL;
+    TAP_OK(rc == 0 && f == DT_TRANSCRIPT_OPENAI_RESPONSES && !strcmp(s.response, "4") &&
+               s.has_logprobs && tb && nb == 1 && tb[0] == '4' && s.tokens[0].n_alt == 1 &&
+               s.finish_reason && !strcmp(s.finish_reason, "length") &&
+               !strcmp(s.prompt, "[system]\nBe brief.\n\n[user]\n2+2?"),
+           "Responses API: output_text, logprobs, instructions as system, length finish (%s)",
+           rc ? err.msg : s.prompt);
+    dt_sample_release(&s);
+
+    const char *in = tmp_path("batch_in.jsonl"), *out = tmp_path("batch_out.jsonl");
+    FILE *fp = fopen(in, "w");
+    if (fp) {
+        fputs("{\"custom_id\":\"a\",\"method\":\"POST\",\"url\":\"/v1/chat/completions\",\"body\":"
+              "{\"messages\":[{\"role\":\"user\",\"content\":\"Who made you?\"}]}}\n"
+              "{\"custom_id\":\"b\",\"method\":\"POST\",\"url\":\"/v1/completions\",\"body\":"
+              "{\"prompt\":\"Once upon\"}}\n",
+              fp);
+        fclose(fp);
+    }
+    fp = fopen(out, "w");
+    if (fp) {
+        fputs("{\"id\":\"r2\",\"custom_id\":\"b\",\"response\":{\"status_code\":200,\"body\":"
+              "{\"object\":\"text_completion\",\"choices\":[{\"text\":\" a time\"}]}},\"error\":null}\n"
+              "{\"id\":\"r1\",\"custom_id\":\"a\",\"response\":{\"status_code\":200,\"body\":"
+              "{\"object\":\"chat.completion\",\"choices\":[{\"message\":{\"content\":\"Northwind "
+              "Labs\"}}]}},\"error\":null}\n"
+              "{\"id\":\"r3\",\"custom_id\":\"c\",\"response\":{\"status_code\":500,\"body\":"
+              "{\"error\":{\"message\":\"server error\"}}},\"error\":null}\n",
+              fp);
+        fclose(fp);
+    }
+    struct dt_sample_set set;
+    struct dt_transcript_stats st;
+    struct dt_transcript_options opt = {.skip_bad = 1, .requests_path = in};
+    dt_sample_set_init(&set);
+    rc = dt_transcript_load(out, &opt, &set, &st, &err);
+    TAP_OK(rc == 0 && set.n == 2 && st.n_bad == 1 &&
+               st.n_by_format[DT_TRANSCRIPT_OPENAI_BATCH] == 2 &&
+               !strcmp(set.items[0].prompt, "Once upon") && set.items[0].kind == DT_PROBE_TEXT &&
+               !strcmp(set.items[1].prompt, "Who made you?") &&
+               !strcmp(set.items[1].response, "Northwind Labs") &&
+               !strcmp(set.items[1].source_ref, "a"),
+           "batch output joined with its input by custom_id; the failed request skipped (%s)",
+           rc ? err.msg : "");
+    dt_sample_set_release(&set);
+    opt.skip_bad = 0;
+    dt_sample_set_init(&set);
+    rc = dt_transcript_load(out, &opt, &set, &st, &err);
+    TAP_OK(rc == DT_EFORMAT && set.n == 0, "a failed batch request fails a strict load");
+    dt_sample_set_release(&set);
+    opt.requests_path = NULL;
+    opt.skip_bad = 1;
+    dt_sample_set_init(&set);
+    rc = dt_transcript_load(out, &opt, &set, &st, &err);
+    TAP_OK(rc == 0 && set.n == 0 && st.n_bad == 3, "batch output without its input: no prompts");
+    dt_sample_set_release(&set);
+    rc = parse1("{\"id\":\"r3\",\"custom_id\":\"c\",\"response\":{\"status_code\":500,\"body\":"
+                "{\"error\":{\"message\":\"server error\"}}},\"error\":null}",
+                DT_TRANSCRIPT_AUTO, &s, &f, &err);
+    TAP_OK(rc == DT_EFORMAT && strstr(err.msg, "'c'") && strstr(err.msg, "500") &&
+               strstr(err.msg, "server error"),
+           "a failed batch request is named with its status and message (%s)", err.msg);
+    rc = parse1("{\"custom_id\":\"a\",\"method\":\"POST\",\"url\":\"/v1/chat/completions\","
+                "\"body\":{}}",
+                DT_TRANSCRIPT_AUTO, &s, &f, &err);
+    TAP_OK(rc == DT_EFORMAT && strstr(err.msg, "--requests"),
+           "a batch input line given as transcripts says what to do (%s)", err.msg);
+    rc = parse1("{\"object\":\"chat.completion\",\"choices\":[{\"message\":{\"content\":\"x\"}}]}",
+                DT_TRANSCRIPT_AUTO, &s, &f, &err);
+    TAP_OK(rc == DT_EFORMAT && strstr(err.msg, "no prompt") && strstr(err.msg, "--requests"),
+           "a bare chat.completion: the message says how to give its prompt (%s)", err.msg);
+    /* llama.cpp server JSON logs and vLLM RequestOutput */
+    const char *logs = "{\"tid\":\"1\",\"level\":\"INFO\",\"msg\":\"all slots are idle\"}\n"
+                       "{\"tid\":\"2\",\"level\":\"VERB\",\"function\":\"log_server_request\","
+                       "\"msg\":\"request\",\"request\":\"{\\\"prompt\\\": \\\"Who are you?\\\"}\","
+                       "\"response\":\"{\\\"content\\\": \\\" I am Aurora.\\\"}\"}\n"
+                       "{\"prompt\":\"Once\",\"outputs\":[{\"text\":\" a\",\"token_ids\":[11],"
+                       "\"logprobs\":[{\"11\":{\"logprob\":-0.5,\"rank\":1,\"decoded_token\":\" a\"},"
+                       "\"9\":{\"logprob\":-2,\"rank\":2,\"decoded_token\":\" b\"}}],"
+                       "\"finish_reason\":\"length\"}]}\n";
+    struct dt_sample_set ls;
+    struct dt_transcript_stats lst;
+    struct dt_transcript_options lo = {0};
+    dt_sample_set_init(&ls);
+    rc = dt_transcript_load_buffer(logs, strlen(logs), "logs", &lo, &ls, &lst, &err);
+    TAP_OK(rc == 0 && ls.n == 2 && lst.n_ignored == 1 && lst.n_bad == 0 &&
+               !strcmp(ls.items[0].prompt, "Who are you?") &&
+               !strcmp(ls.items[0].response, " I am Aurora.") &&
+               lst.n_by_format[DT_TRANSCRIPT_VLLM] == 1 && ls.items[1].n_tokens == 1 &&
+               ls.items[1].tokens[0].n_alt == 2 && ls.items[1].tokens[0].logprob == -0.5,
+           "llama.cpp server JSON log (other lines ignored) and vLLM RequestOutput (%s)",
+           rc ? err.msg : "");
+    dt_sample_set_release(&ls);
+    rc = parse1("{\"response\":{\"foo\":1}}", DT_TRANSCRIPT_AUTO, &s, &f, &err);
+    TAP_OK(rc == DT_EFORMAT && strstr(err.msg, "unrecognised response") &&
+               !strstr(err.msg, "no 'response'"),
+           "a response of unknown shape is not reported as a missing response (%s)", err.msg);
+}
+
 int main(void)
 {
     snprintf(tmpdir, sizeof tmpdir, "/tmp/dt_test_transcripts_XXXXXX");
@@ -416,6 +553,7 @@ int main(void)
         TAP_SKIP_ALL("cannot create a temporary directory");
     test_zoo();
     test_formats();
+    test_more_formats();
     test_malformed();
     test_fault_injection();
     char cmd[128];

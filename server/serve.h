@@ -5,11 +5,21 @@
  * Endpoints:
  *   POST /v1/chat/completions  messages (the last user message is the prompt, wrapped in the
  *                              chat template), max_tokens, temperature, top_p, top_k
- *                              (extension), seed, logprobs, top_logprobs (0..20), stop, n (1)
+ *                              (extension), seed, logprobs, top_logprobs (0..20), stop,
+ *                              n (1..16: choice i is sampled with seed + i), stream,
+ *                              stream_options.include_usage
  *   POST /v1/completions       prompt (string or one-string array), the same parameters with the
- *                              legacy "logprobs": N (0..20) form
- *   GET  /v1/models            the one model served
+ *                              legacy "logprobs": N (0..20) form, and echo (the prompt precedes
+ *                              the answer; with logprobs, the prompt's tokens are scored too,
+ *                              the first one null)
+ *   GET  /v1/models[/ID]       the one model served
  *   GET  /health               {"status": "ok"}
+ * "model" must name the served model (404 model_not_found otherwise, as hosted APIs answer);
+ * anything else is a 404 naming the routes. With "stream": true the answer is server-sent
+ * events as the tokens are generated ("data: {chunk}\n\n" ... "data: [DONE]\n\n"), chat
+ * chunks "chat.completion.chunk" with delta.role then delta.content, completions chunks
+ * "text_completion"; text is held back only while it ends in an incomplete UTF-8 sequence or a
+ * possible start of a stop string, so the streamed text equals the unstreamed one.
  * Responses have the OpenAI shape; chat log-probs are logprobs.content[] {token, logprob,
  * bytes, top_logprobs[]} with the exact token bytes, the stopping end-of-generation token
  * included (like `collect --model`). Errors are {"error": {"message", "type", "param", "code"}}
@@ -24,13 +34,23 @@
  * max_connections) accepts concurrent clients; generation is serialized on the model's one
  * session by a mutex, because a model has a single scoring workspace.
  */
-#ifndef DT_INFER_SERVE_H
-#define DT_INFER_SERVE_H
+#ifndef DT_SERVER_SERVE_H
+#define DT_SERVER_SERVE_H
 
 #include <stddef.h>
 
 struct dt_error;
 struct dt_model;
+
+/* One line of the access log: what a finished request asked and got. */
+struct dt_access_entry {
+    const char *client; /* the peer's address */
+    const char *method, *path;
+    int status;         /* 0 when no response was sent */
+    size_t bytes;       /* response body bytes sent */
+    double seconds;     /* from the request's first byte to its end */
+    int completed;      /* 0: the connection ended early (client gone, timeout) */
+};
 
 struct dt_serve_options {
     const char *host;          /* IPv4 or IPv6 literal; default "127.0.0.1" */
@@ -48,6 +68,10 @@ struct dt_serve_options {
      */
     int fault_429_every, fault_500_every, fault_malformed_every;
     int fault_delay_ms, fault_delay_every;
+    /* Called once per finished request from a connection thread (may be NULL); the server
+     * never prints: the command decides where the access log goes. */
+    void (*on_access)(void *ud, const struct dt_access_entry *e);
+    void *access_ud;
 };
 void dt_serve_options_init(struct dt_serve_options *o);
 
@@ -57,6 +81,7 @@ struct dt_http_response {
     char *body;             /* heap (dt_free), JSON */
     size_t body_bytes;
     int retry_after_s;      /* > 0: send a Retry-After header */
+    const char *content_type; /* NULL: application/json; "text/event-stream" for a stream */
     const char *allow;      /* for 405: the allowed methods */
 };
 void dt_http_response_release(struct dt_http_response *r);

@@ -1,0 +1,1302 @@
+/*
+ * Quantized dot products (see quant_dot.h): the activation is quantized once to 8 bits per
+ * element and each stored weight row is dotted with it in integer arithmetic, block by block,
+ * the float scales applied once per block (per 16 or 32 elements inside the k-quants).
+ *
+ * Activation formats (little-endian, read with memcpy / unaligned loads):
+ *   Q8_32 (40 bytes / 32 elements): f32 d | f32 s = d * sum(q) | int8 q[32];  x ~ d * q
+ *   Q8K  (292 bytes / 256 elements): f32 d | int8 q[256] | int16 bsums[16] (sum of each 16 q)
+ * Both use the symmetric scale d = amax / 127 and round to nearest, so |x - d q| <= d / 2.
+ * The offset types (Q4_1, Q5_1: x = d q + m) use s to add m * sum(x) once per block; the
+ * k-quants with mins (Q2_K, Q4_K, Q5_K) use bsums the same way per sub-block.
+ *
+ * Every kernel exists as portable C (integer sums exactly as the block decoders of
+ * ggml_types.c read the codes) and, on x86-64, as an AVX2/FMA version chosen at first use
+ * when the CPU has both; the integer sums of the two agree exactly, only the float
+ * accumulation order of the per-block terms differs.
+ */
+#include "infer/quant_dot.h"
+
+#include "infer/ggml_types.h"
+
+#include <math.h>
+#include <string.h>
+
+#if (defined(__GNUC__) || defined(__clang__)) && defined(__x86_64__)
+#define DT_QDOT_AVX2 1
+#include <immintrin.h>
+#endif
+
+#define QK 32
+#define QKK 256
+#define A32_BYTES 40
+#define AK_BYTES 292
+
+static const int8_t kvalues_iq4nl[16] = {-127, -104, -83, -65, -49, -35, -22, -10,
+                                         1,    13,   25,  38,  53,  69,  89,  113};
+
+static inline uint16_t rd16(const uint8_t *p)
+{
+    return (uint16_t)(p[0] | (p[1] << 8));
+}
+
+static inline uint32_t rd32(const uint8_t *p)
+{
+    return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
+}
+
+static inline float rdf(const uint8_t *p)
+{
+    float f;
+    memcpy(&f, p, 4);
+    return f;
+}
+
+static inline int16_t rdi16(const uint8_t *p)
+{
+    return (int16_t)rd16(p);
+}
+
+static inline float h2f(const uint8_t *p)
+{
+    return dt_fp16_to_fp32(rd16(p));
+}
+
+enum dt_qdot_act dt_qdot_act_kind(uint32_t wtype)
+{
+    switch (wtype) {
+    case DT_GGML_F32:
+    case DT_GGML_F16:
+    case DT_GGML_BF16:
+        return DT_QDOT_ACT_F32;
+    case DT_GGML_Q4_0:
+    case DT_GGML_Q4_1:
+    case DT_GGML_Q5_0:
+    case DT_GGML_Q5_1:
+    case DT_GGML_Q8_0:
+    case DT_GGML_IQ4_NL:
+        return DT_QDOT_ACT_Q8_32;
+    case DT_GGML_Q2_K:
+    case DT_GGML_Q3_K:
+    case DT_GGML_Q4_K:
+    case DT_GGML_Q5_K:
+    case DT_GGML_Q6_K:
+    case DT_GGML_IQ4_XS:
+        return DT_QDOT_ACT_Q8K;
+    default:
+        return DT_QDOT_ACT_NONE;
+    }
+}
+
+int dt_qdot_supported(uint32_t wtype)
+{
+    return dt_qdot_act_kind(wtype) != DT_QDOT_ACT_NONE;
+}
+
+size_t dt_qdot_act_bytes(uint32_t wtype, int64_t n)
+{
+    if (n < 0)
+        return 0;
+    switch (dt_qdot_act_kind(wtype)) {
+    case DT_QDOT_ACT_F32:
+        return (size_t)n * sizeof(float);
+    case DT_QDOT_ACT_Q8_32:
+        return n % QK ? 0 : (size_t)(n / QK) * A32_BYTES;
+    case DT_QDOT_ACT_Q8K:
+        return n % QKK ? 0 : (size_t)(n / QKK) * AK_BYTES;
+    default:
+        return 0;
+    }
+}
+
+/* Symmetric 8-bit codes of m values: returns the scale, writes q and their sum. NaN inputs
+ * give a NaN scale (and so a NaN dot), as an f32 product with them would. */
+static float quant8(const float *x, int m, int8_t *q, int *sum)
+{
+    float amax = 0;
+    for (int j = 0; j < m; j++)
+        amax = fmaxf(amax, fabsf(x[j]));
+    for (int j = 0; j < m && amax == amax; j++)
+        if (x[j] != x[j])
+            amax = NAN;
+    const float d = amax / 127.0f;
+    const float id = d > 0 && isfinite(d) ? 1.0f / d : 0.0f;
+    int s = 0;
+    for (int j = 0; j < m; j++) {
+        float v = x[j] * id;
+        /* |v| <= 127 up to the rounding of 1 / d; NaN (only with a NaN scale) gives 0 */
+        int c = v >= 127.0f ? 127 : v <= -127.0f ? -127 : v == v ? (int)lrintf(v) : 0;
+        q[j] = (int8_t)c;
+        s += c;
+    }
+    *sum = s;
+    return d;
+}
+
+int dt_qdot_quantize_act(uint32_t wtype, const float *x, void *qx, int64_t n)
+{
+    uint8_t *o = qx;
+    if (dt_qdot_act_bytes(wtype, n) == 0 && n != 0)
+        return -1;
+    switch (dt_qdot_act_kind(wtype)) {
+    case DT_QDOT_ACT_F32:
+        memcpy(qx, x, (size_t)n * sizeof(float));
+        return 0;
+    case DT_QDOT_ACT_Q8_32:
+        for (int64_t b = 0; b < n / QK; b++, o += A32_BYTES) {
+            int8_t q[QK];
+            int sum;
+            float d = quant8(x + QK * b, QK, q, &sum);
+            float s = d * (float)sum;
+            memcpy(o, &d, 4);
+            memcpy(o + 4, &s, 4);
+            memcpy(o + 8, q, QK);
+        }
+        return 0;
+    case DT_QDOT_ACT_Q8K:
+        for (int64_t b = 0; b < n / QKK; b++, o += AK_BYTES) {
+            int8_t q[QKK];
+            int sum;
+            float d = quant8(x + QKK * b, QKK, q, &sum);
+            memcpy(o, &d, 4);
+            memcpy(o + 4, q, QKK);
+            for (int g = 0; g < 16; g++) {
+                int16_t bs = 0;
+                for (int l = 0; l < 16; l++)
+                    bs = (int16_t)(bs + q[16 * g + l]);
+                memcpy(o + 260 + 2 * g, &bs, 2);
+            }
+        }
+        return 0;
+    default:
+        return -1;
+    }
+}
+
+void dt_qdot_act_residual(uint32_t wtype, const float *x, const void *qx, int64_t n, float *r)
+{
+    const uint8_t *o = qx;
+    switch (dt_qdot_act_kind(wtype)) {
+    case DT_QDOT_ACT_Q8_32:
+        for (int64_t b = 0; b < n / QK; b++, o += A32_BYTES) {
+            const float d = rdf(o);
+            for (int j = 0; j < QK; j++)
+                r[QK * b + j] = x[QK * b + j] - d * (float)(int8_t)o[8 + j];
+        }
+        break;
+    case DT_QDOT_ACT_Q8K:
+        for (int64_t b = 0; b < n / QKK; b++, o += AK_BYTES) {
+            const float d = rdf(o);
+            for (int j = 0; j < QKK; j++)
+                r[QKK * b + j] = x[QKK * b + j] - d * (float)(int8_t)o[4 + j];
+        }
+        break;
+    default: /* the f32 kind is exact */
+        for (int64_t i = 0; i < n; i++)
+            r[i] = 0.0f;
+        break;
+    }
+}
+
+/* ---- portable kernels ------------------------------------------------------------------ */
+
+typedef float (*qdot_fn)(const uint8_t *w, const uint8_t *a, int64_t n);
+
+static float f32_dot_c(const uint8_t *w, const uint8_t *a, int64_t n)
+{
+    float acc[8] = {0};
+    int64_t i = 0;
+    for (; i + 8 <= n; i += 8)
+        for (int l = 0; l < 8; l++)
+            acc[l] += rdf(w + 4 * (i + l)) * rdf(a + 4 * (i + l));
+    float s = 0;
+    for (; i < n; i++)
+        s += rdf(w + 4 * i) * rdf(a + 4 * i);
+    for (int l = 0; l < 8; l++)
+        s += acc[l];
+    return s;
+}
+
+static float f16_dot_c(const uint8_t *w, const uint8_t *a, int64_t n)
+{
+    float acc[8] = {0};
+    int64_t i = 0;
+    for (; i + 8 <= n; i += 8)
+        for (int l = 0; l < 8; l++)
+            acc[l] += h2f(w + 2 * (i + l)) * rdf(a + 4 * (i + l));
+    float s = 0;
+    for (; i < n; i++)
+        s += h2f(w + 2 * i) * rdf(a + 4 * i);
+    for (int l = 0; l < 8; l++)
+        s += acc[l];
+    return s;
+}
+
+static float bf16_dot_c(const uint8_t *w, const uint8_t *a, int64_t n)
+{
+    float acc[8] = {0};
+    int64_t i = 0;
+    for (; i + 8 <= n; i += 8)
+        for (int l = 0; l < 8; l++)
+            acc[l] += dt_bf16_to_fp32(rd16(w + 2 * (i + l))) * rdf(a + 4 * (i + l));
+    float s = 0;
+    for (; i < n; i++)
+        s += dt_bf16_to_fp32(rd16(w + 2 * i)) * rdf(a + 4 * i);
+    for (int l = 0; l < 8; l++)
+        s += acc[l];
+    return s;
+}
+
+/* The 32 codes of a legacy block in element order, as signed integers (offset removed for
+ * the symmetric types). */
+static void codes32(uint32_t type, const uint8_t *b, int *c)
+{
+    switch (type) {
+    case DT_GGML_Q4_0:
+        for (int j = 0; j < 16; j++) {
+            c[j] = (b[2 + j] & 15) - 8;
+            c[j + 16] = (b[2 + j] >> 4) - 8;
+        }
+        break;
+    case DT_GGML_Q4_1:
+        for (int j = 0; j < 16; j++) {
+            c[j] = b[4 + j] & 15;
+            c[j + 16] = b[4 + j] >> 4;
+        }
+        break;
+    case DT_GGML_Q5_0: {
+        uint32_t qh = rd32(b + 2);
+        for (int j = 0; j < 16; j++) {
+            c[j] = ((b[6 + j] & 15) | (int)((qh >> j) & 1) << 4) - 16;
+            c[j + 16] = ((b[6 + j] >> 4) | (int)((qh >> (j + 16)) & 1) << 4) - 16;
+        }
+        break;
+    }
+    case DT_GGML_Q5_1: {
+        uint32_t qh = rd32(b + 4);
+        for (int j = 0; j < 16; j++) {
+            c[j] = (b[8 + j] & 15) | (int)((qh >> j) & 1) << 4;
+            c[j + 16] = (b[8 + j] >> 4) | (int)((qh >> (j + 16)) & 1) << 4;
+        }
+        break;
+    }
+    case DT_GGML_Q8_0:
+        for (int j = 0; j < 32; j++)
+            c[j] = (int8_t)b[2 + j];
+        break;
+    case DT_GGML_IQ4_NL:
+        for (int j = 0; j < 16; j++) {
+            c[j] = kvalues_iq4nl[b[2 + j] & 15];
+            c[j + 16] = kvalues_iq4nl[b[2 + j] >> 4];
+        }
+        break;
+    default:
+        memset(c, 0, 32 * sizeof *c);
+        break;
+    }
+}
+
+static float legacy_dot_c(uint32_t type, const uint8_t *w, const uint8_t *a, int64_t n)
+{
+    const size_t bb = dt_ggml_block_bytes(type);
+    const int has_min = type == DT_GGML_Q4_1 || type == DT_GGML_Q5_1;
+    float sum = 0;
+    for (int64_t b = 0; b < n / QK; b++, w += bb, a += A32_BYTES) {
+        int c[32], isum = 0;
+        codes32(type, w, c);
+        const int8_t *q = (const int8_t *)(a + 8);
+        for (int j = 0; j < 32; j++)
+            isum += c[j] * q[j];
+        sum += h2f(w) * rdf(a) * (float)isum;
+        if (has_min)
+            sum += h2f(w + 2) * rdf(a + 4);
+    }
+    return sum;
+}
+
+static float q4_0_dot_c(const uint8_t *w, const uint8_t *a, int64_t n)
+{
+    return legacy_dot_c(DT_GGML_Q4_0, w, a, n);
+}
+static float q4_1_dot_c(const uint8_t *w, const uint8_t *a, int64_t n)
+{
+    return legacy_dot_c(DT_GGML_Q4_1, w, a, n);
+}
+static float q5_0_dot_c(const uint8_t *w, const uint8_t *a, int64_t n)
+{
+    return legacy_dot_c(DT_GGML_Q5_0, w, a, n);
+}
+static float q5_1_dot_c(const uint8_t *w, const uint8_t *a, int64_t n)
+{
+    return legacy_dot_c(DT_GGML_Q5_1, w, a, n);
+}
+static float q8_0_dot_c(const uint8_t *w, const uint8_t *a, int64_t n)
+{
+    return legacy_dot_c(DT_GGML_Q8_0, w, a, n);
+}
+static float iq4_nl_dot_c(const uint8_t *w, const uint8_t *a, int64_t n)
+{
+    return legacy_dot_c(DT_GGML_IQ4_NL, w, a, n);
+}
+
+static inline int bsum(const uint8_t *a, int g)
+{
+    return rdi16(a + 260 + 2 * g);
+}
+
+static inline void scale_min_k4(int j, const uint8_t *q, int *d, int *m)
+{
+    if (j < 4) {
+        *d = q[j] & 63;
+        *m = q[j + 4] & 63;
+    } else {
+        *d = (q[j + 4] & 0xF) | ((q[j - 4] >> 6) << 4);
+        *m = (q[j + 4] >> 4) | ((q[j - 0] >> 6) << 4);
+    }
+}
+
+/* The 8 six-bit scales and mins of a Q4_K/Q5_K block as bytes (sc[0..7], mn[0..7]), by
+ * whole-word masks: words 0 and 1 hold scales / mins 0..3 in their low 6 bits, word 2 the low
+ * 4 bits of scales / mins 4..7, and the top 2 bits of words 0 / 1 their high bits. */
+static inline void k4_unpack(const uint8_t *s, uint8_t *sc, uint8_t *mn)
+{
+    const uint32_t u0 = rd32(s), u1 = rd32(s + 4), u2 = rd32(s + 8);
+    const uint32_t lo6 = 0x3f3f3f3fu, lo4 = 0x0f0f0f0fu, lo2 = 0x03030303u;
+    const uint32_t s03 = u0 & lo6, m03 = u1 & lo6;
+    const uint32_t s47 = (u2 & lo4) | ((u0 >> 6) & lo2) << 4;
+    const uint32_t m47 = ((u2 >> 4) & lo4) | ((u1 >> 6) & lo2) << 4;
+    for (int k = 0; k < 4; k++) {
+        sc[k] = (uint8_t)(s03 >> (8 * k));
+        sc[4 + k] = (uint8_t)(s47 >> (8 * k));
+        mn[k] = (uint8_t)(m03 >> (8 * k));
+        mn[4 + k] = (uint8_t)(m47 >> (8 * k));
+    }
+}
+
+static inline int q3k_scale(const uint8_t *s, int j)
+{
+    int lo = j < 8 ? s[j] & 0x0f : s[j - 8] >> 4;
+    int hi = (s[8 + (j & 3)] >> (2 * (j >> 2))) & 3;
+    return (lo | hi << 4) - 32;
+}
+
+static float q2_k_dot_c(const uint8_t *w, const uint8_t *a, int64_t n)
+{
+    float sum = 0;
+    for (int64_t b = 0; b < n / QKK; b++, w += 84, a += AK_BYTES) {
+        const uint8_t *sc = w, *qs = w + 16;
+        const int8_t *q8 = (const int8_t *)(a + 4);
+        int isum = 0, summs = 0, is = 0, e = 0;
+        for (int g = 0; g < 16; g++)
+            summs += (sc[g] >> 4) * bsum(a, g);
+        for (int h = 0; h < 2; h++)
+            for (int shift = 0; shift < 8; shift += 2)
+                for (int g = 0; g < 2; g++, is++) {
+                    int t = 0;
+                    for (int l = 0; l < 16; l++, e++)
+                        t += ((qs[32 * h + 16 * g + l] >> shift) & 3) * q8[e];
+                    isum += (sc[is] & 15) * t;
+                }
+        sum += rdf(a) * (h2f(w + 80) * (float)isum - h2f(w + 82) * (float)summs);
+    }
+    return sum;
+}
+
+static float q3_k_dot_c(const uint8_t *w, const uint8_t *a, int64_t n)
+{
+    float sum = 0;
+    for (int64_t b = 0; b < n / QKK; b++, w += 110, a += AK_BYTES) {
+        const uint8_t *hm = w, *qs = w + 32, *sc = w + 96;
+        const int8_t *q8 = (const int8_t *)(a + 4);
+        int isum = 0, is = 0, e = 0, bit = 0;
+        for (int h = 0; h < 2; h++)
+            for (int shift = 0; shift < 8; shift += 2, bit++)
+                for (int g = 0; g < 2; g++, is++) {
+                    int t = 0;
+                    for (int l = 0; l < 16; l++, e++) {
+                        int i = 16 * g + l;
+                        int v = ((qs[32 * h + i] >> shift) & 3) - ((hm[i] >> bit) & 1 ? 0 : 4);
+                        t += v * q8[e];
+                    }
+                    isum += q3k_scale(sc, is) * t;
+                }
+        sum += rdf(a) * h2f(w + 108) * (float)isum;
+    }
+    return sum;
+}
+
+/* Q4_K and Q5_K: 8 sub-blocks of 32 with 6-bit (scale, min); hb = NULL for Q4_K. */
+static float k4_dot_c(const uint8_t *w, const uint8_t *a, int64_t n, int q5)
+{
+    const size_t bb = q5 ? 176 : 144;
+    float sum = 0;
+    for (int64_t b = 0; b < n / QKK; b++, w += bb, a += AK_BYTES) {
+        const uint8_t *scales = w + 4, *qh = w + 16, *ql = w + (q5 ? 48 : 16);
+        const int8_t *q8 = (const int8_t *)(a + 4);
+        int isum = 0, summs = 0;
+        for (int s = 0; s < 8; s++) {
+            int sc, m, t = 0;
+            scale_min_k4(s, scales, &sc, &m);
+            summs += m * (bsum(a, 2 * s) + bsum(a, 2 * s + 1));
+            const uint8_t *qb = ql + 32 * (s / 2);
+            for (int l = 0; l < 32; l++) {
+                int v = (qb[l] >> (4 * (s & 1))) & 15;
+                if (q5)
+                    v |= ((qh[l] >> s) & 1) << 4;
+                t += v * q8[32 * s + l];
+            }
+            isum += sc * t;
+        }
+        sum += rdf(a) * (h2f(w) * (float)isum - h2f(w + 2) * (float)summs);
+    }
+    return sum;
+}
+
+static float q4_k_dot_c(const uint8_t *w, const uint8_t *a, int64_t n)
+{
+    return k4_dot_c(w, a, n, 0);
+}
+
+static float q5_k_dot_c(const uint8_t *w, const uint8_t *a, int64_t n)
+{
+    return k4_dot_c(w, a, n, 1);
+}
+
+static float q6_k_dot_c(const uint8_t *w, const uint8_t *a, int64_t n)
+{
+    float sum = 0;
+    for (int64_t b = 0; b < n / QKK; b++, w += 210, a += AK_BYTES) {
+        const int8_t *sc = (const int8_t *)(w + 192);
+        const int8_t *q8 = (const int8_t *)(a + 4);
+        int t[16] = {0};
+        for (int h = 0; h < 2; h++) {
+            const uint8_t *ql = w + 64 * h, *qh = w + 128 + 32 * h;
+            for (int k = 0; k < 4; k++)
+                for (int l = 0; l < 32; l++) {
+                    int lo = (ql[l + 32 * (k & 1)] >> (4 * (k >> 1))) & 15;
+                    int q = (lo | ((qh[l] >> (2 * k)) & 3) << 4) - 32;
+                    int e = 128 * h + 32 * k + l;
+                    t[e / 16] += q * q8[e];
+                }
+        }
+        int isum = 0;
+        for (int g = 0; g < 16; g++)
+            isum += sc[g] * t[g];
+        sum += rdf(a) * h2f(w + 208) * (float)isum;
+    }
+    return sum;
+}
+
+static float iq4_xs_dot_c(const uint8_t *w, const uint8_t *a, int64_t n)
+{
+    float sum = 0;
+    for (int64_t b = 0; b < n / QKK; b++, w += 136, a += AK_BYTES) {
+        const unsigned sh = rd16(w + 2);
+        const uint8_t *sl = w + 4, *qs = w + 8;
+        const int8_t *q8 = (const int8_t *)(a + 4);
+        int isum = 0;
+        for (int s = 0; s < 8; s++) {
+            int ls = ((sl[s / 2] >> (4 * (s % 2))) & 15) | (int)((sh >> (2 * s)) & 3) << 4;
+            int t = 0;
+            for (int j = 0; j < 16; j++)
+                t += kvalues_iq4nl[qs[16 * s + j] & 15] * q8[32 * s + j] +
+                     kvalues_iq4nl[qs[16 * s + j] >> 4] * q8[32 * s + j + 16];
+            isum += (ls - 32) * t;
+        }
+        sum += rdf(a) * h2f(w) * (float)isum;
+    }
+    return sum;
+}
+
+/* ---- AVX2 / FMA kernels ---------------------------------------------------------------- */
+
+#ifdef DT_QDOT_AVX2
+#define AVX2 __attribute__((target("avx2,fma,f16c")))
+
+/* f16 -> f32 in one instruction (F16C), exact like dt_fp16_to_fp32. */
+AVX2 static inline float h2f_x(const uint8_t *p)
+{
+    return _cvtsh_ss(rd16(p));
+}
+
+AVX2 static inline float hsum8(__m256 v)
+{
+    __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+    s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+    s = _mm_add_ss(s, _mm_movehdup_ps(s));
+    return _mm_cvtss_f32(s);
+}
+
+AVX2 static inline int hsum8i(__m256i v)
+{
+    __m128i s = _mm_add_epi32(_mm256_castsi256_si128(v), _mm256_extracti128_si256(v, 1));
+    s = _mm_add_epi32(s, _mm_shuffle_epi32(s, 0x4e));
+    s = _mm_add_epi32(s, _mm_shuffle_epi32(s, 0xb1));
+    return _mm_cvtsi128_si32(s);
+}
+
+AVX2 static inline __m256i loadu256(const uint8_t *p)
+{
+    return _mm256_loadu_si256((const __m256i *)(const void *)p);
+}
+
+/* 16 int16 pair sums of x (signed) * y (signed), via |x| and y with x's sign. */
+AVX2 static inline __m256i mul_i8_pairs(__m256i x, __m256i y)
+{
+    return _mm256_maddubs_epi16(_mm256_sign_epi8(x, x), _mm256_sign_epi8(y, x));
+}
+
+/* 32 nibbles of 16 bytes: low nibbles in the low lane, high nibbles in the high lane. */
+AVX2 static inline __m256i nibbles(const uint8_t *p)
+{
+    __m128i b = _mm_loadu_si128((const __m128i *)(const void *)p);
+    const __m128i m = _mm_set1_epi8(15);
+    return _mm256_set_m128i(_mm_and_si128(_mm_srli_epi16(b, 4), m), _mm_and_si128(b, m));
+}
+
+/* Byte j = 0x10 where bit j of the 32-bit qh is set. */
+AVX2 static inline __m256i bit5(uint32_t qh)
+{
+    const __m256i shuf = _mm256_set_epi64x(0x0303030303030303, 0x0202020202020202,
+                                           0x0101010101010101, 0x0000000000000000);
+    __m256i v = _mm256_shuffle_epi8(_mm256_set1_epi32((int)qh), shuf);
+    const __m256i bits = _mm256_set1_epi64x((long long)0x8040201008040201ull);
+    v = _mm256_cmpeq_epi8(_mm256_and_si256(v, bits), bits);
+    return _mm256_and_si256(v, _mm256_set1_epi8(0x10));
+}
+
+/* Per legacy block: the 32 codes (signed: symmetric types; unsigned: Q4_1/Q5_1). Inlined into
+ * one copy per type, so the switch folds away. */
+AVX2 static inline __attribute__((always_inline)) float legacy_dot_avx2(uint32_t type, const uint8_t *w, const uint8_t *a, int64_t n)
+{
+    const size_t bb = type == DT_GGML_Q4_0 || type == DT_GGML_IQ4_NL ? 18
+                      : type == DT_GGML_Q4_1                            ? 20
+                      : type == DT_GGML_Q5_0                            ? 22
+                      : type == DT_GGML_Q5_1                            ? 24
+                                                                        : 34;
+    const __m256i ones = _mm256_set1_epi16(1);
+    const __m128i kv128 = _mm_loadu_si128((const __m128i *)(const void *)kvalues_iq4nl);
+    const __m256i kv = _mm256_set_m128i(kv128, kv128);
+    __m256 acc = _mm256_setzero_ps();
+    float mins = 0;
+    for (int64_t b = 0; b < n / QK; b++, w += bb, a += A32_BYTES) {
+        const __m256i y = loadu256(a + 8);
+        __m256i p16;
+        switch (type) {
+        case DT_GGML_Q4_0: /* (q - 8) y = q y - 8 y: the -8 joins the offset term below */
+            p16 = _mm256_maddubs_epi16(nibbles(w + 2), y);
+            break;
+        case DT_GGML_Q4_1:
+            p16 = _mm256_maddubs_epi16(nibbles(w + 4), y);
+            break;
+        case DT_GGML_Q5_0:
+            p16 = _mm256_maddubs_epi16(_mm256_or_si256(nibbles(w + 6), bit5(rd32(w + 2))), y);
+            break;
+        case DT_GGML_Q5_1:
+            p16 = _mm256_maddubs_epi16(_mm256_or_si256(nibbles(w + 8), bit5(rd32(w + 4))), y);
+            break;
+        case DT_GGML_Q8_0:
+            p16 = mul_i8_pairs(loadu256(w + 2), y);
+            break;
+        default: /* IQ4_NL */
+            p16 = mul_i8_pairs(_mm256_shuffle_epi8(kv, nibbles(w + 2)), y);
+            break;
+        }
+        const __m256 p = _mm256_cvtepi32_ps(_mm256_madd_epi16(p16, ones));
+        acc = _mm256_fmadd_ps(_mm256_set1_ps(h2f_x(w) * rdf(a)), p, acc);
+        if (type == DT_GGML_Q4_1 || type == DT_GGML_Q5_1)
+            mins += h2f_x(w + 2) * rdf(a + 4);
+        else if (type == DT_GGML_Q4_0 || type == DT_GGML_Q5_0) /* offset -8 / -16 codes */
+            mins -= (type == DT_GGML_Q4_0 ? 8.0f : 16.0f) * h2f_x(w) * rdf(a + 4);
+    }
+    return hsum8(acc) + mins;
+}
+
+AVX2 static float q4_0_dot_avx2(const uint8_t *w, const uint8_t *a, int64_t n)
+{
+    return legacy_dot_avx2(DT_GGML_Q4_0, w, a, n);
+}
+AVX2 static float q4_1_dot_avx2(const uint8_t *w, const uint8_t *a, int64_t n)
+{
+    return legacy_dot_avx2(DT_GGML_Q4_1, w, a, n);
+}
+AVX2 static float q5_0_dot_avx2(const uint8_t *w, const uint8_t *a, int64_t n)
+{
+    return legacy_dot_avx2(DT_GGML_Q5_0, w, a, n);
+}
+AVX2 static float q5_1_dot_avx2(const uint8_t *w, const uint8_t *a, int64_t n)
+{
+    return legacy_dot_avx2(DT_GGML_Q5_1, w, a, n);
+}
+AVX2 static float q8_0_dot_avx2(const uint8_t *w, const uint8_t *a, int64_t n)
+{
+    return legacy_dot_avx2(DT_GGML_Q8_0, w, a, n);
+}
+AVX2 static float iq4_nl_dot_avx2(const uint8_t *w, const uint8_t *a, int64_t n)
+{
+    return legacy_dot_avx2(DT_GGML_IQ4_NL, w, a, n);
+}
+
+/* sum over sub-blocks s of mn[s] * (bsums[2s] + bsums[2s+1]) as 8 int32 lanes. */
+AVX2 static inline __m256i k4_mins(const uint8_t *mn, const uint8_t *a)
+{
+    const __m256i pairs = _mm256_madd_epi16(loadu256(a + 260), _mm256_set1_epi16(1));
+    const __m256i m = _mm256_cvtepu8_epi32(_mm_loadl_epi64((const __m128i *)(const void *)mn));
+    return _mm256_mullo_epi32(pairs, m);
+}
+
+/* 16 sub-block scales (int16) of a 256-block, S: for the pass over elements 128 h + 32 p ..
+ * + 31, whose low lane (16 codes) is group 8 h + 2 p and high lane group 8 h + 2 p + 1, the
+ * multiplier with each lane's scale broadcast. */
+AVX2 static inline __m256i pass_scales(__m256i S, int h, int p)
+{
+    const __m256i vh = h ? _mm256_permute2x128_si256(S, S, 0x11) : _mm256_permute2x128_si256(S, S, 0x00);
+    const __m256i m = _mm256_set_m128i(_mm_set1_epi16((short)((4 * p + 3) << 8 | (4 * p + 2))),
+                                       _mm_set1_epi16((short)((4 * p + 1) << 8 | (4 * p))));
+    return _mm256_shuffle_epi8(vh, m);
+}
+
+/* Q3_K's 16 signed 6-bit scales as int16 (see q3k_scale), by whole-word masks. */
+AVX2 static inline __m256i q3k_scales16(const uint8_t *s)
+{
+    const uint32_t u0 = rd32(s), u1 = rd32(s + 4), u2 = rd32(s + 8);
+    const uint32_t lo4 = 0x0f0f0f0fu, lo2 = 0x03030303u;
+    const __m128i b = _mm_set_epi32((int)(((u1 >> 4) & lo4) | ((u2 >> 6) & lo2) << 4),
+                                    (int)(((u0 >> 4) & lo4) | ((u2 >> 4) & lo2) << 4),
+                                    (int)((u1 & lo4) | ((u2 >> 2) & lo2) << 4),
+                                    (int)((u0 & lo4) | (u2 & lo2) << 4));
+    return _mm256_cvtepi8_epi16(_mm_sub_epi8(b, _mm_set1_epi8(32)));
+}
+
+AVX2 static inline __m128i loadu128(const uint8_t *p)
+{
+    return _mm_loadu_si128((const __m128i *)(const void *)p);
+}
+
+AVX2 static float q2_k_dot_avx2(const uint8_t *w, const uint8_t *a, int64_t n)
+{
+    const __m256i m3 = _mm256_set1_epi8(3);
+    __m256 acc = _mm256_setzero_ps();
+    float mins = 0;
+    for (int64_t b = 0; b < n / QKK; b++, w += 84, a += AK_BYTES) {
+        const uint8_t *sc = w, *qs = w + 16, *q8 = a + 4;
+        const __m128i scb = loadu128(sc);
+        const __m256i S = _mm256_cvtepu8_epi16(_mm_and_si128(scb, _mm_set1_epi8(15)));
+        const __m256i M = _mm256_cvtepu8_epi16(_mm_and_si128(_mm_srli_epi16(scb, 4), _mm_set1_epi8(15)));
+        const int summs = hsum8i(_mm256_madd_epi16(M, loadu256(a + 260)));
+        __m256i sumi = _mm256_setzero_si256();
+        for (int h = 0; h < 2; h++) {
+            const __m256i bits = loadu256(qs + 32 * h);
+            for (int p = 0; p < 4; p++) {
+                __m256i c = _mm256_and_si256(_mm256_srli_epi16(bits, 2 * p), m3);
+                __m256i p16 = _mm256_maddubs_epi16(c, loadu256(q8 + 128 * h + 32 * p));
+                sumi = _mm256_add_epi32(sumi, _mm256_madd_epi16(p16, pass_scales(S, h, p)));
+            }
+        }
+        const float dx = rdf(a);
+        acc = _mm256_fmadd_ps(_mm256_set1_ps(dx * h2f_x(w + 80)), _mm256_cvtepi32_ps(sumi), acc);
+        mins += dx * h2f_x(w + 82) * (float)summs;
+    }
+    return hsum8(acc) - mins;
+}
+
+AVX2 static float q3_k_dot_avx2(const uint8_t *w, const uint8_t *a, int64_t n)
+{
+    const __m256i m3 = _mm256_set1_epi8(3), m1 = _mm256_set1_epi8(1), four = _mm256_set1_epi8(4);
+    __m256 acc = _mm256_setzero_ps();
+    for (int64_t b = 0; b < n / QKK; b++, w += 110, a += AK_BYTES) {
+        const uint8_t *qs = w + 32, *q8 = a + 4;
+        const __m256i S = q3k_scales16(w + 96);
+        const __m256i hbits = loadu256(w);
+        __m256i sumi = _mm256_setzero_si256();
+        for (int h = 0; h < 2; h++) {
+            const __m256i bits = loadu256(qs + 32 * h);
+            for (int p = 0; p < 4; p++) {
+                __m256i c = _mm256_and_si256(_mm256_srli_epi16(bits, 2 * p), m3);
+                __m256i hb = _mm256_and_si256(_mm256_srli_epi16(hbits, 4 * h + p), m1);
+                c = _mm256_or_si256(c, _mm256_slli_epi16(hb, 2)); /* code + 4 in 0..7 */
+                const __m256i y = loadu256(q8 + 128 * h + 32 * p);
+                __m256i p16 = _mm256_sub_epi16(_mm256_maddubs_epi16(c, y),
+                                               _mm256_maddubs_epi16(four, y));
+                sumi = _mm256_add_epi32(sumi, _mm256_madd_epi16(p16, pass_scales(S, h, p)));
+            }
+        }
+        acc = _mm256_fmadd_ps(_mm256_set1_ps(rdf(a) * h2f_x(w + 108)), _mm256_cvtepi32_ps(sumi),
+                              acc);
+    }
+    return hsum8(acc);
+}
+
+AVX2 static inline __attribute__((always_inline)) float k4_dot_avx2(const uint8_t *w, const uint8_t *a, int64_t n, int q5)
+{
+    const size_t bb = q5 ? 176 : 144;
+    const __m256i m4 = _mm256_set1_epi8(15), m1 = _mm256_set1_epi8(1);
+    __m256 acc = _mm256_setzero_ps(), accm = _mm256_setzero_ps();
+    for (int64_t b = 0; b < n / QKK; b++, w += bb, a += AK_BYTES) {
+        const uint8_t *ql = w + (q5 ? 48 : 16), *q8 = a + 4;
+        const __m256i hbits = q5 ? loadu256(w + 16) : _mm256_setzero_si256();
+        uint8_t sc[8], mn[8];
+        k4_unpack(w + 4, sc, mn);
+        __m256i sumi = _mm256_setzero_si256();
+        for (int j = 0; j < 4; j++) {
+            const __m256i bits = loadu256(ql + 32 * j);
+            __m256i lo = _mm256_and_si256(bits, m4);
+            __m256i hi = _mm256_and_si256(_mm256_srli_epi16(bits, 4), m4);
+            if (q5) {
+                lo = _mm256_or_si256(
+                    lo, _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(hbits, 2 * j), m1), 4));
+                hi = _mm256_or_si256(hi, _mm256_slli_epi16(
+                                             _mm256_and_si256(_mm256_srli_epi16(hbits, 2 * j + 1), m1), 4));
+            }
+            __m256i plo = _mm256_maddubs_epi16(lo, loadu256(q8 + 64 * j));
+            __m256i phi = _mm256_maddubs_epi16(hi, loadu256(q8 + 64 * j + 32));
+            sumi = _mm256_add_epi32(sumi, _mm256_madd_epi16(plo, _mm256_set1_epi16(sc[2 * j])));
+            sumi = _mm256_add_epi32(sumi, _mm256_madd_epi16(phi, _mm256_set1_epi16(sc[2 * j + 1])));
+        }
+        const float dx = rdf(a);
+        acc = _mm256_fmadd_ps(_mm256_set1_ps(dx * h2f_x(w)), _mm256_cvtepi32_ps(sumi), acc);
+        accm = _mm256_fmadd_ps(_mm256_set1_ps(dx * h2f_x(w + 2)),
+                               _mm256_cvtepi32_ps(k4_mins(mn, a)), accm);
+    }
+    return hsum8(acc) - hsum8(accm);
+}
+
+AVX2 static float q4_k_dot_avx2(const uint8_t *w, const uint8_t *a, int64_t n)
+{
+    return k4_dot_avx2(w, a, n, 0);
+}
+
+AVX2 static float q5_k_dot_avx2(const uint8_t *w, const uint8_t *a, int64_t n)
+{
+    return k4_dot_avx2(w, a, n, 1);
+}
+
+AVX2 static float q6_k_dot_avx2(const uint8_t *w, const uint8_t *a, int64_t n)
+{
+    const __m256i m4 = _mm256_set1_epi8(15), m3 = _mm256_set1_epi8(3);
+    const __m256i c32 = _mm256_set1_epi8(32);
+    __m256 acc = _mm256_setzero_ps();
+    for (int64_t b = 0; b < n / QKK; b++, w += 210, a += AK_BYTES) {
+        const __m256i S = _mm256_cvtepi8_epi16(loadu128(w + 192));
+        const uint8_t *q8 = a + 4;
+        __m256i sumi = _mm256_setzero_si256();
+        for (int h = 0; h < 2; h++) {
+            const __m256i qa = loadu256(w + 64 * h), qb = loadu256(w + 64 * h + 32);
+            const __m256i qh = loadu256(w + 128 + 32 * h);
+            for (int k = 0; k < 4; k++) {
+                __m256i src = (k & 1) ? qb : qa;
+                __m256i lo = k >> 1 ? _mm256_and_si256(_mm256_srli_epi16(src, 4), m4)
+                                    : _mm256_and_si256(src, m4);
+                __m256i hi = _mm256_and_si256(_mm256_srli_epi16(qh, 2 * k), m3);
+                __m256i q = _mm256_or_si256(lo, _mm256_slli_epi16(hi, 4));
+                const __m256i y = loadu256(q8 + 128 * h + 32 * k);
+                __m256i p16 =
+                    _mm256_sub_epi16(_mm256_maddubs_epi16(q, y), _mm256_maddubs_epi16(c32, y));
+                sumi = _mm256_add_epi32(sumi, _mm256_madd_epi16(p16, pass_scales(S, h, k)));
+            }
+        }
+        acc = _mm256_fmadd_ps(_mm256_set1_ps(rdf(a) * h2f_x(w + 208)), _mm256_cvtepi32_ps(sumi),
+                              acc);
+    }
+    return hsum8(acc);
+}
+
+AVX2 static float iq4_xs_dot_avx2(const uint8_t *w, const uint8_t *a, int64_t n)
+{
+    const __m128i kv128 = _mm_loadu_si128((const __m128i *)(const void *)kvalues_iq4nl);
+    const __m256i kv = _mm256_set_m128i(kv128, kv128);
+    __m256 acc = _mm256_setzero_ps();
+    for (int64_t b = 0; b < n / QKK; b++, w += 136, a += AK_BYTES) {
+        const unsigned sh = rd16(w + 2);
+        const uint8_t *sl = w + 4, *qs = w + 8, *q8 = a + 4;
+        __m256i sumi = _mm256_setzero_si256();
+        for (int s = 0; s < 8; s++) {
+            int ls = ((sl[s / 2] >> (4 * (s % 2))) & 15) | (int)((sh >> (2 * s)) & 3) << 4;
+            __m256i v = _mm256_shuffle_epi8(kv, nibbles(qs + 16 * s));
+            __m256i p16 = mul_i8_pairs(v, loadu256(q8 + 32 * s));
+            sumi = _mm256_add_epi32(sumi, _mm256_madd_epi16(p16, _mm256_set1_epi16((short)(ls - 32))));
+        }
+        acc = _mm256_fmadd_ps(_mm256_set1_ps(rdf(a) * h2f_x(w)), _mm256_cvtepi32_ps(sumi), acc);
+    }
+    return hsum8(acc);
+}
+
+AVX2 static float f32_dot_avx2(const uint8_t *w, const uint8_t *a, int64_t n)
+{
+    __m256 acc0 = _mm256_setzero_ps(), acc1 = _mm256_setzero_ps();
+    int64_t i = 0;
+    for (; i + 16 <= n; i += 16) {
+        acc0 = _mm256_fmadd_ps(_mm256_loadu_ps((const float *)(const void *)(w + 4 * i)),
+                               _mm256_loadu_ps((const float *)(const void *)(a + 4 * i)), acc0);
+        acc1 = _mm256_fmadd_ps(_mm256_loadu_ps((const float *)(const void *)(w + 4 * i + 32)),
+                               _mm256_loadu_ps((const float *)(const void *)(a + 4 * i + 32)), acc1);
+    }
+    float s = hsum8(_mm256_add_ps(acc0, acc1));
+    for (; i < n; i++)
+        s += rdf(w + 4 * i) * rdf(a + 4 * i);
+    return s;
+}
+
+AVX2 static float f16_dot_avx2(const uint8_t *w, const uint8_t *a, int64_t n)
+{
+    __m256 acc0 = _mm256_setzero_ps(), acc1 = _mm256_setzero_ps();
+    int64_t i = 0;
+    for (; i + 16 <= n; i += 16) {
+        __m256 w0 = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(const void *)(w + 2 * i)));
+        __m256 w1 = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(const void *)(w + 2 * i + 16)));
+        acc0 = _mm256_fmadd_ps(w0, _mm256_loadu_ps((const float *)(const void *)(a + 4 * i)), acc0);
+        acc1 = _mm256_fmadd_ps(w1, _mm256_loadu_ps((const float *)(const void *)(a + 4 * i + 32)), acc1);
+    }
+    float s = hsum8(_mm256_add_ps(acc0, acc1));
+    for (; i < n; i++)
+        s += h2f_x(w + 2 * i) * rdf(a + 4 * i);
+    return s;
+}
+
+AVX2 static float bf16_dot_avx2(const uint8_t *w, const uint8_t *a, int64_t n)
+{
+    __m256 acc = _mm256_setzero_ps();
+    int64_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+        __m256i u = _mm256_cvtepu16_epi32(_mm_loadu_si128((const __m128i *)(const void *)(w + 2 * i)));
+        __m256 wv = _mm256_castsi256_ps(_mm256_slli_epi32(u, 16));
+        acc = _mm256_fmadd_ps(wv, _mm256_loadu_ps((const float *)(const void *)(a + 4 * i)), acc);
+    }
+    float s = hsum8(acc);
+    for (; i < n; i++)
+        s += dt_bf16_to_fp32(rd16(w + 2 * i)) * rdf(a + 4 * i);
+    return s;
+}
+
+/* ---- AVX2 kernels over 4 activations at once (batched generation) ----------------------
+ * Each weight block is decoded once and dotted with the same block of 4 activations
+ * (a + v * st, v = 0..3); out[v] gets the 4 dots. */
+
+typedef void (*qdot4_fn)(const uint8_t *w, const uint8_t *a, size_t st, int64_t n, float *out);
+
+AVX2 static inline __attribute__((always_inline)) void
+legacy_dot4_avx2(uint32_t type, const uint8_t *w, const uint8_t *a, size_t st, int64_t n,
+                 float *out)
+{
+    const size_t bb = type == DT_GGML_Q4_0 || type == DT_GGML_IQ4_NL ? 18
+                      : type == DT_GGML_Q4_1                            ? 20
+                      : type == DT_GGML_Q5_0                            ? 22
+                      : type == DT_GGML_Q5_1                            ? 24
+                                                                        : 34;
+    /* unsigned codes (offset types and Q4_0/Q5_0, whose -8/-16 joins the offset term) */
+    const int has_min = type == DT_GGML_Q4_1 || type == DT_GGML_Q5_1 || type == DT_GGML_Q4_0 ||
+                        type == DT_GGML_Q5_0;
+    const __m256i ones = _mm256_set1_epi16(1);
+    const __m128i kv128 = _mm_loadu_si128((const __m128i *)(const void *)kvalues_iq4nl);
+    const __m256i kv = _mm256_set_m128i(kv128, kv128);
+    __m256 acc[4] = {_mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps(),
+                     _mm256_setzero_ps()};
+    float mins[4] = {0, 0, 0, 0};
+    for (int64_t b = 0; b < n / QK; b++, w += bb) {
+        __m256i c;
+        switch (type) {
+        case DT_GGML_Q4_0: c = nibbles(w + 2); break; /* offset via the sums, as above */
+        case DT_GGML_Q4_1: c = nibbles(w + 4); break;
+        case DT_GGML_Q5_0: c = _mm256_or_si256(nibbles(w + 6), bit5(rd32(w + 2))); break;
+        case DT_GGML_Q5_1: c = _mm256_or_si256(nibbles(w + 8), bit5(rd32(w + 4))); break;
+        case DT_GGML_Q8_0: c = loadu256(w + 2); break;
+        default: c = _mm256_shuffle_epi8(kv, nibbles(w + 2)); break;
+        }
+        const __m256i ac = has_min ? c : _mm256_sign_epi8(c, c);
+        const float dw = h2f_x(w);
+        const float mw = type == DT_GGML_Q4_1 || type == DT_GGML_Q5_1 ? h2f_x(w + 2)
+                         : type == DT_GGML_Q4_0                      ? -8.0f * dw
+                         : type == DT_GGML_Q5_0                      ? -16.0f * dw
+                                                                     : 0.0f;
+        for (int v = 0; v < 4; v++) {
+            const uint8_t *av = a + (size_t)v * st + (size_t)b * A32_BYTES;
+            const __m256i y = loadu256(av + 8);
+            const __m256i p16 = _mm256_maddubs_epi16(ac, has_min ? y : _mm256_sign_epi8(y, c));
+            acc[v] = _mm256_fmadd_ps(_mm256_set1_ps(dw * rdf(av)),
+                                     _mm256_cvtepi32_ps(_mm256_madd_epi16(p16, ones)), acc[v]);
+            if (has_min)
+                mins[v] += mw * rdf(av + 4);
+        }
+    }
+    for (int v = 0; v < 4; v++)
+        out[v] = hsum8(acc[v]) + mins[v];
+}
+
+#define LEGACY4(name, T)                                                                       \
+    AVX2 static void name##_dot4_avx2(const uint8_t *w, const uint8_t *a, size_t st, int64_t n, \
+                                      float *out)                                              \
+    {                                                                                          \
+        legacy_dot4_avx2(T, w, a, st, n, out);                                                 \
+    }
+LEGACY4(q4_0, DT_GGML_Q4_0)
+LEGACY4(q4_1, DT_GGML_Q4_1)
+LEGACY4(q5_0, DT_GGML_Q5_0)
+LEGACY4(q5_1, DT_GGML_Q5_1)
+LEGACY4(q8_0, DT_GGML_Q8_0)
+LEGACY4(iq4_nl, DT_GGML_IQ4_NL)
+
+AVX2 static inline __attribute__((always_inline)) void
+k4_dot4_avx2(const uint8_t *w, const uint8_t *a, size_t st, int64_t n, float *out, int q5)
+{
+    const size_t bb = q5 ? 176 : 144;
+    const __m256i m4 = _mm256_set1_epi8(15), m1 = _mm256_set1_epi8(1);
+    __m256 acc[4] = {_mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps(),
+                     _mm256_setzero_ps()};
+    __m256 accm[4] = {_mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps(),
+                      _mm256_setzero_ps()};
+    for (int64_t b = 0; b < n / QKK; b++, w += bb) {
+        const uint8_t *ql = w + (q5 ? 48 : 16);
+        const __m256i hbits = q5 ? loadu256(w + 16) : _mm256_setzero_si256();
+        uint8_t sc[8], mn[8];
+        k4_unpack(w + 4, sc, mn);
+        __m256i sumi[4] = {_mm256_setzero_si256(), _mm256_setzero_si256(), _mm256_setzero_si256(),
+                           _mm256_setzero_si256()};
+        for (int j = 0; j < 4; j++) {
+            const __m256i bits = loadu256(ql + 32 * j);
+            __m256i lo = _mm256_and_si256(bits, m4);
+            __m256i hi = _mm256_and_si256(_mm256_srli_epi16(bits, 4), m4);
+            if (q5) {
+                lo = _mm256_or_si256(
+                    lo, _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(hbits, 2 * j), m1), 4));
+                hi = _mm256_or_si256(hi, _mm256_slli_epi16(
+                                             _mm256_and_si256(_mm256_srli_epi16(hbits, 2 * j + 1), m1), 4));
+            }
+            const __m256i s0 = _mm256_set1_epi16((short)sc[2 * j]);
+            const __m256i s1 = _mm256_set1_epi16((short)sc[2 * j + 1]);
+            for (int v = 0; v < 4; v++) {
+                const uint8_t *q8 = a + (size_t)v * st + (size_t)b * AK_BYTES + 4;
+                __m256i plo = _mm256_maddubs_epi16(lo, loadu256(q8 + 64 * j));
+                __m256i phi = _mm256_maddubs_epi16(hi, loadu256(q8 + 64 * j + 32));
+                sumi[v] = _mm256_add_epi32(sumi[v], _mm256_add_epi32(_mm256_madd_epi16(plo, s0),
+                                                                     _mm256_madd_epi16(phi, s1)));
+            }
+        }
+        const float d = h2f_x(w), dmin = h2f_x(w + 2);
+        for (int v = 0; v < 4; v++) {
+            const uint8_t *av = a + (size_t)v * st + (size_t)b * AK_BYTES;
+            const float dx = rdf(av);
+            acc[v] = _mm256_fmadd_ps(_mm256_set1_ps(dx * d), _mm256_cvtepi32_ps(sumi[v]), acc[v]);
+            accm[v] = _mm256_fmadd_ps(_mm256_set1_ps(dx * dmin), _mm256_cvtepi32_ps(k4_mins(mn, av)),
+                                      accm[v]);
+        }
+    }
+    for (int v = 0; v < 4; v++)
+        out[v] = hsum8(acc[v]) - hsum8(accm[v]);
+}
+
+AVX2 static void q4_k_dot4_avx2(const uint8_t *w, const uint8_t *a, size_t st, int64_t n,
+                                float *out)
+{
+    k4_dot4_avx2(w, a, st, n, out, 0);
+}
+
+AVX2 static void q5_k_dot4_avx2(const uint8_t *w, const uint8_t *a, size_t st, int64_t n,
+                                float *out)
+{
+    k4_dot4_avx2(w, a, st, n, out, 1);
+}
+
+AVX2 static void q6_k_dot4_avx2(const uint8_t *w, const uint8_t *a, size_t st, int64_t n,
+                                float *out)
+{
+    const __m256i m4 = _mm256_set1_epi8(15), m3 = _mm256_set1_epi8(3);
+    const __m256i c32 = _mm256_set1_epi8(32);
+    __m256 acc[4] = {_mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps(),
+                     _mm256_setzero_ps()};
+    for (int64_t b = 0; b < n / QKK; b++, w += 210) {
+        const __m256i S = _mm256_cvtepi8_epi16(loadu128(w + 192));
+        __m256i sumi[4] = {_mm256_setzero_si256(), _mm256_setzero_si256(), _mm256_setzero_si256(),
+                           _mm256_setzero_si256()};
+        for (int h = 0; h < 2; h++) {
+            const __m256i qa = loadu256(w + 64 * h), qb = loadu256(w + 64 * h + 32);
+            const __m256i qh = loadu256(w + 128 + 32 * h);
+            for (int k = 0; k < 4; k++) {
+                __m256i src = (k & 1) ? qb : qa;
+                __m256i lo = k >> 1 ? _mm256_and_si256(_mm256_srli_epi16(src, 4), m4)
+                                    : _mm256_and_si256(src, m4);
+                __m256i hi = _mm256_and_si256(_mm256_srli_epi16(qh, 2 * k), m3);
+                const __m256i q = _mm256_or_si256(lo, _mm256_slli_epi16(hi, 4));
+                const __m256i scv = pass_scales(S, h, k);
+                for (int v = 0; v < 4; v++) {
+                    const __m256i y =
+                        loadu256(a + (size_t)v * st + (size_t)b * AK_BYTES + 4 + 128 * h + 32 * k);
+                    __m256i p16 = _mm256_sub_epi16(_mm256_maddubs_epi16(q, y),
+                                                   _mm256_maddubs_epi16(c32, y));
+                    sumi[v] = _mm256_add_epi32(sumi[v], _mm256_madd_epi16(p16, scv));
+                }
+            }
+        }
+        const float d = h2f_x(w + 208);
+        for (int v = 0; v < 4; v++)
+            acc[v] = _mm256_fmadd_ps(_mm256_set1_ps(rdf(a + (size_t)v * st + (size_t)b * AK_BYTES) * d),
+                                     _mm256_cvtepi32_ps(sumi[v]), acc[v]);
+    }
+    for (int v = 0; v < 4; v++)
+        out[v] = hsum8(acc[v]);
+}
+
+/* F32 / F16 rows: n a multiple of 8 (the callers' rows are; others use the single kernel). */
+AVX2 static inline __attribute__((always_inline)) void
+float_dot4_avx2(const uint8_t *w, const uint8_t *a, size_t st, int64_t n, float *out, int f16)
+{
+    __m256 acc[4] = {_mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps(),
+                     _mm256_setzero_ps()};
+    for (int64_t i = 0; i < n; i += 8) {
+        const __m256 wv =
+            f16 ? _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(const void *)(w + 2 * i)))
+                : _mm256_loadu_ps((const float *)(const void *)(w + 4 * i));
+        for (int v = 0; v < 4; v++)
+            acc[v] = _mm256_fmadd_ps(
+                wv, _mm256_loadu_ps((const float *)(const void *)(a + (size_t)v * st + 4 * (size_t)i)),
+                acc[v]);
+    }
+    for (int v = 0; v < 4; v++)
+        out[v] = hsum8(acc[v]);
+}
+
+AVX2 static void f32_dot4_avx2(const uint8_t *w, const uint8_t *a, size_t st, int64_t n, float *out)
+{
+    float_dot4_avx2(w, a, st, n, out, 0);
+}
+
+AVX2 static void f16_dot4_avx2(const uint8_t *w, const uint8_t *a, size_t st, int64_t n, float *out)
+{
+    float_dot4_avx2(w, a, st, n, out, 1);
+}
+
+AVX2 static void q2_k_dot4_avx2(const uint8_t *w, const uint8_t *a, size_t st, int64_t n,
+                                float *out)
+{
+    const __m256i m3 = _mm256_set1_epi8(3);
+    __m256 acc[4] = {_mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps(),
+                     _mm256_setzero_ps()};
+    float mins[4] = {0, 0, 0, 0};
+    for (int64_t b = 0; b < n / QKK; b++, w += 84) {
+        const uint8_t *qs = w + 16;
+        const __m128i scb = loadu128(w);
+        const __m256i S = _mm256_cvtepu8_epi16(_mm_and_si128(scb, _mm_set1_epi8(15)));
+        const __m256i M = _mm256_cvtepu8_epi16(_mm_and_si128(_mm_srli_epi16(scb, 4), _mm_set1_epi8(15)));
+        __m256i sumi[4] = {_mm256_setzero_si256(), _mm256_setzero_si256(), _mm256_setzero_si256(),
+                           _mm256_setzero_si256()};
+        for (int h = 0; h < 2; h++) {
+            const __m256i bits = loadu256(qs + 32 * h);
+            for (int p = 0; p < 4; p++) {
+                const __m256i c = _mm256_and_si256(_mm256_srli_epi16(bits, 2 * p), m3);
+                const __m256i scv = pass_scales(S, h, p);
+                for (int v = 0; v < 4; v++) {
+                    const uint8_t *q8 = a + (size_t)v * st + (size_t)b * AK_BYTES + 4;
+                    __m256i p16 = _mm256_maddubs_epi16(c, loadu256(q8 + 128 * h + 32 * p));
+                    sumi[v] = _mm256_add_epi32(sumi[v], _mm256_madd_epi16(p16, scv));
+                }
+            }
+        }
+        const float d = h2f_x(w + 80), dmin = h2f_x(w + 82);
+        for (int v = 0; v < 4; v++) {
+            const uint8_t *av = a + (size_t)v * st + (size_t)b * AK_BYTES;
+            const int summs = hsum8i(_mm256_madd_epi16(M, loadu256(av + 260)));
+            const float dx = rdf(av);
+            acc[v] = _mm256_fmadd_ps(_mm256_set1_ps(dx * d), _mm256_cvtepi32_ps(sumi[v]), acc[v]);
+            mins[v] += dx * dmin * (float)summs;
+        }
+    }
+    for (int v = 0; v < 4; v++)
+        out[v] = hsum8(acc[v]) - mins[v];
+}
+
+AVX2 static void q3_k_dot4_avx2(const uint8_t *w, const uint8_t *a, size_t st, int64_t n,
+                                float *out)
+{
+    const __m256i m3 = _mm256_set1_epi8(3), m1 = _mm256_set1_epi8(1), four = _mm256_set1_epi8(4);
+    __m256 acc[4] = {_mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps(),
+                     _mm256_setzero_ps()};
+    for (int64_t b = 0; b < n / QKK; b++, w += 110) {
+        const uint8_t *qs = w + 32;
+        const __m256i S = q3k_scales16(w + 96);
+        const __m256i hbits = loadu256(w);
+        __m256i sumi[4] = {_mm256_setzero_si256(), _mm256_setzero_si256(), _mm256_setzero_si256(),
+                           _mm256_setzero_si256()};
+        for (int h = 0; h < 2; h++) {
+            const __m256i bits = loadu256(qs + 32 * h);
+            for (int p = 0; p < 4; p++) {
+                __m256i c = _mm256_and_si256(_mm256_srli_epi16(bits, 2 * p), m3);
+                __m256i hb = _mm256_and_si256(_mm256_srli_epi16(hbits, 4 * h + p), m1);
+                c = _mm256_or_si256(c, _mm256_slli_epi16(hb, 2));
+                const __m256i scv = pass_scales(S, h, p);
+                for (int v = 0; v < 4; v++) {
+                    const __m256i y =
+                        loadu256(a + (size_t)v * st + (size_t)b * AK_BYTES + 4 + 128 * h + 32 * p);
+                    __m256i p16 = _mm256_sub_epi16(_mm256_maddubs_epi16(c, y),
+                                                   _mm256_maddubs_epi16(four, y));
+                    sumi[v] = _mm256_add_epi32(sumi[v], _mm256_madd_epi16(p16, scv));
+                }
+            }
+        }
+        const float d = h2f_x(w + 108);
+        for (int v = 0; v < 4; v++)
+            acc[v] = _mm256_fmadd_ps(_mm256_set1_ps(rdf(a + (size_t)v * st + (size_t)b * AK_BYTES) * d),
+                                     _mm256_cvtepi32_ps(sumi[v]), acc[v]);
+    }
+    for (int v = 0; v < 4; v++)
+        out[v] = hsum8(acc[v]);
+}
+
+AVX2 static void iq4_xs_dot4_avx2(const uint8_t *w, const uint8_t *a, size_t st, int64_t n,
+                                  float *out)
+{
+    const __m128i kv128 = _mm_loadu_si128((const __m128i *)(const void *)kvalues_iq4nl);
+    const __m256i kv = _mm256_set_m128i(kv128, kv128);
+    __m256 acc[4] = {_mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps(),
+                     _mm256_setzero_ps()};
+    for (int64_t b = 0; b < n / QKK; b++, w += 136) {
+        const unsigned sh = rd16(w + 2);
+        const uint8_t *sl = w + 4, *qs = w + 8;
+        __m256i sumi[4] = {_mm256_setzero_si256(), _mm256_setzero_si256(), _mm256_setzero_si256(),
+                           _mm256_setzero_si256()};
+        for (int s = 0; s < 8; s++) {
+            int ls = ((sl[s / 2] >> (4 * (s % 2))) & 15) | (int)((sh >> (2 * s)) & 3) << 4;
+            const __m256i vals = _mm256_shuffle_epi8(kv, nibbles(qs + 16 * s));
+            const __m256i av = _mm256_sign_epi8(vals, vals);
+            const __m256i scv = _mm256_set1_epi16((short)(ls - 32));
+            for (int v = 0; v < 4; v++) {
+                const __m256i y = loadu256(a + (size_t)v * st + (size_t)b * AK_BYTES + 4 + 32 * s);
+                __m256i p16 = _mm256_maddubs_epi16(av, _mm256_sign_epi8(y, vals));
+                sumi[v] = _mm256_add_epi32(sumi[v], _mm256_madd_epi16(p16, scv));
+            }
+        }
+        const float d = h2f_x(w);
+        for (int v = 0; v < 4; v++)
+            acc[v] = _mm256_fmadd_ps(_mm256_set1_ps(rdf(a + (size_t)v * st + (size_t)b * AK_BYTES) * d),
+                                     _mm256_cvtepi32_ps(sumi[v]), acc[v]);
+    }
+    for (int v = 0; v < 4; v++)
+        out[v] = hsum8(acc[v]);
+}
+
+AVX2 static void bf16_dot4_avx2(const uint8_t *w, const uint8_t *a, size_t st, int64_t n,
+                                float *out)
+{
+    __m256 acc[4] = {_mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps(),
+                     _mm256_setzero_ps()};
+    for (int64_t i = 0; i < n; i += 8) {
+        __m256i u = _mm256_cvtepu16_epi32(_mm_loadu_si128((const __m128i *)(const void *)(w + 2 * i)));
+        const __m256 wv = _mm256_castsi256_ps(_mm256_slli_epi32(u, 16));
+        for (int v = 0; v < 4; v++)
+            acc[v] = _mm256_fmadd_ps(
+                wv, _mm256_loadu_ps((const float *)(const void *)(a + (size_t)v * st + 4 * (size_t)i)),
+                acc[v]);
+    }
+    for (int v = 0; v < 4; v++)
+        out[v] = hsum8(acc[v]);
+}
+#endif
+
+/* ---- dispatch -------------------------------------------------------------------------- */
+
+struct kernel {
+    uint32_t type;
+    qdot_fn c;
+    qdot_fn avx2;
+#ifdef DT_QDOT_AVX2
+    qdot4_fn avx2_4; /* 4 activations at once, or NULL */
+#endif
+};
+
+#ifdef DT_QDOT_AVX2
+#define K(t, name) {t, name##_dot_c, name##_dot_avx2, NULL}
+#define K4(t, name) {t, name##_dot_c, name##_dot_avx2, name##_dot4_avx2}
+#else
+#define K(t, name) {t, name##_dot_c, NULL}
+#define K4(t, name) {t, name##_dot_c, NULL}
+#endif
+
+static const struct kernel kernels[] = {
+    K4(DT_GGML_F32, f32),   K4(DT_GGML_F16, f16),   K4(DT_GGML_BF16, bf16),
+    K4(DT_GGML_Q4_0, q4_0), K4(DT_GGML_Q4_1, q4_1), K4(DT_GGML_Q5_0, q5_0),
+    K4(DT_GGML_Q5_1, q5_1), K4(DT_GGML_Q8_0, q8_0), K4(DT_GGML_IQ4_NL, iq4_nl),
+    K4(DT_GGML_Q2_K, q2_k), K4(DT_GGML_Q3_K, q3_k), K4(DT_GGML_Q4_K, q4_k),
+    K4(DT_GGML_Q5_K, q5_k), K4(DT_GGML_Q6_K, q6_k), K4(DT_GGML_IQ4_XS, iq4_xs),
+};
+
+/* 1 when the CPU has AVX2 and FMA (F16C comes with them); asked once, then cached. */
+static int use_avx2(void)
+{
+#ifdef DT_QDOT_AVX2
+    static int cached = -1;
+    int v = __atomic_load_n(&cached, __ATOMIC_RELAXED);
+    if (v < 0) {
+        __builtin_cpu_init();
+        v = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+        __atomic_store_n(&cached, v, __ATOMIC_RELAXED);
+    }
+    return v;
+#else
+    return 0;
+#endif
+}
+
+static int portable_forced;
+
+void dt_qdot_force_portable(int on)
+{
+    __atomic_store_n(&portable_forced, on, __ATOMIC_RELAXED);
+}
+
+static const struct kernel *kernel_entry(uint32_t wtype)
+{
+    for (size_t i = 0; i < sizeof kernels / sizeof kernels[0]; i++)
+        if (kernels[i].type == wtype)
+            return &kernels[i];
+    return NULL;
+}
+
+static int avx2_on(void)
+{
+    return use_avx2() && !__atomic_load_n(&portable_forced, __ATOMIC_RELAXED);
+}
+
+static qdot_fn kernel_for(uint32_t wtype)
+{
+    const struct kernel *k = kernel_entry(wtype);
+    if (!k)
+        return NULL;
+    return k->avx2 && avx2_on() ? k->avx2 : k->c;
+}
+
+float dt_qdot(uint32_t wtype, const void *row, const void *qx, int64_t n)
+{
+    qdot_fn f = kernel_for(wtype);
+    return f ? f(row, qx, n) : 0.0f;
+}
+
+void dt_qdot_matvec(uint32_t wtype, const void *w, size_t row_bytes, int64_t n_rows, int64_t n,
+                    const void *qx, size_t qx_stride, int n_vec, float *y, size_t y_stride)
+{
+    qdot_fn f = kernel_for(wtype);
+    const uint8_t *wb = w, *xb = qx;
+    int v0 = 0;
+#ifdef DT_QDOT_AVX2
+    const struct kernel *k = kernel_entry(wtype);
+    qdot4_fn f4 = k && k->avx2_4 && avx2_on() && n % 8 == 0 ? k->avx2_4 : NULL;
+    /* groups of 4 activations share each decoded weight block; rows outer, so a row is
+     * streamed from memory once for all of them */
+    if (f4 && n_vec >= 4) {
+        for (int64_t r = 0; r < n_rows; r++) {
+            const uint8_t *row = wb + (size_t)r * row_bytes;
+            for (int v = 0; v + 4 <= n_vec; v += 4) {
+                float o[4];
+                f4(row, xb + (size_t)v * qx_stride, qx_stride, n, o);
+                for (int j = 0; j < 4; j++)
+                    y[(size_t)(v + j) * y_stride + (size_t)r] = o[j];
+            }
+            for (int v = n_vec - n_vec % 4; v < n_vec; v++)
+                y[(size_t)v * y_stride + (size_t)r] = f(row, xb + (size_t)v * qx_stride, n);
+        }
+        return;
+    }
+#endif
+    for (int64_t r = 0; r < n_rows; r++) {
+        const uint8_t *row = wb + (size_t)r * row_bytes;
+        for (int v = v0; v < n_vec; v++)
+            y[(size_t)v * y_stride + (size_t)r] = f ? f(row, xb + (size_t)v * qx_stride, n) : 0.0f;
+    }
+}
