@@ -1,14 +1,17 @@
 /*
- * Loader for Hugging Face tokenizer.json files (the `tokenizers` library format), parsed with
- * cJSON.
+ * Loader for Hugging Face tokenizer.json files (the `tokenizers` library format).
  *
- * Supported: model.type "BPE" with vocab {text: id} and merges as "a b" strings or [a, b]
- * pairs; added_tokens (special -> CONTROL, otherwise USER_DEFINED); pre_tokenizer ByteLevel,
- * Split (Regex or String pattern, Isolated behaviour), Digits, and Sequence of those. A
- * tokenizer with a ByteLevel pre-tokenizer or decoder is byte-level BPE; one with Metaspace or
- * a normalizer that replaces " " with "▁" is SentencePiece-style, encoded with the SPM merge
- * loop using -rank of the merge that makes each token as its score. Normalizers of byte-level
- * tokenizers (Qwen2's NFC) are ignored, as llama.cpp does. Everything else is DT_EUNSUPPORTED.
+ * model.vocab and model.merges are read by tokenizer_json_fast.c (jsmn), everything else with
+ * cJSON. The normalizer and pre_tokenizer are compiled into struct dt_hf (tokenizer_hf.c runs
+ * them), every component named by its JSON path when it is refused
+ * ("normalizer.normalizers[1].type 'Precompiled' is not supported"). Supported: model.type
+ * "BPE" (merges as "a b" strings or [a, b] pairs, ranks by list position as the library's
+ * MergeMap; byte_fallback, ignore_merges, continuing_subword_prefix, end_of_word_suffix,
+ * unk_token, fuse_unk; dropout null or 0), added_tokens with their special / normalized /
+ * lstrip / rstrip / single_word flags, the normalizers and pre-tokenizers listed in
+ * tokenizer_hf.c. The kind (for token bytes and decoding) follows the scheme: ByteLevel
+ * anywhere -> byte-level BPE; Metaspace, Replace(" " -> "▁"), byte fallback -> SentencePiece
+ * style (▁ is a space, <0xXX> a byte); otherwise tokens are their own text.
  *
  * The file is untrusted: ids must be integers in range, texts strings, merges pairs of known
  * tokens; sizes are capped (DT_TOK_MAX_VOCAB, DT_TOK_MAX_MERGES, 512 MB of JSON). BOS/EOS come
