@@ -7,7 +7,10 @@
 #include "cli/commands.h"
 #include "infer/model.h"
 #include "detect/compare.h"
+#include "reports/answers.h"
+#include "infer/chat_template.h"
 #include "reports/compare_out.h"
+#include "reports/panel.h"
 #include "reports/store.h"
 #include "util/alloc.h"
 #include "util/file.h"
@@ -25,10 +28,11 @@
 static const char compare_usage[] =
     "distiltrace compare --teacher T|--teacher-transcripts F "
     "--suspect S|--suspect-transcripts F [--control C|--control-transcripts F]... "
-    "[--candidate T2]... [--chat-template STR] [--db D | --no-db] [--json] [--alpha A] "
+    "[--candidate T2]... [--chat-template STR] [--chat-date YYYY-MM-DD] [--db D | --no-db] [--json] [--alpha A] "
     "[--seed S] [--threads N] [--identity-probes N] [--chat-probes N] [--text-probes N] "
     "[--samples N] [--temperature T] [--identity-corpus F] [--chat-corpus F] [--text-corpus F] "
-    "[--watermark-key K [--watermark-gamma G]] [--quiet]\n"
+    "[--watermark-key K [--watermark-gamma G]] [--panel P.db]... [--quiet]\n"
+    "--panel P.db (from `distiltrace panel add`) adds every member of the panel as a control.\n"
     "Any party may be an OpenAI-compatible endpoint instead: --teacher-endpoint URL\n"
     "--teacher-api-model NAME (likewise --suspect-, --control-, --candidate-), with\n"
     "[--api-key-env VAR (default OPENAI_API_KEY)] [--concurrency N] [--rps R] [--retries N]\n"
@@ -69,7 +73,7 @@ static void print_text(const struct dt_compare_result *r, const struct dt_compar
      * inconclusive, green independent */
     const char *nc = getenv("NO_COLOR");
     int colour = isatty(1) && !(nc && nc[0]);
-    enum dt_relation rel = o->verdict.relation;
+    enum dt_relation rel = r->relation;
     const char *on = !colour                        ? ""
                      : rel == DT_REL_INDEPENDENT    ? "\033[32m"
                      : rel == DT_REL_INCONCLUSIVE   ? "\033[33m"
@@ -90,7 +94,7 @@ static void print_text(const struct dt_compare_result *r, const struct dt_compar
                    dt_relation_name(c->verdict.relation), fmt_p(c->verdict.p_value, pb, sizeof pb),
                    t == r->i_best ? "   <- attributed" : "");
         }
-        printf("\n");
+        printf("attribution: %s\n\n", r->attribution.reason);
     }
     printf("%-22s %-10s %10s %10s %10s  %s\n", "signal", "class", "suspect", "p", "p(Holm)", "");
     for (size_t i = 0; i < o->n_ms; i++) {
@@ -112,6 +116,9 @@ static void print_text(const struct dt_compare_result *r, const struct dt_compar
     printf("\n%zu identity, %zu chat and %zu text probes (%s); %.1f s",
            r->n_prompts[DT_SET_IDENTITY], r->n_prompts[DT_SET_CHAT], r->n_prompts[DT_SET_TEXT],
            r->probe_source, r->seconds_total);
+    if (r->n_answers_reused)
+        printf("; %zu answers read from stores, %zu generated", r->n_answers_reused,
+               r->n_answers_generated);
     if (run_id > 0)
         printf("; run %lld recorded in %s", (long long)run_id, db);
     printf("\n");
@@ -133,6 +140,159 @@ static int push_input(const char *cmd, struct dt_compare_input *list, size_t *n,
     return 0;
 }
 
+/* ---- control panels (reports/panel.h) ---- */
+
+#define MAX_PANELS 8
+
+struct panel_member_in {
+    char *name, *location, *chat_template, *xxh128, *sha256, *source;
+    int64_t model_id;
+    struct dt_store *panel;
+};
+
+struct panel_load {
+    struct panel_member_in *m;
+    size_t n;
+    struct dt_store *panel;
+    struct dt_error *err;
+};
+
+static char *dup_or_null(const char *s)
+{
+    return s ? dt_strdup(s) : NULL;
+}
+
+static int on_panel_member(void *ud, const struct dt_panel_member *pm)
+{
+    struct panel_load *l = ud;
+    if (l->n >= MAX_PARTIES)
+        return dt_error_set(l->err, DT_EINVAL, "at most %d controls, panel members included",
+                            MAX_PARTIES);
+    struct panel_member_in *m = &l->m[l->n++];
+    memset(m, 0, sizeof *m);
+    m->model_id = pm->model_id;
+    m->panel = l->panel;
+    if (!(m->name = dt_strdup(pm->name)) || !(m->location = dt_strdup(pm->location)) ||
+        !(m->source = dt_strdup(pm->source)) ||
+        (pm->chat_template && !(m->chat_template = dt_strdup(pm->chat_template))) ||
+        (pm->xxh128 && !(m->xxh128 = dup_or_null(pm->xxh128))) ||
+        (pm->sha256 && !(m->sha256 = dup_or_null(pm->sha256))))
+        return dt_error_set(l->err, DT_ENOMEM, "out of memory");
+    return 0;
+}
+
+static void panel_member_free(struct panel_member_in *m)
+{
+    dt_free(m->name);
+    dt_free(m->location);
+    dt_free(m->chat_template);
+    dt_free(m->xxh128);
+    dt_free(m->sha256);
+    dt_free(m->source);
+}
+
+struct panel_state {
+    struct dt_store **stores;
+    size_t n_stores;
+    struct panel_member_in *m;
+    size_t n;
+    struct dt_store_answers *caches;
+    struct dt_sample_set *sets;
+};
+
+static void panel_state_release(struct panel_state *ps)
+{
+    for (size_t k = 0; k < ps->n_stores; k++)
+        dt_store_close(ps->stores[k]);
+    for (size_t j = 0; j < ps->n; j++) {
+        panel_member_free(&ps->m[j]);
+        dt_sample_set_release(&ps->sets[j]);
+    }
+    dt_free(ps->m);
+    dt_free(ps->caches);
+    dt_free(ps->sets);
+}
+
+/* A member's weights take part when its file is still at the recorded path with the
+ * recorded SHA-256. */
+static int member_weights_present(const struct panel_member_in *m)
+{
+    char sha[65], xxh[33];
+    uint64_t size = 0;
+    struct dt_error e = {0};
+    if (strcmp(m->source, "local") || !m->sha256 || access(m->location, R_OK) != 0)
+        return 0;
+    return dt_store_hash_path(m->location, sha, xxh, &size, &e) == 0 && !strcmp(sha, m->sha256);
+}
+
+/* Makes every member of the loaded panels a control: local members with their weights (their
+ * answers read from the panel first), members whose weights are gone and transcript or
+ * endpoint members from their stored answers alone. */
+static int panel_controls(const char *cmd, struct panel_member_in *pm, size_t n_pm,
+                          struct dt_compare_input *controls, size_t *n_controls,
+                          struct dt_store_answers *caches, struct dt_sample_set *sets,
+                          struct dt_store *store, int64_t run_id, int quiet, struct dt_error *err)
+{
+    for (size_t j = 0; j < n_pm; j++) {
+        struct panel_member_in *m = &pm[j];
+        if (*n_controls >= MAX_PARTIES)
+            return dt_error_set(err, DT_EINVAL, "at most %d controls, panel members included",
+                                MAX_PARTIES);
+        struct dt_compare_input *in = &controls[(*n_controls)++];
+        memset(in, 0, sizeof *in);
+        in->name = m->name;
+        in->chat_template = m->chat_template;
+        if (!strcmp(m->source, "local")) {
+            int present = member_weights_present(m);
+            dt_store_answers_init(&caches[j], present ? store : NULL, run_id);
+            caches[j].read[0] = m->panel;
+            caches[j].read[DT_ANSWERS_MAX_READ - 1] = store;
+            if (m->xxh128)
+                snprintf(caches[j].model_xxh128, sizeof caches[j].model_xxh128, "%s", m->xxh128);
+            in->answers = &caches[j].src;
+            if (present)
+                in->model_path = m->location;
+            else if (!quiet)
+                fprintf(stderr,
+                        "distiltrace %s: panel member '%s': its model file is not at '%s' with "
+                        "the recorded SHA-256; its stored answers serve the text signals, the "
+                        "logit signals and generator preference treat it as API-only\n",
+                        cmd, m->name, m->location);
+        } else {
+            dt_sample_set_init(&sets[j]);
+            int rc = dt_panel_member_answers(m->panel, m->model_id, &sets[j], err);
+            if (rc)
+                return rc;
+            in->samples = &sets[j];
+        }
+    }
+    return 0;
+}
+
+/* Says (unless --quiet; the JSON's models[].answers_missing says it too) how many answers a
+ * panel member lacks (the panel was recorded with other probes,
+ * samples or settings and its weights are not there to fill them in). */
+static void panel_coverage(const char *cmd, const struct dt_compare_result *r, size_t first,
+                           size_t n)
+{
+    for (size_t j = first; j < first + n && j < r->n_controls; j++) {
+        const struct dt_party *pa = &r->parties[1 + j];
+        size_t want = 0, have = 0;
+        for (int s = 0; s < DT_SET_COUNT; s++) {
+            const struct dt_answers *a = &pa->answers[s];
+            size_t ns = (size_t)(a->n_samples > 0 ? a->n_samples : 1);
+            want += r->n_prompts[s] * ns;
+            for (size_t i = 0; a->text && i < a->n_probes * ns; i++)
+                have += a->text[i] != NULL;
+        }
+        if (have < want)
+            fprintf(stderr,
+                    "distiltrace %s: panel member '%s' has %zu of the %zu answers this compare "
+                    "asks for; it is compared on the probes it answered\n",
+                    cmd, pa->name, have, want);
+    }
+}
+
 static int run(int argc, char **argv, int attribute)
 {
     const char *cmd = attribute ? "attribute" : "compare";
@@ -152,6 +312,8 @@ static int run(int argc, char **argv, int attribute)
     static const char *const roles[4] = {"teacher", "suspect", "control", "candidate"};
     const char *key_env = "OPENAI_API_KEY";
     size_t n_eps = 0;
+    const char *panels[MAX_PANELS];
+    size_t n_panels = 0;
     dt_endpoint_options_init(&common);
     for (int i = 1; i < argc;) {
         int r;
@@ -277,6 +439,12 @@ static int run(int argc, char **argv, int attribute)
         } else if ((r = dt_cli_opt(cmd, argc, argv, &i, "--control-transcripts", &val)) != 0) {
             if (r < 0 || push_input(cmd, controls, &n_controls, NULL, val))
                 return DT_EXIT_USAGE;
+        } else if ((r = dt_cli_opt(cmd, argc, argv, &i, "--panel", &val)) != 0) {
+            if (r < 0)
+                return DT_EXIT_USAGE;
+            if (n_panels == MAX_PANELS)
+                return dt_cli_usage(cmd, "at most 8 panels");
+            panels[n_panels++] = val;
         } else if ((r = dt_cli_opt(cmd, argc, argv, &i, "--chat-template", &val)) != 0) {
             if (r < 0)
                 return DT_EXIT_USAGE;
@@ -285,6 +453,15 @@ static int run(int argc, char **argv, int attribute)
                 return DT_EXIT_USAGE;
             }
             p.chat_template = val;
+        } else if ((r = dt_cli_opt(cmd, argc, argv, &i, "--chat-date", &val)) != 0) {
+            if (r < 0)
+                return DT_EXIT_USAGE;
+            if (!dt_chat_date_valid(val)) {
+                fprintf(stderr, "distiltrace %s: --chat-date '%s' is not a YYYY-MM-DD day\n", cmd,
+                        val);
+                return DT_EXIT_USAGE;
+            }
+            p.chat_date = val;
         } else if ((r = dt_cli_opt(cmd, argc, argv, &i, "--db", &val)) != 0) {
             if (r < 0)
                 return DT_EXIT_USAGE;
@@ -387,6 +564,12 @@ static int run(int argc, char **argv, int attribute)
                 return DT_EXIT_INPUT;
             }
     }
+    for (size_t k = 0; k < n_panels; k++)
+        if (!dt_path_exists(panels[k])) {
+            fprintf(stderr, "distiltrace %s: cannot read panel '%s': no such file or directory\n",
+                    cmd, panels[k]);
+            return DT_EXIT_INPUT;
+        }
     struct dt_error err = {0};
     struct dt_store *store = NULL;
     int64_t run_id = 0;
@@ -404,9 +587,63 @@ static int run(int argc, char **argv, int attribute)
             return dt_cli_fail(&err);
         }
     }
+    /* Panels: every member becomes a control after the --control ones. */
+    struct dt_store *pstores[MAX_PANELS] = {NULL};
+    struct panel_member_in *pm = NULL;
+    struct dt_store_answers *pcaches = NULL;
+    struct dt_sample_set *psets = NULL;
+    size_t n_pm = 0, first_panel = n_controls;
+    rc = 0;
+    if (n_panels) {
+        pm = dt_calloc(MAX_PARTIES, sizeof *pm);
+        pcaches = dt_calloc(MAX_PARTIES, sizeof *pcaches);
+        psets = dt_calloc(MAX_PARTIES, sizeof *psets);
+        if (!pm || !pcaches || !psets)
+            rc = dt_error_set(&err, DT_ENOMEM, "out of memory");
+        for (size_t k = 0; k < n_panels && !rc; k++) {
+            if ((rc = dt_store_open_flags(panels[k], DT_STORE_NO_CREATE, &pstores[k], &err)))
+                break;
+            struct panel_load l = {pm, n_pm, pstores[k], &err};
+            rc = dt_panel_members_list(pstores[k], on_panel_member, &l, &err);
+            if (!rc && l.n == n_pm)
+                rc = dt_error_set(&err, DT_EINVAL, "panel '%s' has no members", panels[k]);
+            n_pm = l.n;
+        }
+        if (!rc)
+            rc = panel_controls(cmd, pm, n_pm, controls, &n_controls, pcaches, psets, store,
+                                run_id, quiet, &err);
+    }
+    /* Local models read the answers this store already holds for them (an interrupted or
+     * earlier run, a collect) and record every answer they generate, as they go. */
+    struct dt_store_answers *caches = NULL;
+    if (store) {
+        size_t n_all = 1 + n_controls + n_teachers, k = 0;
+        if (!(caches = dt_calloc(n_all, sizeof *caches))) {
+            dt_store_close(store);
+            fprintf(stderr, "distiltrace: out of memory\n");
+            return DT_EXIT_RESOURCE;
+        }
+        struct dt_compare_input *all[1 + 2 * MAX_PARTIES];
+        all[k++] = &suspect;
+        for (size_t j = 0; j < n_controls; j++)
+            all[k++] = &controls[j];
+        for (size_t j = 0; j < n_teachers; j++)
+            all[k++] = &teachers[j];
+        for (size_t j = 0; j < k; j++)
+            if (all[j]->model_path && !all[j]->transcripts_path && !all[j]->answers) {
+                dt_store_answers_init(&caches[j], store, run_id);
+                all[j]->answers = &caches[j].src;
+            }
+    }
     struct dt_compare_result res;
-    rc = dt_compare_run(teachers, n_teachers, &suspect, controls, n_controls, &p, &res, &err);
+    if (!rc)
+        rc = dt_compare_run(teachers, n_teachers, &suspect, controls, n_controls, &p, &res, &err);
     dt_progress_clear();
+    dt_free(caches);
+    /* the parties borrow the members' paths and names until the result is released */
+    struct panel_state ps = {pstores, n_panels, pm, n_pm, pcaches, psets};
+    if (!rc && n_pm && !quiet)
+        panel_coverage(cmd, &res, first_panel, n_pm);
     int status;
     if (rc) {
         status = dt_cli_fail(&err);
@@ -415,15 +652,17 @@ static int run(int argc, char **argv, int attribute)
             dt_store_run_end(store, run_id, status, &e2);
             dt_store_close(store);
         }
+        panel_state_release(&ps);
         return status;
     }
     if (store && (rc = dt_compare_store(store, run_id, &res, &p, &err)) != 0) {
         status = dt_cli_fail(&err);
         dt_compare_result_release(&res);
         dt_store_close(store);
+        panel_state_release(&ps);
         return status;
     }
-    enum dt_relation rel = res.outcomes[res.i_best].verdict.relation;
+    enum dt_relation rel = res.relation;
     status = (rel == DT_REL_SAME_WEIGHTS || rel == DT_REL_WEIGHT_DERIVED || rel == DT_REL_DISTILLED)
                  ? DT_EXIT_EVIDENCE
                  : DT_EXIT_OK;
@@ -447,6 +686,7 @@ static int run(int argc, char **argv, int attribute)
         dt_store_close(store);
     }
     dt_compare_result_release(&res);
+    panel_state_release(&ps);
     return status;
 }
 

@@ -27,6 +27,7 @@ const struct dt_command dt_commands[] = {
     {"report", cmd_report, "render a run's report (html, md, json, junit, sarif) or verify one"},
     {"collect", cmd_collect, "generate with a local model over a corpus into an evidence store"},
     {"watermark", cmd_watermark, "xxh64-kgw watermark: generate, detect, test suspects for radioactivity"},
+    {"panel", cmd_panel, "record control models' answers once (panel add/list/remove) for compare --panel"},
     {"serve", cmd_serve, "serve a local model over an OpenAI-compatible HTTP API"},
     {NULL, NULL, NULL},
 };

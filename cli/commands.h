@@ -45,5 +45,6 @@ int cmd_check_policy(int argc, char **argv);
 int cmd_collect(int argc, char **argv);
 int cmd_watermark(int argc, char **argv);
 int cmd_serve(int argc, char **argv);
+int cmd_panel(int argc, char **argv);
 
 #endif

@@ -32,6 +32,7 @@
     {"--candidate-endpoint", "URL", NULL, "a candidate teacher behind an endpoint", CGROUP}, \
     {"--candidate-api-model", "NAME", NULL, "the candidate endpoint's model name", NULL}, \
     {"--chat-template", "STR", "the model's own template", "chat format for models without one; {prompt} marks the message", NULL}, \
+    {"--chat-date", "YYYY-MM-DD", "2024-07-26", "the day strftime_now reports in chat templates", NULL}, \
     DB_OPT(NULL), \
     {"--no-db", NULL, NULL, "record nothing (no evidence store)", NULL}, \
     JSON_OPT, \
@@ -54,8 +55,38 @@
     {"--retries", "N", "6", "retries of a failed endpoint request", NULL}, \
     {"--timeout", "S", "60", "seconds before an endpoint request is retried", NULL}, \
     {"--quiet", NULL, NULL, "no progress or diagnostics on stderr", NULL}, \
+    {"--panel", "FILE", NULL, "a control panel (panel add): every member is a control (repeatable)", NULL}, \
     
 
+#define PLAN_OPTS \
+    {"--seed", "S", "1", "seed of the sampled answers (use the compare's)", NULL}, \
+    {"--identity-probes", "N", "40", "identity questions asked", NULL}, \
+    {"--chat-probes", "N", "60", "chat prompts asked", NULL}, \
+    {"--text-probes", "N", "40", "text continuations asked", NULL}, \
+    {"--samples", "N", "2", "answers per identity question", NULL}, \
+    {"--temperature", "T", "0.8", "sampling temperature of the answers", NULL}, \
+    {"--identity-corpus", "FILE", "built-in identity", "identity questions to use instead", NULL}, \
+    {"--chat-corpus", "FILE", "built-in chat", "chat prompts to use instead", NULL}, \
+    {"--text-corpus", "FILE", "built-in continuation", "text prompts to use instead", NULL},
+static const struct dt_cli_optdoc o_panel_add[] = {
+    {"--panel", "FILE", NULL, "the panel (an evidence store; created if needed)", "panel"},
+    {"--model", "MODEL", NULL, "a local control model: GGUF file or Hugging Face directory", "member"},
+    {"--transcripts", "FILE", NULL, "a control known through API transcripts (JSONL)", "member"},
+    {"--endpoint", "URL", NULL, "a control behind an OpenAI-compatible endpoint", "member"},
+    {"--api-model", "NAME", NULL, "the model name to ask the endpoint for", NULL},
+    {"--api-key-env", "VAR", "OPENAI_API_KEY", "environment variable holding the API key", NULL},
+    {"--name", "NAME", "the file name / API model", "the member's name (required with --transcripts)", NULL},
+    {"--chat-template", "STR", "the model's own template", "chat format for a model without one; {prompt} marks the message", NULL},
+    PLAN_OPTS
+    THREADS_OPT,
+    {"--quiet", NULL, NULL, "no progress on stderr", NULL},
+    END};
+static const struct dt_cli_optdoc o_panel_list[] = {
+    {"--panel", "FILE", NULL, "the panel", "panel"}, JSON_OPT, END};
+static const struct dt_cli_optdoc o_panel_remove[] = {
+    {"--panel", "FILE", NULL, "the panel", "panel"},
+    {"--name", "NAME", NULL, "the member to remove (with its answers)", "name"},
+    END};
 static const struct dt_cli_optdoc o_compare[] = {COMPARE_OPTS("teacher", NULL) END};
 static const struct dt_cli_optdoc o_attribute[] = {COMPARE_OPTS(NULL, "candidate") END};
 
@@ -329,6 +360,16 @@ const struct dt_cli_cmddoc dt_cli_docs[] = {
      "distiltrace runs list --db audit.db", o_runs, 0},
     {"runs show", "--db D RUN [--json]", "Shows one run.", "distiltrace runs show --db audit.db 3",
      o_runs, 1},
+    {"panel add", "--panel P (--model M | --transcripts F --name N | --endpoint URL --api-model NAME) [options]",
+     "Records a control model once, its identity (path, size, SHA-256, tokenizer) and its answers\n"
+     "to the probes a compare with the same options asks, so that `compare --panel P` uses it as\n"
+     "a control without regenerating them. Resumable: rerun an interrupted add.",
+     "distiltrace panel add --panel controls.db --model c1.gguf --chat-template '<|user|>{prompt}<|assistant|>'",
+     o_panel_add, 0},
+    {"panel list", "--panel P [--json]", "Lists a panel's members, their answers and settings.",
+     "distiltrace panel list --panel controls.db", o_panel_list, 0},
+    {"panel remove", "--panel P --name N", "Removes a member and its answers from a panel.",
+     "distiltrace panel remove --panel controls.db --name c1", o_panel_remove, 0},
     {"db check", "--db D [--json]", "Checks an evidence store's integrity and schema version.",
      "distiltrace db check --db audit.db", o_db_check, 0},
     {"db merge", "--db D --from D2 [--from D3...]",
@@ -585,7 +626,7 @@ int dt_cli_precheck(const struct dt_cli_cmddoc *d, int *argc, char ***argv)
     }
     out[n_out] = NULL;
     *argc = n_out;
-    *argv = out; /* lives until exit */
+    *argv = out; /* the caller frees it (free) after the command ran */
     return 0;
 }
 

@@ -38,7 +38,7 @@ void dt_cli_help_print(FILE *f, const struct dt_cli_cmddoc *d);
 /* Checks argv (the command's, argv[0] its name) against its table, splitting "--opt=VALUE"
  * into two arguments in place (argv must have room: *argc grows); returns 0, or prints one
  * line ("unknown option '--supect'; did you mean '--suspect'?", "missing --suspect") and
- * returns the exit status. */
+ * returns the exit status. On success *argv is a new array (free() it) of borrowed strings. */
 int dt_cli_precheck(const struct dt_cli_cmddoc *d, int *argc, char ***argv);
 /* The closest of candidates to s by edit distance (NULL when none is close). */
 const char *dt_cli_suggest(const char *s, const char *const *candidates, int n);

@@ -7,6 +7,7 @@
 #include "dt_version.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 static void usage(FILE *f)
@@ -133,10 +134,14 @@ int main(int argc, char **argv)
         }
     int n_words = 0;
     const struct dt_cli_cmddoc *d = dt_cli_doc_find(cargc, cargv, &n_words);
+    char **checked = NULL;
     if (d && (n_words == 2 || !print_subcommands(NULL, cargv[0]))) {
         int rc = dt_cli_precheck(d, &cargc, &cargv);
         if (rc)
             return rc;
+        checked = cargv;
     }
-    return c->fn(cargc, cargv);
+    int status = c->fn(cargc, cargv);
+    free(checked);
+    return status;
 }

@@ -3,6 +3,7 @@
  */
 #include "corpus/generate.h"
 
+#include "infer/chat_template.h"
 #include "infer/model.h"
 #include "infer/prompt.h"
 #include "infer/sampler.h"
@@ -54,7 +55,9 @@ int dt_sample_generate(struct dt_model *m, struct dt_session *sess, enum dt_prob
     struct gen_ctx g = {tok, out, NULL, 0, 0, 0, err};
     int n_ctx = dt_session_n_ctx(sess);
     const char *tmpl = kind == DT_PROBE_CHAT ? p->chat_template : NULL;
-    int rc = dt_prompt_encode(tok, tmpl, prompt, 0, &ids, &n_prompt, err);
+    int rc = kind == DT_PROBE_CHAT && p->chat
+                 ? dt_chat_template_encode(p->chat, tok, NULL, prompt, 0, &ids, &n_prompt, err)
+                 : dt_prompt_encode(tok, tmpl, prompt, 0, &ids, &n_prompt, err);
     if (rc)
         goto done;
     if (n_prompt == 0 || n_prompt >= (size_t)n_ctx) {

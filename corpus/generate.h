@@ -13,6 +13,7 @@
 
 #include "corpus/sample.h"
 
+struct dt_chat_template;
 struct dt_error;
 struct dt_model;
 struct dt_session;
@@ -25,6 +26,7 @@ struct dt_sample_gen_params {
     int top_k;                 /* <= 0: none */
     float top_p;               /* >= 1: none */
     uint64_t seed;
+    const struct dt_chat_template *chat; /* when set, chat probes are rendered by it instead */
 };
 
 /* Fills *out (initialised by the caller) with the answer to prompt. DT_EINVAL when the prompt

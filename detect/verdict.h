@@ -8,11 +8,18 @@
  *   weight-derived  the weights signal is significant and the suspect's weight correlation
  *                   exceeds every control's;
  *   distilled       at least one artifact signal (inherited identity, hallmark habits,
- *                   watermark radioactivity) is significant after Holm;
+ *                   watermark radioactivity) is significant after Holm, with at least three
+ *                   usable controls;
  *   inconclusive    only closeness signals are significant (an independent model trained on the
- *                   same data can be that close), or no control was available for the
- *                   control-referenced tests and nothing else decided, or too few probes;
- *   independent     nothing is significant.
+ *                   same data can be that close); or fewer than three usable controls; or a
+ *                   control had to be dropped from an artifact test; or the design (answers,
+ *                   controls) could not reach alpha for an artifact signal: the power fields
+ *                   and the rationale say which, and how many more answers or controls;
+ *   independent     nothing is significant and every artifact test could have been.
+ *
+ * Families: Holm runs over the signals that can accuse (weights and artifacts), so the chance
+ * of any false accusation is at most alpha; the closeness signals, which can only make a
+ * verdict inconclusive, are Holm-adjusted among themselves.
  */
 #ifndef DT_DETECT_VERDICT_H
 #define DT_DETECT_VERDICT_H
@@ -34,14 +41,18 @@ enum dt_relation {
 struct dt_signal_result {
     const struct dt_measurement *m; /* borrowed */
     int tested;                     /* 0: not applicable or informational */
-    char test[96];                  /* the test's name */
+    char test[128];                 /* the test's name */
     double p_value;                 /* raw one-sided p-value (NaN when untested) */
     double p_adjusted;              /* Holm-adjusted over the tested family */
     double log10_p, log10_p_adjusted; /* finite where the p-values underflow to 0 */
     double effect;                  /* effect size (test-specific, documented) */
     double ci_low, ci_high;         /* confidence interval of the effect (NaN when none) */
     int significant;                /* p_adjusted <= alpha */
+    size_t n_controls_used;         /* controls the test could use (behavioural signals) */
+    double log10_p_floor;           /* smallest raw p the design allows (log10); NaN: no floor */
 };
+
+#define DT_MIN_CONTROLS 3 /* fewer usable controls than this: no behavioural accusation */
 
 struct dt_verdict {
     enum dt_relation relation;
@@ -49,6 +60,16 @@ struct dt_verdict {
     double log10_p;                 /* its log10, finite where p_value underflows to 0 */
     double alpha;
     char rationale[1024];           /* plain-words reason, naming the evidence */
+    /* power: whether this design could have found what it looked for */
+    size_t n_controls_given;        /* controls passed in */
+    size_t n_controls_used;         /* fewest controls an artifact test could use */
+    size_t n_controls_dropped;      /* given minus used (a control without answers, ...) */
+    int underpowered;               /* an artifact test could not reach alpha with this design */
+    char underpowered_signal[48];   /* the first such signal */
+    double log10_p_floor;           /* its smallest reachable Holm-adjusted p (log10), else NaN */
+    uint64_t answers_needed;        /* answers per model that would reach alpha (0: none would) */
+    size_t controls_needed;         /* controls that would reach alpha with these answers (0: none) */
+    char power_note[320];           /* empty when the design was adequate */
     size_t n_signals;
     struct dt_signal_result *signals; /* owned, one per measurement, same order */
 };

@@ -513,6 +513,13 @@ done:
 int dt_habits_score(const struct dt_habits *habits, const char *text, size_t n_bytes,
                     struct dt_habits_result *out, unsigned char *matched, struct dt_error *err)
 {
+    return dt_habits_score_at(habits, text, n_bytes, out, matched, NULL, err);
+}
+
+int dt_habits_score_at(const struct dt_habits *habits, const char *text, size_t n_bytes,
+                       struct dt_habits_result *out, unsigned char *matched, size_t *first_word,
+                       struct dt_error *err)
+{
     struct dt_word *w = NULL;
     size_t n = 0;
     if (!habits || !out)
@@ -535,6 +542,8 @@ int dt_habits_score(const struct dt_habits *habits, const char *text, size_t n_b
                 while (j < m && w[i + j].hash == hb->word_hash[j])
                     j++;
                 hit = j == m;
+                if (hit && first_word)
+                    first_word[k] = i;
             }
         }
         if (matched)

@@ -87,5 +87,10 @@ struct dt_habits_result {
 /* Scores one text. matched (optional, habits->n bytes) receives a 0/1 per habit. */
 int dt_habits_score(const struct dt_habits *habits, const char *text, size_t n_bytes,
                     struct dt_habits_result *out, unsigned char *matched, struct dt_error *err);
+/* The same, and first_word (optional, habits->n entries) receives the word index where each
+ * matched habit starts, so that overlapping matches can be told to be one phrase. */
+int dt_habits_score_at(const struct dt_habits *habits, const char *text, size_t n_bytes,
+                       struct dt_habits_result *out, unsigned char *matched, size_t *first_word,
+                       struct dt_error *err);
 
 #endif

@@ -4,14 +4,14 @@
  * which test fits their data:
  *
  *   DT_TEST_PAIRED per-probe closeness scores for the suspect and each control (higher =
- *                  closer to the teacher); H0: the suspect is no closer to the teacher than
- *                  the closest control. A paired sign-flip test of the per-probe differences
- *                  against each control, combined as an intersection-union test (the suspect
- *                  must be closer than every control; p = the largest). Randomness: probes.
- *   DT_TEST_RATE   how often the suspect shows an artifact (hits / trials) against how often
- *                  each control does: one-sided Fisher's exact test against every control,
- *                  combined as an intersection-union test (the suspect must exceed each
- *                  control; p = the largest of the k p-values). Randomness: sampled answers.
+ *                  closer to the teacher). The verdict (detect/verdict.c) reduces each model to
+ *                  its mean score with its own sampling variance and runs the model-level
+ *                  predictive t test: H0, the suspect is one more independent model.
+ *                  Randomness: models, and probes within each.
+ *   DT_TEST_RATE   how often the suspect shows an artifact (hits / trials) and how often each
+ *                  control does: the same model-level test on arcsine-transformed rates
+ *                  (detect/tests.h dt_test_rate_models). Randomness: models, and sampled answers
+ *                  within each.
  *   DT_TEST_GIVEN  the signal has an exact null of its own (watermark binomial) and supplies
  *                  the p-value and the test's name.
  *   DT_TEST_NORMAL the signal supplies a z-score that is standard normal under its null

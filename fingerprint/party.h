@@ -45,6 +45,7 @@ struct dt_party {
     struct dt_model *model;         /* owned; NULL when only transcripts are available */
     const struct dt_tokenizer *tok; /* the model's tokenizer (borrowed) or NULL */
     char *chat_template;            /* owned "{prompt}" template, or NULL (raw prompts) */
+    struct dt_chat_template *chat;  /* owned: the chat format chat probes use, or NULL */
     struct dt_sample_set samples;   /* every answer, generated or imported (the evidence) */
     struct dt_answers answers[DT_SET_COUNT];
 };

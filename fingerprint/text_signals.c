@@ -305,6 +305,9 @@ static struct dt_text_set compact(const char **texts, size_t n)
  * exchangeable (the same function of one model's held-out answers and the other models'
  * selection answers).
  */
+/* Distinct teacher habits a model must reproduce on the held-out half for its answers to count. */
+#define HABITS_MIN_DISTINCT 2
+
 int dt_signal_habits_run(const struct dt_party *teacher, const struct dt_party *suspect,
                          const struct dt_party *const *controls, size_t n_controls, uint64_t seed,
                          struct dt_measurement *m, struct dt_error *err)
@@ -315,7 +318,8 @@ int dt_signal_habits_run(const struct dt_party *teacher, const struct dt_party *
     const char **texts = NULL;
     struct dt_text_set *msets = NULL, *others = NULL;
     struct dt_habits *habits = NULL;
-    unsigned char *keep = NULL, *matched = NULL;
+    unsigned char *keep = NULL, *matched = NULL, *seen = NULL;
+    size_t *at = NULL;
     int rc = 0;
     if (dt_measurement_alloc(m, n_controls, 0) != 0)
         return dt_error_set(err, DT_ENOMEM, "out of memory");
@@ -414,16 +418,53 @@ int dt_signal_habits_run(const struct dt_party *teacher, const struct dt_party *
         /* Rate on the held-out half. */
         const struct dt_party *p = j == 0 ? suspect : controls[j - 1];
         uint64_t hits = 0, total = 0;
+        size_t n_distinct = 0;
+        dt_free(seen);
+        seen = dt_calloc(habits->n ? habits->n : 1, 1);
+        if (!seen) {
+            rc = dt_error_set(err, DT_ENOMEM, "out of memory");
+            goto out;
+        }
+        dt_free(at);
+        if (!(at = dt_malloc_array(habits->n ? habits->n : 1, sizeof *at))) {
+            rc = dt_error_set(err, DT_ENOMEM, "out of memory");
+            goto out;
+        }
         for (size_t i = 0; i < n_test; i++) {
             const char *a = dt_party_answer(p, DT_SET_CHAT, test[i], 0);
             if (!a)
                 continue;
             struct dt_habits_result r;
-            if ((rc = dt_habits_score(habits, a, strlen(a), &r, matched, err)) != 0)
+            if ((rc = dt_habits_score_at(habits, a, strlen(a), &r, matched, at, err)) != 0)
                 goto out;
+            /* Matches that overlap in the answer are one phrase ("i m" and "ai assistant" in
+             * "I'm an AI assistant"): each run of overlapping matches counts once, keyed by its
+             * lowest habit index, and the keys seen across the answers are the distinct
+             * habits the model reproduced. */
             int any = 0;
-            for (size_t h = 0; h < habits->n; h++)
-                any |= keep[h] && matched[h];
+            for (size_t h = 0; h < habits->n; h++) {
+                if (!keep[h] || !matched[h])
+                    continue;
+                any = 1;
+                size_t lo = at[h], hi = at[h] + habits->habit[h].n_words, key = h;
+                for (int grew = 1; grew;) {
+                    grew = 0;
+                    for (size_t h2 = 0; h2 < habits->n; h2++) {
+                        if (!keep[h2] || !matched[h2])
+                            continue;
+                        size_t l2 = at[h2], e2 = at[h2] + habits->habit[h2].n_words;
+                        if (l2 <= hi && e2 >= lo && (l2 < lo || e2 > hi)) {
+                            lo = l2 < lo ? l2 : lo;
+                            hi = e2 > hi ? e2 : hi;
+                            grew = 1;
+                        }
+                        if (l2 <= hi && e2 >= lo && h2 < key)
+                            key = h2;
+                    }
+                }
+                n_distinct += !seen[key];
+                seen[key] = 1;
+            }
             total++;
             if (any) {
                 hits++;
@@ -431,6 +472,13 @@ int dt_signal_habits_run(const struct dt_party *teacher, const struct dt_party *
                     add_quote(quotes, a);
             }
         }
+        /* Breadth: an inherited style is several of the teacher's habits at once. A model
+         * that shares only one of them (a generic "Sure!" that no control happens to write)
+         * has reproduced a coincidence, not a style, and scores no hit. The rule is the same
+         * for the suspect and every control, so it keeps the models exchangeable. */
+        cJSON_AddNumberToObject(pm, "distinct_reproduced", (double)n_distinct);
+        if (n_distinct < HABITS_MIN_DISTINCT)
+            hits = 0;
         if (j == 0) {
             m->s_hits = hits;
             m->s_n = total;
@@ -454,9 +502,10 @@ int dt_signal_habits_run(const struct dt_party *teacher, const struct dt_party *
         snprintf(m->note, sizeof m->note,
                  "%zu phrases the teacher repeats and no control writes (e.g. '%.60s'); %llu of "
                  "%llu suspect answers to other questions reproduce one (each control is tested "
-                 "on phrases selected against the other models)",
+                 "on phrases selected against the other models; a model must reproduce at "
+                 "least %d distinct habits)",
                  n_kept[0], example, (unsigned long long)m->s_hits,
-                 (unsigned long long)m->s_n);
+                 (unsigned long long)m->s_n, HABITS_MIN_DISTINCT);
     else
         snprintf(m->note, sizeof m->note,
                  "every phrase the teacher repeats is also written by a control, so the suspect "
@@ -466,6 +515,8 @@ out:
     dt_habits_free(habits);
     dt_free(keep);
     dt_free(matched);
+    dt_free(seen);
+    dt_free(at);
     dt_free(perm);
     dt_free(texts);
     dt_free(msets);

@@ -18,6 +18,7 @@
 #include "infer/inspect.h"
 
 #include "infer/arch.h"
+#include "infer/chat_template.h"
 #include "infer/ggml_types.h"
 #include "infer/model.h"
 #include "infer/model_internal.h"
@@ -89,6 +90,40 @@ static cJSON *kv_json(const struct dt_gguf_kv *kv)
     default:
         return cJSON_CreateNull();
     }
+}
+
+/* The chat format compare would use (infer/chat_template.h): its kind, a one-line description
+ * and the render of a one-message conversation. A template that cannot be used is described,
+ * not an error. tok may be NULL (src then holds the template text, if any). */
+static int add_chat_format(cJSON *o, const struct dt_tokenizer *tok, const char *path,
+                           const char *src, struct dt_error *err)
+{
+    struct dt_chat_template *ct = NULL;
+    int rc = tok ? dt_chat_template_open(tok, path, NULL, NULL, &ct, err)
+                 : dt_chat_template_from_source(src ? src : "", src ? strlen(src) : 0, NULL, NULL,
+                                                NULL, &ct, err);
+    if (rc)
+        return rc;
+    if (!tok && !src) { /* no template at all */
+        dt_chat_template_free(ct);
+        ct = NULL;
+    }
+    cJSON *cj = cJSON_AddObjectToObject(o, "chat_template");
+    dt_json_add_string(cj, "kind", dt_chat_template_name(ct));
+    dt_json_add_string(cj, "description", dt_chat_template_describe(ct));
+    if (dt_chat_template_sha256(ct)) {
+        dt_json_add_string(cj, "sha256", dt_chat_template_sha256(ct));
+        cJSON_AddNumberToObject(cj, "bytes", (double)dt_chat_template_n_bytes(ct));
+    }
+    if (dt_chat_template_kind(ct) != DT_CHAT_NONE) {
+        char *ex = NULL;
+        struct dt_error e2 = {0};
+        if (dt_chat_template_render(ct, NULL, "Hello!", &ex, &e2) == 0)
+            dt_json_add_string(cj, "example", ex);
+        dt_free(ex);
+    }
+    dt_chat_template_free(ct);
+    return 0;
 }
 
 static int describe_gguf(const char *path, cJSON *o, struct dt_error *err)
@@ -172,8 +207,18 @@ static int describe_gguf(const char *path, cJSON *o, struct dt_error *err)
     cJSON_AddNumberToObject(o, "n_tensors", (double)g->n_tensors);
     cJSON_AddNumberToObject(o, "n_kv", (double)g->n_kv);
     cJSON_AddNumberToObject(o, "parameter_count", n_params);
+    /* with the tokenizer's bos/eos when it loads; the template alone otherwise */
+    struct dt_tokenizer *tk = NULL;
+    char *src = NULL;
+    if (dt_tokenizer_from_gguf(g, &tk, NULL))
+        tk = NULL;
+    if (!tk && dt_gguf_get_str(g, "tokenizer.chat_template", &src, NULL))
+        src = NULL;
+    rc = add_chat_format(o, tk, path, src, err);
+    dt_tokenizer_free(tk);
+    dt_free(src);
     dt_gguf_free(g);
-    return 0;
+    return rc;
 }
 
 /* config.json keys shown as hyperparameters, when present. */
@@ -281,6 +326,8 @@ static int describe_safetensors(const char *path, cJSON *o, struct dt_error *err
             cJSON_AddStringToObject(tj, "pre", dt_tokenizer_pre(tok));
         cJSON_AddNumberToObject(tj, "vocab_size", dt_tokenizer_n_vocab(tok));
         cJSON_AddNumberToObject(tj, "n_merges", (double)dt_tokenizer_n_merges(tok));
+        if ((rc = add_chat_format(o, tok, path, NULL, err)))
+            goto out;
     }
 
     /* Tensors in name order (the set's order), with shapes in safetensors order. */
@@ -487,6 +534,9 @@ void dt_inspect_render_text(const cJSON *o, struct dt_strbuf *sb)
         dt_strbuf_printf(sb, ", %.0f merges", num_or(tok, "n_merges", 0));
     dt_strbuf_putc(sb, '\n');
 
+    const cJSON *ct = cJSON_GetObjectItemCaseSensitive(o, "chat_template");
+    if (ct)
+        dt_strbuf_printf(sb, "chat template %s\n", str_or(ct, "description", "none"));
     dt_strbuf_printf(sb, "parameters    %.0f in %.0f tensors\n", num_or(o, "parameter_count", 0),
                      num_or(o, "n_tensors", 0));
     const cJSON *hp = cJSON_GetObjectItemCaseSensitive(o, "hyperparameters");

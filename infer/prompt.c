@@ -20,14 +20,22 @@ int dt_prompt_encode(const struct dt_tokenizer *t, const char *tmpl, const char 
     if (!ph)
         return dt_error_set(err, DT_EINVAL, "chat template '%.80s' has no '{prompt}' placeholder",
                             tmpl);
+    const char *suffix = ph + strlen("{prompt}");
+    return dt_prompt_encode_parts(t, tmpl, (size_t)(ph - tmpl), prompt, strlen(prompt), suffix,
+                                  strlen(suffix), parse_special_prompt, ids, n_ids, err);
+}
+
+int dt_prompt_encode_parts(const struct dt_tokenizer *t, const char *prefix, size_t n_prefix,
+                           const char *text, size_t n_text, const char *suffix, size_t n_suffix,
+                           int parse_special_text, int32_t **ids, size_t *n_ids,
+                           struct dt_error *err)
+{
     int32_t *part[3] = {NULL, NULL, NULL}, *all = NULL;
     size_t n[3] = {0, 0, 0};
     int rc;
-    const char *suffix = ph + strlen("{prompt}");
-    if ((rc = dt_tokenizer_encode(t, tmpl, (size_t)(ph - tmpl), 1, &part[0], &n[0], err)) ||
-        (rc = dt_tokenizer_encode(t, prompt, strlen(prompt), parse_special_prompt, &part[1], &n[1],
-                                  err)) ||
-        (rc = dt_tokenizer_encode(t, suffix, strlen(suffix), 1, &part[2], &n[2], err)))
+    if ((rc = dt_tokenizer_encode(t, prefix, n_prefix, 1, &part[0], &n[0], err)) ||
+        (rc = dt_tokenizer_encode(t, text, n_text, parse_special_text, &part[1], &n[1], err)) ||
+        (rc = dt_tokenizer_encode(t, suffix, n_suffix, 1, &part[2], &n[2], err)))
         goto out;
     all = dt_malloc_array(n[0] + n[1] + n[2] + 1, sizeof *all);
     if (!all) {

@@ -17,4 +17,11 @@ struct dt_tokenizer;
 int dt_prompt_encode(const struct dt_tokenizer *t, const char *tmpl, const char *prompt,
                      int parse_special_prompt, int32_t **ids, size_t *n_ids, struct dt_error *err);
 
+/* The same from the three parts: prefix and suffix with special tokens parsed, text as
+ * parse_special_text asks, each tokenized on its own. */
+int dt_prompt_encode_parts(const struct dt_tokenizer *t, const char *prefix, size_t n_prefix,
+                           const char *text, size_t n_text, const char *suffix, size_t n_suffix,
+                           int parse_special_text, int32_t **ids, size_t *n_ids,
+                           struct dt_error *err);
+
 #endif

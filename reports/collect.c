@@ -7,8 +7,10 @@
 #include "reports/collect.h"
 
 #include "corpus/generate.h"
+#include "corpus/seed.h"
 
 #include "infer/arch.h"
+#include "infer/chat_template.h"
 #include "infer/model.h"
 #include "infer/tokenizer.h"
 #include "util/alloc.h"
@@ -31,21 +33,13 @@ void dt_collect_params_init(struct dt_collect_params *p)
     p->n_top = 5;
 }
 
-uint64_t dt_collect_sample_seed(uint64_t seed, const char *probe_id, int i)
-{
-    char buf[64];
-    int n = snprintf(buf, sizeof buf, "%s:%d", probe_id, i);
-    /* 53 bits: the seed must travel exactly as a JSON number to an API (collect --endpoint). */
-    return dt_hash_xxh64(buf, (size_t)n, seed) & (((uint64_t)1 << 53) - 1);
-}
-
 static int generate_one(struct dt_model *m, struct dt_session *sess, const struct dt_probe *pr,
-                        const struct dt_collect_params *p, int i_sample, struct dt_sample *out,
-                        struct dt_error *err)
+                        const struct dt_collect_params *p, const struct dt_chat_template *chat,
+                        int i_sample, struct dt_sample *out, struct dt_error *err)
 {
     struct dt_sample_gen_params gp = {p->chat_template, p->n_predict, p->n_top, p->temperature,
                                       p->top_k, p->top_p,
-                                      dt_collect_sample_seed(p->seed, pr->id, i_sample)};
+                                      dt_answer_seed(p->seed, pr->id, i_sample), chat};
     int rc = dt_sample_generate(m, sess, pr->kind, pr->text, &gp, i_sample, out, NULL, err);
     if (rc == DT_EINVAL)
         dt_error_prefix(err, "probe %.12s", pr->id);
@@ -54,8 +48,8 @@ static int generate_one(struct dt_model *m, struct dt_session *sess, const struc
 
 /* The collection key: everything that changes what a sample is, except how many. */
 static int collection_key(const char *model_key_hash, const struct dt_corpus *c,
-                          const struct dt_collect_params *p, char **key, char **params,
-                          struct dt_error *err)
+                          const struct dt_collect_params *p, const char *chat_format, char **key,
+                          char **params, struct dt_error *err)
 {
     cJSON *o = cJSON_CreateObject();
     char *s = NULL;
@@ -68,7 +62,9 @@ static int collection_key(const char *model_key_hash, const struct dt_corpus *c,
              cJSON_AddNumberToObject(o, "n_predict", p->n_predict) &&
              cJSON_AddNumberToObject(o, "n_top", p->n_top) &&
              (p->chat_template ? cJSON_AddStringToObject(o, "chat_template", p->chat_template)
-                               : cJSON_AddNullToObject(o, "chat_template")) != NULL;
+                               : cJSON_AddNullToObject(o, "chat_template")) != NULL &&
+             /* the model's own template changes the samples: part of the key when used */
+             (!chat_format || cJSON_AddStringToObject(o, "chat_format", chat_format));
     if (ok) {
         char seed[32];
         snprintf(seed, sizeof seed, "%llu", (unsigned long long)p->seed);
@@ -100,6 +96,7 @@ int dt_store_collect(struct dt_store *s, struct dt_model *m, const char *model_n
 {
     struct dt_collect_result r = {0};
     struct dt_session *sess = NULL;
+    struct dt_chat_template *chat = NULL;
     char *key = NULL, *params = NULL, *name = NULL;
     char xxh[DT_XXH128_HEX_LEN + 1] = "";
     int rc, run_open = 0;
@@ -145,7 +142,14 @@ int dt_store_collect(struct dt_store *s, struct dt_model *m, const char *model_n
         }
         sqlite3_finalize(st);
     }
-    if ((rc = collection_key(xxh, c, p, &key, &params, err)) ||
+    /* chat probes as compare wraps them: the model's own template, else --chat-template */
+    if ((rc = dt_chat_template_open(dt_model_tokenizer(m), path, p->chat_template, NULL, &chat,
+                                    err)))
+        goto done;
+    enum dt_chat_kind ck = dt_chat_template_kind(chat);
+    const char *fmt = ck == DT_CHAT_MODEL || ck == DT_CHAT_FAMILY ? dt_chat_template_describe(chat)
+                                                                 : NULL;
+    if ((rc = collection_key(xxh, c, p, fmt, &key, &params, err)) ||
         (rc = dt_store_collection_open(s, key, r.model_id, r.corpus_id, "local", params, r.run_id,
                                        &r.collection_id, NULL, err)))
         goto done;
@@ -171,7 +175,7 @@ int dt_store_collect(struct dt_store *s, struct dt_model *m, const char *model_n
         for (int k = (int)have; k < p->n_samples && rc == 0; k++) {
             struct dt_sample smp;
             dt_sample_init(&smp);
-            if ((rc = generate_one(m, sess, pr, p, k, &smp, err)) == 0 &&
+            if ((rc = generate_one(m, sess, pr, p, chat, k, &smp, err)) == 0 &&
                 (rc = dt_sample_set_push(&set, &smp, err)) == 0)
                 continue;
             dt_sample_release(&smp);
@@ -204,6 +208,7 @@ done:
     if (res)
         *res = r;
     dt_session_free(sess);
+    dt_chat_template_free(chat);
     cJSON_free(params);
     dt_free(key);
     dt_free(name);

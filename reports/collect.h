@@ -7,8 +7,9 @@
  * generation parameters, and each probe's samples are written in one transaction, unique per
  * (collection, probe, sample index). A rerun with the same inputs finds the collection again
  * and generates only what is missing; a kill (even SIGKILL) loses at most the probe in flight.
- * Sample i of a probe is drawn with a seed derived from (seed, probe id, i), so the result
- * does not depend on where a run was interrupted or on --samples.
+ * Sample i of a probe is drawn with dt_answer_seed(seed, probe id, i) (corpus/seed.h), the seed
+ * compare and panels draw it with, so the result does not depend on where a run was interrupted,
+ * on --samples or on the corpus the probe came in.
  */
 #ifndef DT_REPORTS_COLLECT_H
 #define DT_REPORTS_COLLECT_H
@@ -44,10 +45,6 @@ struct dt_collect_result {
 
 /* Progress: called after each probe (done of total). */
 typedef void (*dt_collect_progress_cb)(void *ud, size_t done, size_t total);
-
-/* Seed of sample i of a probe: xxh64 of "PROBE_ID:i" seeded with the run seed, kept to its low
- * 53 bits so that it is exactly representable as a JSON number (an API request's seed). */
-uint64_t dt_collect_sample_seed(uint64_t seed, const char *probe_id, int i);
 
 /*
  * Records a run (argv, seed, threads), the model and the corpus, then generates and stores the

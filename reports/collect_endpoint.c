@@ -7,6 +7,8 @@
  */
 #include "reports/collect_endpoint.h"
 
+#include "corpus/seed.h"
+
 #include "util/alloc.h"
 #include "util/error.h"
 #include "util/hash.h"
@@ -185,7 +187,7 @@ int dt_store_collect_endpoint(struct dt_store *s, const struct dt_endpoint_optio
             q->kind = pr->kind;
             q->prompt = pr->text;
             q->sample_index = k;
-            q->seed = dt_collect_sample_seed(p->seed, pr->id, k);
+            q->seed = dt_answer_seed(p->seed, pr->id, k);
             q->temperature = p->temperature;
             q->top_p = p->top_p;
             q->top_k = p->top_k;

@@ -7,7 +7,7 @@
  * and the generation parameters (not by the URL, so several servers of one model fill one
  * collection, see `db merge`); a probe's samples are stored in one transaction once all of
  * them arrived, so an interrupted run loses at most the probes in flight. Sample i of a probe
- * is requested with the seed dt_collect_sample_seed(seed, probe id, i), the seed the local
+ * is requested with the seed dt_answer_seed(seed, probe id, i), the seed the local
  * collect draws it with, so a `distiltrace serve` endpoint gives the local collect's samples.
  */
 #ifndef DT_REPORTS_COLLECT_ENDPOINT_H

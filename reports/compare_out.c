@@ -7,6 +7,7 @@
 
 #include "detect/compare.h"
 #include "infer/arch.h"
+#include "infer/chat_template.h"
 #include "infer/model.h"
 #include "infer/tokenizer.h"
 #include "reports/store.h"
@@ -25,6 +26,46 @@ static void add_num(cJSON *o, const char *k, double v)
         cJSON_AddNumberToObject(o, k, v);
     else
         cJSON_AddNullToObject(o, k);
+}
+
+/* Whether the design could have found what it looked for (detect/verdict.h power fields). */
+static cJSON *power_json(const struct dt_verdict *v)
+{
+    cJSON *o = cJSON_CreateObject();
+    if (!o)
+        return NULL;
+    cJSON_AddNumberToObject(o, "controls_given", (double)v->n_controls_given);
+    cJSON_AddNumberToObject(o, "controls_used", (double)v->n_controls_used);
+    cJSON_AddNumberToObject(o, "controls_dropped", (double)v->n_controls_dropped);
+    cJSON_AddBoolToObject(o, "underpowered", v->underpowered);
+    if (v->underpowered) {
+        dt_json_add_string(o, "signal", v->underpowered_signal);
+        add_num(o, "log10_p_floor", v->log10_p_floor);
+        add_num(o, "p_floor", pow(10, v->log10_p_floor));
+        add_num(o, "answers_needed", v->answers_needed ? (double)v->answers_needed : NAN);
+        add_num(o, "controls_needed", v->controls_needed ? (double)v->controls_needed : NAN);
+    }
+    if (v->power_note[0])
+        dt_json_add_string(o, "reason", v->power_note);
+    else
+        cJSON_AddNullToObject(o, "reason");
+    return o;
+}
+
+static cJSON *attribution_json(const struct dt_compare_result *r)
+{
+    const struct dt_attribution_decision *a = &r->attribution;
+    cJSON *o = cJSON_CreateObject();
+    if (!o)
+        return NULL;
+    cJSON_AddBoolToObject(o, "decided", a->decided);
+    dt_json_add_string(o, "best", r->parties[r->outcomes[a->i_best].i_teacher].name);
+    dt_json_add_string(o, "runner_up", r->parties[r->outcomes[a->i_runner_up].i_teacher].name);
+    add_num(o, "margin_p", a->p_margin);
+    dt_json_add_string(o, "signal", a->signal);
+    dt_json_add_string(o, "test", a->test);
+    dt_json_add_string(o, "reason", a->reason);
+    return o;
 }
 
 cJSON *dt_compare_signal_json(const struct dt_compare_result *r, size_t i_outcome, size_t i_signal)
@@ -96,7 +137,7 @@ cJSON *dt_compare_to_json(const struct dt_compare_result *r, const struct dt_com
     const struct dt_compare_outcome *best = &r->outcomes[r->i_best];
     const struct dt_party *teacher = &r->parties[best->i_teacher];
     cJSON *v = cJSON_AddObjectToObject(root, "verdict");
-    dt_json_add_string(v, "relation", dt_relation_name(best->verdict.relation));
+    dt_json_add_string(v, "relation", dt_relation_name(r->relation));
     add_num(v, "p_value", r->n_teachers > 1 ? r->attribution_p : best->verdict.p_value);
     if (r->n_teachers == 1)
         add_num(v, "log10_p_value", best->verdict.log10_p);
@@ -104,6 +145,9 @@ cJSON *dt_compare_to_json(const struct dt_compare_result *r, const struct dt_com
     dt_json_add_string(v, "suspect", r->parties[0].name);
     cJSON_AddNumberToObject(v, "alpha", p->verdict.alpha);
     dt_json_add_string(v, "rationale", best->verdict.rationale);
+    cJSON_AddItemToObject(v, "power", power_json(&best->verdict));
+    if (r->n_teachers > 1)
+        cJSON_AddItemToObject(v, "attribution", attribution_json(r));
     cJSON *sigs = cJSON_AddArrayToObject(root, "signals");
     for (size_t i = 0; i < best->n_ms; i++)
         cJSON_AddItemToArray(sigs, dt_compare_signal_json(r, r->i_best, i));
@@ -136,7 +180,29 @@ cJSON *dt_compare_to_json(const struct dt_compare_result *r, const struct dt_com
         }
         if (pa->chat_template)
             dt_json_add_string(m, "chat_template", pa->chat_template);
+        if (pa->model) { /* which chat format wrapped this party's chat probes */
+            cJSON *ct = cJSON_AddObjectToObject(m, "chat_format");
+            dt_json_add_string(ct, "kind", dt_chat_template_name(pa->chat));
+            dt_json_add_string(ct, "description", dt_chat_template_describe(pa->chat));
+            if (dt_chat_template_sha256(pa->chat)) {
+                dt_json_add_string(ct, "sha256", dt_chat_template_sha256(pa->chat));
+                cJSON_AddNumberToObject(ct, "bytes", (double)dt_chat_template_n_bytes(pa->chat));
+            }
+        }
         cJSON_AddNumberToObject(m, "answers", (double)pa->samples.n);
+        /* answers this compare asked the party for and did not get (a transcript or panel
+         * member that lacks the probe, a prompt too long for the model) */
+        size_t missing = 0;
+        for (int st = 0; st < DT_SET_COUNT; st++) {
+            const struct dt_answers *a = &pa->answers[st];
+            size_t ns = (size_t)(a->n_samples > 0 ? a->n_samples : 1), have = 0;
+            for (size_t k = 0; a->text && k < a->n_probes * ns; k++)
+                have += a->text[k] != NULL;
+            size_t want = a->text ? a->n_probes * ns
+                                  : r->n_prompts[st] * (st == DT_SET_IDENTITY ? (size_t)p->identity_samples : 1);
+            missing += want > have ? want - have : 0;
+        }
+        cJSON_AddNumberToObject(m, "answers_missing", (double)missing);
         cJSON_AddItemToArray(models, m);
     }
     cJSON *pr = cJSON_AddObjectToObject(root, "probes");
@@ -151,6 +217,8 @@ cJSON *dt_compare_to_json(const struct dt_compare_result *r, const struct dt_com
     cJSON_AddNumberToObject(tm, "signals_s", r->seconds_signals);
     cJSON_AddNumberToObject(tm, "total_s", r->seconds_total);
     cJSON_AddNumberToObject(tm, "generated_tokens", (double)r->n_generated_tokens);
+    cJSON_AddNumberToObject(tm, "answers_generated", (double)r->n_answers_generated);
+    cJSON_AddNumberToObject(tm, "answers_reused", (double)r->n_answers_reused);
     if (run_id > 0)
         cJSON_AddNumberToObject(root, "run_id", (double)run_id);
     return root;
@@ -173,12 +241,19 @@ static int store_party(struct dt_store *s, int64_t run_id, const struct dt_party
     int rc = dt_store_model_upsert(s, &sm, model_id, err);
     if (rc || pa->samples.n == 0)
         return rc;
-    char key[160], params[256];
+    char key[160], params[4096];
     snprintf(key, sizeof key, "compare:%lld:%s", (long long)run_id, pa->name);
+    /* the chat format is part of how the answers were produced: record it per party */
+    char *fmt = NULL;
+    cJSON *fj = pa->model ? cJSON_CreateString(dt_chat_template_describe(pa->chat)) : NULL;
+    if (fj)
+        fmt = cJSON_PrintUnformatted(fj);
+    cJSON_Delete(fj);
     snprintf(params, sizeof params,
-             "{\"temperature\": %g, \"top_p\": %g, \"seed\": %llu, \"source\": \"%s\"}",
+             "{\"temperature\": %g, \"top_p\": %g, \"seed\": %llu, \"source\": \"%s\"%s%s}",
              (double)p->temperature, (double)p->top_p, (unsigned long long)p->seed,
-             pa->model ? "local" : "transcript");
+             pa->model ? "local" : "transcript", fmt ? ", \"chat_format\": " : "", fmt ? fmt : "");
+    cJSON_free(fmt);
     int64_t coll = 0;
     int created = 0;
     if ((rc = dt_store_collection_open(s, key, *model_id, 0, pa->model ? "local" : "transcript",
@@ -240,6 +315,9 @@ int dt_compare_store(struct dt_store *s, int64_t run_id, const struct dt_compare
         dt_json_add_string(vd, "teacher", r->parties[o->i_teacher].name);
         dt_json_add_string(vd, "suspect", r->parties[0].name);
         cJSON_AddBoolToObject(vd, "attributed", t == r->i_best);
+        cJSON_AddItemToObject(vd, "power", power_json(&o->verdict));
+        if (r->n_teachers > 1)
+            cJSON_AddItemToObject(vd, "attribution", attribution_json(r));
         cJSON *cn = cJSON_AddArrayToObject(vd, "controls");
         cJSON *ci = cJSON_AddArrayToObject(vd, "control_model_ids");
         for (size_t j = 0; j < r->n_controls; j++) {

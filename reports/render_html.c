@@ -646,6 +646,10 @@ static void custody_section(struct dt_strbuf *sb, const struct dt_report *r)
         }
         if (in->n_params > 0)
             dt_strbuf_printf(sb, ", %" PRId64 " parameters", in->n_params);
+        if (in->chat_format) { /* how its chat probes were wrapped */
+            dt_strbuf_puts(sb, "; chat format: ");
+            esc(sb, in->chat_format);
+        }
         dt_strbuf_puts(sb, "</td></tr>\n");
     }
     if (r->n_inputs == 0)

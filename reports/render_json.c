@@ -178,6 +178,8 @@ static cJSON *build(const struct dt_report *r)
             else
                 cJSON_AddNullToObject(m, "n_params");
             add_str(m, "tokenizer_hash", in->tokenizer_hash);
+            if (in->chat_format)
+                add_str(m, "chat_format", in->chat_format);
         }
     }
     cJSON_AddStringToObject(root, "evidence_sha256", r->evidence_sha256);

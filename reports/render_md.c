@@ -149,6 +149,21 @@ int dt_report_render_md(const struct dt_report *r, struct dt_strbuf *out)
         esc(out, in->sha256);
         dt_strbuf_puts(out, " |\n");
     }
+    int any_format = 0;
+    for (size_t i = 0; i < r->n_inputs; i++)
+        any_format |= r->inputs[i].chat_format != NULL;
+    if (any_format) { /* how each local model's chat probes were wrapped */
+        dt_strbuf_puts(out, "\n| Model | Chat format |\n|---|---|\n");
+        for (size_t i = 0; i < r->n_inputs; i++) {
+            if (!r->inputs[i].chat_format)
+                continue;
+            dt_strbuf_puts(out, "| ");
+            esc(out, r->inputs[i].name);
+            dt_strbuf_puts(out, " | ");
+            esc(out, r->inputs[i].chat_format);
+            dt_strbuf_puts(out, " |\n");
+        }
+    }
     char *cmd = dt_report_command_line(r);
     dt_strbuf_printf(out, "\n| Run | |\n|---|---|\n| Run id | %" PRId64 " |\n| Command line | ",
                      r->run_id);

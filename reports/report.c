@@ -915,6 +915,21 @@ static int on_collection(void *ud, const struct dt_store_collection_row *row)
     return 0;
 }
 
+/* compare records each local party's chat format in its collection's params (chat_format) */
+static int on_collection_format(void *ud, const struct dt_store_collection_row *row)
+{
+    struct load_ctx *c = ud;
+    cJSON *p = row->params_json ? cJSON_Parse(row->params_json) : NULL;
+    const char *f = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(p, "chat_format"));
+    for (size_t i = 0; f && i < c->r->n_inputs; i++) {
+        struct dt_report_input *in = &c->r->inputs[i];
+        if (in->model_id == row->model_id && !in->chat_format)
+            in->chat_format = cp_clean(c, f, DT_REPORT_MAX_NAME);
+    }
+    cJSON_Delete(p);
+    return c->oom ? DT_ENOMEM : 0;
+}
+
 int dt_report_load(struct dt_store *s, int64_t run_id, struct dt_report **out, struct dt_error *err)
 {
     struct load_ctx c = {0};
@@ -954,7 +969,7 @@ int dt_report_load(struct dt_store *s, int64_t run_id, struct dt_report **out, s
         goto done;
     for (int i = 0; i < 64 && coll_models[i] && rc == 0; i++)
         rc = add_model(&c, s, coll_models[i], "other");
-    if (rc)
+    if (rc || (rc = dt_store_collections_list(s, 0, run_id, on_collection_format, &c, err)))
         goto done;
     for (size_t i = 0; i < r->n_inputs; i++) {
         char **name = !strcmp(r->inputs[i].role, "teacher")   ? &r->verdict.teacher
@@ -1028,6 +1043,7 @@ void dt_report_free(struct dt_report *r)
         dt_free(in->sha256);
         dt_free(in->xxh128);
         dt_free(in->tokenizer_hash);
+        dt_free(in->chat_format);
     }
     dt_free(r->inputs);
     dt_free(r);

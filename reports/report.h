@@ -42,6 +42,7 @@ struct dt_report_input {
     char *name, *path, *format, *arch, *sha256, *xxh128, *tokenizer_hash; /* NULL unknown */
     int64_t size_bytes;                                                   /* < 0 unknown */
     int64_t n_params;                                                     /* <= 0 unknown */
+    char *chat_format; /* the chat format its chat probes were wrapped in, NULL unknown */
 };
 
 struct dt_report_control {

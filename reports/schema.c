@@ -158,5 +158,25 @@ static const char v2_fingerprints[] =
 
 static const char *const schema_v2[] = {v2_fingerprints, NULL};
 
-const char *const *const dt_store_migrations[] = {schema_v1, schema_v2};
+/* Version 3: control panels (`panel add`). A panel is an evidence store whose members are
+ * control models recorded once: the model row (path, size, SHA-256, tokenizer), how its
+ * answers were obtained and with which settings; the answers are ordinary observations of
+ * the model's collections. */
+static const char v3_panel_members[] =
+    "CREATE TABLE panel_members (\n"
+    "  id INTEGER PRIMARY KEY,\n"
+    "  name TEXT NOT NULL UNIQUE,\n"
+    "  model_id INTEGER NOT NULL REFERENCES models(id),\n"
+    "  source TEXT NOT NULL CHECK (source IN ('local', 'transcript', 'endpoint')),\n"
+    "  location TEXT NOT NULL,            -- model path, transcript file or endpoint URL\n"
+    "  chat_template TEXT,                -- the template its chat probes were wrapped in\n"
+    "  settings TEXT NOT NULL CHECK (json_valid(settings)), -- seed, probe counts, sampling\n"
+    "  run_id INTEGER NOT NULL REFERENCES runs(id),  -- the panel add that recorded it\n"
+    "  created_at TEXT NOT NULL\n"
+    ") STRICT;\n"
+    "CREATE INDEX panel_members_model ON panel_members(model_id);\n";
+
+static const char *const schema_v3[] = {v3_panel_members, NULL};
+
+const char *const *const dt_store_migrations[] = {schema_v1, schema_v2, schema_v3};
 const int dt_store_n_migrations = (int)(sizeof dt_store_migrations / sizeof *dt_store_migrations);

@@ -1070,6 +1070,49 @@ static const char sql_obs_load[] =
     " o.has_logprobs, o.n_tokens, o.tokens, o.logprobs, o.top_k, o.id"
     " FROM observations o JOIN probes p ON p.id = o.probe_id"
     " WHERE o.collection_id = ?1 ORDER BY o.id";
+static const char sql_obs_get[] =
+    "SELECT p.kind, p.text, o.response, o.source_ref, o.finish_reason, o.sample_index,"
+    " o.has_logprobs, o.n_tokens, o.tokens, o.logprobs, o.top_k, o.id"
+    " FROM observations o JOIN probes p ON p.id = o.probe_id WHERE o.id = ?1";
+
+/* One row of sql_obs_load / sql_obs_get as a sample (smp initialised; released on failure). */
+static int obs_row(struct dt_store *s, sqlite3_stmt *st, struct dt_sample *smp,
+                   struct dt_error *err)
+{
+    int rc;
+    const char *prompt = col_text(st, 1);
+    const char *resp = (const char *)sqlite3_column_blob(st, 2);
+    size_t resp_bytes = (size_t)sqlite3_column_bytes(st, 2);
+    int64_t n_tok = sqlite3_column_int64(st, 7);
+    const char *ref = col_text(st, 3), *fin = col_text(st, 4);
+    const uint8_t *bt = sqlite3_column_blob(st, 8);
+    size_t nt = (size_t)sqlite3_column_bytes(st, 8);
+    const uint8_t *bl = sqlite3_column_blob(st, 9);
+    size_t nl = (size_t)sqlite3_column_bytes(st, 9);
+    const uint8_t *bk = sqlite3_column_blob(st, 10);
+    size_t nk = (size_t)sqlite3_column_bytes(st, 10);
+    if (n_tok < 0)
+        return dt_error_set(err, DT_EDB, "'%s': observation %lld has a negative token count",
+                            s->path, (long long)sqlite3_column_int64(st, 11));
+    if ((rc = dt_sample_set_text(smp, dt_probe_kind_parse(col_text(st, 0)), prompt ? prompt : "",
+                                 prompt ? strlen(prompt) : 0, resp, resp_bytes, err)) ||
+        (ref && !(smp->source_ref = dt_strdup(ref))) ||
+        (fin && !(smp->finish_reason = dt_strdup(fin)))) {
+        if (rc == 0)
+            rc = dt_error_set(err, DT_ENOMEM, "out of memory loading observations");
+        dt_sample_release(smp);
+        return rc;
+    }
+    smp->sample_index = sqlite3_column_int(st, 5);
+    smp->has_logprobs = sqlite3_column_int(st, 6);
+    if ((rc = dt_sample_decode(smp, (size_t)n_tok, bt, nt, bl, nl, bk, nk, err))) {
+        dt_error_prefix(err, "'%s': observation %lld", s->path,
+                        (long long)sqlite3_column_int64(st, 11));
+        rc = rc == DT_EFORMAT ? (err ? (err->code = DT_EDB) : DT_EDB) : rc;
+        dt_sample_release(smp);
+    }
+    return rc;
+}
 
 int dt_store_observations_load(struct dt_store *s, int64_t collection_id, struct dt_sample_set *out,
                                struct dt_error *err)
@@ -1084,41 +1127,8 @@ int dt_store_observations_load(struct dt_store *s, int64_t collection_id, struct
     while ((r = sqlite3_step(st)) == SQLITE_ROW) {
         struct dt_sample smp;
         dt_sample_init(&smp);
-        const char *prompt = col_text(st, 1);
-        const char *resp = (const char *)sqlite3_column_blob(st, 2);
-        size_t resp_bytes = (size_t)sqlite3_column_bytes(st, 2);
-        int64_t n_tok = sqlite3_column_int64(st, 7);
-        const char *ref = col_text(st, 3), *fin = col_text(st, 4);
-        const uint8_t *bt = sqlite3_column_blob(st, 8);
-        size_t nt = (size_t)sqlite3_column_bytes(st, 8);
-        const uint8_t *bl = sqlite3_column_blob(st, 9);
-        size_t nl = (size_t)sqlite3_column_bytes(st, 9);
-        const uint8_t *bk = sqlite3_column_blob(st, 10);
-        size_t nk = (size_t)sqlite3_column_bytes(st, 10);
-        if (n_tok < 0) {
-            rc = dt_error_set(err, DT_EDB, "'%s': observation %lld has a negative token count",
-                              s->path, (long long)sqlite3_column_int64(st, 11));
+        if ((rc = obs_row(s, st, &smp, err)))
             break;
-        }
-        if ((rc = dt_sample_set_text(&smp, dt_probe_kind_parse(col_text(st, 0)),
-                                     prompt ? prompt : "", prompt ? strlen(prompt) : 0, resp,
-                                     resp_bytes, err)) ||
-            (ref && !(smp.source_ref = dt_strdup(ref))) ||
-            (fin && !(smp.finish_reason = dt_strdup(fin)))) {
-            if (rc == 0)
-                rc = dt_error_set(err, DT_ENOMEM, "out of memory loading observations");
-            dt_sample_release(&smp);
-            break;
-        }
-        smp.sample_index = sqlite3_column_int(st, 5);
-        smp.has_logprobs = sqlite3_column_int(st, 6);
-        if ((rc = dt_sample_decode(&smp, (size_t)n_tok, bt, nt, bl, nl, bk, nk, err))) {
-            dt_error_prefix(err, "'%s': observation %lld", s->path,
-                            (long long)sqlite3_column_int64(st, 11));
-            rc = rc == DT_EFORMAT ? (err ? (err->code = DT_EDB) : DT_EDB) : rc;
-            dt_sample_release(&smp);
-            break;
-        }
         if ((rc = dt_sample_set_push(&staged, &smp, err))) {
             dt_sample_release(&smp);
             break;
@@ -1130,6 +1140,25 @@ int dt_store_observations_load(struct dt_store *s, int64_t collection_id, struct
     if (rc == 0)
         rc = dt_sample_set_append(out, &staged, err);
     dt_sample_set_release(&staged);
+    return rc;
+}
+
+int dt_store_observation_get(struct dt_store *s, int64_t observation_id, struct dt_sample *out,
+                             struct dt_error *err)
+{
+    sqlite3_stmt *st = stmt(s, sql_obs_get, err);
+    if (!st)
+        return err ? err->code : DT_EDB;
+    sqlite3_bind_int64(st, 1, observation_id);
+    int r = sqlite3_step(st), rc;
+    if (r == SQLITE_ROW)
+        rc = obs_row(s, st, out, err);
+    else if (r == SQLITE_DONE)
+        rc = dt_error_set(err, DT_ENOTFOUND, "'%s' has no observation %lld", s->path,
+                          (long long)observation_id);
+    else
+        rc = db_error(s, err, "reading an observation");
+    sqlite3_reset(st);
     return rc;
 }
 

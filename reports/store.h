@@ -134,6 +134,9 @@ int dt_store_observation_count(struct dt_store *s, int64_t collection_id, const 
 /* Appends every observation of a collection to out, in insertion order. */
 int dt_store_observations_load(struct dt_store *s, int64_t collection_id, struct dt_sample_set *out,
                                struct dt_error *err);
+/* Fills *out (initialised by the caller) with one observation; DT_ENOTFOUND if there is none. */
+int dt_store_observation_get(struct dt_store *s, int64_t observation_id, struct dt_sample *out,
+                             struct dt_error *err);
 
 struct dt_store_collection_row {
     int64_t id, model_id, corpus_id, run_id, n_observations;

@@ -16,8 +16,17 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 CHAT = '<|user|>{prompt}<|assistant|>'
 DERIVED = {'distilled', 'weight-derived', 'same-weights'}
 
+_n_runs = [0]
+
+def fresh(db):
+    """A store of its own per compare: one shared store would let later rows read the answers
+    earlier rows stored (compare reuses stored answers), and the wall times would not be those
+    of one compare."""
+    _n_runs[0] += 1
+    return db.replace('.db', f'{_n_runs[0]}.db')
+
 def run_compare(dt, args, db):
-    cmd = [dt, 'compare', '--json', '--chat-template', CHAT, '--db', db, '--quiet'] + args
+    cmd = [dt, 'compare', '--json', '--chat-template', CHAT, '--db', fresh(db), '--quiet'] + args
     t0 = time.time()
     p = subprocess.run(cmd, capture_output=True, text=True)
     wall = time.time() - t0
@@ -62,6 +71,38 @@ def ok(expect, rel):
         return rel not in DERIVED
     return rel in expect.split(' or ')
 
+def zoo_calibration(dt, z, db):
+    """Every ordered pair of mutually independent dev-zoo models, three controls from the rest
+    (never one related to either side): the verdicts, the verdict p-values and each signal's
+    raw p-values. Used by the calibration part below and by scripts/calibrate.py."""
+    g = lambda m: f'{z}/gguf/{m}.gguf'
+    indep = ['teacher', 'teacher2', 'c_same_data', 'c_small_same_data', 'c_other_data', 's_from_teacher2']
+    related = {('teacher2', 's_from_teacher2'), ('s_from_teacher2', 'teacher2')}
+    res = {'pvals': {}, 'derived': [], 'relations': [], 'verdict_p': [], 'n_pairs': 0}
+    for tch in indep:
+        for sus in indep:
+            if tch == sus or (tch, sus) in related:
+                continue
+            ctl = [c for c in indep if c not in (tch, sus) and (tch, c) not in related and (sus, c) not in related][:3]
+            args = ['--teacher', g(tch), '--suspect', g(sus)]
+            for c in ctl:
+                args += ['--control', g(c)]
+            doc, wall = run_compare(dt, args, db)
+            res['n_pairs'] += 1
+            if doc is None:
+                res['relations'].append('error')
+                continue
+            v = doc['verdict']
+            res['relations'].append(v['relation'])
+            res['verdict_p'].append(v['p_value'] if v['p_value'] is not None else 1.0)
+            if v['relation'] in DERIVED:
+                res['derived'].append(f'{tch}->{sus}')
+            for s in doc['signals']:
+                if s['p_value'] is not None and s['class'] != 'info':
+                    res['pvals'].setdefault(s['name'], []).append(s['p_value'])
+            sys.stderr.write(f'calibration {tch}->{sus}: {v["relation"]}\n')
+    return res
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument('--dt', default=os.path.join(HERE, '..', 'build', 'cli', 'distiltrace'))
@@ -79,7 +120,11 @@ def main():
         controls = ['teacher2', 'c_other_data', 'c_small_same_data']
         expect = {'teacher.q8_0': 'same-weights', 't_finetuned': 'weight-derived', 's_seqkd': 'distilled',
                   's_topk': 'distilled', 's_crosstok': 'distilled', 's_partial': 'distilled',
-                  's_watermarked': 'distilled', 's_logitkd': 'distilled or inconclusive',
+                  's_watermarked': 'distilled',
+                  # white-box KD on corpus text leaves no artifact; its closeness does not stand
+                  # out at the model level against three controls whose own closeness spreads
+                  # widely (teacher2 shares the teacher's architecture and data)
+                  's_logitkd': 'distilled or inconclusive or independent',
                   'c_same_data': 'not derived', 'c_small_same_data': 'not derived',
                   'c_other_data': 'not derived', 'teacher2': 'not derived', 's_from_teacher2': 'not derived',
                   's_scrubbed_qwen2': 'stretch'}
@@ -108,13 +153,17 @@ def main():
         out.append(f'\nMedian compare wall time {times[len(times) // 2]:.0f} s.\n\n')
     if 'style' in parts:
         sz = f'{z}/style/gguf'
-        out.append('### Style family: teacher `teacher`, controls c_style_same, c_style_small\n\n')
+        # the style family has two controls of its own; the main family's c_other_data and
+        # c_small_same_data are independent of the style teacher too, and make the three or more
+        # usable controls a model-level test needs
+        out.append('### Style family: teacher `teacher`, controls c_style_same, c_style_small (style family) and c_other_data, c_small_same_data (main family)\n\n')
         out.append(header('suspect'))
         for s, e in [('s_style', 'distilled'), ('c_style_same', 'not derived'), ('c_style_small', 'not derived')]:
             args = ['--teacher', f'{sz}/teacher.gguf', '--suspect', f'{sz}/{s}.gguf']
             for c in ['c_style_same', 'c_style_small']:
                 if c != s:
                     args += ['--control', f'{sz}/{c}.gguf']
+            args += ['--control', g('c_other_data'), '--control', g('c_small_same_data')]
             doc, wall = run_compare(a.dt, args, db)
             out.append(row(s, e, doc, wall))
             if doc is None or not ok(e, doc['verdict']['relation']):
@@ -123,11 +172,14 @@ def main():
         out.append('\n')
     if 'api' in parts:
         t = f'{z}/transcripts'
-        out.append('### API-only: teacher and suspect from transcripts, local controls answer the same prompts\n\n')
+        # the transcripts hold 10 identity answers per party: with three controls no model-level
+        # test can reach alpha (compare says so: inconclusive, 4 controls needed), so four
+        # independent local controls answer the same prompts
+        out.append('### API-only: teacher and suspect from transcripts, four local controls answer the same prompts\n\n')
         out.append(header('suspect transcripts'))
         for s, e in [('s_seqkd', 'distilled'), ('s_crosstok', 'distilled'), ('c_same_data', 'not derived')]:
             args = ['--teacher-transcripts', f'{t}/teacher.jsonl', '--suspect-transcripts', f'{t}/{s}.jsonl']
-            for c in ['teacher2', 'c_other_data', 'c_small_same_data']:
+            for c in [c for c in ['teacher2', 'c_other_data', 'c_small_same_data', 'c_same_data', 's_from_teacher2'] if c != s][:4]:
                 args += ['--control', g(c)]
             doc, wall = run_compare(a.dt, args, db)
             out.append(row(s, e, doc, wall))
@@ -136,19 +188,22 @@ def main():
             sys.stderr.write(f'api {s}: {doc["verdict"]["relation"] if doc else "error"}\n')
         out.append('\n')
     if 'attribution' in parts:
-        out.append('### Attribution among {teacher, teacher2}\n\n| suspect | attributed to | relation | p | expected |\n|---|---|---|---|---|\n')
+        out.append('### Attribution among {teacher, teacher2} (controls c_other_data, c_small_same_data, c_same_data)\n\n| suspect | attributed to | relation | p | margin over the runner-up (paired) | expected |\n|---|---|---|---|---|---|\n')
         for s, e in [('s_from_teacher2', 'teacher2'), ('s_seqkd', 'teacher')]:
-            cmd = [a.dt, 'attribute', '--json', '--quiet', '--chat-template', CHAT, '--db', db,
+            cmd = [a.dt, 'attribute', '--json', '--quiet', '--chat-template', CHAT, '--db', fresh(db),
                    '--suspect', g(s), '--candidate', g('teacher'), '--candidate', g('teacher2'),
-                   '--control', g('c_other_data'), '--control', g('c_small_same_data')]
+                   '--control', g('c_other_data'), '--control', g('c_small_same_data'),
+                   '--control', g('c_same_data')]
             p = subprocess.run(cmd, capture_output=True, text=True)
             try:
                 v = json.loads(p.stdout)['verdict']
-                out.append(f'| {s} | {v["teacher"]} | {v["relation"]} | {fmt_p(v["p_value"])} | {e} |\n')
+                at = v.get('attribution', {})
+                out.append(f'| {s} | {v["teacher"]} | {v["relation"]} | {fmt_p(v["p_value"])} | '
+                           f'{at.get("signal", "")} p = {fmt_p(at.get("margin_p"))} | {e} |\n')
                 if v['teacher'] != e:
                     fails += 1
             except Exception:
-                out.append(f'| {s} | error | | | {e} |\n')
+                out.append(f'| {s} | error | | | | {e} |\n')
                 fails += 1
         out.append('\n')
     if 'scaling' in parts:
@@ -166,40 +221,21 @@ def main():
                            f"{t['signals_s']:.1f} s | {wall:.1f} s |\n")
         out.append('\n')
     if 'calibration' in parts:
-        indep = ['teacher', 'teacher2', 'c_same_data', 'c_small_same_data', 'c_other_data', 's_from_teacher2']
-        related = {('teacher2', 's_from_teacher2'), ('s_from_teacher2', 'teacher2')}
-        pvals = {}
-        derived = []
-        n_pairs = 0
-        for tch in indep:
-            for sus in indep:
-                if tch == sus or (tch, sus) in related:
-                    continue
-                ctl = [c for c in indep if c not in (tch, sus) and (tch, c) not in related and (sus, c) not in related][:3]
-                args = ['--teacher', g(tch), '--suspect', g(sus)]
-                for c in ctl:
-                    args += ['--control', g(c)]
-                doc, wall = run_compare(a.dt, args, db)
-                n_pairs += 1
-                if doc is None:
-                    continue
-                if doc['verdict']['relation'] in DERIVED:
-                    derived.append(f'{tch}->{sus}')
-                for s in doc['signals']:
-                    if s['p_value'] is not None and s['class'] != 'info':
-                        pvals.setdefault(s['name'], []).append(s['p_value'])
-                sys.stderr.write(f'calibration {tch}->{sus}: {doc["verdict"]["relation"]}\n')
-        out.append(f'### Calibration: {n_pairs} ordered pairs of mutually independent zoo models\n\n')
+        z = zoo_calibration(a.dt, a.zoo, db)
+        out.append(f'### Calibration: {z["n_pairs"]} ordered pairs of mutually independent zoo models\n\n')
         out.append('Raw one-sided p-values of each signal (before Holm); under the null about 5% fall below 0.05 and 1% below 0.01.\n\n')
         out.append('| signal | tests | p < 0.05 | p < 0.01 |\n|---|---|---|---|\n')
         allp = []
-        for name, ps in sorted(pvals.items()):
+        for name, ps in sorted(z['pvals'].items()):
             allp += ps
             out.append(f'| {name} | {len(ps)} | {sum(p < 0.05 for p in ps) / len(ps):.1%} | {sum(p < 0.01 for p in ps) / len(ps):.1%} |\n')
         if allp:
             out.append(f'| all | {len(allp)} | {sum(p < 0.05 for p in allp) / len(allp):.1%} | {sum(p < 0.01 for p in allp) / len(allp):.1%} |\n')
-        out.append(f'\nPairs called derived: {", ".join(derived) if derived else "none"}.\n\n')
-        if derived:
+        vp = z['verdict_p']
+        if vp:
+            out.append(f'| verdict p | {len(vp)} | {sum(p < 0.05 for p in vp) / len(vp):.1%} | {sum(p < 0.01 for p in vp) / len(vp):.1%} |\n')
+        out.append(f'\nPairs called derived: {", ".join(z["derived"]) if z["derived"] else "none"}.\n\n')
+        if z['derived']:
             fails += 1
     text = ''.join(out)
     if a.out:

@@ -177,7 +177,10 @@ check(len(lat) == 100 and not errors, f'load test: 100 requests, all 200 ({len(e
 gg = os.path.join(ZOO, 'gguf')
 r = run([DT, 'compare', '--teacher-endpoint', srv.url, '--teacher-api-model', 'teacher',
          '--suspect', os.path.join(gg, 's_seqkd.gguf'), '--control', os.path.join(gg, 'teacher2.gguf'),
-         '--control', os.path.join(gg, 'c_other_data.gguf'), '--no-db', '--json', '--quiet',
+         '--control', os.path.join(gg, 'c_other_data.gguf'),
+         # a model-level verdict needs three or more controls; four reach alpha on 20 answers
+         '--control', os.path.join(gg, 'c_small_same_data.gguf'),
+         '--control', os.path.join(gg, 'c_same_data.gguf'), '--no-db', '--json', '--quiet',
          '--identity-probes', '10', '--chat-probes', '12', '--text-probes', '10'], timeout=300)
 try:
     v = json.loads(r.stdout)['verdict']

@@ -65,7 +65,10 @@ def controls_named(prompts, names, seed):
     return out
 
 
-NAMES = [('Borealis', 'Polar AI'), ('Beacon', 'Harbor Systems'), ('Vega', 'Lyra Works')]
+# five controls: the verdict tests models, not answers, and with 48 answers per party three
+# controls could not reach alpha (compare would say so: inconclusive, 4 or more controls needed)
+NAMES = [('Borealis', 'Polar AI'), ('Beacon', 'Harbor Systems'), ('Vega', 'Lyra Works'), ('Quill', 'Inkwell AI'),
+         ('Tamber', 'Oakridge Labs')]
 
 # 1. "Nova": the teacher's name is a common word. An independent suspect that writes "Like a
 #    nova, I shine" (and "nova" in lower case elsewhere) mentions it but never claims it.
@@ -134,7 +137,7 @@ teacher = write('nameless_teacher', prompts, lambda p, i: tr.choice(GENERIC) + '
 sr = random.Random(9)
 suspect = write('nameless_suspect', prompts, lambda p, i: "I'm an AI assistant. " + body(sr))
 ctl = []
-for k, (name, maker) in enumerate(NAMES):
+for k, (name, maker) in enumerate(NAMES[:3]):
     r = random.Random(300 + k)
     ctl.append(write('nameless_control_' + name, prompts,
                      lambda p, i, name=name, r=r, g=GENERIC[k + 1]: f'My name is {name}. {g} ' + body(r)))
@@ -143,9 +146,11 @@ hab = sig.get('habits', {})
 check(not hab.get('significant') and v['relation'] not in ('distilled', 'weight-derived', 'same-weights'),
       "nameless teacher, suspect and teacher both say \"I'm an AI assistant\", name-giving controls: not derived on habits",
       (v, hab.get('note'), hab.get('controls')))
-check(all(c.get('hits', 0) > 0 for c in hab.get('controls', [])),
-      'each control is tested on phrases selected without it, and reproduces its own generic one',
-      hab.get('controls'))
+per = (hab.get('details') or {}).get('habits_per_model', [])
+check(len(per) == 4 and all(x.get('distinct_reproduced', 0) >= 1 for x in per[1:]) and
+      all(c.get('hits', 1) == 0 for c in hab.get('controls', [])),
+      'each control is tested on phrases selected without it and reproduces its own generic one, '
+      'which, one phrase alone, is not counted as an inherited style', (per, hab.get('controls')))
 # The same teacher with a house closing; a suspect distilled from it keeps the closing.
 tr = random.Random(10)
 CLOSE = 'Hope that sorts it out for you!'

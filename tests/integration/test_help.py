@@ -20,6 +20,7 @@ FILES = {
     'cmd_fingerprint.c': ['fingerprint', 'verify'], 'cmd_report.c': ['report'],
     'cmd_watermark.c': ['watermark generate', 'watermark detect', 'watermark radioactivity'],
     'cmd_serve.c': ['serve'],
+    'cmd_panel.c': ['panel add', 'panel list', 'panel remove'],
 }
 # options compare builds at run time from "--ROLE-" + "endpoint" / "api-model"
 DYNAMIC = {'--%s-%s' % (r, k) for r in ('teacher', 'suspect', 'control', 'candidate')

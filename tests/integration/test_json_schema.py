@@ -46,7 +46,11 @@ def main():
         ('logits', [DT, 'logits', '--model', m('teacher'), '--text', 'Hello', '--top', '3',
                     '--json'], (0,)),
         ('inspect', [DT, 'inspect', m('teacher'), '--json'], (0,)),
+        ('panel-list', [DT, 'panel', 'list', '--panel', db, '--json'], (0,)),
     ]
+    # a panel member in the same store, for panel list
+    run([DT, 'panel', 'add', '--panel', db, '--model', m('c_other_data'), '--chat-template', tpl,
+         '--quiet'] + small, timeout=600)
     html = os.path.join(tmp, 'r.html')
     for i, (schema, cmd, codes) in enumerate(cases):
         r = run(cmd, timeout=600)

@@ -1,0 +1,386 @@
+/*
+ * `distiltrace panel add|list|remove`: control panels (reports/panel.h). A member's answers
+ * are collected once, with the probes and settings a compare with the same options would use
+ * (detect/compare.h's dt_compare_collect_party) and recorded in the panel as they are
+ * generated, so an interrupted add resumes; `compare --panel P` then uses every member as a
+ * control.
+ */
+#include "cli/cli_opts.h"
+#include "cli/commands.h"
+#include "detect/compare.h"
+#include "reports/answers.h"
+#include "reports/panel.h"
+#include "reports/store.h"
+#include "util/log.h"
+
+#include <cJSON.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+static const char usage[] =
+    "distiltrace panel add --panel P.db (--model M [--chat-template T] | --transcripts F |\n"
+    "       --endpoint URL --api-model NAME [--api-key-env VAR]) [--name N] [--samples S]\n"
+    "       [--seed X] [--identity-probes N] [--chat-probes N] [--text-probes N]\n"
+    "       [--temperature T] [--identity-corpus F] [--chat-corpus F] [--text-corpus F]\n"
+    "       [--threads N] [--quiet]\n"
+    "distiltrace panel list --panel P.db [--json]\n"
+    "distiltrace panel remove --panel P.db --name N\n"
+    "A member's answers are those a compare with the same probe options and seed asks for\n"
+    "(defaults as compare's); `compare --panel P.db` uses every member as a control.";
+
+static void on_progress(void *ud, const char *stage, size_t done, size_t total)
+{
+    (void)ud;
+    char label[64];
+    snprintf(label, sizeof label, "%-20.20s", stage);
+    dt_progress(label, done, total);
+}
+
+static void base_name(const char *path, char *out, size_t cap)
+{
+    size_t n = strlen(path);
+    while (n > 1 && path[n - 1] == '/')
+        n--;
+    size_t b = n;
+    while (b > 0 && path[b - 1] != '/')
+        b--;
+    size_t len = n - b;
+    const char *dot = NULL;
+    for (size_t i = b; i < n; i++)
+        if (path[i] == '.')
+            dot = path + i;
+    if (dot && dot > path + b)
+        len = (size_t)(dot - (path + b));
+    if (len >= cap)
+        len = cap - 1;
+    memcpy(out, path + b, len);
+    out[len] = '\0';
+}
+
+static char *settings_json(const struct dt_compare_params *p)
+{
+    cJSON *o = cJSON_CreateObject();
+    char sd[32];
+    snprintf(sd, sizeof sd, "%llu", (unsigned long long)p->seed);
+    cJSON_AddStringToObject(o, "seed", sd);
+    cJSON_AddNumberToObject(o, "identity_probes", (double)p->n_identity);
+    cJSON_AddNumberToObject(o, "samples", p->identity_samples);
+    cJSON_AddNumberToObject(o, "chat_probes", (double)p->n_chat);
+    cJSON_AddNumberToObject(o, "text_probes", (double)p->n_text);
+    cJSON_AddNumberToObject(o, "temperature", p->temperature);
+    cJSON_AddNumberToObject(o, "top_p", p->top_p);
+    cJSON_AddNumberToObject(o, "max_tokens_chat", p->max_tokens_chat);
+    cJSON_AddNumberToObject(o, "max_tokens_text", p->max_tokens_text);
+    if (p->identity_corpus)
+        cJSON_AddStringToObject(o, "identity_corpus", p->identity_corpus);
+    if (p->chat_corpus)
+        cJSON_AddStringToObject(o, "chat_corpus", p->chat_corpus);
+    if (p->text_corpus)
+        cJSON_AddStringToObject(o, "text_corpus", p->text_corpus);
+    char *s = cJSON_PrintUnformatted(o);
+    cJSON_Delete(o);
+    return s;
+}
+
+/* Shared option parsing of the probe plan (the same options as compare). 1 matched, 0 not,
+ * -1 usage error. */
+static int plan_opt(int argc, char **argv, int *i, struct dt_compare_params *p)
+{
+    const char *val;
+    long lv;
+    double dv;
+    unsigned long long uv;
+    int r;
+    static const char *const counts[] = {"--identity-probes", "--chat-probes", "--text-probes"};
+    size_t *dst[] = {&p->n_identity, &p->n_chat, &p->n_text};
+    for (int k = 0; k < 3; k++)
+        if ((r = dt_cli_opt("panel", argc, argv, i, counts[k], &val)) != 0) {
+            if (r < 0 || dt_cli_parse_int("panel", counts[k], val, 1, 100000, &lv))
+                return -1;
+            *dst[k] = (size_t)lv;
+            return 1;
+        }
+    if ((r = dt_cli_opt("panel", argc, argv, i, "--samples", &val)) != 0) {
+        if (r < 0 || dt_cli_parse_int("panel", "--samples", val, 1, 100, &lv))
+            return -1;
+        p->identity_samples = (int)lv;
+    } else if ((r = dt_cli_opt("panel", argc, argv, i, "--seed", &val)) != 0) {
+        if (r < 0 || dt_cli_parse_u64("panel", "--seed", val, &uv))
+            return -1;
+        p->seed = uv;
+    } else if ((r = dt_cli_opt("panel", argc, argv, i, "--temperature", &val)) != 0) {
+        if (r < 0 || dt_cli_parse_double("panel", "--temperature", val, &dv) || dv < 0 || dv > 5)
+            return -1;
+        p->temperature = (float)dv;
+    } else if ((r = dt_cli_opt("panel", argc, argv, i, "--threads", &val)) != 0) {
+        if (r < 0 || dt_cli_parse_int("panel", "--threads", val, 1, 256, &lv))
+            return -1;
+        p->threads = (int)lv;
+    } else if ((r = dt_cli_opt("panel", argc, argv, i, "--identity-corpus", &p->identity_corpus)) ||
+               (r = dt_cli_opt("panel", argc, argv, i, "--chat-corpus", &p->chat_corpus)) ||
+               (r = dt_cli_opt("panel", argc, argv, i, "--text-corpus", &p->text_corpus))) {
+        if (r < 0)
+            return -1;
+    } else {
+        return 0;
+    }
+    return 1;
+}
+
+static int cmd_add(int argc, char **argv)
+{
+    const char *panel = NULL, *model = NULL, *transcripts = NULL, *endpoint = NULL;
+    const char *api_model = NULL, *name = NULL, *tmpl = NULL, *key_env = "OPENAI_API_KEY";
+    int quiet = 0;
+    struct dt_compare_params p;
+    dt_compare_params_default(&p);
+    for (int i = 1; i < argc;) {
+        int r;
+        if ((r = dt_cli_opt("panel", argc, argv, &i, "--panel", &panel)) ||
+            (r = dt_cli_opt("panel", argc, argv, &i, "--model", &model)) ||
+            (r = dt_cli_opt("panel", argc, argv, &i, "--transcripts", &transcripts)) ||
+            (r = dt_cli_opt("panel", argc, argv, &i, "--endpoint", &endpoint)) ||
+            (r = dt_cli_opt("panel", argc, argv, &i, "--api-model", &api_model)) ||
+            (r = dt_cli_opt("panel", argc, argv, &i, "--api-key-env", &key_env)) ||
+            (r = dt_cli_opt("panel", argc, argv, &i, "--name", &name)) ||
+            (r = dt_cli_opt("panel", argc, argv, &i, "--chat-template", &tmpl))) {
+            if (r < 0)
+                return DT_EXIT_USAGE;
+        } else if (dt_cli_flag(argc, argv, &i, "--quiet")) {
+            quiet = 1;
+        } else if ((r = plan_opt(argc, argv, &i, &p)) != 0) {
+            if (r < 0)
+                return DT_EXIT_USAGE;
+        } else {
+            fprintf(stderr, "distiltrace panel add: unknown option '%s'\n", argv[i]);
+            return dt_cli_usage("panel", usage);
+        }
+    }
+    if (!panel)
+        return dt_cli_usage("panel", "panel add needs --panel P.db");
+    if (!!model + !!transcripts + !!endpoint != 1)
+        return dt_cli_usage("panel", "panel add takes one of --model, --transcripts, --endpoint");
+    if (endpoint && !api_model)
+        return dt_cli_usage("panel", "--endpoint URL needs --api-model NAME");
+    if (transcripts && !name)
+        return dt_cli_usage("panel", "--transcripts F needs --name N");
+    if (tmpl && !strstr(tmpl, "{prompt}"))
+        return dt_cli_usage("panel", "--chat-template must contain '{prompt}'");
+    char nm[128];
+    if (name)
+        snprintf(nm, sizeof nm, "%s", name);
+    else if (model)
+        base_name(model, nm, sizeof nm);
+    else
+        snprintf(nm, sizeof nm, "%s", api_model);
+    if (!quiet && isatty(2))
+        p.progress = on_progress;
+    if (quiet)
+        dt_log_verbosity = 0;
+
+    struct dt_error err = {0};
+    struct dt_store *s = NULL;
+    int64_t run_id = 0, model_id = 0;
+    int rc, existed = 0;
+    char *settings = NULL, *abs = NULL;
+    struct dt_compare_result res;
+    int have_res = 0;
+    size_t n_new = 0;
+    struct dt_endpoint_options eo;
+    struct dt_store_answers cache;
+    struct dt_compare_input in = {0};
+    if ((rc = dt_store_open(panel, &s, &err)))
+        return dt_cli_fail(&err);
+    uint64_t seed = p.seed;
+    if ((rc = dt_store_run_begin(s, argc, argv, &seed, p.threads, &run_id, &err)))
+        goto done;
+    in.name = nm;
+    in.chat_template = tmpl;
+    if (model) {
+        /* recorded as an absolute path: compare finds it from any directory */
+        if ((abs = realpath(model, NULL)))
+            model = abs;
+        in.model_path = model;
+        dt_store_answers_init(&cache, s, run_id);
+        in.answers = &cache.src;
+    } else if (transcripts) {
+        in.transcripts_path = transcripts;
+    } else {
+        dt_endpoint_options_init(&eo);
+        eo.url = endpoint;
+        eo.model = api_model;
+        eo.api_key = getenv(key_env);
+        eo.jitter_seed = p.seed;
+        in.endpoint = &eo;
+    }
+    if ((rc = dt_compare_collect_party(&in, &p, &res, &err)))
+        goto done;
+    have_res = 1;
+    const struct dt_party *pa = &res.parties[0];
+    if ((rc = dt_store_party_model(s, pa, &model_id, &err)))
+        goto done;
+    if (!model) {
+        char key[200];
+        snprintf(key, sizeof key, "panel:%s:%s", transcripts ? "transcript" : "endpoint", nm);
+        if ((rc = dt_store_answers_record_all(s, run_id, model_id, key, &pa->samples, &n_new, &err)))
+            goto done;
+    } else {
+        n_new = cache.n_recorded;
+    }
+    if (!(settings = settings_json(&p))) {
+        rc = dt_error_set(&err, DT_ENOMEM, "out of memory");
+        goto done;
+    }
+    const char *location = model ? model : transcripts ? transcripts : endpoint;
+    if ((rc = dt_panel_member_add(s, nm, model_id, model ? "local" : transcripts ? "transcript" : "endpoint",
+                                  location, pa->chat_template, settings, run_id, &existed, &err)))
+        goto done;
+    printf("panel %s: %s member '%s': %zu answers (%zu new, %zu already stored) to %zu identity, "
+           "%zu chat and %zu text probes\n",
+           panel, existed ? "updated" : "added", nm, pa->samples.n, n_new,
+           model ? cache.n_found : pa->samples.n - n_new, res.n_prompts[DT_SET_IDENTITY],
+           res.n_prompts[DT_SET_CHAT], res.n_prompts[DT_SET_TEXT]);
+done:;
+    int status = rc ? dt_cli_fail(&err) : DT_EXIT_OK;
+    if (run_id) {
+        struct dt_error e2 = {0};
+        dt_store_run_end(s, run_id, status, &e2);
+    }
+    if (have_res)
+        dt_compare_result_release(&res);
+    cJSON_free(settings);
+    dt_store_close(s);
+    free(abs);
+    return status;
+}
+
+struct list_ctx {
+    int json, n;
+    cJSON *arr;
+};
+
+static int on_member(void *ud, const struct dt_panel_member *m)
+{
+    struct list_ctx *c = ud;
+    c->n++;
+    if (c->json) {
+        cJSON *o = cJSON_CreateObject();
+        cJSON_AddStringToObject(o, "name", m->name);
+        cJSON_AddStringToObject(o, "source", m->source);
+        cJSON_AddStringToObject(o, "location", m->location);
+        if (m->sha256)
+            cJSON_AddStringToObject(o, "sha256", m->sha256);
+        if (m->size_bytes >= 0)
+            cJSON_AddNumberToObject(o, "size_bytes", (double)m->size_bytes);
+        if (m->tokenizer_hash)
+            cJSON_AddStringToObject(o, "tokenizer_hash", m->tokenizer_hash);
+        if (m->chat_template)
+            cJSON_AddStringToObject(o, "chat_template", m->chat_template);
+        cJSON_AddNumberToObject(o, "answers", (double)m->n_answers);
+        cJSON_AddItemToObject(o, "settings", cJSON_Parse(m->settings_json));
+        cJSON_AddStringToObject(o, "added_at", m->created_at);
+        cJSON_AddItemToArray(c->arr, o);
+        return 0;
+    }
+    printf("%-24s %-10s %6lld answers  %s\n", m->name, m->source, (long long)m->n_answers,
+           m->location);
+    if (m->sha256)
+        printf("  sha256 %s  %lld bytes  tokenizer %s\n", m->sha256, (long long)m->size_bytes,
+               m->tokenizer_hash ? m->tokenizer_hash : "-");
+    if (m->chat_template)
+        printf("  chat template %s\n", m->chat_template);
+    printf("  settings %s  added %s\n", m->settings_json, m->created_at);
+    return 0;
+}
+
+static int cmd_list(int argc, char **argv)
+{
+    const char *panel = NULL;
+    struct list_ctx c = {0};
+    for (int i = 1; i < argc;) {
+        int r;
+        if ((r = dt_cli_opt("panel", argc, argv, &i, "--panel", &panel))) {
+            if (r < 0)
+                return DT_EXIT_USAGE;
+        } else if (dt_cli_flag(argc, argv, &i, "--json")) {
+            c.json = 1;
+        } else {
+            fprintf(stderr, "distiltrace panel list: unknown option '%s'\n", argv[i]);
+            return dt_cli_usage("panel", usage);
+        }
+    }
+    if (!panel)
+        return dt_cli_usage("panel", "panel list needs --panel P.db");
+    struct dt_error err = {0};
+    struct dt_store *s = NULL;
+    if (dt_store_open_flags(panel, DT_STORE_NO_CREATE, &s, &err))
+        return dt_cli_fail(&err);
+    if (c.json)
+        c.arr = cJSON_CreateArray();
+    int rc = dt_panel_members_list(s, on_member, &c, &err);
+    dt_store_close(s);
+    if (rc) {
+        cJSON_Delete(c.arr);
+        return dt_cli_fail(&err);
+    }
+    if (c.json) {
+        char *t = cJSON_Print(c.arr);
+        cJSON_Delete(c.arr);
+        if (!t)
+            return dt_exit_code_for(DT_ENOMEM);
+        printf("%s\n", t);
+        cJSON_free(t);
+    } else if (!c.n) {
+        printf("panel %s has no members\n", panel);
+    }
+    return DT_EXIT_OK;
+}
+
+static int cmd_remove(int argc, char **argv)
+{
+    const char *panel = NULL, *name = NULL;
+    for (int i = 1; i < argc;) {
+        int r;
+        if ((r = dt_cli_opt("panel", argc, argv, &i, "--panel", &panel)) ||
+            (r = dt_cli_opt("panel", argc, argv, &i, "--name", &name))) {
+            if (r < 0)
+                return DT_EXIT_USAGE;
+        } else {
+            fprintf(stderr, "distiltrace panel remove: unknown option '%s'\n", argv[i]);
+            return dt_cli_usage("panel", usage);
+        }
+    }
+    if (!panel || !name)
+        return dt_cli_usage("panel", "panel remove needs --panel P.db --name N");
+    struct dt_error err = {0};
+    struct dt_store *s = NULL;
+    if (dt_store_open_flags(panel, DT_STORE_NO_CREATE, &s, &err))
+        return dt_cli_fail(&err);
+    int rc = dt_panel_member_remove(s, name, &err);
+    dt_store_close(s);
+    if (rc)
+        return dt_cli_fail(&err);
+    printf("panel %s: removed member '%s'\n", panel, name);
+    return DT_EXIT_OK;
+}
+
+int cmd_panel(int argc, char **argv)
+{
+    if (argc < 2 || !strcmp(argv[1], "--help") || !strcmp(argv[1], "-h") ||
+        !strcmp(argv[1], "help")) {
+        if (argc < 2)
+            return dt_cli_usage("panel", usage);
+        printf("usage: %s\n", usage);
+        return DT_EXIT_OK;
+    }
+    if (!strcmp(argv[1], "add"))
+        return cmd_add(argc - 1, argv + 1);
+    if (!strcmp(argv[1], "list"))
+        return cmd_list(argc - 1, argv + 1);
+    if (!strcmp(argv[1], "remove"))
+        return cmd_remove(argc - 1, argv + 1);
+    fprintf(stderr, "distiltrace panel: unknown subcommand '%s'\n", argv[1]);
+    return dt_cli_usage("panel", usage);
+}
