@@ -110,14 +110,18 @@ int32_t dt_tok_lookup(const struct dt_tokenizer *t, const char *s, size_t n)
 {
     if (!t->map || n == 0)
         return -1;
-    size_t i = (size_t)text_hash(s, n) & t->map_mask;
+    uint64_t h = text_hash(s, n);
+    uint32_t tag = (uint32_t)(h >> 32);
+    size_t i = (size_t)h & t->map_mask;
     for (;;) {
-        int32_t id = t->map[i];
+        int32_t id = t->map[i].id;
         if (id < 0)
             return -1;
-        const struct dt_tok_entry *e = &t->tok[id];
-        if (e->n_text == n && memcmp(t->pool.data + e->text_off, s, n) == 0)
-            return id;
+        if (t->map[i].tag == tag) {
+            const struct dt_tok_entry *e = &t->tok[id];
+            if (e->n_text == n && memcmp(t->pool.data + e->text_off, s, n) == 0)
+                return id;
+        }
         i = (i + 1) & t->map_mask;
     }
 }
@@ -128,7 +132,8 @@ int dt_tok_index(struct dt_tokenizer *t, struct dt_error *err)
     t->map = dt_malloc_array(n_slots, sizeof *t->map);
     if (!t->map)
         return dt_error_set(err, DT_ENOMEM, "out of memory for the vocabulary index");
-    memset(t->map, 0xff, n_slots * sizeof *t->map);
+    for (size_t i = 0; i < n_slots; i++)
+        t->map[i] = (struct dt_tok_slot){-1, 0};
     t->map_mask = n_slots - 1;
     for (int32_t id = 0; id < t->n_vocab; id++) {
         struct dt_tok_entry *e = &t->tok[id];
@@ -139,11 +144,12 @@ int dt_tok_index(struct dt_tokenizer *t, struct dt_error *err)
         if (e->n_text == 0)
             continue;
         const char *s = t->pool.data + e->text_off;
-        size_t i = (size_t)text_hash(s, e->n_text) & t->map_mask;
+        uint64_t h = text_hash(s, e->n_text);
+        size_t i = (size_t)h & t->map_mask;
         for (;;) {
-            int32_t o = t->map[i];
+            int32_t o = t->map[i].id;
             if (o < 0) {
-                t->map[i] = id;
+                t->map[i] = (struct dt_tok_slot){id, (uint32_t)(h >> 32)};
                 break;
             }
             const struct dt_tok_entry *oe = &t->tok[o];
@@ -217,12 +223,16 @@ int dt_tok_add_merge(struct dt_tokenizer *t, const char *l, size_t nl, const cha
         return dt_error_set(err, DT_EFORMAT, "merge %zu refers to unknown token '%.*s'", i_merge,
                             (int)(il < 0 ? (nl > 64 ? 64 : nl) : (nr > 64 ? 64 : nr)),
                             il < 0 ? l : r);
-    size_t n;
-    if (dt_add_overflow(nl, nr, &n) || n > DT_TOK_MAX_TOKEN_BYTES)
+    size_t n, strip = t->merge_strip_right;
+    if (nr < strip)
+        return dt_error_set(err, DT_EFORMAT,
+                            "merge %zu: '%.*s' is shorter than the continuing-subword prefix",
+                            i_merge, (int)(nr > 64 ? 64 : nr), r);
+    if (dt_add_overflow(nl, nr - strip, &n) || n > DT_TOK_MAX_TOKEN_BYTES)
         return dt_error_set(err, DT_EFORMAT, "merge %zu is too long", i_merge);
     char buf[DT_TOK_MAX_TOKEN_BYTES];
     memcpy(buf, l, nl);
-    memcpy(buf + nl, r, nr);
+    memcpy(buf + nl, r + strip, nr - strip);
     int32_t res = dt_tok_lookup(t, buf, n);
     if (res < 0)
         return dt_error_set(err, DT_EFORMAT,
@@ -234,12 +244,16 @@ int dt_tok_add_merge(struct dt_tokenizer *t, const char *l, size_t nl, const cha
         struct dt_tok_merge_slot *s = &t->merges[i];
         if (s->rank < 0) {
             s->key = key;
-            s->rank = (int32_t)t->n_merges;
+            s->rank = (int32_t)(t->merge_rank_by_index ? i_merge : t->n_merges);
             s->result = res;
             break;
         }
-        if (s->key == key)
-            return 0; /* a repeated merge keeps its first (higher) priority */
+        if (s->key == key) {
+            /* llama.cpp keeps a repeated merge's first priority, `tokenizers` its last */
+            if (t->merge_rank_by_index)
+                s->rank = (int32_t)i_merge;
+            return 0;
+        }
         i = (i + 1) & t->merge_mask;
     }
     t->merge_pairs[2 * t->n_merges] = il;
@@ -345,6 +359,10 @@ static size_t token_bytes_of(const struct dt_tokenizer *t, int32_t id, char *buf
         memcpy(buf, s, n);
         return n;
     }
+    if (t->kind == DT_TOK_TEXT) {
+        memcpy(buf, s, n);
+        return n;
+    }
     if (t->kind == DT_TOK_SPM) {
         if (e->type == DT_TOKEN_BYTE && n == 6 && s[0] == '<' && s[1] == '0' && s[2] == 'x' &&
             s[5] == '>' && hexval(s[3]) >= 0 && hexval(s[4]) >= 0) {
@@ -404,7 +422,9 @@ static int compute_hash(struct dt_tokenizer *t, struct dt_error *err)
     /* Length-prefixed serialization of what defines the tokenization: kind, every token's
      * text and type (and score for SPM), and the merges in rank order. */
     struct dt_strbuf sb = DT_STRBUF_INIT;
-    dt_strbuf_puts(&sb, t->kind == DT_TOK_SPM ? "dt-tok-spm-1" : "dt-tok-bpe-1");
+    dt_strbuf_puts(&sb, t->kind == DT_TOK_SPM    ? "dt-tok-spm-1"
+                        : t->kind == DT_TOK_TEXT ? "dt-tok-txt-1"
+                                                 : "dt-tok-bpe-1");
     put_u32(&sb, (uint32_t)t->n_vocab);
     for (int32_t id = 0; id < t->n_vocab; id++) {
         const struct dt_tok_entry *e = &t->tok[id];
@@ -519,6 +539,7 @@ void dt_tokenizer_free(struct dt_tokenizer *t)
     if (!t)
         return;
     dt_tok_free_regexes(t);
+    dt_hf_free(t->hf);
     dt_free(t->tok);
     dt_strbuf_release(&t->pool);
     dt_free(t->map);
@@ -597,6 +618,12 @@ int dt_tokenizer_encode(const struct dt_tokenizer *t, const char *text, size_t n
     size_t seg = 0, i = 0;
     if (!text && n_bytes)
         return dt_error_set(err, DT_EINVAL, "no text to encode");
+    if (t->hf) {
+        rc = dt_hf_encode(t, text, n_bytes, parse_special, &out, err);
+        if (rc)
+            goto done;
+        i = seg = n_bytes;
+    }
     while (i < n_bytes) {
         size_t len = 0;
         int32_t id =

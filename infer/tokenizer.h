@@ -3,7 +3,9 @@
  * gpt-2, llama3/llama-bpe, qwen2, deepseek-llm, deepseek-coder run with PCRE2 in UTF+UCP
  * mode) and SentencePiece-style BPE (tokenizer.ggml.model = "llama": scores as merge
  * priorities, byte fallback <0xXX>, "▁" space prefix). Loaded from GGUF metadata
- * (tokenizer.ggml.*) or a Hugging Face tokenizer.json.
+ * (tokenizer.ggml.*), encoded as llama.cpp does, or from a Hugging Face tokenizer.json,
+ * encoded by the `tokenizers` library's own pipeline (tokenizer_hf.c: normalizers,
+ * pre-tokenizers, BPE options, added-token flags).
  *
  * Token ids are int32. Token "bytes" are the exact bytes a token decodes to (after undoing the
  * byte-level mapping or the ▁ / <0xXX> conventions), so decode(encode(x)) == x for any input
@@ -21,6 +23,7 @@ struct dt_gguf;
 enum dt_tok_kind {
     DT_TOK_BPE = 1, /* byte-level BPE (gpt2 family) */
     DT_TOK_SPM = 2, /* SentencePiece BPE (llama) */
+    DT_TOK_TEXT = 3, /* tokenizer.json BPE whose tokens are their own text (no byte mapping) */
 };
 
 enum dt_token_type { /* as in tokenizer.ggml.token_type */

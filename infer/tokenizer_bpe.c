@@ -49,11 +49,9 @@ int dt_tok_cp_to_byte(uint32_t cp)
         return printable_byte((int)cp) ? (int)cp : -1;
     if (cp >= 256 + 68)
         return -1;
+    /* the unprintable bytes in order: 0x00-0x20 (33), 0x7F-0xA0 (34), 0xAD */
     uint32_t n = cp - 256;
-    for (int i = 0; i < 256; i++)
-        if (!printable_byte(i) && n-- == 0)
-            return i;
-    return -1;
+    return n < 33 ? (int)n : n < 67 ? (int)(0x7F + n - 33) : 0xAD;
 }
 
 /* --- pre-tokenizers ------------------------------------------------------------------ */
@@ -401,8 +399,17 @@ static int encode_piece(const struct dt_tokenizer *t, struct dt_tok_work *w, con
     }
     if (dt_tok_work_symbols(w, n))
         return DT_ENOMEM;
-    for (size_t i = 0; i < n; i++) {
+    for (size_t i = 0; i < n; i++)
         w->sym_id[i] = t->byte_tok[(unsigned char)s[i]];
+    return dt_tok_bpe_merge(t, w, n, out);
+}
+
+int dt_tok_bpe_merge(const struct dt_tokenizer *t, struct dt_tok_work *w, size_t n,
+                     struct dt_tok_ids *out)
+{
+    if (n == 0)
+        return 0;
+    for (size_t i = 0; i < n; i++) {
         w->sym_prev[i] = (int32_t)i - 1;
         w->sym_next[i] = i + 1 < n ? (int32_t)i + 1 : -1;
     }

@@ -29,8 +29,9 @@ struct dt_tok_entry {
     uint32_t n_text;
     uint32_t n_bytes;
     float score;  /* SPM merge priority (higher first) */
-    int32_t type; /* enum dt_token_type */
-    int set;      /* dt_tok_set_token was called for this id */
+    int32_t type;    /* enum dt_token_type */
+    uint8_t set;     /* dt_tok_set_token was called for this id */
+    uint8_t in_model; /* tokenizer.json: in model.vocab (the BPE model sees only these) */
 };
 
 struct dt_tok_merge_slot {
@@ -45,7 +46,10 @@ struct dt_tokenizer {
     struct dt_tok_entry *tok; /* n_vocab */
     struct dt_strbuf pool;    /* all token texts and bytes, NUL-separated */
 
-    int32_t *map; /* open-addressing text -> id, -1 empty; map_mask + 1 slots */
+    struct dt_tok_slot {
+        int32_t id;   /* -1: empty */
+        uint32_t tag; /* high bits of the text's hash: most misses never touch the text */
+    } * map;          /* open-addressing text -> id; map_mask + 1 slots */
     size_t map_mask;
 
     struct dt_tok_merge_slot *merges; /* merge_mask + 1 slots */
@@ -67,6 +71,12 @@ struct dt_tokenizer {
     int add_space_prefix; /* SPM: "▁" before the text and after each special token */
     int ignore_merges;    /* BPE (llama3): a piece that is a token is not merged */
     int spm_word_split;   /* SPM: no token has "▁" after another character */
+
+    int merge_rank_by_index; /* tokenizer.json: rank = index in the merges list, a repeated
+                              * pair takes its last index (the `tokenizers` MergeMap) */
+    size_t merge_strip_right; /* bytes of the right half left out of the merge result
+                               * (continuing_subword_prefix) */
+    struct dt_hf *hf; /* tokenizer.json pipeline, or NULL (GGUF: llama.cpp encoders) */
 
     int32_t bos, eos, eot, eom, unk;
     char *chat_template;
@@ -131,6 +141,99 @@ int dt_tok_bpe_encode(const struct dt_tokenizer *t, struct dt_tok_work *w, const
                       size_t n, struct dt_tok_ids *out, struct dt_error *err);
 int dt_tok_spm_encode(const struct dt_tokenizer *t, struct dt_tok_work *w, const char *text,
                       size_t n, int prefix_space, struct dt_tok_ids *out, struct dt_error *err);
+
+/* Merges the symbols w->sym_id[0..n) (ids; -1 for a dead symbol) lowest rank first, ties
+ * leftmost, and appends the surviving ids to out. */
+int dt_tok_bpe_merge(const struct dt_tokenizer *t, struct dt_tok_work *w, size_t n,
+                     struct dt_tok_ids *out);
+
+/* --- the Hugging Face `tokenizers` pipeline (tokenizer_hf.c) ----------------------------- */
+
+enum dt_hf_norm_kind {
+    DT_HF_NFC = 1,
+    DT_HF_NFD,
+    DT_HF_NFKC,
+    DT_HF_NFKD,
+    DT_HF_LOWERCASE,
+    DT_HF_STRIP,
+    DT_HF_STRIP_ACCENTS,
+    DT_HF_REPLACE,
+    DT_HF_PREPEND,
+    DT_HF_BERT,
+    DT_HF_NORM_BYTE_LEVEL,
+};
+
+struct dt_hf_norm {
+    int kind;
+    int left, right;      /* Strip */
+    void *re;             /* Replace: pcre2_code * */
+    char *str;            /* Replace content, Prepend text (owned) */
+    size_t n_str;
+    int clean_text, chinese, strip_accents, lowercase; /* BertNormalizer */
+};
+
+enum dt_hf_pattern { DT_HF_PAT_REGEX = 1, DT_HF_PAT_WHITESPACE, DT_HF_PAT_PUNCT, DT_HF_PAT_NUMERIC };
+enum dt_hf_behavior {
+    DT_HF_REMOVED = 1,
+    DT_HF_ISOLATED,
+    DT_HF_MERGED_PREV,
+    DT_HF_MERGED_NEXT,
+    DT_HF_CONTIGUOUS,
+};
+enum dt_hf_pre_kind {
+    DT_HF_SPLIT = 1,      /* pattern, behavior, invert */
+    DT_HF_PREFIX_SPACE,   /* ByteLevel add_prefix_space: " " before a piece without one */
+    DT_HF_BYTES_TO_CHARS, /* ByteLevel: every byte becomes its GPT-2 code point */
+    DT_HF_METASPACE,      /* " " -> replacement, then prepend per scheme */
+};
+enum dt_hf_prepend { DT_HF_PREPEND_NEVER = 0, DT_HF_PREPEND_ALWAYS, DT_HF_PREPEND_FIRST };
+
+struct dt_hf_pre {
+    int kind;
+    int pattern; /* enum dt_hf_pattern */
+    void *re;    /* pcre2_code * for DT_HF_PAT_REGEX */
+    int behavior;
+    int invert;
+    char repl[8]; /* Metaspace replacement (UTF-8) */
+    size_t n_repl;
+    int prepend; /* enum dt_hf_prepend */
+};
+
+struct dt_hf_added {
+    int32_t id;
+    uint8_t special, lstrip, rstrip, single_word, normalized;
+    char *text; /* matched text: the content, normalized when `normalized` (owned) */
+    size_t n_text;
+};
+
+struct dt_hf {
+    struct dt_hf_norm *norm;
+    size_t n_norm;
+    struct dt_hf_pre *pre;
+    size_t n_pre;
+    struct dt_hf_added *added; /* sorted by first byte, longest first */
+    size_t n_added;
+    uint32_t added_start[2][257]; /* [normalized][byte]: range in `added` (per-trie order) */
+    struct dt_hf_added *added_by[2]; /* [normalized]: views into one sorted array each */
+    size_t n_added_by[2];
+    /* model BPE */
+    int byte_fallback, fuse_unk, ignore_merges;
+    int32_t unk; /* model.unk_token's id, -1 */
+    char *prefix, *suffix; /* continuing_subword_prefix, end_of_word_suffix (owned or NULL) */
+    size_t n_prefix, n_suffix;
+    int32_t byte_fb[256]; /* <0xXX> ids in model.vocab, -1 */
+};
+
+void dt_hf_free(struct dt_hf *hf);
+/* Compiles a tokenizer.json regex with the `tokenizers` (Oniguruma) conventions. */
+int dt_hf_compile(const char *pattern, size_t n, void **re, struct dt_error *err);
+/* Normalizes n bytes with hf's normalizers into out (reset first). */
+int dt_hf_normalize(const struct dt_hf *hf, const char *s, size_t n, struct dt_strbuf *out);
+/* Sorts the added tokens into their two tries; after every other field is set. */
+int dt_hf_index_added(struct dt_hf *hf, struct dt_error *err);
+/* The whole pipeline on one text: added tokens, normalizer, pre-tokenizer, model. */
+int dt_hf_encode(const struct dt_tokenizer *t, const char *text, size_t n, int parse_special,
+                 struct dt_tok_ids *out, struct dt_error *err);
 
 /* GPT-2 byte <-> code point mapping. */
 uint32_t dt_tok_byte_to_cp(uint8_t b);

@@ -3,7 +3,7 @@
 set -euo pipefail
 PKGS="build-essential meson ninja-build pkg-config python3 sqlite3 \
   libxxhash-dev libpcre2-dev libcjson-dev libsqlite3-dev libopenblas-dev liblapacke-dev \
-  libssl-dev libcurl4-openssl-dev libmicrohttpd-dev libutf8proc-dev python3-numpy libxml2-utils poppler-utils python3-jinja2 \
+  libssl-dev libcurl4-openssl-dev libmicrohttpd-dev libutf8proc-dev libjsmn-dev python3-numpy libxml2-utils poppler-utils python3-jinja2 \
   chromium fonts-dejavu-core"
 # Node.js runs the test-only tools of tests/node (schemas, reference implementations); the
 # machine image may bring its own build, which Debian's packages must not replace.

@@ -242,6 +242,152 @@ static void test_fixture_spm(void)
     dt_strbuf_release(&sb);
 }
 
+
+/* --- the Hugging Face pipeline, piece by piece ---------------------------------------
+ * A tokenizer whose vocabulary is every character of the text plus the expected pieces,
+ * with ignore_merges: each piece the pipeline produces comes out as one token, so the token
+ * texts joined by '|' show the pieces. Vectors from the `tokenizers` documentation (the
+ * Split behaviours on "the-final--countdown") and from the Unicode normalization forms. */
+
+static void add_chars(cJSON *vocab, const char *s, int *next)
+{
+    for (size_t i = 0; s[i];) {
+        size_t len = 1;
+        while (((unsigned char)s[i + len] & 0xC0) == 0x80)
+            len++;
+        char c[8] = {0};
+        memcpy(c, s + i, len);
+        if (!cJSON_GetObjectItemCaseSensitive(vocab, c))
+            cJSON_AddNumberToObject(vocab, c, (*next)++);
+        i += len;
+    }
+}
+
+static int pieces_are(const char *normalizer, const char *pre, const char *text,
+                      const char *want)
+{
+    cJSON *root = cJSON_CreateObject(), *model = cJSON_AddObjectToObject(root, "model");
+    cJSON_AddStringToObject(model, "type", "BPE");
+    cJSON_AddBoolToObject(model, "ignore_merges", 1);
+    cJSON *vocab = cJSON_AddObjectToObject(model, "vocab");
+    cJSON_AddArrayToObject(model, "merges");
+    int next = 0;
+    add_chars(vocab, text, &next);
+    add_chars(vocab, want, &next);
+    char *w = dt_strdup(want);
+    for (char *tok = strtok(w, "|"); tok; tok = strtok(NULL, "|")) {
+        if (!cJSON_GetObjectItemCaseSensitive(vocab, tok))
+            cJSON_AddNumberToObject(vocab, tok, next++);
+        add_chars(vocab, tok, &next);
+    }
+    dt_free(w);
+    if (normalizer)
+        cJSON_AddItemToObject(root, "normalizer", cJSON_Parse(normalizer));
+    if (pre)
+        cJSON_AddItemToObject(root, "pre_tokenizer", cJSON_Parse(pre));
+    char *json = cJSON_PrintUnformatted(root);
+    cJSON_Delete(root);
+    struct dt_error err = {0};
+    struct dt_tokenizer *t = load_str(json, &err);
+    free(json);
+    if (!t) {
+        printf("# load: %s\n", err.msg);
+        return 0;
+    }
+    int32_t *ids = NULL;
+    size_t n = 0;
+    struct dt_strbuf got = DT_STRBUF_INIT;
+    if (dt_tokenizer_encode(t, text, strlen(text), 0, &ids, &n, NULL) == 0)
+        for (size_t i = 0; i < n; i++) {
+            if (i)
+                dt_strbuf_putc(&got, '|');
+            dt_strbuf_puts(&got, dt_tokenizer_token_text(t, ids[i]));
+        }
+    int ok = got.data && strcmp(got.data, want) == 0;
+    if (!ok)
+        printf("# got '%s' want '%s'\n", got.data ? got.data : "", want);
+    dt_strbuf_release(&got);
+    dt_free(ids);
+    dt_tokenizer_free(t);
+    return ok;
+}
+
+#define SPLIT(b, inv)                                                                              \
+    "{\"type\":\"Split\",\"pattern\":{\"String\":\"-\"},\"behavior\":\"" b "\",\"invert\":" inv "}"
+
+static void test_hf_pipeline(void)
+{
+    const char *s = "the-final--countdown";
+    TAP_OK(pieces_are(NULL, SPLIT("Removed", "false"), s, "the|final|countdown"), "Split Removed");
+    TAP_OK(pieces_are(NULL, SPLIT("Isolated", "false"), s, "the|-|final|-|-|countdown"),
+           "Split Isolated");
+    TAP_OK(pieces_are(NULL, SPLIT("MergedWithPrevious", "false"), s, "the-|final-|-|countdown"),
+           "Split MergedWithPrevious");
+    TAP_OK(pieces_are(NULL, SPLIT("MergedWithNext", "false"), s, "the|-final|-|-countdown"),
+           "Split MergedWithNext");
+    TAP_OK(pieces_are(NULL, SPLIT("Contiguous", "false"), s, "the|-|final|--|countdown"),
+           "Split Contiguous");
+    TAP_OK(pieces_are(NULL, SPLIT("Removed", "true"), s, "-|-|-"), "Split Removed, invert");
+    TAP_OK(pieces_are(NULL, SPLIT("MergedWithPrevious", "true"), s, "the|-final|-|-countdown"),
+           "Split MergedWithPrevious, invert (the words are the matches)");
+    TAP_OK(pieces_are(NULL, "{\"type\":\"Whitespace\"}", "Hey friend!  How are you?!?",
+                      "Hey|friend|!|How|are|you|?!?"),
+           "Whitespace: \\w+|[^\\w\\s]+");
+    TAP_OK(pieces_are(NULL, "{\"type\":\"WhitespaceSplit\"}", " a\u3000b\tc ", "a|b|c"),
+           "WhitespaceSplit on Unicode White_Space");
+    TAP_OK(pieces_are(NULL, "{\"type\":\"BertPreTokenizer\"}", "Hey, you\u2014ok?",
+                      "Hey|,|you|\u2014|ok|?"),
+           "BertPreTokenizer: whitespace removed, punctuation isolated");
+    TAP_OK(pieces_are(NULL, "{\"type\":\"Digits\",\"individual_digits\":true}", "a123b", "a|1|2|3|b"),
+           "Digits individual");
+    TAP_OK(pieces_are(NULL, "{\"type\":\"Digits\",\"individual_digits\":false}", "a123b\u0663", "a|123|b|\u0663"),
+           "Digits contiguous");
+    TAP_OK(pieces_are(NULL, "{\"type\":\"Punctuation\",\"behavior\":\"Contiguous\"}", "a!?b", "a|!?|b"),
+           "Punctuation Contiguous");
+    TAP_OK(pieces_are(NULL,
+                      "{\"type\":\"Metaspace\",\"replacement\":\"\u2581\",\"prepend_scheme\":\"always\","
+                      "\"split\":true}",
+                      "Hey friend", "\u2581Hey|\u2581friend"),
+           "Metaspace always, split");
+    TAP_OK(pieces_are(NULL,
+                      "{\"type\":\"Metaspace\",\"replacement\":\"\u2581\",\"prepend_scheme\":\"never\","
+                      "\"split\":false}",
+                      "Hey friend", "Hey\u2581friend"),
+           "Metaspace never, no split");
+    TAP_OK(pieces_are("{\"type\":\"NFC\"}", "{\"type\":\"WhitespaceSplit\"}", "cafe\u0301 \u1100\u1161\u11a8",
+                      "caf\u00e9|\uac01"),
+           "NFC composes e + U+0301 and a decomposed Hangul syllable");
+    TAP_OK(pieces_are("{\"type\":\"NFD\"}", NULL, "\u00e9", "e|\u0301"), "NFD decomposes");
+    TAP_OK(pieces_are("{\"type\":\"NFKC\"}", NULL, "\ufb01\u2460", "fi1"), "NFKC: ligature, circled digit");
+    TAP_OK(pieces_are("{\"type\":\"NFKD\"}", NULL, "\u1e9b\u0323", "s\u0323\u0307"),
+           "NFKD of U+1E9B U+0323 (UAX #15 example)");
+    TAP_OK(pieces_are("{\"type\":\"Sequence\",\"normalizers\":[{\"type\":\"NFD\"},{\"type\":\"StripAccents\"},"
+                      "{\"type\":\"Lowercase\"}]}",
+                      NULL, "H\u00e9llo \u0130", "hello i"),
+           "NFD + StripAccents + Lowercase");
+    TAP_OK(pieces_are("{\"type\":\"Lowercase\"}", NULL, "\u0130A\u03a3", "i\u0307a\u03c3"),
+           "Lowercase: U+0130 becomes i + U+0307 (SpecialCasing), no final-sigma rule");
+    TAP_OK(pieces_are("{\"type\":\"Strip\",\"strip_left\":true,\"strip_right\":false}", NULL, " \u3000a b ",
+                      "a b "),
+           "Strip left only");
+    TAP_OK(pieces_are("{\"type\":\"Replace\",\"pattern\":{\"Regex\":\" {2,}\"},\"content\":\" \"}", NULL,
+                      "a   b  c", "a b c"),
+           "Replace with a regex");
+    TAP_OK(pieces_are("{\"type\":\"Prepend\",\"prepend\":\"\u2581\"}", NULL, "ab", "\u2581ab"), "Prepend");
+    TAP_OK(pieces_are("{\"type\":\"BertNormalizer\",\"clean_text\":true,\"handle_chinese_chars\":true,"
+                      "\"strip_accents\":null,\"lowercase\":true}",
+                      "{\"type\":\"WhitespaceSplit\"}", "H\u00e9\u4e2d\u00ad\tX", "he|\u4e2d|x"),
+           "BertNormalizer: clean, chinese chars spaced, accents stripped with lowercase");
+    struct dt_error err = {0};
+    struct dt_tokenizer *t = load_str(
+        "{\"normalizer\":{\"type\":\"Sequence\",\"normalizers\":[{\"type\":\"NFC\"},{\"type\":"
+        "\"Precompiled\",\"precompiled_charsmap\":\"\"}]},\"model\":{\"type\":\"BPE\",\"vocab\":{\"a\":0}}}",
+        &err);
+    TAP_OK(!t && strstr(err.msg, "normalizer.normalizers[1].type 'Precompiled' is not supported"),
+           "an unsupported component is refused by its JSON path (%s)", err.msg);
+    dt_tokenizer_free(t);
+}
+
 static void test_hostile(void)
 {
     static const char *const bad[] = {
@@ -250,7 +396,9 @@ static void test_hostile(void)
         "[]",
         "{\"model\":{}}",
         "{\"model\":{\"type\":\"Unigram\",\"vocab\":[]}}",
-        "{\"model\":{\"type\":\"BPE\",\"vocab\":{\"a\":0},\"merges\":[]}}", /* no scheme */
+        "{\"normalizer\":{\"type\":\"Sequence\",\"normalizers\":[{\"type\":\"NFC\"},{\"type\":"
+        "\"Precompiled\",\"precompiled_charsmap\":\"AAAA\"}]},\"model\":{\"type\":\"BPE\",\"vocab\":"
+        "{\"a\":0},\"merges\":[]}}",
         "{\"pre_tokenizer\":{\"type\":\"ByteLevel\"},\"model\":{\"vocab\":{\"a\":-1}}}",
         "{\"pre_tokenizer\":{\"type\":\"ByteLevel\"},\"model\":{\"vocab\":{\"a\":1.5}}}",
         "{\"pre_tokenizer\":{\"type\":\"ByteLevel\"},\"model\":{\"vocab\":{\"a\":\"0\"}}}",
@@ -276,7 +424,8 @@ static void test_hostile(void)
         "tokens\":[{\"id\":1,\"content\":\"a\"}]}",
         "{\"pre_tokenizer\":{\"type\":\"Split\",\"pattern\":{\"Regex\":\"(\"},\"behavior\":"
         "\"Isolated\"},\"decoder\":{\"type\":\"ByteLevel\"},\"model\":{\"vocab\":{\"a\":0}}}",
-        "{\"pre_tokenizer\":{\"type\":\"Whitespace\"},\"model\":{\"vocab\":{\"a\":0}}}",
+        "{\"pre_tokenizer\":{\"type\":\"Split\",\"pattern\":{\"String\":\" \"},\"behavior\":"
+        "\"Dropped\"},\"model\":{\"vocab\":{\"a\":0}}}",
         "{\"pre_tokenizer\":{\"type\":\"Sequence\",\"pretokenizers\":[{\"type\":\"Sequence\","
         "\"pretokenizers\":[{\"type\":\"Sequence\",\"pretokenizers\":[{\"type\":\"Sequence\","
         "\"pretokenizers\":[{\"type\":\"Sequence\",\"pretokenizers\":[{\"type\":\"Sequence\","
@@ -557,6 +706,7 @@ int main(void)
     test_fixture_bpe();
     test_fixture_spm();
     test_hostile();
+    test_hf_pipeline();
     test_gguf_metadata();
     if (!dt_path_is_dir(DT_SHARED_DIR "/vocab") || !dt_path_is_dir(DT_SHARED_DIR "/zoo")) {
         printf("ok %d - # SKIP ../shared (vocab vectors, zoo) is absent\n", ++tap_n);
