@@ -288,70 +288,92 @@ static int answers_generate(struct dt_party *party, struct gen_state *gs, enum d
                             struct dt_error *err)
 {
     enum dt_probe_kind kind = set == DT_SET_TEXT ? DT_PROBE_TEXT : DT_PROBE_CHAT;
-    const char **text = dt_calloc(n * (size_t)n_samples + 1, sizeof *text);
-    size_t *where = dt_calloc(n * (size_t)n_samples + 1, sizeof *where);
+    size_t n_all = n * (size_t)n_samples;
+    const char **text = dt_calloc(n_all + 1, sizeof *text);
+    size_t *where = dt_calloc(n_all + 1, sizeof *where);
+    /* state per (probe, sample): 0 missing for good, 1 found in the store, 2 to generate */
+    unsigned char *state = dt_calloc(n_all + 1, 1);
+    struct dt_sample *got = dt_calloc(n_all + 1, sizeof *got);
+    struct dt_sample_job *jobs = dt_calloc(n_all + 1, sizeof *jobs);
+    char (*ids)[DT_XXH128_HEX_LEN + 1] = dt_calloc(n + 1, sizeof *ids);
+    size_t n_jobs = 0;
+    struct dt_batch *batch = NULL;
     int rc = 0;
-    if (!text || !where) {
+    if (!text || !where || !state || !got || !jobs || !ids) {
         rc = dt_error_set(err, DT_ENOMEM, "out of memory");
         goto out;
     }
+    for (size_t j = 0; j < n_all; j++)
+        dt_sample_init(&got[j]);
     struct dt_sample_gen_params gp = {party->chat_template,
                                       kind == DT_PROBE_CHAT ? p->max_tokens_chat : p->max_tokens_text,
                                       5, p->temperature, 0, p->top_p, 0, party->chat};
+    /* 1. what the store already holds; the rest is queued */
     for (size_t i = 0; i < n; i++) {
-        char id[DT_XXH128_HEX_LEN + 1];
-        dt_probe_id(kind, prompts[i], strlen(prompts[i]), id);
+        dt_probe_id(kind, prompts[i], strlen(prompts[i]), ids[i]);
         for (int k = 0; k < n_samples; k++) {
-            struct dt_sample s;
-            dt_sample_init(&s);
-            size_t n_gen = 0;
+            size_t j = i * (size_t)n_samples + (size_t)k;
             int found = 0;
-            gp.seed = dt_answer_seed(p->seed, id, k);
-            struct dt_answer_key key = {kind, prompts[i], id, k, p->seed, &gp};
+            gp.seed = dt_answer_seed(p->seed, ids[i], k);
+            struct dt_answer_key key = {kind, prompts[i], ids[i], k, p->seed, &gp};
             if (gs->src && gs->src->lookup &&
-                (rc = gs->src->lookup(gs->src->ud, party, &key, &s, &found, err)))
-                goto fail;
+                (rc = gs->src->lookup(gs->src->ud, party, &key, &got[j], &found, err)))
+                goto out;
             if (found) {
+                state[j] = 1;
                 r->n_answers_reused++;
-            } else if (!party->model) {
-                dt_sample_release(&s);
-                continue; /* answers from the source alone: this one stays missing */
-            } else {
-                if (!gs->sess) {
-                    int n_ctx = dt_model_config(party->model)->n_ctx_train;
-                    if (n_ctx <= 0 || n_ctx > 1024)
-                        n_ctx = 1024;
-                    if ((rc = dt_session_new(party->model, n_ctx, &gs->sess, err)) != 0)
-                        goto fail;
-                }
-                rc = dt_sample_generate(party->model, gs->sess, kind, prompts[i], &gp, k, &s,
-                                        &n_gen, err);
-                if (rc == DT_EINVAL) {
-                    /* this prompt does not fit the model's context: leave it unanswered */
-                    dt_sample_release(&s);
-                    dt_error_clear(err);
-                    rc = 0;
-                    break;
-                }
-                if (rc)
-                    goto fail;
-                r->n_answers_generated++;
-                r->n_generated_tokens += n_gen;
-                if (gs->src && gs->src->record &&
-                    (rc = gs->src->record(gs->src->ud, party, &key, &s, err)))
-                    goto fail;
+            } else if (party->model) {
+                state[j] = 2;
+                jobs[n_jobs++] = (struct dt_sample_job){kind, prompts[i], gp.seed, k, &got[j], 0,
+                                                        0, 0};
             }
-            where[i * (size_t)n_samples + (size_t)k] = party->samples.n + 1;
-            if ((rc = dt_sample_set_push(&party->samples, &s, err)))
-                goto fail;
-            continue;
-        fail:
-            dt_sample_release(&s);
+        }
+    }
+    /* 2. the missing answers decoded together: every weight row is read once per step for
+     * all the sequences in flight, each answer bit-identical to generating it alone */
+    if (n_jobs) {
+        int n_ctx = dt_model_config(party->model)->n_ctx_train;
+        if (n_ctx <= 0 || n_ctx > 1024)
+            n_ctx = 1024;
+        if ((rc = dt_batch_new(party->model, DT_GEN_BATCH_SLOTS, n_ctx, &batch, err)) ||
+            (rc = dt_sample_generate_batch(party->model, batch, &gp, jobs, n_jobs, err)))
             goto out;
+    }
+    /* 3. recorded and kept in probe order, as one-at-a-time generation did */
+    size_t i_job = 0;
+    for (size_t i = 0; i < n; i++) {
+        int unfit = 0;
+        for (int k = 0; k < n_samples; k++) {
+            size_t j = i * (size_t)n_samples + (size_t)k;
+            if (state[j] == 0)
+                continue;
+            if (state[j] == 2) {
+                struct dt_sample_job *jb = &jobs[i_job++];
+                if (jb->rc == DT_EINVAL || unfit) {
+                    /* this prompt does not fit the model's context: leave it unanswered */
+                    unfit = 1;
+                    continue;
+                }
+                if (jb->rc) {
+                    rc = dt_error_set(err, jb->rc, "generating an answer failed");
+                    goto out;
+                }
+                r->n_answers_generated++;
+                r->n_generated_tokens += jb->n_generated;
+                gp.seed = jb->seed;
+                struct dt_answer_key key = {kind, prompts[i], ids[i], k, p->seed, &gp};
+                if (gs->src && gs->src->record &&
+                    (rc = gs->src->record(gs->src->ud, party, &key, &got[j], err)))
+                    goto out;
+            }
+            where[j] = party->samples.n + 1;
+            if ((rc = dt_sample_set_push(&party->samples, &got[j], err)))
+                goto out;
+            dt_sample_init(&got[j]); /* moved into the set */
         }
     }
     /* pointers are taken after all pushes: the set's array may have moved, the strings not */
-    for (size_t k = 0; k < n * (size_t)n_samples; k++)
+    for (size_t k = 0; k < n_all; k++)
         if (where[k])
             text[k] = party->samples.items[where[k] - 1].response;
     party->answers[set].n_probes = n;
@@ -359,6 +381,13 @@ static int answers_generate(struct dt_party *party, struct gen_state *gs, enum d
     party->answers[set].text = text;
     text = NULL;
 out:
+    for (size_t j = 0; got && j < n_all; j++)
+        dt_sample_release(&got[j]);
+    dt_batch_free(batch);
+    dt_free(got);
+    dt_free(jobs);
+    dt_free(state);
+    dt_free(ids);
     dt_free(text);
     dt_free(where);
     return rc;
