@@ -265,6 +265,38 @@ static int add_alt_array(struct parse_ctx *c, const cJSON *arr, const char *path
     return 0;
 }
 
+/* A {token, logprob, bytes, top_logprobs[]} array (chat logprobs.content, the Responses
+ * API's output_text logprobs): each entry becomes a token of the sample; path names the array
+ * in messages. */
+static int add_token_list(struct parse_ctx *c, const cJSON *arr, const char *path)
+{
+    c->s->has_logprobs = 1;
+    size_t i = 0;
+    const cJSON *t;
+    cJSON_ArrayForEach(t, arr)
+    {
+        char tp[700], fp[760];
+        path_fmt(tp, sizeof tp, "%s[%zu]", path, i++);
+        if (!cJSON_IsObject(t))
+            return bad_type(c->err, tp, t, "an object");
+        double v = 0;
+        int rc;
+        path_fmt(fp, sizeof fp, "%s.logprob", tp);
+        if ((rc = logprob_of(get(t, "logprob"), fp, &v, c->err)))
+            return rc;
+        const char *b = NULL;
+        size_t nb = 0;
+        if ((rc = token_bytes(get(t, "token"), get(t, "bytes"), tp, c->scratch, c->scratch_cap, &b,
+                              &nb, c->err)) ||
+            (rc = dt_sample_add_token(c->s, b, nb, v, c->err)))
+            return rc;
+        path_fmt(fp, sizeof fp, "%s.top_logprobs", tp);
+        if ((rc = add_alt_array(c, get(t, "top_logprobs"), fp)))
+            return rc;
+    }
+    return 0;
+}
+
 static int parse_openai_chat(struct parse_ctx *c, const cJSON *r, const char *rp, const char **text)
 {
     char p[512];
@@ -303,31 +335,7 @@ static int parse_openai_chat(struct parse_ctx *c, const cJSON *r, const char *rp
         return 0;
     if (!cJSON_IsArray(arr))
         return bad_type(c->err, p, arr, "an array");
-    c->s->has_logprobs = 1;
-    size_t i = 0;
-    const cJSON *t;
-    cJSON_ArrayForEach(t, arr)
-    {
-        char tp[512], fp[600];
-        path_fmt(tp, sizeof tp, "%schoices[0].logprobs.content[%zu]", rp, i++);
-        if (!cJSON_IsObject(t))
-            return bad_type(c->err, tp, t, "an object");
-        double v = 0;
-        int rc;
-        path_fmt(fp, sizeof fp, "%s.logprob", tp);
-        if ((rc = logprob_of(get(t, "logprob"), fp, &v, c->err)))
-            return rc;
-        const char *b = NULL;
-        size_t nb = 0;
-        if ((rc = token_bytes(get(t, "token"), get(t, "bytes"), tp, c->scratch, c->scratch_cap, &b,
-                              &nb, c->err)) ||
-            (rc = dt_sample_add_token(c->s, b, nb, v, c->err)))
-            return rc;
-        path_fmt(fp, sizeof fp, "%s.top_logprobs", tp);
-        if ((rc = add_alt_array(c, get(t, "top_logprobs"), fp)))
-            return rc;
-    }
-    return 0;
+    return add_token_list(c, arr, p);
 }
 
 static int parse_openai_completions(struct parse_ctx *c, const cJSON *r, const char *rp,
@@ -544,30 +552,10 @@ static int parse_openai_responses(struct parse_ctx *c, const cJSON *r, const cha
             const cJSON *lps = get(part, "logprobs");
             if (!cJSON_IsArray(lps))
                 continue;
-            c->s->has_logprobs = 1;
-            size_t k = 0;
-            const cJSON *t;
-            cJSON_ArrayForEach(t, lps)
-            {
-                char tp[700];
-                path_fmt(tp, sizeof tp, "%s.logprobs[%zu]", pp, k++);
-                if (!cJSON_IsObject(t))
-                    return bad_type(c->err, tp, t, "an object");
-                double v = 0;
-                int rc;
-                path_fmt(fp, sizeof fp, "%s.logprob", tp);
-                if ((rc = logprob_of(get(t, "logprob"), fp, &v, c->err)))
-                    return rc;
-                const char *b = NULL;
-                size_t nb = 0;
-                if ((rc = token_bytes(get(t, "token"), get(t, "bytes"), tp, c->scratch,
-                                      c->scratch_cap, &b, &nb, c->err)) ||
-                    (rc = dt_sample_add_token(c->s, b, nb, v, c->err)))
-                    return rc;
-                path_fmt(fp, sizeof fp, "%s.top_logprobs", tp);
-                if ((rc = add_alt_array(c, get(t, "top_logprobs"), fp)))
-                    return rc;
-            }
+            path_fmt(fp, sizeof fp, "%s.logprobs", pp);
+            int rc = add_token_list(c, lps, fp);
+            if (rc)
+                return rc;
         }
     }
     if (n_parts == 0) {
