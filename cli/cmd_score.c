@@ -22,6 +22,7 @@ static const char *k_usage =
 
 struct score_ctx {
     const int32_t *ids;
+    size_t n_ids;
     size_t window;
     int n_vocab;
     double *lp; /* lp[i] = log p(ids[i] | ids[window start..i-1]); NAN when unpredicted */
@@ -31,8 +32,9 @@ static int on_logits(void *ud, size_t i_seq, size_t i_pos, const float *logits)
 {
     struct score_ctx *c = ud;
     size_t next = i_seq * c->window + i_pos + 1;
-    /* The logits after position p predict p+1, within the same window only. */
-    if (i_pos + 1 < c->window)
+    /* The logits after position p predict p+1, within the same window only; the last token's
+     * predict nothing. */
+    if (i_pos + 1 < c->window && next < c->n_ids)
         c->lp[next] = (double)logits[c->ids[next]] - dt_logsumexp(logits, c->n_vocab);
     return 0;
 }
@@ -85,6 +87,7 @@ int cmd_score(int argc, char **argv)
         goto out;
     }
     c.ids = ids;
+    c.n_ids = n_ids;
     c.n_vocab = dt_model_config(m)->n_vocab;
     c.window = (size_t)dt_model_config(m)->n_ctx_train;
     size_t n_win = n_ids ? (n_ids + c.window - 1) / c.window : 0;
