@@ -68,6 +68,7 @@ int cmd_score(int argc, char **argv)
         return dt_cli_usage("score", k_usage);
     struct dt_error err = {0};
     struct dt_model *m = NULL;
+    struct dt_ctx *x = NULL;
     char *text = NULL;
     size_t n_text = 0, n_ids = 0;
     int32_t *ids = NULL;
@@ -76,11 +77,10 @@ int cmd_score(int argc, char **argv)
     struct score_ctx c = {0};
     int status = DT_EXIT_OK;
     if (dt_file_read_all(file, (size_t)1 << 30, &text, &n_text, &err) ||
-        dt_model_open(model_path, &m, &err)) {
+        dt_model_open(model_path, &m, &err) || dt_ctx_new(m, (int)threads, &x, &err)) {
         status = dt_cli_fail(&err);
         goto out;
     }
-    dt_model_set_threads(m, (int)threads);
     const struct dt_tokenizer *tok = dt_model_tokenizer(m);
     if (dt_tokenizer_encode(tok, text, n_text, special, &ids, &n_ids, &err)) {
         status = dt_cli_fail(&err);
@@ -105,7 +105,7 @@ int cmd_score(int argc, char **argv)
         seqs[w] = ids + w * c.window;
         lens[w] = n_ids - w * c.window < c.window ? n_ids - w * c.window : c.window;
     }
-    if (dt_model_score_batch(m, seqs, lens, n_win, on_logits, &c, &err)) {
+    if (dt_ctx_score_batch(x, seqs, lens, n_win, on_logits, &c, &err)) {
         status = dt_cli_fail(&err);
         goto out;
     }
@@ -163,6 +163,7 @@ out:
     dt_free(c.lp);
     dt_free(ids);
     dt_free(text);
+    dt_ctx_free(x);
     dt_model_free(m);
     return status;
 }

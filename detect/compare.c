@@ -112,10 +112,9 @@ static int party_open(const struct dt_compare_input *in, enum dt_party_role role
         base_name(path, party->name, sizeof party->name);
     int rc;
     if (in->model_path) {
-        if ((rc = dt_model_open(in->model_path, &party->model, err)) != 0)
+        if ((rc = dt_model_open(in->model_path, &party->model, err)) != 0 ||
+            (rc = dt_ctx_new(party->model, p->threads, &party->ctx, err)) != 0)
             return rc;
-        if (p->threads > 0)
-            dt_model_set_threads(party->model, p->threads);
         party->tok = dt_model_tokenizer(party->model);
         /* the model's own template (infer/chat_template.h), else --chat-template */
         const char *fallback = in->chat_template ? in->chat_template : p->chat_template;
@@ -150,6 +149,8 @@ static int party_open(const struct dt_compare_input *in, enum dt_party_role role
 
 static void party_release(struct dt_party *party)
 {
+    dt_ctx_free(party->ctx);
+    party->ctx = NULL;
     dt_model_free(party->model);
     party->model = NULL;
     dt_free(party->chat_template);
@@ -335,7 +336,7 @@ static int answers_generate(struct dt_party *party, struct gen_state *gs, enum d
         int n_ctx = dt_model_config(party->model)->n_ctx_train;
         if (n_ctx <= 0 || n_ctx > 1024)
             n_ctx = 1024;
-        if ((rc = dt_batch_new(party->model, DT_GEN_BATCH_SLOTS, n_ctx, &batch, err)) ||
+        if ((rc = dt_batch_new(party->ctx, DT_GEN_BATCH_SLOTS, n_ctx, &batch, err)) ||
             (rc = dt_sample_generate_batch(party->model, batch, &gp, jobs, n_jobs, err)))
             goto out;
     }
@@ -553,19 +554,19 @@ static int watermark_signal(const struct dt_party *teacher, const struct dt_part
         return rc;
     m->test = DT_TEST_GIVEN;
     if (suspect->model) {
-        struct dt_model **cm = dt_calloc(r->n_controls + 1, sizeof *cm);
+        struct dt_ctx **cm = dt_calloc(r->n_controls + 1, sizeof *cm);
         size_t n_cm = 0;
         if (!cm)
             return dt_error_set(err, DT_ENOMEM, "out of memory");
         for (size_t j = 0; j < r->n_controls; j++)
-            if (r->parties[1 + j].model)
-                cm[n_cm++] = r->parties[1 + j].model;
+            if (r->parties[1 + j].ctx)
+                cm[n_cm++] = r->parties[1 + j].ctx;
         struct dt_wm_radio_opts o;
         dt_wm_radio_opts_default(&o);
         o.wm = wm;
         o.seed = p->seed;
         struct dt_wm_radio_result res;
-        rc = dt_wm_radioactivity(suspect->model, teacher->tok, cm, n_cm, &o, &res, err);
+        rc = dt_wm_radioactivity(suspect->ctx, teacher->tok, cm, n_cm, &o, &res, err);
         dt_free(cm);
         if (rc)
             return rc;
@@ -617,7 +618,7 @@ static int analyse(struct dt_compare_result *r, size_t i_teacher, const struct d
     size_t k = r->n_controls;
     const struct dt_party **controls = dt_calloc(k + 1, sizeof *controls);
     const struct dt_model **cmodels = dt_calloc(k + 1, sizeof *cmodels);
-    struct dt_model **lmodels = dt_calloc(k + 2, sizeof *lmodels);
+    struct dt_ctx **lmodels = dt_calloc(k + 2, sizeof *lmodels);
     int32_t **seqs = NULL;
     size_t *lens = NULL, n_seqs = 0;
     int rc = 0;
@@ -631,9 +632,9 @@ static int analyse(struct dt_compare_result *r, size_t i_teacher, const struct d
     for (size_t j = 0; j < k; j++) {
         controls[j] = &r->parties[1 + j];
         cmodels[j] = r->parties[1 + j].model;
-        lmodels[1 + j] = r->parties[1 + j].model;
+        lmodels[1 + j] = r->parties[1 + j].ctx;
     }
-    lmodels[0] = suspect->model;
+    lmodels[0] = suspect->ctx;
     struct dt_measurement *ms = o->ms;
     progress(p, "weights", 0, M_COUNT);
     if (teacher->model && suspect->model)
@@ -660,7 +661,7 @@ static int analyse(struct dt_compare_result *r, size_t i_teacher, const struct d
         if ((rc = logit_sequences(teacher, r->prompts[DT_SET_TEXT], r->n_prompts[DT_SET_TEXT], &seqs,
                                   &lens, &n_seqs, err)))
             goto out;
-        rc = dt_signal_logits_run(teacher->model, lmodels, k + 1, (const int32_t *const *)seqs, lens,
+        rc = dt_signal_logits_run(teacher->ctx, lmodels, k + 1, (const int32_t *const *)seqs, lens,
                                   n_seqs, &ms[M_JS], &ms[M_AGREE], &ms[M_SUBSPACE], err);
     } else {
         dt_measurement_init(&ms[M_JS], "next_token_js", DT_SIGNAL_CLOSENESS);

@@ -33,7 +33,7 @@ void dt_collect_params_init(struct dt_collect_params *p)
     p->n_top = 5;
 }
 
-static int generate_one(struct dt_model *m, struct dt_session *sess, const struct dt_probe *pr,
+static int generate_one(const struct dt_model *m, struct dt_session *sess, const struct dt_probe *pr,
                         const struct dt_collect_params *p, const struct dt_chat_template *chat,
                         int i_sample, struct dt_sample *out, struct dt_error *err)
 {
@@ -89,12 +89,13 @@ static int collection_key(const char *model_key_hash, const struct dt_corpus *c,
 
 static const char sql_model_xxh[] = "SELECT xxh128 FROM models WHERE id = ?1";
 
-int dt_store_collect(struct dt_store *s, struct dt_model *m, const char *model_name,
+int dt_store_collect(struct dt_store *s, const struct dt_model *m, const char *model_name,
                      const struct dt_corpus *c, const struct dt_collect_params *p, int argc,
                      char *const *argv, dt_collect_progress_cb progress, void *ud,
                      struct dt_collect_result *res, struct dt_error *err)
 {
     struct dt_collect_result r = {0};
+    struct dt_ctx *x = NULL;
     struct dt_session *sess = NULL;
     struct dt_chat_template *chat = NULL;
     char *key = NULL, *params = NULL, *name = NULL;
@@ -153,10 +154,9 @@ int dt_store_collect(struct dt_store *s, struct dt_model *m, const char *model_n
         (rc = dt_store_collection_open(s, key, r.model_id, r.corpus_id, "local", params, r.run_id,
                                        &r.collection_id, NULL, err)))
         goto done;
-    if (p->n_threads > 0)
-        dt_model_set_threads(m, p->n_threads);
     int n_ctx = cfg->n_ctx_train > 0 ? cfg->n_ctx_train : 2048;
-    if ((rc = dt_session_new(m, n_ctx, &sess, err)))
+    if ((rc = dt_ctx_new(m, p->n_threads, &x, err)) ||
+        (rc = dt_session_new(x, n_ctx, &sess, err)))
         goto done;
     for (size_t i = 0; i < c->n_probes; i++) {
         const struct dt_probe *pr = &c->probes[i];
@@ -208,6 +208,7 @@ done:
     if (res)
         *res = r;
     dt_session_free(sess);
+    dt_ctx_free(x);
     dt_chat_template_free(chat);
     cJSON_free(params);
     dt_free(key);

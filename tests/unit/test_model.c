@@ -54,9 +54,13 @@ static void check_model(const char *path, const char *label)
 {
     struct dt_error err = {0};
     struct dt_model *m = NULL;
-    TAP_OK(dt_model_open(path, &m, &err) == 0, "%s: opens (%s)", label, err.msg);
-    if (!m)
+    struct dt_ctx *x = NULL;
+    TAP_OK(dt_model_open(path, &m, &err) == 0 && dt_ctx_new(m, 0, &x, &err) == 0,
+           "%s: opens (%s)", label, err.msg);
+    if (!x) {
+        dt_model_free(m);
         return;
+    }
     const struct dt_model_config *c = dt_model_config(m);
     TAP_OK(c->n_layer == 2 && c->dim == 64 && c->n_head == 4 && c->n_head_kv == 2 &&
                c->n_vocab == 512 && !c->rope_half_split && !c->tied_embeddings,
@@ -74,19 +78,19 @@ static void check_model(const char *path, const char *label)
         all.logits[s] = dt_malloc_array(k_lens[s] * (size_t)n_vocab, sizeof(float));
         one.logits[s] = dt_malloc_array(k_lens[s] * (size_t)n_vocab, sizeof(float));
     }
-    TAP_OK(dt_model_score_batch(m, seqs, k_lens, N_SEQ, store_cb, &all, &err) == 0,
+    TAP_OK(dt_ctx_score_batch(x, seqs, k_lens, N_SEQ, store_cb, &all, &err) == 0,
            "%s: batch of %d sequences scores", label, N_SEQ);
     double d_batch = 0;
     for (int s = 0; s < N_SEQ; s++) {
         struct store tmp = {n_vocab, {one.logits[s]}};
-        dt_model_score_batch(m, &seqs[s], &k_lens[s], 1, store_cb, &tmp, &err);
+        dt_ctx_score_batch(x, &seqs[s], &k_lens[s], 1, store_cb, &tmp, &err);
         double d = max_diff(all.logits[s], one.logits[s], k_lens[s] * (size_t)n_vocab);
         d_batch = d > d_batch ? d : d_batch;
     }
     TAP_OK(d_batch < 1e-4, "%s: batch == one at a time (max diff %.2e)", label, d_batch);
 
     struct dt_session *ses = NULL;
-    TAP_OK(dt_session_new(m, 64, &ses, &err) == 0, "%s: session", label);
+    TAP_OK(dt_session_new(x, 64, &ses, &err) == 0, "%s: session", label);
     double d_sess = 0;
     for (int s = 0; ses && s < N_SEQ; s++) {
         dt_session_reset(ses);
@@ -122,13 +126,13 @@ static void check_model(const char *path, const char *label)
     int32_t bad = n_vocab;
     const int32_t *bs[1] = {&bad};
     size_t bl[1] = {1};
-    TAP_OK(dt_model_score_batch(m, bs, bl, 1, store_cb, &all, &err) == DT_EINVAL,
+    TAP_OK(dt_ctx_score_batch(x, bs, bl, 1, store_cb, &all, &err) == DT_EINVAL,
            "%s: out-of-vocabulary id rejected (%s)", label, err.msg);
     size_t too_long = (size_t)c->n_ctx_train + 1;
     int32_t *lt = dt_calloc(too_long, sizeof *lt);
     bs[0] = lt;
     bl[0] = too_long;
-    TAP_OK(dt_model_score_batch(m, bs, bl, 1, store_cb, &all, &err) == DT_EINVAL,
+    TAP_OK(dt_ctx_score_batch(x, bs, bl, 1, store_cb, &all, &err) == DT_EINVAL,
            "%s: sequence longer than the context rejected", label);
     dt_free(lt);
     if (ses) {
@@ -185,6 +189,7 @@ static void check_model(const char *path, const char *label)
         dt_free(all.logits[s]);
         dt_free(one.logits[s]);
     }
+    dt_ctx_free(x);
     dt_model_free(m);
 }
 
@@ -234,9 +239,10 @@ static void check_teacher(void)
     dt_file_read_all(refp, 1 << 24, &txt, &n, &err);
     cJSON *ref = txt ? cJSON_Parse(txt) : NULL;
     TAP_OK(ref && dt_model_open(path, &m, &err) == 0, "teacher opens (%s)", err.msg);
+    struct dt_ctx *x = NULL;
     struct dt_session *s = NULL;
-    if (m)
-        dt_session_new(m, 0, &s, &err);
+    if (m && dt_ctx_new(m, 0, &x, &err) == 0)
+        dt_session_new(x, 0, &s, &err);
     for (int i = 0; m && s && i < cJSON_GetArraySize(ref); i++) {
         const cJSON *r = cJSON_GetArrayItem(ref, i);
         const cJSON *ids = cJSON_GetObjectItem(r, "ids"), *greedy = cJSON_GetObjectItem(r, "greedy");
@@ -246,7 +252,7 @@ static void check_teacher(void)
             t[k] = cJSON_GetArrayItem(ids, (int)k)->valueint;
         const int32_t *seqs[1] = {t};
         double worst[2] = {0, (double)(uintptr_t)r};
-        dt_model_score_batch(m, seqs, &len, 1, teacher_ref, worst, &err);
+        dt_ctx_score_batch(x, seqs, &len, 1, teacher_ref, worst, &err);
         TAP_OK(worst[0] < 1e-4, "teacher prompt %d: logits within 1e-4 of the f32 reference (%.2e)",
                i, worst[0]);
         struct dt_gen_params gp;
@@ -263,6 +269,7 @@ static void check_teacher(void)
         TAP_OK(ok, "teacher prompt %d: greedy sequence of %zu tokens reproduced", i, n_gen);
     }
     dt_session_free(s);
+    dt_ctx_free(x);
     dt_model_free(m);
     cJSON_Delete(ref);
     dt_free(txt);
@@ -341,28 +348,36 @@ static void check_threads(const char *path)
     size_t n = (size_t)N_MANY * LEN_MANY * (size_t)n_vocab;
     struct many a = {n_vocab, dt_malloc_array(n, sizeof(float)), 0, 0, 1, 0, 0};
     struct many b = {n_vocab, dt_malloc_array(n, sizeof(float)), 0, 0, 1, 0, 0};
-    dt_model_set_threads(m, 1);
-    int rc1 = dt_model_score_batch(m, seqs, lens, N_MANY, many_cb, &a, &err);
-    dt_model_set_threads(m, 2);
-    int rc2 = dt_model_score_batch(m, seqs, lens, N_MANY, many_cb, &b, &err);
+    /* Two contexts of one model. */
+    struct dt_ctx *x1 = NULL, *x2 = NULL;
+    if (dt_ctx_new(m, 1, &x1, &err) || dt_ctx_new(m, 2, &x2, &err)) {
+        TAP_OK(0, "threads: contexts (%s)", err.msg);
+        dt_ctx_free(x1);
+        dt_model_free(m);
+        return;
+    }
+    int rc1 = dt_ctx_score_batch(x1, seqs, lens, N_MANY, many_cb, &a, &err);
+    int rc2 = dt_ctx_score_batch(x2, seqs, lens, N_MANY, many_cb, &b, &err);
     TAP_OK(rc1 == 0 && rc2 == 0 && a.calls == N_MANY * LEN_MANY && b.calls == a.calls,
            "threads: %d sequences x %d scored with 1 and 2 threads", N_MANY, LEN_MANY);
     TAP_OK(a.in_order && b.in_order, "threads: callbacks in (sequence, position) order");
     TAP_OK(a.logits && b.logits && memcmp(a.logits, b.logits, n * sizeof(float)) == 0,
            "threads: 1 and 2 threads give bit-identical logits");
     struct many l = {n_vocab, b.logits, 0, 0, 1, 0, 0};
-    rc2 = b.logits ? dt_model_score_batch_flags(m, seqs, lens, N_MANY, DT_SCORE_LAST_ONLY,
-                                                last_cb, &l, &err)
+    rc2 = b.logits ? dt_ctx_score_batch_flags(x2, seqs, lens, N_MANY, DT_SCORE_LAST_ONLY,
+                                              last_cb, &l, &err)
                    : DT_ENOMEM;
     TAP_OK(rc2 == 0 && l.calls == N_MANY && l.in_order && l.diff < 1e-5,
            "threads: last-position-only scoring: same last logits (%.2e), in order", l.diff);
     int calls = 0;
-    rc2 = dt_model_score_batch(m, seqs, lens, N_MANY, stop_cb, &calls, &err);
+    rc2 = dt_ctx_score_batch(x2, seqs, lens, N_MANY, stop_cb, &calls, &err);
     TAP_OK(rc2 == DT_EINVAL && calls == 13 * LEN_MANY + 6,
            "threads: a failing callback stops the batch and its status is returned (%d calls)",
            calls);
     dt_free(a.logits);
     dt_free(b.logits);
+    dt_ctx_free(x1);
+    dt_ctx_free(x2);
     dt_model_free(m);
 }
 
