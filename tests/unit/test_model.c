@@ -6,7 +6,9 @@
  *   - invalid token ids, over-long sequences and context overflow are DT_EINVAL;
  *   - greedy generation is the argmax of the session logits, sampling is seeded;
  *   - scoring many sequences with 1 and 2 threads is bit-identical, callbacks come in order,
- *     last-position-only scoring matches, and a failing callback stops the batch.
+ *     last-position-only scoring matches, and a failing callback stops the batch;
+ *   - two contexts of one model, used from two threads at once, compute what each computes
+ *     alone (the model is immutable after dt_model_open).
  * With the zoo present: teacher logits vs refs/teacher.json and its greedy sequences.
  */
 #include "infer/arch.h"
@@ -21,6 +23,7 @@
 #include "util/rng.h"
 
 #include <cJSON.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -381,6 +384,108 @@ static void check_threads(const char *path)
     dt_model_free(m);
 }
 
+/*
+ * One model, several contexts at once: two threads, each with its own context (1 and 2
+ * threads), score N_MANY sequences and decode one token at a time with a session, three rounds
+ * each, all concurrently. Every logit equals what a context of the same thread count computes
+ * alone: the model is shared read-only and nothing of one context leaks into the other.
+ */
+#define SHARED_STEPS 40
+struct shared_job {
+    const struct dt_model *m;
+    int n_threads;
+    const int32_t *const *seqs;
+    const size_t *lens;
+    float *score;           /* (N_MANY, LEN_MANY, n_vocab) */
+    float *steps;           /* (SHARED_STEPS, n_vocab): session logits after each token */
+    int rc;
+};
+
+static int shared_run(struct shared_job *j)
+{
+    int n_vocab = dt_model_config(j->m)->n_vocab;
+    struct dt_ctx *x = NULL;
+    struct dt_session *s = NULL;
+    struct many st = {n_vocab, j->score, 0, 0, 1, 0, 0};
+    int rc = dt_ctx_new(j->m, j->n_threads, &x, NULL);
+    if (!rc)
+        rc = dt_ctx_score_batch(x, j->seqs, j->lens, N_MANY, many_cb, &st, NULL);
+    if (!rc)
+        rc = dt_session_new(x, SHARED_STEPS, &s, NULL);
+    for (int i = 0; !rc && i < SHARED_STEPS; i++) {
+        rc = dt_session_eval(s, &j->seqs[0][i], 1, NULL);
+        if (!rc)
+            memcpy(j->steps + (size_t)i * (size_t)n_vocab, dt_session_logits(s),
+                   (size_t)n_vocab * sizeof(float));
+    }
+    dt_session_free(s);
+    dt_ctx_free(x);
+    return rc;
+}
+
+static void *shared_main(void *arg)
+{
+    struct shared_job *j = arg;
+    for (int round = 0; round < 3 && !j->rc; round++)
+        j->rc = shared_run(j);
+    return NULL;
+}
+
+static void check_shared(const char *path, const char *label)
+{
+    struct dt_error err = {0};
+    struct dt_model *m = NULL;
+    if (dt_model_open(path, &m, &err)) {
+        TAP_OK(0, "%s shared: opens (%s)", label, err.msg);
+        return;
+    }
+    int n_vocab = dt_model_config(m)->n_vocab;
+    static int32_t toks[N_MANY][LEN_MANY];
+    const int32_t *seqs[N_MANY];
+    size_t lens[N_MANY];
+    struct dt_rng rng;
+    dt_rng_seed(&rng, 23);
+    for (int s = 0; s < N_MANY; s++) {
+        for (int i = 0; i < LEN_MANY; i++)
+            toks[s][i] = (int32_t)dt_rng_below(&rng, (uint64_t)n_vocab);
+        seqs[s] = toks[s];
+        lens[s] = LEN_MANY;
+    }
+    size_t n_score = (size_t)N_MANY * LEN_MANY * (size_t)n_vocab;
+    size_t n_steps = (size_t)SHARED_STEPS * (size_t)n_vocab;
+    struct shared_job ref[2], con[2];
+    int alloc_ok = 1;
+    for (int k = 0; k < 2; k++) {
+        ref[k] = (struct shared_job){m, k + 1, seqs, lens, dt_malloc_array(n_score, sizeof(float)),
+                                     dt_malloc_array(n_steps, sizeof(float)), 0};
+        con[k] = ref[k];
+        con[k].score = dt_malloc_array(n_score, sizeof(float));
+        con[k].steps = dt_malloc_array(n_steps, sizeof(float));
+        alloc_ok &= ref[k].score && ref[k].steps && con[k].score && con[k].steps;
+    }
+    int rc_ref = alloc_ok ? shared_run(&ref[0]) || shared_run(&ref[1]) : -1;
+    pthread_t tid[2];
+    int started = 0;
+    for (int k = 0; alloc_ok && k < 2; k++)
+        started += pthread_create(&tid[k], NULL, shared_main, &con[k]) == 0;
+    for (int k = 0; k < started; k++)
+        pthread_join(tid[k], NULL);
+    TAP_OK(rc_ref == 0 && started == 2 && con[0].rc == 0 && con[1].rc == 0,
+           "%s shared: two contexts of one model score and decode concurrently", label);
+    for (int k = 0; k < 2; k++) {
+        int same = started == 2 && rc_ref == 0 &&
+                   !memcmp(ref[k].score, con[k].score, n_score * sizeof(float)) &&
+                   !memcmp(ref[k].steps, con[k].steps, n_steps * sizeof(float));
+        TAP_OK(same, "%s shared: %d-thread context's logits bit-identical to its run alone", label,
+               k + 1);
+        dt_free(ref[k].score);
+        dt_free(ref[k].steps);
+        dt_free(con[k].score);
+        dt_free(con[k].steps);
+    }
+    dt_model_free(m);
+}
+
 /* The architecture table is self-consistent: names unique and found, key and tensor names
  * round-trip, every row's tensors are known, required ones are accepted. */
 static void check_arch_table(void)
@@ -428,9 +533,11 @@ int main(void)
     check_model(f16, "f16 cached");
     check_model(q8, "q8_0 cached");
     check_threads(f16);
+    check_shared(f16, "f16 cached");
     setenv("DT_F32_CACHE_MB", "0", 1); /* force dequantize-per-block and dt_ggml_dot paths */
     check_model(f16, "f16 uncached");
     check_model(q8, "q8_0 uncached");
+    check_shared(q8, "q8_0 uncached");
     unsetenv("DT_F32_CACHE_MB");
     unlink(f16);
     unlink(q8);
