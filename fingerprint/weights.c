@@ -7,6 +7,7 @@
 
 #include "fingerprint/measurement.h"
 #include "infer/arch.h"
+#include "infer/ggml_quant.h"
 #include "infer/ggml_types.h"
 #include "infer/model.h"
 #include "util/alloc.h"

@@ -19,6 +19,7 @@
  * read from files) give well-formed blocks with NaN or infinite scales, never undefined
  * behaviour.
  */
+#include "infer/ggml_quant.h"
 #include "infer/ggml_types.h"
 
 #include <math.h>

@@ -2,9 +2,9 @@
  * Tensor element types as numbered by ggml/GGUF, with block geometry, dequantization and
  * dot products for the types the inference core computes with.
  *
- * Supported (dequantize, dot, quantize): F32, F16, BF16, Q4_0, Q4_1, Q5_0, Q5_1, Q8_0, Q8_1,
- * Q2_K, Q3_K, Q4_K, Q5_K, Q6_K, Q8_K, IQ4_NL, IQ4_XS; the other ggml types have a name and
- * geometry only, so loaders refuse them by name. Block layouts (ggml), for example:
+ * Supported (dequantize, dot; quantize in infer/ggml_quant.h): F32, F16, BF16, Q4_0, Q4_1,
+ * Q5_0, Q5_1, Q8_0, Q8_1, Q2_K, Q3_K, Q4_K, Q5_K, Q6_K, Q8_K, IQ4_NL, IQ4_XS; the other ggml
+ * types have a name and geometry only, so loaders refuse them by name. Block layouts (ggml), for example:
  *   F32   4 bytes/elem             F16  2 bytes/elem (IEEE half)     BF16 2 bytes/elem
  *   Q8_0  32 elems: f16 d, int8 q[32]                     -> 34 bytes, x = d*q
  *   Q4_0  32 elems: f16 d, uint8 qs[16] (lo nibbles = elems 0..15, hi = 16..31)
@@ -74,12 +74,5 @@ float dt_fp16_to_fp32(uint16_t h);
 uint16_t dt_fp32_to_fp16(float f);
 float dt_bf16_to_fp32(uint16_t h);
 uint16_t dt_fp32_to_bf16(float f);
-
-/* Quantizes n f32 values into the type's block format (writing synthetic models and test
- * files; re-encoding the teacher in `weights` and `verify`), see infer/ggml_quant.c.
- * Non-finite values are allowed and give well-formed blocks (NaN / infinite scales).
- * Every type dt_ggml_type_supported accepts; returns 0, or -1 for another type or an n that
- * is not a multiple of the block. */
-int dt_ggml_quantize(uint32_t type, const float *src, void *dst, int64_t n);
 
 #endif

@@ -7,16 +7,12 @@
  */
 #include "infer/vecmath.h"
 
-#include "infer/ggml_types.h"
-
 #include <math.h>
 #include <stdint.h>
 #include <string.h>
 
 #if (defined(__GNUC__) || defined(__clang__)) && defined(__x86_64__)
 #define DT_CLONES __attribute__((target_clones("arch=x86-64-v3", "default")))
-#define DT_HAVE_F16C_PATH 1
-#include <immintrin.h>
 #else
 #define DT_CLONES
 #endif
@@ -199,28 +195,4 @@ DT_CLONES void dt_vec_rmsnorm(float *out, const float *x, const float *w, size_t
     float scale = (float)(1.0 / sqrt(ss / (double)n + (double)eps));
     for (i = 0; i < n; i++)
         out[i] = w[i] * (x[i] * scale);
-}
-
-#ifdef DT_HAVE_F16C_PATH
-__attribute__((target("avx,f16c"))) static size_t f16_to_f32_f16c(float *dst, const uint8_t *src,
-                                                                    size_t n)
-{
-    size_t i = 0;
-    for (; i + 8 <= n; i += 8)
-        _mm256_storeu_ps(dst + i, _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(src + 2 * i))));
-    return i;
-}
-#endif
-
-void dt_vec_f16_to_f32(float *dst, const void *src, size_t n)
-{
-    const uint8_t *s = src;
-    size_t i = 0;
-#ifdef DT_HAVE_F16C_PATH
-    /* Every AVX2 CPU has F16C (x86-64-v3); clang 14 cannot test "f16c" by name. */
-    if (__builtin_cpu_supports("avx2"))
-        i = f16_to_f32_f16c(dst, s, n);
-#endif
-    for (; i < n; i++)
-        dst[i] = dt_fp16_to_fp32((uint16_t)(s[2 * i] | (unsigned)s[2 * i + 1] << 8));
 }

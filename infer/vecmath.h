@@ -23,9 +23,6 @@ float dt_vec_max(const float *x, size_t n);
 void dt_vec_softmax(float *x, size_t n);
 /* log(sum(exp(x))) accumulated in double; returns the max when it is not finite. */
 double dt_vec_logsumexp(const float *x, size_t n);
-/* dst[i] = the little-endian IEEE half at src + 2 i (any alignment); exact. Uses the F16C
- * instructions when the CPU has them. */
-void dt_vec_f16_to_f32(float *dst, const void *src, size_t n);
 /* out[i] = w[i] * x[i] / sqrt(mean(x^2) + eps), the mean accumulated in double; out may
  * equal x. */
 void dt_vec_rmsnorm(float *out, const float *x, const float *w, size_t n, float eps);

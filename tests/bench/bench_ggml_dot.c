@@ -2,6 +2,7 @@
  * Benchmark of dt_ggml_dot, the kernel of every matrix-vector product in generation: one
  * 4096 x 4096 matrix-vector product per supported type, reported in ms and GFLOP/s.
  */
+#include "infer/ggml_quant.h"
 #include "infer/ggml_types.h"
 
 #include <stdio.h>

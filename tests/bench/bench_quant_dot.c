@@ -10,6 +10,7 @@
  * on an idle machine, up to memory-bandwidth contention).
  * usage: bench_quant_dot [MB]
  */
+#include "infer/ggml_quant.h"
 #include "infer/ggml_types.h"
 #include "infer/quant_dot.h"
 

@@ -4,6 +4,7 @@
  * times its RMS (a stand-in for a fine-tune of the SEED model).
  */
 #include "infer/bench.h"
+#include "infer/ggml_quant.h"
 #include "infer/ggml_types.h"
 #include "infer/gguf.h"
 #include "util/error.h"

@@ -4,6 +4,7 @@
  * dequantize round trips with bounded error, hand-built Q4_K/Q4_0 blocks decoded per ggml's
  * layout, and dot == dequantize + dot for every supported type.
  */
+#include "infer/ggml_quant.h"
 #include "infer/ggml_types.h"
 #include "tests/tap.h"
 #include "util/rng.h"
@@ -300,11 +301,32 @@ static void test_roundtrip(void)
     free(q);
 }
 
+/* F16 rows: every half, read unaligned, converted bit for bit as dt_fp16_to_fp32 does. */
+static void test_f16_rows(void)
+{
+    /* F16 rows (the F16C path where the CPU has it): every half value, at an odd byte offset,
+     * equals the scalar conversion. */
+    static unsigned char half[2 * 65536 + 1];
+    static float conv[65536];
+    for (unsigned h = 0; h < 65536; h++) {
+        half[1 + 2 * h] = (unsigned char)(h & 0xff);
+        half[2 + 2 * h] = (unsigned char)(h >> 8);
+    }
+    dt_ggml_dequantize(DT_GGML_F16, half + 1, conv, 65536);
+    int same = 1;
+    for (unsigned h = 0; h < 65536; h++) {
+        float ref = dt_fp16_to_fp32((uint16_t)h);
+        same &= isnan(ref) ? isnan(conv[h]) : memcmp(&ref, &conv[h], sizeof ref) == 0;
+    }
+    TAP_OK(same, "f16 -> f32 of all 65536 halves matches the scalar conversion bit for bit");
+}
+
 int main(void)
 {
     test_geometry();
     test_fp16();
     test_bf16();
+    test_f16_rows();
     test_q4_k_layout();
     test_roundtrip();
     return tap_done();

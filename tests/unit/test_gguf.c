@@ -4,6 +4,7 @@
  * corruption, allocation failure at every step, targeted malformed files (messages checked),
  * and the real files of ../shared (zoo models and vocab-only files) with known values.
  */
+#include "infer/ggml_quant.h"
 #include "infer/ggml_types.h"
 #include "infer/gguf.h"
 #include "tests/tap.h"

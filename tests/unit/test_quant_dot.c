@@ -6,6 +6,7 @@
  * AVX2 and portable kernels agree; matvec equals per-row dots for a batch of activations; a
  * NaN scale gives NaN, not a crash.
  */
+#include "infer/ggml_quant.h"
 #include "infer/ggml_types.h"
 #include "infer/quant_dot.h"
 #include "tests/tap.h"

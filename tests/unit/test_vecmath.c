@@ -1,10 +1,9 @@
 /*
  * Unit tests for infer/vecmath.c: the fast exp's relative error against libm's double exp
  * over the whole clamped range (every length 0..40 so the vector tails are covered), softmax
- * and logsumexp against double references, SwiGLU, rmsnorm, the f16 conversion (every
- * half), and the edge cases (-inf, NaN, empty).
+ * and logsumexp against double references, SwiGLU, rmsnorm, and the edge cases (-inf, NaN,
+ * empty).
  */
-#include "infer/ggml_types.h"
 #include "infer/vecmath.h"
 #include "tests/tap.h"
 #include "util/rng.h"
@@ -131,19 +130,5 @@ int main(void)
         rn_worst = d > rn_worst ? d : rn_worst;
     }
     TAP_OK(rn_worst < 1e-5, "rmsnorm within %.2e of the double reference", rn_worst);
-    /* f16 -> f32: every half value, at an odd byte offset, equals the scalar conversion. */
-    static unsigned char half[2 * 65536 + 1];
-    static float conv[65536];
-    for (unsigned h = 0; h < 65536; h++) {
-        half[1 + 2 * h] = (unsigned char)(h & 0xff);
-        half[2 + 2 * h] = (unsigned char)(h >> 8);
-    }
-    dt_vec_f16_to_f32(conv, half + 1, 65536);
-    int same = 1;
-    for (unsigned h = 0; h < 65536; h++) {
-        float ref = dt_fp16_to_fp32((uint16_t)h);
-        same &= isnan(ref) ? isnan(conv[h]) : memcmp(&ref, &conv[h], sizeof ref) == 0;
-    }
-    TAP_OK(same, "f16 -> f32 of all 65536 halves matches the scalar conversion bit for bit");
     return tap_done();
 }
