@@ -14,6 +14,7 @@
 #include "cli/commands.h"
 
 #include "infer/bench.h"
+#include "infer/compute.h"
 #include "infer/ggml_types.h"
 #include "infer/model.h"
 #include "util/log.h"

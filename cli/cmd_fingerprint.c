@@ -7,6 +7,7 @@
 #include "cli/cli_opts.h"
 #include "cli/commands.h"
 #include "fingerprint/release.h"
+#include "infer/compute.h"
 #include "infer/model.h"
 #include "infer/tokenizer.h"
 #include "reports/store.h"

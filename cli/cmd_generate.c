@@ -8,6 +8,7 @@
  */
 #include "cli/commands.h"
 
+#include "infer/compute.h"
 #include "infer/model.h"
 #include "infer/prompt.h"
 #include "infer/sampler.h"

@@ -7,6 +7,7 @@
  */
 #include "cli/commands.h"
 
+#include "infer/compute.h"
 #include "infer/model.h"
 #include "infer/sampler.h"
 #include "infer/tokenizer.h"

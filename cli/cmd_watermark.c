@@ -12,6 +12,7 @@
 #include "detect/watermark.h"
 #include "fingerprint/watermark.h"
 #include "fingerprint/wm_sample.h"
+#include "infer/compute.h"
 #include "infer/gguf.h"
 #include "infer/model.h"
 #include "infer/tokenizer.h"

@@ -4,6 +4,7 @@
 #include "corpus/generate.h"
 
 #include "infer/chat_template.h"
+#include "infer/compute.h"
 #include "infer/model.h"
 #include "infer/prompt.h"
 #include "infer/sampler.h"

@@ -24,6 +24,7 @@
 #include "fingerprint/tokenizer_sig.h"
 #include "fingerprint/weights.h"
 #include "infer/chat_template.h"
+#include "infer/compute.h"
 #include "infer/model.h"
 #include "infer/tokenizer.h"
 #include "util/alloc.h"

@@ -7,6 +7,7 @@
 
 #include "detect/stats.h"
 #include "fingerprint/wm_sample.h"
+#include "infer/compute.h"
 #include "infer/model.h"
 #include "infer/tokenizer.h"
 #include "util/alloc.h"

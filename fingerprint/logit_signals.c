@@ -8,6 +8,7 @@
 #include "fingerprint/logit_signals.h"
 
 #include "fingerprint/measurement.h"
+#include "infer/compute.h"
 #include "infer/model.h"
 #include "infer/tokenizer.h"
 #include "util/alloc.h"

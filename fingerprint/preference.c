@@ -8,6 +8,7 @@
 
 #include "fingerprint/measurement.h"
 #include "fingerprint/party.h"
+#include "infer/compute.h"
 #include "infer/model.h"
 #include "infer/sampler.h"
 #include "infer/tokenizer.h"

@@ -11,6 +11,7 @@
 #include "fingerprint/release.h"
 
 #include "corpus/corpus.h"
+#include "infer/compute.h"
 #include "infer/ggml_quant.h"
 #include "infer/ggml_types.h"
 #include "infer/arch.h"

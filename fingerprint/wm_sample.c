@@ -8,6 +8,7 @@
  */
 #include "fingerprint/wm_sample.h"
 
+#include "infer/compute.h"
 #include "infer/model.h"
 #include "infer/sampler.h"
 #include "infer/tokenizer.h"

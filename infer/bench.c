@@ -8,6 +8,7 @@
  */
 #include "infer/bench.h"
 
+#include "infer/compute.h"
 #include "infer/ggml_quant.h"
 #include "infer/ggml_types.h"
 #include "infer/gguf.h"

@@ -46,6 +46,7 @@
  * no large model is ever expanded to f32. Nothing is allocated per token.
  */
 #include "infer/arch.h"
+#include "infer/compute.h"
 #include "infer/ggml_types.h"
 #include "infer/model.h"
 #include "infer/model_internal.h"
@@ -69,119 +70,15 @@
 #define DT_LOGIT_FLOATS (4u << 20)    /* logits buffered per worker (16 MB) */
 #define DT_SCORE_FLOATS (1u << 18)    /* attention scores of one block (1 MB) */
 #define DT_ATT_ROWS 64                /* query rows per attention block: bounds causal waste */
-#define DT_F32_CACHE_MB 64
 #define DT_MAX_WORKERS 64
 #define DT_POOL_SPINS 20000           /* busy polls before a waiting worker yields its core */
 #define DT_POOL_YIELDS 2000           /* sched_yield polls before it sleeps */
 #define DT_PAR_MIN_ELEMS (1u << 20)   /* smaller products run on the calling thread: a hand-off
                                       * costs more than it saves (the zoo models stay on one) */
 
-enum { SLOT_OUTPUT = 0, SLOT_LAYER0 = 2, SLOTS_PER_LAYER = 7 };
-/* Slot offsets inside a layer; q,k,v and gate,up are adjacent so they can be fused. */
-enum { S_Q = 0, S_K = 1, S_V = 2, S_O = 3, S_GATE = 4, S_UP = 5, S_DOWN = 6 };
-
-static size_t n_slots(const struct dt_model *m)
-{
-    return SLOT_LAYER0 + SLOTS_PER_LAYER * (size_t)m->cfg.n_layer;
-}
-
-/* The matrix of a slot, or NULL when the model has none there (fused q|k|v leaves k and v
- * empty, a fused gate|up leaves gate empty, experts leave the dense FFN empty). */
-static const struct dt_weight *slot_weight(const struct dt_model *m, size_t slot)
-{
-    const struct dt_weight *w;
-    if (slot == SLOT_OUTPUT)
-        return &m->output;
-    if (slot < SLOT_LAYER0)
-        return NULL;
-    const struct dt_layer *l = &m->layers[(slot - SLOT_LAYER0) / SLOTS_PER_LAYER];
-    switch ((slot - SLOT_LAYER0) % SLOTS_PER_LAYER) {
-    case S_Q: w = &l->wq; break;
-    case S_K: w = &l->wk; break;
-    case S_V: w = &l->wv; break;
-    case S_O: w = &l->wo; break;
-    case S_GATE: w = &l->w_gate; break;
-    case S_UP: w = &l->w_up; break;
-    default: w = &l->w_down; break;
-    }
-    return w->data ? w : NULL;
-}
-
-/* Slots that own their cache allocation (the first slot of each fused group, present or
- * not). */
-static int slot_owns(size_t slot)
-{
-    if (slot == SLOT_OUTPUT)
-        return 1;
-    if (slot < SLOT_LAYER0)
-        return 0;
-    size_t o = (slot - SLOT_LAYER0) % SLOTS_PER_LAYER;
-    return o == S_Q || o == S_O || o == S_GATE || o == S_DOWN;
-}
-
-/* Slots in the group starting at an owning slot. */
-static int group_len(size_t slot)
-{
-    if (slot == SLOT_OUTPUT)
-        return 1;
-    size_t o = (slot - SLOT_LAYER0) % SLOTS_PER_LAYER;
-    return o == S_Q ? 3 : o == S_GATE ? 2 : 1;
-}
-
 static int is_direct_f32(const struct dt_weight *w)
 {
     return w->type == DT_GGML_F32 && ((uintptr_t)w->data % sizeof(float)) == 0;
-}
-
-/* Decides once whether to keep f32 copies of every matrix, and builds them. Expert matrices
- * are not cached: each row uses only a few experts. */
-static int ensure_f32_cache(struct dt_model *m, struct dt_error *err)
-{
-    if (m->f32_state)
-        return 0;
-    size_t limit_mb = DT_F32_CACHE_MB;
-    const char *env = getenv("DT_F32_CACHE_MB");
-    if (env && *env)
-        limit_mb = (size_t)strtoull(env, NULL, 10);
-    size_t total = 0, n = n_slots(m);
-    for (size_t s = 0; s < n; s++) {
-        const struct dt_weight *w = slot_weight(m, s);
-        if (w)
-            total += (size_t)w->rows * (size_t)w->cols * sizeof(float);
-    }
-    if (total > limit_mb * (size_t)(1u << 20)) {
-        m->f32_state = -1;
-        return 0;
-    }
-    m->f32 = dt_calloc(n, sizeof *m->f32);
-    if (!m->f32)
-        return dt_error_set(err, DT_ENOMEM, "out of memory");
-    for (size_t s = 0; s < n; s++) {
-        if (!slot_owns(s))
-            continue;
-        size_t elems = 0;
-        for (int g = 0; g < group_len(s); g++) {
-            const struct dt_weight *w = slot_weight(m, s + (size_t)g);
-            if (w)
-                elems += (size_t)w->rows * (size_t)w->cols;
-        }
-        if (!elems)
-            continue;
-        float *f = dt_malloc_array(elems, sizeof(float));
-        if (!f)
-            return dt_error_set(err, DT_ENOMEM, "out of memory caching layer matrices as f32");
-        m->f32[s] = f; /* the owner holds the allocation even when its own matrix is absent */
-        for (int g = 0; g < group_len(s); g++) {
-            const struct dt_weight *w = slot_weight(m, s + (size_t)g);
-            if (!w)
-                continue;
-            m->f32[s + (size_t)g] = f;
-            dt_ggml_dequantize(w->type, w->data, f, w->rows * w->cols);
-            f += (size_t)w->rows * (size_t)w->cols;
-        }
-    }
-    m->f32_state = 1;
-    return 0;
 }
 
 /* f32 view of the whole matrix without conversion work, or NULL. */
@@ -1527,22 +1424,6 @@ int dt_ctx_score_batch(struct dt_ctx *x, const int32_t *const *seqs, const size_
                        size_t n_seqs, dt_logits_cb cb, void *ud, struct dt_error *err)
 {
     return dt_ctx_score_batch_flags(x, seqs, lens, n_seqs, 0, cb, ud, err);
-}
-
-int dt_forward_init(struct dt_model *m, struct dt_error *err)
-{
-    return ensure_f32_cache(m, err);
-}
-
-void dt_forward_release(struct dt_model *m)
-{
-    if (m->f32) {
-        for (size_t i = 0; i < n_slots(m); i++)
-            if (slot_owns(i))
-                dt_free(m->f32[i]);
-        dt_free(m->f32);
-        m->f32 = NULL;
-    }
 }
 
 /* ---- contexts ---- */

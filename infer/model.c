@@ -5,7 +5,8 @@
  * The configuration comes from `<arch>.*` GGUF keys or config.json; every tensor the forward
  * pass uses is then looked up and its type and shape checked against the configuration, with
  * an error naming the tensor. Matrices stay views into the mapping; only the small 1-D vectors
- * (norm weights, biases) are copied to f32 here. Sizes are bounded (layers <= 4096, widths <=
+ * (norm weights, biases) are copied to f32 here, and small models get f32 copies of their
+ * matrices (build_f32_cache). Sizes are bounded (layers <= 4096, widths <=
  * 2^20) so products of them fit comfortably in int64 and size_t.
  *
  * The architecture is a row of infer/arch.h. Every `ARCH.*` key must be one the row
@@ -38,6 +39,7 @@
 #define MAX_LAYERS 4096
 #define MAX_WIDTH (1 << 20)
 #define MAX_VOCAB (1 << 24)
+#define DT_F32_CACHE_MB 64 /* default limit of the f32 weight cache */
 
 static int ends_with(const char *s, const char *suffix)
 {
@@ -1265,6 +1267,70 @@ static int bind_weights(struct dt_model *m, struct dt_error *err)
     return 0;
 }
 
+/*
+ * f32 copies of every dense matrix when they total at most DT_F32_CACHE_MB (the environment
+ * variable of that name overrides; 0 disables): q/k/v and gate/up of a layer back to back,
+ * so forward.c multiplies each group in one sgemm. Expert matrices are not cached: each row
+ * uses only a few experts. Larger models are used in their stored type.
+ */
+static int build_f32_cache(struct dt_model *m, struct dt_error *err)
+{
+    size_t limit_mb = DT_F32_CACHE_MB;
+    const char *env = getenv("DT_F32_CACHE_MB");
+    if (env && *env)
+        limit_mb = (size_t)strtoull(env, NULL, 10);
+    size_t total = 0, n = n_slots(m);
+    for (size_t s = 0; s < n; s++) {
+        const struct dt_weight *w = slot_weight(m, s);
+        if (w)
+            total += (size_t)w->rows * (size_t)w->cols * sizeof(float);
+    }
+    if (total > limit_mb * (size_t)(1u << 20)) {
+        m->f32_state = -1;
+        return 0;
+    }
+    m->f32 = dt_calloc(n, sizeof *m->f32);
+    if (!m->f32)
+        return dt_error_set(err, DT_ENOMEM, "out of memory");
+    for (size_t s = 0; s < n; s++) {
+        if (!slot_owns(s))
+            continue;
+        size_t elems = 0;
+        for (int g = 0; g < group_len(s); g++) {
+            const struct dt_weight *w = slot_weight(m, s + (size_t)g);
+            if (w)
+                elems += (size_t)w->rows * (size_t)w->cols;
+        }
+        if (!elems)
+            continue;
+        float *f = dt_malloc_array(elems, sizeof(float));
+        if (!f)
+            return dt_error_set(err, DT_ENOMEM, "out of memory caching layer matrices as f32");
+        m->f32[s] = f; /* the owner holds the allocation even when its own matrix is absent */
+        for (int g = 0; g < group_len(s); g++) {
+            const struct dt_weight *w = slot_weight(m, s + (size_t)g);
+            if (!w)
+                continue;
+            m->f32[s + (size_t)g] = f;
+            dt_ggml_dequantize(w->type, w->data, f, w->rows * w->cols);
+            f += (size_t)w->rows * (size_t)w->cols;
+        }
+    }
+    m->f32_state = 1;
+    return 0;
+}
+
+static void free_f32_cache(struct dt_model *m)
+{
+    if (!m->f32)
+        return;
+    for (size_t i = 0; i < n_slots(m); i++)
+        if (slot_owns(i))
+            dt_free(m->f32[i]);
+    dt_free(m->f32);
+    m->f32 = NULL;
+}
+
 void dt_model_free(struct dt_model *m)
 {
     if (!m)
@@ -1283,7 +1349,7 @@ void dt_model_free(struct dt_model *m)
     dt_free(m->output_norm);
     dt_free(m->output_norm_b);
     dt_free(m->cfg.rope_freq_factors);
-    dt_forward_release(m);
+    free_f32_cache(m);
     for (size_t i = 0; i < m->n_tensors; i++)
         dt_free(m->names[i]);
     dt_free(m->names);
@@ -1325,7 +1391,7 @@ int dt_model_open(const char *path, struct dt_model **out, struct dt_error *err)
         goto fail_prefix;
     if ((rc = bind_weights(m, err)))
         goto fail_prefix;
-    if ((rc = dt_forward_init(m, err)))
+    if ((rc = build_f32_cache(m, err)))
         goto fail_prefix;
     dt_error_clear(err); /* optional keys that were absent leave messages behind */
     *out = m;

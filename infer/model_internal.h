@@ -62,17 +62,68 @@ struct dt_model {
     float *output_norm_b;      /* (dim) LayerNorm bias, or NULL */
     struct dt_layer *layers;   /* n_layer */
 
-    /* Optional f32 copies of every matrix (small models only, see forward.c), built by
-     * dt_forward_init at open time so the model is immutable afterwards and every context
-     * shares them. q/k/v and gate/up of a layer are stored back to back so each pair/triple is
-     * one sgemm. */
+    /* Optional f32 copies of every dense matrix (models of at most DT_F32_CACHE_MB of them),
+     * built at open time so the model is immutable afterwards and every context shares them.
+     * q/k/v and gate/up of a layer are stored back to back so each triple/pair is one sgemm. */
     int f32_state;             /* 1 cached, -1 not caching */
-    float **f32;               /* indexed like slot_weight() in forward.c */
+    float **f32;               /* (n_slots) indexed by slot, below */
 };
 
-/* Builds forward.c's weight-derived state of a loaded model (the f32 cache when the model is
- * small enough), and frees it. */
-int dt_forward_init(struct dt_model *m, struct dt_error *err);
-void dt_forward_release(struct dt_model *m);
+/*
+ * Slots: the dense matrices of the forward pass in a fixed order (the output matrix, then per
+ * layer q, k, v, o, gate, up, down), the index of the f32 cache. Shared by model.c, which
+ * builds the cache, and forward.c, which reads it.
+ */
+enum { SLOT_OUTPUT = 0, SLOT_LAYER0 = 2, SLOTS_PER_LAYER = 7 };
+/* Slot offsets inside a layer; q,k,v and gate,up are adjacent so they can be fused. */
+enum { S_Q = 0, S_K = 1, S_V = 2, S_O = 3, S_GATE = 4, S_UP = 5, S_DOWN = 6 };
+
+static inline size_t n_slots(const struct dt_model *m)
+{
+    return SLOT_LAYER0 + SLOTS_PER_LAYER * (size_t)m->cfg.n_layer;
+}
+
+/* The matrix of a slot, or NULL when the model has none there (fused q|k|v leaves k and v
+ * empty, a fused gate|up leaves gate empty, experts leave the dense FFN empty). */
+static inline const struct dt_weight *slot_weight(const struct dt_model *m, size_t slot)
+{
+    const struct dt_weight *w;
+    if (slot == SLOT_OUTPUT)
+        return &m->output;
+    if (slot < SLOT_LAYER0)
+        return NULL;
+    const struct dt_layer *l = &m->layers[(slot - SLOT_LAYER0) / SLOTS_PER_LAYER];
+    switch ((slot - SLOT_LAYER0) % SLOTS_PER_LAYER) {
+    case S_Q: w = &l->wq; break;
+    case S_K: w = &l->wk; break;
+    case S_V: w = &l->wv; break;
+    case S_O: w = &l->wo; break;
+    case S_GATE: w = &l->w_gate; break;
+    case S_UP: w = &l->w_up; break;
+    default: w = &l->w_down; break;
+    }
+    return w->data ? w : NULL;
+}
+
+/* Slots that own their cache allocation (the first slot of each fused group, present or
+ * not). */
+static inline int slot_owns(size_t slot)
+{
+    if (slot == SLOT_OUTPUT)
+        return 1;
+    if (slot < SLOT_LAYER0)
+        return 0;
+    size_t o = (slot - SLOT_LAYER0) % SLOTS_PER_LAYER;
+    return o == S_Q || o == S_O || o == S_GATE || o == S_DOWN;
+}
+
+/* Slots in the group starting at an owning slot. */
+static inline int group_len(size_t slot)
+{
+    if (slot == SLOT_OUTPUT)
+        return 1;
+    size_t o = (slot - SLOT_LAYER0) % SLOTS_PER_LAYER;
+    return o == S_Q ? 3 : o == S_GATE ? 2 : 1;
+}
 
 #endif

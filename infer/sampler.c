@@ -6,6 +6,7 @@
 #include "infer/sampler.h"
 #include "infer/vecmath.h"
 
+#include "infer/compute.h"
 #include "infer/model.h"
 #include "infer/tokenizer.h"
 #include "util/alloc.h"

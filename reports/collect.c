@@ -11,6 +11,7 @@
 
 #include "infer/arch.h"
 #include "infer/chat_template.h"
+#include "infer/compute.h"
 #include "infer/model.h"
 #include "infer/tokenizer.h"
 #include "util/alloc.h"

@@ -11,6 +11,7 @@
  */
 #include "server/serve.h"
 
+#include "infer/compute.h"
 #include "infer/model.h"
 #include "infer/prompt.h"
 #include "infer/sampler.h"

@@ -16,6 +16,7 @@
 #include "corpus/generate.h"
 #include "corpus/sample.h"
 #include "infer/bench.h"
+#include "infer/compute.h"
 #include "infer/ggml_types.h"
 #include "infer/model.h"
 #include "tests/tap.h"

@@ -13,6 +13,7 @@
  */
 #include "infer/arch.h"
 #include "infer/bench.h"
+#include "infer/compute.h"
 #include "infer/ggml_types.h"
 #include "infer/model.h"
 #include "infer/sampler.h"

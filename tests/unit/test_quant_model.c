@@ -7,6 +7,7 @@
  * (the prompt path), with the f32 weight cache and with rows used in their stored type.
  */
 #include "infer/bench.h"
+#include "infer/compute.h"
 #include "infer/ggml_types.h"
 #include "infer/gguf.h"
 #include "infer/model.h"

@@ -5,6 +5,7 @@
  * legacy completions), fault injection, and the client over loopback HTTP with retries.
  */
 #include "corpus/endpoint.h"
+#include "infer/compute.h"
 #include "infer/model.h"
 #include "infer/prompt.h"
 #include "infer/sampler.h"

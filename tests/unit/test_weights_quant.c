@@ -12,6 +12,7 @@
 #include "fingerprint/release.h"
 #include "fingerprint/weights.h"
 #include "infer/bench.h"
+#include "infer/compute.h"
 #include "infer/ggml_quant.h"
 #include "infer/ggml_types.h"
 #include "infer/gguf.h"
