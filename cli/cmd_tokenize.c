@@ -8,6 +8,7 @@
  */
 #include "cli/commands.h"
 #include "infer/tokenizer.h"
+#include "infer/tokenizer_gguf.h"
 #include "util/alloc.h"
 #include "util/file.h"
 

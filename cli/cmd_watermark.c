@@ -16,6 +16,8 @@
 #include "infer/gguf.h"
 #include "infer/model.h"
 #include "infer/tokenizer.h"
+#include "infer/tokenizer_gguf.h"
+#include "infer/tokenizer_json.h"
 #include "util/alloc.h"
 #include "util/error.h"
 #include "util/file.h"

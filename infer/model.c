@@ -26,6 +26,8 @@
 #include "infer/model_internal.h"
 #include "infer/safetensors.h"
 #include "infer/tokenizer.h"
+#include "infer/tokenizer_gguf.h"
+#include "infer/tokenizer_json.h"
 #include "util/alloc.h"
 #include "util/error.h"
 #include "util/file.h"

@@ -18,7 +18,6 @@
 #include <stdint.h>
 
 struct dt_error;
-struct dt_gguf;
 
 enum dt_tok_kind {
     DT_TOK_BPE = 1, /* byte-level BPE (gpt2 family) */
@@ -37,17 +36,8 @@ enum dt_token_type { /* as in tokenizer.ggml.token_type */
 
 struct dt_tokenizer;
 
-int dt_tokenizer_from_gguf(const struct dt_gguf *g, struct dt_tokenizer **out,
-                           struct dt_error *err);
-/* Parses a tokenizer.json (Hugging Face `tokenizers` format). */
-int dt_tokenizer_from_json(const char *path, struct dt_tokenizer **out, struct dt_error *err);
-/* Same, from a buffer (fuzzing). */
-int dt_tokenizer_from_json_buffer(const char *json, size_t n_bytes, struct dt_tokenizer **out,
-                                  struct dt_error *err);
-/* Picks the loader from the path: a GGUF file (by its magic; vocab-only files too), a Hugging
- * Face directory (DIR/tokenizer.json, with DIR/tokenizer_config.json for BOS/EOS) or a
- * tokenizer.json file. */
-int dt_tokenizer_open(const char *path, struct dt_tokenizer **out, struct dt_error *err);
+/* Tokenizers are made by the loaders of infer/tokenizer_gguf.h (GGUF metadata, and
+ * dt_tokenizer_open for any path) and infer/tokenizer_json.h (tokenizer.json). */
 void dt_tokenizer_free(struct dt_tokenizer *t);
 
 enum dt_tok_kind dt_tokenizer_kind(const struct dt_tokenizer *t);

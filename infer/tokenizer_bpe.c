@@ -15,6 +15,8 @@
  * the text is never an error: PCRE2 runs with PCRE2_MATCH_INVALID_UTF, invalid bytes fall
  * into the gaps between matches, and every byte still maps to its own byte token.
  */
+#include "infer/tokenizer_bpe.h"
+
 #include "infer/tokenizer_internal.h"
 #include "util/alloc.h"
 #include "util/error.h"
@@ -23,36 +25,6 @@
 #include <pcre2.h>
 #include <stdio.h>
 #include <string.h>
-
-/* --- GPT-2 bytes_to_unicode --------------------------------------------------------- */
-
-static int printable_byte(int b)
-{
-    return (b >= '!' && b <= '~') || (b >= 0xA1 && b <= 0xAC) || (b >= 0xAE && b <= 0xFF);
-}
-
-uint32_t dt_tok_byte_to_cp(uint8_t b)
-{
-    if (printable_byte(b))
-        return b;
-    /* the others get 256, 257, ... in byte order */
-    uint32_t n = 0;
-    for (int i = 0; i < b; i++)
-        if (!printable_byte(i))
-            n++;
-    return 256 + n;
-}
-
-int dt_tok_cp_to_byte(uint32_t cp)
-{
-    if (cp < 256)
-        return printable_byte((int)cp) ? (int)cp : -1;
-    if (cp >= 256 + 68)
-        return -1;
-    /* the unprintable bytes in order: 0x00-0x20 (33), 0x7F-0xA0 (34), 0xAD */
-    uint32_t n = cp - 256;
-    return n < 33 ? (int)n : n < 67 ? (int)(0x7F + n - 33) : 0xAD;
-}
 
 /* --- pre-tokenizers ------------------------------------------------------------------ */
 
@@ -321,34 +293,6 @@ static struct bigram heap_pop(struct dt_tok_work *w)
     if (n)
         h[i] = last;
     return top;
-}
-
-int dt_tok_work_symbols(struct dt_tok_work *w, size_t n)
-{
-    if (n <= w->cap_sym)
-        return 0;
-    size_t c = w->cap_sym ? w->cap_sym : 64;
-    while (c < n)
-        c *= 2;
-    int32_t *a = dt_realloc_array(w->sym_id, c, sizeof *a);
-    if (a)
-        w->sym_id = a;
-    int32_t *b = dt_realloc_array(w->sym_prev, c, sizeof *b);
-    if (b)
-        w->sym_prev = b;
-    int32_t *d = dt_realloc_array(w->sym_next, c, sizeof *d);
-    if (d)
-        w->sym_next = d;
-    uint32_t *e = dt_realloc_array(w->sym_off, c, sizeof *e);
-    if (e)
-        w->sym_off = e;
-    uint32_t *f = dt_realloc_array(w->sym_len, c, sizeof *f);
-    if (f)
-        w->sym_len = f;
-    if (!a || !b || !d || !e || !f)
-        return DT_ENOMEM;
-    w->cap_sym = c;
-    return 0;
 }
 
 static int try_pair(const struct dt_tokenizer *t, struct dt_tok_work *w, int32_t l)

@@ -9,10 +9,13 @@
  * tokens, ids must be in range, merges must name known tokens. Also dt_tokenizer_open, which
  * picks the loader from the path (GGUF file, Hugging Face directory, tokenizer.json).
  */
-#include "infer/tokenizer.h"
+#include "infer/tokenizer_gguf.h"
 
 #include "infer/gguf.h"
+#include "infer/tokenizer.h"
+#include "infer/tokenizer_bpe.h"
 #include "infer/tokenizer_internal.h"
+#include "infer/tokenizer_json.h"
 #include "util/alloc.h"
 #include "util/error.h"
 #include "util/file.h"

@@ -31,6 +31,9 @@
  * Offsets are not tracked, except the one fact Metaspace's prepend_scheme "first" needs: a
  * piece is "first" when it starts at offset 0 of the input.
  */
+#include "infer/tokenizer_hf.h"
+
+#include "infer/tokenizer_bpe.h"
 #include "infer/tokenizer_internal.h"
 #include "util/alloc.h"
 #include "util/error.h"

@@ -1,7 +1,9 @@
 /*
- * Private to infer/tokenizer*.c: the tokenizer structure, the builder the loaders
- * (tokenizer_json.c, tokenizer_gguf.c) fill it through, and the per-kind encoders
- * (tokenizer_bpe.c, tokenizer_spm.c).
+ * Private to infer/tokenizer*.c: the tokenizer structure (with the types of the Hugging Face
+ * pipeline's state), and the vocabulary table of tokenizer_vocab.c: the builder the loaders
+ * (tokenizer_json.c, tokenizer_gguf.c) fill it through, the lookups and the scratch the
+ * encoders share. The encoders' own entry points are in tokenizer_bpe.h, tokenizer_spm.h and
+ * tokenizer_hf.h, so the table depends on none of them.
  *
  * A loader calls, in order: dt_tok_new, dt_tok_set_token for every id, dt_tok_index (builds
  * the text -> id map, rejects duplicates), dt_tok_add_merge (BPE), dt_tok_set_pre or
@@ -96,11 +98,6 @@ int dt_tok_add_merge(struct dt_tokenizer *t, const char *l, size_t nl, const cha
 /* "a b" form: splits at the space that leaves two known tokens. */
 int dt_tok_add_merge_str(struct dt_tokenizer *t, const char *s, size_t n, size_t i_merge,
                          struct dt_error *err);
-/* Known pre-tokenizer names (see tokenizer_bpe.c); DT_EUNSUPPORTED otherwise. */
-int dt_tok_set_pre(struct dt_tokenizer *t, const char *name, struct dt_error *err);
-int dt_tok_add_regex(struct dt_tokenizer *t, const char *pattern, size_t n, struct dt_error *err);
-/* Gives the regex set a name when it equals a known one, else "custom". */
-void dt_tok_name_pre(struct dt_tokenizer *t, const char *const *patterns, size_t n);
 int dt_tok_finish(struct dt_tokenizer *t, struct dt_error *err);
 
 /* Text -> id lookup over raw bytes; -1 when absent. */
@@ -136,18 +133,12 @@ void dt_tok_work_release(struct dt_tok_work *w);
 /* Makes room for n symbols in every sym_* array. */
 int dt_tok_work_symbols(struct dt_tok_work *w, size_t n);
 
-/* Encodes one segment of plain text (no special tokens inside). */
-int dt_tok_bpe_encode(const struct dt_tokenizer *t, struct dt_tok_work *w, const char *text,
-                      size_t n, struct dt_tok_ids *out, struct dt_error *err);
-int dt_tok_spm_encode(const struct dt_tokenizer *t, struct dt_tok_work *w, const char *text,
-                      size_t n, int prefix_space, struct dt_tok_ids *out, struct dt_error *err);
+/* GPT-2 byte <-> code point mapping. */
+uint32_t dt_tok_byte_to_cp(uint8_t b);
+/* -1 when cp is not a mapped byte. */
+int dt_tok_cp_to_byte(uint32_t cp);
 
-/* Merges the symbols w->sym_id[0..n) (ids; -1 for a dead symbol) lowest rank first, ties
- * leftmost, and appends the surviving ids to out. */
-int dt_tok_bpe_merge(const struct dt_tokenizer *t, struct dt_tok_work *w, size_t n,
-                     struct dt_tok_ids *out);
-
-/* --- the Hugging Face `tokenizers` pipeline (tokenizer_hf.c) ----------------------------- */
+/* --- state of the Hugging Face `tokenizers` pipeline (tokenizer_hf.h) -------------------- */
 
 enum dt_hf_norm_kind {
     DT_HF_NFC = 1,
@@ -223,22 +214,5 @@ struct dt_hf {
     size_t n_prefix, n_suffix;
     int32_t byte_fb[256]; /* <0xXX> ids in model.vocab, -1 */
 };
-
-void dt_hf_free(struct dt_hf *hf);
-/* Compiles a tokenizer.json regex with the `tokenizers` (Oniguruma) conventions. */
-int dt_hf_compile(const char *pattern, size_t n, void **re, struct dt_error *err);
-/* Normalizes n bytes with hf's normalizers into out (reset first). */
-int dt_hf_normalize(const struct dt_hf *hf, const char *s, size_t n, struct dt_strbuf *out);
-/* Sorts the added tokens into their two tries; after every other field is set. */
-int dt_hf_index_added(struct dt_hf *hf, struct dt_error *err);
-/* The whole pipeline on one text: added tokens, normalizer, pre-tokenizer, model. */
-int dt_hf_encode(const struct dt_tokenizer *t, const char *text, size_t n, int parse_special,
-                 struct dt_tok_ids *out, struct dt_error *err);
-
-/* GPT-2 byte <-> code point mapping. */
-uint32_t dt_tok_byte_to_cp(uint8_t b);
-/* -1 when cp is not a mapped byte. */
-int dt_tok_cp_to_byte(uint32_t cp);
-void dt_tok_free_regexes(struct dt_tokenizer *t);
 
 #endif

@@ -18,8 +18,11 @@
  * from tokenizer_config.json beside the file when there is one (bos_token / eos_token, as
  * strings or {"content": ...}), else from well-known token names.
  */
-#include "infer/tokenizer.h"
+#include "infer/tokenizer_json.h"
 
+#include "infer/tokenizer.h"
+#include "infer/tokenizer_bpe.h"
+#include "infer/tokenizer_hf.h"
 #include "infer/tokenizer_internal.h"
 #include "infer/tokenizer_json_fast.h"
 #include "util/alloc.h"

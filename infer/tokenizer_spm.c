@@ -10,6 +10,8 @@
  * a binary heap and are checked for staleness when popped, so a segment of n characters
  * costs O(n log n). Invalid UTF-8 sequences count as one-byte characters.
  */
+#include "infer/tokenizer_spm.h"
+
 #include "infer/tokenizer_internal.h"
 #include "util/alloc.h"
 #include "util/error.h"

@@ -7,6 +7,7 @@
  *   build/tests/bench/bench_tokenizer_load FILE [repeats]
  */
 #include "infer/tokenizer.h"
+#include "infer/tokenizer_json.h"
 #include "util/error.h"
 
 #include <stdio.h>

@@ -8,6 +8,7 @@
 #include "fingerprint/watermark.h"
 #include "infer/gguf.h"
 #include "infer/tokenizer.h"
+#include "infer/tokenizer_gguf.h"
 #include "util/alloc.h"
 #include "util/error.h"
 #include "util/file.h"

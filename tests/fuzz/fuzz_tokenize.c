@@ -5,6 +5,7 @@
  * The first input byte selects the tokenizer and whether special tokens are parsed.
  */
 #include "infer/tokenizer.h"
+#include "infer/tokenizer_json.h"
 #include "tests/tok_fixture.h"
 #include "util/alloc.h"
 

@@ -5,6 +5,7 @@
  */
 #include "infer/gguf.h"
 #include "infer/tokenizer.h"
+#include "infer/tokenizer_gguf.h"
 #include "util/alloc.h"
 
 #include <stdint.h>

@@ -5,6 +5,7 @@
  * tokenizer has a token for every byte.
  */
 #include "infer/tokenizer.h"
+#include "infer/tokenizer_json.h"
 #include "util/alloc.h"
 
 #include <stdint.h>

@@ -8,6 +8,7 @@
 #include "infer/chat_template.h"
 #include "infer/jinja.h"
 #include "infer/tokenizer.h"
+#include "infer/tokenizer_json.h"
 #include "tests/tap.h"
 #include "tests/tok_fixture.h"
 #include "util/alloc.h"

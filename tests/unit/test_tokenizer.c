@@ -6,6 +6,8 @@
  */
 #include "infer/gguf.h"
 #include "infer/tokenizer.h"
+#include "infer/tokenizer_gguf.h"
+#include "infer/tokenizer_json.h"
 #include "tests/tap.h"
 #include "tests/tok_fixture.h"
 #include "util/alloc.h"
