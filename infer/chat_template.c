@@ -13,6 +13,7 @@
 #include "infer/chat_template.h"
 
 #include "infer/jinja.h"
+#include "infer/jinja_render.h"
 #include "infer/prompt.h"
 #include "infer/tokenizer.h"
 #include "util/alloc.h"

@@ -10,6 +10,8 @@
  * against the render arena's byte limit, and output against a byte limit: a template that
  * loops forever, recurses or grows strings exponentially fails with a one-line error.
  */
+#include "infer/jinja_render.h"
+
 #include "infer/jinja.h"
 #include "infer/jinja_internal.h"
 

@@ -5,6 +5,7 @@
  * system message is present.
  */
 #include "infer/jinja.h"
+#include "infer/jinja_render.h"
 #include "util/alloc.h"
 #include "util/error.h"
 

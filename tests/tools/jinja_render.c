@@ -6,6 +6,7 @@
  * Exit 0 rendered, 1 the template failed (one line on stderr), 2 usage or unreadable files.
  */
 #include "infer/jinja.h"
+#include "infer/jinja_render.h"
 #include "util/alloc.h"
 #include "util/error.h"
 #include "util/file.h"

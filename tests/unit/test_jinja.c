@@ -7,6 +7,7 @@
  */
 #include "infer/chat_template.h"
 #include "infer/jinja.h"
+#include "infer/jinja_render.h"
 #include "infer/tokenizer.h"
 #include "infer/tokenizer_json.h"
 #include "tests/tap.h"
