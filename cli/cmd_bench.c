@@ -3,10 +3,11 @@
  * [--json]`
  * `distiltrace bench --synthetic SHAPE [--types T,T...] [...]` (SHAPE: tiny, 124m, 1b; types
  * default f16,q8_0, also q4_k_m): writes random-weight llama GGUF files to a temporary
- * directory and measures them. `--synthetic SHAPE --types T --write PATH` only writes the file.
+ * directory and measures them. `--synthetic SHAPE --types T --write PATH [--seed N]` only writes
+ * the file (random weights drawn from seed N, default 42).
  * Prints scoring throughput (teacher-forced, a batch of probes; all positions' logits, and the
- * last position's only, as llama.cpp's prompt benchmark), generation throughput (one sequence,
- * greedy), batched generation as compare runs it (a queue of answers on --slots sequences),
+ * last position's only), the prompt before generation (--len tokens in one call on a session,
+ * what llama-bench's pp measures), generation throughput after it (one sequence, greedy), batched generation as compare runs it (a queue of answers on --slots sequences),
  * CPU time next to wall time, load time, peak RSS, the load average, and the limits measured
  * in the same run after the model's: a plain OpenBLAS sgemm (prompt processing's ceiling) and a
  * STREAM-like read of 512 MiB (generation's: bandwidth / bytes of weights per step).
@@ -29,7 +30,7 @@
 
 static const char *k_usage =
     "distiltrace bench (MODEL | --synthetic tiny|124m|1b [--types f16,q8_0,q4_k_m,...]\n"
-    "       [--write PATH]) [--batch N] [--len L] [--gen N] [--slots N] [--jobs N] [--repeat N]\n"
+    "       [--write PATH] [--seed N]) [--batch N] [--len L] [--gen N] [--slots N] [--jobs N] [--repeat N]\n"
     "       [--threads N] [--json]";
 
 static int bench_one(const char *path, const char *label, const struct dt_bench_params *p,
@@ -72,12 +73,14 @@ static int bench_one(const char *path, const char *label, const struct dt_bench_
                "\"batch_jobs\": %d, \"batch_tokens\": %zu, \"batch_wall_s\": %.4f, "
                "\"batch_cpu_s\": %.4f, \"batch_tok_s\": %.1f, \"read_gb_s\": %.2f, "
                "\"weight_bytes\": %.0f, \"gen_limit_tok_s\": %.1f, \"peak_rss_kb\": %ld, "
-               "\"file_bytes\": %lld}\n",
+               "\"file_bytes\": %lld, \"prompt_tokens\": %zu, \"prompt_wall_s\": %.4f, "
+               "\"prompt_cpu_s\": %.4f, \"prompt_tok_s\": %.1f}\n",
                label, threads, load_s, load[0], r.score_tokens, r.score_wall_s, r.score_cpu_s,
                r.score_tok_s, r.score_gflop_s, r.last_wall_s, r.last_cpu_s, r.last_tok_s,
                r.last_gflop_s, sgemm, r.gen_tokens, r.gen_wall_s, r.gen_cpu_s, r.gen_tok_s,
                r.batch_slots, r.batch_jobs, r.batch_tokens, r.batch_wall_s, r.batch_cpu_s,
-               r.batch_tok_s, bw, r.weight_bytes, gen_limit, r.peak_rss_kb, file_bytes);
+               r.batch_tok_s, bw, r.weight_bytes, gen_limit, r.peak_rss_kb, file_bytes,
+               r.prompt_tokens, r.prompt_wall_s, r.prompt_cpu_s, r.prompt_tok_s);
     } else {
         printf("model      %s (%d threads, load %.3f s, %.1f MB)\n", label, threads, load_s,
                file_bytes / 1048576.0);
@@ -85,15 +88,17 @@ static int bench_one(const char *path, const char *label, const struct dt_bench_
                "(cpu %.3f s): %.0f tokens/s, %.1f GFLOP/s\n",
                r.score_tokens, p->batch, p->len, r.score_wall_s, r.score_cpu_s, r.score_tok_s,
                r.score_gflop_s);
-        printf("prompt     %zu tokens (%d x %d), last position's logits only: %.3f s "
-               "(cpu %.3f s): %.0f tokens/s, %.1f GFLOP/s\n",
+        printf("score-last %zu tokens (%d x %d), scoring with the last position's logits only: "
+               "%.3f s (cpu %.3f s): %.0f tokens/s, %.1f GFLOP/s\n",
                r.score_tokens, p->batch, p->len, r.last_wall_s, r.last_cpu_s, r.last_tok_s,
                r.last_gflop_s);
-        printf("sgemm      1024^3 in the same run: %.1f GFLOP/s (prompt at %.0f%% of it)\n", sgemm,
-               sgemm > 0 ? 100 * r.last_gflop_s / sgemm : 0);
-        printf("generation %d tokens in %.3f s (cpu %.3f s): %.1f tokens/s (16-token prompt "
-               "%.4f s)\n",
-               r.gen_tokens, r.gen_wall_s, r.gen_cpu_s, r.gen_tok_s, r.prompt_wall_s);
+        printf("sgemm      1024^3 in the same run: %.1f GFLOP/s (score-last at %.0f%% of it)\n",
+               sgemm, sgemm > 0 ? 100 * r.last_gflop_s / sgemm : 0);
+        printf("prompt     %zu tokens in one call before generation (llama-bench's pp): %.3f s "
+               "(cpu %.3f s): %.1f tokens/s\n",
+               r.prompt_tokens, r.prompt_wall_s, r.prompt_cpu_s, r.prompt_tok_s);
+        printf("generation %d tokens after it in %.3f s (cpu %.3f s): %.1f tokens/s\n",
+               r.gen_tokens, r.gen_wall_s, r.gen_cpu_s, r.gen_tok_s);
         printf("bandwidth  %.1f GB/s read in the same run; a step reads %.1f MB of weights: "
                "limit %.1f tokens/s, generation at %.0f%% of it\n",
                bw, r.weight_bytes / 1e6, gen_limit, gen_limit > 0 ? 100 * r.gen_tok_s / gen_limit : 0);
@@ -109,7 +114,7 @@ static int bench_one(const char *path, const char *label, const struct dt_bench_
 
 /* Writes the synthetic model in a child process, so the building buffers (the whole model,
  * twice) never count in a benchmark's peak RSS. */
-static int write_synthetic(const char *path, const char *shape, uint32_t type)
+static int write_synthetic(const char *path, const char *shape, uint32_t type, uint64_t seed)
 {
     fflush(stdout);
     pid_t pid = fork();
@@ -119,7 +124,7 @@ static int write_synthetic(const char *path, const char *shape, uint32_t type)
     }
     if (pid == 0) {
         struct dt_error err = {0};
-        _exit(dt_bench_write_synthetic(path, shape, type, 42, &err) ? dt_cli_fail(&err)
+        _exit(dt_bench_write_synthetic(path, shape, type, seed, &err) ? dt_cli_fail(&err)
                                                                     : DT_EXIT_OK);
     }
     int st = 0;
@@ -153,6 +158,7 @@ int cmd_bench(int argc, char **argv)
     struct dt_bench_params p;
     dt_bench_params_init(&p);
     long v, threads = 2;
+    uint64_t write_seed = 42; /* the synthetic weights' seed (files differ only by it) */
     int json = 0;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
@@ -167,6 +173,10 @@ int cmd_bench(int argc, char **argv)
             type_list = argv[++i];
         } else if (!strcmp(a, "--write") && i + 1 < argc) {
             write_path = argv[++i];
+        } else if (!strcmp(a, "--seed") && i + 1 < argc) {
+            if (dt_cli_parse_int("bench", a, argv[++i], 0, 1 << 30, &v))
+                return DT_EXIT_USAGE;
+            write_seed = (uint64_t)v;
         } else if ((!strcmp(a, "--batch") || !strcmp(a, "--len") || !strcmp(a, "--gen") ||
                     !strcmp(a, "--repeat") || !strcmp(a, "--threads") || !strcmp(a, "--slots") ||
                     !strcmp(a, "--jobs")) &&
@@ -215,7 +225,7 @@ int cmd_bench(int argc, char **argv)
             fprintf(stderr, "distiltrace: bench: --write takes one type, not '%s'\n", type_list);
             return DT_EXIT_USAGE;
         }
-        return write_synthetic(write_path, synthetic, types[0]);
+        return write_synthetic(write_path, synthetic, types[0], write_seed);
     }
 
     char dir[] = "/tmp/dt_bench_XXXXXX";
@@ -230,7 +240,7 @@ int cmd_bench(int argc, char **argv)
         snprintf(tname, sizeof tname, "%.*s", (int)(tl < 31 ? tl : 31), names[t]);
         snprintf(path, sizeof path, "%s/%s-%s.gguf", dir, synthetic, tname);
         snprintf(label, sizeof label, "synthetic %s %s", synthetic, tname);
-        status = write_synthetic(path, synthetic, types[t]);
+        status = write_synthetic(path, synthetic, types[t], write_seed);
         if (status == DT_EXIT_OK)
             status = bench_child(path, label, &p, (int)threads, json);
         unlink(path);

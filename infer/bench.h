@@ -15,7 +15,7 @@ struct dt_ctx;
 struct dt_bench_params {
     int batch;      /* probes per scoring batch (default 64) */
     int len;        /* tokens per probe (default 128) */
-    int gen;        /* tokens generated in the generation run (default 128) */
+    int gen;        /* tokens generated after the len-token prompt (default 128) */
     int repeat;     /* timed scoring repetitions, best taken (default 3) */
     uint64_t seed;
     int slots;      /* batched generation: sequences decoded together (default 8, as compare) */
@@ -37,7 +37,11 @@ struct dt_bench_result {
     double gen_wall_s;
     double gen_cpu_s;
     double gen_tok_s;
-    double prompt_wall_s;   /* evaluating the 16-token generation prompt */
+    /* The prompt before generation, as llama-bench's pp measures it: len tokens evaluated in
+     * one call on a session (the generation path: dot kernels on quantized activations), the
+     * last position's logits. Best of repeat. */
+    size_t prompt_tokens;
+    double prompt_wall_s, prompt_cpu_s, prompt_tok_s;
     /* Batched generation as compare runs it: jobs answers of 32..40 tokens after 16..47-token
      * prompts, slots at a time, greedy; tokens/s over the whole queue, prompts included. */
     int batch_slots, batch_jobs;

@@ -73,6 +73,8 @@
 #define DT_MAX_WORKERS 64
 #define DT_POOL_SPINS 20000           /* busy polls before a waiting worker yields its core */
 #define DT_POOL_YIELDS 2000           /* sched_yield polls before it sleeps */
+#define DT_TILE_ACT_BYTES (192u << 10) /* quantized activations of one tile (L2) */
+#define DT_TILE_ROW_BYTES (64u << 10)  /* weight rows of one tile */
 #define DT_PAR_MIN_ELEMS (1u << 20)   /* smaller products run on the calling thread: a hand-off
                                       * costs more than it saves (the zoo models stay on one) */
 
@@ -582,17 +584,37 @@ static void matrix_rows(const struct dt_model *m, size_t slot, int64_t a, int64_
         const uint8_t *rows = f ? (const uint8_t *)f : (const uint8_t *)w->data;
         size_t row_bytes = f ? (size_t)cols * sizeof(float) : w->row_bytes;
         if (qx && dt_qdot_act_kind(type) != DT_QDOT_ACT_F32) {
-            dt_qdot_matvec(type, rows + (size_t)a * row_bytes, row_bytes, b - a, cols, qx,
-                           qx_stride, (int)n, y + a, ldy);
+            /* Tiles of rows x activations, so a prompt's activations stay in L2 while a block
+             * of rows is dotted with them (each (row, activation) result is the kernel's,
+             * whatever the tile: groups of 4 activations stay aligned). */
+            size_t vt = DT_TILE_ACT_BYTES / qx_stride;
+            vt = vt < 4 ? 4 : vt - vt % 4;
+            int64_t rt = (int64_t)(DT_TILE_ROW_BYTES / row_bytes);
+            rt = rt < 1 ? 1 : rt;
+            if (n <= vt)
+                rt = b - a;
+            for (int64_t r0 = a; r0 < b; r0 += rt) {
+                int64_t nr = b - r0 < rt ? b - r0 : rt;
+                for (size_t v0 = 0; v0 < n; v0 += vt)
+                    dt_qdot_matvec(type, rows + (size_t)r0 * row_bytes, row_bytes, nr, cols,
+                                   (const uint8_t *)qx + v0 * qx_stride, qx_stride,
+                                   (int)(n - v0 < vt ? n - v0 : vt), y + v0 * ldy + r0, ldy);
+            }
             return;
         }
         if (qx) {
             /* Float rows: the multi-vector kernel sums in another order than the single one,
-             * so each vector goes alone and a batch row equals a session's. */
-            for (size_t v = 0; v < n; v++)
-                dt_qdot_matvec(type, rows + (size_t)a * row_bytes, row_bytes, b - a, cols,
-                               (const uint8_t *)qx + v * qx_stride, qx_stride, 1, y + v * ldy + a,
-                               ldy);
+             * so each vector goes alone and a batch row equals a session's; blocks of rows
+             * stay in cache while every vector passes over them. */
+            int64_t rt = n > 1 ? (int64_t)(DT_TILE_ROW_BYTES / row_bytes) : b - a;
+            rt = rt < 1 ? 1 : rt;
+            for (int64_t r0 = a; r0 < b; r0 += rt) {
+                int64_t nr = b - r0 < rt ? b - r0 : rt;
+                for (size_t v = 0; v < n; v++)
+                    dt_qdot_matvec(type, rows + (size_t)r0 * row_bytes, row_bytes, nr, cols,
+                                   (const uint8_t *)qx + v * qx_stride, qx_stride, 1,
+                                   y + v * ldy + r0, ldy);
+            }
             return;
         }
         for (int64_t r = a; r < b; r++)
@@ -633,18 +655,16 @@ struct lin_job {
     int decode;
     const void *qx[DT_LIN_MAX_MATS]; /* per matrix: its quantized activations, or NULL */
     size_t qx_stride[DT_LIN_MAX_MATS];
+    atomic_llong next;  /* decode: first row of the next block a thread takes */
+    int64_t block_rows; /* decode: rows per block */
 };
 
-/* Thread i of n takes an equal share of the concatenated rows of the job's matrices. */
-static void lin_part(void *arg, int i, int n_threads)
+/* Rows [lo, hi) of the concatenated rows of the job's matrices. */
+static void lin_range(const struct lin_job *j, int64_t lo, int64_t hi, float *scratch,
+                      size_t scratch_floats)
 {
-    const struct lin_job *j = arg;
-    const struct dt_pool *p = j->ws->pool;
-    float *scratch = i == 0 ? j->ws->scratch : p->scratch[i];
-    size_t scratch_floats = i == 0 ? j->ws->scratch_floats : p->scratch_floats;
-    int64_t lo = j->total_rows * i / n_threads, hi = j->total_rows * (i + 1) / n_threads;
     int64_t off = 0;
-    for (int g = 0; g < j->n_mats; g++) {
+    for (int g = 0; g < j->n_mats && off < hi; g++) {
         const struct dt_weight *w = slot_weight(j->m, j->slot + (size_t)g);
         if (!w)
             continue; /* absent matrices take no columns of y */
@@ -653,6 +673,31 @@ static void lin_part(void *arg, int i, int n_threads)
         matrix_rows(j->m, j->slot + (size_t)g, a, b, j->decode, j->qx[g], j->qx_stride[g],
                     scratch, scratch_floats, j->x, j->ldx, j->n, j->y + off, j->ldy);
         off += rows;
+    }
+}
+
+/* Scoring: thread i of n takes an equal share of the concatenated rows (the sgemm partition
+ * does not depend on timing). Decoding: threads take blocks of rows from a shared counter
+ * until none are left, so a thread the machine delays leaves its share to the other; each
+ * (row, activation) result is the dot kernel's wherever it runs. */
+static void lin_part(void *arg, int i, int n_threads)
+{
+    struct lin_job *j = arg;
+    const struct dt_pool *p = j->ws->pool;
+    float *scratch = i == 0 ? j->ws->scratch : p->scratch[i];
+    size_t scratch_floats = i == 0 ? j->ws->scratch_floats : p->scratch_floats;
+    if (!j->decode || n_threads == 1) {
+        lin_range(j, j->total_rows * i / n_threads, j->total_rows * (i + 1) / n_threads, scratch,
+                  scratch_floats);
+        return;
+    }
+    for (;;) {
+        int64_t lo = (int64_t)atomic_fetch_add_explicit(&j->next, j->block_rows,
+                                                        memory_order_relaxed);
+        if (lo >= j->total_rows)
+            break;
+        int64_t hi = lo + j->block_rows < j->total_rows ? lo + j->block_rows : j->total_rows;
+        lin_range(j, lo, hi, scratch, scratch_floats);
     }
 }
 
@@ -716,9 +761,15 @@ static void linear(const struct dt_model *m, struct workspace *ws, size_t slot, 
                     x, (int)ldx, m->f32[slot], (int)cols, 0.0f, y, (int)ldy);
         return;
     }
-    struct lin_job j = {m, ws, slot, n_mats, rows, x, ldx, n, y, ldy, decode, {0}, {0}};
-    if (decode)
+    struct lin_job j = {m, ws, slot, n_mats, rows, x, ldx, n, y, ldy, decode, {0}, {0}, 0, 0};
+    if (decode) {
         quantize_inputs(m, ws, &j);
+        /* About 8 blocks per thread, of at least 16 rows (a tile's worth of a prompt). */
+        int nt = par ? ws->pool->n : 1;
+        j.block_rows = rows / (8 * nt);
+        j.block_rows = j.block_rows < 16 ? 16 : j.block_rows;
+        atomic_init(&j.next, 0);
+    }
     if (par)
         pool_run(ws->pool, lin_part, &j);
     else
@@ -963,7 +1014,14 @@ static void layer_attention(const struct dt_model *m, struct workspace *ws, int 
         if (sp->n == 0)
             continue;
         const float *qs = ws->qkv + sp->row0 * ldqkv;
-        if (kv)
+        if (kv && ws->decode)
+            /* A prompt on the generation path: each row attends as its own one-token step
+             * would (same products, same order), so a prompt in one call or token by token
+             * gives the same logits. */
+            for (size_t i = 0; i < sp->n; i++)
+                attention(c, ws, qs + i * ldqkv, ldqkv, 1, sp->pos0 + (int)i, kv[s].k[li],
+                          kv[s].v[li], kvd, ws->att + (sp->row0 + i) * qd, qd, window);
+        else if (kv)
             attention(c, ws, qs, ldqkv, sp->n, sp->pos0, kv[s].k[li], kv[s].v[li], kvd,
                       ws->att + sp->row0 * qd, qd, window);
         else
@@ -1597,9 +1655,11 @@ static int seq_eval(struct dt_session *s, struct workspace *ws, const int32_t *t
     int rc = check_tokens(m, tokens, n, err);
     if (rc)
         return rc;
-    /* One token is a generation step, decoded as a batch step's rows are (so a sequence gets
-     * the same results alone and batched); a prompt takes the f32 products, as scoring does. */
-    use_pool(s->x, ws, n == 1);
+    /* Prompts and steps alike go through the dot kernels of generation, one result per
+     * (row, position) that does not depend on the other positions: a prompt evaluated in one
+     * call, token by token, or as a batch slot gives the same logits. Scoring keeps the exact
+     * f32 sgemm path. */
+    use_pool(s->x, ws, 1);
     struct kv_ref kv = {s->kc, s->vc};
     for (size_t done = 0; done < n;) {
         size_t nb = n - done < ws->cap_rows ? n - done : ws->cap_rows;

@@ -88,6 +88,27 @@ static void check_steps(struct dt_ctx *x, const char *label)
     }
     TAP_OK(identical, "%s: every slot's logits == a session's, bit for bit", label);
 
+    /* The generation path's prompt: one call of many positions (tiles of rows x positions)
+     * gives the logits of feeding the same tokens one at a time. */
+    int32_t longp[40];
+    for (int i = 0; i < 40; i++)
+        longp[i] = (int32_t)((i * 53 + 7) % n_vocab);
+    float *one_call = dt_malloc_array((size_t)n_vocab, sizeof(float));
+    int same_prompt = one_call != NULL;
+    dt_session_reset(s);
+    same_prompt &= dt_session_eval(s, longp, 40, &err) == 0;
+    if (one_call)
+        memcpy(one_call, dt_session_logits(s), (size_t)n_vocab * sizeof(float));
+    dt_session_reset(s);
+    for (int i = 0; i < 40; i++)
+        same_prompt &= dt_session_eval(s, &longp[i], 1, &err) == 0;
+    same_prompt &= one_call && same_logits(one_call, dt_session_logits(s), n_vocab);
+    same_prompt &= dt_batch_prefill(b, 2, longp, 40, &err) == 0 && one_call &&
+                   same_logits(one_call, dt_batch_logits(b, 2), n_vocab);
+    TAP_OK(same_prompt, "%s: a 40-token prompt in one call == token by token == prefilled, bit for bit",
+           label);
+    dt_free(one_call);
+
     int slots_bad[2] = {0, 0};
     int32_t toks_bad[2] = {1, 2};
     TAP_OK(dt_batch_step(b, slots_bad, toks_bad, 2, &err) == DT_EINVAL, "%s: repeated slot rejected",
