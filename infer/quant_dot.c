@@ -4,7 +4,9 @@
  * the float scales applied once per block (per 16 or 32 elements inside the k-quants).
  *
  * Activation formats (little-endian, read with memcpy / unaligned loads):
- *   Q8_32 (40 bytes / 32 elements): f32 d | f32 s = d * sum(q) | int8 q[32];  x ~ d * q
+ *   Q8_32 (40 bytes / 32 elements), in groups of 8 blocks (256 elements; the last group of a
+ *        row may hold fewer, k): f32 d[k] | f32 s[k] (s = d * sum(q)) | int8 q[k][32];
+ *        x ~ d * q. Vector kernels load a group's 8 scales, 8 sums and 256 codes contiguously.
  *   Q8K  (292 bytes / 256 elements): f32 d | int8 q[256] | int16 bsums[16] (sum of each 16 q)
  * Both use the symmetric scale d = amax / 127 and round to nearest, so |x - d q| <= d / 2.
  * The offset types (Q4_1, Q5_1: x = d q + m) use s to add m * sum(x) once per block; the
@@ -31,6 +33,18 @@
 #define QK 32
 #define QKK 256
 #define A32_BYTES 40
+
+/* Where block b of a Q8_32 activation of nb blocks keeps its d, s and codes (see above). */
+static inline void a32_at(const uint8_t *a, int64_t nb, int64_t b, const uint8_t **d,
+                          const uint8_t **s, const int8_t **q)
+{
+    const int64_t g = b >> 3;
+    const int k = (int)(b & 7), nk = nb - 8 * g < 8 ? (int)(nb - 8 * g) : 8;
+    const uint8_t *base = a + (size_t)g * 8 * A32_BYTES;
+    *d = base + 4 * k;
+    *s = base + 4 * nk + 4 * k;
+    *q = (const int8_t *)(base + 8 * nk + 32 * k);
+}
 #define AK_BYTES 292
 
 static const int8_t kvalues_iq4nl[16] = {-127, -104, -83, -65, -49, -35, -22, -10,
@@ -144,14 +158,17 @@ int dt_qdot_quantize_act(uint32_t wtype, const float *x, void *qx, int64_t n)
         memcpy(qx, x, (size_t)n * sizeof(float));
         return 0;
     case DT_QDOT_ACT_Q8_32:
-        for (int64_t b = 0; b < n / QK; b++, o += A32_BYTES) {
+        for (int64_t b = 0; b < n / QK; b++) {
+            const uint8_t *pd, *ps;
+            const int8_t *pq;
+            a32_at(o, n / QK, b, &pd, &ps, &pq);
             int8_t q[QK];
             int sum;
             float d = quant8(x + QK * b, QK, q, &sum);
             float s = d * (float)sum;
-            memcpy(o, &d, 4);
-            memcpy(o + 4, &s, 4);
-            memcpy(o + 8, q, QK);
+            memcpy((uint8_t *)(uintptr_t)pd, &d, 4);
+            memcpy((uint8_t *)(uintptr_t)ps, &s, 4);
+            memcpy((int8_t *)(uintptr_t)pq, q, QK);
         }
         return 0;
     case DT_QDOT_ACT_Q8K:
@@ -179,10 +196,13 @@ void dt_qdot_act_residual(uint32_t wtype, const float *x, const void *qx, int64_
     const uint8_t *o = qx;
     switch (dt_qdot_act_kind(wtype)) {
     case DT_QDOT_ACT_Q8_32:
-        for (int64_t b = 0; b < n / QK; b++, o += A32_BYTES) {
-            const float d = rdf(o);
+        for (int64_t b = 0; b < n / QK; b++) {
+            const uint8_t *pd, *ps;
+            const int8_t *pq;
+            a32_at(o, n / QK, b, &pd, &ps, &pq);
+            const float d = rdf(pd);
             for (int j = 0; j < QK; j++)
-                r[QK * b + j] = x[QK * b + j] - d * (float)(int8_t)o[8 + j];
+                r[QK * b + j] = x[QK * b + j] - d * (float)pq[j];
         }
         break;
     case DT_QDOT_ACT_Q8K:
@@ -308,16 +328,19 @@ static size_t legacy_block_bytes(uint32_t type)
 
 /* One legacy block into its accumulator: *acc += (d_w d_x) isum, then *acc += m_w s_x for
  * the offset types. The float combination every ISA level reproduces bit for bit. */
-static inline void legacy_block_c(uint32_t type, const uint8_t *w, const uint8_t *a, float *acc)
+static inline void legacy_block_c(uint32_t type, const uint8_t *w, const uint8_t *a, int64_t nb,
+                                  int64_t b, float *acc)
 {
+    const uint8_t *pd, *ps;
+    const int8_t *q;
+    a32_at(a, nb, b, &pd, &ps, &q);
     int c[32], isum = 0;
     codes32(type, w, c);
-    const int8_t *q = (const int8_t *)(a + 8);
     for (int j = 0; j < 32; j++)
         isum += c[j] * q[j];
-    *acc = *acc + h2f(w) * rdf(a) * (float)isum;
+    *acc = *acc + h2f(w) * rdf(pd) * (float)isum;
     if (type == DT_GGML_Q4_1 || type == DT_GGML_Q5_1)
-        *acc = *acc + h2f(w + 2) * rdf(a + 4);
+        *acc = *acc + h2f(w + 2) * rdf(ps);
 }
 
 /* The 8 lane accumulators of a legacy row summed in the order of an 8-lane vector's
@@ -332,8 +355,8 @@ static float legacy_dot_c(uint32_t type, const uint8_t *w, const uint8_t *a, int
 {
     const size_t bb = dt_ggml_block_bytes(type);
     float l[8] = {0};
-    for (int64_t b = 0; b < n / QK; b++, w += bb, a += A32_BYTES)
-        legacy_block_c(type, w, a, &l[b & 7]);
+    for (int64_t b = 0; b < n / QK; b++, w += bb)
+        legacy_block_c(type, w, a, n / QK, b, &l[b & 7]);
     return tree8(l);
 }
 
@@ -1060,16 +1083,22 @@ void dt_qdot_matvec(uint32_t wtype, const void *w, size_t row_bytes, int64_t n_r
     const int isa = dt_qdot_isa();
     qdotn_fn t = tiled_for(k, isa);
     if (t) {
-        /* rows outer: a row is streamed from memory once, each of its blocks decoded once
-         * per tile of activations */
-        for (int64_t r = 0; r < n_rows; r++) {
-            const uint8_t *row = wb + (size_t)r * row_bytes;
+        /* A chunk of rows (about 96 KB, so it stays in L2) is streamed from memory once and
+         * dotted with each tile of 8 activations in turn (whose blocks stay in L1); each
+         * weight block is decoded once per tile. */
+        int64_t chunk = n_vec <= 8 ? n_rows : (int64_t)(96 * 1024 / (row_bytes ? row_bytes : 1));
+        if (chunk < 1)
+            chunk = 1;
+        for (int64_t r0 = 0; r0 < n_rows; r0 += chunk) {
+            const int64_t r1 = r0 + chunk < n_rows ? r0 + chunk : n_rows;
             for (int v0 = 0; v0 < n_vec; v0 += 8) {
                 const int nv = n_vec - v0 < 8 ? n_vec - v0 : 8;
-                float o[8];
-                t(row, xb + (size_t)v0 * qx_stride, qx_stride, n, nv, o);
-                for (int j = 0; j < nv; j++)
-                    y[(size_t)(v0 + j) * y_stride + (size_t)r] = o[j];
+                for (int64_t r = r0; r < r1; r++) {
+                    float o[8];
+                    t(wb + (size_t)r * row_bytes, xb + (size_t)v0 * qx_stride, qx_stride, n, nv, o);
+                    for (int j = 0; j < nv; j++)
+                        y[(size_t)(v0 + j) * y_stride + (size_t)r] = o[j];
+                }
             }
         }
         return;

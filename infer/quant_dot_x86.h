@@ -71,7 +71,6 @@ QT_ATTR static inline QT_AI void QT(legacy_mv)(uint32_t type, const uint8_t *w, 
     const int64_t nb = n / QK;
     const __m128i kv128 = _mm_loadu_si128((const __m128i *)(const void *)kvalues_iq4nl);
     const __m256i kv = _mm256_set_m128i(kv128, kv128);
-    const __m256i gidx = _mm256_setr_epi32(0, 10, 20, 30, 40, 50, 60, 70); /* A32_BYTES / 4 */
     __m256 acc[8];
     for (int v = 0; v < NV; v++)
         acc[v] = _mm256_setzero_ps();
@@ -95,19 +94,19 @@ QT_ATTR static inline QT_AI void QT(legacy_mv)(uint32_t type, const uint8_t *w, 
                 (short)rd16(wb + 5 * bb + 2), (short)rd16(wb + 6 * bb + 2),
                 (short)rd16(wb + 7 * bb + 2)));
         for (int v = 0; v < NV; v++) {
+            /* a whole group: d[8] | s[8] | q[8][32] */
             const uint8_t *av = a + (size_t)v * st + (size_t)b * A32_BYTES;
             __m256i p[8];
             for (int k = 0; k < 8; k++) {
-                const __m256i y = loadu256(av + k * A32_BYTES + 8);
+                const __m256i y = loadu256(av + 64 + 32 * k);
                 p[k] = QT(dot_us)(_mm256_setzero_si256(), u[k], sgn ? _mm256_sign_epi8(y, c[k]) : y);
             }
             const __m256 isum = _mm256_cvtepi32_ps(reduce8(p));
-            const __m256 dx = _mm256_i32gather_ps((const float *)(const void *)av, gidx, 4);
+            const __m256 dx = _mm256_loadu_ps((const float *)(const void *)av);
             acc[v] = _mm256_add_ps(acc[v], _mm256_mul_ps(_mm256_mul_ps(dw, dx), isum));
             if (has_min)
                 acc[v] = _mm256_add_ps(
-                    acc[v], _mm256_mul_ps(mw, _mm256_i32gather_ps(
-                                                  (const float *)(const void *)(av + 4), gidx, 4)));
+                    acc[v], _mm256_mul_ps(mw, _mm256_loadu_ps((const float *)(const void *)(av + 32))));
         }
     }
     for (int v = 0; v < NV; v++) {
@@ -115,7 +114,7 @@ QT_ATTR static inline QT_AI void QT(legacy_mv)(uint32_t type, const uint8_t *w, 
         _mm256_storeu_ps(l, acc[v]);
         const uint8_t *av = a + (size_t)v * st;
         for (int64_t r = b; r < nb; r++)
-            legacy_block_c(type, w + (size_t)r * bb, av + (size_t)r * A32_BYTES, &l[r & 7]);
+            legacy_block_c(type, w + (size_t)r * bb, av, nb, r, &l[r & 7]);
         out[v] = tree8(l);
     }
 }
