@@ -639,6 +639,15 @@ AVX2 static inline __m128i loadu128(const uint8_t *p)
     return _mm_loadu_si128((const __m128i *)(const void *)p);
 }
 
+/* k4_unpack as one vector: bytes 0..7 the scales, 8..15 the mins. */
+AVX2 static inline __m128i k4_unpack_v(const uint8_t *s)
+{
+    const uint32_t u0 = rd32(s), u1 = rd32(s + 4), u2 = rd32(s + 8);
+    const uint32_t lo6 = 0x3f3f3f3fu, lo4 = 0x0f0f0f0fu, lo2 = 0x03030303u;
+    return _mm_setr_epi32((int)(u0 & lo6), (int)((u2 & lo4) | ((u0 >> 6) & lo2) << 4),
+                          (int)(u1 & lo6), (int)(((u2 >> 4) & lo4) | ((u1 >> 6) & lo2) << 4));
+}
+
 /* Lane k of the result: the sum of all 8 lanes of v[k] (exact integers). */
 AVX2 static inline __m256i reduce8(const __m256i *v)
 {

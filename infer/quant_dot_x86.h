@@ -172,6 +172,43 @@ QT_ATTR static inline QT_AI void QT(k4_mv)(const uint8_t *w, const uint8_t *a, s
         out[v] = sum[v];
 }
 
+/* Q4_K / Q5_K against one activation (generation's single stream): the 8 sub-block sums
+ * reduced into one vector, then scaled with one multiply, not a broadcast per sub-block. */
+QT_ATTR static inline QT_AI float QT(k4_dot1)(const uint8_t *w, const uint8_t *a, int64_t n,
+                                              const int q5)
+{
+    const size_t bb = q5 ? 176 : 144;
+    const __m256i m4 = _mm256_set1_epi8(15), m1 = _mm256_set1_epi8(1);
+    float sum = 0;
+    for (int64_t b = 0; b < n / QKK; b++, w += bb, a += AK_BYTES) {
+        const uint8_t *ql = w + (q5 ? 48 : 16), *q8 = a + 4;
+        const __m256i hbits = q5 ? loadu256(w + 16) : _mm256_setzero_si256();
+        __m256i p[8];
+        for (int j = 0; j < 4; j++) {
+            const __m256i bits = loadu256(ql + 32 * j);
+            __m256i lo = _mm256_and_si256(bits, m4);
+            __m256i hi = _mm256_and_si256(_mm256_srli_epi16(bits, 4), m4);
+            if (q5) {
+                lo = _mm256_or_si256(
+                    lo, _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(hbits, 2 * j), m1), 4));
+                hi = _mm256_or_si256(
+                    hi,
+                    _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(hbits, 2 * j + 1), m1), 4));
+            }
+            p[2 * j] = QT(dot_us)(_mm256_setzero_si256(), lo, loadu256(q8 + 64 * j));
+            p[2 * j + 1] = QT(dot_us)(_mm256_setzero_si256(), hi, loadu256(q8 + 64 * j + 32));
+        }
+        const __m128i scmn = k4_unpack_v(w + 4); /* bytes: 8 scales, 8 mins */
+        const __m256i scv = _mm256_cvtepu8_epi32(scmn);
+        const __m128i mb = _mm_srli_si128(scmn, 8);
+        const __m256i mn16 = _mm256_cvtepu8_epi16(_mm_unpacklo_epi8(mb, mb));
+        const int isum = hsum8i(_mm256_mullo_epi32(reduce8(p), scv));
+        const int summs = hsum8i(_mm256_madd_epi16(loadu256(a + 260), mn16));
+        sum += rdf(a) * (h2f_x(w) * (float)isum - h2f_x(w + 2) * (float)summs);
+    }
+    return sum;
+}
+
 /* Q6_K: codes 0..63 times the activation, minus 32 times its 16-element sums, per scale. */
 QT_ATTR static inline QT_AI void QT(q6k_mv)(const uint8_t *w, const uint8_t *a, size_t st,
                                             int64_t n, const int NV, float *out)
@@ -215,13 +252,14 @@ QT_ATTR static inline QT_AI void QT(q6k_mv)(const uint8_t *w, const uint8_t *a, 
         out[v] = sum[v];
 }
 
-/* One entry point per type: nv activations (1..QT_MAXV), split into fixed-size tiles. */
-#define QT_TILES(fn, call)                                                                      \
+/* One entry point per type: nv activations, split into tiles of at most MAXV (a power of 2
+ * up to 8; Q6_K runs faster with 4 even with 32 registers). */
+#define QT_TILES(fn, call, MAXV)                                                                \
     QT_ATTR static void QT(fn)(const uint8_t *w, const uint8_t *a, size_t st, int64_t n, int nv, \
                                float *out)                                                      \
     {                                                                                           \
         int v = 0;                                                                              \
-        for (; QT_MAXV >= 8 && v + 8 <= nv; v += 8) {                                           \
+        for (; (MAXV) >= 8 && v + 8 <= nv; v += 8) {                                            \
             const uint8_t *av = a + (size_t)v * st;                                             \
             float *o = out + v;                                                                 \
             call(8);                                                                            \
@@ -249,15 +287,23 @@ QT_ATTR static inline QT_AI void QT(q6k_mv)(const uint8_t *w, const uint8_t *a, 
 #define QT_C_Q5_1(NVX) QT(legacy_mv)(DT_GGML_Q5_1, w, av, st, n, NVX, o)
 #define QT_C_Q8_0(NVX) QT(legacy_mv)(DT_GGML_Q8_0, w, av, st, n, NVX, o)
 #define QT_C_IQ4_NL(NVX) QT(legacy_mv)(DT_GGML_IQ4_NL, w, av, st, n, NVX, o)
-#define QT_C_Q4_K(NVX) QT(k4_mv)(w, av, st, n, NVX, o, 0)
-#define QT_C_Q5_K(NVX) QT(k4_mv)(w, av, st, n, NVX, o, 1)
+#define QT_C_Q4_K(NVX)                                                                          \
+    if ((NVX) == 1)                                                                             \
+        o[0] = QT(k4_dot1)(w, av, n, 0);                                                        \
+    else                                                                                        \
+        QT(k4_mv)(w, av, st, n, NVX, o, 0)
+#define QT_C_Q5_K(NVX)                                                                          \
+    if ((NVX) == 1)                                                                             \
+        o[0] = QT(k4_dot1)(w, av, n, 1);                                                        \
+    else                                                                                        \
+        QT(k4_mv)(w, av, st, n, NVX, o, 1)
 #define QT_C_Q6_K(NVX) QT(q6k_mv)(w, av, st, n, NVX, o)
-QT_TILES(q4_0_mv, QT_C_Q4_0)
-QT_TILES(q4_1_mv, QT_C_Q4_1)
-QT_TILES(q5_0_mv, QT_C_Q5_0)
-QT_TILES(q5_1_mv, QT_C_Q5_1)
-QT_TILES(q8_0_mv, QT_C_Q8_0)
-QT_TILES(iq4_nl_mv, QT_C_IQ4_NL)
-QT_TILES(q4_k_mv, QT_C_Q4_K)
-QT_TILES(q5_k_mv, QT_C_Q5_K)
-QT_TILES(q6_k_mv, QT_C_Q6_K)
+QT_TILES(q4_0_mv, QT_C_Q4_0, QT_MAXV)
+QT_TILES(q4_1_mv, QT_C_Q4_1, QT_MAXV)
+QT_TILES(q5_0_mv, QT_C_Q5_0, QT_MAXV)
+QT_TILES(q5_1_mv, QT_C_Q5_1, QT_MAXV)
+QT_TILES(q8_0_mv, QT_C_Q8_0, QT_MAXV)
+QT_TILES(iq4_nl_mv, QT_C_IQ4_NL, QT_MAXV)
+QT_TILES(q4_k_mv, QT_C_Q4_K, QT_MAXV)
+QT_TILES(q5_k_mv, QT_C_Q5_K, QT_MAXV)
+QT_TILES(q6_k_mv, QT_C_Q6_K, 4)
