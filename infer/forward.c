@@ -328,6 +328,12 @@ static void pool_run(struct dt_pool *p, pool_fn fn, void *arg)
     }
 }
 
+/* Attention scratch: query heads of one K/V head stacked, their outputs, the scores. */
+struct att_buf {
+    float *qpack, *opack, *scores;
+    size_t cap_scores;
+};
+
 struct workspace {
     size_t cap_rows;      /* rows of a prompt chunk */
     size_t cap_rows_alloc; /* rows the buffers hold (a batch step may use more than a chunk) */
@@ -344,6 +350,7 @@ struct workspace {
     int32_t *tok;         /* (cap_rows) token of each row */
     float *scores;        /* (cap_scores) */
     size_t cap_scores;
+    size_t ld_att_pack;   /* group * head_dim: one row's stacked query heads of a K/V head */
     float *scratch;       /* dequantization, scratch_floats */
     size_t scratch_floats;
     float *logits;        /* (logit_rows, n_vocab) */
@@ -356,6 +363,10 @@ struct workspace {
     uint8_t *qx[2];       /* (cap_rows) activations quantized for the dot kernels: Q8 32-blocks,
                            * Q8_K blocks (quant_dot.h), each row at its kind's stride */
     size_t qx_row_bytes[2]; /* capacity per row */
+    /* Pool threads 1..n-1 attending one row at a time (decode rows split across threads):
+     * their scratch of 2 group*head_dim + cap_scores floats, allocated on first use. */
+    float *att_thread[DT_MAX_WORKERS];
+    int att_threads_failed; /* allocation failed once: attention stays on the caller */
 };
 
 static void ws_release(struct workspace *ws)
@@ -378,6 +389,8 @@ static void ws_release(struct workspace *ws)
     dt_free(ws->logits);
     dt_free(ws->qx[0]);
     dt_free(ws->qx[1]);
+    for (int i = 0; i < DT_MAX_WORKERS; i++)
+        dt_free(ws->att_thread[i]);
     memset(ws, 0, sizeof *ws);
 }
 
@@ -474,6 +487,7 @@ static int ws_init(struct workspace *ws, const struct dt_model *m, size_t rows, 
     /* At least one query row of every head in a group over the whole key range. */
     ws->cap_scores = group * max_kv > DT_SCORE_FLOATS ? group * max_kv : DT_SCORE_FLOATS;
     ws->scores = dt_malloc_array(ws->cap_scores, sizeof(float));
+    ws->ld_att_pack = group * (size_t)c->head_dim;
     ws->logit_rows = logit_rows;
     ws->logits = dt_malloc_array(logit_rows, (size_t)c->n_vocab * sizeof(float));
     /* Scratch only when some matrix has no f32 view. */
@@ -707,6 +721,23 @@ static void lin_part(void *arg, int i, int n_threads)
  * matrix without a kernel (or an input width the kind's blocks do not divide) keeps qx NULL
  * and goes through dt_ggml_dot.
  */
+struct quant_job {
+    uint32_t type;
+    const float *x;
+    size_t ldx, n, bytes;
+    int64_t cols;
+    uint8_t *qx;
+};
+
+/* Thread i of n quantizes its share of the activation rows (each row's bytes are the same
+ * whoever quantizes it). */
+static void quant_part(void *arg, int i, int n_threads)
+{
+    const struct quant_job *q = arg;
+    for (size_t v = q->n * (size_t)i / (size_t)n_threads; v < q->n * (size_t)(i + 1) / (size_t)n_threads; v++)
+        dt_qdot_quantize_act(q->type, q->x + v * q->ldx, q->qx + v * q->bytes, q->cols);
+}
+
 static void quantize_inputs(const struct dt_model *m, struct workspace *ws, struct lin_job *j)
 {
     int done[2] = {0, 0};
@@ -728,8 +759,13 @@ static void quantize_inputs(const struct dt_model *m, struct workspace *ws, stru
         if (k < 0 || bytes == 0 || bytes > ws->qx_row_bytes[k] || j->n > ws->cap_rows_alloc)
             continue;
         if (!done[k]) {
-            for (size_t v = 0; v < j->n; v++)
-                dt_qdot_quantize_act(type, j->x + v * j->ldx, ws->qx[k] + v * bytes, w->cols);
+            struct quant_job q = {type, j->x, j->ldx, j->n, bytes, w->cols, ws->qx[k]};
+            /* A prompt's rows are quantized on both threads. */
+            if (j->n >= 4 && ws->pool && ws->pool->n > 1 &&
+                (double)j->n * (double)w->cols * 64 >= ws->pool->min_elems)
+                pool_run(ws->pool, quant_part, &q);
+            else
+                quant_part(&q, 0, 1);
             done[k] = 1;
         }
         j->qx[g] = ws->qx[k];
@@ -848,7 +884,7 @@ static void gated_act(const struct dt_model_config *c, float *g, const float *u,
  * Scores are q.k times attn_scale, soft-capped when the model says so; window > 0 hides keys
  * window or more positions back (sliding-window layers).
  */
-static void attention(const struct dt_model_config *c, struct workspace *ws, const float *q,
+static void attention(const struct dt_model_config *c, const struct att_buf *ws, const float *q,
                       size_t ldq, size_t n_q, int pos0, const float *k, const float *v,
                       size_t ldkv, float *out, size_t ldo, int window)
 {
@@ -954,6 +990,58 @@ static void residual_add(const struct dt_model_config *c, float *x, const float 
             x[i] += s * y[i];
 }
 
+/* Decode rows attended one at a time, rows taken from a counter by the pool's threads. */
+struct att_job {
+    const struct dt_model_config *c;
+    struct workspace *ws;
+    const struct span *spans;
+    size_t n_spans;
+    const struct kv_ref *kv;
+    int li;
+    size_t n_rows, ldqkv;
+    int window;
+    atomic_size_t next;
+};
+
+/* Scratch of pool threads 1..n-1 for att_rows; 0 when it cannot be had (then the caller
+ * attends alone). */
+static int att_thread_bufs(struct workspace *ws)
+{
+    if (ws->att_threads_failed)
+        return 0;
+    const size_t floats = 2 * (size_t)ws->ld_att_pack + ws->cap_scores;
+    for (int i = 1; i < ws->pool->n; i++)
+        if (!ws->att_thread[i] && !(ws->att_thread[i] = dt_malloc_array(floats, sizeof(float)))) {
+            ws->att_threads_failed = 1;
+            return 0;
+        }
+    return 1;
+}
+
+static void att_rows(void *arg, int i, int n_threads)
+{
+    (void)n_threads;
+    struct att_job *j = arg;
+    struct workspace *ws = j->ws;
+    const struct dt_model_config *c = j->c;
+    const size_t qd = (size_t)c->n_head * c->head_dim, kvd = (size_t)c->n_head_kv * c->head_dim;
+    struct att_buf ab = {ws->qpack, ws->opack, ws->scores, ws->cap_scores};
+    if (i > 0) {
+        float *t = ws->att_thread[i];
+        ab = (struct att_buf){t, t + ws->ld_att_pack, t + 2 * ws->ld_att_pack, ws->cap_scores};
+    }
+    for (;;) {
+        size_t r = atomic_fetch_add_explicit(&j->next, 1, memory_order_relaxed);
+        if (r >= j->n_rows)
+            break;
+        size_t s = 0;
+        while (s + 1 < j->n_spans && r >= j->spans[s].row0 + j->spans[s].n)
+            s++;
+        attention(c, &ab, ws->qkv + r * j->ldqkv, j->ldqkv, 1, ws->pos[r], j->kv[s].k[j->li],
+                  j->kv[s].v[j->li], kvd, ws->att + r * qd, qd, j->window);
+    }
+}
+
 /*
  * Attention sub-block of layer li over ws->x (n rows at ws->pos): pre-norm, q|k|v (+ biases),
  * QK-norm, RoPE, attention per span, output projection (+ bias), post-norm, residual.
@@ -1009,23 +1097,32 @@ static void layer_attention(const struct dt_model *m, struct workspace *ws, int 
     /* Per-head products are small: OpenBLAS threading costs more than it gains there. */
     if (ws->blas_threads > 1)
         openblas_set_num_threads(1);
-    for (size_t s = 0; s < n_spans; s++) {
+    const struct att_buf own = {ws->qpack, ws->opack, ws->scores, ws->cap_scores};
+    if (kv && ws->decode) {
+        /* The generation path (steps and prompts): each row attends as its own one-token
+         * step would (same products, same order), so a prompt in one call or token by token
+         * gives the same logits; rows are split across the pool. */
+        struct att_job aj = {c, ws, spans, n_spans, kv, li, n, ldqkv, window, 0};
+        atomic_init(&aj.next, 0);
+        double work = 0;
+        for (size_t r = 0; r < n; r++)
+            work += 2.0 * (double)(ws->pos[r] + 1) * (double)qd;
+        if (n > 1 && ws->pool && ws->pool->n > 1 && work * 8 >= ws->pool->min_elems &&
+            att_thread_bufs(ws))
+            pool_run(ws->pool, att_rows, &aj);
+        else
+            att_rows(&aj, 0, 1);
+    }
+    for (size_t s = 0; !(kv && ws->decode) && s < n_spans; s++) {
         const struct span *sp = &spans[s];
         if (sp->n == 0)
             continue;
         const float *qs = ws->qkv + sp->row0 * ldqkv;
-        if (kv && ws->decode)
-            /* A prompt on the generation path: each row attends as its own one-token step
-             * would (same products, same order), so a prompt in one call or token by token
-             * gives the same logits. */
-            for (size_t i = 0; i < sp->n; i++)
-                attention(c, ws, qs + i * ldqkv, ldqkv, 1, sp->pos0 + (int)i, kv[s].k[li],
-                          kv[s].v[li], kvd, ws->att + (sp->row0 + i) * qd, qd, window);
-        else if (kv)
-            attention(c, ws, qs, ldqkv, sp->n, sp->pos0, kv[s].k[li], kv[s].v[li], kvd,
+        if (kv)
+            attention(c, &own, qs, ldqkv, sp->n, sp->pos0, kv[s].k[li], kv[s].v[li], kvd,
                       ws->att + sp->row0 * qd, qd, window);
         else
-            attention(c, ws, qs, ldqkv, sp->n, 0, qs + qd, qs + qd + kvd, ldqkv,
+            attention(c, &own, qs, ldqkv, sp->n, 0, qs + qd, qs + qd + kvd, ldqkv,
                       ws->att + sp->row0 * qd, qd, window);
     }
     if (ws->blas_threads > 1)

@@ -4,7 +4,9 @@
  * the float scales applied once per block (per 16 or 32 elements inside the k-quants).
  *
  * Activation formats (little-endian, read with memcpy / unaligned loads):
- *   Q8_32 (40 bytes / 32 elements): f32 d | f32 s = d * sum(q) | int8 q[32];  x ~ d * q
+ *   Q8_32 (40 bytes / 32 elements), in groups of 8 blocks (256 elements; the last group of a
+ *        row may hold fewer, k): f32 d[k] | f32 s[k] (s = d * sum(q)) | int8 q[k][32];
+ *        x ~ d * q. Vector kernels load a group's 8 scales, 8 sums and 256 codes contiguously.
  *   Q8K  (292 bytes / 256 elements): f32 d | int8 q[256] | int16 bsums[16] (sum of each 16 q)
  * Both use the symmetric scale d = amax / 127 and round to nearest, so |x - d q| <= d / 2.
  * The offset types (Q4_1, Q5_1: x = d q + m) use s to add m * sum(x) once per block; the
@@ -20,6 +22,7 @@
 #include "infer/ggml_types.h"
 
 #include <math.h>
+#include <stdlib.h>
 #include <string.h>
 
 #if (defined(__GNUC__) || defined(__clang__)) && defined(__x86_64__)
@@ -30,6 +33,18 @@
 #define QK 32
 #define QKK 256
 #define A32_BYTES 40
+
+/* Where block b of a Q8_32 activation of nb blocks keeps its d, s and codes (see above). */
+static inline void a32_at(const uint8_t *a, int64_t nb, int64_t b, const uint8_t **d,
+                          const uint8_t **s, const int8_t **q)
+{
+    const int64_t g = b >> 3;
+    const int k = (int)(b & 7), nk = nb - 8 * g < 8 ? (int)(nb - 8 * g) : 8;
+    const uint8_t *base = a + (size_t)g * 8 * A32_BYTES;
+    *d = base + 4 * k;
+    *s = base + 4 * nk + 4 * k;
+    *q = (const int8_t *)(base + 8 * nk + 32 * k);
+}
 #define AK_BYTES 292
 
 static const int8_t kvalues_iq4nl[16] = {-127, -104, -83, -65, -49, -35, -22, -10,
@@ -143,14 +158,17 @@ int dt_qdot_quantize_act(uint32_t wtype, const float *x, void *qx, int64_t n)
         memcpy(qx, x, (size_t)n * sizeof(float));
         return 0;
     case DT_QDOT_ACT_Q8_32:
-        for (int64_t b = 0; b < n / QK; b++, o += A32_BYTES) {
+        for (int64_t b = 0; b < n / QK; b++) {
+            const uint8_t *pd, *ps;
+            const int8_t *pq;
+            a32_at(o, n / QK, b, &pd, &ps, &pq);
             int8_t q[QK];
             int sum;
             float d = quant8(x + QK * b, QK, q, &sum);
             float s = d * (float)sum;
-            memcpy(o, &d, 4);
-            memcpy(o + 4, &s, 4);
-            memcpy(o + 8, q, QK);
+            memcpy((uint8_t *)(uintptr_t)pd, &d, 4);
+            memcpy((uint8_t *)(uintptr_t)ps, &s, 4);
+            memcpy((int8_t *)(uintptr_t)pq, q, QK);
         }
         return 0;
     case DT_QDOT_ACT_Q8K:
@@ -178,10 +196,13 @@ void dt_qdot_act_residual(uint32_t wtype, const float *x, const void *qx, int64_
     const uint8_t *o = qx;
     switch (dt_qdot_act_kind(wtype)) {
     case DT_QDOT_ACT_Q8_32:
-        for (int64_t b = 0; b < n / QK; b++, o += A32_BYTES) {
-            const float d = rdf(o);
+        for (int64_t b = 0; b < n / QK; b++) {
+            const uint8_t *pd, *ps;
+            const int8_t *pq;
+            a32_at(o, n / QK, b, &pd, &ps, &pq);
+            const float d = rdf(pd);
             for (int j = 0; j < QK; j++)
-                r[QK * b + j] = x[QK * b + j] - d * (float)(int8_t)o[8 + j];
+                r[QK * b + j] = x[QK * b + j] - d * (float)pq[j];
         }
         break;
     case DT_QDOT_ACT_Q8K:
@@ -296,22 +317,47 @@ static void codes32(uint32_t type, const uint8_t *b, int *c)
     }
 }
 
+static size_t legacy_block_bytes(uint32_t type)
+{
+    return type == DT_GGML_Q4_0 || type == DT_GGML_IQ4_NL ? 18
+           : type == DT_GGML_Q4_1                            ? 20
+           : type == DT_GGML_Q5_0                            ? 22
+           : type == DT_GGML_Q5_1                            ? 24
+                                                             : 34;
+}
+
+/* One legacy block into its accumulator: *acc += (d_w d_x) isum, then *acc += m_w s_x for
+ * the offset types. The float combination every ISA level reproduces bit for bit. */
+static inline void legacy_block_c(uint32_t type, const uint8_t *w, const uint8_t *a, int64_t nb,
+                                  int64_t b, float *acc)
+{
+    const uint8_t *pd, *ps;
+    const int8_t *q;
+    a32_at(a, nb, b, &pd, &ps, &q);
+    int c[32], isum = 0;
+    codes32(type, w, c);
+    for (int j = 0; j < 32; j++)
+        isum += c[j] * q[j];
+    *acc = *acc + h2f(w) * rdf(pd) * (float)isum;
+    if (type == DT_GGML_Q4_1 || type == DT_GGML_Q5_1)
+        *acc = *acc + h2f(w + 2) * rdf(ps);
+}
+
+/* The 8 lane accumulators of a legacy row summed in the order of an 8-lane vector's
+ * horizontal sum (halves, then quarters, then pairs). */
+static inline float tree8(const float *l)
+{
+    return ((l[0] + l[4]) + (l[2] + l[6])) + ((l[1] + l[5]) + (l[3] + l[7]));
+}
+
+/* Block b goes to accumulator b & 7 (so that vector kernels can keep 8 blocks in 8 lanes). */
 static float legacy_dot_c(uint32_t type, const uint8_t *w, const uint8_t *a, int64_t n)
 {
     const size_t bb = dt_ggml_block_bytes(type);
-    const int has_min = type == DT_GGML_Q4_1 || type == DT_GGML_Q5_1;
-    float sum = 0;
-    for (int64_t b = 0; b < n / QK; b++, w += bb, a += A32_BYTES) {
-        int c[32], isum = 0;
-        codes32(type, w, c);
-        const int8_t *q = (const int8_t *)(a + 8);
-        for (int j = 0; j < 32; j++)
-            isum += c[j] * q[j];
-        sum += h2f(w) * rdf(a) * (float)isum;
-        if (has_min)
-            sum += h2f(w + 2) * rdf(a + 4);
-    }
-    return sum;
+    float l[8] = {0};
+    for (int64_t b = 0; b < n / QK; b++, w += bb)
+        legacy_block_c(type, w, a, n / QK, b, &l[b & 7]);
+    return tree8(l);
 }
 
 static float q4_0_dot_c(const uint8_t *w, const uint8_t *a, int64_t n)
@@ -565,86 +611,6 @@ AVX2 static inline __m256i bit5(uint32_t qh)
     return _mm256_and_si256(v, _mm256_set1_epi8(0x10));
 }
 
-/* Per legacy block: the 32 codes (signed: symmetric types; unsigned: Q4_1/Q5_1). Inlined into
- * one copy per type, so the switch folds away. */
-AVX2 static inline __attribute__((always_inline)) float legacy_dot_avx2(uint32_t type, const uint8_t *w, const uint8_t *a, int64_t n)
-{
-    const size_t bb = type == DT_GGML_Q4_0 || type == DT_GGML_IQ4_NL ? 18
-                      : type == DT_GGML_Q4_1                            ? 20
-                      : type == DT_GGML_Q5_0                            ? 22
-                      : type == DT_GGML_Q5_1                            ? 24
-                                                                        : 34;
-    const __m256i ones = _mm256_set1_epi16(1);
-    const __m128i kv128 = _mm_loadu_si128((const __m128i *)(const void *)kvalues_iq4nl);
-    const __m256i kv = _mm256_set_m128i(kv128, kv128);
-    __m256 acc = _mm256_setzero_ps();
-    float mins = 0;
-    for (int64_t b = 0; b < n / QK; b++, w += bb, a += A32_BYTES) {
-        const __m256i y = loadu256(a + 8);
-        __m256i p16;
-        switch (type) {
-        case DT_GGML_Q4_0: /* (q - 8) y = q y - 8 y: the -8 joins the offset term below */
-            p16 = _mm256_maddubs_epi16(nibbles(w + 2), y);
-            break;
-        case DT_GGML_Q4_1:
-            p16 = _mm256_maddubs_epi16(nibbles(w + 4), y);
-            break;
-        case DT_GGML_Q5_0:
-            p16 = _mm256_maddubs_epi16(_mm256_or_si256(nibbles(w + 6), bit5(rd32(w + 2))), y);
-            break;
-        case DT_GGML_Q5_1:
-            p16 = _mm256_maddubs_epi16(_mm256_or_si256(nibbles(w + 8), bit5(rd32(w + 4))), y);
-            break;
-        case DT_GGML_Q8_0:
-            p16 = mul_i8_pairs(loadu256(w + 2), y);
-            break;
-        default: /* IQ4_NL */
-            p16 = mul_i8_pairs(_mm256_shuffle_epi8(kv, nibbles(w + 2)), y);
-            break;
-        }
-        const __m256 p = _mm256_cvtepi32_ps(_mm256_madd_epi16(p16, ones));
-        acc = _mm256_fmadd_ps(_mm256_set1_ps(h2f_x(w) * rdf(a)), p, acc);
-        if (type == DT_GGML_Q4_1 || type == DT_GGML_Q5_1)
-            mins += h2f_x(w + 2) * rdf(a + 4);
-        else if (type == DT_GGML_Q4_0 || type == DT_GGML_Q5_0) /* offset -8 / -16 codes */
-            mins -= (type == DT_GGML_Q4_0 ? 8.0f : 16.0f) * h2f_x(w) * rdf(a + 4);
-    }
-    return hsum8(acc) + mins;
-}
-
-AVX2 static float q4_0_dot_avx2(const uint8_t *w, const uint8_t *a, int64_t n)
-{
-    return legacy_dot_avx2(DT_GGML_Q4_0, w, a, n);
-}
-AVX2 static float q4_1_dot_avx2(const uint8_t *w, const uint8_t *a, int64_t n)
-{
-    return legacy_dot_avx2(DT_GGML_Q4_1, w, a, n);
-}
-AVX2 static float q5_0_dot_avx2(const uint8_t *w, const uint8_t *a, int64_t n)
-{
-    return legacy_dot_avx2(DT_GGML_Q5_0, w, a, n);
-}
-AVX2 static float q5_1_dot_avx2(const uint8_t *w, const uint8_t *a, int64_t n)
-{
-    return legacy_dot_avx2(DT_GGML_Q5_1, w, a, n);
-}
-AVX2 static float q8_0_dot_avx2(const uint8_t *w, const uint8_t *a, int64_t n)
-{
-    return legacy_dot_avx2(DT_GGML_Q8_0, w, a, n);
-}
-AVX2 static float iq4_nl_dot_avx2(const uint8_t *w, const uint8_t *a, int64_t n)
-{
-    return legacy_dot_avx2(DT_GGML_IQ4_NL, w, a, n);
-}
-
-/* sum over sub-blocks s of mn[s] * (bsums[2s] + bsums[2s+1]) as 8 int32 lanes. */
-AVX2 static inline __m256i k4_mins(const uint8_t *mn, const uint8_t *a)
-{
-    const __m256i pairs = _mm256_madd_epi16(loadu256(a + 260), _mm256_set1_epi16(1));
-    const __m256i m = _mm256_cvtepu8_epi32(_mm_loadl_epi64((const __m128i *)(const void *)mn));
-    return _mm256_mullo_epi32(pairs, m);
-}
-
 /* 16 sub-block scales (int16) of a 256-block, S: for the pass over elements 128 h + 32 p ..
  * + 31, whose low lane (16 codes) is group 8 h + 2 p and high lane group 8 h + 2 p + 1, the
  * multiplier with each lane's scale broadcast. */
@@ -673,11 +639,29 @@ AVX2 static inline __m128i loadu128(const uint8_t *p)
     return _mm_loadu_si128((const __m128i *)(const void *)p);
 }
 
+/* k4_unpack as one vector: bytes 0..7 the scales, 8..15 the mins. */
+AVX2 static inline __m128i k4_unpack_v(const uint8_t *s)
+{
+    const uint32_t u0 = rd32(s), u1 = rd32(s + 4), u2 = rd32(s + 8);
+    const uint32_t lo6 = 0x3f3f3f3fu, lo4 = 0x0f0f0f0fu, lo2 = 0x03030303u;
+    return _mm_setr_epi32((int)(u0 & lo6), (int)((u2 & lo4) | ((u0 >> 6) & lo2) << 4),
+                          (int)(u1 & lo6), (int)(((u2 >> 4) & lo4) | ((u1 >> 6) & lo2) << 4));
+}
+
+/* Lane k of the result: the sum of all 8 lanes of v[k] (exact integers). */
+AVX2 static inline __m256i reduce8(const __m256i *v)
+{
+    const __m256i t0 = _mm256_hadd_epi32(v[0], v[1]), t1 = _mm256_hadd_epi32(v[2], v[3]);
+    const __m256i t2 = _mm256_hadd_epi32(v[4], v[5]), t3 = _mm256_hadd_epi32(v[6], v[7]);
+    const __m256i u0 = _mm256_hadd_epi32(t0, t1), u1 = _mm256_hadd_epi32(t2, t3);
+    return _mm256_add_epi32(_mm256_permute2x128_si256(u0, u1, 0x20),
+                            _mm256_permute2x128_si256(u0, u1, 0x31));
+}
+
 AVX2 static float q2_k_dot_avx2(const uint8_t *w, const uint8_t *a, int64_t n)
 {
     const __m256i m3 = _mm256_set1_epi8(3);
-    __m256 acc = _mm256_setzero_ps();
-    float mins = 0;
+    float sum = 0;
     for (int64_t b = 0; b < n / QKK; b++, w += 84, a += AK_BYTES) {
         const uint8_t *sc = w, *qs = w + 16, *q8 = a + 4;
         const __m128i scb = loadu128(sc);
@@ -694,16 +678,15 @@ AVX2 static float q2_k_dot_avx2(const uint8_t *w, const uint8_t *a, int64_t n)
             }
         }
         const float dx = rdf(a);
-        acc = _mm256_fmadd_ps(_mm256_set1_ps(dx * h2f_x(w + 80)), _mm256_cvtepi32_ps(sumi), acc);
-        mins += dx * h2f_x(w + 82) * (float)summs;
+        sum += dx * (h2f_x(w + 80) * (float)hsum8i(sumi) - h2f_x(w + 82) * (float)summs);
     }
-    return hsum8(acc) - mins;
+    return sum;
 }
 
 AVX2 static float q3_k_dot_avx2(const uint8_t *w, const uint8_t *a, int64_t n)
 {
     const __m256i m3 = _mm256_set1_epi8(3), m1 = _mm256_set1_epi8(1), four = _mm256_set1_epi8(4);
-    __m256 acc = _mm256_setzero_ps();
+    float sum = 0;
     for (int64_t b = 0; b < n / QKK; b++, w += 110, a += AK_BYTES) {
         const uint8_t *qs = w + 32, *q8 = a + 4;
         const __m256i S = q3k_scales16(w + 96);
@@ -721,91 +704,16 @@ AVX2 static float q3_k_dot_avx2(const uint8_t *w, const uint8_t *a, int64_t n)
                 sumi = _mm256_add_epi32(sumi, _mm256_madd_epi16(p16, pass_scales(S, h, p)));
             }
         }
-        acc = _mm256_fmadd_ps(_mm256_set1_ps(rdf(a) * h2f_x(w + 108)), _mm256_cvtepi32_ps(sumi),
-                              acc);
+        sum += rdf(a) * h2f_x(w + 108) * (float)hsum8i(sumi);
     }
-    return hsum8(acc);
-}
-
-AVX2 static inline __attribute__((always_inline)) float k4_dot_avx2(const uint8_t *w, const uint8_t *a, int64_t n, int q5)
-{
-    const size_t bb = q5 ? 176 : 144;
-    const __m256i m4 = _mm256_set1_epi8(15), m1 = _mm256_set1_epi8(1);
-    __m256 acc = _mm256_setzero_ps(), accm = _mm256_setzero_ps();
-    for (int64_t b = 0; b < n / QKK; b++, w += bb, a += AK_BYTES) {
-        const uint8_t *ql = w + (q5 ? 48 : 16), *q8 = a + 4;
-        const __m256i hbits = q5 ? loadu256(w + 16) : _mm256_setzero_si256();
-        uint8_t sc[8], mn[8];
-        k4_unpack(w + 4, sc, mn);
-        __m256i sumi = _mm256_setzero_si256();
-        for (int j = 0; j < 4; j++) {
-            const __m256i bits = loadu256(ql + 32 * j);
-            __m256i lo = _mm256_and_si256(bits, m4);
-            __m256i hi = _mm256_and_si256(_mm256_srli_epi16(bits, 4), m4);
-            if (q5) {
-                lo = _mm256_or_si256(
-                    lo, _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(hbits, 2 * j), m1), 4));
-                hi = _mm256_or_si256(hi, _mm256_slli_epi16(
-                                             _mm256_and_si256(_mm256_srli_epi16(hbits, 2 * j + 1), m1), 4));
-            }
-            __m256i plo = _mm256_maddubs_epi16(lo, loadu256(q8 + 64 * j));
-            __m256i phi = _mm256_maddubs_epi16(hi, loadu256(q8 + 64 * j + 32));
-            sumi = _mm256_add_epi32(sumi, _mm256_madd_epi16(plo, _mm256_set1_epi16(sc[2 * j])));
-            sumi = _mm256_add_epi32(sumi, _mm256_madd_epi16(phi, _mm256_set1_epi16(sc[2 * j + 1])));
-        }
-        const float dx = rdf(a);
-        acc = _mm256_fmadd_ps(_mm256_set1_ps(dx * h2f_x(w)), _mm256_cvtepi32_ps(sumi), acc);
-        accm = _mm256_fmadd_ps(_mm256_set1_ps(dx * h2f_x(w + 2)),
-                               _mm256_cvtepi32_ps(k4_mins(mn, a)), accm);
-    }
-    return hsum8(acc) - hsum8(accm);
-}
-
-AVX2 static float q4_k_dot_avx2(const uint8_t *w, const uint8_t *a, int64_t n)
-{
-    return k4_dot_avx2(w, a, n, 0);
-}
-
-AVX2 static float q5_k_dot_avx2(const uint8_t *w, const uint8_t *a, int64_t n)
-{
-    return k4_dot_avx2(w, a, n, 1);
-}
-
-AVX2 static float q6_k_dot_avx2(const uint8_t *w, const uint8_t *a, int64_t n)
-{
-    const __m256i m4 = _mm256_set1_epi8(15), m3 = _mm256_set1_epi8(3);
-    const __m256i c32 = _mm256_set1_epi8(32);
-    __m256 acc = _mm256_setzero_ps();
-    for (int64_t b = 0; b < n / QKK; b++, w += 210, a += AK_BYTES) {
-        const __m256i S = _mm256_cvtepi8_epi16(loadu128(w + 192));
-        const uint8_t *q8 = a + 4;
-        __m256i sumi = _mm256_setzero_si256();
-        for (int h = 0; h < 2; h++) {
-            const __m256i qa = loadu256(w + 64 * h), qb = loadu256(w + 64 * h + 32);
-            const __m256i qh = loadu256(w + 128 + 32 * h);
-            for (int k = 0; k < 4; k++) {
-                __m256i src = (k & 1) ? qb : qa;
-                __m256i lo = k >> 1 ? _mm256_and_si256(_mm256_srli_epi16(src, 4), m4)
-                                    : _mm256_and_si256(src, m4);
-                __m256i hi = _mm256_and_si256(_mm256_srli_epi16(qh, 2 * k), m3);
-                __m256i q = _mm256_or_si256(lo, _mm256_slli_epi16(hi, 4));
-                const __m256i y = loadu256(q8 + 128 * h + 32 * k);
-                __m256i p16 =
-                    _mm256_sub_epi16(_mm256_maddubs_epi16(q, y), _mm256_maddubs_epi16(c32, y));
-                sumi = _mm256_add_epi32(sumi, _mm256_madd_epi16(p16, pass_scales(S, h, k)));
-            }
-        }
-        acc = _mm256_fmadd_ps(_mm256_set1_ps(rdf(a) * h2f_x(w + 208)), _mm256_cvtepi32_ps(sumi),
-                              acc);
-    }
-    return hsum8(acc);
+    return sum;
 }
 
 AVX2 static float iq4_xs_dot_avx2(const uint8_t *w, const uint8_t *a, int64_t n)
 {
     const __m128i kv128 = _mm_loadu_si128((const __m128i *)(const void *)kvalues_iq4nl);
     const __m256i kv = _mm256_set_m128i(kv128, kv128);
-    __m256 acc = _mm256_setzero_ps();
+    float sum = 0;
     for (int64_t b = 0; b < n / QKK; b++, w += 136, a += AK_BYTES) {
         const unsigned sh = rd16(w + 2);
         const uint8_t *sl = w + 4, *qs = w + 8, *q8 = a + 4;
@@ -816,9 +724,9 @@ AVX2 static float iq4_xs_dot_avx2(const uint8_t *w, const uint8_t *a, int64_t n)
             __m256i p16 = mul_i8_pairs(v, loadu256(q8 + 32 * s));
             sumi = _mm256_add_epi32(sumi, _mm256_madd_epi16(p16, _mm256_set1_epi16((short)(ls - 32))));
         }
-        acc = _mm256_fmadd_ps(_mm256_set1_ps(rdf(a) * h2f_x(w)), _mm256_cvtepi32_ps(sumi), acc);
+        sum += rdf(a) * h2f_x(w) * (float)hsum8i(sumi);
     }
-    return hsum8(acc);
+    return sum;
 }
 
 AVX2 static float f32_dot_avx2(const uint8_t *w, const uint8_t *a, int64_t n)
@@ -874,167 +782,6 @@ AVX2 static float bf16_dot_avx2(const uint8_t *w, const uint8_t *a, int64_t n)
 
 typedef void (*qdot4_fn)(const uint8_t *w, const uint8_t *a, size_t st, int64_t n, float *out);
 
-AVX2 static inline __attribute__((always_inline)) void
-legacy_dot4_avx2(uint32_t type, const uint8_t *w, const uint8_t *a, size_t st, int64_t n,
-                 float *out)
-{
-    const size_t bb = type == DT_GGML_Q4_0 || type == DT_GGML_IQ4_NL ? 18
-                      : type == DT_GGML_Q4_1                            ? 20
-                      : type == DT_GGML_Q5_0                            ? 22
-                      : type == DT_GGML_Q5_1                            ? 24
-                                                                        : 34;
-    /* unsigned codes (offset types and Q4_0/Q5_0, whose -8/-16 joins the offset term) */
-    const int has_min = type == DT_GGML_Q4_1 || type == DT_GGML_Q5_1 || type == DT_GGML_Q4_0 ||
-                        type == DT_GGML_Q5_0;
-    const __m256i ones = _mm256_set1_epi16(1);
-    const __m128i kv128 = _mm_loadu_si128((const __m128i *)(const void *)kvalues_iq4nl);
-    const __m256i kv = _mm256_set_m128i(kv128, kv128);
-    __m256 acc[4] = {_mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps(),
-                     _mm256_setzero_ps()};
-    float mins[4] = {0, 0, 0, 0};
-    for (int64_t b = 0; b < n / QK; b++, w += bb) {
-        __m256i c;
-        switch (type) {
-        case DT_GGML_Q4_0: c = nibbles(w + 2); break; /* offset via the sums, as above */
-        case DT_GGML_Q4_1: c = nibbles(w + 4); break;
-        case DT_GGML_Q5_0: c = _mm256_or_si256(nibbles(w + 6), bit5(rd32(w + 2))); break;
-        case DT_GGML_Q5_1: c = _mm256_or_si256(nibbles(w + 8), bit5(rd32(w + 4))); break;
-        case DT_GGML_Q8_0: c = loadu256(w + 2); break;
-        default: c = _mm256_shuffle_epi8(kv, nibbles(w + 2)); break;
-        }
-        const __m256i ac = has_min ? c : _mm256_sign_epi8(c, c);
-        const float dw = h2f_x(w);
-        const float mw = type == DT_GGML_Q4_1 || type == DT_GGML_Q5_1 ? h2f_x(w + 2)
-                         : type == DT_GGML_Q4_0                      ? -8.0f * dw
-                         : type == DT_GGML_Q5_0                      ? -16.0f * dw
-                                                                     : 0.0f;
-        for (int v = 0; v < 4; v++) {
-            const uint8_t *av = a + (size_t)v * st + (size_t)b * A32_BYTES;
-            const __m256i y = loadu256(av + 8);
-            const __m256i p16 = _mm256_maddubs_epi16(ac, has_min ? y : _mm256_sign_epi8(y, c));
-            acc[v] = _mm256_fmadd_ps(_mm256_set1_ps(dw * rdf(av)),
-                                     _mm256_cvtepi32_ps(_mm256_madd_epi16(p16, ones)), acc[v]);
-            if (has_min)
-                mins[v] += mw * rdf(av + 4);
-        }
-    }
-    for (int v = 0; v < 4; v++)
-        out[v] = hsum8(acc[v]) + mins[v];
-}
-
-#define LEGACY4(name, T)                                                                       \
-    AVX2 static void name##_dot4_avx2(const uint8_t *w, const uint8_t *a, size_t st, int64_t n, \
-                                      float *out)                                              \
-    {                                                                                          \
-        legacy_dot4_avx2(T, w, a, st, n, out);                                                 \
-    }
-LEGACY4(q4_0, DT_GGML_Q4_0)
-LEGACY4(q4_1, DT_GGML_Q4_1)
-LEGACY4(q5_0, DT_GGML_Q5_0)
-LEGACY4(q5_1, DT_GGML_Q5_1)
-LEGACY4(q8_0, DT_GGML_Q8_0)
-LEGACY4(iq4_nl, DT_GGML_IQ4_NL)
-
-AVX2 static inline __attribute__((always_inline)) void
-k4_dot4_avx2(const uint8_t *w, const uint8_t *a, size_t st, int64_t n, float *out, int q5)
-{
-    const size_t bb = q5 ? 176 : 144;
-    const __m256i m4 = _mm256_set1_epi8(15), m1 = _mm256_set1_epi8(1);
-    __m256 acc[4] = {_mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps(),
-                     _mm256_setzero_ps()};
-    __m256 accm[4] = {_mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps(),
-                      _mm256_setzero_ps()};
-    for (int64_t b = 0; b < n / QKK; b++, w += bb) {
-        const uint8_t *ql = w + (q5 ? 48 : 16);
-        const __m256i hbits = q5 ? loadu256(w + 16) : _mm256_setzero_si256();
-        uint8_t sc[8], mn[8];
-        k4_unpack(w + 4, sc, mn);
-        __m256i sumi[4] = {_mm256_setzero_si256(), _mm256_setzero_si256(), _mm256_setzero_si256(),
-                           _mm256_setzero_si256()};
-        for (int j = 0; j < 4; j++) {
-            const __m256i bits = loadu256(ql + 32 * j);
-            __m256i lo = _mm256_and_si256(bits, m4);
-            __m256i hi = _mm256_and_si256(_mm256_srli_epi16(bits, 4), m4);
-            if (q5) {
-                lo = _mm256_or_si256(
-                    lo, _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(hbits, 2 * j), m1), 4));
-                hi = _mm256_or_si256(hi, _mm256_slli_epi16(
-                                             _mm256_and_si256(_mm256_srli_epi16(hbits, 2 * j + 1), m1), 4));
-            }
-            const __m256i s0 = _mm256_set1_epi16((short)sc[2 * j]);
-            const __m256i s1 = _mm256_set1_epi16((short)sc[2 * j + 1]);
-            for (int v = 0; v < 4; v++) {
-                const uint8_t *q8 = a + (size_t)v * st + (size_t)b * AK_BYTES + 4;
-                __m256i plo = _mm256_maddubs_epi16(lo, loadu256(q8 + 64 * j));
-                __m256i phi = _mm256_maddubs_epi16(hi, loadu256(q8 + 64 * j + 32));
-                sumi[v] = _mm256_add_epi32(sumi[v], _mm256_add_epi32(_mm256_madd_epi16(plo, s0),
-                                                                     _mm256_madd_epi16(phi, s1)));
-            }
-        }
-        const float d = h2f_x(w), dmin = h2f_x(w + 2);
-        for (int v = 0; v < 4; v++) {
-            const uint8_t *av = a + (size_t)v * st + (size_t)b * AK_BYTES;
-            const float dx = rdf(av);
-            acc[v] = _mm256_fmadd_ps(_mm256_set1_ps(dx * d), _mm256_cvtepi32_ps(sumi[v]), acc[v]);
-            accm[v] = _mm256_fmadd_ps(_mm256_set1_ps(dx * dmin), _mm256_cvtepi32_ps(k4_mins(mn, av)),
-                                      accm[v]);
-        }
-    }
-    for (int v = 0; v < 4; v++)
-        out[v] = hsum8(acc[v]) - hsum8(accm[v]);
-}
-
-AVX2 static void q4_k_dot4_avx2(const uint8_t *w, const uint8_t *a, size_t st, int64_t n,
-                                float *out)
-{
-    k4_dot4_avx2(w, a, st, n, out, 0);
-}
-
-AVX2 static void q5_k_dot4_avx2(const uint8_t *w, const uint8_t *a, size_t st, int64_t n,
-                                float *out)
-{
-    k4_dot4_avx2(w, a, st, n, out, 1);
-}
-
-AVX2 static void q6_k_dot4_avx2(const uint8_t *w, const uint8_t *a, size_t st, int64_t n,
-                                float *out)
-{
-    const __m256i m4 = _mm256_set1_epi8(15), m3 = _mm256_set1_epi8(3);
-    const __m256i c32 = _mm256_set1_epi8(32);
-    __m256 acc[4] = {_mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps(),
-                     _mm256_setzero_ps()};
-    for (int64_t b = 0; b < n / QKK; b++, w += 210) {
-        const __m256i S = _mm256_cvtepi8_epi16(loadu128(w + 192));
-        __m256i sumi[4] = {_mm256_setzero_si256(), _mm256_setzero_si256(), _mm256_setzero_si256(),
-                           _mm256_setzero_si256()};
-        for (int h = 0; h < 2; h++) {
-            const __m256i qa = loadu256(w + 64 * h), qb = loadu256(w + 64 * h + 32);
-            const __m256i qh = loadu256(w + 128 + 32 * h);
-            for (int k = 0; k < 4; k++) {
-                __m256i src = (k & 1) ? qb : qa;
-                __m256i lo = k >> 1 ? _mm256_and_si256(_mm256_srli_epi16(src, 4), m4)
-                                    : _mm256_and_si256(src, m4);
-                __m256i hi = _mm256_and_si256(_mm256_srli_epi16(qh, 2 * k), m3);
-                const __m256i q = _mm256_or_si256(lo, _mm256_slli_epi16(hi, 4));
-                const __m256i scv = pass_scales(S, h, k);
-                for (int v = 0; v < 4; v++) {
-                    const __m256i y =
-                        loadu256(a + (size_t)v * st + (size_t)b * AK_BYTES + 4 + 128 * h + 32 * k);
-                    __m256i p16 = _mm256_sub_epi16(_mm256_maddubs_epi16(q, y),
-                                                   _mm256_maddubs_epi16(c32, y));
-                    sumi[v] = _mm256_add_epi32(sumi[v], _mm256_madd_epi16(p16, scv));
-                }
-            }
-        }
-        const float d = h2f_x(w + 208);
-        for (int v = 0; v < 4; v++)
-            acc[v] = _mm256_fmadd_ps(_mm256_set1_ps(rdf(a + (size_t)v * st + (size_t)b * AK_BYTES) * d),
-                                     _mm256_cvtepi32_ps(sumi[v]), acc[v]);
-    }
-    for (int v = 0; v < 4; v++)
-        out[v] = hsum8(acc[v]);
-}
-
 /* F32 / F16 rows: n a multiple of 8 (the callers' rows are; others use the single kernel). */
 AVX2 static inline __attribute__((always_inline)) void
 float_dot4_avx2(const uint8_t *w, const uint8_t *a, size_t st, int64_t n, float *out, int f16)
@@ -1068,9 +815,7 @@ AVX2 static void q2_k_dot4_avx2(const uint8_t *w, const uint8_t *a, size_t st, i
                                 float *out)
 {
     const __m256i m3 = _mm256_set1_epi8(3);
-    __m256 acc[4] = {_mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps(),
-                     _mm256_setzero_ps()};
-    float mins[4] = {0, 0, 0, 0};
+    float sum[4] = {0, 0, 0, 0};
     for (int64_t b = 0; b < n / QKK; b++, w += 84) {
         const uint8_t *qs = w + 16;
         const __m128i scb = loadu128(w);
@@ -1095,20 +840,18 @@ AVX2 static void q2_k_dot4_avx2(const uint8_t *w, const uint8_t *a, size_t st, i
             const uint8_t *av = a + (size_t)v * st + (size_t)b * AK_BYTES;
             const int summs = hsum8i(_mm256_madd_epi16(M, loadu256(av + 260)));
             const float dx = rdf(av);
-            acc[v] = _mm256_fmadd_ps(_mm256_set1_ps(dx * d), _mm256_cvtepi32_ps(sumi[v]), acc[v]);
-            mins[v] += dx * dmin * (float)summs;
+            sum[v] += dx * (d * (float)hsum8i(sumi[v]) - dmin * (float)summs);
         }
     }
     for (int v = 0; v < 4; v++)
-        out[v] = hsum8(acc[v]) - mins[v];
+        out[v] = sum[v];
 }
 
 AVX2 static void q3_k_dot4_avx2(const uint8_t *w, const uint8_t *a, size_t st, int64_t n,
                                 float *out)
 {
     const __m256i m3 = _mm256_set1_epi8(3), m1 = _mm256_set1_epi8(1), four = _mm256_set1_epi8(4);
-    __m256 acc[4] = {_mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps(),
-                     _mm256_setzero_ps()};
+    float sum[4] = {0, 0, 0, 0};
     for (int64_t b = 0; b < n / QKK; b++, w += 110) {
         const uint8_t *qs = w + 32;
         const __m256i S = q3k_scales16(w + 96);
@@ -1133,11 +876,10 @@ AVX2 static void q3_k_dot4_avx2(const uint8_t *w, const uint8_t *a, size_t st, i
         }
         const float d = h2f_x(w + 108);
         for (int v = 0; v < 4; v++)
-            acc[v] = _mm256_fmadd_ps(_mm256_set1_ps(rdf(a + (size_t)v * st + (size_t)b * AK_BYTES) * d),
-                                     _mm256_cvtepi32_ps(sumi[v]), acc[v]);
+            sum[v] += rdf(a + (size_t)v * st + (size_t)b * AK_BYTES) * d * (float)hsum8i(sumi[v]);
     }
     for (int v = 0; v < 4; v++)
-        out[v] = hsum8(acc[v]);
+        out[v] = sum[v];
 }
 
 AVX2 static void iq4_xs_dot4_avx2(const uint8_t *w, const uint8_t *a, size_t st, int64_t n,
@@ -1145,8 +887,7 @@ AVX2 static void iq4_xs_dot4_avx2(const uint8_t *w, const uint8_t *a, size_t st,
 {
     const __m128i kv128 = _mm_loadu_si128((const __m128i *)(const void *)kvalues_iq4nl);
     const __m256i kv = _mm256_set_m128i(kv128, kv128);
-    __m256 acc[4] = {_mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps(),
-                     _mm256_setzero_ps()};
+    float sum[4] = {0, 0, 0, 0};
     for (int64_t b = 0; b < n / QKK; b++, w += 136) {
         const unsigned sh = rd16(w + 2);
         const uint8_t *sl = w + 4, *qs = w + 8;
@@ -1165,11 +906,10 @@ AVX2 static void iq4_xs_dot4_avx2(const uint8_t *w, const uint8_t *a, size_t st,
         }
         const float d = h2f_x(w);
         for (int v = 0; v < 4; v++)
-            acc[v] = _mm256_fmadd_ps(_mm256_set1_ps(rdf(a + (size_t)v * st + (size_t)b * AK_BYTES) * d),
-                                     _mm256_cvtepi32_ps(sumi[v]), acc[v]);
+            sum[v] += rdf(a + (size_t)v * st + (size_t)b * AK_BYTES) * d * (float)hsum8i(sumi[v]);
     }
     for (int v = 0; v < 4; v++)
-        out[v] = hsum8(acc[v]);
+        out[v] = sum[v];
 }
 
 AVX2 static void bf16_dot4_avx2(const uint8_t *w, const uint8_t *a, size_t st, int64_t n,
@@ -1188,57 +928,119 @@ AVX2 static void bf16_dot4_avx2(const uint8_t *w, const uint8_t *a, size_t st, i
     for (int v = 0; v < 4; v++)
         out[v] = hsum8(acc[v]);
 }
+
+/* The multi-activation kernels of the legacy types, Q4_K, Q5_K and Q6_K at two ISA levels
+ * (infer/quant_dot_x86.h): AVX2 in tiles of up to 4 activations, AVX-512 VNNI (256-bit
+ * vectors, 32 registers) in tiles of up to 8. */
+#define QT_ATTR AVX2
+#define QT_SUFFIX avx2
+#define QT_VNNI 0
+#define QT_MAXV 4
+#include "infer/quant_dot_x86.h"
+#undef QT_ATTR
+#undef QT_SUFFIX
+#undef QT_VNNI
+#undef QT_MAXV
+
+#define AVX512 __attribute__((target("avx2,fma,f16c,avx512f,avx512bw,avx512vl,avx512vnni")))
+#define QT_ATTR AVX512
+#define QT_SUFFIX avx512
+#define QT_VNNI 1
+#define QT_MAXV 8
+#include "infer/quant_dot_x86.h"
 #endif
 
 /* ---- dispatch -------------------------------------------------------------------------- */
 
+#ifdef DT_QDOT_AVX2
+/* nv activations (a + v * st) against one row: out[v] */
+typedef void (*qdotn_fn)(const uint8_t *w, const uint8_t *a, size_t st, int64_t n, int nv,
+                         float *out);
+#endif
+
 struct kernel {
     uint32_t type;
     qdot_fn c;
-    qdot_fn avx2;
 #ifdef DT_QDOT_AVX2
+    qdot_fn avx2;    /* one activation, when there is no tiled kernel */
     qdot4_fn avx2_4; /* 4 activations at once, or NULL */
+    qdotn_fn mv[2];  /* tiled kernels: [0] AVX2, [1] AVX-512 VNNI (NULL: use the two above) */
 #endif
 };
 
 #ifdef DT_QDOT_AVX2
-#define K(t, name) {t, name##_dot_c, name##_dot_avx2, NULL}
-#define K4(t, name) {t, name##_dot_c, name##_dot_avx2, name##_dot4_avx2}
+#define KF(t, name) {t, name##_dot_c, name##_dot_avx2, name##_dot4_avx2, {NULL, NULL}}
+#define KT(t, name) {t, name##_dot_c, NULL, NULL, {name##_mv_avx2, name##_mv_avx512}}
 #else
-#define K(t, name) {t, name##_dot_c, NULL}
-#define K4(t, name) {t, name##_dot_c, NULL}
+#define KF(t, name) {t, name##_dot_c}
+#define KT(t, name) {t, name##_dot_c}
 #endif
 
 static const struct kernel kernels[] = {
-    K4(DT_GGML_F32, f32),   K4(DT_GGML_F16, f16),   K4(DT_GGML_BF16, bf16),
-    K4(DT_GGML_Q4_0, q4_0), K4(DT_GGML_Q4_1, q4_1), K4(DT_GGML_Q5_0, q5_0),
-    K4(DT_GGML_Q5_1, q5_1), K4(DT_GGML_Q8_0, q8_0), K4(DT_GGML_IQ4_NL, iq4_nl),
-    K4(DT_GGML_Q2_K, q2_k), K4(DT_GGML_Q3_K, q3_k), K4(DT_GGML_Q4_K, q4_k),
-    K4(DT_GGML_Q5_K, q5_k), K4(DT_GGML_Q6_K, q6_k), K4(DT_GGML_IQ4_XS, iq4_xs),
+    KF(DT_GGML_F32, f32),   KF(DT_GGML_F16, f16),   KF(DT_GGML_BF16, bf16),
+    KT(DT_GGML_Q4_0, q4_0), KT(DT_GGML_Q4_1, q4_1), KT(DT_GGML_Q5_0, q5_0),
+    KT(DT_GGML_Q5_1, q5_1), KT(DT_GGML_Q8_0, q8_0), KT(DT_GGML_IQ4_NL, iq4_nl),
+    KF(DT_GGML_Q2_K, q2_k), KF(DT_GGML_Q3_K, q3_k), KT(DT_GGML_Q4_K, q4_k),
+    KT(DT_GGML_Q5_K, q5_k), KT(DT_GGML_Q6_K, q6_k), KF(DT_GGML_IQ4_XS, iq4_xs),
 };
 
-/* 1 when the CPU has AVX2 and FMA (F16C comes with them); asked once, then cached. */
-static int use_avx2(void)
+/* The highest level the CPU has, lowered by DT_QDOT_ISA=portable|avx2|avx512 (other values
+ * are ignored); asked once, then cached. */
+static int isa_max_cached = -1;
+static int isa_cap = DT_QDOT_ISA_AVX512;
+
+int dt_qdot_isa_max(void)
 {
+    int v = __atomic_load_n(&isa_max_cached, __ATOMIC_RELAXED);
+    if (v >= 0)
+        return v;
+    v = DT_QDOT_ISA_PORTABLE;
 #ifdef DT_QDOT_AVX2
-    static int cached = -1;
-    int v = __atomic_load_n(&cached, __ATOMIC_RELAXED);
-    if (v < 0) {
-        __builtin_cpu_init();
-        v = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
-        __atomic_store_n(&cached, v, __ATOMIC_RELAXED);
-    }
-    return v;
-#else
-    return 0;
+    __builtin_cpu_init();
+    if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma"))
+        v = DT_QDOT_ISA_AVX2;
+    if (v == DT_QDOT_ISA_AVX2 && __builtin_cpu_supports("avx512f") &&
+        __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512vl") &&
+        __builtin_cpu_supports("avx512vnni"))
+        v = DT_QDOT_ISA_AVX512;
 #endif
+    const char *e = getenv("DT_QDOT_ISA");
+    for (int l = DT_QDOT_ISA_PORTABLE; e && l < v; l++)
+        if (strcmp(e, dt_qdot_isa_name(l)) == 0)
+            v = l;
+    __atomic_store_n(&isa_max_cached, v, __ATOMIC_RELAXED);
+    return v;
 }
 
-static int portable_forced;
+int dt_qdot_isa(void)
+{
+    const int cap = __atomic_load_n(&isa_cap, __ATOMIC_RELAXED), m = dt_qdot_isa_max();
+    return cap < m ? cap : m;
+}
+
+int dt_qdot_set_isa(int level)
+{
+    __atomic_store_n(&isa_cap, level < 0 ? 0 : level, __ATOMIC_RELAXED);
+    return dt_qdot_isa();
+}
+
+const char *dt_qdot_isa_name(int level)
+{
+    switch (level) {
+    case DT_QDOT_ISA_PORTABLE:
+        return "portable";
+    case DT_QDOT_ISA_AVX2:
+        return "avx2";
+    case DT_QDOT_ISA_AVX512:
+        return "avx512";
+    default:
+        return "unknown";
+    }
+}
 
 void dt_qdot_force_portable(int on)
 {
-    __atomic_store_n(&portable_forced, on, __ATOMIC_RELAXED);
+    dt_qdot_set_isa(on ? DT_QDOT_ISA_PORTABLE : DT_QDOT_ISA_AVX512);
 }
 
 static const struct kernel *kernel_entry(uint32_t wtype)
@@ -1249,36 +1051,70 @@ static const struct kernel *kernel_entry(uint32_t wtype)
     return NULL;
 }
 
-static int avx2_on(void)
+#ifdef DT_QDOT_AVX2
+static qdotn_fn tiled_for(const struct kernel *k, int isa)
 {
-    return use_avx2() && !__atomic_load_n(&portable_forced, __ATOMIC_RELAXED);
+    return isa >= DT_QDOT_ISA_AVX512 ? k->mv[1] : isa >= DT_QDOT_ISA_AVX2 ? k->mv[0] : NULL;
 }
-
-static qdot_fn kernel_for(uint32_t wtype)
-{
-    const struct kernel *k = kernel_entry(wtype);
-    if (!k)
-        return NULL;
-    return k->avx2 && avx2_on() ? k->avx2 : k->c;
-}
+#endif
 
 float dt_qdot(uint32_t wtype, const void *row, const void *qx, int64_t n)
 {
-    qdot_fn f = kernel_for(wtype);
-    return f ? f(row, qx, n) : 0.0f;
+    const struct kernel *k = kernel_entry(wtype);
+    if (!k)
+        return 0.0f;
+#ifdef DT_QDOT_AVX2
+    const int isa = dt_qdot_isa();
+    qdotn_fn t = tiled_for(k, isa);
+    if (t) {
+        float o;
+        t(row, qx, 0, n, 1, &o);
+        return o;
+    }
+    if (isa >= DT_QDOT_ISA_AVX2 && k->avx2)
+        return k->avx2(row, qx, n);
+#endif
+    return k->c(row, qx, n);
 }
 
 void dt_qdot_matvec(uint32_t wtype, const void *w, size_t row_bytes, int64_t n_rows, int64_t n,
                     const void *qx, size_t qx_stride, int n_vec, float *y, size_t y_stride)
 {
-    qdot_fn f = kernel_for(wtype);
-    const uint8_t *wb = w, *xb = qx;
-    int v0 = 0;
-#ifdef DT_QDOT_AVX2
     const struct kernel *k = kernel_entry(wtype);
-    qdot4_fn f4 = k && k->avx2_4 && avx2_on() && n % 8 == 0 ? k->avx2_4 : NULL;
-    /* groups of 4 activations share each decoded weight block; rows outer, so a row is
-     * streamed from memory once for all of them */
+    const uint8_t *wb = w, *xb = qx;
+    if (!k) {
+        for (int v = 0; v < n_vec; v++)
+            for (int64_t r = 0; r < n_rows; r++)
+                y[(size_t)v * y_stride + (size_t)r] = 0.0f;
+        return;
+    }
+#ifdef DT_QDOT_AVX2
+    const int isa = dt_qdot_isa();
+    qdotn_fn t = tiled_for(k, isa);
+    if (t) {
+        /* A chunk of rows (about 96 KB, so it stays in L2) is streamed from memory once and
+         * dotted with each tile of 8 activations in turn (whose blocks stay in L1); each
+         * weight block is decoded once per tile. */
+        int64_t chunk = n_vec <= 8 ? n_rows : (int64_t)(96 * 1024 / (row_bytes ? row_bytes : 1));
+        if (chunk < 1)
+            chunk = 1;
+        for (int64_t r0 = 0; r0 < n_rows; r0 += chunk) {
+            const int64_t r1 = r0 + chunk < n_rows ? r0 + chunk : n_rows;
+            for (int v0 = 0; v0 < n_vec; v0 += 8) {
+                const int nv = n_vec - v0 < 8 ? n_vec - v0 : 8;
+                for (int64_t r = r0; r < r1; r++) {
+                    float o[8];
+                    t(wb + (size_t)r * row_bytes, xb + (size_t)v0 * qx_stride, qx_stride, n, nv, o);
+                    for (int j = 0; j < nv; j++)
+                        y[(size_t)(v0 + j) * y_stride + (size_t)r] = o[j];
+                }
+            }
+        }
+        return;
+    }
+    qdot_fn f = isa >= DT_QDOT_ISA_AVX2 && k->avx2 ? k->avx2 : k->c;
+    qdot4_fn f4 = isa >= DT_QDOT_ISA_AVX2 && k->avx2_4 && n % 8 == 0 ? k->avx2_4 : NULL;
+    /* groups of 4 activations share each decoded weight block */
     if (f4 && n_vec >= 4) {
         for (int64_t r = 0; r < n_rows; r++) {
             const uint8_t *row = wb + (size_t)r * row_bytes;
@@ -1293,10 +1129,12 @@ void dt_qdot_matvec(uint32_t wtype, const void *w, size_t row_bytes, int64_t n_r
         }
         return;
     }
+#else
+    qdot_fn f = k->c;
 #endif
     for (int64_t r = 0; r < n_rows; r++) {
         const uint8_t *row = wb + (size_t)r * row_bytes;
-        for (int v = v0; v < n_vec; v++)
-            y[(size_t)v * y_stride + (size_t)r] = f ? f(row, xb + (size_t)v * qx_stride, n) : 0.0f;
+        for (int v = 0; v < n_vec; v++)
+            y[(size_t)v * y_stride + (size_t)r] = f(row, xb + (size_t)v * qx_stride, n);
     }
 }

@@ -5,8 +5,14 @@
  * stored type with integer arithmetic, instead of dequantizing every row to f32. F16, BF16 and
  * F32 rows keep an f32 activation (converted on the fly, no precision lost).
  *
- * On x86-64 the kernels exist twice, a baseline build and an AVX2/FMA one picked at load time
- * (like infer/vecmath.c); both give results within the tolerance below of the f32 reference.
+ * On x86-64 the kernels exist at up to three ISA levels, picked once at first use from what
+ * the CPU has: portable C, AVX2/FMA, and AVX-512 (F/BW/VL) with VNNI; DT_QDOT_ISA=portable,
+ * avx2 or avx512 in the environment lowers the level (never raises it). Every level gives the
+ * same bits for the quantized types: the integer sums of a block are exact and the float
+ * combination of the per-block sums (products, order) is the same everywhere, and a row's
+ * result does not depend on how many activations dt_qdot_matvec dots it with. F32/F16/BF16
+ * rows are the exception: their SIMD kernels sum in other orders and with fused
+ * multiply-adds, within f32 rounding of each other (about 1e-6 of sum |w x|).
  *
  * Contract:
  *   - n (elements per row) is a multiple of dt_ggml_block_elems(wtype) and of 32 (256 for the
@@ -59,14 +65,29 @@ float dt_qdot(uint32_t wtype, const void *row, const void *qx, int64_t n);
 
 /* y[v * y_stride + r] = dt_qdot(wtype, w + r * row_bytes, qx + v * qx_stride, n) for
  * r in [0, n_rows) and v in [0, n_vec) (up to float summation order for F32/F16/BF16):
- * each weight row is read once for all n_vec activations (batched generation); on AVX2 each
- * weight block is decoded once per group of 4 activations. qx_stride >=
+ * each weight row is read once for all n_vec activations (batched generation, prompt
+ * processing); each weight block is decoded once per tile of activations (up to 4 with AVX2,
+ * 8 with AVX-512 VNNI). Any n_vec >= 0. qx_stride >=
  * dt_qdot_act_bytes(wtype, n). Callers thread by splitting the rows. */
 void dt_qdot_matvec(uint32_t wtype, const void *w, size_t row_bytes, int64_t n_rows, int64_t n,
                     const void *qx, size_t qx_stride, int n_vec, float *y, size_t y_stride);
 
-/* Test seam: on != 0 makes every later call use the portable C kernels instead of the AVX2
- * ones (process-wide), so tests can compare the two. */
+enum dt_qdot_isa {
+    DT_QDOT_ISA_PORTABLE = 0,
+    DT_QDOT_ISA_AVX2 = 1,   /* AVX2 + FMA + F16C */
+    DT_QDOT_ISA_AVX512 = 2, /* and AVX-512 F, BW, VL, VNNI */
+};
+/* The highest level this CPU runs (after DT_QDOT_ISA). */
+int dt_qdot_isa_max(void);
+/* The level in use: dt_qdot_isa_max(), or lower after dt_qdot_set_isa. */
+int dt_qdot_isa(void);
+/* Test seam: every later call (process-wide) uses at most level; returns the level now in
+ * use. */
+int dt_qdot_set_isa(int level);
+/* "portable", "avx2", "avx512". */
+const char *dt_qdot_isa_name(int level);
+/* Test seam kept for callers: on != 0 is dt_qdot_set_isa(DT_QDOT_ISA_PORTABLE), 0 restores
+ * the highest level. */
 void dt_qdot_force_portable(int on);
 
 #endif

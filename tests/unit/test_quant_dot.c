@@ -127,7 +127,7 @@ static void test_types(void)
         TAP_OK(ok && worst <= 1.0,
                "%s: quantized dot within the documented bound of dequantize+dot (worst %.3f of it)",
                dt_ggml_type_name(t), worst);
-        TAP_OK(worst_paths <= 0.05, "%s: AVX2 and portable kernels agree (%.2g of the bound)",
+        TAP_OK(worst_paths <= 0.05, "%s: SIMD and portable kernels agree (%.2g of the bound)",
                dt_ggml_type_name(t), worst_paths);
         /* matvec over NV activations (a group of 4 decoded together, then 2 single) ==
          * per-row dots, up to float accumulation order */
@@ -206,6 +206,85 @@ static void test_residual(void)
     free(w);
 }
 
+/* Every ISA level this CPU runs gives the portable kernels' bits, for dt_qdot and for
+ * dt_qdot_matvec with 1..16 activations (tiles of 8, 4, 2, 1 and their remainders), an odd
+ * number of rows, and rows whose block count is not a multiple of the 8-block groups; the
+ * float types (summed in another order by their SIMD kernels) within f32 rounding. */
+static void test_isa_identical(void)
+{
+    struct dt_rng r;
+    dt_rng_seed(&r, 99);
+    enum { ROWS = 13, NV = 16 };
+    const int top = dt_qdot_isa_max();
+    TAP_OK(top >= DT_QDOT_ISA_PORTABLE && dt_qdot_set_isa(DT_QDOT_ISA_PORTABLE) == 0,
+           "ISA levels: this CPU runs up to %s", dt_qdot_isa_name(top));
+    for (size_t k = 0; k < sizeof types / sizeof types[0]; k++) {
+        const uint32_t t = types[k].type;
+        const int flt = act_block(t) == 0;
+        /* 11 or 3 blocks: a group of 8 and a remainder; 2 blocks: no full group */
+        static const int64_t ns_leg[] = {352, 64, 1024}, ns_k[] = {768, 256, 2048};
+        for (int ni = 0; ni < 3; ni++) {
+            const int64_t n = act_block(t) == 256 ? ns_k[ni] : ns_leg[ni];
+            size_t rb = 0, ab = dt_qdot_act_bytes(t, n);
+            dt_ggml_row_bytes(t, n, &rb);
+            uint8_t *rows = malloc(rb * ROWS), *qx = malloc(ab * NV);
+            float *x = malloc((size_t)n * sizeof *x), *w = malloc((size_t)n * sizeof *w);
+            float ref1[ROWS * NV], refm[NV][NV * ROWS], got[NV * ROWS];
+            for (int rr = 0; rr < ROWS; rr++)
+                random_row(&r, k, n, rows + rb * (size_t)rr, rb);
+            for (int v = 0; v < NV; v++) {
+                for (int64_t i = 0; i < n; i++)
+                    x[i] = (float)(dt_rng_normal(&r) * (i % 97 == 5 ? 20.0 : 1.0));
+                dt_qdot_quantize_act(t, x, qx + ab * (size_t)v, n);
+            }
+            dt_qdot_set_isa(DT_QDOT_ISA_PORTABLE);
+            for (int v = 0; v < NV; v++)
+                for (int rr = 0; rr < ROWS; rr++)
+                    ref1[v * ROWS + rr] = dt_qdot(t, rows + rb * (size_t)rr, qx + ab * (size_t)v, n);
+            for (int nv = 1; nv <= NV; nv++)
+                dt_qdot_matvec(t, rows, rb, ROWS, n, qx, ab, nv, refm[nv - 1], ROWS);
+            for (int lvl = DT_QDOT_ISA_PORTABLE; lvl <= top; lvl++) {
+                dt_qdot_set_isa(lvl);
+                double worst = 0;
+                int same = 1;
+                for (int v = 0; v < NV; v++)
+                    for (int rr = 0; rr < ROWS; rr++) {
+                        float g = dt_qdot(t, rows + rb * (size_t)rr, qx + ab * (size_t)v, n);
+                        same &= memcmp(&g, &ref1[v * ROWS + rr], sizeof g) == 0;
+                        dt_ggml_dequantize(t, rows + rb * (size_t)rr, w, n);
+                        double mag = 0;
+                        for (int64_t i = 0; i < n; i++)
+                            mag += fabs((double)w[i]) * 100.0;
+                        worst = fmax(worst, fabs((double)g - ref1[v * ROWS + rr]) / (1e-6 * mag));
+                    }
+                for (int nv = 1; nv <= NV; nv++) {
+                    dt_qdot_matvec(t, rows, rb, ROWS, n, qx, ab, nv, got, ROWS);
+                    for (int v = 0; v < nv; v++)
+                        for (int rr = 0; rr < ROWS; rr++) {
+                            float g = got[v * ROWS + rr];
+                            if (!flt) /* quantized: every count of activations, same bits */
+                                same &= memcmp(&g, &ref1[v * ROWS + rr], sizeof g) == 0;
+                            else /* float rows: per count, the same as portable's up to rounding */
+                                worst = fmax(worst, fabs((double)g - refm[nv - 1][v * ROWS + rr]) /
+                                                        (1e-6 * 100.0 * n));
+                        }
+                }
+                if (flt)
+                    TAP_OK(worst <= 1.0, "%s n=%lld: %s within f32 rounding of portable (%.2g)",
+                           dt_ggml_type_name(t), (long long)n, dt_qdot_isa_name(lvl), worst);
+                else
+                    TAP_OK(same, "%s n=%lld: %s bit-identical to portable (dot, matvec n_vec 1..16)",
+                           dt_ggml_type_name(t), (long long)n, dt_qdot_isa_name(lvl));
+            }
+            free(rows);
+            free(qx);
+            free(x);
+            free(w);
+        }
+    }
+    dt_qdot_set_isa(top);
+}
+
 static void test_contract(void)
 {
     TAP_OK(dt_qdot_act_kind(DT_GGML_Q6_K) == DT_QDOT_ACT_Q8K &&
@@ -233,5 +312,6 @@ int main(void)
     test_contract();
     test_types();
     test_residual();
+    test_isa_identical();
     return tap_done();
 }
