@@ -57,7 +57,7 @@ if [ "$rc" -gt 1 ]; then
     echo "bench_compare: compare exited with $rc" >&2
     exit "$rc"
 fi
-read -r wall user sys rss <"$DIR/time.txt"
+read -r wall user sys rss < <(tail -n 1 "$DIR/time.txt")
 python3 - "$out" "$wall" "$user" "$sys" "$rss" "$load0" "$load1" "$THREADS" "$*" <<'EOF'
 import json, sys
 out, wall, user, sys_s, rss, l0, l1, threads, extra = sys.argv[1:]
