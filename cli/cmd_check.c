@@ -16,7 +16,7 @@
 #include "cli/cli_opts.h"
 #include "cli/commands.h"
 #include "infer/model.h"
-#include "detect/compare.h"
+#include "run/compare.h"
 #include "reports/compare_out.h"
 #include "reports/report.h"
 #include "reports/store.h"

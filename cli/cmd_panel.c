@@ -1,14 +1,14 @@
 /*
  * `distiltrace panel add|list|remove`: control panels (reports/panel.h). A member's answers
  * are collected once, with the probes and settings a compare with the same options would use
- * (detect/compare.h's dt_compare_collect_party) and recorded in the panel as they are
+ * (run/compare.h's dt_compare_collect_party) and recorded in the panel as they are
  * generated, so an interrupted add resumes; `compare --panel P` then uses every member as a
  * control.
  */
 #include "cli/cli_opts.h"
 #include "cli/commands.h"
-#include "detect/compare.h"
-#include "reports/answers.h"
+#include "run/compare.h"
+#include "run/answers.h"
 #include "reports/panel.h"
 #include "reports/store.h"
 #include "util/log.h"

@@ -10,7 +10,7 @@
  *   5. attribution: the candidate with the strongest relation, then the smallest p-value, and
  *      a paired test that it beats the runner-up (detect/attribution.c).
  */
-#include "detect/compare.h"
+#include "run/compare.h"
 
 #include "corpus/corpus.h"
 #include "corpus/generate.h"
