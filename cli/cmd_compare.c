@@ -1,13 +1,13 @@
 /*
  * `distiltrace compare` and `distiltrace attribute`: argument parsing, progress, printing and
- * the evidence store run record. The pipeline is detect/compare.c; the JSON document and the
+ * the evidence store run record. The pipeline is run/compare.c; the JSON document and the
  * store rows are reports/compare_out.c.
  */
 #include "cli/cli_opts.h"
 #include "cli/commands.h"
 #include "infer/model.h"
-#include "detect/compare.h"
-#include "reports/answers.h"
+#include "run/compare.h"
+#include "run/answers.h"
 #include "infer/chat_template.h"
 #include "reports/compare_out.h"
 #include "reports/panel.h"

@@ -6,7 +6,7 @@
  */
 #include "run/check.h"
 
-#include "detect/compare.h"
+#include "run/compare.h"
 #include "infer/model.h"
 #include "reports/compare_out.h"
 #include "reports/report.h"

@@ -8,8 +8,8 @@
  * Cost: each local model answers n_identity * identity_samples + n_chat + n_text prompts
  * (short answers) and scores n_text short texts a few times; see docs/method.md.
  */
-#ifndef DT_DETECT_COMPARE_H
-#define DT_DETECT_COMPARE_H
+#ifndef DT_RUN_COMPARE_H
+#define DT_RUN_COMPARE_H
 
 #include <stddef.h>
 #include <stdint.h>
@@ -41,7 +41,7 @@ struct dt_answer_key {
 };
 
 /*
- * Stored answers of one party (reports/answers.h implements it on evidence stores and
+ * Stored answers of one party (run/answers.h implements it on evidence stores and
  * panels). compare asks lookup before generating an answer and hands every answer it
  * generates to record, so a rerun of an interrupted compare reads what was generated.
  * A party with a source but no model, transcripts or endpoint answers from the source alone
