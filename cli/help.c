@@ -137,9 +137,9 @@ static const struct dt_cli_optdoc o_tokenize[] = {
 static const struct dt_cli_optdoc o_logits[] = {
     {"--model", "MODEL", NULL, "the model", "model"},
     {"--text", "STR", NULL, "the text", "text"},
-    {"--top", "K", "5", "logits reported per position", NULL},
+    {"--top", "K", "10", "logits reported per position (the text shows 5 at most)", NULL},
     JSON_OPT,
-    {"--no-special", NULL, NULL, "do not add the model's BOS token", NULL},
+    {"--no-special", NULL, NULL, "control tokens written in the text stay plain text", NULL},
     {"--special", NULL, NULL, "match control tokens written in the text", NULL},
     THREADS_OPT,
     END};
@@ -154,15 +154,15 @@ static const struct dt_cli_optdoc o_generate[] = {
     {"--model", "MODEL", NULL, "the model", "model"},
     {"--prompt", "STR", NULL, "the prompt", "prompt"},
     {"--n-predict", "N", "32", "tokens to generate (also -n)", NULL},
-    {"--temperature", "T", "0.8", "sampling temperature (0: greedy)", NULL},
-    {"--top-p", "P", "0.95", "nucleus sampling", NULL},
-    {"--top-k", "K", "40", "top-k sampling", NULL},
+    {"--temperature", "T", "1.0", "sampling temperature (0: greedy)", NULL},
+    {"--top-p", "P", "1.0", "nucleus sampling", NULL},
+    {"--top-k", "K", "0", "top-k sampling (0: off)", NULL},
     {"--seed", "S", "0", "sampling seed", NULL},
     {"--chat-template", "STR", NULL, "wrap the prompt; {prompt} marks it", NULL},
     {"--stop", "eog|eos|none", "eog", "which tokens end the generation", NULL},
     {"--top-logprobs", "K", "5", "alternatives per token (with --json)", NULL},
     JSON_OPT,
-    {"--no-special", NULL, NULL, "do not add the model's BOS token", NULL},
+    {"--no-special", NULL, NULL, "control tokens written in the text stay plain text", NULL},
     THREADS_OPT,
     END};
 static const struct dt_cli_optdoc o_bench[] = {
