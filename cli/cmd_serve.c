@@ -1,14 +1,12 @@
 /*
  * `distiltrace serve --model M [--host 127.0.0.1] [--port P]`: an OpenAI-compatible server
- * over the local model (server/serve.h) until SIGINT or SIGTERM; requests in flight finish
+ * over the local model (run/serve.h) until SIGINT or SIGTERM; requests in flight finish
  * before it exits. Prints "listening on http://HOST:PORT" on stdout once bound (--port 0 picks
  * a free port, which that line tells).
  */
 #include "cli/cli_opts.h"
 #include "cli/commands.h"
-#include "infer/model.h"
-#include "server/serve.h"
-#include "infer/tokenizer.h"
+#include "run/serve.h"
 
 #include <signal.h>
 #include <stdio.h>
@@ -101,10 +99,8 @@ int cmd_serve(int argc, char **argv)
         o.max_connections = (unsigned)max_conn;
 
     struct dt_error err = {0};
-    struct dt_model *m = NULL;
-    struct dt_server *srv = NULL;
-    char stem[256];
-    int rc = 0;
+    struct dt_service *srv = NULL;
+    o.model_name = name;
     /* Block the stop signals before any server thread exists, so that all of them inherit
      * the mask and only sigwait below sees SIGINT / SIGTERM. */
     sigset_t set;
@@ -113,28 +109,12 @@ int cmd_serve(int argc, char **argv)
     sigaddset(&set, SIGTERM);
     sigaddset(&set, SIGPIPE);
     pthread_sigmask(SIG_BLOCK, &set, NULL);
-    if ((rc = dt_model_open(model_path, &m, &err)))
-        goto done;
-    if (!name) {
-        const char *base = strrchr(model_path, '/');
-        base = base && base[1] ? base + 1 : model_path;
-        snprintf(stem, sizeof stem, "%s", base);
-        char *dot = strrchr(stem, '.');
-        if (dot && dot != stem)
-            *dot = '\0';
-        name = stem;
-    }
-    o.model_name = name;
-    const struct dt_tokenizer *tok = dt_model_tokenizer(m);
-    if (!o.chat_template && dt_tokenizer_find(tok, "<|user|>") >= 0 &&
-        dt_tokenizer_find(tok, "<|assistant|>") >= 0)
-        o.chat_template = "<|user|>{prompt}<|assistant|>";
-    if ((rc = dt_server_new(m, &o, &srv, &err)) || (rc = dt_server_start(srv, &err)))
-        goto done;
+    if (dt_service_start(model_path, &o, &srv, &err))
+        return dt_cli_fail(&err);
     const char *h = o.host ? o.host : "127.0.0.1";
     int v6 = strchr(h, ':') != NULL;
     printf("listening on http://%s%s%s:%d (model '%s')\n", v6 ? "[" : "", h, v6 ? "]" : "",
-           dt_server_port(srv), name);
+           dt_service_port(srv), dt_service_name(srv));
     fflush(stdout);
     for (;;) {
         int sig = 0;
@@ -142,9 +122,7 @@ int cmd_serve(int argc, char **argv)
             break;
     }
     fprintf(stderr, "distiltrace serve: stopping after %lu requests\n",
-            dt_server_n_requests(srv));
-done:
-    dt_server_free(srv);
-    dt_model_free(m);
-    return rc ? dt_cli_fail(&err) : DT_EXIT_OK;
+            dt_service_n_requests(srv));
+    dt_service_free(srv);
+    return DT_EXIT_OK;
 }

@@ -22,8 +22,6 @@ PENDING = {
     'cmd_collect.c': {'infer/model.h', 'infer/tokenizer.h'},
     'cmd_compare.c': {'infer/chat_template.h', 'infer/model.h'},
     'cmd_fingerprint.c': {'fingerprint/release.h', 'infer/model.h', 'infer/tokenizer.h'},
-    'cmd_serve.c': {'infer/model.h', 'infer/tokenizer.h', 'server/serve.h'},
-    'cmd_version.c': {'<cblas.h>', '<sqlite3.h>', '<xxhash.h>'},
 }
 
 INCLUDE = re.compile(r'^\s*#\s*include\s*([<"])([^>"]+)[>"]', re.M)
