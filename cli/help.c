@@ -176,7 +176,7 @@ static const struct dt_cli_optdoc o_bench[] = {
     {"--slots", "N", "8", "sequences decoded together in batched generation", NULL},
     {"--jobs", "N", "2 x slots", "answers in the batched generation queue", NULL},
     {"--repeat", "N", "3", "repetitions (the best is reported)", NULL},
-    THREADS_OPT,
+    {"--threads", "N", "2", "inference threads", NULL},
     JSON_OPT,
     END};
 static const struct dt_cli_optdoc o_corpus_list[] = {DB_OPT(NULL), JSON_OPT, END};

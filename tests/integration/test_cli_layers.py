@@ -18,10 +18,8 @@ ALLOWED_SYSTEM = re.compile(
     r'stdio|stdlib|string|strings|time|unistd|fcntl|poll|termios|sys/[a-z_]+|cJSON)\.h$')
 
 PENDING = {
-    'cmd_bench.c': {'<cblas.h>', 'infer/bench.h', 'infer/ggml_types.h', 'infer/model.h'},
     'cmd_collect.c': {'infer/model.h', 'infer/tokenizer.h'},
     'cmd_compare.c': {'infer/chat_template.h', 'infer/model.h'},
-    'cmd_fingerprint.c': {'fingerprint/release.h', 'infer/model.h', 'infer/tokenizer.h'},
 }
 
 INCLUDE = re.compile(r'^\s*#\s*include\s*([<"])([^>"]+)[>"]', re.M)
