@@ -4,6 +4,7 @@
  */
 #include "cli/args.h"
 #include "cli/commands.h"
+#include "util/alloc.h"
 
 #include <errno.h>
 #include <math.h>
@@ -82,7 +83,7 @@ int dt_cli_all(const struct dt_cli_args *a, const char *opt, const char ***vals)
     n += o && v && !strcmp(o->name, opt);
     if (!n)
         return 0;
-    const char **out = malloc((size_t)n * sizeof *out);
+    const char **out = dt_malloc_array((size_t)n, sizeof *out);
     if (!out)
         return -1;
     n = 0;
@@ -91,6 +92,23 @@ int dt_cli_all(const struct dt_cli_args *a, const char *opt, const char ***vals)
         out[n++] = v;
     *vals = out;
     return n;
+}
+
+int dt_cli_next(const struct dt_cli_args *a, int *i, const char **opt, const char **val)
+{
+    const struct dt_cli_optdoc *o;
+    const char *v;
+    if (*i < 1)
+        *i = 1;
+    while (next_arg(a, i, &o, &v)) {
+        *i += v ? 2 : 1;
+        if (o) {
+            *opt = o->name;
+            *val = v;
+            return 1;
+        }
+    }
+    return 0;
 }
 
 const char *dt_cli_positional(const struct dt_cli_args *a, int k)

@@ -29,9 +29,12 @@ int dt_cli_has(const struct dt_cli_args *a, const char *opt);
 const char *dt_cli_str(const struct dt_cli_args *a, const char *opt, const char *fallback);
 /* The last value of opt, or the table's default when absent. */
 const char *dt_cli_str_def(const struct dt_cli_args *a, const char *opt);
-/* Every value of a repeatable option, in order: the count, and *vals (heap, free() it; NULL
+/* Every value of a repeatable option, in order: the count, and *vals (heap, dt_free it; NULL
  * when none). -1 when out of memory. */
 int dt_cli_all(const struct dt_cli_args *a, const char *opt, const char ***vals);
+/* Every option in command-line order, for options whose order matters: start with *i = 0;
+ * returns 1 with *opt (the table's name) and *val (NULL for a flag), 0 at the end. */
+int dt_cli_next(const struct dt_cli_args *a, int *i, const char **opt, const char **val);
 /* The i-th argument that is not an option or an option's value; NULL past the end. */
 const char *dt_cli_positional(const struct dt_cli_args *a, int i);
 int dt_cli_n_positional(const struct dt_cli_args *a);

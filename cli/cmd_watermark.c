@@ -5,6 +5,7 @@
  * With --json every subcommand prints one object whose top-level `p_value` is its test's
  * (combined) p-value. Exit status 1 when that p-value is below --alpha (default 0.001).
  */
+#include "cli/args.h"
 #include "cli/commands.h"
 
 #include "run/watermark.h"
@@ -93,17 +94,6 @@ static int exit_for(double p, double alpha)
     return p < alpha ? DT_EXIT_EVIDENCE : DT_EXIT_OK;
 }
 
-/* Grows a NULL-terminated-free list of borrowed strings. */
-static int push_str(const char ***v, size_t *n, const char *s)
-{
-    const char **nv = dt_realloc_array(*v, *n + 1, sizeof **v);
-    if (!nv)
-        return -1;
-    nv[(*n)++] = s;
-    *v = nv;
-    return 0;
-}
-
 /* ---- generate ---- */
 
 static int wm_generate(int argc, char **argv)
@@ -118,69 +108,57 @@ static int wm_generate(int argc, char **argv)
     struct dt_error err = {0};
     struct dt_wm_gen_run r = {0};
 
-    for (int i = 1; i < argc; i++) {
-        const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
-        long l;
-        double d;
-        unsigned long long u;
-        if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
-            printf("usage: %s\n", usage_generate);
-            goto done;
-        } else if (!strcmp(a, "--json")) {
-            json = 1;
-        } else if (!strcmp(a, "--no-watermark")) {
-            no_wm = 1;
-        } else if (!strcmp(a, "--ignore-eog")) {
-            go.ignore_eog = 1;
-        } else if (!v) {
-            status = dt_cli_usage("watermark generate", usage_generate);
-            goto done;
-        } else if (!strcmp(a, "--model")) {
-            model_path = v, i++;
-        } else if (!strcmp(a, "--prompt")) {
-            if (push_str(&prompts, &n_prompts, v)) {
-                status = DT_EXIT_RESOURCE;
-                goto done;
-            }
-            i++;
-        } else if (!strcmp(a, "--prompts-file")) {
-            prompts_file = v, i++;
-        } else if (!strcmp(a, "--key")) {
-            if (dt_cli_parse_u64("watermark generate", a, v, &u))
-                goto usage;
-            wm.key = u, have_key = 1, i++;
-        } else if (!strcmp(a, "--gamma") || !strcmp(a, "--delta") || !strcmp(a, "--temperature") ||
-                   !strcmp(a, "--top-p") || !strcmp(a, "--alpha")) {
-            if (dt_cli_parse_double("watermark generate", a, v, &d))
-                goto usage;
-            if (!strcmp(a, "--gamma"))
-                wm.gamma = d;
-            else if (!strcmp(a, "--delta"))
-                wm.delta = d;
-            else if (!strcmp(a, "--temperature"))
-                go.temperature = (float)d;
-            else if (!strcmp(a, "--top-p"))
-                go.top_p = (float)d;
-            else
-                alpha = d;
-            i++;
-        } else if (!strcmp(a, "--samples") || !strcmp(a, "--max-tokens")) {
-            if (dt_cli_parse_int("watermark generate", a, v, 1, 100000, &l))
-                goto usage;
-            if (!strcmp(a, "--samples"))
-                go.n_samples = (int)l;
-            else
-                go.max_tokens = (int)l;
-            i++;
-        } else if (!strcmp(a, "--seed")) {
-            if (dt_cli_parse_u64("watermark generate", a, v, &u))
-                goto usage;
-            go.seed = u, i++;
-        } else {
-            fprintf(stderr, "distiltrace watermark generate: unknown option '%s'\n", a);
-            goto usage;
-        }
+    struct dt_cli_args a;
+    double d;
+    long l;
+    unsigned long long u = 0;
+    if (dt_cli_args_init(&a, "watermark generate", argc, argv))
+        return DT_EXIT_INTERNAL;
+    model_path = dt_cli_str(&a, "--model", NULL);
+    prompts_file = dt_cli_str(&a, "--prompts-file", NULL);
+    no_wm = dt_cli_has(&a, "--no-watermark");
+    go.ignore_eog = dt_cli_has(&a, "--ignore-eog");
+    json = dt_cli_has(&a, "--json");
+    have_key = dt_cli_has(&a, "--key");
+    int np = dt_cli_all(&a, "--prompt", &prompts);
+    if (np < 0) {
+        status = DT_EXIT_RESOURCE;
+        goto done;
     }
+    n_prompts = (size_t)np;
+    if (dt_cli_u64(&a, "--key", &u))
+        goto usage;
+    wm.key = u;
+    d = wm.gamma;
+    if (dt_cli_double(&a, "--gamma", 0, 1, &d))
+        goto usage;
+    wm.gamma = d;
+    d = wm.delta;
+    if (dt_cli_double(&a, "--delta", 0, 1e6, &d))
+        goto usage;
+    wm.delta = d;
+    d = go.temperature;
+    if (dt_cli_double(&a, "--temperature", 0, 1e6, &d))
+        goto usage;
+    go.temperature = (float)d;
+    d = go.top_p;
+    if (dt_cli_double(&a, "--top-p", 0, 1, &d))
+        goto usage;
+    go.top_p = (float)d;
+    if (dt_cli_double(&a, "--alpha", 0, 1, &alpha))
+        goto usage;
+    l = go.n_samples;
+    if (dt_cli_long(&a, "--samples", 1, 100000, &l))
+        goto usage;
+    go.n_samples = (int)l;
+    l = go.max_tokens;
+    if (dt_cli_long(&a, "--max-tokens", 1, 100000, &l))
+        goto usage;
+    go.max_tokens = (int)l;
+    u = go.seed;
+    if (dt_cli_u64(&a, "--seed", &u))
+        goto usage;
+    go.seed = u;
     if (!model_path || !have_key || (!n_prompts && !prompts_file))
         goto usage;
     if (dt_wm_gen_run(model_path, prompts, n_prompts, prompts_file, &wm, !no_wm, &go, &r, &err))
@@ -249,49 +227,33 @@ static int wm_detect(int argc, char **argv)
     struct dt_wm_input *inputs = NULL;
     size_t n_inputs = 0;
 
-    for (int i = 1; i < argc; i++) {
-        const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
-        double d;
-        unsigned long long u;
-        if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
-            printf("usage: %s\n", usage_detect);
-            goto done;
-        } else if (!strcmp(a, "--json")) {
-            json = 1;
-        } else if (!strcmp(a, "--lines")) {
-            lines = 1;
-        } else if (!strcmp(a, "--summary")) {
-            summary = 1;
-        } else if (!v) {
-            goto usage;
-        } else if (!strcmp(a, "--key")) {
-            if (dt_cli_parse_u64("watermark detect", a, v, &u))
-                goto usage;
-            wm.key = u, have_key = 1, i++;
-        } else if (!strcmp(a, "--gamma") || !strcmp(a, "--alpha") || !strcmp(a, "--delta")) {
-            if (dt_cli_parse_double("watermark detect", a, v, &d))
-                goto usage;
-            if (!strcmp(a, "--gamma"))
-                wm.gamma = d;
-            else if (!strcmp(a, "--alpha"))
-                alpha = d;
-            i++;
-        } else if (!strcmp(a, "--tokenizer")) {
-            tok_path = v, i++;
-        } else if (!strcmp(a, "--file") || !strcmp(a, "--transcripts")) {
-            struct dt_wm_input *ni = dt_realloc_array(inputs, n_inputs + 1, sizeof *ni);
-            if (!ni) {
-                status = DT_EXIT_RESOURCE;
-                goto done;
-            }
-            inputs = ni;
-            inputs[n_inputs++] = (struct dt_wm_input){v, !strcmp(a, "--transcripts")};
-            i++;
-        } else {
-            fprintf(stderr, "distiltrace watermark detect: unknown option '%s'\n", a);
-            goto usage;
-        }
+    struct dt_cli_args a;
+    unsigned long long u = 0;
+    const char **files = NULL, **trs = NULL;
+    if (dt_cli_args_init(&a, "watermark detect", argc, argv))
+        return DT_EXIT_INTERNAL;
+    tok_path = dt_cli_str(&a, "--tokenizer", NULL);
+    json = dt_cli_has(&a, "--json");
+    lines = dt_cli_has(&a, "--lines");
+    summary = dt_cli_has(&a, "--summary");
+    have_key = dt_cli_has(&a, "--key");
+    if (dt_cli_u64(&a, "--key", &u) || dt_cli_double(&a, "--gamma", 0, 1, &wm.gamma) ||
+        dt_cli_double(&a, "--alpha", 0, 1, &alpha))
+        goto usage;
+    wm.key = u;
+    /* the inputs in command-line order: each text keeps its source and line */
+    int n_files = dt_cli_all(&a, "--file", &files), n_trs = dt_cli_all(&a, "--transcripts", &trs);
+    dt_free(files);
+    dt_free(trs);
+    if (n_files < 0 || n_trs < 0 ||
+        !(inputs = dt_calloc((size_t)n_files + (size_t)n_trs + 1, sizeof *inputs))) {
+        status = DT_EXIT_RESOURCE;
+        goto done;
     }
+    const char *opt, *val;
+    for (int k = 0; dt_cli_next(&a, &k, &opt, &val);)
+        if (!strcmp(opt, "--file") || !strcmp(opt, "--transcripts"))
+            inputs[n_inputs++] = (struct dt_wm_input){val, !strcmp(opt, "--transcripts")};
     if (!have_key || !tok_path || !n_inputs)
         goto usage;
     if (dt_wm_detect_run(tok_path, &wm, inputs, n_inputs, lines, &r, &err))
@@ -363,79 +325,46 @@ static int wm_radio(int argc, char **argv)
     struct dt_wm_radio_result r;
 
     dt_wm_radio_opts_default(&o);
-    for (int i = 1; i < argc; i++) {
-        const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
-        double d;
-        long l;
-        unsigned long long u;
-        if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
-            printf("usage: %s\n", usage_radio);
-            goto done;
-        } else if (!strcmp(a, "--json")) {
-            json = 1;
-        } else if (!v) {
-            goto usage;
-        } else if (!strcmp(a, "--suspect")) {
-            suspect_path = v, i++;
-        } else if (!strcmp(a, "--teacher-tokenizer")) {
-            teacher_tok = v, i++;
-        } else if (!strcmp(a, "--control") || !strcmp(a, "--prompt")) {
-            if (!strcmp(a, "--control") ? push_str(&control_paths, &n_controls, v)
-                                        : push_str(&prompts, &n_prompts, v)) {
-                status = DT_EXIT_RESOURCE;
-                goto done;
-            }
-            i++;
-        } else if (!strcmp(a, "--key")) {
-            if (dt_cli_parse_u64("watermark radioactivity", a, v, &u))
-                goto usage;
-            o.wm.key = u, have_key = 1, i++;
-        } else if (!strcmp(a, "--gamma") || !strcmp(a, "--delta") || !strcmp(a, "--alpha") ||
-                   !strcmp(a, "--temperature") || !strcmp(a, "--top-p")) {
-            if (dt_cli_parse_double("watermark radioactivity", a, v, &d))
-                goto usage;
-            if (!strcmp(a, "--gamma"))
-                o.wm.gamma = d;
-            else if (!strcmp(a, "--alpha"))
-                alpha = d;
-            else if (!strcmp(a, "--temperature"))
-                o.temperature = (float)d;
-            else if (!strcmp(a, "--top-p"))
-                o.top_p = (float)d;
-            /* --delta is accepted for symmetry with generate; detection does not use it */
-            i++;
-        } else if (!strcmp(a, "--samples") || !strcmp(a, "--max-tokens")) {
-            if (dt_cli_parse_int("watermark radioactivity", a, v, 1, 100000, &l))
-                goto usage;
-            if (!strcmp(a, "--samples"))
-                o.n_samples = (int)l;
-            else
-                o.max_tokens = (int)l;
-            i++;
-        } else if (!strcmp(a, "--seed")) {
-            if (dt_cli_parse_u64("watermark radioactivity", a, v, &u))
-                goto usage;
-            o.seed = u, i++;
-        } else if (!strcmp(a, "--mode")) {
-            if (!strcmp(v, "both"))
-                o.mode = DT_WM_MODE_BOTH;
-            else if (!strcmp(v, "text"))
-                o.mode = DT_WM_MODE_TEXT;
-            else if (!strcmp(v, "logit"))
-                o.mode = DT_WM_MODE_LOGIT;
-            else {
-                fprintf(stderr,
-                        "distiltrace watermark radioactivity: --mode takes both, text or "
-                        "logit, not '%s'\n",
-                        v);
-                goto usage;
-            }
-            i++;
-        } else {
-            fprintf(stderr, "distiltrace watermark radioactivity: unknown option '%s'\n", a);
-            goto usage;
-        }
+    struct dt_cli_args a;
+    static const char *const modes[] = {"both", "text", "logit", NULL};
+    int mode = 0, nc, np;
+    double d;
+    long l;
+    unsigned long long u = 0;
+    if (dt_cli_args_init(&a, "watermark radioactivity", argc, argv))
+        return DT_EXIT_INTERNAL;
+    suspect_path = dt_cli_str(&a, "--suspect", NULL);
+    teacher_tok = dt_cli_str(&a, "--teacher-tokenizer", NULL);
+    json = dt_cli_has(&a, "--json");
+    have_key = dt_cli_has(&a, "--key");
+    if ((nc = dt_cli_all(&a, "--control", &control_paths)) < 0 ||
+        (np = dt_cli_all(&a, "--prompt", &prompts)) < 0) {
+        status = DT_EXIT_RESOURCE;
+        goto done;
     }
+    n_controls = (size_t)nc;
+    n_prompts = (size_t)np;
+    if (dt_cli_u64(&a, "--key", &u) || dt_cli_double(&a, "--gamma", 0, 1, &o.wm.gamma) ||
+        dt_cli_double(&a, "--alpha", 0, 1, &alpha) || dt_cli_choice(&a, "--mode", modes, &mode))
+        goto usage;
+    o.wm.key = u;
+    o.mode = mode == 0 ? DT_WM_MODE_BOTH : mode == 1 ? DT_WM_MODE_TEXT : DT_WM_MODE_LOGIT;
+    d = o.temperature;
+    if (dt_cli_double(&a, "--temperature", 0, 1e6, &d))
+        goto usage;
+    o.temperature = (float)d;
+    l = o.n_samples;
+    if (dt_cli_long(&a, "--samples", 1, 100000, &l))
+        goto usage;
+    o.n_samples = (int)l;
+    l = o.max_tokens;
+    if (dt_cli_long(&a, "--max-tokens", 1, 100000, &l))
+        goto usage;
+    o.max_tokens = (int)l;
+    u = o.seed;
+    if (dt_cli_u64(&a, "--seed", &u))
+        goto usage;
+    o.seed = u;
     if (!suspect_path || !teacher_tok || !have_key)
         goto usage;
     o.prompts = n_prompts ? prompts : NULL;
@@ -486,10 +415,6 @@ int cmd_watermark(int argc, char **argv)
 {
     if (argc < 2)
         return dt_cli_usage("watermark", usage_main);
-    if (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h")) {
-        printf("usage: %s\n", usage_main);
-        return DT_EXIT_OK;
-    }
     if (!strcmp(argv[1], "generate"))
         return wm_generate(argc - 1, argv + 1);
     if (!strcmp(argv[1], "detect"))

@@ -253,10 +253,10 @@ static const struct dt_cli_optdoc o_wm_generate[] = {
     {"--max-tokens", "N", "200", "tokens per sample", NULL},
     {"--temperature", "T", "1.0", "sampling temperature", NULL},
     {"--top-p", "P", "1.0", "nucleus sampling", NULL},
-    {"--seed", "S", "0", "sampling seed", NULL},
+    {"--seed", "S", "1", "sampling seed", NULL},
     {"--no-watermark", NULL, NULL, "sample without the watermark (a control)", NULL},
     {"--ignore-eog", NULL, NULL, "keep sampling past end-of-generation tokens", NULL},
-    {"--alpha", "A", "0.01", "detection threshold", NULL},
+    {"--alpha", "A", "0.001", "exit 1 when the p-value is below it", NULL},
     JSON_OPT,
     END};
 static const struct dt_cli_optdoc o_wm_detect[] = {
@@ -267,7 +267,7 @@ static const struct dt_cli_optdoc o_wm_detect[] = {
     {"--lines", NULL, NULL, "each non-empty line of --file is its own text", NULL},
     {"--transcripts", "FILE", NULL, "transcript answers to test (repeatable)", "input"},
     {"--summary", NULL, NULL, "only the pooled result", NULL},
-    {"--alpha", "A", "0.01", "detection threshold", NULL},
+    {"--alpha", "A", "0.001", "exit 1 when the p-value is below it", NULL},
     JSON_OPT,
     END};
 static const struct dt_cli_optdoc o_wm_radio[] = {
@@ -277,12 +277,12 @@ static const struct dt_cli_optdoc o_wm_radio[] = {
     {"--gamma", "G", "0.25", "green-list fraction", NULL},
     {"--control", "MODEL", NULL, "a control model (repeatable)", NULL},
     {"--mode", "both|text|logit", "both", "which tests run", NULL},
-    {"--prompt", "STR", NULL, "a prompt (repeatable)", NULL},
-    {"--samples", "N", "4", "samples per prompt", NULL},
-    {"--max-tokens", "N", "200", "tokens per sample", NULL},
+    {"--prompt", "STR", "built-in English prompts", "a prompt (repeatable)", NULL},
+    {"--samples", "N", "2", "samples per prompt", NULL},
+    {"--max-tokens", "N", "128", "tokens per sample", NULL},
     {"--temperature", "T", "1.0", "sampling temperature", NULL},
-    {"--seed", "S", "0", "sampling seed", NULL},
-    {"--alpha", "A", "0.01", "significance level", NULL},
+    {"--seed", "S", "1", "sampling seed", NULL},
+    {"--alpha", "A", "0.001", "exit 1 when the p-value is below it", NULL},
     JSON_OPT,
     END};
 static const struct dt_cli_optdoc o_serve[] = {
