@@ -11,6 +11,7 @@
  * in the same run after the model's: a plain OpenBLAS sgemm (prompt processing's ceiling) and a
  * STREAM-like read of 512 MiB (generation's: bandwidth / bytes of weights per step).
  */
+#include "cli/args.h"
 #include "cli/commands.h"
 #include "run/bench.h"
 
@@ -122,50 +123,31 @@ static int bench_child(const char *path, const char *label, const struct dt_benc
 
 int cmd_bench(int argc, char **argv)
 {
-    const char *model = NULL, *synthetic = NULL, *type_list = "f16,q8_0", *write_path = NULL;
+    struct dt_cli_args a;
+    if (dt_cli_args_init(&a, "bench", argc, argv))
+        return DT_EXIT_INTERNAL;
+    const char *model = dt_cli_positional(&a, 0), *synthetic = dt_cli_str(&a, "--synthetic", NULL),
+               *type_list = dt_cli_str_def(&a, "--types"),
+               *write_path = dt_cli_str(&a, "--write", NULL);
     struct dt_bench_params p;
     dt_bench_params_init(&p);
-    long v, threads = 2;
-    int json = 0;
-    for (int i = 1; i < argc; i++) {
-        const char *a = argv[i];
-        if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
-            printf("usage: %s\n", k_usage);
-            return DT_EXIT_OK;
-        } else if (!strcmp(a, "--json")) {
-            json = 1;
-        } else if (!strcmp(a, "--synthetic") && i + 1 < argc) {
-            synthetic = argv[++i];
-        } else if (!strcmp(a, "--types") && i + 1 < argc) {
-            type_list = argv[++i];
-        } else if (!strcmp(a, "--write") && i + 1 < argc) {
-            write_path = argv[++i];
-        } else if ((!strcmp(a, "--batch") || !strcmp(a, "--len") || !strcmp(a, "--gen") ||
-                    !strcmp(a, "--repeat") || !strcmp(a, "--threads") || !strcmp(a, "--slots") ||
-                    !strcmp(a, "--jobs")) &&
-                   i + 1 < argc) {
-            if (dt_cli_parse_int("bench", a, argv[++i], 1, 1 << 20, &v))
-                return DT_EXIT_USAGE;
-            if (!strcmp(a, "--batch"))
-                p.batch = (int)v;
-            else if (!strcmp(a, "--len"))
-                p.len = (int)v;
-            else if (!strcmp(a, "--gen"))
-                p.gen = (int)v;
-            else if (!strcmp(a, "--repeat"))
-                p.repeat = (int)v;
-            else if (!strcmp(a, "--slots"))
-                p.slots = (int)v;
-            else if (!strcmp(a, "--jobs"))
-                p.jobs = (int)v;
-            else
-                threads = v;
-        } else if (a[0] != '-' && !model) {
-            model = a;
-        } else {
-            return dt_cli_usage("bench", k_usage);
-        }
+    long threads = 2;
+    int json = dt_cli_has(&a, "--json");
+    struct {
+        const char *name;
+        int *out;
+    } ints[] = {{"--batch", &p.batch}, {"--len", &p.len},     {"--gen", &p.gen},
+                {"--repeat", &p.repeat}, {"--slots", &p.slots}, {"--jobs", &p.jobs}};
+    for (size_t k = 0; k < sizeof ints / sizeof ints[0]; k++) {
+        long v = *ints[k].out;
+        if (dt_cli_long(&a, ints[k].name, 1, 1 << 20, &v))
+            return DT_EXIT_USAGE;
+        *ints[k].out = (int)v;
     }
+    if (dt_cli_long(&a, "--threads", 1, 1 << 20, &threads))
+        return DT_EXIT_USAGE;
+    if (dt_cli_n_positional(&a) > 1)
+        return dt_cli_usage("bench", k_usage);
     if (!model == !synthetic || (write_path && !synthetic))
         return dt_cli_usage("bench", k_usage);
     if (model)

@@ -4,7 +4,7 @@
  * line per banned teacher and the reports written, or one JSON document; exits 1 when any
  * verdict is one of the policy's fail_on relations, 0 when none is.
  */
-#include "cli/cli_opts.h"
+#include "cli/args.h"
 #include "cli/commands.h"
 #include "run/check.h"
 #include "util/log.h"
@@ -73,23 +73,13 @@ static void on_done(void *ud, const struct dt_check *c, const struct dt_check_re
 
 int cmd_check_policy(int argc, char **argv)
 {
-    const char *policy_path = NULL, *db_opt = NULL, *suspect_opt = NULL;
-    int json = 0;
-    for (int i = 1; i < argc;) {
-        int r;
-        if (dt_cli_flag(argc, argv, &i, "--json")) {
-            json = 1;
-            continue;
-        }
-        if ((r = dt_cli_opt("check", argc, argv, &i, "--policy", &policy_path)) ||
-            (r = dt_cli_opt("check", argc, argv, &i, "--db", &db_opt)) ||
-            (r = dt_cli_opt("check", argc, argv, &i, "--suspect", &suspect_opt))) {
-            if (r < 0)
-                return DT_EXIT_USAGE;
-            continue;
-        }
-        return dt_cli_usage("check", usage);
-    }
+    struct dt_cli_args a;
+    if (dt_cli_args_init(&a, "check", argc, argv))
+        return DT_EXIT_INTERNAL;
+    const char *policy_path = dt_cli_str(&a, "--policy", NULL),
+               *db_opt = dt_cli_str(&a, "--db", NULL),
+               *suspect_opt = dt_cli_str(&a, "--suspect", NULL);
+    int json = dt_cli_has(&a, "--json");
     if (!policy_path)
         return dt_cli_usage("check", usage);
 

@@ -4,7 +4,7 @@
  * `distiltrace verify MODEL --fingerprint ID|NAME --db D`: checks that a release artifact is
  * the registered model; exit 0 when it is, 1 when it is not, with a one-line reason.
  */
-#include "cli/cli_opts.h"
+#include "cli/args.h"
 #include "cli/commands.h"
 #include "run/release.h"
 #include "util/alloc.h"
@@ -20,32 +20,15 @@ static const char v_usage[] =
 
 int cmd_fingerprint(int argc, char **argv)
 {
-    const char *db = NULL, *name = NULL, *model = NULL, *threads_s = NULL;
-    for (int i = 1; i < argc;) {
-        int r;
-        if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
-            printf("usage: %s\n\nRecords per-tensor hashes and samples, the tokenizer hash and "
-                   "a behavioural sketch of MODEL;\nprints the fingerprint id for `verify`.\n",
-                   fp_usage);
-            return DT_EXIT_OK;
-        }
-        if ((r = dt_cli_opt("fingerprint", argc, argv, &i, "--db", &db)) ||
-            (r = dt_cli_opt("fingerprint", argc, argv, &i, "--name", &name)) ||
-            (r = dt_cli_opt("fingerprint", argc, argv, &i, "--threads", &threads_s))) {
-            if (r < 0)
-                return DT_EXIT_USAGE;
-            continue;
-        }
-        if (!model && argv[i][0] != '-') {
-            model = argv[i++];
-            continue;
-        }
-        return dt_cli_usage("fingerprint", fp_usage);
-    }
-    if (!db || !model)
+    struct dt_cli_args a;
+    if (dt_cli_args_init(&a, "fingerprint", argc, argv))
+        return DT_EXIT_INTERNAL;
+    const char *db = dt_cli_str(&a, "--db", NULL), *name = dt_cli_str(&a, "--name", NULL),
+               *model = dt_cli_positional(&a, 0);
+    if (!db || !model || dt_cli_n_positional(&a) != 1)
         return dt_cli_usage("fingerprint", fp_usage);
     long threads = 0;
-    if (threads_s && dt_cli_parse_int("fingerprint", "--threads", threads_s, 1, 256, &threads))
+    if (dt_cli_long(&a, "--threads", 1, 256, &threads))
         return DT_EXIT_USAGE;
     struct dt_error err = {0};
     struct dt_release_registration reg;
@@ -59,38 +42,16 @@ int cmd_fingerprint(int argc, char **argv)
 
 int cmd_verify(int argc, char **argv)
 {
-    const char *db = NULL, *fid = NULL, *model = NULL, *threads_s = NULL;
-    int json = 0;
-    for (int i = 1; i < argc;) {
-        int r;
-        if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
-            printf("usage: %s\n\nChecks that MODEL (a release artifact: a copy, re-encoding or "
-                   "quantization) is the\nregistered model. Exit status: 0 it is, 1 it is not, "
-                   "2 usage, 3 unreadable model,\n5 store error or no such fingerprint.\n",
-                   v_usage);
-            return DT_EXIT_OK;
-        }
-        if ((r = dt_cli_opt("verify", argc, argv, &i, "--db", &db)) ||
-            (r = dt_cli_opt("verify", argc, argv, &i, "--fingerprint", &fid)) ||
-            (r = dt_cli_opt("verify", argc, argv, &i, "--threads", &threads_s))) {
-            if (r < 0)
-                return DT_EXIT_USAGE;
-            continue;
-        }
-        if (dt_cli_flag(argc, argv, &i, "--json")) {
-            json = 1;
-            continue;
-        }
-        if (!model && argv[i][0] != '-') {
-            model = argv[i++];
-            continue;
-        }
-        return dt_cli_usage("verify", v_usage);
-    }
-    if (!db || !model || !fid)
+    struct dt_cli_args a;
+    if (dt_cli_args_init(&a, "verify", argc, argv))
+        return DT_EXIT_INTERNAL;
+    const char *db = dt_cli_str(&a, "--db", NULL), *fid = dt_cli_str(&a, "--fingerprint", NULL),
+               *model = dt_cli_positional(&a, 0);
+    int json = dt_cli_has(&a, "--json");
+    if (!db || !model || !fid || dt_cli_n_positional(&a) != 1)
         return dt_cli_usage("verify", v_usage);
     long threads = 0;
-    if (threads_s && dt_cli_parse_int("verify", "--threads", threads_s, 1, 256, &threads))
+    if (dt_cli_long(&a, "--threads", 1, 256, &threads))
         return DT_EXIT_USAGE;
     struct dt_error err = {0};
     struct dt_fingerprint_match res;

@@ -4,7 +4,7 @@
  * before it exits. Prints "listening on http://HOST:PORT" on stdout once bound (--port 0 picks
  * a free port, which that line tells).
  */
-#include "cli/cli_opts.h"
+#include "cli/args.h"
 #include "cli/commands.h"
 #include "run/serve.h"
 
@@ -33,74 +33,51 @@ static void log_access(void *ud, const struct dt_access_entry *e)
             e->bytes, e->seconds, e->completed ? "" : " (closed early)");
 }
 
-static int int_opt(int argc, char **argv, int *i, const char *name, long lo, long hi, int *out,
-                   int *r)
-{
-    const char *v;
-    long l;
-    if (!(*r = dt_cli_opt("serve", argc, argv, i, name, &v)))
-        return 0;
-    if (*r < 0 || dt_cli_parse_int("serve", name, v, lo, hi, &l)) {
-        *r = -1;
-        return 1;
-    }
-    *out = (int)l;
-    return 1;
-}
-
 int cmd_serve(int argc, char **argv)
 {
-    const char *model_path = NULL, *name = NULL;
-    int body_bytes = 0, max_conn = 0, r = 0;
+    struct dt_cli_args a;
+    if (dt_cli_args_init(&a, "serve", argc, argv))
+        return DT_EXIT_INTERNAL;
     struct dt_serve_options o;
     dt_serve_options_init(&o);
-    o.model_name = NULL;
-    int quiet = 0;
-    for (int i = 1; i < argc;) {
-        if (!strcmp(argv[i], "--quiet") || !strcmp(argv[i], "-q")) {
-            o.on_access = NULL;
-            quiet = 1;
-            i++;
-            continue;
-        }
-        if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
-            printf("usage: %s\n", usage);
-            return DT_EXIT_OK;
-        }
-        if ((r = dt_cli_opt("serve", argc, argv, &i, "--model", &model_path)) ||
-            (r = dt_cli_opt("serve", argc, argv, &i, "--host", &o.host)) ||
-            (r = dt_cli_opt("serve", argc, argv, &i, "--model-name", &name)) ||
-            (r = dt_cli_opt("serve", argc, argv, &i, "--chat-template", &o.chat_template)) ||
-            int_opt(argc, argv, &i, "--port", 0, 65535, &o.port, &r) ||
-            int_opt(argc, argv, &i, "--threads", 1, 256, &o.n_threads, &r) ||
-            int_opt(argc, argv, &i, "--max-tokens-limit", 1, 1 << 20, &o.max_tokens_limit, &r) ||
-            int_opt(argc, argv, &i, "--max-body-bytes", 1024, 1 << 30, &body_bytes, &r) ||
-            int_opt(argc, argv, &i, "--max-connections", 1, 4096, &max_conn, &r) ||
-            int_opt(argc, argv, &i, "--fault-429-every", 0, 1 << 30, &o.fault_429_every, &r) ||
-            int_opt(argc, argv, &i, "--fault-500-every", 0, 1 << 30, &o.fault_500_every, &r) ||
-            int_opt(argc, argv, &i, "--fault-malformed-every", 0, 1 << 30,
-                    &o.fault_malformed_every, &r) ||
-            int_opt(argc, argv, &i, "--fault-delay-ms", 0, 600000, &o.fault_delay_ms, &r) ||
-            int_opt(argc, argv, &i, "--fault-delay-every", 0, 1 << 30, &o.fault_delay_every,
-                    &r)) {
-            if (r < 0)
-                return DT_EXIT_USAGE;
-        } else {
-            return dt_cli_usage("serve", usage);
-        }
+    const char *model_path = dt_cli_str(&a, "--model", NULL);
+    const char *name = dt_cli_str(&a, "--model-name", NULL);
+    o.host = dt_cli_str(&a, "--host", o.host);
+    o.chat_template = dt_cli_str(&a, "--chat-template", NULL);
+    o.on_access = dt_cli_has(&a, "--quiet") ? NULL : log_access;
+    /* integer options: name, range, destination */
+    long body_bytes = (long)o.max_body_bytes, max_conn = (long)o.max_connections;
+    struct {
+        const char *name;
+        long lo, hi;
+        int *out;
+    } ints[] = {
+        {"--port", 0, 65535, &o.port},
+        {"--threads", 1, 256, &o.n_threads},
+        {"--max-tokens-limit", 1, 1 << 20, &o.max_tokens_limit},
+        {"--fault-429-every", 0, 1 << 30, &o.fault_429_every},
+        {"--fault-500-every", 0, 1 << 30, &o.fault_500_every},
+        {"--fault-malformed-every", 0, 1 << 30, &o.fault_malformed_every},
+        {"--fault-delay-ms", 0, 600000, &o.fault_delay_ms},
+        {"--fault-delay-every", 0, 1 << 30, &o.fault_delay_every},
+    };
+    for (size_t k = 0; k < sizeof ints / sizeof ints[0]; k++) {
+        long v = *ints[k].out;
+        if (dt_cli_long(&a, ints[k].name, ints[k].lo, ints[k].hi, &v))
+            return DT_EXIT_USAGE;
+        *ints[k].out = (int)v;
     }
+    if (dt_cli_long(&a, "--max-body-bytes", 1024, 1 << 30, &body_bytes) ||
+        dt_cli_long(&a, "--max-connections", 1, 4096, &max_conn))
+        return DT_EXIT_USAGE;
     if (!model_path)
         return dt_cli_usage("serve", usage);
-    if (!quiet)
-        o.on_access = log_access;
-    if (body_bytes > 0)
-        o.max_body_bytes = (size_t)body_bytes;
-    if (max_conn > 0)
-        o.max_connections = (unsigned)max_conn;
+    o.max_body_bytes = (size_t)body_bytes;
+    o.max_connections = (unsigned)max_conn;
 
     struct dt_error err = {0};
     struct dt_service *srv = NULL;
-    o.model_name = name;
+    o.model_name = name; /* NULL: the file's name */
     /* Block the stop signals before any server thread exists, so that all of them inherit
      * the mask and only sigwait below sees SIGINT / SIGTERM. */
     sigset_t set;

@@ -288,7 +288,7 @@ static const struct dt_cli_optdoc o_wm_radio[] = {
 static const struct dt_cli_optdoc o_serve[] = {
     {"--model", "MODEL", NULL, "the model to serve", "model"},
     {"--host", "ADDR", "127.0.0.1", "address to listen on", NULL},
-    {"--port", "N", "8080", "port (0: any free port)", NULL},
+    {"--port", "N", "0", "port (0: any free port, printed once bound)", NULL},
     {"--model-name", "NAME", "the file name", "the model's name in the API", NULL},
     {"--chat-template", "STR", NULL, "chat format; {prompt} marks the last user message", NULL},
     THREADS_OPT,
