@@ -30,7 +30,7 @@
 #include <string.h>
 #include <unistd.h>
 
-static const char usage[] = "distiltrace check --policy POLICY.json [--db D] [--suspect MODEL]";
+static const char usage[] = "distiltrace check --policy POLICY.json [--db D] [--suspect MODEL] [--json] [--progress]";
 
 static const char *const relations[] = {"same-weights", "weight-derived", "distilled",
                                         "independent",  "inconclusive",   NULL};
@@ -94,14 +94,6 @@ static int strings(const cJSON *arr, const char **out, size_t max, size_t *n)
 
 #define MAX_MODELS 32
 
-static void on_progress(void *ud, const char *stage, size_t done, size_t total)
-{
-    (void)ud;
-    char label[64];
-    snprintf(label, sizeof label, "%-20.20s", stage);
-    dt_progress(label, done, total);
-}
-
 int cmd_check_policy(int argc, char **argv)
 {
     const char *policy_path = NULL, *db_opt = NULL, *suspect_opt = NULL;
@@ -110,6 +102,11 @@ int cmd_check_policy(int argc, char **argv)
         int r;
         if (!strcmp(argv[i], "--json")) {
             json = 1;
+            i++;
+            continue;
+        }
+        if (!strcmp(argv[i], "--progress")) {
+            dt_progress_forced = 1;
             i++;
             continue;
         }
@@ -231,8 +228,8 @@ int cmd_check_policy(int argc, char **argv)
 
     struct dt_compare_params p;
     dt_compare_params_default(&p);
-    if (isatty(2))
-        p.progress = on_progress;
+    if (isatty(2) || dt_progress_forced)
+        p.progress = dt_cli_progress;
     if (jalpha)
         p.verdict.alpha = jalpha->valuedouble;
     if (jtpl)
