@@ -5,6 +5,7 @@
  * verdict is one of the policy's fail_on relations, 0 when none is.
  */
 #include "cli/args.h"
+#include "cli/cli_opts.h"
 #include "cli/commands.h"
 #include "run/check.h"
 #include "util/log.h"
@@ -14,7 +15,8 @@
 #include <string.h>
 #include <unistd.h>
 
-static const char usage[] = "distiltrace check --policy POLICY.json [--db D] [--suspect MODEL]";
+static const char usage[] =
+    "distiltrace check --policy POLICY.json [--db D] [--suspect MODEL] [--json] [--progress]";
 
 static const char *base_name(const char *path)
 {
@@ -25,14 +27,6 @@ static const char *base_name(const char *path)
 struct out {
     cJSON *results; /* --json: the results array; NULL: text */
 };
-
-static void on_progress(void *ud, const char *stage, size_t done, size_t total)
-{
-    (void)ud;
-    char label[64];
-    snprintf(label, sizeof label, "%-20.20s", stage);
-    dt_progress(label, done, total);
-}
 
 static void on_started(void *ud, const struct dt_check *c, size_t t)
 {
@@ -80,6 +74,8 @@ int cmd_check_policy(int argc, char **argv)
                *db_opt = dt_cli_str(&a, "--db", NULL),
                *suspect_opt = dt_cli_str(&a, "--suspect", NULL);
     int json = dt_cli_has(&a, "--json");
+    if (dt_cli_has(&a, "--progress"))
+        dt_progress_forced = 1;
     if (!policy_path)
         return dt_cli_usage("check", usage);
 
@@ -89,7 +85,7 @@ int cmd_check_policy(int argc, char **argv)
         return dt_cli_fail(&err);
     cJSON *jdoc = json ? cJSON_CreateObject() : NULL;
     struct out o = {jdoc ? cJSON_AddArrayToObject(jdoc, "results") : NULL};
-    struct dt_check_hooks hooks = {on_started, on_done, isatty(2) ? on_progress : NULL, &o};
+    struct dt_check_hooks hooks = {on_started, on_done, isatty(2) || dt_progress_forced ? dt_cli_progress : NULL, &o};
     int status = DT_EXIT_OK;
     if (json && !o.results) {
         fprintf(stderr, "distiltrace: out of memory\n");

@@ -43,14 +43,6 @@ static const char attribute_usage[] =
     "[--candidate-transcripts F]... [--control C|--control-transcripts F]... [same options as compare,\n"
     "endpoints included: --candidate-endpoint URL --candidate-api-model NAME]";
 
-static void on_progress(void *ud, const char *stage, size_t done, size_t total)
-{
-    (void)ud;
-    char label[64];
-    snprintf(label, sizeof label, "%-20.20s", stage);
-    dt_progress(label, done, total);
-}
-
 static const char *fmt_p(double p, char *buf, size_t cap)
 {
     if (!isfinite(p))
@@ -470,6 +462,8 @@ static int run(int argc, char **argv, int attribute)
             no_db = 1;
         } else if (dt_cli_flag(argc, argv, &i, "--json")) {
             json = 1;
+        } else if (dt_cli_flag(argc, argv, &i, "--progress")) {
+            dt_progress_forced = 1;
         } else if (dt_cli_flag(argc, argv, &i, "--quiet")) {
             quiet = 1;
         } else if ((r = dt_cli_opt(cmd, argc, argv, &i, "--alpha", &val)) != 0) {
@@ -545,9 +539,8 @@ static int run(int argc, char **argv, int attribute)
         return dt_cli_usage(cmd, usage);
     if (attribute ? n_teachers < 2 : !have_primary)
         return dt_cli_usage(cmd, usage);
-    if (!quiet && isatty(2)) {
-        p.progress = on_progress;
-    }
+    if (!quiet && (isatty(2) || dt_progress_forced))
+        p.progress = dt_cli_progress;
     if (quiet)
         dt_log_verbosity = 0;
 

@@ -31,14 +31,6 @@ static const char usage[] =
     "A member's answers are those a compare with the same probe options and seed asks for\n"
     "(defaults as compare's); `compare --panel P.db` uses every member as a control.";
 
-static void on_progress(void *ud, const char *stage, size_t done, size_t total)
-{
-    (void)ud;
-    char label[64];
-    snprintf(label, sizeof label, "%-20.20s", stage);
-    dt_progress(label, done, total);
-}
-
 static char *settings_json(const struct dt_compare_params *p)
 {
     cJSON *o = cJSON_CreateObject();
@@ -156,7 +148,7 @@ static int cmd_add(int argc, char **argv)
     else
         snprintf(nm, sizeof nm, "%s", api_model);
     if (!quiet && isatty(2))
-        p.progress = on_progress;
+        p.progress = dt_cli_progress;
     if (quiet)
         dt_log_verbosity = 0;
 

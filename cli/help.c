@@ -55,6 +55,7 @@
     {"--retries", "N", "6", "retries of a failed endpoint request", NULL}, \
     {"--timeout", "S", "60", "seconds before an endpoint request is retried", NULL}, \
     {"--quiet", NULL, NULL, "no progress or diagnostics on stderr", NULL}, \
+    {"--progress", NULL, "on a terminal", "draw the progress bar (answers, then signals) on stderr even when it is not a terminal", NULL}, \
     {"--panel", "FILE", NULL, "a control panel (panel add): every member is a control (repeatable)", NULL}, \
     
 
@@ -95,6 +96,7 @@ static const struct dt_cli_optdoc o_check[] = {
     DB_OPT(NULL),
     {"--suspect", "MODEL", "the policy's suspect", "the suspect to check", NULL},
     {"--json", NULL, NULL, "print one JSON document with every verdict and report path", NULL},
+    {"--progress", NULL, "on a terminal", "draw the progress bar (answers, then signals) on stderr even when it is not a terminal", NULL},
     END};
 
 static const struct dt_cli_optdoc o_collect[] = {

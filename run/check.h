@@ -47,7 +47,9 @@ struct dt_check_result {
 struct dt_check_hooks {
     void (*started)(void *ud, const struct dt_check *c, size_t i_teacher);
     void (*done)(void *ud, const struct dt_check *c, const struct dt_check_result *r);
-    void (*progress)(void *ud, const char *stage, size_t done, size_t total);
+    /* as run/compare.h's dt_compare_progress: phase ("answers", "signals"), what (a party or
+     * a signal), done of total */
+    void (*progress)(void *ud, const char *phase, const char *what, size_t done, size_t total);
     void *ud;
 };
 
