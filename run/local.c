@@ -184,8 +184,9 @@ static int on_score(void *ud, size_t i_seq, size_t i_pos, const float *logits)
     struct score_ctx *c = ud;
     struct dt_score_result *r = c->r;
     size_t next = i_seq * r->window + i_pos + 1;
-    /* the logits after position p predict p+1, within the same window only */
-    if (i_pos + 1 < r->window)
+    /* the logits after position p predict p+1, within the same window only; the last token's
+     * predict nothing */
+    if (i_pos + 1 < r->window && next < r->n)
         r->logprob[next] = (double)logits[r->ids[next]] - dt_logsumexp(logits, c->n_vocab);
     return 0;
 }
