@@ -380,6 +380,8 @@ const struct dt_cli_cmddoc dt_cli_docs[] = {
      "distiltrace panel remove --panel controls.db --name c1", o_panel_remove, 0},
     {"db check", "--db D [--json]", "Checks an evidence store's integrity and schema version.",
      "distiltrace db check --db audit.db", o_db_check, 0},
+    {"db schema", "", "Prints the evidence store's schema: the SQL of every migration, in order.",
+     "distiltrace db schema", o_none, 0},
     {"db merge", "--db D --from D2 [--from D3...]",
      "Merges stores (of sharded collections, say) into D; rerunning adds nothing.",
      "distiltrace db merge --db audit.db --from a.db --from b.db", o_db_merge, 0},

@@ -16,7 +16,7 @@ FILES = {
     'cmd_bench.c': ['bench'],
     'cmd_corpus.c': ['corpus list', 'corpus show', 'corpus export', 'corpus add'],
     'cmd_transcripts.c': ['transcripts import', 'transcripts show'],
-    'cmd_runs.c': ['runs list', 'runs show'], 'cmd_db.c': ['db check', 'db merge'],
+    'cmd_runs.c': ['runs list', 'runs show'], 'cmd_db.c': ['db check', 'db merge', 'db schema'],
     'cmd_fingerprint.c': ['fingerprint', 'verify'], 'cmd_report.c': ['report'],
     'cmd_watermark.c': ['watermark generate', 'watermark detect', 'watermark radioactivity'],
     'cmd_serve.c': ['serve'],
