@@ -186,19 +186,19 @@ static const struct dt_cli_optdoc o_corpus_show[] = {
     DB_OPT(NULL),
     JSON_OPT,
     {"--sample", "N", "all", "a deterministic sample of N probes", NULL},
-    {"--seed", "S", "1", "seed of the sample", NULL},
+    {"--seed", "S", "0", "seed of the sample", NULL},
     END};
 static const struct dt_cli_optdoc o_corpus_export[] = {
     DB_OPT(NULL),
     {"--sample", "N", "all", "a deterministic sample of N probes", NULL},
-    {"--seed", "S", "1", "seed of the sample", NULL},
+    {"--seed", "S", "0", "seed of the sample", NULL},
     END};
 static const struct dt_cli_optdoc o_corpus_add[] = {
     DB_OPT("db"),
     {"--name", "NAME", "the file name", "name of the stored corpus", NULL},
     {"--kind", "chat|text", "chat", "kind of the probes of a text file", NULL},
     {"--sample", "N", "all", "store a deterministic sample of N probes", NULL},
-    {"--seed", "S", "1", "seed of the sample", NULL},
+    {"--seed", "S", "0", "seed of the sample", NULL},
     END};
 static const struct dt_cli_optdoc o_tr_import[] = {
     DB_OPT("db"),
