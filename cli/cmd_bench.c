@@ -42,9 +42,12 @@ static int bench_one(const char *path, const char *label, const struct dt_bench_
     double load_s = dt_time_now() - t0;
     struct stat st;
     long long file_bytes = stat(path, &st) == 0 ? (long long)st.st_size : -1;
-    dt_model_set_threads(m, threads);
+    struct dt_ctx *x = NULL;
     struct dt_bench_result r;
-    int rc = dt_bench_model(m, p, &r, &err);
+    int rc = dt_ctx_new(m, threads, &x, &err);
+    if (!rc)
+        rc = dt_bench_model(x, p, &r, &err);
+    dt_ctx_free(x);
     dt_model_free(m);
     if (rc)
         return dt_cli_fail(&err);

@@ -58,15 +58,16 @@ int cmd_fingerprint(int argc, char **argv)
         return DT_EXIT_USAGE;
     struct dt_error err = {0};
     struct dt_model *m = NULL;
+    struct dt_ctx *x = NULL;
     struct dt_fingerprint *fp = NULL;
     struct dt_store *s = NULL;
     char *json = NULL;
     int64_t run_id = 0, model_id = 0, fp_id = 0;
     int rc = dt_model_open(model, &m, &err);
-    if (rc == 0) {
-        dt_model_set_threads(m, (int)threads);
-        rc = dt_fingerprint_compute(m, &fp, &err);
-    }
+    if (rc == 0)
+        rc = dt_ctx_new(m, (int)threads, &x, &err);
+    if (rc == 0)
+        rc = dt_fingerprint_compute(x, &fp, &err);
     if (rc == 0)
         rc = dt_fingerprint_to_json(fp, &json, &err);
     if (rc == 0)
@@ -96,6 +97,7 @@ int cmd_fingerprint(int argc, char **argv)
                 (long long)fp_id, model, fp->n_tensors, fp->n_seqs);
     dt_free(json);
     dt_fingerprint_free(fp);
+    dt_ctx_free(x);
     dt_model_free(m);
     dt_store_close(s);
     return rc ? dt_cli_fail(&err) : DT_EXIT_OK;
@@ -154,6 +156,7 @@ int cmd_verify(int argc, char **argv)
     struct fp_load l = {0};
     struct dt_fingerprint *fp = NULL;
     struct dt_model *m = NULL;
+    struct dt_ctx *x = NULL;
     struct dt_fingerprint_match res;
     int rc = dt_store_open_flags(db, DT_STORE_NO_CREATE, &s, &err);
     if (rc && err.code == DT_EIO)
@@ -166,12 +169,13 @@ int cmd_verify(int argc, char **argv)
         rc = dt_fingerprint_from_json(l.json, strlen(l.json), &fp, &err);
     if (rc == 0)
         rc = dt_model_open(model, &m, &err);
-    if (rc == 0) {
-        dt_model_set_threads(m, (int)threads);
-        rc = dt_fingerprint_verify(fp, m, &res, &err);
-    }
+    if (rc == 0)
+        rc = dt_ctx_new(m, (int)threads, &x, &err);
+    if (rc == 0)
+        rc = dt_fingerprint_verify(fp, x, &res, &err);
     dt_store_close(s);
     dt_fingerprint_free(fp);
+    dt_ctx_free(x);
     dt_model_free(m);
     if (rc) {
         dt_free(l.json);

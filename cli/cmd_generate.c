@@ -123,16 +123,16 @@ int cmd_generate(int argc, char **argv)
 
     struct dt_error err = {0};
     struct dt_model *m = NULL;
+    struct dt_ctx *x = NULL;
     struct dt_session *s = NULL;
     int32_t *ids = NULL;
     size_t n_ids = 0, n_gen = 0;
     struct gen_out g = {0};
     int status = DT_EXIT_OK;
-    if (dt_model_open(model_path, &m, &err)) {
+    if (dt_model_open(model_path, &m, &err) || dt_ctx_new(m, (int)threads, &x, &err)) {
         status = dt_cli_fail(&err);
         goto out;
     }
-    dt_model_set_threads(m, (int)threads);
     g.tok = dt_model_tokenizer(m);
     g.json = json;
     if (dt_prompt_encode(g.tok, tmpl, prompt, special, &ids, &n_ids, &err)) {
@@ -145,7 +145,7 @@ int cmd_generate(int argc, char **argv)
         goto out;
     }
     int n_ctx = (int)(n_ids + (size_t)n);
-    if (dt_session_new(m, n_ctx, &s, &err)) {
+    if (dt_session_new(x, n_ctx, &s, &err)) {
         status = dt_cli_fail(&err);
         goto out;
     }
@@ -199,6 +199,7 @@ out:
     cJSON_Delete(g.tops);
     dt_free(ids);
     dt_session_free(s);
+    dt_ctx_free(x);
     dt_model_free(m);
     return status;
 }

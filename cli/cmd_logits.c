@@ -91,15 +91,15 @@ int cmd_logits(int argc, char **argv)
 
     struct dt_error err = {0};
     struct dt_model *m = NULL;
+    struct dt_ctx *x = NULL;
     int32_t *ids = NULL;
     size_t n_ids = 0;
     struct logits_ctx c = {0};
     int status = DT_EXIT_OK;
-    if (dt_model_open(model_path, &m, &err)) {
+    if (dt_model_open(model_path, &m, &err) || dt_ctx_new(m, (int)threads, &x, &err)) {
         status = dt_cli_fail(&err);
         goto out;
     }
-    dt_model_set_threads(m, (int)threads);
     c.tok = dt_model_tokenizer(m);
     c.n_vocab = dt_model_config(m)->n_vocab;
     c.top = top > c.n_vocab ? c.n_vocab : (int)top;
@@ -118,7 +118,7 @@ int cmd_logits(int argc, char **argv)
     }
     const int32_t *seqs[1] = {ids};
     size_t lens[1] = {n_ids};
-    if (n_ids && dt_model_score_batch(m, seqs, lens, 1, on_logits, &c, &err)) {
+    if (n_ids && dt_ctx_score_batch(x, seqs, lens, 1, on_logits, &c, &err)) {
         status = dt_cli_fail(&err);
         goto out;
     }
@@ -174,6 +174,7 @@ out:
     dt_free(c.ids);
     dt_free(c.vals);
     dt_free(ids);
+    dt_ctx_free(x);
     dt_model_free(m);
     return status;
 }

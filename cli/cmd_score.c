@@ -22,6 +22,7 @@ static const char *k_usage =
 
 struct score_ctx {
     const int32_t *ids;
+    size_t n_ids;
     size_t window;
     int n_vocab;
     double *lp; /* lp[i] = log p(ids[i] | ids[window start..i-1]); NAN when unpredicted */
@@ -31,8 +32,9 @@ static int on_logits(void *ud, size_t i_seq, size_t i_pos, const float *logits)
 {
     struct score_ctx *c = ud;
     size_t next = i_seq * c->window + i_pos + 1;
-    /* The logits after position p predict p+1, within the same window only. */
-    if (i_pos + 1 < c->window)
+    /* The logits after position p predict p+1, within the same window only; the last token's
+     * predict nothing. */
+    if (i_pos + 1 < c->window && next < c->n_ids)
         c->lp[next] = (double)logits[c->ids[next]] - dt_logsumexp(logits, c->n_vocab);
     return 0;
 }
@@ -66,6 +68,7 @@ int cmd_score(int argc, char **argv)
         return dt_cli_usage("score", k_usage);
     struct dt_error err = {0};
     struct dt_model *m = NULL;
+    struct dt_ctx *x = NULL;
     char *text = NULL;
     size_t n_text = 0, n_ids = 0;
     int32_t *ids = NULL;
@@ -74,17 +77,17 @@ int cmd_score(int argc, char **argv)
     struct score_ctx c = {0};
     int status = DT_EXIT_OK;
     if (dt_file_read_all(file, (size_t)1 << 30, &text, &n_text, &err) ||
-        dt_model_open(model_path, &m, &err)) {
+        dt_model_open(model_path, &m, &err) || dt_ctx_new(m, (int)threads, &x, &err)) {
         status = dt_cli_fail(&err);
         goto out;
     }
-    dt_model_set_threads(m, (int)threads);
     const struct dt_tokenizer *tok = dt_model_tokenizer(m);
     if (dt_tokenizer_encode(tok, text, n_text, special, &ids, &n_ids, &err)) {
         status = dt_cli_fail(&err);
         goto out;
     }
     c.ids = ids;
+    c.n_ids = n_ids;
     c.n_vocab = dt_model_config(m)->n_vocab;
     c.window = (size_t)dt_model_config(m)->n_ctx_train;
     size_t n_win = n_ids ? (n_ids + c.window - 1) / c.window : 0;
@@ -102,7 +105,7 @@ int cmd_score(int argc, char **argv)
         seqs[w] = ids + w * c.window;
         lens[w] = n_ids - w * c.window < c.window ? n_ids - w * c.window : c.window;
     }
-    if (dt_model_score_batch(m, seqs, lens, n_win, on_logits, &c, &err)) {
+    if (dt_ctx_score_batch(x, seqs, lens, n_win, on_logits, &c, &err)) {
         status = dt_cli_fail(&err);
         goto out;
     }
@@ -160,6 +163,7 @@ out:
     dt_free(c.lp);
     dt_free(ids);
     dt_free(text);
+    dt_ctx_free(x);
     dt_model_free(m);
     return status;
 }

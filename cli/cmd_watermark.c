@@ -188,6 +188,7 @@ static int wm_generate(int argc, char **argv)
     double alpha = 1e-3;
     struct dt_error err = {0};
     struct dt_model *m = NULL;
+    struct dt_ctx *x = NULL;
     struct dt_wm_samples s = {0};
     struct dt_wm_detector *det = NULL;
 
@@ -267,7 +268,8 @@ static int wm_generate(int argc, char **argv)
         goto fail;
     }
     go.wm = no_wm ? NULL : &wm;
-    if (dt_model_open(model_path, &m, &err) || dt_wm_generate(m, prompts, n_prompts, &go, &s, &err))
+    if (dt_model_open(model_path, &m, &err) || dt_ctx_new(m, 0, &x, &err) ||
+        dt_wm_generate(x, prompts, n_prompts, &go, &s, &err))
         goto fail;
 
     /* self-check: the generated ids (from the last prompt id on) through the detector */
@@ -346,6 +348,7 @@ fail:
 done:
     dt_wm_detector_free(det);
     dt_wm_samples_release(&s);
+    dt_ctx_free(x);
     dt_model_free(m);
     dt_free(prompts);
     dt_free(pbuf);
@@ -605,6 +608,7 @@ static int wm_radio(int argc, char **argv)
     double alpha = 1e-3;
     struct dt_error err = {0};
     struct dt_model *suspect = NULL, **controls = NULL;
+    struct dt_ctx *suspect_x = NULL, **control_x = NULL;
     struct tok_src ts = {0};
     struct dt_wm_radio_result r;
 
@@ -691,16 +695,19 @@ static int wm_radio(int argc, char **argv)
     o.prompts = n_prompts ? prompts : NULL;
     o.n_prompts = n_prompts;
     controls = dt_calloc(n_controls ? n_controls : 1, sizeof *controls);
-    if (!controls) {
+    control_x = dt_calloc(n_controls ? n_controls : 1, sizeof *control_x);
+    if (!controls || !control_x) {
         status = DT_EXIT_RESOURCE;
         goto done;
     }
-    if (tok_src_open(teacher_tok, &ts, &err) || dt_model_open(suspect_path, &suspect, &err))
+    if (tok_src_open(teacher_tok, &ts, &err) || dt_model_open(suspect_path, &suspect, &err) ||
+        dt_ctx_new(suspect, 0, &suspect_x, &err))
         goto fail;
     for (size_t k = 0; k < n_controls; k++)
-        if (dt_model_open(control_paths[k], &controls[k], &err))
+        if (dt_model_open(control_paths[k], &controls[k], &err) ||
+            dt_ctx_new(controls[k], 0, &control_x[k], &err))
             goto fail;
-    if (dt_wm_radioactivity(suspect, ts.tok, controls, n_controls, &o, &r, &err))
+    if (dt_wm_radioactivity(suspect_x, ts.tok, control_x, n_controls, &o, &r, &err))
         goto fail;
 
     if (json) {
@@ -737,9 +744,13 @@ usage:
 fail:
     status = dt_cli_fail(&err);
 done:
+    for (size_t k = 0; control_x && k < n_controls; k++)
+        dt_ctx_free(control_x[k]);
     for (size_t k = 0; controls && k < n_controls; k++)
         dt_model_free(controls[k]);
+    dt_free(control_x);
     dt_free(controls);
+    dt_ctx_free(suspect_x);
     dt_model_free(suspect);
     tok_src_close(&ts);
     dt_free(control_paths);
