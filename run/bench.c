@@ -18,6 +18,7 @@ int dt_bench_run(const char *path, const struct dt_bench_params *p, int threads,
                  struct dt_bench_run *out, struct dt_error *err)
 {
     struct dt_model *m = NULL;
+    struct dt_ctx *x = NULL;
     memset(out, 0, sizeof *out);
     double t0 = dt_time_now();
     int rc = dt_model_open(path, &m, err);
@@ -26,8 +27,10 @@ int dt_bench_run(const char *path, const struct dt_bench_params *p, int threads,
     out->load_s = dt_time_now() - t0;
     struct stat st;
     out->file_bytes = stat(path, &st) == 0 && S_ISREG(st.st_mode) ? (long long)st.st_size : -1;
-    dt_model_set_threads(m, threads);
-    rc = dt_bench_model(m, p, &out->r, err);
+    rc = dt_ctx_new(m, threads, &x, err);
+    if (rc == 0)
+        rc = dt_bench_model(x, p, &out->r, err);
+    dt_ctx_free(x);
     dt_model_free(m);
     if (rc)
         return rc;

@@ -159,7 +159,7 @@ static int collection_key(const char *model_key_hash, const struct dt_corpus *c,
 
 static const char sql_model_xxh[] = "SELECT xxh128 FROM models WHERE id = ?1";
 
-int dt_store_collect(struct dt_store *s, struct dt_model *m, const char *model_name,
+int dt_store_collect(struct dt_store *s, const struct dt_model *m, const char *model_name,
                      const struct dt_corpus *c, const struct dt_collect_params *p, int argc,
                      char *const *argv, dt_collect_progress_cb progress, void *ud,
                      struct dt_collect_result *res, struct dt_error *err)
@@ -169,6 +169,7 @@ int dt_store_collect(struct dt_store *s, struct dt_model *m, const char *model_n
     struct dt_sample *got = NULL;
     unsigned char *have = NULL;
     size_t n_got = 0;
+    struct dt_ctx *cx = NULL;
     struct dt_batch *batch = NULL;
     struct dt_chat_template *chat = NULL;
     char *key = NULL, *params = NULL, *name = NULL;
@@ -224,8 +225,6 @@ int dt_store_collect(struct dt_store *s, struct dt_model *m, const char *model_n
         (rc = dt_store_collection_open(s, key, r.model_id, r.corpus_id, "local", params, r.run_id,
                                        &r.collection_id, NULL, err)))
         goto done;
-    if (p->n_threads > 0)
-        dt_model_set_threads(m, p->n_threads);
     /* 1. what is missing, by (probe, sample index) */
     size_t n_max = c->n_probes * (size_t)p->n_samples;
     jobs = dt_calloc(n_max + 1, sizeof *jobs);
@@ -261,7 +260,8 @@ int dt_store_collect(struct dt_store *s, struct dt_model *m, const char *model_n
         progress(ud, sx.done, sx.total);
     if (n_jobs) {
         int n_ctx = cfg->n_ctx_train > 0 ? cfg->n_ctx_train : 2048;
-        if ((rc = dt_batch_new(m, DT_GEN_BATCH_SLOTS, n_ctx, &batch, err)))
+        if ((rc = dt_ctx_new(m, p->n_threads, &cx, err)) ||
+            (rc = dt_batch_new(cx, DT_GEN_BATCH_SLOTS, n_ctx, &batch, err)))
             goto done;
         rc = dt_sample_generate_batch_cb(m, batch, &gp, jobs, n_jobs, on_job_stored, &sx, err);
         if (!rc)
@@ -292,6 +292,7 @@ done:
     dt_free(jobs);
     dt_free(have);
     dt_batch_free(batch);
+    dt_ctx_free(cx);
     dt_chat_template_free(chat);
     cJSON_free(params);
     dt_free(key);

@@ -54,7 +54,7 @@ typedef void (*dt_collect_progress_cb)(void *ud, size_t done, size_t total);
  * Records a run (argv, seed, threads), the model and the corpus, then generates and stores the
  * missing samples. model_name NULL: the file name. The run is ended with status ok or failed.
  */
-int dt_store_collect(struct dt_store *s, struct dt_model *m, const char *model_name,
+int dt_store_collect(struct dt_store *s, const struct dt_model *m, const char *model_name,
                      const struct dt_corpus *c, const struct dt_collect_params *p, int argc,
                      char *const *argv, dt_collect_progress_cb progress, void *ud,
                      struct dt_collect_result *res, struct dt_error *err);

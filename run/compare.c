@@ -276,7 +276,7 @@ static int answers_generate(struct dt_party *party, struct gen_state *gs, enum d
         if (n_ctx <= 0 || n_ctx > 1024)
             n_ctx = 1024;
         struct progress_ctx pc = {p, r, party->name};
-        if ((rc = dt_batch_new(party->model, DT_GEN_BATCH_SLOTS, n_ctx, &batch, err)) ||
+        if ((rc = dt_batch_new(party->ctx, DT_GEN_BATCH_SLOTS, n_ctx, &batch, err)) ||
             (rc = dt_sample_generate_batch_cb(party->model, batch, &gp, jobs, n_jobs, on_job_done,
                                               &pc, err)))
             goto out;

@@ -19,6 +19,7 @@
 
 struct dt_local {
     struct dt_model *model;
+    struct dt_ctx *ctx;             /* the compute context the operations run on */
     const struct dt_tokenizer *tok; /* the model's */
     int n_vocab;
     size_t n_ctx;                   /* the context the model was trained with */
@@ -88,11 +89,12 @@ int dt_local_open(const char *path, int threads, struct dt_local **out, struct d
     if (!l)
         return dt_error_set(err, DT_ENOMEM, "out of memory");
     int rc = dt_model_open(path, &l->model, err);
+    if (rc == 0)
+        rc = dt_ctx_new(l->model, threads, &l->ctx, err);
     if (rc) {
-        dt_free(l);
+        dt_local_free(l);
         return rc;
     }
-    dt_model_set_threads(l->model, threads);
     l->tok = dt_model_tokenizer(l->model);
     l->n_vocab = dt_model_config(l->model)->n_vocab;
     l->n_ctx = (size_t)dt_model_config(l->model)->n_ctx_train;
@@ -104,6 +106,7 @@ void dt_local_free(struct dt_local *l)
 {
     if (!l)
         return;
+    dt_ctx_free(l->ctx);
     dt_model_free(l->model);
     dt_free(l);
 }
@@ -157,7 +160,7 @@ int dt_local_logits(struct dt_local *l, const char *text, size_t n_text, int spe
     const int32_t *seqs[1] = {out->ids};
     size_t lens[1] = {out->n};
     if (rc == 0 && out->n)
-        rc = dt_model_score_batch(l->model, seqs, lens, 1, on_logits, &c, err);
+        rc = dt_ctx_score_batch(l->ctx, seqs, lens, 1, on_logits, &c, err);
     if (rc)
         dt_logits_result_release(out);
     return rc;
@@ -218,7 +221,7 @@ int dt_local_score(struct dt_local *l, const char *text, size_t n_text, int spec
             lens[w] = left < out->window ? left : out->window;
         }
         struct score_ctx c = {l->n_vocab, out};
-        rc = dt_model_score_batch(l->model, seqs, lens, n_win, on_score, &c, err);
+        rc = dt_ctx_score_batch(l->ctx, seqs, lens, n_win, on_score, &c, err);
     }
     for (size_t i = 0; rc == 0 && i < out->n; i++)
         if (!isnan(out->logprob[i])) {
@@ -298,7 +301,7 @@ int dt_local_generate(struct dt_local *l, const char *prompt, const char *chat_t
     if (rc == 0 && out->n_prompt == 0)
         rc = dt_error_set(err, DT_EINVAL, "the prompt encodes to no tokens");
     if (rc == 0)
-        rc = dt_session_new(l->model, (int)(out->n_prompt + (size_t)p->n_predict), &s, err);
+        rc = dt_session_new(l->ctx, (int)(out->n_prompt + (size_t)p->n_predict), &s, err);
     struct gen_ctx g = {out, 0, on_token, ud};
     size_t n_gen = 0;
     if (rc == 0) {

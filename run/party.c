@@ -67,10 +67,9 @@ int dt_party_open(const struct dt_compare_input *in, enum dt_party_role role,
         dt_party_display_name(path, party->name, sizeof party->name);
     int rc;
     if (in->model_path) {
-        if ((rc = dt_model_open(in->model_path, &party->model, err)) != 0)
+        if ((rc = dt_model_open(in->model_path, &party->model, err)) != 0 ||
+            (rc = dt_ctx_new(party->model, p->threads, &party->ctx, err)) != 0)
             return rc;
-        if (p->threads > 0)
-            dt_model_set_threads(party->model, p->threads);
         party->tok = dt_model_tokenizer(party->model);
         /* the model's own template (infer/chat_template.h), else --chat-template */
         const char *fallback = in->chat_template ? in->chat_template : p->chat_template;
@@ -105,6 +104,8 @@ int dt_party_open(const struct dt_compare_input *in, enum dt_party_role role,
 
 void dt_party_release(struct dt_party *party)
 {
+    dt_ctx_free(party->ctx);
+    party->ctx = NULL;
     dt_model_free(party->model);
     party->model = NULL;
     dt_free(party->chat_template);

@@ -21,16 +21,17 @@ int dt_release_register(const char *model_path, const char *name, const char *db
                         struct dt_error *err)
 {
     struct dt_model *m = NULL;
+    struct dt_ctx *x = NULL;
     struct dt_fingerprint *fp = NULL;
     struct dt_store *s = NULL;
     char *json = NULL;
     int64_t run_id = 0, model_id = 0;
     memset(out, 0, sizeof *out);
     int rc = dt_model_open(model_path, &m, err);
-    if (rc == 0) {
-        dt_model_set_threads(m, threads);
-        rc = dt_fingerprint_compute(m, &fp, err);
-    }
+    if (rc == 0)
+        rc = dt_ctx_new(m, threads, &x, err);
+    if (rc == 0)
+        rc = dt_fingerprint_compute(x, &fp, err);
     if (rc == 0)
         rc = dt_fingerprint_to_json(fp, &json, err);
     if (rc == 0)
@@ -60,6 +61,7 @@ int dt_release_register(const char *model_path, const char *name, const char *db
     }
     dt_free(json);
     dt_fingerprint_free(fp);
+    dt_ctx_free(x);
     dt_model_free(m);
     dt_store_close(s);
     return rc;
@@ -86,6 +88,7 @@ int dt_release_verify(const char *model_path, const char *db, const char *finger
     struct fp_load l = {0};
     struct dt_fingerprint *fp = NULL;
     struct dt_model *m = NULL;
+    struct dt_ctx *x = NULL;
     *name = NULL;
     int rc = dt_store_open_flags(db, DT_STORE_NO_CREATE, &s, err);
     /* a missing store, like a missing fingerprint, is a store error, not a missing model */
@@ -104,12 +107,13 @@ int dt_release_verify(const char *model_path, const char *db, const char *finger
         rc = dt_fingerprint_from_json(l.json, strlen(l.json), &fp, err);
     if (rc == 0)
         rc = dt_model_open(model_path, &m, err);
-    if (rc == 0) {
-        dt_model_set_threads(m, threads);
-        rc = dt_fingerprint_verify(fp, m, out, err);
-    }
+    if (rc == 0)
+        rc = dt_ctx_new(m, threads, &x, err);
+    if (rc == 0)
+        rc = dt_fingerprint_verify(fp, x, out, err);
     dt_store_close(s);
     dt_fingerprint_free(fp);
+    dt_ctx_free(x);
     dt_model_free(m);
     dt_free(l.json);
     if (rc)

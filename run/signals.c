@@ -116,17 +116,17 @@ static int logits_take(struct dt_signal_ctx *x, int which, struct dt_measurement
         size_t k = x->n_controls;
         int32_t **seqs = NULL;
         size_t *lens = NULL, n_seqs = 0;
-        struct dt_model **lm = dt_calloc(k + 2, sizeof *lm);
+        struct dt_ctx **lm = dt_calloc(k + 2, sizeof *lm);
         int rc = lm ? 0 : dt_error_set(err, DT_ENOMEM, "out of memory");
         if (!rc) {
-            lm[0] = x->suspect->model;
+            lm[0] = x->suspect->ctx;
             for (size_t j = 0; j < k; j++)
-                lm[1 + j] = x->controls[j]->model;
+                lm[1 + j] = x->controls[j]->ctx;
             rc = logit_sequences(x->teacher, (char **)x->prompts[DT_SET_TEXT],
                                  x->n_prompts[DT_SET_TEXT], &seqs, &lens, &n_seqs, err);
         }
         if (!rc)
-            rc = dt_signal_logits_run(x->teacher->model, lm, k + 1, (const int32_t *const *)seqs,
+            rc = dt_signal_logits_run(x->teacher->ctx, lm, k + 1, (const int32_t *const *)seqs,
                                       lens, n_seqs, &x->logits[L_JS], &x->logits[L_AGREE],
                                       &x->logits[L_SUBSPACE], err);
         if (seqs)
@@ -180,19 +180,19 @@ static int run_watermark(struct dt_signal_ctx *x, struct dt_measurement *m, stru
         return rc;
     m->test = DT_TEST_GIVEN;
     if (suspect->model) {
-        struct dt_model **cm = dt_calloc(x->n_controls + 1, sizeof *cm);
+        struct dt_ctx **cm = dt_calloc(x->n_controls + 1, sizeof *cm);
         size_t n_cm = 0;
         if (!cm)
             return dt_error_set(err, DT_ENOMEM, "out of memory");
         for (size_t j = 0; j < x->n_controls; j++)
-            if (x->controls[j]->model)
-                cm[n_cm++] = x->controls[j]->model;
+            if (x->controls[j]->ctx)
+                cm[n_cm++] = x->controls[j]->ctx;
         struct dt_wm_radio_opts o;
         dt_wm_radio_opts_default(&o);
         o.wm = wm;
         o.seed = p->seed;
         struct dt_wm_radio_result res;
-        rc = dt_wm_radioactivity(suspect->model, teacher->tok, cm, n_cm, &o, &res, err);
+        rc = dt_wm_radioactivity(suspect->ctx, teacher->tok, cm, n_cm, &o, &res, err);
         dt_free(cm);
         if (rc)
             return rc;

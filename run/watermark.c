@@ -96,6 +96,7 @@ int dt_wm_gen_run(const char *model_path, const char *const *prompts, size_t n_p
                   const struct dt_wm_gen_opts *o, struct dt_wm_gen_run *out, struct dt_error *err)
 {
     struct dt_model *m = NULL;
+    struct dt_ctx *x = NULL;
     struct dt_wm_samples s = {0};
     struct dt_wm_detector *det = NULL;
     struct dt_wm_gen_opts go = *o;
@@ -113,7 +114,9 @@ int dt_wm_gen_run(const char *model_path, const char *const *prompts, size_t n_p
     if (rc == 0)
         rc = dt_model_open(model_path, &m, err);
     if (rc == 0)
-        rc = dt_wm_generate(m, out->prompts, out->n_prompts, &go, &s, err);
+        rc = dt_ctx_new(m, 0, &x, err);
+    if (rc == 0)
+        rc = dt_wm_generate(x, out->prompts, out->n_prompts, &go, &s, err);
     /* the self-check: the generated ids (from the last prompt id on) through the detector */
     const struct dt_tokenizer *tok = m ? dt_model_tokenizer(m) : NULL;
     if (rc == 0)
@@ -147,6 +150,7 @@ int dt_wm_gen_run(const char *model_path, const char *const *prompts, size_t n_p
     out->perplexity = out->n_tokens ? exp(nll / (double)out->n_tokens) : NAN;
     dt_wm_detector_free(det);
     dt_wm_samples_release(&s);
+    dt_ctx_free(x);
     dt_model_free(m);
     if (rc)
         dt_wm_gen_run_release(out);
@@ -311,21 +315,33 @@ int dt_wm_radio_run(const char *suspect_path, const char *teacher_tokenizer,
                     struct dt_error *err)
 {
     struct dt_model *suspect = NULL, **controls = NULL;
+    struct dt_ctx *suspect_x = NULL, **control_x = NULL;
     struct tok_src ts = {0};
     int rc = dt_wm_params_check(&o->wm, err);
-    if (rc == 0 && !(controls = dt_calloc(n_controls ? n_controls : 1, sizeof *controls)))
+    size_t n = n_controls ? n_controls : 1;
+    if (rc == 0 && (!(controls = dt_calloc(n, sizeof *controls)) ||
+                    !(control_x = dt_calloc(n, sizeof *control_x))))
         rc = dt_error_set(err, DT_ENOMEM, "out of memory");
     if (rc == 0)
         rc = tok_src_open(teacher_tokenizer, &ts, err);
     if (rc == 0)
         rc = dt_model_open(suspect_path, &suspect, err);
-    for (size_t k = 0; rc == 0 && k < n_controls; k++)
-        rc = dt_model_open(control_paths[k], &controls[k], err);
     if (rc == 0)
-        rc = dt_wm_radioactivity(suspect, ts.tok, controls, n_controls, o, out, err);
-    for (size_t k = 0; controls && k < n_controls; k++)
+        rc = dt_ctx_new(suspect, 0, &suspect_x, err);
+    for (size_t k = 0; rc == 0 && k < n_controls; k++) {
+        rc = dt_model_open(control_paths[k], &controls[k], err);
+        if (rc == 0)
+            rc = dt_ctx_new(controls[k], 0, &control_x[k], err);
+    }
+    if (rc == 0)
+        rc = dt_wm_radioactivity(suspect_x, ts.tok, control_x, n_controls, o, out, err);
+    for (size_t k = 0; controls && control_x && k < n_controls; k++) {
+        dt_ctx_free(control_x[k]);
         dt_model_free(controls[k]);
+    }
+    dt_free(control_x);
     dt_free(controls);
+    dt_ctx_free(suspect_x);
     dt_model_free(suspect);
     tok_src_close(&ts);
     return rc;

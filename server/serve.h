@@ -90,7 +90,7 @@ struct dt_server;
 
 /* Creates the server state (session, options) without opening any socket. The model stays
  * owned by the caller and must outlive the server. */
-int dt_server_new(struct dt_model *m, const struct dt_serve_options *o, struct dt_server **out,
+int dt_server_new(const struct dt_model *m, const struct dt_serve_options *o, struct dt_server **out,
                   struct dt_error *err);
 /*
  * Handles one request without any network: method ("GET", "POST", ...), path (query string
