@@ -338,6 +338,8 @@ int dt_check_run(struct dt_check *c, int argc, char **argv, const struct dt_chec
         if (rc == 0)
             rc = dt_store_run_end(store, out.run_id, out.fails ? DT_EXIT_EVIDENCE : DT_EXIT_OK,
                                   err);
+        else /* the run is recorded as failed, not left running */
+            dt_store_run_end(store, out.run_id, dt_exit_code_for(rc), &e2);
         dt_compare_result_release(&res);
         if (rc == 0)
             rc = write_reports(c, store, t, &out, err);
