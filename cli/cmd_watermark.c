@@ -10,6 +10,8 @@
 #include "corpus/sample.h"
 #include "corpus/transcripts.h"
 #include "detect/watermark.h"
+#include "reports/wm_json.h"
+#include "run/wm_radio.h"
 #include "fingerprint/watermark.h"
 #include "fingerprint/wm_sample.h"
 #include "infer/gguf.h"
