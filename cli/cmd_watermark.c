@@ -8,6 +8,7 @@
 #include "cli/args.h"
 #include "cli/commands.h"
 
+#include "reports/wm_json.h"
 #include "run/watermark.h"
 #include "util/alloc.h"
 #include "util/error.h"

@@ -6,7 +6,7 @@
  */
 #include "run/signals.h"
 
-#include "detect/watermark.h"
+#include "run/wm_radio.h"
 #include "fingerprint/logit_signals.h"
 #include "fingerprint/preference.h"
 #include "fingerprint/text_signals.h"

@@ -9,7 +9,7 @@
 #ifndef DT_RUN_WATERMARK_H
 #define DT_RUN_WATERMARK_H
 
-#include "detect/watermark.h"       /* dt_wm_radio_opts, dt_wm_radio_result, dt_wm_radio_json */
+#include "run/wm_radio.h"          /* dt_wm_radio_opts(_default), dt_wm_radio_result */
 #include "fingerprint/watermark.h"  /* dt_wm_params, dt_wm_counts, dt_wm_text_test */
 #include "fingerprint/wm_sample.h"  /* dt_wm_gen_opts */
 #include "util/error.h"
