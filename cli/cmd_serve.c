@@ -1,14 +1,12 @@
 /*
  * `distiltrace serve --model M [--host 127.0.0.1] [--port P]`: an OpenAI-compatible server
- * over the local model (server/serve.h) until SIGINT or SIGTERM; requests in flight finish
+ * over the local model (run/serve.h) until SIGINT or SIGTERM; requests in flight finish
  * before it exits. Prints "listening on http://HOST:PORT" on stdout once bound (--port 0 picks
  * a free port, which that line tells).
  */
-#include "cli/cli_opts.h"
+#include "cli/args.h"
 #include "cli/commands.h"
-#include "infer/model.h"
-#include "server/serve.h"
-#include "infer/tokenizer.h"
+#include "run/serve.h"
 
 #include <signal.h>
 #include <stdio.h>
@@ -35,76 +33,51 @@ static void log_access(void *ud, const struct dt_access_entry *e)
             e->bytes, e->seconds, e->completed ? "" : " (closed early)");
 }
 
-static int int_opt(int argc, char **argv, int *i, const char *name, long lo, long hi, int *out,
-                   int *r)
-{
-    const char *v;
-    long l;
-    if (!(*r = dt_cli_opt("serve", argc, argv, i, name, &v)))
-        return 0;
-    if (*r < 0 || dt_cli_parse_int("serve", name, v, lo, hi, &l)) {
-        *r = -1;
-        return 1;
-    }
-    *out = (int)l;
-    return 1;
-}
-
 int cmd_serve(int argc, char **argv)
 {
-    const char *model_path = NULL, *name = NULL;
-    int body_bytes = 0, max_conn = 0, r = 0;
+    struct dt_cli_args a;
+    if (dt_cli_args_init(&a, "serve", argc, argv))
+        return DT_EXIT_INTERNAL;
     struct dt_serve_options o;
     dt_serve_options_init(&o);
-    o.model_name = NULL;
-    int quiet = 0;
-    for (int i = 1; i < argc;) {
-        if (!strcmp(argv[i], "--quiet") || !strcmp(argv[i], "-q")) {
-            o.on_access = NULL;
-            quiet = 1;
-            i++;
-            continue;
-        }
-        if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
-            printf("usage: %s\n", usage);
-            return DT_EXIT_OK;
-        }
-        if ((r = dt_cli_opt("serve", argc, argv, &i, "--model", &model_path)) ||
-            (r = dt_cli_opt("serve", argc, argv, &i, "--host", &o.host)) ||
-            (r = dt_cli_opt("serve", argc, argv, &i, "--model-name", &name)) ||
-            (r = dt_cli_opt("serve", argc, argv, &i, "--chat-template", &o.chat_template)) ||
-            int_opt(argc, argv, &i, "--port", 0, 65535, &o.port, &r) ||
-            int_opt(argc, argv, &i, "--threads", 1, 256, &o.n_threads, &r) ||
-            int_opt(argc, argv, &i, "--max-tokens-limit", 1, 1 << 20, &o.max_tokens_limit, &r) ||
-            int_opt(argc, argv, &i, "--max-body-bytes", 1024, 1 << 30, &body_bytes, &r) ||
-            int_opt(argc, argv, &i, "--max-connections", 1, 4096, &max_conn, &r) ||
-            int_opt(argc, argv, &i, "--fault-429-every", 0, 1 << 30, &o.fault_429_every, &r) ||
-            int_opt(argc, argv, &i, "--fault-500-every", 0, 1 << 30, &o.fault_500_every, &r) ||
-            int_opt(argc, argv, &i, "--fault-malformed-every", 0, 1 << 30,
-                    &o.fault_malformed_every, &r) ||
-            int_opt(argc, argv, &i, "--fault-delay-ms", 0, 600000, &o.fault_delay_ms, &r) ||
-            int_opt(argc, argv, &i, "--fault-delay-every", 0, 1 << 30, &o.fault_delay_every,
-                    &r)) {
-            if (r < 0)
-                return DT_EXIT_USAGE;
-        } else {
-            return dt_cli_usage("serve", usage);
-        }
+    const char *model_path = dt_cli_str(&a, "--model", NULL);
+    const char *name = dt_cli_str(&a, "--model-name", NULL);
+    o.host = dt_cli_str(&a, "--host", o.host);
+    o.chat_template = dt_cli_str(&a, "--chat-template", NULL);
+    o.on_access = dt_cli_has(&a, "--quiet") ? NULL : log_access;
+    /* integer options: name, range, destination */
+    long body_bytes = (long)o.max_body_bytes, max_conn = (long)o.max_connections;
+    struct {
+        const char *name;
+        long lo, hi;
+        int *out;
+    } ints[] = {
+        {"--port", 0, 65535, &o.port},
+        {"--threads", 1, 256, &o.n_threads},
+        {"--max-tokens-limit", 1, 1 << 20, &o.max_tokens_limit},
+        {"--fault-429-every", 0, 1 << 30, &o.fault_429_every},
+        {"--fault-500-every", 0, 1 << 30, &o.fault_500_every},
+        {"--fault-malformed-every", 0, 1 << 30, &o.fault_malformed_every},
+        {"--fault-delay-ms", 0, 600000, &o.fault_delay_ms},
+        {"--fault-delay-every", 0, 1 << 30, &o.fault_delay_every},
+    };
+    for (size_t k = 0; k < sizeof ints / sizeof ints[0]; k++) {
+        long v = *ints[k].out;
+        if (dt_cli_long(&a, ints[k].name, ints[k].lo, ints[k].hi, &v))
+            return DT_EXIT_USAGE;
+        *ints[k].out = (int)v;
     }
+    if (dt_cli_long(&a, "--max-body-bytes", 1024, 1 << 30, &body_bytes) ||
+        dt_cli_long(&a, "--max-connections", 1, 4096, &max_conn))
+        return DT_EXIT_USAGE;
     if (!model_path)
         return dt_cli_usage("serve", usage);
-    if (!quiet)
-        o.on_access = log_access;
-    if (body_bytes > 0)
-        o.max_body_bytes = (size_t)body_bytes;
-    if (max_conn > 0)
-        o.max_connections = (unsigned)max_conn;
+    o.max_body_bytes = (size_t)body_bytes;
+    o.max_connections = (unsigned)max_conn;
 
     struct dt_error err = {0};
-    struct dt_model *m = NULL;
-    struct dt_server *srv = NULL;
-    char stem[256];
-    int rc = 0;
+    struct dt_service *srv = NULL;
+    o.model_name = name; /* NULL: the file's name */
     /* Block the stop signals before any server thread exists, so that all of them inherit
      * the mask and only sigwait below sees SIGINT / SIGTERM. */
     sigset_t set;
@@ -113,28 +86,12 @@ int cmd_serve(int argc, char **argv)
     sigaddset(&set, SIGTERM);
     sigaddset(&set, SIGPIPE);
     pthread_sigmask(SIG_BLOCK, &set, NULL);
-    if ((rc = dt_model_open(model_path, &m, &err)))
-        goto done;
-    if (!name) {
-        const char *base = strrchr(model_path, '/');
-        base = base && base[1] ? base + 1 : model_path;
-        snprintf(stem, sizeof stem, "%s", base);
-        char *dot = strrchr(stem, '.');
-        if (dot && dot != stem)
-            *dot = '\0';
-        name = stem;
-    }
-    o.model_name = name;
-    const struct dt_tokenizer *tok = dt_model_tokenizer(m);
-    if (!o.chat_template && dt_tokenizer_find(tok, "<|user|>") >= 0 &&
-        dt_tokenizer_find(tok, "<|assistant|>") >= 0)
-        o.chat_template = "<|user|>{prompt}<|assistant|>";
-    if ((rc = dt_server_new(m, &o, &srv, &err)) || (rc = dt_server_start(srv, &err)))
-        goto done;
+    if (dt_service_start(model_path, &o, &srv, &err))
+        return dt_cli_fail(&err);
     const char *h = o.host ? o.host : "127.0.0.1";
     int v6 = strchr(h, ':') != NULL;
     printf("listening on http://%s%s%s:%d (model '%s')\n", v6 ? "[" : "", h, v6 ? "]" : "",
-           dt_server_port(srv), name);
+           dt_service_port(srv), dt_service_name(srv));
     fflush(stdout);
     for (;;) {
         int sig = 0;
@@ -142,9 +99,7 @@ int cmd_serve(int argc, char **argv)
             break;
     }
     fprintf(stderr, "distiltrace serve: stopping after %lu requests\n",
-            dt_server_n_requests(srv));
-done:
-    dt_server_free(srv);
-    dt_model_free(m);
-    return rc ? dt_cli_fail(&err) : DT_EXIT_OK;
+            dt_service_n_requests(srv));
+    dt_service_free(srv);
+    return DT_EXIT_OK;
 }

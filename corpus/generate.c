@@ -236,6 +236,14 @@ int dt_sample_generate_batch(const struct dt_model *m, struct dt_batch *b,
                              const struct dt_sample_gen_params *p, struct dt_sample_job *jobs,
                              size_t n_jobs, struct dt_error *err)
 {
+    return dt_sample_generate_batch_cb(m, b, p, jobs, n_jobs, NULL, NULL, err);
+}
+
+int dt_sample_generate_batch_cb(const struct dt_model *m, struct dt_batch *b,
+                                const struct dt_sample_gen_params *p, struct dt_sample_job *jobs,
+                                size_t n_jobs, dt_sample_job_done on_done, void *ud,
+                                struct dt_error *err)
+{
     const int n_slots = dt_batch_n_slots(b);
     const struct dt_tokenizer *tok = dt_model_tokenizer(m);
     if (p->n_predict < 0 || p->n_top < 0 || p->n_top > 64)
@@ -272,6 +280,8 @@ int dt_sample_generate_batch(const struct dt_model *m, struct dt_batch *b,
             }
             if ((rc = finish_job(tok, &jobs[runs[s].i_job], &runs[s], err)))
                 goto out;
+            if (on_done)
+                on_done(ud, &jobs[runs[s].i_job]);
             slot_release(&runs[s]);
             active[s] = 0;
             n_active--;

@@ -66,4 +66,12 @@ int dt_sample_generate_batch(const struct dt_model *m, struct dt_batch *b,
                              const struct dt_sample_gen_params *p, struct dt_sample_job *jobs,
                              size_t n_jobs, struct dt_error *err);
 
+/* The same, calling on_done(ud, job) as each answered job ends (progress; jobs whose prompt
+ * does not fit are not reported). on_done must not touch the batch. */
+typedef void (*dt_sample_job_done)(void *ud, const struct dt_sample_job *job);
+int dt_sample_generate_batch_cb(const struct dt_model *m, struct dt_batch *b,
+                                const struct dt_sample_gen_params *p, struct dt_sample_job *jobs,
+                                size_t n_jobs, dt_sample_job_done on_done, void *ud,
+                                struct dt_error *err);
+
 #endif

@@ -64,7 +64,8 @@ void dt_wm_test_controls(const double *suspect, const double *const *controls, s
 /* Bonferroni over the applicable p-values (NaN entries are not applicable). 1 when none. */
 double dt_wm_combine(const double *p, size_t n);
 
-/* ---- radioactivity: the whole test on a suspect model ---- */
+/* ---- radioactivity: the whole test on a suspect model (sampled by run/wm_radio.h,
+ * rendered by reports/wm_json.h) ---- */
 
 struct dt_ctx;
 struct dt_tokenizer;
@@ -81,9 +82,6 @@ struct dt_wm_radio_opts {
     uint64_t seed;
     enum dt_wm_mode mode;
 };
-/* 2 samples of 128 tokens per default prompt at temperature 1, top-p 1, seed 1, both modes. */
-void dt_wm_radio_opts_default(struct dt_wm_radio_opts *o);
-
 struct dt_wm_radio_result {
     size_t n_texts;
     uint64_t n_generated; /* tokens sampled from the suspect */
@@ -98,26 +96,6 @@ struct dt_wm_radio_result {
     double p_logit; /* max(p against gamma, p against controls); NaN: n/a */
     double p_value; /* dt_wm_combine(p_text, p_logit) */
 };
-
-/*
- * Samples text from the suspect without a watermark and runs the text-mode test with the
- * teacher's tokenizer; when the suspect's ids are the teacher's (dt_tokenizer_ids_compatible),
- * also the logit-mode test on one context per distinct prev of those samples, against gamma and (with
- * controls, which must share the teacher's tokenizer) against the controls' green masses on the
- * same contexts.
- */
-int dt_wm_radioactivity(struct dt_ctx *suspect, const struct dt_tokenizer *teacher_tok,
-                        struct dt_ctx *const *controls, size_t n_controls,
-                        const struct dt_wm_radio_opts *o, struct dt_wm_radio_result *out,
-                        struct dt_error *err);
-
-/*
- * The result as one JSON object (heap text, dt_free): scheme, key (a string: 64-bit keys do not
- * fit a JSON number), gamma, suspect (when not NULL), sample sizes, "text" and "logit" objects
- * with each mode's statistics, "combination": "bonferroni" and the top-level "p_value".
- */
-int dt_wm_radio_json(const struct dt_wm_radio_result *r, const struct dt_wm_params *p,
-                     const char *suspect, char **out, struct dt_error *err);
 
 /* What `compare` records as its "watermark" signal (reports/ stores it as a dt_store_signal). */
 struct dt_wm_signal {

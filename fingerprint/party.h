@@ -1,6 +1,6 @@
 /*
  * A party to a comparison: one model (teacher, suspect, control or candidate teacher) and
- * what was collected from it. Signals read parties; the pipeline (detect/compare.c) fills
+ * what was collected from it. Signals read parties; the pipeline (run/compare.c) fills
  * them, from a local model or from API transcripts.
  *
  * Answers are kept per probe set, in the order of that set's prompts, n_samples per prompt

@@ -4,6 +4,7 @@
  * deduplication on synthetic sequences, and the green mass.
  */
 #include "detect/watermark.h"
+#include "reports/wm_json.h"
 #include "fingerprint/watermark.h"
 #include "tests/tap.h"
 #include "util/alloc.h"
