@@ -23,6 +23,11 @@ struct dt_error;
 struct dt_store;
 struct dt_strbuf;
 
+/* The comparison document's name and version ("document", "document_version" of the JSON
+ * that compare --json prints and report --format json renders; docs/schema/comparison.schema.json). */
+#define DT_COMPARISON_DOCUMENT "distiltrace-comparison"
+#define DT_COMPARISON_VERSION 2
+
 enum dt_report_format {
     DT_REPORT_HTML = 1,
     DT_REPORT_MD,

@@ -44,6 +44,8 @@ enum dt_report_status {
 };
 enum dt_report_status dt_report_signal_status(const struct dt_report_signal *g);
 const char *dt_report_status_label(enum dt_report_status st); /* "Evidence found", ... */
+/* The status as the JSON documents write it: "evidence", "no-evidence", "not-applicable", "info". */
+const char *dt_report_status_key(enum dt_report_status st);
 
 struct dt_report_signal_text {
     const char *title;  /* "Identity claims" */
