@@ -18,6 +18,7 @@
 #include "infer/model.h"
 #include "detect/compare.h"
 #include "reports/compare_out.h"
+#include "reports/format.h"
 #include "reports/report.h"
 #include "reports/store.h"
 #include "util/alloc.h"
@@ -218,8 +219,10 @@ int cmd_check_policy(int argc, char **argv)
         cJSON_ArrayForEach(it, jfmt)
         {
             if (!dt_report_format_parse(it->string) || !cJSON_IsString(it)) {
-                status = policy_error(policy_path, "\"formats\" keys are html, md, json, junit, "
-                                                   "sarif and values paths");
+                char names[128], msg[192];
+                dt_report_format_names(names, sizeof names, ", ");
+                snprintf(msg, sizeof msg, "\"formats\" keys are %s and values paths", names);
+                status = policy_error(policy_path, msg);
                 goto done;
             }
         }

@@ -7,6 +7,7 @@
  * details, the models' roles and chat formats are those compare recorded.
  */
 #include "reports/report.h"
+#include "reports/integrity.h"
 #include "reports/report_internal.h"
 
 #include "dt_version.h"
@@ -324,9 +325,9 @@ static cJSON *build(const struct dt_report *r)
     return root;
 }
 
-int dt_report_render_json(const struct dt_report *r, struct dt_strbuf *out)
+static int render(const struct dt_report *r, struct dt_strbuf *out)
 {
-    char *rec = dt_report_integrity_json(r, DT_REPORT_JSON);
+    char *rec = dt_report_integrity_json(r, "json");
     cJSON *root = build(r), *ri = rec ? cJSON_Parse(rec) : NULL;
     char *s = NULL;
     int rc = DT_ENOMEM;
@@ -344,3 +345,24 @@ int dt_report_render_json(const struct dt_report *r, struct dt_strbuf *out)
     dt_free(rec);
     return rc;
 }
+
+static int sniff(const char *d, size_t n)
+{
+    size_t i = dt_report_skip_space(d, n);
+    return i < n && d[i] == '{' ? 2 : 0;
+}
+
+static char *extract(const char *d, size_t n)
+{
+    cJSON *root = cJSON_ParseWithLength(d, n);
+    const cJSON *rec = cJSON_GetObjectItemCaseSensitive(root, "integrity");
+    char *s = cJSON_IsObject(rec) ? cJSON_PrintUnformatted(rec) : NULL;
+    char *copy = s ? dt_strdup(s) : NULL;
+    cJSON_free(s);
+    cJSON_Delete(root);
+    return copy;
+}
+
+const struct dt_report_format dt_report_format_json = {
+    "json", NULL, "the comparison document (docs/json.md) with its integrity record", render, sniff, extract,
+};

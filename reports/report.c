@@ -569,40 +569,6 @@ char *dt_report_command_line(const struct dt_report *r)
 
 /* ---- loading ---- */
 
-enum dt_report_format dt_report_format_parse(const char *name)
-{
-    if (!name)
-        return 0;
-    if (!strcmp(name, "html"))
-        return DT_REPORT_HTML;
-    if (!strcmp(name, "md") || !strcmp(name, "markdown"))
-        return DT_REPORT_MD;
-    if (!strcmp(name, "json"))
-        return DT_REPORT_JSON;
-    if (!strcmp(name, "junit") || !strcmp(name, "xml"))
-        return DT_REPORT_JUNIT;
-    if (!strcmp(name, "sarif"))
-        return DT_REPORT_SARIF;
-    return 0;
-}
-
-const char *dt_report_format_name(enum dt_report_format f)
-{
-    switch (f) {
-    case DT_REPORT_HTML:
-        return "html";
-    case DT_REPORT_MD:
-        return "md";
-    case DT_REPORT_JSON:
-        return "json";
-    case DT_REPORT_JUNIT:
-        return "junit";
-    case DT_REPORT_SARIF:
-        return "sarif";
-    }
-    return "unknown";
-}
-
 struct load_ctx {
     struct dt_report *r;
     struct dt_strbuf ev; /* canonical evidence text, hashed at the end */

@@ -70,21 +70,4 @@ extern const char *const dt_report_limits_text[];
 /* The command line as one shell-quoted string (heap, dt_free), NULL on allocation failure. */
 char *dt_report_command_line(const struct dt_report *r);
 
-/*
- * The integrity record as compact JSON (heap, dt_free) with "body_sha256" set to 64 zeros.
- * Renderers embed it, then dt_report_seal replaces those zeros with the SHA-256 of the whole
- * document as it stands with the zeros in place.
- */
-char *dt_report_integrity_json(const struct dt_report *r, enum dt_report_format f);
-/* Appends "<!-- distiltrace-integrity JSON -->\n" with - < > & written as \u00XX. */
-void dt_report_embed_comment(struct dt_strbuf *sb, const char *json);
-int dt_report_seal(struct dt_strbuf *doc, size_t start, struct dt_error *err);
-
-/* Renderers: append to out, return 0 or a DT_E* code. */
-int dt_report_render_html(const struct dt_report *r, struct dt_strbuf *out);
-int dt_report_render_md(const struct dt_report *r, struct dt_strbuf *out);
-int dt_report_render_json(const struct dt_report *r, struct dt_strbuf *out);
-int dt_report_render_junit(const struct dt_report *r, struct dt_strbuf *out);
-int dt_report_render_sarif(const struct dt_report *r, struct dt_strbuf *out);
-
 #endif
