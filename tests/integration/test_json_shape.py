@@ -8,6 +8,7 @@ whose report must describe the attributed teacher as compare did."""
 import json, os, shutil, subprocess, sys
 sys.path.insert(0, os.path.dirname(__file__))
 from dtest import DT, SOURCE, check, done, run, skip_all, tmpdir, ZOO, HAVE_ZOO  # noqa: E402
+import report_fixture  # noqa: E402
 
 NODE_DIR = os.path.join(SOURCE, 'tests', 'node')
 SCHEMA = os.path.join(SOURCE, 'docs', 'schema', 'comparison.schema.json')
@@ -88,6 +89,23 @@ def main():
             check(len(c['candidates']) == 2 and c['verdict']['teacher'] ==
                   [x['teacher'] for x in c['candidates'] if x['attributed']][0],
                   f'{label}: the verdict names the attributed candidate', c['candidates'])
+    # a store written the way compare wrote it before document_version 2 (no comparison
+    # object in the verdict row; report_fixture.py), plain and with hostile text: the report
+    # still has the document's keys, filled from the rows
+    for adv in (False, True):
+        db, run_id, _ = report_fixture.make(DT, tmp, adversarial=adv)
+        r = run([DT, 'report', str(run_id), '--db', db, '--format', 'json'])
+        doc = json.loads(r.stdout) if r.returncode == 0 else {}
+        label = 'older store' + (', hostile text' if adv else '')
+        check(r.returncode == 0 and {'verdict', 'signals', 'models', 'probes', 'timing', 'run'} <= set(doc)
+              and [x['role'] for x in doc['models']][:2] == ['teacher', 'suspect'] and
+              doc['probes']['identity'] == 40 and doc['timing']['total_s'] == 192.5 and
+              all('title' in g and 'status' in g for g in doc['signals']),
+              f'{label}: the report fills the document from the rows', r.stderr[-300:])
+        p = os.path.join(tmp, f'older-{int(adv)}.json')
+        with open(p, 'w') as f:
+            f.write(r.stdout)
+        all_paths.append(p)
     if not shutil.which('node') or not os.path.isdir(os.path.join(NODE_DIR, 'node_modules', 'ajv')):
         print('# schema validation not run: ajv is absent (npm install --prefix tests/node)')
     else:
