@@ -57,6 +57,25 @@ static int has(const cJSON *o, const char *k)
     return cJSON_GetObjectItemCaseSensitive(o, k) != NULL;
 }
 
+/* Member k of o set to v (null when not finite), in place when present. */
+static void set_num(cJSON *o, const char *k, double v)
+{
+    cJSON *x = isfinite(v) ? cJSON_CreateNumber(v) : cJSON_CreateNull();
+    if (x && has(o, k) && !cJSON_ReplaceItemInObjectCaseSensitive(o, k, x))
+        cJSON_Delete(x);
+    else if (x && !has(o, k) && !cJSON_AddItemToObject(o, k, x))
+        cJSON_Delete(x);
+}
+
+static void set_str(cJSON *o, const char *k, const char *v)
+{
+    cJSON *x = v ? cJSON_CreateString(v) : cJSON_CreateNull();
+    if (x && has(o, k) && !cJSON_ReplaceItemInObjectCaseSensitive(o, k, x))
+        cJSON_Delete(x);
+    else if (x && !has(o, k) && !cJSON_AddItemToObject(o, k, x))
+        cJSON_Delete(x);
+}
+
 static cJSON *run_json(const struct dt_report *r)
 {
     cJSON *o = cJSON_CreateObject();
@@ -146,20 +165,17 @@ static cJSON *signal_json(const struct dt_report_signal *g)
     cJSON_Delete(d);
     if (!has(s, "applicable"))
         cJSON_AddBoolToObject(s, "applicable", g->applicable);
-    if (!has(s, "test"))
-        add_str(s, "test", g->test);
-    if (!has(s, "statistic"))
-        add_num(s, "statistic", g->statistic);
-    if (!has(s, "p_value"))
-        add_num(s, "p_value", g->p_value);
+    /* the row's columns are what the other formats show: they win over the details */
+    set_str(s, "test", g->test);
+    set_num(s, "statistic", g->statistic);
+    set_num(s, "p_value", g->p_value);
     if (!has(s, "p_adjusted"))
         add_num(s, "p_adjusted", g->p_adjusted);
     if (!has(s, "significant"))
         cJSON_AddBoolToObject(s, "significant", g->significant);
     if (!has(s, "alpha"))
         add_num(s, "alpha", g->alpha);
-    if (!has(s, "effect"))
-        add_num(s, "effect", g->effect);
+    set_num(s, "effect", g->effect);
     if (!has(s, "ci") && isfinite(g->ci_low) && isfinite(g->ci_high)) {
         cJSON *ci = cJSON_AddArrayToObject(s, "ci");
         cJSON_AddItemToArray(ci, cJSON_CreateNumber(g->ci_low));
