@@ -1,12 +1,15 @@
 /*
- * `distiltrace report RUN|latest --db D [--format html|md|json|junit|sarif] [-o FILE]`:
+ * `distiltrace report RUN|latest --db D [--format FMT] [-o FILE]` (FMT: a row of the renderer
+ * table, reports/format.h):
  * renders a run's report from the evidence store alone. `report --verify FILE --db D`
  * checks a report's integrity record against the store and the input files on disk.
  */
 #include "cli/cli_opts.h"
 #include "cli/commands.h"
+#include "reports/format.h"
 #include "reports/report.h"
 #include "reports/store.h"
+#include "reports/verify.h"
 #include "util/alloc.h"
 #include "util/file.h"
 #include "util/strbuf.h"
@@ -16,20 +19,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-static const char usage[] =
-    "distiltrace report RUN|latest --db D [--format html|md|json|junit|sarif] [-o FILE]\n"
-    "       distiltrace report --verify FILE --db D";
-
-static const char help[] =
-    "Renders the report of a run (a compare) from the evidence store alone, so it can be\n"
-    "regenerated at any time. Formats: html (default; self-contained, prints to PDF), md,\n"
-    "json, junit (JUnit XML, one test case per signal) and sarif (SARIF 2.1.0).\n"
-    "Every report carries an integrity record: the run id, the SHA-256 of every input and\n"
-    "of the report itself. --verify checks it against the store and re-hashes the input\n"
-    "files that are present.\n"
-    "Exit status: 0 ok (verified), 2 usage, 3 unreadable report or no integrity record,\n"
-    "4 verification failed (report edited, store changed or an input file differs),\n"
-    "5 evidence store error.\n";
+static const char usage[] = "distiltrace report RUN|latest --db D [--format FMT] [-o FILE]\n"
+                            "       distiltrace report --verify FILE --db D [--json]";
 
 static const char *state_name(enum dt_report_check_state st)
 {
@@ -72,7 +63,7 @@ static int verify(const char *db, const char *file, int json)
         cJSON *o = cJSON_CreateObject(), *files;
         cJSON_AddStringToObject(o, "command", "report --verify");
         cJSON_AddStringToObject(o, "report", file);
-        cJSON_AddStringToObject(o, "format", dt_report_format_name(v.format));
+        cJSON_AddStringToObject(o, "format", v.format->name);
         cJSON_AddNumberToObject(o, "run_id", (double)v.run_id);
         cJSON_AddBoolToObject(o, "document_ok", v.body_ok);
         cJSON_AddBoolToObject(o, "run_found", v.run_found);
@@ -100,7 +91,7 @@ static int verify(const char *db, const char *file, int json)
         dt_report_verification_release(&v);
         return ok ? DT_EXIT_OK : DT_EXIT_MISMATCH;
     }
-    printf("report:    %s (%s, run %lld)\n", file, dt_report_format_name(v.format),
+    printf("report:    %s (%s, run %lld)\n", file, v.format->name,
            (long long)v.run_id);
     printf("document:  %s\n",
            v.body_ok ? "ok (digest matches)" : "MISMATCH (edited after rendering)");
@@ -137,10 +128,6 @@ int cmd_report(int argc, char **argv)
             i++;
             continue;
         }
-        if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
-            printf("usage: %s\n\n%s", usage, help);
-            return DT_EXIT_OK;
-        }
         if ((r = dt_cli_opt("report", argc, argv, &i, "--db", &db)) ||
             (r = dt_cli_opt("report", argc, argv, &i, "--format", &fmt)) ||
             (r = dt_cli_opt("report", argc, argv, &i, "--output", &out)) ||
@@ -160,10 +147,11 @@ int cmd_report(int argc, char **argv)
         return dt_cli_usage("report", usage);
     if (check)
         return verify(db, check, json);
-    enum dt_report_format f = dt_report_format_parse(fmt);
+    const struct dt_report_format *f = dt_report_format_parse(fmt);
     if (!f) {
-        fprintf(stderr, "distiltrace report: unknown format '%s' (html, md, json, junit, sarif)\n",
-                fmt);
+        char names[128];
+        dt_report_format_names(names, sizeof names, ", ");
+        fprintf(stderr, "distiltrace report: unknown format '%s' (%s)\n", fmt, names);
         return DT_EXIT_USAGE;
     }
     long run_id = 0;
@@ -200,6 +188,6 @@ int cmd_report(int argc, char **argv)
         return dt_cli_fail(&err);
     if (out)
         fprintf(stderr, "distiltrace: wrote the %s report of run %lld to '%s'\n",
-                dt_report_format_name(f), (long long)id, out);
+                f->name, (long long)id, out);
     return DT_EXIT_OK;
 }

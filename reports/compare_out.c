@@ -5,11 +5,13 @@
  */
 #include "reports/compare_out.h"
 
+#include "dt_version.h"
 #include "run/compare.h"
 #include "infer/arch.h"
 #include "infer/chat_template.h"
 #include "infer/model.h"
 #include "infer/tokenizer.h"
+#include "reports/report_internal.h"
 #include "reports/store.h"
 #include "util/alloc.h"
 #include "util/error.h"
@@ -18,6 +20,7 @@
 #include <cJSON.h>
 #include <math.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 static void add_num(cJSON *o, const char *k, double v)
@@ -68,7 +71,8 @@ static cJSON *attribution_json(const struct dt_compare_result *r)
     return o;
 }
 
-cJSON *dt_compare_signal_json(const struct dt_compare_result *r, size_t i_outcome, size_t i_signal)
+cJSON *dt_compare_signal_json(const struct dt_compare_result *r, size_t i_outcome, size_t i_signal,
+                              double alpha)
 {
     const struct dt_compare_outcome *o = &r->outcomes[i_outcome];
     const struct dt_measurement *m = &o->ms[i_signal];
@@ -76,8 +80,17 @@ cJSON *dt_compare_signal_json(const struct dt_compare_result *r, size_t i_outcom
     cJSON *s = cJSON_CreateObject();
     if (!s)
         return NULL;
+    /* the status and title the reports show, derived exactly as they derive them */
+    struct dt_report_signal rs = {0};
+    rs.klass = (char *)dt_signal_class_name(m->cls);
+    rs.applicable = m->applicable;
+    rs.significant = sr->tested && sr->significant;
+    rs.p_value = sr->tested ? sr->p_value : NAN;
+    const struct dt_signal_text *t = dt_report_signal_text(m->name);
     dt_json_add_string(s, "name", m->name);
+    dt_json_add_string(s, "title", t->title ? t->title : m->name);
     dt_json_add_string(s, "class", dt_signal_class_name(m->cls));
+    cJSON_AddStringToObject(s, "status", dt_report_status_key(dt_report_signal_status(&rs)));
     cJSON_AddBoolToObject(s, "applicable", m->applicable);
     if (sr->tested)
         dt_json_add_string(s, "test", sr->test);
@@ -89,6 +102,7 @@ cJSON *dt_compare_signal_json(const struct dt_compare_result *r, size_t i_outcom
     add_num(s, "log10_p_value", sr->tested ? sr->log10_p : NAN);
     add_num(s, "log10_p_adjusted", sr->tested ? sr->log10_p_adjusted : NAN);
     cJSON_AddBoolToObject(s, "significant", sr->tested && sr->significant);
+    add_num(s, "alpha", alpha);
     add_num(s, "effect", sr->effect);
     if (isfinite(sr->ci_low) && isfinite(sr->ci_high)) {
         cJSON *ci = cJSON_AddArrayToObject(s, "ci");
@@ -128,55 +142,39 @@ static const char *role_name(enum dt_party_role r)
     return "unknown";
 }
 
-cJSON *dt_compare_to_json(const struct dt_compare_result *r, const struct dt_compare_params *p,
-                          int64_t run_id)
+/* The parties: who each is, what it was read from, how its chat probes were wrapped, how
+ * many answers it gave and lacked. Stored in the verdict row too, so a report shows the same. */
+static cJSON *models_json(const struct dt_compare_result *r, const struct dt_compare_params *p,
+                          const int64_t *model_ids)
 {
-    cJSON *root = cJSON_CreateObject();
-    if (!root)
-        return NULL;
-    const struct dt_compare_outcome *best = &r->outcomes[r->i_best];
-    const struct dt_party *teacher = &r->parties[best->i_teacher];
-    cJSON *v = cJSON_AddObjectToObject(root, "verdict");
-    dt_json_add_string(v, "relation", dt_relation_name(r->relation));
-    add_num(v, "p_value", r->n_teachers > 1 ? r->attribution_p : best->verdict.p_value);
-    if (r->n_teachers == 1)
-        add_num(v, "log10_p_value", best->verdict.log10_p);
-    dt_json_add_string(v, "teacher", teacher->name);
-    dt_json_add_string(v, "suspect", r->parties[0].name);
-    cJSON_AddNumberToObject(v, "alpha", p->verdict.alpha);
-    dt_json_add_string(v, "rationale", best->verdict.rationale);
-    cJSON_AddItemToObject(v, "power", power_json(&best->verdict));
-    if (r->n_teachers > 1)
-        cJSON_AddItemToObject(v, "attribution", attribution_json(r));
-    cJSON *sigs = cJSON_AddArrayToObject(root, "signals");
-    for (size_t i = 0; i < best->n_ms; i++)
-        cJSON_AddItemToArray(sigs, dt_compare_signal_json(r, r->i_best, i));
-    if (r->n_teachers > 1) {
-        cJSON *cands = cJSON_AddArrayToObject(root, "candidates");
-        for (size_t t = 0; t < r->n_teachers; t++) {
-            const struct dt_compare_outcome *o = &r->outcomes[t];
-            cJSON *c = cJSON_CreateObject();
-            dt_json_add_string(c, "teacher", r->parties[o->i_teacher].name);
-            dt_json_add_string(c, "relation", dt_relation_name(o->verdict.relation));
-            add_num(c, "p_value", o->verdict.p_value);
-            cJSON_AddBoolToObject(c, "attributed", t == r->i_best);
-            cJSON_AddItemToArray(cands, c);
-        }
-    }
-    cJSON *models = cJSON_AddArrayToObject(root, "models");
-    for (size_t i = 0; i < r->n_parties; i++) {
+    cJSON *models = cJSON_CreateArray();
+    for (size_t i = 0; models && i < r->n_parties; i++) {
         const struct dt_party *pa = &r->parties[i];
         cJSON *m = cJSON_CreateObject();
+        if (!m || !cJSON_AddItemToArray(models, m)) {
+            cJSON_Delete(m);
+            break;
+        }
         dt_json_add_string(m, "role", role_name(pa->role));
         dt_json_add_string(m, "name", pa->name);
-        if (pa->path)
-            dt_json_add_string(m, "path", pa->path);
+        if (pa->path) {
+            /* absolute, as the store records it, so the path means one thing everywhere */
+            char *abs = realpath(pa->path, NULL);
+            dt_json_add_string(m, "path", abs ? abs : pa->path);
+            free(abs);
+        }
+        if (model_ids)
+            cJSON_AddNumberToObject(m, "model_id", (double)model_ids[i]);
         dt_json_add_string(m, "source", pa->model ? "weights" : "transcripts");
         if (pa->model) {
             const struct dt_model_config *cfg = dt_model_config(pa->model);
+            dt_json_add_string(m, "format",
+                               dt_model_format(pa->model) == DT_FORMAT_GGUF ? "gguf" : "safetensors");
             dt_json_add_string(m, "arch", cfg->arch->name);
             cJSON_AddNumberToObject(m, "n_params", (double)dt_model_n_params(pa->model));
             dt_json_add_string(m, "tokenizer_hash", dt_tokenizer_hash(pa->tok));
+        } else {
+            dt_json_add_string(m, "format", "api");
         }
         if (pa->chat_template)
             dt_json_add_string(m, "chat_template", pa->chat_template);
@@ -203,15 +201,46 @@ cJSON *dt_compare_to_json(const struct dt_compare_result *r, const struct dt_com
             missing += want > have ? want - have : 0;
         }
         cJSON_AddNumberToObject(m, "answers_missing", (double)missing);
-        cJSON_AddItemToArray(models, m);
     }
-    cJSON *pr = cJSON_AddObjectToObject(root, "probes");
+    return models;
+}
+
+static cJSON *candidates_json(const struct dt_compare_result *r)
+{
+    cJSON *cands = cJSON_CreateArray();
+    for (size_t t = 0; cands && t < r->n_teachers; t++) {
+        const struct dt_compare_outcome *o = &r->outcomes[t];
+        cJSON *c = cJSON_CreateObject();
+        if (!c || !cJSON_AddItemToArray(cands, c)) {
+            cJSON_Delete(c);
+            break;
+        }
+        dt_json_add_string(c, "teacher", r->parties[o->i_teacher].name);
+        dt_json_add_string(c, "relation", dt_relation_name(o->verdict.relation));
+        add_num(c, "p_value", o->verdict.p_value);
+        cJSON_AddBoolToObject(c, "attributed", t == r->i_best);
+    }
+    return cands;
+}
+
+static cJSON *probes_json(const struct dt_compare_result *r, const struct dt_compare_params *p)
+{
+    cJSON *pr = cJSON_CreateObject();
+    if (!pr)
+        return NULL;
     dt_json_add_string(pr, "source", r->probe_source);
     cJSON_AddNumberToObject(pr, "identity", (double)r->n_prompts[DT_SET_IDENTITY]);
     cJSON_AddNumberToObject(pr, "chat", (double)r->n_prompts[DT_SET_CHAT]);
     cJSON_AddNumberToObject(pr, "text", (double)r->n_prompts[DT_SET_TEXT]);
     cJSON_AddNumberToObject(pr, "seed", (double)p->seed);
-    cJSON *tm = cJSON_AddObjectToObject(root, "timing");
+    return pr;
+}
+
+static cJSON *timing_json(const struct dt_compare_result *r)
+{
+    cJSON *tm = cJSON_CreateObject();
+    if (!tm)
+        return NULL;
     cJSON_AddNumberToObject(tm, "load_s", r->seconds_load);
     cJSON_AddNumberToObject(tm, "collect_s", r->seconds_collect);
     cJSON_AddNumberToObject(tm, "signals_s", r->seconds_signals);
@@ -219,8 +248,55 @@ cJSON *dt_compare_to_json(const struct dt_compare_result *r, const struct dt_com
     cJSON_AddNumberToObject(tm, "generated_tokens", (double)r->n_generated_tokens);
     cJSON_AddNumberToObject(tm, "answers_generated", (double)r->n_answers_generated);
     cJSON_AddNumberToObject(tm, "answers_reused", (double)r->n_answers_reused);
+    return tm;
+}
+
+/* The comparison's own verdict: with candidates, the attribution's relation and p-value. */
+static double comparison_p(const struct dt_compare_result *r)
+{
+    return r->n_teachers > 1 ? r->attribution_p : r->outcomes[r->i_best].verdict.p_value;
+}
+
+cJSON *dt_compare_to_json(const struct dt_compare_result *r, const struct dt_compare_params *p,
+                          int64_t run_id)
+{
+    cJSON *root = cJSON_CreateObject();
+    if (!root)
+        return NULL;
+    const struct dt_compare_outcome *best = &r->outcomes[r->i_best];
+    const struct dt_party *teacher = &r->parties[best->i_teacher];
+    cJSON_AddStringToObject(root, "document", DT_COMPARISON_DOCUMENT);
+    cJSON_AddNumberToObject(root, "document_version", DT_COMPARISON_VERSION);
+    cJSON *run = cJSON_AddObjectToObject(root, "run");
     if (run_id > 0)
-        cJSON_AddNumberToObject(root, "run_id", (double)run_id);
+        cJSON_AddNumberToObject(run, "id", (double)run_id);
+    else
+        cJSON_AddNullToObject(run, "id");
+    cJSON_AddStringToObject(run, "tool_version", DT_VERSION);
+    cJSON *v = cJSON_AddObjectToObject(root, "verdict");
+    dt_json_add_string(v, "relation", dt_relation_name(r->relation));
+    cJSON_AddBoolToObject(v, "derived", dt_report_relation_is_derived(dt_relation_name(r->relation)));
+    add_num(v, "p_value", comparison_p(r));
+    if (r->n_teachers == 1)
+        add_num(v, "log10_p_value", best->verdict.log10_p);
+    cJSON_AddNumberToObject(v, "alpha", p->verdict.alpha);
+    dt_json_add_string(v, "teacher", teacher->name);
+    dt_json_add_string(v, "suspect", r->parties[0].name);
+    cJSON *cn = cJSON_AddArrayToObject(v, "controls");
+    for (size_t j = 0; cn && j < r->n_controls; j++)
+        cJSON_AddItemToArray(cn, dt_json_string(r->parties[1 + j].name, strlen(r->parties[1 + j].name)));
+    dt_json_add_string(v, "rationale", best->verdict.rationale);
+    cJSON_AddItemToObject(v, "power", power_json(&best->verdict));
+    if (r->n_teachers > 1)
+        cJSON_AddItemToObject(v, "attribution", attribution_json(r));
+    cJSON *sigs = cJSON_AddArrayToObject(root, "signals");
+    for (size_t i = 0; i < best->n_ms; i++)
+        cJSON_AddItemToArray(sigs, dt_compare_signal_json(r, r->i_best, i, p->verdict.alpha));
+    if (r->n_teachers > 1)
+        cJSON_AddItemToObject(root, "candidates", candidates_json(r));
+    cJSON_AddItemToObject(root, "models", models_json(r, p, NULL));
+    cJSON_AddItemToObject(root, "probes", probes_json(r, p));
+    cJSON_AddItemToObject(root, "timing", timing_json(r));
     return root;
 }
 
@@ -284,8 +360,7 @@ int dt_compare_store(struct dt_store *s, int64_t run_id, const struct dt_compare
         for (size_t i = 0; i < o->n_ms && !rc; i++) {
             const struct dt_measurement *m = &o->ms[i];
             const struct dt_signal_result *sr = &o->verdict.signals[i];
-            cJSON *d = dt_compare_signal_json(r, t, i);
-            cJSON_AddNumberToObject(d, "alpha", p->verdict.alpha);
+            cJSON *d = dt_compare_signal_json(r, t, i, p->verdict.alpha);
             char *dj = d ? cJSON_PrintUnformatted(d) : NULL;
             cJSON_Delete(d);
             if (!dj) {
@@ -340,6 +415,18 @@ int dt_compare_store(struct dt_store *s, int64_t run_id, const struct dt_compare
         cJSON_AddNumberToObject(tm, "collect", r->seconds_collect);
         cJSON_AddNumberToObject(tm, "signals", r->seconds_signals);
         cJSON_AddNumberToObject(tm, "total", r->seconds_total);
+        /* what the report shows as the comparison document's verdict, parties, probes and
+         * timing (render_json.c): the same objects compare --json printed */
+        cJSON *cmp = cJSON_AddObjectToObject(vd, "comparison");
+        dt_json_add_string(cmp, "relation", dt_relation_name(r->relation));
+        add_num(cmp, "p_value", comparison_p(r));
+        if (r->n_teachers == 1)
+            add_num(cmp, "log10_p_value", o->verdict.log10_p);
+        if (r->n_teachers > 1)
+            cJSON_AddItemToObject(cmp, "candidates", candidates_json(r));
+        cJSON_AddItemToObject(cmp, "models", models_json(r, p, ids));
+        cJSON_AddItemToObject(cmp, "probes", probes_json(r, p));
+        cJSON_AddItemToObject(cmp, "timing", timing_json(r));
         char *vj = cJSON_PrintUnformatted(vd);
         cJSON_Delete(vd);
         if (!vj) {

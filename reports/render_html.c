@@ -9,6 +9,7 @@
  * already cleaned UTF-8 (report.c), so the page is valid whatever the models generated.
  */
 #include "reports/report.h"
+#include "reports/integrity.h"
 #include "reports/report_internal.h"
 
 #include "dt_version.h"
@@ -699,9 +700,9 @@ static void custody_section(struct dt_strbuf *sb, const struct dt_report *r)
     dt_strbuf_puts(sb, "</tbody></table></div></section>\n");
 }
 
-int dt_report_render_html(const struct dt_report *r, struct dt_strbuf *out)
+static int render(const struct dt_report *r, struct dt_strbuf *out)
 {
-    char *rec = dt_report_integrity_json(r, DT_REPORT_HTML);
+    char *rec = dt_report_integrity_json(r, "html");
     if (!rec)
         return DT_ENOMEM;
     dt_strbuf_puts(out, "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
@@ -748,3 +749,18 @@ int dt_report_render_html(const struct dt_report *r, struct dt_strbuf *out)
     dt_free(rec);
     return dt_strbuf_failed(out) ? DT_ENOMEM : 0;
 }
+
+static int sniff(const char *d, size_t n)
+{
+    size_t i = dt_report_skip_space(d, n);
+    return n - i >= 9 && !strncasecmp(d + i, "<!doctype", 9) ? 2 : 0;
+}
+
+static char *extract(const char *d, size_t n)
+{
+    return dt_report_comment_record(d, n);
+}
+
+const struct dt_report_format dt_report_format_html = {
+    "html", NULL, "self-contained HTML (default; prints to PDF)", render, sniff, extract,
+};

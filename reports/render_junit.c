@@ -23,6 +23,7 @@
  * forbids (report.c), so the document is well-formed whatever the store holds.
  */
 #include "reports/report.h"
+#include "reports/integrity.h"
 #include "reports/report_internal.h"
 
 #include "dt_version.h"
@@ -70,9 +71,9 @@ static void property(struct dt_strbuf *sb, const char *name, const char *value)
     dt_strbuf_puts(sb, "\"/>\n");
 }
 
-int dt_report_render_junit(const struct dt_report *r, struct dt_strbuf *out)
+static int render(const struct dt_report *r, struct dt_strbuf *out)
 {
-    char *rec = dt_report_integrity_json(r, DT_REPORT_JUNIT);
+    char *rec = dt_report_integrity_json(r, "junit");
     if (!rec)
         return DT_ENOMEM;
     const struct dt_report_verdict *v = &r->verdict;
@@ -192,3 +193,18 @@ int dt_report_render_junit(const struct dt_report *r, struct dt_strbuf *out)
     dt_free(rec);
     return dt_strbuf_failed(out) ? DT_ENOMEM : 0;
 }
+
+static int sniff(const char *d, size_t n)
+{
+    size_t i = dt_report_skip_space(d, n);
+    return n - i >= 5 && !memcmp(d + i, "<?xml", 5) ? 2 : 0;
+}
+
+static char *extract(const char *d, size_t n)
+{
+    return dt_report_comment_record(d, n);
+}
+
+const struct dt_report_format dt_report_format_junit = {
+    "junit", "xml", "JUnit XML, one test case per signal", render, sniff, extract,
+};

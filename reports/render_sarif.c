@@ -13,6 +13,7 @@
  * The integrity record is the last run property, "distiltrace/integrity".
  */
 #include "reports/report.h"
+#include "reports/integrity.h"
 #include "reports/report_internal.h"
 
 #include "dt_version.h"
@@ -284,9 +285,9 @@ fail:
     return NULL;
 }
 
-int dt_report_render_sarif(const struct dt_report *r, struct dt_strbuf *out)
+static int render(const struct dt_report *r, struct dt_strbuf *out)
 {
-    char *rec = dt_report_integrity_json(r, DT_REPORT_SARIF);
+    char *rec = dt_report_integrity_json(r, "sarif");
     cJSON *root = build(r), *ri = rec ? cJSON_Parse(rec) : NULL, *props;
     cJSON *run =
         root ? cJSON_GetArrayItem(cJSON_GetObjectItemCaseSensitive(root, "runs"), 0) : NULL;
@@ -312,3 +313,27 @@ int dt_report_render_sarif(const struct dt_report *r, struct dt_strbuf *out)
     dt_free(rec);
     return rc;
 }
+
+static int sniff(const char *d, size_t n)
+{
+    size_t i = dt_report_skip_space(d, n);
+    /* a JSON document naming the SARIF schema: surer than plain JSON */
+    return i < n && d[i] == '{' && memmem(d, n, "\"$schema\"", 9) && memmem(d, n, "sarif", 5) ? 3 : 0;
+}
+
+static char *extract(const char *d, size_t n)
+{
+    cJSON *root = cJSON_ParseWithLength(d, n);
+    const cJSON *runs = cJSON_GetObjectItemCaseSensitive(root, "runs");
+    const cJSON *props = cJSON_GetObjectItemCaseSensitive(cJSON_GetArrayItem(runs, 0), "properties");
+    const cJSON *rec = cJSON_GetObjectItemCaseSensitive(props, "distiltrace/integrity");
+    char *s = cJSON_IsObject(rec) ? cJSON_PrintUnformatted(rec) : NULL;
+    char *copy = s ? dt_strdup(s) : NULL;
+    cJSON_free(s);
+    cJSON_Delete(root);
+    return copy;
+}
+
+const struct dt_report_format dt_report_format_sarif = {
+    "sarif", NULL, "SARIF 2.1.0 for code scanning", render, sniff, extract,
+};

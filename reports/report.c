@@ -257,6 +257,21 @@ const char *dt_report_status_label(enum dt_report_status st)
     return "";
 }
 
+const char *dt_report_status_key(enum dt_report_status st)
+{
+    switch (st) {
+    case DT_SIG_EVIDENCE:
+        return "evidence";
+    case DT_SIG_NO_EVIDENCE:
+        return "no-evidence";
+    case DT_SIG_NOT_APPLICABLE:
+        return "not-applicable";
+    case DT_SIG_INFO:
+        return "info";
+    }
+    return "unknown";
+}
+
 /* The texts are the signal table's (run/signals.h): one list names and describes the signals. */
 const struct dt_signal_text *dt_report_signal_text(const char *name)
 {
@@ -479,45 +494,12 @@ char *dt_report_command_line(const struct dt_report *r)
 
 /* ---- loading ---- */
 
-enum dt_report_format dt_report_format_parse(const char *name)
-{
-    if (!name)
-        return 0;
-    if (!strcmp(name, "html"))
-        return DT_REPORT_HTML;
-    if (!strcmp(name, "md") || !strcmp(name, "markdown"))
-        return DT_REPORT_MD;
-    if (!strcmp(name, "json"))
-        return DT_REPORT_JSON;
-    if (!strcmp(name, "junit") || !strcmp(name, "xml"))
-        return DT_REPORT_JUNIT;
-    if (!strcmp(name, "sarif"))
-        return DT_REPORT_SARIF;
-    return 0;
-}
-
-const char *dt_report_format_name(enum dt_report_format f)
-{
-    switch (f) {
-    case DT_REPORT_HTML:
-        return "html";
-    case DT_REPORT_MD:
-        return "md";
-    case DT_REPORT_JSON:
-        return "json";
-    case DT_REPORT_JUNIT:
-        return "junit";
-    case DT_REPORT_SARIF:
-        return "sarif";
-    }
-    return "unknown";
-}
-
 struct load_ctx {
     struct dt_report *r;
     struct dt_strbuf ev; /* canonical evidence text, hashed at the end */
     int oom;
     int64_t teacher_id, suspect_id;
+    int n_verdicts, verdict_attributed; /* rows seen; whether the kept one is attributed */
     size_t sig_cap;
     struct dt_error *err;
 };
@@ -632,6 +614,21 @@ static int on_signal(void *ud, const struct dt_store_signal *g)
 {
     struct load_ctx *c = ud;
     struct dt_report *r = c->r;
+    dt_strbuf_puts(&c->ev, "signal;");
+    ev_str(&c->ev, g->name);
+    ev_str(&c->ev, g->test);
+    ev_num(&c->ev, g->statistic);
+    ev_num(&c->ev, g->p_value);
+    ev_num(&c->ev, g->ci_low);
+    ev_num(&c->ev, g->ci_high);
+    ev_num(&c->ev, g->effect);
+    dt_strbuf_printf(&c->ev, "%" PRId64 ";%" PRId64 ";%" PRId64 ";", g->n, g->teacher_model_id,
+                     g->suspect_model_id);
+    ev_str(&c->ev, g->details_json);
+    dt_strbuf_putc(&c->ev, '\n');
+    /* with candidate teachers the report is about the attributed one: its signals only */
+    if (c->n_verdicts > 1 && g->teacher_model_id != c->teacher_id)
+        return 0;
     if (r->n_signals == c->sig_cap) {
         size_t nc = c->sig_cap ? c->sig_cap * 2 : 16;
         struct dt_report_signal *p = dt_realloc_array(r->signals, nc, sizeof *p);
@@ -653,18 +650,6 @@ static int on_signal(void *ud, const struct dt_store_signal *g)
     s->p_adjusted = NAN;
     s->alpha = NAN;
     s->applicable = 1;
-    dt_strbuf_puts(&c->ev, "signal;");
-    ev_str(&c->ev, g->name);
-    ev_str(&c->ev, g->test);
-    ev_num(&c->ev, g->statistic);
-    ev_num(&c->ev, g->p_value);
-    ev_num(&c->ev, g->ci_low);
-    ev_num(&c->ev, g->ci_high);
-    ev_num(&c->ev, g->effect);
-    dt_strbuf_printf(&c->ev, "%" PRId64 ";%" PRId64 ";%" PRId64 ";", g->n, g->teacher_model_id,
-                     g->suspect_model_id);
-    ev_str(&c->ev, g->details_json);
-    dt_strbuf_putc(&c->ev, '\n');
     if (c->oom)
         return DT_ENOMEM;
     cJSON *d = g->details_json ? cJSON_Parse(g->details_json) : NULL;
@@ -728,12 +713,41 @@ static int on_signal(void *ud, const struct dt_store_signal *g)
     return c->oom ? DT_ENOMEM : 0;
 }
 
+/* Whether a verdict row's details mark it as the attributed teacher's. */
+static int row_attributed(const char *details_json)
+{
+    cJSON *d = details_json ? cJSON_Parse(details_json) : NULL;
+    int a = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(d, "attributed"));
+    cJSON_Delete(d);
+    return a;
+}
+
+static void free_strs(char **v, size_t n);
+
+static void verdict_release(struct dt_report_verdict *vd)
+{
+    dt_free(vd->relation);
+    dt_free(vd->rationale);
+    dt_free(vd->teacher);
+    dt_free(vd->suspect);
+    dt_free(vd->details_json);
+    free_strs(vd->controls, vd->n_controls);
+    memset(vd, 0, sizeof *vd);
+}
+
 static int on_verdict(void *ud, const struct dt_store_verdict *v)
 {
     struct load_ctx *c = ud;
     struct dt_report_verdict *vd = &c->r->verdict;
-    if (vd->present)
-        return 0; /* one verdict per run; keep the first */
+    int attributed = row_attributed(v->details_json);
+    c->n_verdicts++;
+    if (vd->present) {
+        /* one verdict per run: with candidate teachers, the attributed one's row */
+        if (c->verdict_attributed || !attributed)
+            return 0;
+        verdict_release(vd);
+    }
+    c->verdict_attributed = attributed;
     vd->present = 1;
     vd->relation = cp_clean(c, v->relation, DT_REPORT_MAX_NAME);
     vd->rationale = cp_clean(c, v->rationale, DT_REPORT_MAX_TEXT);
@@ -765,11 +779,24 @@ static int on_verdict(void *ud, const struct dt_store_verdict *v)
         } else if (n > 0) {
             c->oom = 1;
         }
+        /* with candidates the comparison's relation is the attribution's (inconclusive when
+         * no candidate beats the others) and its p-value is corrected for the candidates */
+        const cJSON *cmp = cJSON_GetObjectItemCaseSensitive(d, "comparison");
+        const char *rel = json_str(cmp, "relation");
+        if (rel && strcmp(rel, vd->relation ? vd->relation : "")) {
+            dt_free(vd->relation);
+            vd->relation = cp_clean(c, rel, DT_REPORT_MAX_NAME);
+        }
+        const cJSON *pv = cJSON_GetObjectItemCaseSensitive(cmp, "p_value");
+        if (cJSON_IsNumber(pv))
+            vd->p_value = pv->valuedouble;
         char *dj = cJSON_PrintUnformatted(d);
         if (dj) {
             vd->details_json = dt_strdup(dj);
             cJSON_free(dj);
         }
+        if (!vd->details_json)
+            c->oom = 1;
     }
     cJSON_Delete(d);
     return c->oom ? DT_ENOMEM : 0;
@@ -938,12 +965,7 @@ void dt_report_free(struct dt_report *r)
     dt_free(r->started_at);
     dt_free(r->ended_at);
     dt_free(r->status);
-    dt_free(r->verdict.relation);
-    dt_free(r->verdict.rationale);
-    dt_free(r->verdict.teacher);
-    dt_free(r->verdict.suspect);
-    dt_free(r->verdict.details_json);
-    free_strs(r->verdict.controls, r->verdict.n_controls);
+    verdict_release(&r->verdict);
     for (size_t i = 0; i < r->n_signals; i++) {
         struct dt_report_signal *g = &r->signals[i];
         dt_free(g->name);

@@ -11,7 +11,8 @@
  * Each rendered report carries an integrity record: the run id, the SHA-256 and size of
  * every input recorded in the store, a SHA-256 of the run's evidence rows and a SHA-256 of
  * the rendered document (computed with the digest itself replaced by 64 zeros).
- * dt_report_verify checks a report file against the store and the input files on disk.
+ * The formats and rendering are reports/format.h; checking a report file against the store
+ * and the input files on disk is reports/verify.h.
  */
 #ifndef DT_REPORTS_REPORT_H
 #define DT_REPORTS_REPORT_H
@@ -23,17 +24,10 @@ struct dt_error;
 struct dt_store;
 struct dt_strbuf;
 
-enum dt_report_format {
-    DT_REPORT_HTML = 1,
-    DT_REPORT_MD,
-    DT_REPORT_JSON,
-    DT_REPORT_JUNIT,
-    DT_REPORT_SARIF,
-};
-
-/* "html", "md", "json", "junit", "sarif" (also "markdown", "xml"); 0 when unknown. */
-enum dt_report_format dt_report_format_parse(const char *name);
-const char *dt_report_format_name(enum dt_report_format f);
+/* The comparison document's name and version ("document", "document_version" of the JSON
+ * that compare --json prints and report --format json renders; docs/schema/comparison.schema.json). */
+#define DT_COMPARISON_DOCUMENT "distiltrace-comparison"
+#define DT_COMPARISON_VERSION 2
 
 /* One model the run read: a row of the chain-of-custody table. */
 struct dt_report_input {
@@ -98,6 +92,26 @@ struct dt_report {
     unsigned gate_mask;
 };
 
+/*
+ * A report format: one row of the renderer table (reports/format.h, formats.c). A new format
+ * is one reports/render_NAME.c that defines its row as a `const struct dt_report_format`,
+ * plus that row in the table; cli/ and verification find it there by name or by content.
+ */
+struct dt_report_format {
+    const char *name;    /* on the command line and in the integrity record: "html" */
+    const char *alias;   /* another name accepted on the command line, or NULL: "markdown" */
+    const char *summary; /* one line for help: "self-contained HTML, prints to PDF" */
+    /* Appends the document with its integrity record (digest still zeros: dt_report_render
+     * seals it) to out; 0 or a DT_E* code. */
+    int (*render)(const struct dt_report *r, struct dt_strbuf *out);
+    /* How surely data[0..n) is a document of this format: 0 not at all, higher surer; the
+     * highest scoring row wins (Markdown, with no syntax of its own, scores 1 on anything). */
+    int (*sniff)(const char *data, size_t n);
+    /* The integrity record's JSON text in a document of this format (heap, dt_free), or
+     * NULL when it has none; what report --verify, check and db read back. */
+    char *(*extract)(const char *data, size_t n);
+};
+
 /* "same-weights", "weight-derived", "distilled", "independent", "inconclusive", NULL. */
 extern const char *const dt_report_gate_relations[];
 /* Sets the gate to the given relation names; DT_EINVAL naming an unknown one. */
@@ -111,50 +125,7 @@ int dt_report_load(struct dt_store *s, int64_t run_id, struct dt_report **out,
                    struct dt_error *err);
 void dt_report_free(struct dt_report *r);
 
-/* Appends the rendered report (with its integrity record) to out. */
-int dt_report_render(const struct dt_report *r, enum dt_report_format f, struct dt_strbuf *out,
-                     struct dt_error *err);
-
 /* True when the verdict is one of the relations that mean derivation was found. */
 int dt_report_relation_is_derived(const char *relation);
-
-/* ---- verification ---- */
-
-enum dt_report_check_state {
-    DT_REPORT_CHECK_OK = 0,
-    DT_REPORT_CHECK_MISMATCH, /* differs from the record */
-    DT_REPORT_CHECK_MISSING,  /* the file is not there to re-hash */
-};
-
-struct dt_report_file_check {
-    char *role, *name, *path;
-    char *recorded_sha256;
-    enum dt_report_check_state store_state; /* the store's row against the record */
-    enum dt_report_check_state file_state;  /* the file on disk against the record */
-};
-
-struct dt_report_verification {
-    enum dt_report_format format;
-    int64_t run_id;
-    int body_ok;     /* the document is as rendered */
-    int run_found;   /* the store holds the run */
-    int evidence_ok; /* the store's evidence rows hash as recorded */
-    size_t n_files;
-    struct dt_report_file_check *files;
-    int n_mismatch, n_missing; /* over files */
-};
-
-/*
- * Checks a report (its bytes) against the store: the document's own digest, the run's
- * evidence digest, every recorded input's SHA-256 in the store and, where the file is
- * present, on disk. Returns 0 when the report could be read (then *out says what held), or
- * DT_EFORMAT when it carries no readable integrity record. Release *out with
- * dt_report_verification_release.
- */
-int dt_report_verify(struct dt_store *s, const char *data, size_t n_bytes,
-                     struct dt_report_verification *out, struct dt_error *err);
-/* 1 when everything recorded checks out (missing files do not count against it). */
-int dt_report_verification_ok(const struct dt_report_verification *v);
-void dt_report_verification_release(struct dt_report_verification *v);
 
 #endif

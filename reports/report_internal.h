@@ -45,6 +45,8 @@ enum dt_report_status {
 };
 enum dt_report_status dt_report_signal_status(const struct dt_report_signal *g);
 const char *dt_report_status_label(enum dt_report_status st); /* "Evidence found", ... */
+/* The status as the JSON documents write it: "evidence", "no-evidence", "not-applicable", "info". */
+const char *dt_report_status_key(enum dt_report_status st);
 
 /* A signal's title, description, limits and axis, from the signal table (run/signals.h). Never
  * NULL: unknown names get a generic text (title NULL: use the name). */
@@ -63,22 +65,5 @@ extern const char *const dt_report_limits_text[];
 
 /* The command line as one shell-quoted string (heap, dt_free), NULL on allocation failure. */
 char *dt_report_command_line(const struct dt_report *r);
-
-/*
- * The integrity record as compact JSON (heap, dt_free) with "body_sha256" set to 64 zeros.
- * Renderers embed it, then dt_report_seal replaces those zeros with the SHA-256 of the whole
- * document as it stands with the zeros in place.
- */
-char *dt_report_integrity_json(const struct dt_report *r, enum dt_report_format f);
-/* Appends "<!-- distiltrace-integrity JSON -->\n" with - < > & written as \u00XX. */
-void dt_report_embed_comment(struct dt_strbuf *sb, const char *json);
-int dt_report_seal(struct dt_strbuf *doc, size_t start, struct dt_error *err);
-
-/* Renderers: append to out, return 0 or a DT_E* code. */
-int dt_report_render_html(const struct dt_report *r, struct dt_strbuf *out);
-int dt_report_render_md(const struct dt_report *r, struct dt_strbuf *out);
-int dt_report_render_json(const struct dt_report *r, struct dt_strbuf *out);
-int dt_report_render_junit(const struct dt_report *r, struct dt_strbuf *out);
-int dt_report_render_sarif(const struct dt_report *r, struct dt_strbuf *out);
 
 #endif

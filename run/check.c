@@ -9,6 +9,7 @@
 #include "run/compare.h"
 #include "infer/model.h"
 #include "reports/compare_out.h"
+#include "reports/format.h"
 #include "reports/report.h"
 #include "reports/store.h"
 #include "util/alloc.h"
@@ -151,9 +152,12 @@ static int parse(struct dt_check *c, const char *suspect_opt, const char *db_opt
             return bad(c, err, "\"formats\" must map format names to paths");
         cJSON_ArrayForEach(it, jfmt)
         {
-            if (!dt_report_format_parse(it->string) || !cJSON_IsString(it))
-                return bad(c, err, "\"formats\" keys are html, md, json, junit, sarif and "
-                                   "values paths");
+            if (!dt_report_format_parse(it->string) || !cJSON_IsString(it)) {
+                char fmt_names[128], msg[192];
+                dt_report_format_names(fmt_names, sizeof fmt_names, ", ");
+                snprintf(msg, sizeof msg, "\"formats\" keys are %s and values paths", fmt_names);
+                return bad(c, err, msg);
+            }
             if (c->n_formats == DT_CHECK_MAX_FORMATS)
                 return bad(c, err, "\"formats\" has too many entries");
             size_t f = c->n_formats++;

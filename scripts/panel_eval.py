@@ -51,7 +51,7 @@ def main():
 
     def essence(x):
         x = dict(x)
-        for k in ('timing', 'run_id', 'models'):
+        for k in ('timing', 'run', 'models'):
             x.pop(k, None)
         return x
     same = essence(docs['compare --control x 3']) == essence(docs['compare --panel'])

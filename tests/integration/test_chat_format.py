@@ -165,8 +165,9 @@ check(md.returncode == 0 and '| Chat format |' in plain and
 js = run([DT, 'report', 'latest', '--db', db, '--format', 'json'])
 fmts = {}
 if js.returncode == 0:
-    for m in json.loads(js.stdout).get('inputs', json.loads(js.stdout).get('models', [])):
-        fmts[m.get('role')] = m.get('chat_format')
+    # the comparison document: chat_format is the object compare --json prints
+    for m in json.loads(js.stdout).get('models', []):
+        fmts[m.get('role')] = (m.get('chat_format') or {}).get('description', '')
 check(fmts.get('teacher', '').startswith('model template, ') and fmts.get('suspect') == '--chat-template',
       'the JSON report names each party\'s chat format', js.stdout[-1200:] + js.stderr)
 html = run([DT, 'report', 'latest', '--db', db, '--format', 'html'])

@@ -28,11 +28,11 @@ def main():
         for i in range(3):
             f.write(json.dumps({'prompt': f'Who are you {i}?', 'response': 'I am a model.'}) + '\n')
     cases = [
-        ('compare', [DT, 'compare', '--teacher', m('teacher'), '--suspect', m('s_seqkd'),
+        ('comparison', [DT, 'compare', '--teacher', m('teacher'), '--suspect', m('s_seqkd'),
                      '--control', m('c_other_data'), '--control', m('c_small_same_data'),
                      '--control', m('teacher2'), '--chat-template', tpl, '--db', db, '--json']
          + small, (0, 1)),
-        ('report', [DT, 'report', 'latest', '--db', db, '--format', 'json'], (0,)),
+        ('comparison', [DT, 'report', 'latest', '--db', db, '--format', 'json'], (0,)),
         ('collect', [DT, 'collect', '--model', m('teacher'), '--corpus', 'identity', '--probes',
                      '3', '--db', db, '--json'], (0,)),
         ('transcripts-import', [DT, 'transcripts', 'import', '--db', db, '--file', trans,
@@ -54,7 +54,7 @@ def main():
     html = os.path.join(tmp, 'r.html')
     for i, (schema, cmd, codes) in enumerate(cases):
         r = run(cmd, timeout=600)
-        if schema == 'report':
+        if cmd[1] == 'report':
             run([DT, 'report', 'latest', '--db', db, '-o', html])
         ext = '.jsonl' if schema == 'transcripts-show' else '.json'
         out = os.path.join(tmp, f'{i}-{schema}{ext}')
@@ -78,7 +78,7 @@ def main():
     bad = os.path.join(tmp, 'bad.json')
     open(bad, 'w').write(json.dumps({'signals': []}))
     v = subprocess.run(['node', os.path.join(NODE_DIR, 'validate_json.js'),
-                        os.path.join(SCHEMAS, 'compare.schema.json'), bad],
+                        os.path.join(SCHEMAS, 'comparison.schema.json'), bad],
                        capture_output=True, text=True)
     check(v.returncode == 1 and 'invalid' in v.stdout, 'a document without a verdict is rejected')
     done()

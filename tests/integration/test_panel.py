@@ -43,7 +43,7 @@ def essence(doc, keep_models=False):
     """What must not depend on where answers came from: verdict, every signal, probes."""
     doc = dict(doc)
     doc.pop('timing', None)
-    doc.pop('run_id', None)
+    doc.pop('run', None)  # the run's id differs between stores
     if not keep_models:
         doc.pop('models', None)
     return doc

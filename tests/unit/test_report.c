@@ -3,7 +3,9 @@
  * on a report built in memory and on one loaded from a store, the integrity seal and its
  * verification, and allocation failures while rendering.
  */
+#include "reports/format.h"
 #include "reports/report.h"
+#include "reports/verify.h"
 #include "reports/report_internal.h"
 #include "reports/store.h"
 #include "tap.h"
@@ -16,6 +18,11 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+
+static const struct dt_report_format *sniff_str(const char *s)
+{
+    return dt_report_format_sniff(s, strlen(s));
+}
 
 static int valid_utf8_no_controls(const char *s)
 {
@@ -86,8 +93,21 @@ static void test_escape(void)
     char *s = dt_report_sentence("it claims x");
     TAP_OK(s && !strcmp(s, "It claims x."), "sentence: %s", s ? s : "");
     dt_free(s);
-    TAP_OK(dt_report_format_parse("sarif") == DT_REPORT_SARIF && !dt_report_format_parse("pdf"),
-           "format names");
+    TAP_OK(dt_report_format_parse("sarif") && !strcmp(dt_report_format_parse("sarif")->name, "sarif") &&
+               dt_report_format_parse("markdown") == dt_report_format_parse("md") &&
+               !dt_report_format_parse("pdf") && !dt_report_format_parse(NULL),
+           "format names and aliases");
+    char names[64];
+    dt_report_format_names(names, sizeof names, ", ");
+    TAP_OK(!strcmp(names, "html, md, json, junit, sarif"), "format list: %s", names);
+    dt_report_format_names(names, 8, ", ");
+    TAP_OK(strlen(names) < 8, "format list cut to fit: %s", names);
+    TAP_OK(sniff_str("# x\n") == dt_report_format_parse("md") &&
+               sniff_str("\xef\xbb\xbf <!DOCTYPE html>") == dt_report_format_parse("html") &&
+               sniff_str(" {\"a\": 1}") == dt_report_format_parse("json") &&
+               sniff_str("{\"$schema\": \"sarif\"}") == dt_report_format_parse("sarif") &&
+               sniff_str("<?xml version") == dt_report_format_parse("junit"),
+           "sniffing picks the format whose row scores highest");
 }
 
 /* A run in a fresh store: two models, three signals, a verdict. */
@@ -199,19 +219,22 @@ static void test_render(void)
                dt_report_signal_status(&r->signals[2]) == DT_SIG_INFO,
            "statuses");
     TAP_OK(strlen(r->evidence_sha256) == 64, "evidence digest");
-    static const enum dt_report_format fs[] = {DT_REPORT_HTML, DT_REPORT_MD, DT_REPORT_JSON,
-                                               DT_REPORT_JUNIT, DT_REPORT_SARIF};
-    for (size_t i = 0; i < 5; i++) {
+    const struct dt_report_format *fs[8];
+    size_t n_fs = dt_report_n_formats();
+    TAP_OK(n_fs == 5 && !dt_report_format_at(n_fs), "five formats in the table");
+    for (size_t i = 0; i < n_fs && i < 8; i++)
+        fs[i] = dt_report_format_at(i);
+    for (size_t i = 0; i < n_fs && i < 8; i++) {
         struct dt_strbuf sb = DT_STRBUF_INIT;
         int rc = dt_report_render(r, fs[i], &sb, &err);
-        const char *name = dt_report_format_name(fs[i]);
+        const char *name = fs[i]->name;
         TAP_OK(rc == 0 && sb.len > 200, "%s renders", name);
         if (rc) {
             dt_strbuf_release(&sb);
             continue;
         }
         TAP_OK(valid_utf8_no_controls(sb.data), "%s is clean UTF-8", name);
-        if (fs[i] != DT_REPORT_JSON && fs[i] != DT_REPORT_SARIF)
+        if (strcmp(name, "json") && strcmp(name, "sarif"))
             TAP_OK(!strstr(sb.data, "sus<b>") && !strstr(sb.data, "<i>x") &&
                        !strstr(sb.data, "</textarea>"),
                    "%s escapes stored text", name);
