@@ -5,6 +5,8 @@
  * spaces, with no BOS/EOS added; control tokens written in the text stay plain text unless
  * --special. With --decode the input holds ids (whitespace-separated) and the exact bytes
  * they decode to are written to stdout (control tokens included with --special).
+ * With --batch the input is a sequence of records "N\n" followed by N bytes, and one line of
+ * ids is printed per record: many texts through one tokenizer load (scripts/hf-compare.js).
  */
 #include "cli/commands.h"
 #include "infer/tokenizer.h"
@@ -16,7 +18,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define USAGE "distiltrace tokenize --model M (--file F | --text STR) [--special] [--decode]"
+#define USAGE                                                                                      \
+    "distiltrace tokenize --model M (--file F | --text STR) [--special] [--decode | --batch]"
 #define MAX_INPUT_BYTES ((size_t)1 << 30)
 
 static int print_ids(const int32_t *ids, size_t n)
@@ -74,10 +77,44 @@ done:
     return status;
 }
 
+/* Records "N\n" + N bytes, one output line each; a malformed record stops with its offset. */
+static int batch_mode(const struct dt_tokenizer *t, const char *in, size_t n_in, int special)
+{
+    struct dt_error err = {0};
+    size_t at = 0;
+    while (at < n_in) {
+        size_t len = 0, i = at;
+        while (i < n_in && in[i] >= '0' && in[i] <= '9' && i - at < 12)
+            len = len * 10 + (size_t)(in[i++] - '0');
+        if (i == at || i >= n_in || in[i] != '\n' || len > n_in - i - 1) {
+            fprintf(stderr, "distiltrace tokenize: batch record at byte %zu is not 'N\\n' and N "
+                            "bytes\n",
+                    at);
+            return DT_EXIT_INPUT;
+        }
+        int32_t *ids = NULL;
+        size_t n_ids = 0;
+        if (dt_tokenizer_encode(t, in + i + 1, len, special, &ids, &n_ids, &err))
+            return dt_cli_fail(&err);
+        int w = print_ids(ids, n_ids);
+        dt_free(ids);
+        if (w) {
+            fprintf(stderr, "distiltrace tokenize: cannot write the output\n");
+            return DT_EXIT_INPUT;
+        }
+        at = i + 1 + len;
+    }
+    if (fflush(stdout)) {
+        fprintf(stderr, "distiltrace tokenize: cannot write the output\n");
+        return DT_EXIT_INPUT;
+    }
+    return DT_EXIT_OK;
+}
+
 int cmd_tokenize(int argc, char **argv)
 {
     const char *model = NULL, *file = NULL, *text = NULL;
-    int special = 0, decode = 0;
+    int special = 0, decode = 0, batch = 0;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
@@ -86,7 +123,8 @@ int cmd_tokenize(int argc, char **argv)
                    "line, with no BOS/EOS. M is a GGUF file, a Hugging Face directory or a\n"
                    "tokenizer.json file.\n\n"
                    "  --special  match control tokens written in the text (e.g. <|user|>)\n"
-                   "  --decode   the input holds token ids; print the bytes they decode to\n",
+                   "  --decode   the input holds token ids; print the bytes they decode to\n"
+                   "  --batch    the input holds records 'N\\n' + N bytes; one line of ids each\n",
                    USAGE);
             return DT_EXIT_OK;
         } else if (!strcmp(a, "--model") && i + 1 < argc) {
@@ -99,12 +137,14 @@ int cmd_tokenize(int argc, char **argv)
             special = 1;
         } else if (!strcmp(a, "--decode")) {
             decode = 1;
+        } else if (!strcmp(a, "--batch")) {
+            batch = 1;
         } else {
             fprintf(stderr, "distiltrace tokenize: unknown or incomplete option '%s'\n", a);
             return dt_cli_usage("tokenize", USAGE);
         }
     }
-    if (!model || (!file == !text))
+    if (!model || (!file == !text) || (decode && batch))
         return dt_cli_usage("tokenize", USAGE);
 
     struct dt_error err = {0};
@@ -129,6 +169,10 @@ int cmd_tokenize(int argc, char **argv)
     const char *in = file ? data : text;
     if (decode) {
         status = decode_mode(t, in, n_data, special);
+        goto done;
+    }
+    if (batch) {
+        status = batch_mode(t, in, n_data, special);
         goto done;
     }
     if (dt_tokenizer_encode(t, in, n_data, special, &ids, &n_ids, &err)) {

@@ -133,6 +133,7 @@ static const struct dt_cli_optdoc o_tokenize[] = {
     {"--text", "STR", NULL, "the text to tokenize", "input"},
     {"--special", NULL, NULL, "match control tokens written in the text", NULL},
     {"--decode", NULL, NULL, "the input holds token ids: print their bytes", NULL},
+    {"--batch", NULL, NULL, "the input holds records 'N\\n' + N bytes: one line of ids each", NULL},
     END};
 static const struct dt_cli_optdoc o_logits[] = {
     {"--model", "MODEL", NULL, "the model", "model"},
@@ -330,7 +331,7 @@ const struct dt_cli_cmddoc dt_cli_docs[] = {
      "Describes a model file: architecture, tensors, tokenizer, chat template, hashes, and\n"
      "whether the forward pass supports it.",
      "distiltrace inspect model.gguf", o_inspect, 1},
-    {"tokenize", "--model M (--file F | --text STR) [--special] [--decode]",
+    {"tokenize", "--model M (--file F | --text STR) [--special] [--decode | --batch]",
      "Prints the token ids of the exact bytes of the input, space-separated on one line, with no\n"
      "special tokens added.",
      "distiltrace tokenize --model model.gguf --text 'Hello world'", o_tokenize, 0},
