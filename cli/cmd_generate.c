@@ -1,13 +1,18 @@
 /*
  * `distiltrace generate --model M --prompt P [-n N] [--temperature T] [--top-p P] [--top-k K]
- * [--seed S] [--chat-template STR] [--stop eog|eos|none] [--top-logprobs K] [--json]`:
- * continues a prompt with the local model. Temperature 0 is greedy. Special tokens in the
- * prompt are parsed by default (--no-special: plain text); those of the template always are.
+ * [--seed S] [--chat] [--system STR] [--chat-template STR] [--chat-date D] [--stop eog|eos|none]
+ * [--top-logprobs K] [--json]`: continues a prompt with the local model. Temperature 0 is
+ * greedy. With --chat (implied by --system and --chat-template) the prompt is a user message
+ * wrapped the way compare wraps its probes: the model's own chat template (infer/chat_template.h),
+ * else --chat-template, else its marker family; --json says which ("chat_format"). Special
+ * tokens in the prompt are parsed by default (--no-special: plain text); those of the template
+ * always are.
  * Prints the continuation's text (control tokens left out); --json adds the ids, each token's
  * log-probability under the unmodified model and the top alternatives.
  */
 #include "cli/commands.h"
 
+#include "infer/chat_template.h"
 #include "infer/model.h"
 #include "infer/prompt.h"
 #include "infer/sampler.h"
@@ -20,8 +25,8 @@
 
 static const char *k_usage =
     "distiltrace generate --model M --prompt P [-n N] [--temperature T] [--top-p P] [--top-k K]\n"
-    "       [--seed S] [--chat-template STR] [--stop eog|eos|none] [--top-logprobs K] [--json]\n"
-    "       [--no-special] [--threads N]";
+    "       [--seed S] [--chat] [--system STR] [--chat-template STR] [--chat-date YYYY-MM-DD]\n"
+    "       [--stop eog|eos|none] [--top-logprobs K] [--json] [--no-special] [--threads N]";
 
 struct gen_out {
     const struct dt_tokenizer *tok;
@@ -59,11 +64,12 @@ static int on_token(void *ud, const struct dt_gen_token *t)
 
 int cmd_generate(int argc, char **argv)
 {
-    const char *model_path = NULL, *prompt = NULL, *tmpl = NULL, *stop = "eog";
+    const char *model_path = NULL, *prompt = NULL, *tmpl = NULL, *stop = "eog", *system = NULL,
+               *chat_date = NULL;
     long n = 32, top_k = 0, n_top = 5, threads = 0;
     double temp = 1.0, top_p = 1.0;
     unsigned long long seed = 0;
-    int json = 0, special = 1;
+    int json = 0, special = 1, chat = 0;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         const char *v = i + 1 < argc ? argv[i + 1] : NULL;
@@ -74,6 +80,8 @@ int cmd_generate(int argc, char **argv)
             json = 1;
         } else if (!strcmp(a, "--no-special")) {
             special = 0;
+        } else if (!strcmp(a, "--chat")) {
+            chat = 1;
         } else if (!v) {
             return dt_cli_usage("generate", k_usage);
         } else if (!strcmp(a, "--model")) {
@@ -82,6 +90,12 @@ int cmd_generate(int argc, char **argv)
             prompt = argv[++i];
         } else if (!strcmp(a, "--chat-template")) {
             tmpl = argv[++i];
+            chat = 1;
+        } else if (!strcmp(a, "--system")) {
+            system = argv[++i];
+            chat = 1;
+        } else if (!strcmp(a, "--chat-date")) {
+            chat_date = argv[++i];
         } else if (!strcmp(a, "--stop")) {
             stop = argv[++i];
         } else if (!strcmp(a, "-n") || !strcmp(a, "--n-predict")) {
@@ -120,10 +134,16 @@ int cmd_generate(int argc, char **argv)
         return dt_cli_usage("generate", k_usage);
     if (!model_path || !prompt || temp < 0 || top_p < 0 || top_p > 1)
         return dt_cli_usage("generate", k_usage);
+    if (chat_date && !dt_chat_date_valid(chat_date)) {
+        fprintf(stderr, "distiltrace generate: --chat-date '%s' is not a YYYY-MM-DD day\n",
+                chat_date);
+        return DT_EXIT_USAGE;
+    }
 
     struct dt_error err = {0};
     struct dt_model *m = NULL;
     struct dt_session *s = NULL;
+    struct dt_chat_template *ct = NULL;
     int32_t *ids = NULL;
     size_t n_ids = 0, n_gen = 0;
     struct gen_out g = {0};
@@ -135,7 +155,12 @@ int cmd_generate(int argc, char **argv)
     dt_model_set_threads(m, (int)threads);
     g.tok = dt_model_tokenizer(m);
     g.json = json;
-    if (dt_prompt_encode(g.tok, tmpl, prompt, special, &ids, &n_ids, &err)) {
+    if (chat && dt_chat_template_open(g.tok, model_path, tmpl, chat_date, &ct, &err)) {
+        status = dt_cli_fail(&err);
+        goto out;
+    }
+    if (chat ? dt_chat_template_encode(ct, g.tok, system, prompt, special, &ids, &n_ids, &err)
+             : dt_prompt_encode(g.tok, NULL, prompt, special, &ids, &n_ids, &err)) {
         status = dt_cli_fail(&err);
         goto out;
     }
@@ -185,6 +210,13 @@ int cmd_generate(int argc, char **argv)
         cJSON_AddItemToObject(o, "top_logprobs", g.tops);
         g.ids = g.lps = g.tops = NULL;
         cJSON_AddStringToObject(o, "finish_reason", g.stopped ? "stop" : "length");
+        if (chat) {
+            cJSON *cf = cJSON_AddObjectToObject(o, "chat_format");
+            cJSON_AddStringToObject(cf, "kind", dt_chat_template_name(ct));
+            cJSON_AddStringToObject(cf, "description", dt_chat_template_describe(ct));
+            if (dt_chat_template_sha256(ct))
+                cJSON_AddStringToObject(cf, "sha256", dt_chat_template_sha256(ct));
+        }
         char *str = cJSON_PrintUnformatted(o);
         if (str)
             printf("%s\n", str);
@@ -199,6 +231,7 @@ out:
     cJSON_Delete(g.tops);
     dt_free(ids);
     dt_session_free(s);
+    dt_chat_template_free(ct);
     dt_model_free(m);
     return status;
 }

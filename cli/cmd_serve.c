@@ -6,6 +6,7 @@
  */
 #include "cli/cli_opts.h"
 #include "cli/commands.h"
+#include "infer/chat_template.h"
 #include "infer/model.h"
 #include "server/serve.h"
 #include "infer/tokenizer.h"
@@ -16,14 +17,18 @@
 
 static const char usage[] =
     "distiltrace serve --model M [--host 127.0.0.1] [--port 8080] [--model-name NAME]\n"
-    "       [--chat-template STR] [--threads N] [--max-tokens-limit N] [--max-body-bytes N]\n"
-    "       [--max-connections N] [--quiet]\n"
+    "       [--chat-template STR] [--chat-date YYYY-MM-DD] [--threads N] [--max-tokens-limit N]\n"
+    "       [--max-body-bytes N]"
+    " [--max-connections N] [--quiet]\n"
     "Serves POST /v1/chat/completions, POST /v1/completions, GET /v1/models and GET /health,\n"
     "with stream (server-sent events), n (up to 16 answers, the i-th sampled with seed + i),\n"
     "echo (completions) and logprobs; a request naming another model gets 404. Each request\n"
     "is logged on stderr (client, request, status, bytes, seconds) unless --quiet.\n"
-    "Chat messages use --chat-template ('{prompt}' marks the last user message); without it,\n"
-    "models whose vocabulary has <|user|> and <|assistant|> get '<|user|>{prompt}<|assistant|>'.\n"
+    "Chat messages (a leading system message and the last user message) are wrapped in the\n"
+    "model's own chat template (GGUF tokenizer.chat_template, tokenizer_config.json,\n"
+    "chat_template.jinja), as compare wraps its probes; a model without one uses --chat-template\n"
+    "('{prompt}' marks the message), or '<|user|>{prompt}<|assistant|>' when its vocabulary has\n"
+    "both markers. The format used is printed on stderr and in GET /v1/models (chat_format).\n"
     "For testing API clients only: --fault-429-every N, --fault-500-every N,\n"
     "--fault-malformed-every N (a truncated JSON body), --fault-delay-ms MS with\n"
     "--fault-delay-every N make every Nth generation request fail or answer late.";
@@ -52,7 +57,7 @@ static int int_opt(int argc, char **argv, int *i, const char *name, long lo, lon
 
 int cmd_serve(int argc, char **argv)
 {
-    const char *model_path = NULL, *name = NULL;
+    const char *model_path = NULL, *name = NULL, *chat_date = NULL;
     int body_bytes = 0, max_conn = 0, r = 0;
     struct dt_serve_options o;
     dt_serve_options_init(&o);
@@ -73,6 +78,7 @@ int cmd_serve(int argc, char **argv)
             (r = dt_cli_opt("serve", argc, argv, &i, "--host", &o.host)) ||
             (r = dt_cli_opt("serve", argc, argv, &i, "--model-name", &name)) ||
             (r = dt_cli_opt("serve", argc, argv, &i, "--chat-template", &o.chat_template)) ||
+            (r = dt_cli_opt("serve", argc, argv, &i, "--chat-date", &chat_date)) ||
             int_opt(argc, argv, &i, "--port", 0, 65535, &o.port, &r) ||
             int_opt(argc, argv, &i, "--threads", 1, 256, &o.n_threads, &r) ||
             int_opt(argc, argv, &i, "--max-tokens-limit", 1, 1 << 20, &o.max_tokens_limit, &r) ||
@@ -93,6 +99,10 @@ int cmd_serve(int argc, char **argv)
     }
     if (!model_path)
         return dt_cli_usage("serve", usage);
+    if (chat_date && !dt_chat_date_valid(chat_date)) {
+        fprintf(stderr, "distiltrace serve: --chat-date '%s' is not a YYYY-MM-DD day\n", chat_date);
+        return DT_EXIT_USAGE;
+    }
     if (!quiet)
         o.on_access = log_access;
     if (body_bytes > 0)
@@ -103,6 +113,7 @@ int cmd_serve(int argc, char **argv)
     struct dt_error err = {0};
     struct dt_model *m = NULL;
     struct dt_server *srv = NULL;
+    struct dt_chat_template *chat = NULL;
     char stem[256];
     int rc = 0;
     /* Block the stop signals before any server thread exists, so that all of them inherit
@@ -129,6 +140,10 @@ int cmd_serve(int argc, char **argv)
     if (!o.chat_template && dt_tokenizer_find(tok, "<|user|>") >= 0 &&
         dt_tokenizer_find(tok, "<|assistant|>") >= 0)
         o.chat_template = "<|user|>{prompt}<|assistant|>";
+    if ((rc = dt_chat_template_open(tok, model_path, o.chat_template, chat_date, &chat, &err)))
+        goto done;
+    o.chat = chat;
+    fprintf(stderr, "distiltrace serve: chat format %s\n", dt_chat_template_describe(chat));
     if ((rc = dt_server_new(m, &o, &srv, &err)) || (rc = dt_server_start(srv, &err)))
         goto done;
     const char *h = o.host ? o.host : "127.0.0.1";
@@ -145,6 +160,7 @@ int cmd_serve(int argc, char **argv)
             dt_server_n_requests(srv));
 done:
     dt_server_free(srv);
+    dt_chat_template_free(chat);
     dt_model_free(m);
     return rc ? dt_cli_fail(&err) : DT_EXIT_OK;
 }

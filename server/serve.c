@@ -11,6 +11,7 @@
  */
 #include "server/serve.h"
 
+#include "infer/chat_template.h"
 #include "infer/model.h"
 #include "infer/prompt.h"
 #include "infer/sampler.h"
@@ -158,6 +159,7 @@ static int set_error(struct dt_http_response *r, int status, const char *type, c
 struct gen_request {
     int chat;
     const char *prompt;        /* borrowed from the parsed body */
+    const char *system;        /* chat: a leading system message's text, or NULL (borrowed) */
     int n_choices;             /* "n": independent answers, choice i sampled with seed + i */
     int stream;                /* "stream": server-sent events */
     int include_usage;         /* stream_options.include_usage: a final chunk with usage */
@@ -303,6 +305,8 @@ static int parse_request(struct dt_server *s, const cJSON *o, int chat, struct g
                        -1;
             if (!strcmp(role->valuestring, "user") && text)
                 g->prompt = text;
+            if (i == 0 && !strcmp(role->valuestring, "system") && text)
+                g->system = text;
             i++;
         }
         if (!g->prompt)
@@ -811,7 +815,10 @@ static int generate(struct dt_server *s, const struct gen_request *req, unsigned
     snprintf(id, sizeof id, "%s-%lu", req->chat ? "chatcmpl" : "cmpl", req_no);
     double created = (double)time(NULL);
     /* As `collect --model`: the probe text is never parsed for special tokens. */
-    if (dt_prompt_encode(tok, tmpl, req->prompt, 0, &prompt, &n_prompt, &err)) {
+    if (req->chat && s->opt.chat
+            ? dt_chat_template_encode(s->opt.chat, tok, req->system, req->prompt, 0, &prompt,
+                                      &n_prompt, &err)
+            : dt_prompt_encode(tok, tmpl, req->prompt, 0, &prompt, &n_prompt, &err)) {
         rc = err.code == DT_ENOMEM ? set_error(r, 500, "server_error", NULL, NULL, "%s", err.msg)
                                    : BAD_REQUEST(r, "prompt", "%s", err.msg);
         goto done;
@@ -1008,6 +1015,8 @@ static int prepare(struct dt_server *s, const char *method, const char *path, co
         cJSON_AddStringToObject(m, "object", "model");
         cJSON_AddNumberToObject(m, "created", 0);
         cJSON_AddStringToObject(m, "owned_by", "distiltrace");
+        if (s->opt.chat)
+            cJSON_AddStringToObject(m, "chat_format", dt_chat_template_describe(s->opt.chat));
         cJSON_AddItemToArray(data, m);
         cJSON_AddItemToObject(o, "data", data);
         return set_json(r, 200, o);
@@ -1026,6 +1035,8 @@ static int prepare(struct dt_server *s, const char *method, const char *path, co
         cJSON_AddStringToObject(m, "object", "model");
         cJSON_AddNumberToObject(m, "created", 0);
         cJSON_AddStringToObject(m, "owned_by", "distiltrace");
+        if (s->opt.chat)
+            cJSON_AddStringToObject(m, "chat_format", dt_chat_template_describe(s->opt.chat));
         return set_json(r, 200, m);
     }
     if (!chat && !compl)
