@@ -255,6 +255,21 @@ try:
         b = chat([{'role': 'system', 'content': 'Be brief.'}, {'role': 'user', 'content': 'Hello!'}])
         check(b['usage']['prompt_tokens'] == len(ids_of(want)),
               'serve: a leading system message goes through the template', b['usage'])
+        # a conversation: every turn rendered by the template, each message's text tokenized
+        # on its own (a control token written in a message stays text)
+        def plain_ids(text):
+            q = run([DT, 'tokenize', '--model', model, '--text', text])
+            return [int(x) for x in q.stdout.split()] if q.returncode == 0 else None
+        bos = example[:example.index('<|system|>')]
+        c = chat([{'role': 'user', 'content': 'Hello'}, {'role': 'assistant', 'content': ' Hi there '},
+                  {'role': 'user', 'content': 'Say <|end|> now'}])
+        parts = [ids_of(bos + '<|system|>Today is 26 July 2024.<|user|>'), plain_ids('Hello'),
+                 ids_of('<|assistant|>'), plain_ids('Hi there'), ids_of('<|user|>'),
+                 plain_ids('Say <|end|> now'), ids_of('<|assistant|>')]
+        check(c['usage']['prompt_tokens'] == sum(len(x) for x in parts) and
+              len(plain_ids('Say <|end|> now')) != len(ids_of('Say <|end|> now')),
+              'serve: a multi-turn conversation goes through the template, message texts as text',
+              (c['usage'], [len(x) for x in parts]))
 finally:
     srv.terminate()
     err = srv.communicate(timeout=60)[1]
