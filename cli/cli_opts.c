@@ -3,6 +3,8 @@
  */
 #include "cli/cli_opts.h"
 
+#include "util/log.h"
+
 #include <stdio.h>
 #include <string.h>
 
@@ -35,4 +37,10 @@ int dt_cli_flag(int argc, char **argv, int *i, const char *name)
         return 1;
     }
     return 0;
+}
+
+void dt_cli_progress(void *ud, const char *phase, const char *what, size_t done, size_t total)
+{
+    (void)ud;
+    dt_progress_detail(phase, what, done, total);
 }

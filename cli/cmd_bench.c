@@ -11,18 +11,13 @@
  * in the same run after the model's: a plain OpenBLAS sgemm (prompt processing's ceiling) and a
  * STREAM-like read of 512 MiB (generation's: bandwidth / bytes of weights per step).
  */
+#include "cli/args.h"
 #include "cli/commands.h"
+#include "run/bench.h"
 
-#include "infer/bench.h"
-#include "infer/ggml_types.h"
-#include "infer/model.h"
-#include "util/log.h"
-
-#include <cblas.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -35,29 +30,13 @@ static int bench_one(const char *path, const char *label, const struct dt_bench_
                      int threads, int json)
 {
     struct dt_error err = {0};
-    struct dt_model *m = NULL;
-    double t0 = dt_time_now();
-    if (dt_model_open(path, &m, &err))
+    struct dt_bench_run b;
+    if (dt_bench_run(path, p, threads, &b, &err))
         return dt_cli_fail(&err);
-    double load_s = dt_time_now() - t0;
-    struct stat st;
-    long long file_bytes = stat(path, &st) == 0 ? (long long)st.st_size : -1;
-    dt_model_set_threads(m, threads);
-    struct dt_bench_result r;
-    int rc = dt_bench_model(m, p, &r, &err);
-    dt_model_free(m);
-    if (rc)
-        return dt_cli_fail(&err);
-    /* Measured after the model runs: a threaded sgemm leaves OpenBLAS's workers spinning for a
-     * while, which would steal the core the single-threaded generation loop runs on. */
-    openblas_set_num_threads(threads);
-    double sgemm = dt_bench_sgemm_gflop_s(1024, 1024, 1024);
-    double bw = dt_bench_read_gb_s(threads, 512);
-    /* Generation reads every weight once per step: bandwidth / bytes is its ceiling. */
-    double gen_limit = r.weight_bytes > 0 ? bw * 1e9 / r.weight_bytes : 0;
-    double load[1] = {-1};
-    if (getloadavg(load, 1) < 1)
-        load[0] = -1;
+    const struct dt_bench_result r = b.r;
+    double load_s = b.load_s, sgemm = b.sgemm_gflop_s, bw = b.read_gb_s,
+           gen_limit = b.gen_limit_tok_s, load[1] = {b.loadavg_1min};
+    long long file_bytes = b.file_bytes;
     if (json) {
         printf("{\"model\": \"%s\", \"threads\": %d, \"load_s\": %.4f, \"loadavg_1min\": %.2f, "
                "\"score_tokens\": %zu, \"score_wall_s\": %.4f, \"score_cpu_s\": %.4f, "
@@ -98,14 +77,14 @@ static int bench_one(const char *path, const char *label, const struct dt_bench_
                r.batch_jobs, r.batch_slots, r.batch_tokens, r.batch_wall_s, r.batch_cpu_s,
                r.batch_tok_s, r.gen_tok_s > 0 ? r.batch_tok_s / r.gen_tok_s : 0);
         printf("peak RSS   %.1f MB\n", r.peak_rss_kb / 1024.0);
-        printf("load avg   %.2f (1 min, %ld CPUs online)\n", load[0], sysconf(_SC_NPROCESSORS_ONLN));
+        printf("load avg   %.2f (1 min, %ld CPUs online)\n", load[0], b.n_cpus);
     }
     return DT_EXIT_OK;
 }
 
 /* Writes the synthetic model in a child process, so the building buffers (the whole model,
  * twice) never count in a benchmark's peak RSS. */
-static int write_synthetic(const char *path, const char *shape, uint32_t type)
+static int write_synthetic(const char *path, const char *shape, const char *type)
 {
     fflush(stdout);
     pid_t pid = fork();
@@ -115,8 +94,7 @@ static int write_synthetic(const char *path, const char *shape, uint32_t type)
     }
     if (pid == 0) {
         struct dt_error err = {0};
-        _exit(dt_bench_write_synthetic(path, shape, type, 42, &err) ? dt_cli_fail(&err)
-                                                                    : DT_EXIT_OK);
+        _exit(dt_bench_synthetic(path, shape, type, &err) ? dt_cli_fail(&err) : DT_EXIT_OK);
     }
     int st = 0;
     if (waitpid(pid, &st, 0) < 0 || !WIFEXITED(st))
@@ -145,73 +123,52 @@ static int bench_child(const char *path, const char *label, const struct dt_benc
 
 int cmd_bench(int argc, char **argv)
 {
-    const char *model = NULL, *synthetic = NULL, *type_list = "f16,q8_0", *write_path = NULL;
+    struct dt_cli_args a;
+    if (dt_cli_args_init(&a, "bench", argc, argv))
+        return DT_EXIT_INTERNAL;
+    const char *model = dt_cli_positional(&a, 0), *synthetic = dt_cli_str(&a, "--synthetic", NULL),
+               *type_list = dt_cli_str_def(&a, "--types"),
+               *write_path = dt_cli_str(&a, "--write", NULL);
     struct dt_bench_params p;
     dt_bench_params_init(&p);
-    long v, threads = 2;
-    int json = 0;
-    for (int i = 1; i < argc; i++) {
-        const char *a = argv[i];
-        if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
-            printf("usage: %s\n", k_usage);
-            return DT_EXIT_OK;
-        } else if (!strcmp(a, "--json")) {
-            json = 1;
-        } else if (!strcmp(a, "--synthetic") && i + 1 < argc) {
-            synthetic = argv[++i];
-        } else if (!strcmp(a, "--types") && i + 1 < argc) {
-            type_list = argv[++i];
-        } else if (!strcmp(a, "--write") && i + 1 < argc) {
-            write_path = argv[++i];
-        } else if ((!strcmp(a, "--batch") || !strcmp(a, "--len") || !strcmp(a, "--gen") ||
-                    !strcmp(a, "--repeat") || !strcmp(a, "--threads") || !strcmp(a, "--slots") ||
-                    !strcmp(a, "--jobs")) &&
-                   i + 1 < argc) {
-            if (dt_cli_parse_int("bench", a, argv[++i], 1, 1 << 20, &v))
-                return DT_EXIT_USAGE;
-            if (!strcmp(a, "--batch"))
-                p.batch = (int)v;
-            else if (!strcmp(a, "--len"))
-                p.len = (int)v;
-            else if (!strcmp(a, "--gen"))
-                p.gen = (int)v;
-            else if (!strcmp(a, "--repeat"))
-                p.repeat = (int)v;
-            else if (!strcmp(a, "--slots"))
-                p.slots = (int)v;
-            else if (!strcmp(a, "--jobs"))
-                p.jobs = (int)v;
-            else
-                threads = v;
-        } else if (a[0] != '-' && !model) {
-            model = a;
-        } else {
-            return dt_cli_usage("bench", k_usage);
-        }
+    long threads = 2;
+    int json = dt_cli_has(&a, "--json");
+    struct {
+        const char *name;
+        int *out;
+    } ints[] = {{"--batch", &p.batch}, {"--len", &p.len},     {"--gen", &p.gen},
+                {"--repeat", &p.repeat}, {"--slots", &p.slots}, {"--jobs", &p.jobs}};
+    for (size_t k = 0; k < sizeof ints / sizeof ints[0]; k++) {
+        long v = *ints[k].out;
+        if (dt_cli_long(&a, ints[k].name, 1, 1 << 20, &v))
+            return DT_EXIT_USAGE;
+        *ints[k].out = (int)v;
     }
+    if (dt_cli_long(&a, "--threads", 1, 1 << 20, &threads))
+        return DT_EXIT_USAGE;
+    if (dt_cli_n_positional(&a) > 1)
+        return dt_cli_usage("bench", k_usage);
     if (!model == !synthetic || (write_path && !synthetic))
         return dt_cli_usage("bench", k_usage);
     if (model)
         return bench_one(model, model, &p, (int)threads, json);
-    uint32_t types[16];
     const char *names[16];
     char list[256];
     size_t n_types = 0;
     snprintf(list, sizeof list, "%s", type_list);
     for (char *save = NULL, *t = strtok_r(list, ",", &save); t; t = strtok_r(NULL, ",", &save)) {
-        int ok = 0;
-        if (n_types == 16 || ((types[n_types] = dt_bench_type_from_name(t, &ok)), !ok)) {
+        if (n_types == 16 || !dt_bench_type_known(t)) {
             fprintf(stderr, "distiltrace: bench: unknown or too many types in '%s'\n", type_list);
             return DT_EXIT_USAGE;
         }
-        names[n_types++] = type_list + (t - list);
+        names[n_types++] = t;
     }
     if (write_path) {
         if (n_types != 1) {
             fprintf(stderr, "distiltrace: bench: --write takes one type, not '%s'\n", type_list);
             return DT_EXIT_USAGE;
         }
-        return write_synthetic(write_path, synthetic, types[0]);
+        return write_synthetic(write_path, synthetic, names[0]);
     }
 
     char dir[] = "/tmp/dt_bench_XXXXXX";
@@ -221,12 +178,10 @@ int cmd_bench(int argc, char **argv)
     }
     int status = DT_EXIT_OK;
     for (size_t t = 0; t < n_types && status == DT_EXIT_OK; t++) {
-        char path[256], label[128], tname[32];
-        size_t tl = strcspn(names[t], ",");
-        snprintf(tname, sizeof tname, "%.*s", (int)(tl < 31 ? tl : 31), names[t]);
-        snprintf(path, sizeof path, "%s/%s-%s.gguf", dir, synthetic, tname);
-        snprintf(label, sizeof label, "synthetic %s %s", synthetic, tname);
-        status = write_synthetic(path, synthetic, types[t]);
+        char path[256], label[128];
+        snprintf(path, sizeof path, "%s/%s-%.31s.gguf", dir, synthetic, names[t]);
+        snprintf(label, sizeof label, "synthetic %s %.31s", synthetic, names[t]);
+        status = write_synthetic(path, synthetic, names[t]);
         if (status == DT_EXIT_OK)
             status = bench_child(path, label, &p, (int)threads, json);
         unlink(path);

@@ -7,8 +7,8 @@
 #include "cli/commands.h"
 #include "infer/model.h"
 #include "infer/tokenizer.h"
-#include "reports/collect.h"
-#include "reports/collect_endpoint.h"
+#include "run/collect.h"
+#include "run/collect_endpoint.h"
 #include "reports/ingest.h"
 #include "util/log.h"
 

@@ -1,13 +1,13 @@
 /*
  * `distiltrace compare` and `distiltrace attribute`: argument parsing, progress, printing and
- * the evidence store run record. The pipeline is detect/compare.c; the JSON document and the
+ * the evidence store run record. The pipeline is run/compare.c; the JSON document and the
  * store rows are reports/compare_out.c.
  */
 #include "cli/cli_opts.h"
 #include "cli/commands.h"
 #include "infer/model.h"
-#include "detect/compare.h"
-#include "reports/answers.h"
+#include "run/compare.h"
+#include "run/answers.h"
 #include "infer/chat_template.h"
 #include "reports/compare_out.h"
 #include "reports/panel.h"
@@ -42,14 +42,6 @@ static const char attribute_usage[] =
     "distiltrace attribute --suspect S|--suspect-transcripts F --candidate T1 --candidate T2... "
     "[--candidate-transcripts F]... [--control C|--control-transcripts F]... [same options as compare,\n"
     "endpoints included: --candidate-endpoint URL --candidate-api-model NAME]";
-
-static void on_progress(void *ud, const char *stage, size_t done, size_t total)
-{
-    (void)ud;
-    char label[64];
-    snprintf(label, sizeof label, "%-20.20s", stage);
-    dt_progress(label, done, total);
-}
 
 static const char *fmt_p(double p, char *buf, size_t cap)
 {
@@ -470,6 +462,8 @@ static int run(int argc, char **argv, int attribute)
             no_db = 1;
         } else if (dt_cli_flag(argc, argv, &i, "--json")) {
             json = 1;
+        } else if (dt_cli_flag(argc, argv, &i, "--progress")) {
+            dt_progress_forced = 1;
         } else if (dt_cli_flag(argc, argv, &i, "--quiet")) {
             quiet = 1;
         } else if ((r = dt_cli_opt(cmd, argc, argv, &i, "--alpha", &val)) != 0) {
@@ -545,9 +539,8 @@ static int run(int argc, char **argv, int attribute)
         return dt_cli_usage(cmd, usage);
     if (attribute ? n_teachers < 2 : !have_primary)
         return dt_cli_usage(cmd, usage);
-    if (!quiet && isatty(2)) {
-        p.progress = on_progress;
-    }
+    if (!quiet && (isatty(2) || dt_progress_forced))
+        p.progress = dt_cli_progress;
     if (quiet)
         dt_log_verbosity = 0;
 

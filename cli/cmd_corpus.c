@@ -2,7 +2,7 @@
  * `distiltrace corpus add|list|show|export`: built-in corpora, corpora from text / JSONL files
  * and corpora stored in an evidence store; deterministic sampling with --sample N --seed S.
  */
-#include "cli/cli_opts.h"
+#include "cli/args.h"
 #include "cli/commands.h"
 #include "reports/ingest.h"
 #include "util/alloc.h"
@@ -51,46 +51,28 @@ static int print_doc(cJSON *o)
 
 int cmd_corpus(int argc, char **argv)
 {
-    const char *db = NULL, *spec = NULL, *name = NULL, *v;
-    enum dt_probe_kind kind = DT_PROBE_CHAT;
-    long n_sample = -1;
-    unsigned long long seed = 0;
-    if (argc >= 2 && (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h"))) {
-        printf("usage: %s\n", usage);
-        return DT_EXIT_OK;
-    }
     if (argc < 2)
         return dt_cli_usage("corpus", usage);
     const char *sub = argv[1];
     if (strcmp(sub, "list") && strcmp(sub, "show") && strcmp(sub, "export") && strcmp(sub, "add"))
         return dt_cli_usage("corpus", usage);
-    int json = 0;
-    for (int i = 2; i < argc;) {
-        int r;
-        if (!strcmp(argv[i], "--json")) {
-            json = 1;
-            i++;
-            continue;
-        }
-        if ((r = dt_cli_opt("corpus", argc, argv, &i, "--db", &db)) ||
-            (r = dt_cli_opt("corpus", argc, argv, &i, "--name", &name))) {
-            if (r < 0)
-                return DT_EXIT_USAGE;
-        } else if ((r = dt_cli_opt("corpus", argc, argv, &i, "--kind", &v))) {
-            if (r < 0 || !(kind = dt_probe_kind_parse(v)))
-                return dt_cli_usage("corpus", "--kind takes chat or text");
-        } else if ((r = dt_cli_opt("corpus", argc, argv, &i, "--sample", &v))) {
-            if (r < 0 || dt_cli_parse_int("corpus", "--sample", v, 0, 1L << 30, &n_sample))
-                return DT_EXIT_USAGE;
-        } else if ((r = dt_cli_opt("corpus", argc, argv, &i, "--seed", &v))) {
-            if (r < 0 || dt_cli_parse_u64("corpus", "--seed", v, &seed))
-                return DT_EXIT_USAGE;
-        } else if (!spec && argv[i][0] != '-') {
-            spec = argv[i++];
-        } else {
-            return dt_cli_usage("corpus", usage);
-        }
-    }
+    char doc_name[32];
+    snprintf(doc_name, sizeof doc_name, "corpus %s", sub);
+    struct dt_cli_args a;
+    if (dt_cli_args_init(&a, doc_name, argc - 1, argv + 1))
+        return DT_EXIT_INTERNAL;
+    const char *db = dt_cli_str(&a, "--db", NULL), *name = dt_cli_str(&a, "--name", NULL),
+               *spec = dt_cli_positional(&a, 0), *v = dt_cli_str(&a, "--kind", NULL);
+    enum dt_probe_kind kind = DT_PROBE_CHAT;
+    long n_sample = -1;
+    unsigned long long seed = 0;
+    int json = dt_cli_has(&a, "--json");
+    if (v && !(kind = dt_probe_kind_parse(v)))
+        return dt_cli_usage("corpus", "--kind takes chat or text");
+    if (dt_cli_long(&a, "--sample", 0, 1L << 30, &n_sample) || dt_cli_u64(&a, "--seed", &seed))
+        return DT_EXIT_USAGE;
+    if (dt_cli_n_positional(&a) > 1)
+        return dt_cli_usage("corpus", usage);
     struct dt_error err = {0};
     struct dt_store *s = NULL;
     struct dt_corpus *c = NULL, *smp = NULL;

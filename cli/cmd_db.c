@@ -2,26 +2,23 @@
  * `distiltrace db check`: integrity, foreign keys, application_id and schema version of an
  * evidence store (exit 0 ok, 5 not). `db schema` prints the schema SQL.
  */
-#include "cli/cli_opts.h"
+#include "cli/args.h"
 #include "cli/commands.h"
 #include "reports/merge.h"
 #include "reports/schema.h"
 #include "reports/store.h"
+#include "util/alloc.h"
 
 #include <stdio.h>
 #include <string.h>
 
 static int cmd_check(int argc, char **argv)
 {
-    const char *db = NULL;
-    int json = 0;
-    for (int i = 2; i < argc;) {
-        int r = dt_cli_opt("db check", argc, argv, &i, "--db", &db);
-        if (r < 0)
-            return DT_EXIT_USAGE;
-        if (r == 0 && !(json = json || dt_cli_flag(argc, argv, &i, "--json")))
-            return dt_cli_usage("db check", "distiltrace db check --db D [--json]");
-    }
+    struct dt_cli_args a;
+    if (dt_cli_args_init(&a, "db check", argc - 1, argv + 1))
+        return DT_EXIT_INTERNAL;
+    const char *db = dt_cli_str(&a, "--db", NULL);
+    int json = dt_cli_has(&a, "--json");
     if (!db)
         return dt_cli_usage("db check", "distiltrace db check --db D [--json]");
     struct dt_store *s = NULL;
@@ -58,23 +55,20 @@ static const char merge_usage[] = "distiltrace db merge --db D --from D2 [--from
 /* db merge: each source in its own transaction, in the order given. */
 static int cmd_merge(int argc, char **argv)
 {
-    const char *db = NULL, *from[256];
-    int n_from = 0;
-    for (int i = 2; i < argc;) {
-        const char *v = NULL;
-        int r = dt_cli_opt("db merge", argc, argv, &i, "--db", &db);
-        if (r == 0 && (r = dt_cli_opt("db merge", argc, argv, &i, "--from", &v)) > 0) {
-            if (n_from == (int)(sizeof from / sizeof *from))
-                return dt_cli_usage("db merge", merge_usage);
-            from[n_from++] = v;
-        }
-        if (r < 0)
-            return DT_EXIT_USAGE;
-        if (r == 0)
-            return dt_cli_usage("db merge", merge_usage);
+    struct dt_cli_args a;
+    const char **from = NULL;
+    if (dt_cli_args_init(&a, "db merge", argc - 1, argv + 1))
+        return DT_EXIT_INTERNAL;
+    const char *db = dt_cli_str(&a, "--db", NULL);
+    int n_from = dt_cli_all(&a, "--from", &from);
+    if (n_from < 0) {
+        fprintf(stderr, "distiltrace: out of memory\n");
+        return DT_EXIT_RESOURCE;
     }
-    if (!db || n_from == 0)
+    if (!db || n_from == 0) {
+        dt_free(from);
         return dt_cli_usage("db merge", merge_usage);
+    }
     struct dt_store *s = NULL;
     struct dt_error err = {0};
     int rc = dt_store_open(db, &s, &err);
@@ -89,6 +83,7 @@ static int cmd_merge(int argc, char **argv)
                (long long)st.n_observations, (long long)st.n_signals, (long long)st.n_verdicts);
     }
     dt_store_close(s);
+    dt_free(from);
     return rc ? dt_cli_fail(&err) : DT_EXIT_OK;
 }
 
@@ -104,11 +99,6 @@ int cmd_db(int argc, char **argv)
             for (const char *const *q = dt_store_migrations[v]; *q; q++)
                 fputs(*q, stdout);
         }
-        return DT_EXIT_OK;
-    }
-    if (argc >= 2 && (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h"))) {
-        printf("usage: distiltrace db check --db D [--json]\n       distiltrace db schema\n"
-               "       %s\n", merge_usage);
         return DT_EXIT_OK;
     }
     return dt_cli_usage("db", "distiltrace db check --db D [--json] | db schema | db merge --db D --from D2");

@@ -2,15 +2,13 @@
  * `distiltrace logits --model M --text STR [--top K] [--json] [--no-special]`: next-token
  * logits after every position of the tokenized text (no BOS added). Special tokens written in
  * the text (e.g. "<|user|>") are parsed as such by default, as Hugging Face tokenizers do;
- * --no-special treats them as plain text (--special is accepted for explicitness).
+ * --no-special treats them as plain text (--special is accepted for explicitness). The logits
+ * come from run/local.h; this file reads the options and prints.
  * JSON: {"tokens": [...], "logsumexp": [...], "top_ids": [[...]...], "top_logits": [[...]...]}.
  */
+#include "cli/args.h"
 #include "cli/commands.h"
-
-#include "infer/model.h"
-#include "infer/sampler.h"
-#include "infer/tokenizer.h"
-#include "util/alloc.h"
+#include "run/local.h"
 #include "util/strbuf.h"
 
 #include <stdio.h>
@@ -19,30 +17,10 @@
 static const char *k_usage =
     "distiltrace logits --model M --text STR [--top K] [--json] [--no-special] [--threads N]";
 
-struct logits_ctx {
-    const struct dt_tokenizer *tok;
-    int n_vocab, top;
-    size_t n;
-    double *lse;
-    int32_t *ids;   /* (n, top) */
-    float *vals;    /* (n, top) */
-};
-
-static int on_logits(void *ud, size_t i_seq, size_t i_pos, const float *logits)
-{
-    struct logits_ctx *c = ud;
-    (void)i_seq;
-    c->lse[i_pos] = dt_logsumexp(logits, c->n_vocab);
-    dt_top_k(logits, c->n_vocab, c->top, c->ids + i_pos * (size_t)c->top);
-    for (int k = 0; k < c->top; k++)
-        c->vals[i_pos * (size_t)c->top + (size_t)k] = logits[c->ids[i_pos * (size_t)c->top + (size_t)k]];
-    return 0;
-}
-
-static void print_token(const struct dt_tokenizer *tok, int32_t id)
+static void print_token(const struct dt_local *l, int32_t id)
 {
     size_t nb = 0;
-    const char *b = dt_tokenizer_token_bytes(tok, id, &nb);
+    const char *b = dt_local_token_bytes(l, id, &nb);
     putchar('\'');
     for (size_t i = 0; b && i < nb; i++) {
         unsigned char ch = (unsigned char)b[i];
@@ -58,91 +36,49 @@ static void print_token(const struct dt_tokenizer *tok, int32_t id)
 
 int cmd_logits(int argc, char **argv)
 {
-    const char *model_path = NULL, *text = NULL;
+    struct dt_cli_args a;
+    if (dt_cli_args_init(&a, "logits", argc, argv))
+        return DT_EXIT_INTERNAL;
+    const char *model_path = dt_cli_str(&a, "--model", NULL), *text = dt_cli_str(&a, "--text", NULL);
     long top = 10, threads = 0;
-    int json = 0, special = 1;
-    for (int i = 1; i < argc; i++) {
-        const char *a = argv[i];
-        if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
-            printf("usage: %s\n", k_usage);
-            return DT_EXIT_OK;
-        } else if (!strcmp(a, "--model") && i + 1 < argc) {
-            model_path = argv[++i];
-        } else if (!strcmp(a, "--text") && i + 1 < argc) {
-            text = argv[++i];
-        } else if (!strcmp(a, "--top") && i + 1 < argc) {
-            if (dt_cli_parse_int("logits", "--top", argv[++i], 1, 1000, &top))
-                return DT_EXIT_USAGE;
-        } else if (!strcmp(a, "--threads") && i + 1 < argc) {
-            if (dt_cli_parse_int("logits", "--threads", argv[++i], 1, 64, &threads))
-                return DT_EXIT_USAGE;
-        } else if (!strcmp(a, "--json")) {
-            json = 1;
-        } else if (!strcmp(a, "--special")) {
-            special = 1;
-        } else if (!strcmp(a, "--no-special")) {
-            special = 0;
-        } else {
-            return dt_cli_usage("logits", k_usage);
-        }
-    }
+    /* special tokens in the text are parsed unless --no-special (--special: explicitly) */
+    int json = dt_cli_has(&a, "--json"),
+        special = dt_cli_has(&a, "--special") || !dt_cli_has(&a, "--no-special");
+    if (dt_cli_long(&a, "--top", 1, 1000, &top) || dt_cli_long(&a, "--threads", 1, 64, &threads))
+        return DT_EXIT_USAGE;
     if (!model_path || !text)
         return dt_cli_usage("logits", k_usage);
 
     struct dt_error err = {0};
-    struct dt_model *m = NULL;
-    int32_t *ids = NULL;
-    size_t n_ids = 0;
-    struct logits_ctx c = {0};
+    struct dt_local *l = NULL;
+    struct dt_logits_result r = {0};
     int status = DT_EXIT_OK;
-    if (dt_model_open(model_path, &m, &err)) {
+    if (dt_local_open(model_path, (int)threads, &l, &err) ||
+        dt_local_logits(l, text, strlen(text), special, (int)top, &r, &err)) {
         status = dt_cli_fail(&err);
         goto out;
     }
-    dt_model_set_threads(m, (int)threads);
-    c.tok = dt_model_tokenizer(m);
-    c.n_vocab = dt_model_config(m)->n_vocab;
-    c.top = top > c.n_vocab ? c.n_vocab : (int)top;
-    if (dt_tokenizer_encode(c.tok, text, strlen(text), special, &ids, &n_ids, &err)) {
-        status = dt_cli_fail(&err);
-        goto out;
-    }
-    c.n = n_ids;
-    c.lse = dt_malloc_array(n_ids + 1, sizeof *c.lse);
-    c.ids = dt_malloc_array((n_ids + 1) * (size_t)c.top, sizeof *c.ids);
-    c.vals = dt_malloc_array((n_ids + 1) * (size_t)c.top, sizeof *c.vals);
-    if (!c.lse || !c.ids || !c.vals) {
-        dt_error_set(&err, DT_ENOMEM, "out of memory");
-        status = dt_cli_fail(&err);
-        goto out;
-    }
-    const int32_t *seqs[1] = {ids};
-    size_t lens[1] = {n_ids};
-    if (n_ids && dt_model_score_batch(m, seqs, lens, 1, on_logits, &c, &err)) {
-        status = dt_cli_fail(&err);
-        goto out;
-    }
+    size_t k_top = (size_t)r.top;
     if (json) {
         struct dt_strbuf sb = DT_STRBUF_INIT;
         dt_strbuf_puts(&sb, "{\"tokens\": [");
-        for (size_t i = 0; i < n_ids; i++)
-            dt_strbuf_printf(&sb, "%s%d", i ? ", " : "", ids[i]);
+        for (size_t i = 0; i < r.n; i++)
+            dt_strbuf_printf(&sb, "%s%d", i ? ", " : "", r.ids[i]);
         dt_strbuf_puts(&sb, "], \"logsumexp\": [");
-        for (size_t i = 0; i < n_ids; i++)
-            dt_strbuf_printf(&sb, "%s%.9g", i ? ", " : "", c.lse[i]);
+        for (size_t i = 0; i < r.n; i++)
+            dt_strbuf_printf(&sb, "%s%.9g", i ? ", " : "", r.logsumexp[i]);
         dt_strbuf_puts(&sb, "], \"top_ids\": [");
-        for (size_t i = 0; i < n_ids; i++) {
+        for (size_t i = 0; i < r.n; i++) {
             dt_strbuf_puts(&sb, i ? ", [" : "[");
-            for (int k = 0; k < c.top; k++)
-                dt_strbuf_printf(&sb, "%s%d", k ? ", " : "", c.ids[i * (size_t)c.top + (size_t)k]);
+            for (size_t k = 0; k < k_top; k++)
+                dt_strbuf_printf(&sb, "%s%d", k ? ", " : "", r.top_ids[i * k_top + k]);
             dt_strbuf_putc(&sb, ']');
         }
         dt_strbuf_puts(&sb, "], \"top_logits\": [");
-        for (size_t i = 0; i < n_ids; i++) {
+        for (size_t i = 0; i < r.n; i++) {
             dt_strbuf_puts(&sb, i ? ", [" : "[");
-            for (int k = 0; k < c.top; k++)
-                dt_strbuf_printf(&sb, "%s%.9g", k ? ", " : "",
-                                 (double)c.vals[i * (size_t)c.top + (size_t)k]);
+            for (size_t k = 0; k < k_top; k++)
+                dt_strbuf_printf(&sb, "%s%.9g", k ? ", " : "", (double)r.top_logits[i * k_top + k]);
             dt_strbuf_putc(&sb, ']');
         }
         dt_strbuf_puts(&sb, "]}\n");
@@ -154,26 +90,22 @@ int cmd_logits(int argc, char **argv)
         }
         dt_strbuf_release(&sb);
     } else {
-        int show = c.top < 5 ? c.top : 5;
-        printf("%-5s %-8s %-20s %10s  top %d (logit)\n", "pos", "id", "token", "logsumexp", show);
-        for (size_t i = 0; i < n_ids; i++) {
-            printf("%-5zu %-8d ", i, ids[i]);
-            print_token(c.tok, ids[i]);
-            printf("  %10.4f ", c.lse[i]);
-            for (int k = 0; k < show; k++) {
-                int32_t id = c.ids[i * (size_t)c.top + (size_t)k];
+        size_t show = k_top < 5 ? k_top : 5;
+        printf("%-5s %-8s %-20s %10s  top %zu (logit)\n", "pos", "id", "token", "logsumexp", show);
+        for (size_t i = 0; i < r.n; i++) {
+            printf("%-5zu %-8d ", i, r.ids[i]);
+            print_token(l, r.ids[i]);
+            printf("  %10.4f ", r.logsumexp[i]);
+            for (size_t k = 0; k < show; k++) {
                 printf(" ");
-                print_token(c.tok, id);
-                printf("(%.3f)", (double)c.vals[i * (size_t)c.top + (size_t)k]);
+                print_token(l, r.top_ids[i * k_top + k]);
+                printf("(%.3f)", (double)r.top_logits[i * k_top + k]);
             }
             printf("\n");
         }
     }
 out:
-    dt_free(c.lse);
-    dt_free(c.ids);
-    dt_free(c.vals);
-    dt_free(ids);
-    dt_model_free(m);
+    dt_logits_result_release(&r);
+    dt_local_free(l);
     return status;
 }

@@ -1,14 +1,15 @@
 /*
  * `distiltrace panel add|list|remove`: control panels (reports/panel.h). A member's answers
  * are collected once, with the probes and settings a compare with the same options would use
- * (detect/compare.h's dt_compare_collect_party) and recorded in the panel as they are
+ * (run/compare.h's dt_compare_collect_party) and recorded in the panel as they are
  * generated, so an interrupted add resumes; `compare --panel P` then uses every member as a
  * control.
  */
 #include "cli/cli_opts.h"
 #include "cli/commands.h"
-#include "detect/compare.h"
-#include "reports/answers.h"
+#include "run/compare.h"
+#include "run/answers.h"
+#include "run/party.h"
 #include "reports/panel.h"
 #include "reports/store.h"
 #include "util/log.h"
@@ -29,35 +30,6 @@ static const char usage[] =
     "distiltrace panel remove --panel P.db --name N\n"
     "A member's answers are those a compare with the same probe options and seed asks for\n"
     "(defaults as compare's); `compare --panel P.db` uses every member as a control.";
-
-static void on_progress(void *ud, const char *stage, size_t done, size_t total)
-{
-    (void)ud;
-    char label[64];
-    snprintf(label, sizeof label, "%-20.20s", stage);
-    dt_progress(label, done, total);
-}
-
-static void base_name(const char *path, char *out, size_t cap)
-{
-    size_t n = strlen(path);
-    while (n > 1 && path[n - 1] == '/')
-        n--;
-    size_t b = n;
-    while (b > 0 && path[b - 1] != '/')
-        b--;
-    size_t len = n - b;
-    const char *dot = NULL;
-    for (size_t i = b; i < n; i++)
-        if (path[i] == '.')
-            dot = path + i;
-    if (dot && dot > path + b)
-        len = (size_t)(dot - (path + b));
-    if (len >= cap)
-        len = cap - 1;
-    memcpy(out, path + b, len);
-    out[len] = '\0';
-}
 
 static char *settings_json(const struct dt_compare_params *p)
 {
@@ -172,11 +144,11 @@ static int cmd_add(int argc, char **argv)
     if (name)
         snprintf(nm, sizeof nm, "%s", name);
     else if (model)
-        base_name(model, nm, sizeof nm);
+        dt_party_display_name(model, nm, sizeof nm);
     else
         snprintf(nm, sizeof nm, "%s", api_model);
     if (!quiet && isatty(2))
-        p.progress = on_progress;
+        p.progress = dt_cli_progress;
     if (quiet)
         dt_log_verbosity = 0;
 

@@ -1,7 +1,7 @@
 /*
  * `distiltrace runs list|show`: the runs recorded in an evidence store, with what each wrote.
  */
-#include "cli/cli_opts.h"
+#include "cli/args.h"
 #include "cli/commands.h"
 #include "reports/store.h"
 
@@ -144,31 +144,16 @@ static int print_verdict(void *ud, const struct dt_store_verdict *v)
 
 int cmd_runs(int argc, char **argv)
 {
-    const char *db = NULL, *run = NULL;
-    int json = 0, show;
-    if (argc >= 2 && (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h"))) {
-        printf("usage: %s\n", usage);
-        return DT_EXIT_OK;
-    }
     if (argc < 2 || (strcmp(argv[1], "list") && strcmp(argv[1], "show")))
         return dt_cli_usage("runs", usage);
-    show = !strcmp(argv[1], "show");
-    for (int i = 2; i < argc;) {
-        int r = dt_cli_opt("runs", argc, argv, &i, "--db", &db);
-        if (r < 0)
-            return DT_EXIT_USAGE;
-        if (r)
-            continue;
-        if (dt_cli_flag(argc, argv, &i, "--json")) {
-            json = 1;
-            continue;
-        }
-        if (show && !run && argv[i][0] != '-') {
-            run = argv[i++];
-            continue;
-        }
+    int show = !strcmp(argv[1], "show");
+    struct dt_cli_args a;
+    if (dt_cli_args_init(&a, show ? "runs show" : "runs list", argc - 1, argv + 1))
+        return DT_EXIT_INTERNAL;
+    const char *db = dt_cli_str(&a, "--db", NULL), *run = dt_cli_positional(&a, 0);
+    int json = dt_cli_has(&a, "--json");
+    if (dt_cli_n_positional(&a) > (show ? 1 : 0))
         return dt_cli_usage("runs", usage);
-    }
     if (!db || (show && !run))
         return dt_cli_usage("runs", usage);
     long run_id = 0;

@@ -3,7 +3,7 @@
  * server, plain prompt/response JSONL) into the evidence store as an API-only model's
  * observations. `transcripts show` prints what a file holds without a database.
  */
-#include "cli/cli_opts.h"
+#include "cli/args.h"
 #include "cli/commands.h"
 #include "reports/ingest.h"
 #include "util/alloc.h"
@@ -27,48 +27,28 @@ static void print_line_error(void *ud, size_t line, const struct dt_error *e)
     fprintf(stderr, "distiltrace: %s\n", e->msg);
 }
 
-static int parse_common(const char *cmd, int argc, char **argv, int i0, const char **db,
-                        const char **file, const char **model, struct dt_transcript_options *opt)
+/* The options import and show share, read from the subcommand's table. */
+static int parse_common(const struct dt_cli_args *a, const char **db, const char **file,
+                        const char **model, struct dt_transcript_options *opt)
 {
+    static const char *const on_error[] = {"reject", "skip", NULL};
     const char *v;
     struct dt_error err = {0};
-    for (int i = i0; i < argc;) {
-        int r;
-        if ((r = dt_cli_opt(cmd, argc, argv, &i, "--db", db)) ||
-            (r = dt_cli_opt(cmd, argc, argv, &i, "--file", file)) ||
-            (r = dt_cli_opt(cmd, argc, argv, &i, "--model-name", model)) ||
-            (r = dt_cli_opt(cmd, argc, argv, &i, "--requests", &opt->requests_path))) {
-            if (r < 0)
-                return -1;
-        } else if ((r = dt_cli_opt(cmd, argc, argv, &i, "--format", &v))) {
-            if (r < 0)
-                return -1;
-            if (dt_transcript_format_parse(v, &opt->format, &err)) {
-                fprintf(stderr, "distiltrace %s: %s\n", cmd, err.msg);
-                return -1;
-            }
-        } else if ((r = dt_cli_opt(cmd, argc, argv, &i, "--on-error", &v))) {
-            if (r < 0)
-                return -1;
-            if (!strcmp(v, "reject"))
-                opt->skip_bad = 0;
-            else if (!strcmp(v, "skip"))
-                opt->skip_bad = 1;
-            else {
-                fprintf(stderr, "distiltrace %s: --on-error takes reject or skip, not '%s'\n", cmd,
-                        v);
-                return -1;
-            }
-        } else if ((r = dt_cli_opt(cmd, argc, argv, &i, "--max-line-bytes", &v))) {
-            long n;
-            if (r < 0 || dt_cli_parse_int(cmd, "--max-line-bytes", v, 1, 1L << 30, &n))
-                return -1;
-            opt->max_line_bytes = (size_t)n;
-        } else {
-            fprintf(stderr, "distiltrace %s: unknown option '%s'\n", cmd, argv[i]);
-            return -1;
-        }
+    int skip = 0;
+    long n = 0;
+    *db = dt_cli_str(a, "--db", NULL);
+    *file = dt_cli_str(a, "--file", NULL);
+    *model = dt_cli_str(a, "--model-name", NULL);
+    opt->requests_path = dt_cli_str(a, "--requests", NULL);
+    if ((v = dt_cli_str_def(a, "--format")) && dt_transcript_format_parse(v, &opt->format, &err)) {
+        fprintf(stderr, "distiltrace %s: %s\n", a->doc->name, err.msg);
+        return -1;
     }
+    if (dt_cli_choice(a, "--on-error", on_error, &skip) ||
+        dt_cli_long(a, "--max-line-bytes", 1, 1L << 30, &n))
+        return -1;
+    opt->skip_bad = skip;
+    opt->max_line_bytes = (size_t)n;
     return 0;
 }
 
@@ -79,20 +59,11 @@ static int cmd_import(int argc, char **argv)
     struct dt_error err = {0};
     struct dt_store *s = NULL;
     struct dt_import_result res;
-    int json = 0, n_rest = 0;
-    char **rest = dt_calloc((size_t)argc + 1, sizeof *rest);
-    if (!rest)
-        return DT_EXIT_RESOURCE;
-    for (int i = 0; i < argc; i++) {
-        if (i >= 2 && !strcmp(argv[i], "--json"))
-            json = 1;
-        else
-            rest[n_rest++] = argv[i];
-    }
-    int bad = parse_common("transcripts import", n_rest, rest, 2, &db, &file, &model, &opt) ||
-              !db || !file || !model;
-    dt_free(rest);
-    if (bad)
+    struct dt_cli_args a;
+    if (dt_cli_args_init(&a, "transcripts import", argc - 1, argv + 1))
+        return DT_EXIT_INTERNAL;
+    int json = dt_cli_has(&a, "--json");
+    if (parse_common(&a, &db, &file, &model, &opt) || !db || !file || !model)
         return dt_cli_usage("transcripts import", import_usage);
     int rc = dt_store_open(db, &s, &err);
     if (rc == 0)
@@ -157,23 +128,11 @@ static int cmd_show(int argc, char **argv)
     struct dt_error err = {0};
     struct dt_sample_set set;
     struct dt_transcript_stats st;
-    int json = 0, full = 0;
-    /* --json and --full are this subcommand's own flags; the rest are shared with import */
-    char **rest = dt_calloc((size_t)argc + 1, sizeof *rest);
-    int n_rest = 0;
-    if (!rest)
-        return DT_EXIT_RESOURCE;
-    for (int i = 0; i < argc; i++) {
-        if (i >= 2 && !strcmp(argv[i], "--json"))
-            json = 1;
-        else if (i >= 2 && !strcmp(argv[i], "--full"))
-            full = 1;
-        else
-            rest[n_rest++] = argv[i];
-    }
-    int bad = parse_common("transcripts show", n_rest, rest, 2, &db, &file, &model, &opt) || !file;
-    dt_free(rest);
-    if (bad)
+    struct dt_cli_args a;
+    if (dt_cli_args_init(&a, "transcripts show", argc - 1, argv + 1))
+        return DT_EXIT_INTERNAL;
+    int json = dt_cli_has(&a, "--json"), full = dt_cli_has(&a, "--full");
+    if (parse_common(&a, &db, &file, &model, &opt) || !file)
         return dt_cli_usage("transcripts show",
                             "distiltrace transcripts show --file F [--requests BATCH_INPUT] "
                             "[--format FMT] [--on-error reject|skip] [--full] [--json]");
@@ -253,10 +212,5 @@ int cmd_transcripts(int argc, char **argv)
         return cmd_import(argc, argv);
     if (argc >= 2 && !strcmp(argv[1], "show"))
         return cmd_show(argc, argv);
-    if (argc >= 2 && (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h"))) {
-        printf("usage: %s\n       distiltrace transcripts show --file F [--format FMT]\n",
-               import_usage);
-        return DT_EXIT_OK;
-    }
     return dt_cli_usage("transcripts", "distiltrace transcripts import|show ...");
 }

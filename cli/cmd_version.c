@@ -3,19 +3,16 @@
  */
 #include "cli/commands.h"
 #include "dt_version.h"
+#include "run/version.h"
 
-#include <cJSON.h>
-#include <cblas.h>
-#include <sqlite3.h>
 #include <stdio.h>
-#include <xxhash.h>
 
 int cmd_version(int argc, char **argv)
 {
+    char libs[512];
     (void)argc;
     (void)argv;
-    printf("distiltrace %s\n", DT_VERSION);
-    printf("sqlite %s, cjson %s, xxhash %u, openblas %s\n", sqlite3_libversion(), cJSON_Version(),
-           XXH_versionNumber(), openblas_get_config());
+    dt_library_versions(libs, sizeof libs);
+    printf("distiltrace %s\n%s\n", DT_VERSION, libs);
     return DT_EXIT_OK;
 }

@@ -1,24 +1,16 @@
 /*
  * `distiltrace watermark generate|detect|radioactivity`: the xxh64-kgw watermark
- * (spec/watermark.md). Parsing and printing only; the measurements are in
- * fingerprint/watermark.h and fingerprint/wm_sample.h, the tests in detect/watermark.h.
+ * (spec/watermark.md). Parsing and printing only; run/watermark.h opens the models, reads
+ * the inputs and runs the measurements and tests.
  * With --json every subcommand prints one object whose top-level `p_value` is its test's
  * (combined) p-value. Exit status 1 when that p-value is below --alpha (default 0.001).
  */
+#include "cli/args.h"
 #include "cli/commands.h"
 
-#include "corpus/sample.h"
-#include "corpus/transcripts.h"
-#include "detect/watermark.h"
-#include "fingerprint/watermark.h"
-#include "fingerprint/wm_sample.h"
-#include "infer/gguf.h"
-#include "infer/model.h"
-#include "infer/tokenizer.h"
+#include "run/watermark.h"
 #include "util/alloc.h"
 #include "util/error.h"
-#include "util/file.h"
-#include "util/log.h"
 #include "util/utf8.h"
 
 #include <cJSON.h>
@@ -26,8 +18,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-#define MAX_INPUT_BYTES ((size_t)1 << 31)
 
 static const char *usage_main =
     "distiltrace watermark (generate|detect|radioactivity) [options]\n"
@@ -55,43 +45,6 @@ static const char *usage_radio =
     "  p_value: Bonferroni over the applicable modes (text; logit when the tokenizers match)";
 
 /* ---- shared helpers ---- */
-
-/* A tokenizer from a GGUF file (metadata only), a tokenizer.json, or a model directory. */
-struct tok_src {
-    struct dt_gguf *gguf;
-    struct dt_model *model;
-    struct dt_tokenizer *own;
-    const struct dt_tokenizer *tok;
-};
-
-static int tok_src_open(const char *path, struct tok_src *ts, struct dt_error *err)
-{
-    size_t n = strlen(path);
-    int rc;
-    memset(ts, 0, sizeof *ts);
-    if (n >= 5 && !strcmp(path + n - 5, ".json")) {
-        rc = dt_tokenizer_from_json(path, &ts->own, err);
-        ts->tok = ts->own;
-    } else if (dt_path_is_dir(path)) {
-        rc = dt_model_open(path, &ts->model, err);
-        if (!rc)
-            ts->tok = dt_model_tokenizer(ts->model);
-    } else {
-        rc = dt_gguf_open(path, &ts->gguf, err);
-        if (!rc)
-            rc = dt_tokenizer_from_gguf(ts->gguf, &ts->own, err);
-        ts->tok = ts->own;
-    }
-    return rc;
-}
-
-static void tok_src_close(struct tok_src *ts)
-{
-    dt_tokenizer_free(ts->own);
-    dt_model_free(ts->model);
-    dt_gguf_free(ts->gguf);
-    memset(ts, 0, sizeof *ts);
-}
 
 static int print_json(cJSON *o)
 {
@@ -141,39 +94,6 @@ static int exit_for(double p, double alpha)
     return p < alpha ? DT_EXIT_EVIDENCE : DT_EXIT_OK;
 }
 
-/* Grows a NULL-terminated-free list of borrowed strings. */
-static int push_str(const char ***v, size_t *n, const char *s)
-{
-    const char **nv = dt_realloc_array(*v, *n + 1, sizeof **v);
-    if (!nv)
-        return -1;
-    nv[(*n)++] = s;
-    *v = nv;
-    return 0;
-}
-
-/* Reads lines of a file into heap strings (non-empty lines only); *buf owns them. */
-static int read_lines(const char *path, char **buf, const char ***lines, size_t *n,
-                      struct dt_error *err)
-{
-    size_t n_bytes;
-    int rc = dt_file_read_all(path, MAX_INPUT_BYTES, buf, &n_bytes, err);
-    if (rc)
-        return rc;
-    char *p = *buf, *end = *buf + n_bytes;
-    while (p < end) {
-        char *nl = memchr(p, '\n', (size_t)(end - p));
-        char *e = nl ? nl : end;
-        *e = '\0';
-        if (e > p && e[-1] == '\r')
-            e[-1] = '\0';
-        if (*p && push_str(lines, n, p))
-            return dt_error_set(err, DT_ENOMEM, "out of memory reading '%s'", path);
-        p = e + 1;
-    }
-    return 0;
-}
-
 /* ---- generate ---- */
 
 static int wm_generate(int argc, char **argv)
@@ -181,110 +101,68 @@ static int wm_generate(int argc, char **argv)
     const char *model_path = NULL, *prompts_file = NULL;
     const char **prompts = NULL;
     size_t n_prompts = 0;
-    char *pbuf = NULL;
     struct dt_wm_params wm = {0, 0.25, 2.0};
     struct dt_wm_gen_opts go = {200, 1, 1.0f, 1.0f, 1, NULL, 0};
     int have_key = 0, no_wm = 0, json = 0, status = DT_EXIT_OK;
     double alpha = 1e-3;
     struct dt_error err = {0};
-    struct dt_model *m = NULL;
-    struct dt_wm_samples s = {0};
-    struct dt_wm_detector *det = NULL;
+    struct dt_wm_gen_run r = {0};
 
-    for (int i = 1; i < argc; i++) {
-        const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
-        long l;
-        double d;
-        unsigned long long u;
-        if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
-            printf("usage: %s\n", usage_generate);
-            goto done;
-        } else if (!strcmp(a, "--json")) {
-            json = 1;
-        } else if (!strcmp(a, "--no-watermark")) {
-            no_wm = 1;
-        } else if (!strcmp(a, "--ignore-eog")) {
-            go.ignore_eog = 1;
-        } else if (!v) {
-            status = dt_cli_usage("watermark generate", usage_generate);
-            goto done;
-        } else if (!strcmp(a, "--model")) {
-            model_path = v, i++;
-        } else if (!strcmp(a, "--prompt")) {
-            if (push_str(&prompts, &n_prompts, v)) {
-                status = DT_EXIT_RESOURCE;
-                goto done;
-            }
-            i++;
-        } else if (!strcmp(a, "--prompts-file")) {
-            prompts_file = v, i++;
-        } else if (!strcmp(a, "--key")) {
-            if (dt_cli_parse_u64("watermark generate", a, v, &u))
-                goto usage;
-            wm.key = u, have_key = 1, i++;
-        } else if (!strcmp(a, "--gamma") || !strcmp(a, "--delta") || !strcmp(a, "--temperature") ||
-                   !strcmp(a, "--top-p") || !strcmp(a, "--alpha")) {
-            if (dt_cli_parse_double("watermark generate", a, v, &d))
-                goto usage;
-            if (!strcmp(a, "--gamma"))
-                wm.gamma = d;
-            else if (!strcmp(a, "--delta"))
-                wm.delta = d;
-            else if (!strcmp(a, "--temperature"))
-                go.temperature = (float)d;
-            else if (!strcmp(a, "--top-p"))
-                go.top_p = (float)d;
-            else
-                alpha = d;
-            i++;
-        } else if (!strcmp(a, "--samples") || !strcmp(a, "--max-tokens")) {
-            if (dt_cli_parse_int("watermark generate", a, v, 1, 100000, &l))
-                goto usage;
-            if (!strcmp(a, "--samples"))
-                go.n_samples = (int)l;
-            else
-                go.max_tokens = (int)l;
-            i++;
-        } else if (!strcmp(a, "--seed")) {
-            if (dt_cli_parse_u64("watermark generate", a, v, &u))
-                goto usage;
-            go.seed = u, i++;
-        } else {
-            fprintf(stderr, "distiltrace watermark generate: unknown option '%s'\n", a);
-            goto usage;
-        }
+    struct dt_cli_args a;
+    double d;
+    long l;
+    unsigned long long u = 0;
+    if (dt_cli_args_init(&a, "watermark generate", argc, argv))
+        return DT_EXIT_INTERNAL;
+    model_path = dt_cli_str(&a, "--model", NULL);
+    prompts_file = dt_cli_str(&a, "--prompts-file", NULL);
+    no_wm = dt_cli_has(&a, "--no-watermark");
+    go.ignore_eog = dt_cli_has(&a, "--ignore-eog");
+    json = dt_cli_has(&a, "--json");
+    have_key = dt_cli_has(&a, "--key");
+    int np = dt_cli_all(&a, "--prompt", &prompts);
+    if (np < 0) {
+        status = DT_EXIT_RESOURCE;
+        goto done;
     }
+    n_prompts = (size_t)np;
+    if (dt_cli_u64(&a, "--key", &u))
+        goto usage;
+    wm.key = u;
+    d = wm.gamma;
+    if (dt_cli_double(&a, "--gamma", 0, 1, &d))
+        goto usage;
+    wm.gamma = d;
+    d = wm.delta;
+    if (dt_cli_double(&a, "--delta", 0, 1e6, &d))
+        goto usage;
+    wm.delta = d;
+    d = go.temperature;
+    if (dt_cli_double(&a, "--temperature", 0, 1e6, &d))
+        goto usage;
+    go.temperature = (float)d;
+    d = go.top_p;
+    if (dt_cli_double(&a, "--top-p", 0, 1, &d))
+        goto usage;
+    go.top_p = (float)d;
+    if (dt_cli_double(&a, "--alpha", 0, 1, &alpha))
+        goto usage;
+    l = go.n_samples;
+    if (dt_cli_long(&a, "--samples", 1, 100000, &l))
+        goto usage;
+    go.n_samples = (int)l;
+    l = go.max_tokens;
+    if (dt_cli_long(&a, "--max-tokens", 1, 100000, &l))
+        goto usage;
+    go.max_tokens = (int)l;
+    u = go.seed;
+    if (dt_cli_u64(&a, "--seed", &u))
+        goto usage;
+    go.seed = u;
     if (!model_path || !have_key || (!n_prompts && !prompts_file))
         goto usage;
-    if (dt_wm_params_check(&wm, &err)) {
-        fprintf(stderr, "distiltrace watermark generate: %s\n", err.msg);
-        goto usage;
-    }
-    if (prompts_file && read_lines(prompts_file, &pbuf, &prompts, &n_prompts, &err))
+    if (dt_wm_gen_run(model_path, prompts, n_prompts, prompts_file, &wm, !no_wm, &go, &r, &err))
         goto fail;
-    if (!n_prompts) {
-        dt_error_set(&err, DT_EINVAL, "no prompts in '%s'", prompts_file);
-        goto fail;
-    }
-    go.wm = no_wm ? NULL : &wm;
-    if (dt_model_open(model_path, &m, &err) || dt_wm_generate(m, prompts, n_prompts, &go, &s, &err))
-        goto fail;
-
-    /* self-check: the generated ids (from the last prompt id on) through the detector */
-    const struct dt_tokenizer *tok = dt_model_tokenizer(m);
-    struct dt_wm_counts pooled;
-    struct dt_wm_text_test tt;
-    if (dt_wm_detector_new(&wm, &det, &err) || dt_wm_samples_detect(&s, tok, tok, det, &err))
-        goto fail;
-    dt_wm_detector_pooled(det, &pooled);
-    dt_wm_test_text(&pooled, wm.gamma, &tt);
-    double nll = 0.0;
-    uint64_t n_gen = 0;
-    for (size_t i = 0; i < s.n; i++) {
-        nll += s.nll[i];
-        n_gen += s.n_ids[i] - s.n_prompt[i];
-    }
-    double ppl = n_gen ? exp(nll / (double)n_gen) : NAN;
 
     if (json) {
         cJSON *o = cJSON_CreateObject(), *arr = cJSON_CreateArray();
@@ -294,49 +172,35 @@ static int wm_generate(int argc, char **argv)
         cJSON_AddNumberToObject(o, "temperature", go.temperature);
         cJSON_AddNumberToObject(o, "top_p", go.top_p);
         cJSON_AddNumberToObject(o, "seed", (double)go.seed);
-        for (size_t i = 0; i < s.n; i++) {
-            char *text = NULL;
-            size_t n_text = 0, n = s.n_ids[i] - s.n_prompt[i];
-            if (dt_tokenizer_decode(tok, s.ids[i] + s.n_prompt[i], n, 0, &text, &n_text, &err)) {
-                cJSON_Delete(o);
-                cJSON_Delete(arr);
-                goto fail;
-            }
+        for (size_t i = 0; i < r.n; i++) {
+            const struct dt_wm_gen_sample *g = &r.samples[i];
             cJSON *e = cJSON_CreateObject();
-            dt_json_add_string(e, "prompt", prompts[s.i_prompt[i]]);
-            dt_json_add_string(e, "text", text);
+            dt_json_add_string(e, "prompt", g->prompt);
+            dt_json_add_string(e, "text", g->text);
             cJSON *ids = cJSON_CreateArray();
-            for (size_t k = s.n_prompt[i]; k < s.n_ids[i]; k++)
-                cJSON_AddItemToArray(ids, cJSON_CreateNumber(s.ids[i][k]));
+            for (size_t k = 0; k < g->n_ids; k++)
+                cJSON_AddItemToArray(ids, cJSON_CreateNumber(g->ids[k]));
             cJSON_AddItemToObject(e, "ids", ids);
-            cJSON_AddNumberToObject(e, "n_tokens", (double)n);
-            cJSON_AddNumberToObject(e, "perplexity", n ? exp(s.nll[i] / (double)n) : 0.0);
+            cJSON_AddNumberToObject(e, "n_tokens", (double)g->n_ids);
+            cJSON_AddNumberToObject(e, "perplexity", g->perplexity);
             cJSON_AddItemToArray(arr, e);
-            dt_free(text);
         }
         cJSON_AddItemToObject(o, "samples", arr);
-        cJSON_AddNumberToObject(o, "n_tokens", (double)n_gen);
-        if (isfinite(ppl))
-            cJSON_AddNumberToObject(o, "perplexity", ppl);
-        cJSON_AddItemToObject(o, "detection", json_text_test(&tt, &pooled));
-        cJSON_AddNumberToObject(o, "p_value", tt.p_value);
+        cJSON_AddNumberToObject(o, "n_tokens", (double)r.n_tokens);
+        if (isfinite(r.perplexity))
+            cJSON_AddNumberToObject(o, "perplexity", r.perplexity);
+        cJSON_AddItemToObject(o, "detection", json_text_test(&r.test, &r.pooled));
+        cJSON_AddNumberToObject(o, "p_value", r.test.p_value);
         status = print_json(o);
         if (status)
             goto done;
     } else {
-        for (size_t i = 0; i < s.n; i++) {
-            char *text = NULL;
-            size_t n_text = 0;
-            if (dt_tokenizer_decode(tok, s.ids[i] + s.n_prompt[i], s.n_ids[i] - s.n_prompt[i], 0,
-                                    &text, &n_text, &err))
-                goto fail;
-            printf("%s%s%s\n", i ? "\n" : "", prompts[s.i_prompt[i]], text);
-            dt_free(text);
-        }
+        for (size_t i = 0; i < r.n; i++)
+            printf("%s%s%s\n", i ? "\n" : "", r.samples[i].prompt, r.samples[i].text);
         fprintf(stderr, "%llu tokens, perplexity %.3f under the model, detection z %.2f p %.3g\n",
-                (unsigned long long)n_gen, ppl, tt.z, tt.p_value);
+                (unsigned long long)r.n_tokens, r.perplexity, r.test.z, r.test.p_value);
     }
-    status = exit_for(tt.p_value, alpha);
+    status = exit_for(r.test.p_value, alpha);
     goto done;
 usage:
     status = dt_cli_usage("watermark generate", usage_generate);
@@ -344,86 +208,12 @@ usage:
 fail:
     status = dt_cli_fail(&err);
 done:
-    dt_wm_detector_free(det);
-    dt_wm_samples_release(&s);
-    dt_model_free(m);
+    dt_wm_gen_run_release(&r);
     dt_free(prompts);
-    dt_free(pbuf);
     return status;
 }
 
 /* ---- detect ---- */
-
-struct text_in {
-    const char *source; /* file name */
-    size_t line;        /* 1-based line (--lines) or record (transcripts); 0: a whole file */
-    const char *text;
-    size_t n_bytes;
-};
-
-/* Texts of a transcript file (corpus/transcripts.h: OpenAI chat or completions, llama.cpp
- * server, plain JSONL): one per record, its response. */
-static int read_transcripts(const char *path, struct dt_sample_set *set, struct text_in **v,
-                            size_t *n, size_t *cap, struct dt_error *err)
-{
-    struct dt_transcript_options opt = {0};
-    size_t first = set->n;
-    opt.format = DT_TRANSCRIPT_AUTO;
-    int rc = dt_transcript_load(path, &opt, set, NULL, err);
-    if (rc)
-        return rc;
-    for (size_t i = first; i < set->n; i++) {
-        if (*n == *cap) {
-            size_t nc = *cap ? 2 * *cap : 64;
-            struct text_in *nv = dt_realloc_array(*v, nc, sizeof *nv);
-            if (!nv)
-                return dt_error_set(err, DT_ENOMEM, "out of memory reading '%s'", path);
-            *v = nv;
-            *cap = nc;
-        }
-        const struct dt_sample *sm = &set->items[i];
-        (*v)[(*n)++] = (struct text_in){path, i - first + 1, sm->response, sm->response_bytes};
-    }
-    return 0;
-}
-
-static int read_plain(const char *path, int lines, char **buf, struct text_in **v, size_t *n,
-                      size_t *cap, struct dt_error *err)
-{
-    size_t n_bytes;
-    int rc = dt_file_read_all(path, MAX_INPUT_BYTES, buf, &n_bytes, err);
-    if (rc)
-        return rc;
-    char *p = *buf, *end = *buf + n_bytes;
-    size_t line = 0;
-    while (p <= end) {
-        char *e = end;
-        if (lines) {
-            char *nl = memchr(p, '\n', (size_t)(end - p));
-            e = nl ? nl : end;
-            *e = '\0';
-            line++;
-        }
-        size_t len = (size_t)(e - p);
-        if (lines && len && p[len - 1] == '\r')
-            p[--len] = '\0';
-        if (len || !lines) {
-            if (*n == *cap) {
-                size_t nc = *cap ? 2 * *cap : 64;
-                struct text_in *nv = dt_realloc_array(*v, nc, sizeof *nv);
-                if (!nv)
-                    return dt_error_set(err, DT_ENOMEM, "out of memory reading '%s'", path);
-                *v = nv;
-                *cap = nc;
-            }
-            (*v)[(*n)++] = (struct text_in){path, lines ? line : 0, p, len};
-        }
-        if (!lines || e == end)
-            break;
-        p = e + 1;
-    }
-    return 0;
-}
 
 static int wm_detect(int argc, char **argv)
 {
@@ -432,146 +222,83 @@ static int wm_detect(int argc, char **argv)
     int have_key = 0, json = 0, lines = 0, summary = 0, status = DT_EXIT_OK;
     double alpha = 1e-3;
     struct dt_error err = {0};
-    struct tok_src ts = {0};
-    struct text_in *texts = NULL;
-    size_t n_texts = 0, cap_texts = 0;
-    char **bufs = NULL;
-    size_t n_bufs = 0;
-    struct dt_wm_detector *det = NULL;
-    struct dt_sample_set trs;
-    struct dt_wm_text_test *tests = NULL;
-    struct dt_wm_counts *counts = NULL;
+    struct dt_wm_detect_run r = {0};
     /* inputs are read after option parsing so --lines applies to every --file */
-    const char **files = NULL, **kinds = NULL;
-    size_t n_files = 0, n_kinds = 0;
+    struct dt_wm_input *inputs = NULL;
+    size_t n_inputs = 0;
 
-    dt_sample_set_init(&trs);
-    for (int i = 1; i < argc; i++) {
-        const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
-        double d;
-        unsigned long long u;
-        if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
-            printf("usage: %s\n", usage_detect);
-            goto done;
-        } else if (!strcmp(a, "--json")) {
-            json = 1;
-        } else if (!strcmp(a, "--lines")) {
-            lines = 1;
-        } else if (!strcmp(a, "--summary")) {
-            summary = 1;
-        } else if (!v) {
-            goto usage;
-        } else if (!strcmp(a, "--key")) {
-            if (dt_cli_parse_u64("watermark detect", a, v, &u))
-                goto usage;
-            wm.key = u, have_key = 1, i++;
-        } else if (!strcmp(a, "--gamma") || !strcmp(a, "--alpha") || !strcmp(a, "--delta")) {
-            if (dt_cli_parse_double("watermark detect", a, v, &d))
-                goto usage;
-            if (!strcmp(a, "--gamma"))
-                wm.gamma = d;
-            else if (!strcmp(a, "--alpha"))
-                alpha = d;
-            i++;
-        } else if (!strcmp(a, "--tokenizer")) {
-            tok_path = v, i++;
-        } else if (!strcmp(a, "--file") || !strcmp(a, "--transcripts")) {
-            if (push_str(&files, &n_files, v) || push_str(&kinds, &n_kinds, a)) {
-                status = DT_EXIT_RESOURCE;
-                goto done;
-            }
-            i++;
-        } else {
-            fprintf(stderr, "distiltrace watermark detect: unknown option '%s'\n", a);
-            goto usage;
-        }
-    }
-    if (!have_key || !tok_path || !n_files)
+    struct dt_cli_args a;
+    unsigned long long u = 0;
+    const char **files = NULL, **trs = NULL;
+    if (dt_cli_args_init(&a, "watermark detect", argc, argv))
+        return DT_EXIT_INTERNAL;
+    tok_path = dt_cli_str(&a, "--tokenizer", NULL);
+    json = dt_cli_has(&a, "--json");
+    lines = dt_cli_has(&a, "--lines");
+    summary = dt_cli_has(&a, "--summary");
+    have_key = dt_cli_has(&a, "--key");
+    if (dt_cli_u64(&a, "--key", &u) || dt_cli_double(&a, "--gamma", 0, 1, &wm.gamma) ||
+        dt_cli_double(&a, "--alpha", 0, 1, &alpha))
         goto usage;
-    if (dt_wm_params_check(&wm, &err)) {
-        fprintf(stderr, "distiltrace watermark detect: %s\n", err.msg);
-        goto usage;
-    }
-    bufs = dt_calloc(n_files, sizeof *bufs);
-    if (!bufs) {
+    wm.key = u;
+    /* the inputs in command-line order: each text keeps its source and line */
+    int n_files = dt_cli_all(&a, "--file", &files), n_trs = dt_cli_all(&a, "--transcripts", &trs);
+    dt_free(files);
+    dt_free(trs);
+    if (n_files < 0 || n_trs < 0 ||
+        !(inputs = dt_calloc((size_t)n_files + (size_t)n_trs + 1, sizeof *inputs))) {
         status = DT_EXIT_RESOURCE;
         goto done;
     }
-    for (size_t f = 0; f < n_files; f++) {
-        int rc = !strcmp(kinds[f], "--transcripts")
-                     ? read_transcripts(files[f], &trs, &texts, &n_texts, &cap_texts, &err)
-                     : read_plain(files[f], lines, &bufs[f], &texts, &n_texts, &cap_texts, &err);
-        n_bufs = f + 1;
-        if (rc)
-            goto fail;
-    }
-    if (tok_src_open(tok_path, &ts, &err) || dt_wm_detector_new(&wm, &det, &err))
+    const char *opt, *val;
+    for (int k = 0; dt_cli_next(&a, &k, &opt, &val);)
+        if (!strcmp(opt, "--file") || !strcmp(opt, "--transcripts"))
+            inputs[n_inputs++] = (struct dt_wm_input){val, !strcmp(opt, "--transcripts")};
+    if (!have_key || !tok_path || !n_inputs)
+        goto usage;
+    if (dt_wm_detect_run(tok_path, &wm, inputs, n_inputs, lines, &r, &err))
         goto fail;
-    tests = dt_calloc(n_texts ? n_texts : 1, sizeof *tests);
-    counts = dt_calloc(n_texts ? n_texts : 1, sizeof *counts);
-    if (!tests || !counts) {
-        status = DT_EXIT_RESOURCE;
-        goto done;
-    }
-    double t0 = dt_time_now();
-    for (size_t i = 0; i < n_texts; i++) {
-        int32_t *ids = NULL;
-        size_t n_ids = 0;
-        int rc =
-            dt_tokenizer_encode(ts.tok, texts[i].text, texts[i].n_bytes, 0, &ids, &n_ids, &err);
-        if (!rc)
-            rc = dt_wm_detector_add(det, ids, n_ids, &counts[i], &err);
-        dt_free(ids);
-        if (rc)
-            goto fail;
-        dt_wm_test_text(&counts[i], wm.gamma, &tests[i]);
-    }
-    double secs = dt_time_now() - t0;
-    struct dt_wm_counts pooled;
-    struct dt_wm_text_test pt;
-    dt_wm_detector_pooled(det, &pooled);
-    dt_wm_test_text(&pooled, wm.gamma, &pt);
-    dt_log_debug("detect: %zu texts, %llu tokens in %.3f s", n_texts,
-                 (unsigned long long)pooled.n_tokens, secs);
 
     if (json) {
         cJSON *o = cJSON_CreateObject();
         json_params(o, &wm);
-        cJSON_AddNumberToObject(o, "n_texts", (double)n_texts);
+        cJSON_AddNumberToObject(o, "n_texts", (double)r.n);
         if (!summary) {
             cJSON *arr = cJSON_CreateArray();
-            for (size_t i = 0; i < n_texts; i++) {
-                cJSON *e = json_text_test(&tests[i], &counts[i]);
-                dt_json_add_string(e, "source", texts[i].source);
-                if (texts[i].line)
-                    cJSON_AddNumberToObject(e, "line", (double)texts[i].line);
+            for (size_t i = 0; i < r.n; i++) {
+                cJSON *e = json_text_test(&r.texts[i].test, &r.texts[i].counts);
+                dt_json_add_string(e, "source", r.texts[i].source);
+                if (r.texts[i].line)
+                    cJSON_AddNumberToObject(e, "line", (double)r.texts[i].line);
                 cJSON_AddItemToArray(arr, e);
             }
             cJSON_AddItemToObject(o, "texts", arr);
         }
-        cJSON_AddItemToObject(o, "pooled", json_text_test(&pt, &pooled));
-        cJSON_AddNumberToObject(o, "z", pt.z);
-        cJSON_AddNumberToObject(o, "p_value", pt.p_value);
-        cJSON_AddNumberToObject(o, "seconds", secs);
+        cJSON_AddItemToObject(o, "pooled", json_text_test(&r.test, &r.pooled));
+        cJSON_AddNumberToObject(o, "z", r.test.z);
+        cJSON_AddNumberToObject(o, "p_value", r.test.p_value);
+        cJSON_AddNumberToObject(o, "seconds", r.seconds);
         status = print_json(o);
         if (status)
             goto done;
     } else {
-        for (size_t i = 0; i < n_texts && !summary; i++) {
-            if (texts[i].line)
-                printf("%s:%zu", texts[i].source, texts[i].line);
+        for (size_t i = 0; i < r.n && !summary; i++) {
+            const struct dt_wm_detect_text *t = &r.texts[i];
+            if (t->line)
+                printf("%s:%zu", t->source, t->line);
             else
-                printf("%s", texts[i].source);
+                printf("%s", t->source);
             printf("  pairs %llu  green %llu  z %.2f  p %.3g\n",
-                   (unsigned long long)tests[i].n_scored, (unsigned long long)tests[i].n_green,
-                   tests[i].z, tests[i].p_value);
+                   (unsigned long long)t->test.n_scored, (unsigned long long)t->test.n_green,
+                   t->test.z, t->test.p_value);
         }
         printf("pooled (%zu texts, %llu tokens): distinct pairs %llu  green %llu (%.3f)  z %.2f  "
                "p %.3g\n",
-               n_texts, (unsigned long long)pooled.n_tokens, (unsigned long long)pt.n_scored,
-               (unsigned long long)pt.n_green, pt.green_fraction, pt.z, pt.p_value);
+               r.n, (unsigned long long)r.pooled.n_tokens, (unsigned long long)r.test.n_scored,
+               (unsigned long long)r.test.n_green, r.test.green_fraction, r.test.z,
+               r.test.p_value);
     }
-    status = exit_for(pt.p_value, alpha);
+    status = exit_for(r.test.p_value, alpha);
     goto done;
 usage:
     status = dt_cli_usage("watermark detect", usage_detect);
@@ -579,17 +306,8 @@ usage:
 fail:
     status = dt_cli_fail(&err);
 done:
-    dt_free(tests);
-    dt_free(counts);
-    dt_wm_detector_free(det);
-    tok_src_close(&ts);
-    for (size_t f = 0; f < n_bufs; f++)
-        dt_free(bufs[f]);
-    dt_free(bufs);
-    dt_free(texts);
-    dt_sample_set_release(&trs);
-    dt_free(files);
-    dt_free(kinds);
+    dt_wm_detect_run_release(&r);
+    dt_free(inputs);
     return status;
 }
 
@@ -604,103 +322,54 @@ static int wm_radio(int argc, char **argv)
     int have_key = 0, json = 0, status = DT_EXIT_OK;
     double alpha = 1e-3;
     struct dt_error err = {0};
-    struct dt_model *suspect = NULL, **controls = NULL;
-    struct tok_src ts = {0};
     struct dt_wm_radio_result r;
 
     dt_wm_radio_opts_default(&o);
-    for (int i = 1; i < argc; i++) {
-        const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
-        double d;
-        long l;
-        unsigned long long u;
-        if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
-            printf("usage: %s\n", usage_radio);
-            goto done;
-        } else if (!strcmp(a, "--json")) {
-            json = 1;
-        } else if (!v) {
-            goto usage;
-        } else if (!strcmp(a, "--suspect")) {
-            suspect_path = v, i++;
-        } else if (!strcmp(a, "--teacher-tokenizer")) {
-            teacher_tok = v, i++;
-        } else if (!strcmp(a, "--control") || !strcmp(a, "--prompt")) {
-            if (!strcmp(a, "--control") ? push_str(&control_paths, &n_controls, v)
-                                        : push_str(&prompts, &n_prompts, v)) {
-                status = DT_EXIT_RESOURCE;
-                goto done;
-            }
-            i++;
-        } else if (!strcmp(a, "--key")) {
-            if (dt_cli_parse_u64("watermark radioactivity", a, v, &u))
-                goto usage;
-            o.wm.key = u, have_key = 1, i++;
-        } else if (!strcmp(a, "--gamma") || !strcmp(a, "--delta") || !strcmp(a, "--alpha") ||
-                   !strcmp(a, "--temperature") || !strcmp(a, "--top-p")) {
-            if (dt_cli_parse_double("watermark radioactivity", a, v, &d))
-                goto usage;
-            if (!strcmp(a, "--gamma"))
-                o.wm.gamma = d;
-            else if (!strcmp(a, "--alpha"))
-                alpha = d;
-            else if (!strcmp(a, "--temperature"))
-                o.temperature = (float)d;
-            else if (!strcmp(a, "--top-p"))
-                o.top_p = (float)d;
-            /* --delta is accepted for symmetry with generate; detection does not use it */
-            i++;
-        } else if (!strcmp(a, "--samples") || !strcmp(a, "--max-tokens")) {
-            if (dt_cli_parse_int("watermark radioactivity", a, v, 1, 100000, &l))
-                goto usage;
-            if (!strcmp(a, "--samples"))
-                o.n_samples = (int)l;
-            else
-                o.max_tokens = (int)l;
-            i++;
-        } else if (!strcmp(a, "--seed")) {
-            if (dt_cli_parse_u64("watermark radioactivity", a, v, &u))
-                goto usage;
-            o.seed = u, i++;
-        } else if (!strcmp(a, "--mode")) {
-            if (!strcmp(v, "both"))
-                o.mode = DT_WM_MODE_BOTH;
-            else if (!strcmp(v, "text"))
-                o.mode = DT_WM_MODE_TEXT;
-            else if (!strcmp(v, "logit"))
-                o.mode = DT_WM_MODE_LOGIT;
-            else {
-                fprintf(stderr,
-                        "distiltrace watermark radioactivity: --mode takes both, text or "
-                        "logit, not '%s'\n",
-                        v);
-                goto usage;
-            }
-            i++;
-        } else {
-            fprintf(stderr, "distiltrace watermark radioactivity: unknown option '%s'\n", a);
-            goto usage;
-        }
-    }
-    if (!suspect_path || !teacher_tok || !have_key)
-        goto usage;
-    if (dt_wm_params_check(&o.wm, &err)) {
-        fprintf(stderr, "distiltrace watermark radioactivity: %s\n", err.msg);
-        goto usage;
-    }
-    o.prompts = n_prompts ? prompts : NULL;
-    o.n_prompts = n_prompts;
-    controls = dt_calloc(n_controls ? n_controls : 1, sizeof *controls);
-    if (!controls) {
+    struct dt_cli_args a;
+    static const char *const modes[] = {"both", "text", "logit", NULL};
+    int mode = 0, nc, np;
+    double d;
+    long l;
+    unsigned long long u = 0;
+    if (dt_cli_args_init(&a, "watermark radioactivity", argc, argv))
+        return DT_EXIT_INTERNAL;
+    suspect_path = dt_cli_str(&a, "--suspect", NULL);
+    teacher_tok = dt_cli_str(&a, "--teacher-tokenizer", NULL);
+    json = dt_cli_has(&a, "--json");
+    have_key = dt_cli_has(&a, "--key");
+    if ((nc = dt_cli_all(&a, "--control", &control_paths)) < 0 ||
+        (np = dt_cli_all(&a, "--prompt", &prompts)) < 0) {
         status = DT_EXIT_RESOURCE;
         goto done;
     }
-    if (tok_src_open(teacher_tok, &ts, &err) || dt_model_open(suspect_path, &suspect, &err))
-        goto fail;
-    for (size_t k = 0; k < n_controls; k++)
-        if (dt_model_open(control_paths[k], &controls[k], &err))
-            goto fail;
-    if (dt_wm_radioactivity(suspect, ts.tok, controls, n_controls, &o, &r, &err))
+    n_controls = (size_t)nc;
+    n_prompts = (size_t)np;
+    if (dt_cli_u64(&a, "--key", &u) || dt_cli_double(&a, "--gamma", 0, 1, &o.wm.gamma) ||
+        dt_cli_double(&a, "--alpha", 0, 1, &alpha) || dt_cli_choice(&a, "--mode", modes, &mode))
+        goto usage;
+    o.wm.key = u;
+    o.mode = mode == 0 ? DT_WM_MODE_BOTH : mode == 1 ? DT_WM_MODE_TEXT : DT_WM_MODE_LOGIT;
+    d = o.temperature;
+    if (dt_cli_double(&a, "--temperature", 0, 1e6, &d))
+        goto usage;
+    o.temperature = (float)d;
+    l = o.n_samples;
+    if (dt_cli_long(&a, "--samples", 1, 100000, &l))
+        goto usage;
+    o.n_samples = (int)l;
+    l = o.max_tokens;
+    if (dt_cli_long(&a, "--max-tokens", 1, 100000, &l))
+        goto usage;
+    o.max_tokens = (int)l;
+    u = o.seed;
+    if (dt_cli_u64(&a, "--seed", &u))
+        goto usage;
+    o.seed = u;
+    if (!suspect_path || !teacher_tok || !have_key)
+        goto usage;
+    o.prompts = n_prompts ? prompts : NULL;
+    o.n_prompts = n_prompts;
+    if (dt_wm_radio_run(suspect_path, teacher_tok, control_paths, n_controls, &o, &r, &err))
         goto fail;
 
     if (json) {
@@ -737,11 +406,6 @@ usage:
 fail:
     status = dt_cli_fail(&err);
 done:
-    for (size_t k = 0; controls && k < n_controls; k++)
-        dt_model_free(controls[k]);
-    dt_free(controls);
-    dt_model_free(suspect);
-    tok_src_close(&ts);
     dt_free(control_paths);
     dt_free(prompts);
     return status;
@@ -751,10 +415,6 @@ int cmd_watermark(int argc, char **argv)
 {
     if (argc < 2)
         return dt_cli_usage("watermark", usage_main);
-    if (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h")) {
-        printf("usage: %s\n", usage_main);
-        return DT_EXIT_OK;
-    }
     if (!strcmp(argv[1], "generate"))
         return wm_generate(argc - 1, argv + 1);
     if (!strcmp(argv[1], "detect"))

@@ -55,6 +55,7 @@
     {"--retries", "N", "6", "retries of a failed endpoint request", NULL}, \
     {"--timeout", "S", "60", "seconds before an endpoint request is retried", NULL}, \
     {"--quiet", NULL, NULL, "no progress or diagnostics on stderr", NULL}, \
+    {"--progress", NULL, "on a terminal", "draw the progress bar (answers, then signals) on stderr even when it is not a terminal", NULL}, \
     {"--panel", "FILE", NULL, "a control panel (panel add): every member is a control (repeatable)", NULL}, \
     
 
@@ -95,6 +96,7 @@ static const struct dt_cli_optdoc o_check[] = {
     DB_OPT(NULL),
     {"--suspect", "MODEL", "the policy's suspect", "the suspect to check", NULL},
     {"--json", NULL, NULL, "print one JSON document with every verdict and report path", NULL},
+    {"--progress", NULL, "on a terminal", "draw the progress bar (answers, then signals) on stderr even when it is not a terminal", NULL},
     END};
 
 static const struct dt_cli_optdoc o_collect[] = {
@@ -138,9 +140,9 @@ static const struct dt_cli_optdoc o_tokenize[] = {
 static const struct dt_cli_optdoc o_logits[] = {
     {"--model", "MODEL", NULL, "the model", "model"},
     {"--text", "STR", NULL, "the text", "text"},
-    {"--top", "K", "5", "logits reported per position", NULL},
+    {"--top", "K", "10", "logits reported per position (the text shows 5 at most)", NULL},
     JSON_OPT,
-    {"--no-special", NULL, NULL, "do not add the model's BOS token", NULL},
+    {"--no-special", NULL, NULL, "control tokens written in the text stay plain text", NULL},
     {"--special", NULL, NULL, "match control tokens written in the text", NULL},
     THREADS_OPT,
     END};
@@ -155,9 +157,9 @@ static const struct dt_cli_optdoc o_generate[] = {
     {"--model", "MODEL", NULL, "the model", "model"},
     {"--prompt", "STR", NULL, "the prompt", "prompt"},
     {"--n-predict", "N", "32", "tokens to generate (also -n)", NULL},
-    {"--temperature", "T", "0.8", "sampling temperature (0: greedy)", NULL},
-    {"--top-p", "P", "0.95", "nucleus sampling", NULL},
-    {"--top-k", "K", "40", "top-k sampling", NULL},
+    {"--temperature", "T", "1.0", "sampling temperature (0: greedy)", NULL},
+    {"--top-p", "P", "1.0", "nucleus sampling", NULL},
+    {"--top-k", "K", "0", "top-k sampling (0: off)", NULL},
     {"--seed", "S", "0", "sampling seed", NULL},
     {"--chat", NULL, NULL, "wrap the prompt as a user message in the model's own chat template", NULL},
     {"--system", "STR", NULL, "a system message before it (implies --chat)", NULL},
@@ -166,7 +168,7 @@ static const struct dt_cli_optdoc o_generate[] = {
     {"--stop", "eog|eos|none", "eog", "which tokens end the generation", NULL},
     {"--top-logprobs", "K", "5", "alternatives per token (with --json)", NULL},
     JSON_OPT,
-    {"--no-special", NULL, NULL, "do not add the model's BOS token", NULL},
+    {"--no-special", NULL, NULL, "control tokens written in the text stay plain text", NULL},
     THREADS_OPT,
     END};
 static const struct dt_cli_optdoc o_bench[] = {
@@ -180,7 +182,7 @@ static const struct dt_cli_optdoc o_bench[] = {
     {"--slots", "N", "8", "sequences decoded together in batched generation", NULL},
     {"--jobs", "N", "2 x slots", "answers in the batched generation queue", NULL},
     {"--repeat", "N", "3", "repetitions (the best is reported)", NULL},
-    THREADS_OPT,
+    {"--threads", "N", "2", "inference threads", NULL},
     JSON_OPT,
     END};
 static const struct dt_cli_optdoc o_corpus_list[] = {DB_OPT(NULL), JSON_OPT, END};
@@ -188,19 +190,19 @@ static const struct dt_cli_optdoc o_corpus_show[] = {
     DB_OPT(NULL),
     JSON_OPT,
     {"--sample", "N", "all", "a deterministic sample of N probes", NULL},
-    {"--seed", "S", "1", "seed of the sample", NULL},
+    {"--seed", "S", "0", "seed of the sample", NULL},
     END};
 static const struct dt_cli_optdoc o_corpus_export[] = {
     DB_OPT(NULL),
     {"--sample", "N", "all", "a deterministic sample of N probes", NULL},
-    {"--seed", "S", "1", "seed of the sample", NULL},
+    {"--seed", "S", "0", "seed of the sample", NULL},
     END};
 static const struct dt_cli_optdoc o_corpus_add[] = {
     DB_OPT("db"),
     {"--name", "NAME", "the file name", "name of the stored corpus", NULL},
     {"--kind", "chat|text", "chat", "kind of the probes of a text file", NULL},
     {"--sample", "N", "all", "store a deterministic sample of N probes", NULL},
-    {"--seed", "S", "1", "seed of the sample", NULL},
+    {"--seed", "S", "0", "seed of the sample", NULL},
     END};
 static const struct dt_cli_optdoc o_tr_import[] = {
     DB_OPT("db"),
@@ -257,10 +259,10 @@ static const struct dt_cli_optdoc o_wm_generate[] = {
     {"--max-tokens", "N", "200", "tokens per sample", NULL},
     {"--temperature", "T", "1.0", "sampling temperature", NULL},
     {"--top-p", "P", "1.0", "nucleus sampling", NULL},
-    {"--seed", "S", "0", "sampling seed", NULL},
+    {"--seed", "S", "1", "sampling seed", NULL},
     {"--no-watermark", NULL, NULL, "sample without the watermark (a control)", NULL},
     {"--ignore-eog", NULL, NULL, "keep sampling past end-of-generation tokens", NULL},
-    {"--alpha", "A", "0.01", "detection threshold", NULL},
+    {"--alpha", "A", "0.001", "exit 1 when the p-value is below it", NULL},
     JSON_OPT,
     END};
 static const struct dt_cli_optdoc o_wm_detect[] = {
@@ -271,7 +273,7 @@ static const struct dt_cli_optdoc o_wm_detect[] = {
     {"--lines", NULL, NULL, "each non-empty line of --file is its own text", NULL},
     {"--transcripts", "FILE", NULL, "transcript answers to test (repeatable)", "input"},
     {"--summary", NULL, NULL, "only the pooled result", NULL},
-    {"--alpha", "A", "0.01", "detection threshold", NULL},
+    {"--alpha", "A", "0.001", "exit 1 when the p-value is below it", NULL},
     JSON_OPT,
     END};
 static const struct dt_cli_optdoc o_wm_radio[] = {
@@ -281,18 +283,18 @@ static const struct dt_cli_optdoc o_wm_radio[] = {
     {"--gamma", "G", "0.25", "green-list fraction", NULL},
     {"--control", "MODEL", NULL, "a control model (repeatable)", NULL},
     {"--mode", "both|text|logit", "both", "which tests run", NULL},
-    {"--prompt", "STR", NULL, "a prompt (repeatable)", NULL},
-    {"--samples", "N", "4", "samples per prompt", NULL},
-    {"--max-tokens", "N", "200", "tokens per sample", NULL},
+    {"--prompt", "STR", "built-in English prompts", "a prompt (repeatable)", NULL},
+    {"--samples", "N", "2", "samples per prompt", NULL},
+    {"--max-tokens", "N", "128", "tokens per sample", NULL},
     {"--temperature", "T", "1.0", "sampling temperature", NULL},
-    {"--seed", "S", "0", "sampling seed", NULL},
-    {"--alpha", "A", "0.01", "significance level", NULL},
+    {"--seed", "S", "1", "sampling seed", NULL},
+    {"--alpha", "A", "0.001", "exit 1 when the p-value is below it", NULL},
     JSON_OPT,
     END};
 static const struct dt_cli_optdoc o_serve[] = {
     {"--model", "MODEL", NULL, "the model to serve", "model"},
     {"--host", "ADDR", "127.0.0.1", "address to listen on", NULL},
-    {"--port", "N", "8080", "port (0: any free port)", NULL},
+    {"--port", "N", "0", "port (0: any free port, printed once bound)", NULL},
     {"--model-name", "NAME", "the file name", "the model's name in the API", NULL},
     {"--chat-template", "STR", NULL, "chat format of a model without its own template; {prompt} marks the last user message", NULL},
     {"--chat-date", "YYYY-MM-DD", "2024-07-26", "the day a chat template's strftime_now reports", NULL},
@@ -383,6 +385,8 @@ const struct dt_cli_cmddoc dt_cli_docs[] = {
      "distiltrace panel remove --panel controls.db --name c1", o_panel_remove, 0},
     {"db check", "--db D [--json]", "Checks an evidence store's integrity and schema version.",
      "distiltrace db check --db audit.db", o_db_check, 0},
+    {"db schema", "", "Prints the evidence store's schema: the SQL of every migration, in order.",
+     "distiltrace db schema", o_none, 0},
     {"db merge", "--db D --from D2 [--from D3...]",
      "Merges stores (of sharded collections, say) into D; rerunning adds nothing.",
      "distiltrace db merge --db audit.db --from a.db --from b.db", o_db_merge, 0},

@@ -44,7 +44,7 @@ static int on_token(void *ud, const struct dt_gen_token *t)
     return 0;
 }
 
-int dt_sample_generate(struct dt_model *m, struct dt_session *sess, enum dt_probe_kind kind,
+int dt_sample_generate(const struct dt_model *m, struct dt_session *sess, enum dt_probe_kind kind,
                        const char *prompt, const struct dt_sample_gen_params *p, int sample_index,
                        struct dt_sample *out, size_t *n_generated, struct dt_error *err)
 {
@@ -147,7 +147,7 @@ static int finish_job(const struct dt_tokenizer *tok, struct dt_sample_job *j, s
 
 /* Starts the next job that fits into slot (prefilled, logits ready), skipping those whose
  * prompt does not fit. *started is 0 when the queue ran out. */
-static int start_job(struct dt_model *m, struct dt_batch *b, int slot,
+static int start_job(const struct dt_model *m, struct dt_batch *b, int slot,
                      const struct dt_sample_gen_params *p, struct dt_sample_job *jobs,
                      size_t n_jobs, size_t *next, struct slot_run *r, int *started,
                      struct dt_error *err)
@@ -209,7 +209,7 @@ static int start_job(struct dt_model *m, struct dt_batch *b, int slot,
 
 /* One token of a slot's job from its current logits, as one iteration of dt_generate's loop.
  * *done: the job ended (end token or n_predict reached). */
-static int sample_slot(struct dt_model *m, struct dt_batch *b, int slot,
+static int sample_slot(const struct dt_model *m, struct dt_batch *b, int slot,
                        const struct dt_sample_gen_params *p, struct slot_run *r, int *done)
 {
     const int n_vocab = dt_model_config(m)->n_vocab;
@@ -231,9 +231,17 @@ static int sample_slot(struct dt_model *m, struct dt_batch *b, int slot,
     return rc;
 }
 
-int dt_sample_generate_batch(struct dt_model *m, struct dt_batch *b,
+int dt_sample_generate_batch(const struct dt_model *m, struct dt_batch *b,
                              const struct dt_sample_gen_params *p, struct dt_sample_job *jobs,
                              size_t n_jobs, struct dt_error *err)
+{
+    return dt_sample_generate_batch_cb(m, b, p, jobs, n_jobs, NULL, NULL, err);
+}
+
+int dt_sample_generate_batch_cb(const struct dt_model *m, struct dt_batch *b,
+                                const struct dt_sample_gen_params *p, struct dt_sample_job *jobs,
+                                size_t n_jobs, dt_sample_job_done on_done, void *ud,
+                                struct dt_error *err)
 {
     const int n_slots = dt_batch_n_slots(b);
     const struct dt_tokenizer *tok = dt_model_tokenizer(m);
@@ -271,6 +279,8 @@ int dt_sample_generate_batch(struct dt_model *m, struct dt_batch *b,
             }
             if ((rc = finish_job(tok, &jobs[runs[s].i_job], &runs[s], err)))
                 goto out;
+            if (on_done)
+                on_done(ud, &jobs[runs[s].i_job]);
             slot_release(&runs[s]);
             active[s] = 0;
             n_active--;

@@ -32,7 +32,7 @@ struct dt_sample_gen_params {
 
 /* Fills *out (initialised by the caller) with the answer to prompt. DT_EINVAL when the prompt
  * alone does not fit the session's context. *n_generated (optional) counts generated tokens. */
-int dt_sample_generate(struct dt_model *m, struct dt_session *sess, enum dt_probe_kind kind,
+int dt_sample_generate(const struct dt_model *m, struct dt_session *sess, enum dt_probe_kind kind,
                        const char *prompt, const struct dt_sample_gen_params *p, int sample_index,
                        struct dt_sample *out, size_t *n_generated, struct dt_error *err);
 
@@ -62,8 +62,16 @@ struct dt_sample_job {
 
 /* Answers jobs[0..n_jobs). Returns 0 when every job has its rc (a prompt that does not fit is
  * not an error of the call), or the first other failure. */
-int dt_sample_generate_batch(struct dt_model *m, struct dt_batch *b,
+int dt_sample_generate_batch(const struct dt_model *m, struct dt_batch *b,
                              const struct dt_sample_gen_params *p, struct dt_sample_job *jobs,
                              size_t n_jobs, struct dt_error *err);
+
+/* The same, calling on_done(ud, job) as each answered job ends (progress; jobs whose prompt
+ * does not fit are not reported). on_done must not touch the batch. */
+typedef void (*dt_sample_job_done)(void *ud, const struct dt_sample_job *job);
+int dt_sample_generate_batch_cb(const struct dt_model *m, struct dt_batch *b,
+                                const struct dt_sample_gen_params *p, struct dt_sample_job *jobs,
+                                size_t n_jobs, dt_sample_job_done on_done, void *ud,
+                                struct dt_error *err);
 
 #endif

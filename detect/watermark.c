@@ -144,8 +144,8 @@ void dt_wm_radio_opts_default(struct dt_wm_radio_opts *o)
     o->mode = DT_WM_MODE_BOTH;
 }
 
-int dt_wm_radioactivity(struct dt_model *suspect, const struct dt_tokenizer *teacher_tok,
-                        struct dt_model *const *controls, size_t n_controls,
+int dt_wm_radioactivity(struct dt_ctx *suspect, const struct dt_tokenizer *teacher_tok,
+                        struct dt_ctx *const *controls, size_t n_controls,
                         const struct dt_wm_radio_opts *o, struct dt_wm_radio_result *out,
                         struct dt_error *err)
 {
@@ -155,7 +155,7 @@ int dt_wm_radioactivity(struct dt_model *suspect, const struct dt_tokenizer *tea
     struct dt_wm_radio_result r;
     double *mass = NULL, *p2 = NULL, **cmass = NULL, *cp2 = NULL;
     struct dt_wm_mass_context *mc = NULL;
-    const struct dt_tokenizer *stok = dt_model_tokenizer(suspect);
+    const struct dt_tokenizer *stok = dt_model_tokenizer(dt_ctx_model(suspect));
     size_t n_vocab = (size_t)dt_tokenizer_n_vocab(teacher_tok);
     int rc = dt_wm_params_check(&o->wm, err);
 
@@ -192,10 +192,11 @@ int dt_wm_radioactivity(struct dt_model *suspect, const struct dt_tokenizer *tea
         } else {
             r.logit_applicable = 1;
             for (size_t k = 0; k < n_controls; k++)
-                if (!dt_tokenizer_ids_compatible(teacher_tok, dt_model_tokenizer(controls[k]))) {
+                if (!dt_tokenizer_ids_compatible(teacher_tok,
+                                                 dt_model_tokenizer(dt_ctx_model(controls[k])))) {
                     rc = dt_error_set(err, DT_EMISMATCH,
                                       "control '%s' does not share the teacher's tokenizer",
-                                      dt_model_path(controls[k]));
+                                      dt_model_path(dt_ctx_model(controls[k])));
                     goto done;
                 }
         }

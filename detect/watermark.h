@@ -66,7 +66,7 @@ double dt_wm_combine(const double *p, size_t n);
 
 /* ---- radioactivity: the whole test on a suspect model ---- */
 
-struct dt_model;
+struct dt_ctx;
 struct dt_tokenizer;
 
 enum dt_wm_mode { DT_WM_MODE_BOTH = 0, DT_WM_MODE_TEXT = 1, DT_WM_MODE_LOGIT = 2 };
@@ -106,8 +106,8 @@ struct dt_wm_radio_result {
  * controls, which must share the teacher's tokenizer) against the controls' green masses on the
  * same contexts.
  */
-int dt_wm_radioactivity(struct dt_model *suspect, const struct dt_tokenizer *teacher_tok,
-                        struct dt_model *const *controls, size_t n_controls,
+int dt_wm_radioactivity(struct dt_ctx *suspect, const struct dt_tokenizer *teacher_tok,
+                        struct dt_ctx *const *controls, size_t n_controls,
                         const struct dt_wm_radio_opts *o, struct dt_wm_radio_result *out,
                         struct dt_error *err);
 

@@ -187,16 +187,18 @@ out:
     return rc;
 }
 
-static int qualifies(struct dt_model *teacher, struct dt_model *m)
+static int qualifies(const struct dt_ctx *teacher, const struct dt_ctx *x)
 {
-    if (!m)
+    if (!x)
         return 0;
-    const struct dt_tokenizer *tt = dt_model_tokenizer(teacher), *mt = dt_model_tokenizer(m);
+    const struct dt_model *m = dt_ctx_model(x);
+    const struct dt_tokenizer *tt = dt_model_tokenizer(dt_ctx_model(teacher)),
+                              *mt = dt_model_tokenizer(m);
     return tt && mt && dt_tokenizer_ids_compatible(tt, mt) &&
            dt_model_config(m)->n_vocab >= dt_tokenizer_n_vocab(tt);
 }
 
-int dt_signal_logits_run(struct dt_model *teacher, struct dt_model *const *models,
+int dt_signal_logits_run(struct dt_ctx *teacher, struct dt_ctx *const *models,
                          size_t n_models, const int32_t *const *seqs, const size_t *lens,
                          size_t n_seqs, struct dt_measurement *js, struct dt_measurement *agree,
                          struct dt_measurement *sub, struct dt_error *err)
@@ -210,7 +212,7 @@ int dt_signal_logits_run(struct dt_model *teacher, struct dt_model *const *model
     if (dt_measurement_alloc(js, n_controls, n_seqs) || dt_measurement_alloc(agree, n_controls, n_seqs) ||
         dt_measurement_alloc(sub, n_controls, n_seqs))
         return dt_error_set(err, DT_ENOMEM, "out of memory");
-    if (!teacher || !dt_model_tokenizer(teacher)) {
+    if (!teacher || !dt_model_tokenizer(dt_ctx_model(teacher))) {
         dt_measurement_skip(js, "the teacher's weights are not available");
         dt_measurement_skip(agree, "the teacher's weights are not available");
         dt_measurement_skip(sub, "the teacher's weights are not available");
@@ -234,7 +236,7 @@ int dt_signal_logits_run(struct dt_model *teacher, struct dt_model *const *model
         dt_measurement_skip(sub, "no control model shares the teacher's tokenizer");
         return 0;
     }
-    p.n_v = dt_tokenizer_n_vocab(dt_model_tokenizer(teacher));
+    p.n_v = dt_tokenizer_n_vocab(dt_model_tokenizer(dt_ctx_model(teacher)));
     p.lens = lens;
     p.pos_base = dt_malloc_array(n_seqs ? n_seqs : 1, sizeof(size_t));
     p.js_sum = dt_malloc_array(n_seqs ? n_seqs : 1, sizeof(double));
@@ -280,10 +282,10 @@ int dt_signal_logits_run(struct dt_model *teacher, struct dt_model *const *model
         }
         p.chunk_first = first;
         p.chunk_base = p.pos_base[first];
-        if ((rc = dt_model_score_batch(teacher, seqs + first, lens + first, last - first,
-                                       teacher_cb, &p, err)) != 0)
+        if ((rc = dt_ctx_score_batch(teacher, seqs + first, lens + first, last - first,
+                                     teacher_cb, &p, err)) != 0)
             goto out;
-        if (!p.basis && build_basis(&p, dt_model_config(teacher)->dim + 1) != 0) {
+        if (!p.basis && build_basis(&p, dt_model_config(dt_ctx_model(teacher))->dim + 1) != 0) {
             rc = dt_error_set(err, DT_ENOMEM, "out of memory for the logit subspace");
             goto out;
         }
@@ -295,8 +297,8 @@ int dt_signal_logits_run(struct dt_model *teacher, struct dt_model *const *model
             for (size_t s = first; s < last; s++)
                 p.js_sum[s] = p.sub_sum[s] = 0;
             p.col = j + 1;
-            if ((rc = dt_model_score_batch(models[j], seqs + first, lens + first, last - first,
-                                           model_cb, &p, err)) != 0)
+            if ((rc = dt_ctx_score_batch(models[j], seqs + first, lens + first, last - first,
+                                         model_cb, &p, err)) != 0)
                 goto out;
             for (size_t s = first; s < last; s++) {
                 size_t np = lens[s] > 1 ? lens[s] - 1 : 0;

@@ -24,12 +24,12 @@
 
 struct dt_error;
 struct dt_measurement;
-struct dt_model;
+struct dt_ctx;
 
-/* models[0] is the suspect, models[1..n_models-1] the controls; NULL where a model has no
- * weights. seqs are token sequences in the teacher's tokenizer, one per probe; positions
+/* Compute contexts of the models: models[0] is the suspect, models[1..n_models-1] the
+ * controls; NULL where a model has no weights. seqs are token sequences in the teacher's tokenizer, one per probe; positions
  * from 0 to len-2 are scored (each predicts the next token). */
-int dt_signal_logits_run(struct dt_model *teacher, struct dt_model *const *models,
+int dt_signal_logits_run(struct dt_ctx *teacher, struct dt_ctx *const *models,
                          size_t n_models, const int32_t *const *seqs, const size_t *lens,
                          size_t n_seqs, struct dt_measurement *js, struct dt_measurement *agree,
                          struct dt_measurement *sub, struct dt_error *err);

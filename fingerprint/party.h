@@ -1,6 +1,6 @@
 /*
  * A party to a comparison: one model (teacher, suspect, control or candidate teacher) and
- * what was collected from it. Signals read parties; the pipeline (detect/compare.c) fills
+ * what was collected from it. Signals read parties; the pipeline (run/compare.c) fills
  * them, from a local model or from API transcripts.
  *
  * Answers are kept per probe set, in the order of that set's prompts, n_samples per prompt
@@ -14,6 +14,7 @@
 
 #include "corpus/sample.h"
 
+struct dt_ctx;
 struct dt_model;
 struct dt_tokenizer;
 
@@ -43,6 +44,7 @@ struct dt_party {
     const char *path;               /* model path or transcript path (borrowed) */
     enum dt_party_role role;
     struct dt_model *model;         /* owned; NULL when only transcripts are available */
+    struct dt_ctx *ctx;             /* owned compute context of model (its threads), or NULL */
     const struct dt_tokenizer *tok; /* the model's tokenizer (borrowed) or NULL */
     char *chat_template;            /* owned "{prompt}" template, or NULL (raw prompts) */
     struct dt_chat_template *chat;  /* owned: the chat format chat probes use, or NULL */

@@ -41,11 +41,12 @@ static int score_cb2(void *ud, size_t i_seq, size_t i_pos, const float *logits)
     return 0;
 }
 
-/* Scores texts[i] = prompts[i] + conts[i] with model m: out[i] = mean log-prob per byte of
+/* Scores texts[i] = prompts[i] + conts[i] on context x: out[i] = mean log-prob per byte of
  * the continuation (NaN when the continuation is missing or empty). */
-static int score_texts(struct dt_model *m, const char *const *prompts, const char *const *conts,
+static int score_texts(struct dt_ctx *x, const char *const *prompts, const char *const *conts,
                        size_t n, double *out, struct dt_error *err)
 {
+    const struct dt_model *m = dt_ctx_model(x);
     const struct dt_tokenizer *tok = dt_model_tokenizer(m);
     struct score_ctx c = {{0}, dt_model_config(m)->n_vocab};
     size_t *bytes = dt_calloc(n ? n : 1, sizeof(size_t));
@@ -103,7 +104,7 @@ static int score_texts(struct dt_model *m, const char *const *prompts, const cha
         map[n_run] = i;
         n_run++;
     }
-    if (n_run && (rc = dt_model_score_batch(m, seqs, c.sc.lens, n_run, score_cb2, &c, err)) != 0)
+    if (n_run && (rc = dt_ctx_score_batch(x, seqs, c.sc.lens, n_run, score_cb2, &c, err)) != 0)
         goto out;
     for (size_t r = 0; r < n_run; r++)
         out[map[r]] = bytes[r] ? c.sc.lp[r] / (double)bytes[r] : NAN;
@@ -134,7 +135,7 @@ int dt_signal_preference_run(const struct dt_party *teacher, const struct dt_par
     int rc = 0;
     if (dt_measurement_alloc(m, n_controls, n_prompts) != 0)
         return dt_error_set(err, DT_ENOMEM, "out of memory");
-    if (!suspect->model) {
+    if (!suspect->ctx) {
         dt_measurement_skip(m, "the suspect's weights are not available to score texts");
         return 0;
     }
@@ -151,12 +152,12 @@ int dt_signal_preference_run(const struct dt_party *teacher, const struct dt_par
     size_t n_rated = 0;
     for (size_t col = 0; col < n_cols; col++) {
         const struct dt_party *p = col == 0 ? suspect : controls[col - 1];
-        if (!p->model)
+        if (!p->ctx)
             continue;
         for (size_t i = 0; i < n_prompts; i++)
             own[i] = dt_party_answer(p, DT_SET_TEXT, i, 0);
-        if ((rc = score_texts(p->model, prompts, t_conts, n_prompts, lp_t, err)) != 0 ||
-            (rc = score_texts(p->model, prompts, own, n_prompts, lp_own, err)) != 0)
+        if ((rc = score_texts(p->ctx, prompts, t_conts, n_prompts, lp_t, err)) != 0 ||
+            (rc = score_texts(p->ctx, prompts, own, n_prompts, lp_own, err)) != 0)
             goto out;
         n_rated++;
         double sum = 0;

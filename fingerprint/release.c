@@ -91,7 +91,7 @@ static void sample_read(const struct dt_fp_tensor *t, const struct dt_weight *w,
     }
 }
 
-static int probe_tokens(struct dt_model *m, struct dt_fingerprint *fp, struct dt_error *err)
+static int probe_tokens(const struct dt_model *m, struct dt_fingerprint *fp, struct dt_error *err)
 {
     struct dt_corpus *c = NULL;
     const struct dt_tokenizer *tok = dt_model_tokenizer(m);
@@ -198,9 +198,10 @@ static int on_logits(void *ud, size_t s, size_t p, const float *logits)
     return 0;
 }
 
-static int score(struct dt_model *m, const struct dt_fingerprint *fp, struct score_ctx *c,
+static int score(struct dt_ctx *x, const struct dt_fingerprint *fp, struct score_ctx *c,
                  struct dt_error *err)
 {
+    const struct dt_model *m = dt_ctx_model(x);
     const int32_t *seqs[DT_FP_N_PROBES];
     size_t lens[DT_FP_N_PROBES], n = 0;
     for (size_t i = 0; i < fp->n_seqs && n < DT_FP_N_PROBES; i++) {
@@ -216,11 +217,12 @@ static int score(struct dt_model *m, const struct dt_fingerprint *fp, struct sco
     }
     c->fp = fp;
     c->n_vocab = dt_model_config(m)->n_vocab;
-    return dt_model_score_batch(m, seqs, lens, n, on_logits, c, err);
+    return dt_ctx_score_batch(x, seqs, lens, n, on_logits, c, err);
 }
 
-int dt_fingerprint_compute(struct dt_model *m, struct dt_fingerprint **out, struct dt_error *err)
+int dt_fingerprint_compute(struct dt_ctx *x, struct dt_fingerprint **out, struct dt_error *err)
 {
+    const struct dt_model *m = dt_ctx_model(x);
     struct dt_fingerprint *fp = dt_calloc(1, sizeof *fp);
     float *row = NULL;
     int rc = 0;
@@ -282,7 +284,7 @@ int dt_fingerprint_compute(struct dt_model *m, struct dt_fingerprint **out, stru
     c.record = 1;
     c.top_lp = fp->top_lp;
     c.top_ids = fp->top_ids;
-    if ((rc = score(m, fp, &c, err)))
+    if ((rc = score(x, fp, &c, err)))
         goto fail;
     dt_free(row);
     *out = fp;
@@ -514,9 +516,10 @@ static double reencode_error(uint32_t type, const float *x, size_t n)
     return e;
 }
 
-int dt_fingerprint_verify(const struct dt_fingerprint *fp, struct dt_model *m,
+int dt_fingerprint_verify(const struct dt_fingerprint *fp, struct dt_ctx *x,
                           struct dt_fingerprint_match *out, struct dt_error *err)
 {
+    const struct dt_model *m = dt_ctx_model(x);
     float *row = NULL, *got = NULL;
     int rc = 0;
     double worst_reencode = 0;
@@ -600,7 +603,7 @@ int dt_fingerprint_verify(const struct dt_fingerprint *fp, struct dt_model *m,
     struct score_ctx c = {0};
     c.top_lp = fp->top_lp;
     c.top_ids = fp->top_ids;
-    if ((rc = score(m, fp, &c, err)))
+    if ((rc = score(x, fp, &c, err)))
         goto done;
     out->behaviour_mean_abs = c.n_vals ? c.sum_abs / (double)c.n_vals : 0;
     out->behaviour_max_abs = c.max_abs;

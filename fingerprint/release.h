@@ -21,7 +21,7 @@
 #include <stdint.h>
 
 struct dt_error;
-struct dt_model;
+struct dt_ctx;
 
 #define DT_FP_SAMPLE_ROWS 4
 #define DT_FP_SAMPLE_COLS 256
@@ -54,8 +54,9 @@ struct dt_fingerprint {
     int32_t *top_ids; /* same shape */
 };
 
-/* Computes the fingerprint of an open model (scores DT_FP_N_PROBES short probes). */
-int dt_fingerprint_compute(struct dt_model *m, struct dt_fingerprint **out, struct dt_error *err);
+/* Computes the fingerprint of an open model, on a context of it (scores DT_FP_N_PROBES short
+ * probes). */
+int dt_fingerprint_compute(struct dt_ctx *x, struct dt_fingerprint **out, struct dt_error *err);
 void dt_fingerprint_free(struct dt_fingerprint *fp);
 
 /* Serialises to compact JSON (heap, dt_free); samples are base64 little-endian f32. */
@@ -76,7 +77,7 @@ struct dt_fingerprint_match {
 
 /* Checks a model against a fingerprint. Returns 0 when the check ran (out->same says the
  * answer), a DT_E* code when it could not run. */
-int dt_fingerprint_verify(const struct dt_fingerprint *fp, struct dt_model *m,
+int dt_fingerprint_verify(const struct dt_fingerprint *fp, struct dt_ctx *x,
                           struct dt_fingerprint_match *out, struct dt_error *err);
 
 #endif

@@ -53,9 +53,10 @@ static int gen_cb(void *ud, const struct dt_gen_token *tok)
     return 0;
 }
 
-int dt_wm_generate(struct dt_model *m, const char *const *prompts, size_t n_prompts,
+int dt_wm_generate(struct dt_ctx *x, const char *const *prompts, size_t n_prompts,
                    const struct dt_wm_gen_opts *o, struct dt_wm_samples *out, struct dt_error *err)
 {
+    const struct dt_model *m = dt_ctx_model(x);
     const struct dt_tokenizer *tok = dt_model_tokenizer(m);
     const struct dt_model_config *cfg = dt_model_config(m);
     struct dt_wm_samples s = {0};
@@ -104,7 +105,7 @@ int dt_wm_generate(struct dt_model *m, const char *const *prompts, size_t n_prom
     gp.n_top = 1; /* unused; 0 trips dt_top_k's k - 1 index in the first sampler version */
     gp.stop = o->ignore_eog ? DT_STOP_NONE : DT_STOP_EOG;
     int n_ctx = cfg->n_ctx_train > 0 ? cfg->n_ctx_train : 2048;
-    rc = dt_session_new(m, n_ctx, &sess, err);
+    rc = dt_session_new(x, n_ctx, &sess, err);
     if (rc)
         goto done;
 
@@ -254,10 +255,11 @@ static int mass_cb(void *ud, size_t i_seq, size_t i_pos, const float *logits)
     return 0;
 }
 
-int dt_wm_green_masses(struct dt_model *m, const struct dt_wm_samples *s,
+int dt_wm_green_masses(struct dt_ctx *x, const struct dt_wm_samples *s,
                        const struct dt_wm_contexts *c, const struct dt_wm_params *wm,
                        size_t n_vocab, double *mass, double *sum_p2, struct dt_error *err)
 {
+    const struct dt_model *m = dt_ctx_model(x);
     struct mass_ctx mc = {0};
     size_t max_len = 0, n_cells;
     size_t n_logits = (size_t)dt_model_config(m)->n_vocab;
@@ -288,7 +290,7 @@ int dt_wm_green_masses(struct dt_model *m, const struct dt_wm_samples *s,
     mc.n_vocab = n_vocab;
     mc.mass = mass;
     mc.sum_p2 = sum_p2;
-    rc = dt_model_score_batch(m, (const int32_t *const *)s->ids, s->n_ids, s->n, mass_cb, &mc, err);
+    rc = dt_ctx_score_batch(x, (const int32_t *const *)s->ids, s->n_ids, s->n, mass_cb, &mc, err);
 done:
     dt_free(mc.where);
     dt_wm_greenlists_free(mc.green);

@@ -12,7 +12,7 @@
 #include "fingerprint/watermark.h"
 
 struct dt_error;
-struct dt_model;
+struct dt_ctx;
 struct dt_tokenizer;
 
 /* Built-in English continuation prompts, used when the caller gives none. */
@@ -43,7 +43,7 @@ void dt_wm_samples_release(struct dt_wm_samples *s);
 
 /* Samples o->n_samples continuations of every prompt (encoded with the model's tokenizer,
  * special tokens parsed). Deterministic for a seed and thread count. */
-int dt_wm_generate(struct dt_model *m, const char *const *prompts, size_t n_prompts,
+int dt_wm_generate(struct dt_ctx *x, const char *const *prompts, size_t n_prompts,
                    const struct dt_wm_gen_opts *o, struct dt_wm_samples *out, struct dt_error *err);
 
 /*
@@ -68,11 +68,11 @@ int dt_wm_contexts_select(const struct dt_wm_samples *s, size_t n_vocab, struct 
 void dt_wm_contexts_release(struct dt_wm_contexts *c);
 
 /*
- * Green masses of model m on the contexts: mass[i] and sum_p2[i] (arrays of c->n) for the
+ * Green masses of the context's model on the contexts: mass[i] and sum_p2[i] (arrays of c->n) for the
  * softmax over the first n_vocab logits (the teacher's vocabulary; padded rows beyond it are
- * excluded). m must share the samples' tokenizer.
+ * excluded). The model must share the samples' tokenizer.
  */
-int dt_wm_green_masses(struct dt_model *m, const struct dt_wm_samples *s,
+int dt_wm_green_masses(struct dt_ctx *x, const struct dt_wm_samples *s,
                        const struct dt_wm_contexts *c, const struct dt_wm_params *wm,
                        size_t n_vocab, double *mass, double *sum_p2, struct dt_error *err);
 

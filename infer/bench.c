@@ -67,16 +67,16 @@ static int lse_cb(void *ud, size_t i_seq, size_t i_pos, const float *logits)
 }
 
 /* Best wall time (and the CPU time of that repetition) over p->repeat scoring runs. */
-static int time_scoring(struct dt_model *m, const struct dt_bench_params *p,
+static int time_scoring(struct dt_ctx *x, const struct dt_bench_params *p,
                         const int32_t *const *seqs, const size_t *lens, unsigned flags,
                         double *wall, double *cpu, struct dt_error *err)
 {
-    struct lse_sink st = {0, dt_model_config(m)->n_vocab};
+    struct lse_sink st = {0, dt_model_config(dt_ctx_model(x))->n_vocab};
     *wall = 1e30;
     for (int k = 0; k < p->repeat; k++) {
         double c0 = dt_bench_cpu_s(), t0 = dt_time_now();
-        int rc = dt_model_score_batch_flags(m, seqs, lens, (size_t)p->batch, flags, lse_cb, &st,
-                                            err);
+        int rc = dt_ctx_score_batch_flags(x, seqs, lens, (size_t)p->batch, flags, lse_cb, &st,
+                                          err);
         if (rc)
             return rc;
         double dt = dt_time_now() - t0, dc = dt_bench_cpu_s() - c0;
@@ -102,10 +102,10 @@ static int argmax(const float *l, int n)
  * answers of 32..40 greedy tokens after 16..47-token prompts taken from toks, p->slots decoded
  * together, a finished slot refilled from the queue. Best of p->repeat, prompts included.
  */
-static int time_batched(struct dt_model *m, const struct dt_bench_params *p, const int32_t *toks,
+static int time_batched(struct dt_ctx *x, const struct dt_bench_params *p, const int32_t *toks,
                         size_t n_toks, struct dt_bench_result *r, struct dt_error *err)
 {
-    const struct dt_model_config *c = dt_model_config(m);
+    const struct dt_model_config *c = dt_model_config(dt_ctx_model(x));
     int n_slots = p->slots, n_jobs = p->jobs > 0 ? p->jobs : 2 * p->slots;
     int n_ctx = 48 + 40 < c->n_ctx_train ? 48 + 40 : c->n_ctx_train;
     struct dt_batch *b = NULL;
@@ -124,7 +124,7 @@ static int time_batched(struct dt_model *m, const struct dt_bench_params *p, con
                           c->n_ctx_train);
         goto out;
     }
-    if ((rc = dt_batch_new(m, n_slots, n_ctx, &b, err)))
+    if ((rc = dt_batch_new(x, n_slots, n_ctx, &b, err)))
         goto out;
     r->batch_wall_s = 1e30;
     for (int k = 0; k < p->repeat; k++) {
@@ -203,9 +203,10 @@ static double step_weight_bytes(const struct dt_model *m)
     return total;
 }
 
-int dt_bench_model(struct dt_model *m, const struct dt_bench_params *p, struct dt_bench_result *r,
+int dt_bench_model(struct dt_ctx *x, const struct dt_bench_params *p, struct dt_bench_result *r,
                    struct dt_error *err)
 {
+    const struct dt_model *m = dt_ctx_model(x);
     const struct dt_model_config *c = dt_model_config(m);
     memset(r, 0, sizeof *r);
     if (p->batch < 1 || p->len < 2 || p->gen < 1 || p->repeat < 1 || p->slots < 1)
@@ -237,7 +238,7 @@ int dt_bench_model(struct dt_model *m, const struct dt_bench_params *p, struct d
     }
     /* Generation first: after a threaded sgemm OpenBLAS's workers spin for a while and
      * would steal the core a single-threaded matrix-vector loop runs on. */
-    if ((rc = dt_session_new(m, 16 + p->gen, &s, err)))
+    if ((rc = dt_session_new(x, 16 + p->gen, &s, err)))
         goto out;
     /* Best of p->repeat runs: a 16-token prompt, then p->gen greedy steps. */
     r->gen_wall_s = 1e30;
@@ -269,21 +270,21 @@ int dt_bench_model(struct dt_model *m, const struct dt_bench_params *p, struct d
     r->gen_tok_s = p->gen / r->gen_wall_s;
     dt_session_free(s);
     s = NULL;
-    if ((rc = time_batched(m, p, toks, n_alloc, r, err)))
+    if ((rc = time_batched(x, p, toks, n_alloc, r, err)))
         goto out;
     /* One untimed run builds the workspaces (and page-faults them in). */
     struct lse_sink warm = {0, c->n_vocab};
-    if ((rc = dt_model_score_batch_flags(m, seqs, lens, (size_t)p->batch, DT_SCORE_LAST_ONLY,
-                                         lse_cb, &warm, err)))
+    if ((rc = dt_ctx_score_batch_flags(x, seqs, lens, (size_t)p->batch, DT_SCORE_LAST_ONLY,
+                                       lse_cb, &warm, err)))
         goto out;
     double wall = 0, cpu = 0;
-    if ((rc = time_scoring(m, p, seqs, lens, 0, &wall, &cpu, err)))
+    if ((rc = time_scoring(x, p, seqs, lens, 0, &wall, &cpu, err)))
         goto out;
     r->score_tokens = n;
     r->score_wall_s = wall;
     r->score_cpu_s = cpu;
     r->score_tok_s = (double)n / wall;
-    if ((rc = time_scoring(m, p, seqs, lens, DT_SCORE_LAST_ONLY, &wall, &cpu, err)))
+    if ((rc = time_scoring(x, p, seqs, lens, DT_SCORE_LAST_ONLY, &wall, &cpu, err)))
         goto out;
     r->last_wall_s = wall;
     r->last_cpu_s = cpu;

@@ -10,7 +10,7 @@
 #include <stdint.h>
 
 struct dt_error;
-struct dt_model;
+struct dt_ctx;
 
 struct dt_bench_params {
     int batch;      /* probes per scoring batch (default 64) */
@@ -48,7 +48,7 @@ struct dt_bench_result {
     long peak_rss_kb;       /* getrusage maxrss after both runs */
 };
 
-int dt_bench_model(struct dt_model *m, const struct dt_bench_params *p, struct dt_bench_result *r,
+int dt_bench_model(struct dt_ctx *x, const struct dt_bench_params *p, struct dt_bench_result *r,
                    struct dt_error *err);
 
 /* Read bandwidth of this machine in GB/s, STREAM-like: n_threads threads summing disjoint

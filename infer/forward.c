@@ -37,6 +37,10 @@
  * chunk it is in, and chunk boundaries do not depend on the thread count, so results are
  * identical for any thread count. Larger models use one worker and threaded OpenBLAS.
  *
+ * State. The model (weights, and the f32 copies above, built when it is opened) is immutable
+ * and shared; everything a computation grows (RoPE tables, scoring workspaces, the thread pool)
+ * belongs to a struct dt_ctx, one per concurrent caller.
+ *
  * Incremental decoding (sessions) keeps a per-layer K/V cache of (n_ctx, n_head_kv*head_dim)
  * floats; single-token products are sgemv on f32 views or dt_ggml_dot on the stored type, so
  * no large model is ever expanded to f32. Nothing is allocated per token.
@@ -202,6 +206,27 @@ struct rope_params {
     const float *factors;
 };
 
+/*
+ * A compute context (model.h): the state running a model builds beside its immutable
+ * weights. One caller at a time; its sessions and batches point to it.
+ */
+struct dt_ctx {
+    const struct dt_model *m;
+    int n_threads;             /* 1..DT_MAX_WORKERS */
+    /* RoPE cos/sin table for positions 0..rope_n_pos-1, (rope_n_pos, rope_dim) interleaved;
+     * grown on demand. */
+    float *rope_tab;
+    float *rope_tab_swa;       /* same for local layers when their RoPE differs, else NULL */
+    int rope_n_pos;
+    /* Scoring workspaces (one per worker thread) kept between dt_ctx_score_batch calls so
+     * repeated batches do not page-fault fresh buffers. */
+    struct workspace **score_ws;
+    int n_score_ws;
+    /* Threads that split the rows of each product of generation and of large models' prompt
+     * processing; built on first use. */
+    struct dt_pool *pool;
+};
+
 /* ggml's YaRN correction dimension: the pair index whose wavelength fits n_rot turns in the
  * original context. */
 static double yarn_corr_dim(int n_dims, int orig_ctx, double n_rot, double base)
@@ -259,14 +284,14 @@ static void rope_fill(const struct dt_model_config *c, const struct rope_params 
 
 /* Tables for positions 0..n_pos-1: global layers, and local layers when their RoPE differs
  * (gemma3: base rope_theta_swa, unscaled). */
-static int ensure_rope(struct dt_model *m, int n_pos, struct dt_error *err)
+static int ensure_rope(struct dt_ctx *x, int n_pos, struct dt_error *err)
 {
-    const struct dt_model_config *c = &m->cfg;
-    if (n_pos <= m->rope_n_pos)
+    const struct dt_model_config *c = &x->m->cfg;
+    if (n_pos <= x->rope_n_pos)
         return 0;
     int two = c->arch->rope_swa_fixed_base > 0 && c->swa_window > 0;
     for (int k = 0; k <= two; k++) {
-        float **tab = k ? &m->rope_tab_swa : &m->rope_tab;
+        float **tab = k ? &x->rope_tab_swa : &x->rope_tab;
         float *t = dt_realloc_array(*tab, (size_t)n_pos, (size_t)c->rope_dim * sizeof(float));
         if (!t)
             return dt_error_set(err, DT_ENOMEM, "out of memory for a %d-position rope table", n_pos);
@@ -280,16 +305,16 @@ static int ensure_rope(struct dt_model *m, int n_pos, struct dt_error *err)
             rp.freq_scale = 1;
             rp.attn_factor = 1;
         }
-        rope_fill(c, &rp, t, m->rope_n_pos, n_pos);
+        rope_fill(c, &rp, t, x->rope_n_pos, n_pos);
     }
-    m->rope_n_pos = n_pos;
+    x->rope_n_pos = n_pos;
     return 0;
 }
 
 /* ---- thread pool ----
  *
  * Generation and prompt processing of large models split the rows of each matrix product
- * across the model's threads (the caller is thread 0), each running single-threaded OpenBLAS
+ * across the context's threads (the caller is thread 0), each running single-threaded OpenBLAS
  * or the dot kernels on its rows, so OpenBLAS never starts threads of its own beside them.
  * A dispatch costs a counter increment: idle workers poll it (DT_POOL_SPINS busy polls, then
  * DT_POOL_YIELDS sched_yield polls so a loaded machine gets its core back) before sleeping on
@@ -426,6 +451,7 @@ struct workspace {
     size_t logit_rows;
     int blas_threads;     /* threads to restore after attention; 0: never touch OpenBLAS's */
     struct dt_pool *pool; /* splits each product's rows across threads; NULL: this thread */
+    const struct dt_ctx *ctx; /* the context computing on it (its RoPE tables) */
     int decode;           /* every row is one sequence's next token: products use the dot
                            * kernels, whose result per row does not depend on the other rows */
     uint8_t *qx[2];       /* (cap_rows) activations quantized for the dot kernels: Q8 32-blocks,
@@ -476,20 +502,13 @@ static size_t slots_scratch_need(const struct dt_model *m)
     return need;
 }
 
-static int model_threads(const struct dt_model *m)
+/* The context's pool of n_threads threads (built once). */
+static int ensure_pool(struct dt_ctx *x, struct dt_error *err)
 {
-    return m->n_threads > 0 ? m->n_threads : 2;
-}
-
-/* The model's pool of model_threads(m) threads (rebuilt when the count changed). */
-static int ensure_pool(struct dt_model *m, struct dt_error *err)
-{
-    int n = model_threads(m);
-    n = n > DT_MAX_WORKERS ? DT_MAX_WORKERS : n;
-    if (m->pool && m->pool->n == n)
+    const struct dt_model *m = x->m;
+    int n = x->n_threads;
+    if (x->pool)
         return 0;
-    pool_free(m->pool);
-    m->pool = NULL;
     struct dt_pool *p = dt_calloc(1, sizeof *p);
     if (!p)
         return dt_error_set(err, DT_ENOMEM, "out of memory for a thread pool");
@@ -517,7 +536,7 @@ static int ensure_pool(struct dt_model *m, struct dt_error *err)
         }
         p->n = i + 1;
     }
-    m->pool = p;
+    x->pool = p;
     return 0;
 }
 
@@ -992,7 +1011,7 @@ static void residual_add(const struct dt_model_config *c, float *x, const float 
  * QK-norm, RoPE, attention per span, output projection (+ bias), post-norm, residual.
  * kv as in forward_layers.
  */
-static void layer_attention(struct dt_model *m, struct workspace *ws, int li, size_t n,
+static void layer_attention(const struct dt_model *m, struct workspace *ws, int li, size_t n,
                             const struct span *spans, size_t n_spans, const struct kv_ref *kv)
 {
     const struct dt_model_config *c = &m->cfg;
@@ -1007,7 +1026,7 @@ static void layer_attention(struct dt_model *m, struct workspace *ws, int li, si
         h = ws->xb;
     }
     linear(m, ws, s0 + S_Q, 3, h, dim, n, ws->qkv, ldqkv);
-    const float *tab = l->is_swa && m->rope_tab_swa ? m->rope_tab_swa : m->rope_tab;
+    const float *tab = l->is_swa && ws->ctx->rope_tab_swa ? ws->ctx->rope_tab_swa : ws->ctx->rope_tab;
     for (size_t r = 0, si = 0; r < n; r++) {
         float *qr = ws->qkv + r * ldqkv, *kr = qr + qd, *vr = kr + kvd;
         while (kv && r >= spans[si].row0 + spans[si].n)
@@ -1097,7 +1116,7 @@ static struct dt_weight expert_view(const struct dt_weight *w, int e, int n_expe
  * to sum 1 when the architecture does, times expert_weights_scale), each expert a gated FFN
  * over the rows that chose it; plus a shared expert behind a sigmoid gate (qwen2moe).
  */
-static void layer_moe(struct dt_model *m, struct workspace *ws, const struct dt_layer *l, size_t n)
+static void layer_moe(const struct dt_model *m, struct workspace *ws, const struct dt_layer *l, size_t n)
 {
     const struct dt_model_config *c = &m->cfg;
     const size_t dim = (size_t)c->dim;
@@ -1172,7 +1191,7 @@ static void layer_moe(struct dt_model *m, struct workspace *ws, const struct dt_
 }
 
 /* FFN sub-block of layer li: pre-norm, dense gated FFN or experts, post-norm, residual. */
-static void layer_ffn(struct dt_model *m, struct workspace *ws, int li, size_t n)
+static void layer_ffn(const struct dt_model *m, struct workspace *ws, int li, size_t n)
 {
     const struct dt_model_config *c = &m->cfg;
     const struct dt_layer *l = &m->layers[li];
@@ -1201,7 +1220,7 @@ static void layer_ffn(struct dt_model *m, struct workspace *ws, int li, size_t n
  * final norm. kv: one cache per span (K/V rows of a span are stored at its positions and
  * attention reads the cache), or NULL to attend within the packed rows of each span (scoring).
  */
-static void forward_layers(struct dt_model *m, struct workspace *ws, size_t n,
+static void forward_layers(const struct dt_model *m, struct workspace *ws, size_t n,
                            const struct span *spans, size_t n_spans, const struct kv_ref *kv)
 {
     const struct dt_model_config *c = &m->cfg;
@@ -1230,7 +1249,7 @@ struct chunk {
 };
 
 struct score_job {
-    struct dt_model *m;
+    const struct dt_model *m;
     const int32_t *const *seqs;
     const size_t *lens;
     const struct chunk *chunks;
@@ -1366,27 +1385,28 @@ static void *score_worker(void *arg)
     return NULL;
 }
 
-/* Makes m->score_ws hold n workspaces of at least (rows, max_kv, logit_rows). */
-static int ensure_score_ws(struct dt_model *m, int n, size_t rows, size_t max_kv,
+/* Makes x->score_ws hold n workspaces of at least (rows, max_kv, logit_rows). */
+static int ensure_score_ws(struct dt_ctx *x, int n, size_t rows, size_t max_kv,
                            size_t logit_rows, struct dt_error *err)
 {
-    if (m->n_score_ws < n) {
-        struct workspace **a = dt_realloc_array(m->score_ws, (size_t)n, sizeof *a);
+    const struct dt_model *m = x->m;
+    if (x->n_score_ws < n) {
+        struct workspace **a = dt_realloc_array(x->score_ws, (size_t)n, sizeof *a);
         if (!a)
             return dt_error_set(err, DT_ENOMEM, "out of memory");
-        for (int i = m->n_score_ws; i < n; i++)
+        for (int i = x->n_score_ws; i < n; i++)
             a[i] = NULL;
-        m->score_ws = a;
-        m->n_score_ws = n;
+        x->score_ws = a;
+        x->n_score_ws = n;
     }
     size_t group = (size_t)(m->cfg.n_head / m->cfg.n_head_kv);
     for (int i = 0; i < n; i++) {
-        struct workspace *ws = m->score_ws[i];
+        struct workspace *ws = x->score_ws[i];
         if (ws && (ws->cap_rows < rows || ws->cap_scores < group * max_kv ||
                    ws->logit_rows < logit_rows)) {
             ws_release(ws);
             dt_free(ws);
-            m->score_ws[i] = ws = NULL;
+            x->score_ws[i] = ws = NULL;
         }
         if (!ws) {
             ws = dt_calloc(1, sizeof *ws);
@@ -1397,16 +1417,17 @@ static int ensure_score_ws(struct dt_model *m, int n, size_t rows, size_t max_kv
                 dt_free(ws);
                 return rc;
             }
-            m->score_ws[i] = ws;
+            x->score_ws[i] = ws;
         }
     }
     return 0;
 }
 
-int dt_model_score_batch_flags(struct dt_model *m, const int32_t *const *seqs,
-                               const size_t *lens, size_t n_seqs, unsigned flags,
-                               dt_logits_cb cb, void *ud, struct dt_error *err)
+int dt_ctx_score_batch_flags(struct dt_ctx *x, const int32_t *const *seqs, const size_t *lens,
+                             size_t n_seqs, unsigned flags, dt_logits_cb cb, void *ud,
+                             struct dt_error *err)
 {
+    const struct dt_model *m = x->m;
     const struct dt_model_config *c = &m->cfg;
     struct chunk *chunks = NULL;
     struct worker wk[DT_MAX_WORKERS];
@@ -1427,9 +1448,9 @@ int dt_model_score_batch_flags(struct dt_model *m, const int32_t *const *seqs,
     }
     if (total == 0)
         return 0;
-    if ((rc = ensure_f32_cache(m, err)) || (rc = ensure_rope(m, (int)max_len, err)))
+    if ((rc = ensure_rope(x, (int)max_len, err)))
         return rc;
-    int threads = model_threads(m);
+    int threads = x->n_threads;
     int cached = m->f32_state == 1;
     size_t cap = cached ? DT_CHUNK_ROWS_CACHED : DT_CHUNK_ROWS;
     cap = total < cap ? total : cap;
@@ -1458,7 +1479,7 @@ int dt_model_score_batch_flags(struct dt_model *m, const int32_t *const *seqs,
     size_t logit_rows = DT_LOGIT_FLOATS / (size_t)c->n_vocab;
     logit_rows = logit_rows < 16 ? 16 : logit_rows;
     logit_rows = logit_rows > cap ? cap : logit_rows;
-    if ((rc = ensure_score_ws(m, n_workers, cap, max_len, logit_rows, err)))
+    if ((rc = ensure_score_ws(x, n_workers, cap, max_len, logit_rows, err)))
         goto out;
 
     struct score_job job = {.m = m, .seqs = seqs, .lens = lens, .chunks = chunks,
@@ -1466,14 +1487,15 @@ int dt_model_score_batch_flags(struct dt_model *m, const int32_t *const *seqs,
     pthread_mutex_init(&job.mu, NULL);
     pthread_cond_init(&job.cv, NULL);
     /* Cached models: one worker per thread. Others: one worker whose products are split
-     * across the model's pool. Either way OpenBLAS runs single-threaded. */
-    if (!cached && (rc = ensure_pool(m, err)))
+     * across the context's pool. Either way OpenBLAS runs single-threaded. */
+    if (!cached && (rc = ensure_pool(x, err)))
         goto done;
     for (int i = 0; i < n_workers; i++) {
         wk[i].job = &job;
-        wk[i].ws = m->score_ws[i];
+        wk[i].ws = x->score_ws[i];
         wk[i].ws->blas_threads = 0;
-        wk[i].ws->pool = cached ? NULL : m->pool;
+        wk[i].ws->pool = cached ? NULL : x->pool;
+        wk[i].ws->ctx = x;
         wk[i].ws->decode = 0;
         wk[i].spans = dt_malloc_array(max_seq, sizeof *wk[i].spans);
         if (!wk[i].spans) {
@@ -1501,23 +1523,19 @@ out:
     return rc;
 }
 
-int dt_model_score_batch(struct dt_model *m, const int32_t *const *seqs, const size_t *lens,
-                         size_t n_seqs, dt_logits_cb cb, void *ud, struct dt_error *err)
+int dt_ctx_score_batch(struct dt_ctx *x, const int32_t *const *seqs, const size_t *lens,
+                       size_t n_seqs, dt_logits_cb cb, void *ud, struct dt_error *err)
 {
-    return dt_model_score_batch_flags(m, seqs, lens, n_seqs, 0, cb, ud, err);
+    return dt_ctx_score_batch_flags(x, seqs, lens, n_seqs, 0, cb, ud, err);
+}
+
+int dt_forward_init(struct dt_model *m, struct dt_error *err)
+{
+    return ensure_f32_cache(m, err);
 }
 
 void dt_forward_release(struct dt_model *m)
 {
-    for (int i = 0; i < m->n_score_ws; i++) {
-        if (m->score_ws[i]) {
-            ws_release(m->score_ws[i]);
-            dt_free(m->score_ws[i]);
-        }
-    }
-    dt_free(m->score_ws);
-    m->score_ws = NULL;
-    m->n_score_ws = 0;
     if (m->f32) {
         for (size_t i = 0; i < n_slots(m); i++)
             if (slot_owns(i))
@@ -1525,21 +1543,50 @@ void dt_forward_release(struct dt_model *m)
         dt_free(m->f32);
         m->f32 = NULL;
     }
-    dt_free(m->rope_tab);
-    dt_free(m->rope_tab_swa);
-    m->rope_tab = NULL;
-    m->rope_tab_swa = NULL;
-    m->rope_n_pos = 0;
-    pool_free(m->pool);
-    m->pool = NULL;
 }
+
+/* ---- contexts ---- */
+
+int dt_ctx_new(const struct dt_model *m, int n_threads, struct dt_ctx **out, struct dt_error *err)
+{
+    struct dt_ctx *x = dt_calloc(1, sizeof *x);
+    if (!x)
+        return dt_error_set(err, DT_ENOMEM, "out of memory for a compute context");
+    x->m = m;
+    x->n_threads = n_threads <= 0 ? DT_MODEL_DEFAULT_THREADS
+                   : n_threads > DT_MAX_WORKERS ? DT_MAX_WORKERS
+                                                : n_threads;
+    *out = x;
+    return 0;
+}
+
+void dt_ctx_free(struct dt_ctx *x)
+{
+    if (!x)
+        return;
+    for (int i = 0; i < x->n_score_ws; i++) {
+        if (x->score_ws[i]) {
+            ws_release(x->score_ws[i]);
+            dt_free(x->score_ws[i]);
+        }
+    }
+    dt_free(x->score_ws);
+    dt_free(x->rope_tab);
+    dt_free(x->rope_tab_swa);
+    pool_free(x->pool);
+    dt_free(x);
+}
+
+const struct dt_model *dt_ctx_model(const struct dt_ctx *x) { return x->m; }
+int dt_ctx_n_threads(const struct dt_ctx *x) { return x->n_threads; }
 
 /* ---- sessions and batches ---- */
 
 /* KV cache, position and logits of one sequence. A session owns a workspace; the slots of a
  * batch share the batch's. */
 struct dt_session {
-    struct dt_model *m;
+    const struct dt_model *m;
+    struct dt_ctx *x;
     int n_ctx, n_past;
     float **kc, **vc; /* n_layer x (n_ctx, n_head_kv*head_dim) */
     float *logits;    /* (n_vocab) */
@@ -1547,7 +1594,8 @@ struct dt_session {
 };
 
 struct dt_batch {
-    struct dt_model *m;
+    const struct dt_model *m;
+    struct dt_ctx *x;
     int n_slots, n_ctx;
     struct dt_session **slots; /* without workspaces */
     struct workspace ws;       /* shared: rows for a prompt chunk and for a step of every slot */
@@ -1572,30 +1620,30 @@ static void seq_free(struct dt_session *s)
 
 void dt_session_free(struct dt_session *s) { seq_free(s); }
 
-/* Context clamped as dt_session_new documents; the model's f32 cache, rope table and pool. */
-static int prepare_decoding(struct dt_model *m, int *n_ctx, struct dt_error *err)
+/* Context clamped as dt_session_new documents; the context's rope table and pool. */
+static int prepare_decoding(struct dt_ctx *x, int *n_ctx, struct dt_error *err)
 {
-    const struct dt_model_config *c = &m->cfg;
+    const struct dt_model_config *c = &x->m->cfg;
     if (*n_ctx <= 0)
         *n_ctx = c->n_ctx_train < 4096 ? c->n_ctx_train : 4096;
     if (*n_ctx > c->n_ctx_train)
         *n_ctx = c->n_ctx_train;
-    int rc = ensure_f32_cache(m, err);
+    int rc = ensure_rope(x, *n_ctx, err);
     if (!rc)
-        rc = ensure_rope(m, *n_ctx, err);
-    if (!rc)
-        rc = ensure_pool(m, err);
+        rc = ensure_pool(x, err);
     return rc;
 }
 
 /* A sequence's KV cache (left unfaulted: only the positions used become resident). */
-static int seq_new(struct dt_model *m, int n_ctx, struct dt_session **out, struct dt_error *err)
+static int seq_new(struct dt_ctx *x, int n_ctx, struct dt_session **out, struct dt_error *err)
 {
+    const struct dt_model *m = x->m;
     const struct dt_model_config *c = &m->cfg;
     struct dt_session *s = dt_calloc(1, sizeof *s);
     if (!s)
         return dt_error_set(err, DT_ENOMEM, "out of memory");
     s->m = m;
+    s->x = x;
     s->n_ctx = n_ctx;
     size_t kvd = (size_t)c->n_head_kv * c->head_dim;
     s->kc = dt_calloc((size_t)c->n_layer, sizeof *s->kc);
@@ -1623,13 +1671,13 @@ static size_t prompt_rows(int n_ctx)
     return n_ctx < 512 ? (size_t)n_ctx : 512;
 }
 
-int dt_session_new(struct dt_model *m, int n_ctx, struct dt_session **out, struct dt_error *err)
+int dt_session_new(struct dt_ctx *x, int n_ctx, struct dt_session **out, struct dt_error *err)
 {
-    int rc = prepare_decoding(m, &n_ctx, err);
+    int rc = prepare_decoding(x, &n_ctx, err);
     struct dt_session *s = NULL;
-    if (rc || (rc = seq_new(m, n_ctx, &s, err)))
+    if (rc || (rc = seq_new(x, n_ctx, &s, err)))
         return rc;
-    if ((rc = ws_init(&s->ws, m, prompt_rows(n_ctx), (size_t)n_ctx, 1, err))) {
+    if ((rc = ws_init(&s->ws, x->m, prompt_rows(n_ctx), (size_t)n_ctx, 1, err))) {
         seq_free(s);
         return rc;
     }
@@ -1643,11 +1691,12 @@ int dt_session_n_ctx(const struct dt_session *s) { return s->n_ctx; }
 const float *dt_session_logits(const struct dt_session *s) { return s->logits; }
 
 /* The pool splits the products; OpenBLAS stays single-threaded beside it. */
-static void use_pool(struct dt_model *m, struct workspace *ws, int decode)
+static void use_pool(struct dt_ctx *x, struct workspace *ws, int decode)
 {
     openblas_set_num_threads(1);
     ws->blas_threads = 0;
-    ws->pool = m->pool;
+    ws->pool = x->pool;
+    ws->ctx = x;
     ws->decode = decode;
 }
 
@@ -1655,7 +1704,7 @@ static void use_pool(struct dt_model *m, struct workspace *ws, int decode)
 static int seq_eval(struct dt_session *s, struct workspace *ws, const int32_t *tokens, size_t n,
                     struct dt_error *err)
 {
-    struct dt_model *m = s->m;
+    const struct dt_model *m = s->m;
     const struct dt_model_config *c = &m->cfg;
     if (n == 0)
         return 0;
@@ -1669,7 +1718,7 @@ static int seq_eval(struct dt_session *s, struct workspace *ws, const int32_t *t
         return rc;
     /* One token is a generation step, decoded as a batch step's rows are (so a sequence gets
      * the same results alone and batched); a prompt takes the f32 products, as scoring does. */
-    use_pool(m, ws, n == 1);
+    use_pool(s->x, ws, n == 1);
     struct kv_ref kv = {s->kc, s->vc};
     for (size_t done = 0; done < n;) {
         size_t nb = n - done < ws->cap_rows ? n - done : ws->cap_rows;
@@ -1707,18 +1756,20 @@ void dt_batch_free(struct dt_batch *b)
     dt_free(b);
 }
 
-int dt_batch_new(struct dt_model *m, int n_slots, int n_ctx, struct dt_batch **out,
+int dt_batch_new(struct dt_ctx *x, int n_slots, int n_ctx, struct dt_batch **out,
                  struct dt_error *err)
 {
+    const struct dt_model *m = x->m;
     if (n_slots < 1)
         return dt_error_set(err, DT_EINVAL, "a batch needs at least one slot, not %d", n_slots);
-    int rc = prepare_decoding(m, &n_ctx, err);
+    int rc = prepare_decoding(x, &n_ctx, err);
     if (rc)
         return rc;
     struct dt_batch *b = dt_calloc(1, sizeof *b);
     if (!b)
         return dt_error_set(err, DT_ENOMEM, "out of memory");
     b->m = m;
+    b->x = x;
     b->n_slots = n_slots;
     b->n_ctx = n_ctx;
     b->slots = dt_calloc((size_t)n_slots, sizeof *b->slots);
@@ -1729,7 +1780,7 @@ int dt_batch_new(struct dt_model *m, int n_slots, int n_ctx, struct dt_batch **o
         return dt_error_set(err, DT_ENOMEM, "out of memory");
     }
     for (int i = 0; i < n_slots; i++)
-        if ((rc = seq_new(m, n_ctx, &b->slots[i], err))) {
+        if ((rc = seq_new(x, n_ctx, &b->slots[i], err))) {
             dt_batch_free(b);
             return rc;
         }
@@ -1763,7 +1814,7 @@ int dt_batch_prefill(struct dt_batch *b, int slot, const int32_t *tokens, size_t
 int dt_batch_step(struct dt_batch *b, const int *slots, const int32_t *tokens, size_t n,
                   struct dt_error *err)
 {
-    struct dt_model *m = b->m;
+    const struct dt_model *m = b->m;
     const struct dt_model_config *c = &m->cfg;
     struct workspace *ws = &b->ws;
     if (n == 0)
@@ -1786,7 +1837,7 @@ int dt_batch_step(struct dt_batch *b, const int *slots, const int32_t *tokens, s
             return dt_error_set(err, DT_EINVAL, "slot %d is full (context of %d)", slots[i],
                                 s->n_ctx);
     }
-    use_pool(m, ws, 1);
+    use_pool(b->x, ws, 1);
     for (size_t i = 0; i < n; i++) {
         struct dt_session *s = b->slots[slots[i]];
         b->spans[i] = (struct span){i, 1, s->n_past};

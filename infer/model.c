@@ -1303,7 +1303,6 @@ int dt_model_open(const char *path, struct dt_model **out, struct dt_error *err)
     struct dt_model *m = dt_calloc(1, sizeof *m);
     if (!m)
         return dt_error_set(err, DT_ENOMEM, "out of memory");
-    m->n_threads = DT_MODEL_DEFAULT_THREADS;
     int rc;
     m->path = dt_strdup(path);
     if (!m->path) {
@@ -1325,6 +1324,8 @@ int dt_model_open(const char *path, struct dt_model **out, struct dt_error *err)
     if (rc)
         goto fail_prefix;
     if ((rc = bind_weights(m, err)))
+        goto fail_prefix;
+    if ((rc = dt_forward_init(m, err)))
         goto fail_prefix;
     dt_error_clear(err); /* optional keys that were absent leave messages behind */
     *out = m;
@@ -1360,10 +1361,4 @@ int dt_model_find_tensor(const struct dt_model *m, const char *name, struct dt_w
         return DT_ENOTFOUND;
     *out = *w;
     return 0;
-}
-
-void dt_model_set_threads(struct dt_model *m, int n_threads)
-{
-    if (n_threads > 0)
-        m->n_threads = n_threads > 64 ? 64 : n_threads;
 }

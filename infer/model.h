@@ -96,34 +96,45 @@ int dt_model_tensor(const struct dt_model *m, size_t i, struct dt_weight *out);
 int dt_model_find_tensor(const struct dt_model *m, const char *name, struct dt_weight *out);
 
 /*
+ * A compute context: what running a model needs beside its weights (the RoPE tables, grown on
+ * demand; scoring workspaces kept between calls; the thread pool of generation and of large
+ * models' prompt processing). The model is immutable after dt_model_open and may serve any
+ * number of contexts, from any threads; a context, and every session and batch made from it,
+ * is used by one caller at a time, and must outlive them. n_threads <= 0: the default
+ * (DT_MODEL_DEFAULT_THREADS); at most 64. Scoring results are identical for any thread count;
+ * session results for a given count.
+ */
+#define DT_MODEL_DEFAULT_THREADS 2
+struct dt_ctx;
+int dt_ctx_new(const struct dt_model *m, int n_threads, struct dt_ctx **out, struct dt_error *err);
+void dt_ctx_free(struct dt_ctx *x);
+const struct dt_model *dt_ctx_model(const struct dt_ctx *x); /* borrowed */
+int dt_ctx_n_threads(const struct dt_ctx *x);
+
+/*
  * Batched teacher-forced scoring. For each sequence s (tokens seqs[s][0..lens[s]-1]) the
  * model runs once over all positions (sgemm over every position of many sequences), and for
  * every position p calls cb(ud, s, p, logits) with the n_vocab next-token logits after
- * token p. The logits pointer is valid only during the call. n_threads <= 0: default.
+ * token p. The logits pointer is valid only during the call.
  * Sequences longer than the model context are an error (DT_EINVAL).
  */
 typedef int (*dt_logits_cb)(void *ud, size_t i_seq, size_t i_pos, const float *logits);
-int dt_model_score_batch(struct dt_model *m, const int32_t *const *seqs, const size_t *lens,
-                         size_t n_seqs, dt_logits_cb cb, void *ud, struct dt_error *err);
+int dt_ctx_score_batch(struct dt_ctx *x, const int32_t *const *seqs, const size_t *lens,
+                       size_t n_seqs, dt_logits_cb cb, void *ud, struct dt_error *err);
 
-/* As dt_model_score_batch; with DT_SCORE_LAST_ONLY only the last position of each non-empty
+/* As dt_ctx_score_batch; with DT_SCORE_LAST_ONLY only the last position of each non-empty
  * sequence gets logits and a callback (prompt processing, as llama.cpp's pp benchmark). With
  * several threads the callbacks still come one at a time, in (sequence, position) order, from
  * one of the worker threads; a non-zero return stops the batch and is returned. */
 enum { DT_SCORE_LAST_ONLY = 1u };
-int dt_model_score_batch_flags(struct dt_model *m, const int32_t *const *seqs,
-                               const size_t *lens, size_t n_seqs, unsigned flags,
-                               dt_logits_cb cb, void *ud, struct dt_error *err);
+int dt_ctx_score_batch_flags(struct dt_ctx *x, const int32_t *const *seqs, const size_t *lens,
+                             size_t n_seqs, unsigned flags, dt_logits_cb cb, void *ud,
+                             struct dt_error *err);
 
-/* Threads used by scoring workers / OpenBLAS (default 2; <= 0 keeps the default). Scoring
- * results are identical for any thread count; session results for a given count. */
-/* Inference threads of a model whose caller set none (what a run records as its threads). */
-#define DT_MODEL_DEFAULT_THREADS 2
-void dt_model_set_threads(struct dt_model *m, int n_threads);
-
-/* Incremental decoding with a KV cache. */
+/* Incremental decoding with a KV cache, on a context (n_ctx <= 0: min(n_ctx_train, 4096);
+ * clamped to n_ctx_train). */
 struct dt_session;
-int dt_session_new(struct dt_model *m, int n_ctx, struct dt_session **out, struct dt_error *err);
+int dt_session_new(struct dt_ctx *x, int n_ctx, struct dt_session **out, struct dt_error *err);
 void dt_session_free(struct dt_session *s);
 void dt_session_reset(struct dt_session *s);
 int dt_session_n_past(const struct dt_session *s);
@@ -135,7 +146,7 @@ int dt_session_eval(struct dt_session *s, const int32_t *tokens, size_t n, struc
 const float *dt_session_logits(const struct dt_session *s);
 
 /*
- * Batched incremental decoding: n_slots sequences of one model, each with its own KV cache of
+ * Batched incremental decoding: n_slots sequences of one context, each with its own KV cache of
  * n_ctx positions (clamped as for dt_session_new), sharing one workspace. A step feeds one
  * token to each of several slots and reads every weight row once for all of them. A slot's
  * logits are bit-identical to those of a dt_session of the same n_ctx and thread count fed
@@ -143,7 +154,7 @@ const float *dt_session_logits(const struct dt_session *s);
  * goes through the same dot kernels as a session's single-token eval.
  */
 struct dt_batch;
-int dt_batch_new(struct dt_model *m, int n_slots, int n_ctx, struct dt_batch **out,
+int dt_batch_new(struct dt_ctx *x, int n_slots, int n_ctx, struct dt_batch **out,
                  struct dt_error *err);
 void dt_batch_free(struct dt_batch *b);
 int dt_batch_n_slots(const struct dt_batch *b);

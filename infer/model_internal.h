@@ -1,6 +1,7 @@
 /*
  * Private layout of struct dt_model, shared by infer/model.c (loading and validation) and
- * infer/forward.c (compute). Not for use outside infer/.
+ * infer/forward.c (compute, which keeps its per-caller state in struct dt_ctx). Not for use
+ * outside infer/.
  */
 #ifndef DT_INFER_MODEL_INTERNAL_H
 #define DT_INFER_MODEL_INTERNAL_H
@@ -61,26 +62,17 @@ struct dt_model {
     float *output_norm_b;      /* (dim) LayerNorm bias, or NULL */
     struct dt_layer *layers;   /* n_layer */
 
-    /* Optional f32 copies of every matrix (small models only, see forward.c); built lazily.
-     * q/k/v and gate/up of a layer are stored back to back so each pair/triple is one sgemm. */
-    int f32_state;             /* 0 not decided, 1 cached, -1 not caching */
+    /* Optional f32 copies of every matrix (small models only, see forward.c), built by
+     * dt_forward_init at open time so the model is immutable afterwards and every context
+     * shares them. q/k/v and gate/up of a layer are stored back to back so each pair/triple is
+     * one sgemm. */
+    int f32_state;             /* 1 cached, -1 not caching */
     float **f32;               /* indexed like slot_weight() in forward.c */
-    int n_threads;
-    /* RoPE cos/sin table for positions 0..rope_n_pos-1, (rope_n_pos, rope_dim) interleaved;
-     * grown on demand. */
-    float *rope_tab;
-    float *rope_tab_swa;       /* same for local layers when their RoPE differs, else NULL */
-    int rope_n_pos;
-    /* Scoring workspaces (one per worker thread) kept between dt_model_score_batch calls so
-     * repeated batches do not page-fault fresh buffers; one caller at a time per model. */
-    struct workspace **score_ws;
-    int n_score_ws;
-    /* Threads that split the rows of each product of generation and of large models' prompt
-     * processing (forward.c); built on first use. */
-    struct dt_pool *pool;
 };
 
-/* Frees forward.c's per-model state (f32 cache and scoring workspace). */
+/* Builds forward.c's weight-derived state of a loaded model (the f32 cache when the model is
+ * small enough), and frees it. */
+int dt_forward_init(struct dt_model *m, struct dt_error *err);
 void dt_forward_release(struct dt_model *m);
 
 #endif

@@ -177,7 +177,7 @@ int32_t dt_sampler_sample(struct dt_sampler *s, const float *logits, const int32
     return s->ids[m - 1];
 }
 
-int dt_generate(struct dt_model *m, struct dt_session *s, const int32_t *prompt, size_t n_prompt,
+int dt_generate(const struct dt_model *m, struct dt_session *s, const int32_t *prompt, size_t n_prompt,
                 const struct dt_gen_params *p, dt_gen_cb cb, void *ud, size_t *n_generated,
                 struct dt_error *err)
 {

@@ -82,7 +82,7 @@ typedef int (*dt_gen_cb)(void *ud, const struct dt_gen_token *tok);
  * tokens, calling cb for each (the stopping end token included). *n_generated (optional) gets
  * the count. Fails with DT_EINVAL when prompt + n_predict exceed the session's context.
  */
-int dt_generate(struct dt_model *m, struct dt_session *s, const int32_t *prompt, size_t n_prompt,
+int dt_generate(const struct dt_model *m, struct dt_session *s, const int32_t *prompt, size_t n_prompt,
                 const struct dt_gen_params *p, dt_gen_cb cb, void *ud, size_t *n_generated,
                 struct dt_error *err);
 

@@ -5,7 +5,7 @@
  */
 #include "reports/compare_out.h"
 
-#include "detect/compare.h"
+#include "run/compare.h"
 #include "infer/arch.h"
 #include "infer/chat_template.h"
 #include "infer/model.h"

@@ -4,7 +4,7 @@
  * member is a model row (path, size, SHA-256, tokenizer), how its answers were obtained
  * (local weights, transcripts, an endpoint), the chat template and the settings they were
  * generated with; its answers are the observations of its model's collections, found by
- * reports/answers.h like any stored answer. `db check` works on a panel as on any store.
+ * run/answers.h like any stored answer. `db check` works on a panel as on any store.
  */
 #ifndef DT_REPORTS_PANEL_H
 #define DT_REPORTS_PANEL_H

@@ -122,7 +122,7 @@ static const char *status_class(enum dt_report_status st)
 
 static const char *signal_title(const struct dt_report_signal *g)
 {
-    const struct dt_report_signal_text *t = dt_report_signal_text(g->name);
+    const struct dt_signal_text *t = dt_report_signal_text(g->name);
     return t->title ? t->title : g->name;
 }
 
@@ -174,7 +174,7 @@ static int cmp_dot(const void *a, const void *b)
 static int number_line(struct dt_strbuf *sb, const struct dt_report_signal *g, const char *suspect,
                        double lo, double hi)
 {
-    const struct dt_report_signal_text *tx = dt_report_signal_text(g->name);
+    const struct dt_signal_text *tx = dt_report_signal_text(g->name);
     char a[40];
     int y = 58;
     size_t n = 0;
@@ -503,7 +503,7 @@ static void summary_section(struct dt_strbuf *sb, const struct dt_report *r)
 static void signal_article(struct dt_strbuf *sb, const struct dt_report *r, size_t i)
 {
     const struct dt_report_signal *g = &r->signals[i];
-    const struct dt_report_signal_text *t = dt_report_signal_text(g->name);
+    const struct dt_signal_text *t = dt_report_signal_text(g->name);
     enum dt_report_status st = dt_report_signal_status(g);
     const char *suspect = g->suspect_name      ? g->suspect_name
                           : r->verdict.suspect ? r->verdict.suspect

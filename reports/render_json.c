@@ -112,7 +112,7 @@ static cJSON *build(const struct dt_report *r)
     if ((arr = cJSON_AddArrayToObject(root, "signals"))) {
         for (size_t i = 0; i < r->n_signals; i++) {
             const struct dt_report_signal *g = &r->signals[i];
-            const struct dt_report_signal_text *t = dt_report_signal_text(g->name);
+            const struct dt_signal_text *t = dt_report_signal_text(g->name);
             cJSON *s = cJSON_CreateObject(), *ctl;
             if (!s || !cJSON_AddItemToArray(arr, s)) {
                 cJSON_Delete(s);

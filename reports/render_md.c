@@ -66,7 +66,7 @@ int dt_report_render_md(const struct dt_report *r, struct dt_strbuf *out)
                         "Suspect | p | p (adjusted) |\n|---|---|---|---:|---:|---:|\n");
     for (size_t i = 0; i < r->n_signals; i++) {
         const struct dt_report_signal *g = &r->signals[i];
-        const struct dt_report_signal_text *t = dt_report_signal_text(g->name);
+        const struct dt_signal_text *t = dt_report_signal_text(g->name);
         dt_report_fmt_num(a, sizeof a, g->statistic);
         dt_report_fmt_p(b, sizeof b, g->p_value);
         dt_report_fmt_p(c, sizeof c, g->p_adjusted);
@@ -80,7 +80,7 @@ int dt_report_render_md(const struct dt_report *r, struct dt_strbuf *out)
     dt_strbuf_puts(out, "\n## The signals in detail\n");
     for (size_t i = 0; i < r->n_signals; i++) {
         const struct dt_report_signal *g = &r->signals[i];
-        const struct dt_report_signal_text *t = dt_report_signal_text(g->name);
+        const struct dt_signal_text *t = dt_report_signal_text(g->name);
         dt_strbuf_puts(out, "\n### ");
         esc(out, t->title ? t->title : g->name);
         dt_strbuf_printf(out, " (%s)\n\n", dt_report_status_label(dt_report_signal_status(g)));

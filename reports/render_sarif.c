@@ -123,7 +123,7 @@ static cJSON *build(const struct dt_report *r)
             continue;
         }
         const struct dt_report_signal *g = &r->signals[i - 1];
-        const struct dt_report_signal_text *t = dt_report_signal_text(g->name);
+        const struct dt_signal_text *t = dt_report_signal_text(g->name);
         cJSON_AddStringToObject(rule, "id", g->name);
         cJSON_AddStringToObject(rule, "name", t->title ? t->title : g->name);
         cJSON_AddItemToObject(rule, "shortDescription", text_obj(t->title ? t->title : g->name));

@@ -257,92 +257,17 @@ const char *dt_report_status_label(enum dt_report_status st)
     return "";
 }
 
-static const struct {
-    const char *name;
-    struct dt_report_signal_text text;
-} signal_texts[] = {
-    {"weights",
-     {"Weight comparison",
-      "Compares the two models' weight tensors directly: exact content hashes of each tensor "
-      "and, after dequantization and alignment, how similar the aligned tensors are. The same "
-      "comparison is made between the teacher and each control model.",
-      "Needs both weight files. Distillation trains new weights from scratch, so it leaves no "
-      "trace here: a negative result does not rule distillation out.",
-      "median correlation of the aligned weight matrices (1 = identical; right = more like the teacher)"}},
-    {"identity",
-     {"Identity claims",
-      "How often the suspect's answers claim to be the teacher (its name or its maker) when "
-      "asked who it is, against how often the control models make the same claim.",
-      "A distiller can scrub such claims from the training answers, so their absence proves "
-      "little. A model trained on web text can also pick up another model's name; the claim "
-      "counts as evidence only because the controls do not make it.",
-      "share of answers claiming the teacher's identity (0 to 1; right = more like the teacher)"}},
-    {"habits",
-     {"Hallmark habits",
-      "Phrases the teacher repeats across its answers (openings, closings, refusal sentences), "
-      "found by probing the teacher; how often the suspect reproduces them, against the "
-      "controls.",
-      "A shared instruction-tuning data set can give unrelated models common phrasing; the "
-      "controls are there to measure how common it is.",
-      "share of answers with the teacher's hallmark phrases (0 to 1; right = more like the teacher)"}},
-    {"watermark",
-     {"Watermark radioactivity",
-      "Whether the suspect's text carries the statistical watermark the teacher embedded in its "
-      "own outputs (the watermark is inherited by a model trained on them).",
-      "Applies only when the teacher watermarked its outputs and the key is known. Absence of "
-      "the watermark proves nothing.",
-      "watermark score (right = more of the teacher's green tokens)"}},
-    {"next_token_js",
-     {"Next-token divergence",
-      "Jensen-Shannon divergence between the suspect's and the teacher's next-token "
-      "probabilities on probe texts, against the same divergence for the controls.",
-      "Models trained on similar text are close too, so closeness alone is not proof of "
-      "distillation. Needs the same tokenizer on both sides.",
-      "mean Jensen-Shannon divergence from the teacher, nats (left = closer to the teacher)"}},
-    {"teacher_agreement",
-     {"Teacher-specific agreement",
-      "On the tokens where the teacher departs from the controls' consensus, how often the "
-      "suspect follows the teacher rather than the consensus.",
-      "Closeness: informative together with artifact evidence, not proof on its own.",
-      "share of teacher-specific tokens followed (0 to 1; right = closer to the teacher)"}},
-    {"generator_preference",
-     {"Generator preference",
-      "Whether the suspect finds the teacher's own samples more likely than the controls' "
-      "samples, relative to how the controls themselves rate them. Works across tokenizers.",
-      "Closeness: a model trained on the same kind of text can prefer similar samples.",
-      "likelihood of the teacher's continuations against the model's own, nats per byte (right = closer to the teacher)"}},
-    {"ngram_overlap",
-     {"Phrasing overlap",
-      "Share of idiosyncratic word sequences (n-gram shingles) in the suspect's answers that "
-      "also occur in the teacher's answers, against the controls' share.",
-      "Closeness: common phrases from shared training text overlap too; rare shingles weigh "
-      "more than common ones.",
-      "word 4-gram overlap with the teacher's answers, MinHash Jaccard (0 to 1; right = closer to the teacher)"}},
-    {"logit_subspace",
-     {"Logit subspace",
-      "Whether the suspect's full next-token logit vectors lie in the low-rank output subspace "
-      "of the teacher (the softmax bottleneck leaves a signature of the output layer).",
-      "Needs full logits and the same vocabulary on both sides.",
-      "share of logit variance inside the teacher's subspace (0 to 1; right = closer to the teacher)"}},
-    {"tokenizer",
-     {"Tokenizer fingerprint",
-      "Whether the suspect uses the teacher's tokenizer (the same vocabulary and merges).",
-      "Many unrelated models share a public tokenizer: a match is context, not evidence.",
-      "shared vocabulary, Jaccard (0 to 1; right = more shared)"}},
-};
-
-const struct dt_report_signal_text *dt_report_signal_text(const char *name)
+/* The texts are the signal table's (run/signals.h): one list names and describes the signals. */
+const struct dt_signal_text *dt_report_signal_text(const char *name)
 {
-    static const struct dt_report_signal_text generic = {
+    static const struct dt_signal_text generic = {
         NULL,
         "A measurement of how the suspect relates to the teacher, judged against the "
         "controls.",
         "See the method section for what a single signal can and cannot show.",
         "the signal's statistic (see its description for which way is teacher-like)"};
-    for (size_t i = 0; name && i < sizeof signal_texts / sizeof *signal_texts; i++)
-        if (!strcmp(signal_texts[i].name, name))
-            return &signal_texts[i].text;
-    return &generic;
+    const struct dt_signal_def *d = dt_signal_find(name);
+    return d ? &d->text : &generic;
 }
 
 const char *dt_report_class_label(const char *klass)

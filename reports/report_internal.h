@@ -7,6 +7,7 @@
 #define DT_REPORTS_REPORT_INTERNAL_H
 
 #include "reports/report.h"
+#include "run/signals.h"
 
 #include <stddef.h>
 
@@ -45,14 +46,9 @@ enum dt_report_status {
 enum dt_report_status dt_report_signal_status(const struct dt_report_signal *g);
 const char *dt_report_status_label(enum dt_report_status st); /* "Evidence found", ... */
 
-struct dt_report_signal_text {
-    const char *title;  /* "Identity claims" */
-    const char *what;   /* what it measures, in plain words */
-    const char *limits; /* what it cannot show */
-    const char *axis;   /* the statistic on the chart's axis: name, unit, which way is teacher-like */
-};
-/* Never NULL: unknown names get a generic text (title NULL: use the name). */
-const struct dt_report_signal_text *dt_report_signal_text(const char *name);
+/* A signal's title, description, limits and axis, from the signal table (run/signals.h). Never
+ * NULL: unknown names get a generic text (title NULL: use the name). */
+const struct dt_signal_text *dt_report_signal_text(const char *name);
 /* What the class of evidence means; never NULL. */
 const char *dt_report_class_text(const char *klass);
 const char *dt_report_class_label(const char *klass); /* "Weights", "Inherited artifact", ... */

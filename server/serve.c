@@ -39,7 +39,8 @@
 #define SEED_LIMIT 9007199254740992.0 /* 2^53: larger integers are not exact in a double */
 
 struct dt_server {
-    struct dt_model *model;
+    const struct dt_model *model;
+    struct dt_ctx *ctx;          /* owned: the session's and echo scoring's context */
     const struct dt_tokenizer *tok;
     struct dt_serve_options opt;
     char *model_name, *chat_template, *host; /* owned copies */
@@ -751,7 +752,7 @@ static int echo_logprobs(struct dt_server *s, struct gen_state *g, const int32_t
     struct echo_ctx e = {g, ids, n, (int32_t)dt_model_config(s->model)->n_vocab, 0};
     const int32_t *seqs[1] = {ids};
     size_t lens[1] = {n};
-    return dt_model_score_batch(s->model, seqs, lens, 1, on_echo_logits, &e, err);
+    return dt_ctx_score_batch(s->ctx, seqs, lens, 1, on_echo_logits, &e, err);
 }
 
 /* One choice: generates it (under gen_lock) into g; streams it when g->out is set. */
@@ -1161,7 +1162,7 @@ int dt_server_handle(struct dt_server *s, const char *method, const char *path, 
 
 /* ---- lifecycle ---- */
 
-int dt_server_new(struct dt_model *m, const struct dt_serve_options *o, struct dt_server **out,
+int dt_server_new(const struct dt_model *m, const struct dt_serve_options *o, struct dt_server **out,
                   struct dt_error *err)
 {
     struct dt_serve_options def;
@@ -1202,9 +1203,8 @@ int dt_server_new(struct dt_model *m, const struct dt_serve_options *o, struct d
         rc = dt_error_set(err, DT_ENOMEM, "out of memory");
         goto fail;
     }
-    if (o->n_threads > 0)
-        dt_model_set_threads(m, o->n_threads);
-    if ((rc = dt_session_new(m, s->n_ctx, &s->sess, err)))
+    if ((rc = dt_ctx_new(m, o->n_threads, &s->ctx, err)) ||
+        (rc = dt_session_new(s->ctx, s->n_ctx, &s->sess, err)))
         goto fail;
     *out = s;
     return 0;
@@ -1508,6 +1508,7 @@ void dt_server_free(struct dt_server *s)
     if (s->daemon)
         MHD_stop_daemon(s->daemon);
     dt_session_free(s->sess);
+    dt_ctx_free(s->ctx);
     pthread_mutex_destroy(&s->gen_lock);
     dt_free(s->model_name);
     dt_free(s->host);

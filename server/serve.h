@@ -65,6 +65,7 @@ struct dt_serve_options {
      * caller's "{prompt}" form), borrowed, must outlive the server; when set it wraps chat
      * messages and chat_template is not used. */
     const struct dt_chat_template *chat;
+    const char *chat_date; /* for run/serve.c's choice of chat: strftime_now's day, or NULL */
     int max_tokens_limit;      /* largest max_tokens accepted (default 4096) */
     size_t max_body_bytes;     /* larger request bodies get 413 (default 1 MiB) */
     unsigned max_connections;  /* concurrent connections (default 64) */
@@ -98,7 +99,7 @@ struct dt_server;
 
 /* Creates the server state (session, options) without opening any socket. The model stays
  * owned by the caller and must outlive the server. */
-int dt_server_new(struct dt_model *m, const struct dt_serve_options *o, struct dt_server **out,
+int dt_server_new(const struct dt_model *m, const struct dt_serve_options *o, struct dt_server **out,
                   struct dt_error *err);
 /*
  * Handles one request without any network: method ("GET", "POST", ...), path (query string

@@ -42,18 +42,28 @@ int dt_color_enabled(void)
 
 /* The bar on screen: its label and when it started (for the ETA); one at a time. */
 static char bar_label[64];
-static double bar_t0;
+static double bar_t0, bar_drawn;
 static int bar_shown;
+int dt_progress_forced;
 
 void dt_progress(const char *label, size_t done, size_t total)
 {
-    if (dt_log_verbosity < 1 || !isatty(2) || total == 0)
+    dt_progress_detail(label, NULL, done, total);
+}
+
+void dt_progress_detail(const char *label, const char *detail, size_t done, size_t total)
+{
+    if (dt_log_verbosity < 1 || (!dt_progress_forced && !isatty(2)) || total == 0)
         return;
     double now = dt_time_now();
-    if (!bar_shown || strncmp(bar_label, label, sizeof bar_label - 1) != 0 || done == 0) {
+    int fresh = !bar_shown || strncmp(bar_label, label, sizeof bar_label - 1) != 0 || done == 0;
+    if (fresh) {
         snprintf(bar_label, sizeof bar_label, "%s", label);
         bar_t0 = now;
+    } else if (done < total && now - bar_drawn < 0.1) {
+        return; /* at most ten redraws a second: a bar per answer would flood a slow terminal */
     }
+    bar_drawn = now;
     int width = 30, fill = (int)((double)done / (double)total * width);
     if (fill > width)
         fill = width;
@@ -67,6 +77,8 @@ void dt_progress(const char *label, size_t done, size_t total)
         double eta = el / (double)done * (double)(total - done);
         fprintf(stderr, "  ETA %d:%02d", (int)(eta / 60), (int)eta % 60);
     }
+    if (detail && detail[0])
+        fprintf(stderr, "  %.40s", detail);
     bar_shown = 1;
     fflush(stderr);
 }

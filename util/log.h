@@ -12,11 +12,13 @@ extern int dt_log_verbosity; /* 0 quiet, 1 normal, 2 verbose */
 void dt_log_info(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void dt_log_debug(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
-/* Draws "label [#####     ] done/total" on a TTY; does nothing otherwise. done == total ends the line. */
-/* A progress bar on stderr (only on a TTY, with an ETA once a stage has run a second); it is
- * redrawn in place and erased by dt_progress_clear(), so output that follows starts on a
- * clean line. */
+/* A progress bar on stderr, "label [#####     ] done/total  ETA m:ss  detail" (only on a TTY,
+ * or everywhere once dt_progress_forced is set; the ETA once a label has run a second, from
+ * its rate since it started); it is redrawn in place, at most ten times a second, and erased
+ * by dt_progress_clear(), so output that follows starts on a clean line. */
+extern int dt_progress_forced; /* 1: draw even when stderr is not a TTY (--progress) */
 void dt_progress(const char *label, size_t done, size_t total);
+void dt_progress_detail(const char *label, const char *detail, size_t done, size_t total);
 void dt_progress_clear(void);
 int dt_color_enabled(void);
 

@@ -16,7 +16,7 @@ FILES = {
     'cmd_bench.c': ['bench'],
     'cmd_corpus.c': ['corpus list', 'corpus show', 'corpus export', 'corpus add'],
     'cmd_transcripts.c': ['transcripts import', 'transcripts show'],
-    'cmd_runs.c': ['runs list', 'runs show'], 'cmd_db.c': ['db check', 'db merge'],
+    'cmd_runs.c': ['runs list', 'runs show'], 'cmd_db.c': ['db check', 'db merge', 'db schema'],
     'cmd_fingerprint.c': ['fingerprint', 'verify'], 'cmd_report.c': ['report'],
     'cmd_watermark.c': ['watermark generate', 'watermark detect', 'watermark radioactivity'],
     'cmd_serve.c': ['serve'],
@@ -47,6 +47,29 @@ def main():
               sorted(lits - table))
         missing = {o for o in table - lits if o not in DYNAMIC}
         check(not missing, f'{fname}: every documented option is parsed there', sorted(missing))
+
+    # the commands whose parser reads its table (cli/args.h) match no option string themselves
+    for fname in sorted(FILES):
+        src = open(os.path.join(SOURCE, 'cli', fname)).read()
+        if '#include "cli/args.h"' not in src:
+            continue
+        own = re.findall(r'strc?n?cmp\((?:a|arg|argv\[[a-z0-9 +]+\])\s*,\s*"-', src)
+        check(not own, f'{fname}: options read from the table, not matched by hand', own)
+
+    # the completion script and the man page list exactly the options of each command's help
+    comp = run([DT, 'help', '--completion', 'bash']).stdout
+    man = run([DT, 'help', '--man']).stdout
+    for fname, cmds in sorted(FILES.items()):
+        for c in cmds:
+            _, opts = help_options(c)
+            key = ('"%s"*)' % c) if ' ' in c else ('%s)' % c)
+            m = re.search(r'^\s*' + re.escape(key) + r' opts="([^"]*)"', comp, re.M)
+            got = set(m.group(1).split()) - {'--help'} if m else None
+            check(got == opts, f'completion of {c} lists its options', (sorted(opts), got))
+            sec = man.split('.SS %s\n' % c, 1)
+            body = sec[1].split('.SS ', 1)[0] if len(sec) == 2 else ''
+            mo = set(re.findall(r'^\.B \\(--[a-z0-9-]+)', body, re.M))
+            check(mo == opts, f'man page section {c} lists its options', (sorted(opts), mo))
 
     r = run([DT, 'compare', '--help'])
     check(r.returncode == 0 and '(default: 0.01)' in r.stdout and '--identity-probes N' in r.stdout
@@ -91,6 +114,25 @@ def main():
               b.stderr)
         b = run([DT, 'inspect', '--', m])
         check(b.returncode == 0, "'--' ends the options", b.stderr)
+        # a default the help prints is the one the command uses (logits --top, generate -n)
+        def default(cmd, opt):
+            h = run([DT, 'help', cmd]).stdout
+            mm = re.search(r'^  ' + re.escape(opt) + r' \S+ .*\(default: ([0-9.]+)\)', h, re.M)
+            return float(mm.group(1)) if mm else None
+        import json as _json
+        top = default('logits', '--top')
+        r = run([DT, 'logits', '--model=' + m, '--text=Hello there', '--json'])
+        ok = r.returncode == 0 and top is not None
+        if ok:
+            d = _json.loads(r.stdout)
+            ok = all(len(t) == int(top) for t in d['top_ids'])
+        check(ok, 'logits uses the --top default its help prints', (top, r.stderr[-300:]))
+        npred = default('generate', '--n-predict')
+        r = run([DT, 'generate', '--model', m, '--prompt=Once', '--stop=none', '--json'])
+        ok = r.returncode == 0 and npred is not None
+        if ok:
+            ok = len(_json.loads(r.stdout)['ids']) == int(npred)
+        check(ok, 'generate uses the --n-predict default its help prints', (npred, r.stderr[-300:]))
     done()
 
 

@@ -1,12 +1,12 @@
 /*
- * Unit tests for reports/answers.c and reports/panel.c: a stored answer is found only under
+ * Unit tests for run/answers.c and reports/panel.c: a stored answer is found only under
  * the same model content hash, probe, sample index, seed and generation settings (the chat
  * template only for chat probes); collect's extra parameters do not matter; members recorded
  * from transcripts are matched by model alone; panel members are added, listed and removed
  * with their answers.
  */
 #include "corpus/seed.h"
-#include "reports/answers.h"
+#include "run/answers.h"
 #include "reports/panel.h"
 #include "reports/store.h"
 #include "tests/tap.h"

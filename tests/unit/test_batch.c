@@ -33,13 +33,14 @@ static int same_logits(const float *a, const float *b, int n)
     return memcmp(a, b, (size_t)n * sizeof(float)) == 0;
 }
 
-static void check_steps(struct dt_model *m, const char *label)
+static void check_steps(struct dt_ctx *x, const char *label)
 {
+    const struct dt_model *m = dt_ctx_model(x);
     struct dt_error err = {0};
     const int n_vocab = dt_model_config(m)->n_vocab;
     struct dt_batch *b = NULL;
     struct dt_session *s = NULL;
-    TAP_OK(dt_batch_new(m, 3, N_CTX, &b, &err) == 0 && dt_session_new(m, N_CTX, &s, &err) == 0,
+    TAP_OK(dt_batch_new(x, 3, N_CTX, &b, &err) == 0 && dt_session_new(x, N_CTX, &s, &err) == 0,
            "%s: batch of 3 slots and a session (%s)", label, err.msg);
     if (!b || !s) {
         dt_batch_free(b);
@@ -123,8 +124,9 @@ static int same_sample(const struct dt_sample *a, const struct dt_sample *b)
 
 #define N_JOBS 6
 
-static void check_generation(struct dt_model *m, const char *label, float temperature)
+static void check_generation(struct dt_ctx *x, const char *label, float temperature)
 {
+    const struct dt_model *m = dt_ctx_model(x);
     struct dt_error err = {0};
     /* Lengths differ, so with n_predict cut to what the context holds the jobs end at
      * different steps; the last prompt does not fit. */
@@ -144,11 +146,11 @@ static void check_generation(struct dt_model *m, const char *label, float temper
     struct dt_session *s = NULL;
     /* 4 slots for 5 fitting jobs: steps of 4 rows (where the dot kernels switch to their
      * multi-vector form) and a refill. */
-    int rc = dt_batch_new(m, 4, N_CTX, &b, &err);
+    int rc = dt_batch_new(x, 4, N_CTX, &b, &err);
     if (!rc)
         rc = dt_sample_generate_batch(m, b, &p, jobs, N_JOBS, &err);
     TAP_OK(rc == 0, "%s T=%.1f: %d jobs on 4 slots (%s)", label, temperature, N_JOBS, err.msg);
-    TAP_OK(dt_session_new(m, N_CTX, &s, &err) == 0, "%s: reference session", label);
+    TAP_OK(dt_session_new(x, N_CTX, &s, &err) == 0, "%s: reference session", label);
     int identical = 1, lengths_differ = 0;
     size_t first_len = jobs[0].n_generated;
     for (int i = 0; s && i < N_JOBS - 1; i++) {
@@ -190,6 +192,7 @@ int main(void)
         for (int variant = 0; variant < 4; variant++) {
             int threads = 1 + variant % 2, cached = variant < 2;
             struct dt_model *m = NULL;
+            struct dt_ctx *x = NULL;
             char label[64];
             /* Uncached: the stored type's quantized dot kernels instead of f32 copies. */
             if (cached)
@@ -198,14 +201,15 @@ int main(void)
                 setenv("DT_F32_CACHE_MB", "0", 1);
             snprintf(label, sizeof label, "%s %s, %d thread%s", dt_ggml_type_name(types[t]),
                      cached ? "cached" : "uncached", threads, threads > 1 ? "s" : "");
-            if (dt_model_open(path, &m, &err)) {
+            if (dt_model_open(path, &m, &err) || dt_ctx_new(m, threads, &x, &err)) {
                 TAP_OK(0, "%s: opens (%s)", label, err.msg);
+                dt_model_free(m);
                 continue;
             }
-            dt_model_set_threads(m, threads);
-            check_steps(m, label);
-            check_generation(m, label, 0.0f);
-            check_generation(m, label, 1.0f);
+            check_steps(x, label);
+            check_generation(x, label, 0.0f);
+            check_generation(x, label, 1.0f);
+            dt_ctx_free(x);
             dt_model_free(m);
         }
         unlink(path);

@@ -6,7 +6,9 @@
  *   - invalid token ids, over-long sequences and context overflow are DT_EINVAL;
  *   - greedy generation is the argmax of the session logits, sampling is seeded;
  *   - scoring many sequences with 1 and 2 threads is bit-identical, callbacks come in order,
- *     last-position-only scoring matches, and a failing callback stops the batch.
+ *     last-position-only scoring matches, and a failing callback stops the batch;
+ *   - two contexts of one model, used from two threads at once, compute what each computes
+ *     alone (the model is immutable after dt_model_open).
  * With the zoo present: teacher logits vs refs/teacher.json and its greedy sequences.
  */
 #include "infer/arch.h"
@@ -21,6 +23,7 @@
 #include "util/rng.h"
 
 #include <cJSON.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -54,9 +57,13 @@ static void check_model(const char *path, const char *label)
 {
     struct dt_error err = {0};
     struct dt_model *m = NULL;
-    TAP_OK(dt_model_open(path, &m, &err) == 0, "%s: opens (%s)", label, err.msg);
-    if (!m)
+    struct dt_ctx *x = NULL;
+    TAP_OK(dt_model_open(path, &m, &err) == 0 && dt_ctx_new(m, 0, &x, &err) == 0,
+           "%s: opens (%s)", label, err.msg);
+    if (!x) {
+        dt_model_free(m);
         return;
+    }
     const struct dt_model_config *c = dt_model_config(m);
     TAP_OK(c->n_layer == 2 && c->dim == 64 && c->n_head == 4 && c->n_head_kv == 2 &&
                c->n_vocab == 512 && !c->rope_half_split && !c->tied_embeddings,
@@ -74,19 +81,19 @@ static void check_model(const char *path, const char *label)
         all.logits[s] = dt_malloc_array(k_lens[s] * (size_t)n_vocab, sizeof(float));
         one.logits[s] = dt_malloc_array(k_lens[s] * (size_t)n_vocab, sizeof(float));
     }
-    TAP_OK(dt_model_score_batch(m, seqs, k_lens, N_SEQ, store_cb, &all, &err) == 0,
+    TAP_OK(dt_ctx_score_batch(x, seqs, k_lens, N_SEQ, store_cb, &all, &err) == 0,
            "%s: batch of %d sequences scores", label, N_SEQ);
     double d_batch = 0;
     for (int s = 0; s < N_SEQ; s++) {
         struct store tmp = {n_vocab, {one.logits[s]}};
-        dt_model_score_batch(m, &seqs[s], &k_lens[s], 1, store_cb, &tmp, &err);
+        dt_ctx_score_batch(x, &seqs[s], &k_lens[s], 1, store_cb, &tmp, &err);
         double d = max_diff(all.logits[s], one.logits[s], k_lens[s] * (size_t)n_vocab);
         d_batch = d > d_batch ? d : d_batch;
     }
     TAP_OK(d_batch < 1e-4, "%s: batch == one at a time (max diff %.2e)", label, d_batch);
 
     struct dt_session *ses = NULL;
-    TAP_OK(dt_session_new(m, 64, &ses, &err) == 0, "%s: session", label);
+    TAP_OK(dt_session_new(x, 64, &ses, &err) == 0, "%s: session", label);
     double d_sess = 0;
     for (int s = 0; ses && s < N_SEQ; s++) {
         dt_session_reset(ses);
@@ -122,13 +129,13 @@ static void check_model(const char *path, const char *label)
     int32_t bad = n_vocab;
     const int32_t *bs[1] = {&bad};
     size_t bl[1] = {1};
-    TAP_OK(dt_model_score_batch(m, bs, bl, 1, store_cb, &all, &err) == DT_EINVAL,
+    TAP_OK(dt_ctx_score_batch(x, bs, bl, 1, store_cb, &all, &err) == DT_EINVAL,
            "%s: out-of-vocabulary id rejected (%s)", label, err.msg);
     size_t too_long = (size_t)c->n_ctx_train + 1;
     int32_t *lt = dt_calloc(too_long, sizeof *lt);
     bs[0] = lt;
     bl[0] = too_long;
-    TAP_OK(dt_model_score_batch(m, bs, bl, 1, store_cb, &all, &err) == DT_EINVAL,
+    TAP_OK(dt_ctx_score_batch(x, bs, bl, 1, store_cb, &all, &err) == DT_EINVAL,
            "%s: sequence longer than the context rejected", label);
     dt_free(lt);
     if (ses) {
@@ -185,6 +192,7 @@ static void check_model(const char *path, const char *label)
         dt_free(all.logits[s]);
         dt_free(one.logits[s]);
     }
+    dt_ctx_free(x);
     dt_model_free(m);
 }
 
@@ -234,9 +242,10 @@ static void check_teacher(void)
     dt_file_read_all(refp, 1 << 24, &txt, &n, &err);
     cJSON *ref = txt ? cJSON_Parse(txt) : NULL;
     TAP_OK(ref && dt_model_open(path, &m, &err) == 0, "teacher opens (%s)", err.msg);
+    struct dt_ctx *x = NULL;
     struct dt_session *s = NULL;
-    if (m)
-        dt_session_new(m, 0, &s, &err);
+    if (m && dt_ctx_new(m, 0, &x, &err) == 0)
+        dt_session_new(x, 0, &s, &err);
     for (int i = 0; m && s && i < cJSON_GetArraySize(ref); i++) {
         const cJSON *r = cJSON_GetArrayItem(ref, i);
         const cJSON *ids = cJSON_GetObjectItem(r, "ids"), *greedy = cJSON_GetObjectItem(r, "greedy");
@@ -246,7 +255,7 @@ static void check_teacher(void)
             t[k] = cJSON_GetArrayItem(ids, (int)k)->valueint;
         const int32_t *seqs[1] = {t};
         double worst[2] = {0, (double)(uintptr_t)r};
-        dt_model_score_batch(m, seqs, &len, 1, teacher_ref, worst, &err);
+        dt_ctx_score_batch(x, seqs, &len, 1, teacher_ref, worst, &err);
         TAP_OK(worst[0] < 1e-4, "teacher prompt %d: logits within 1e-4 of the f32 reference (%.2e)",
                i, worst[0]);
         struct dt_gen_params gp;
@@ -263,6 +272,7 @@ static void check_teacher(void)
         TAP_OK(ok, "teacher prompt %d: greedy sequence of %zu tokens reproduced", i, n_gen);
     }
     dt_session_free(s);
+    dt_ctx_free(x);
     dt_model_free(m);
     cJSON_Delete(ref);
     dt_free(txt);
@@ -341,28 +351,138 @@ static void check_threads(const char *path)
     size_t n = (size_t)N_MANY * LEN_MANY * (size_t)n_vocab;
     struct many a = {n_vocab, dt_malloc_array(n, sizeof(float)), 0, 0, 1, 0, 0};
     struct many b = {n_vocab, dt_malloc_array(n, sizeof(float)), 0, 0, 1, 0, 0};
-    dt_model_set_threads(m, 1);
-    int rc1 = dt_model_score_batch(m, seqs, lens, N_MANY, many_cb, &a, &err);
-    dt_model_set_threads(m, 2);
-    int rc2 = dt_model_score_batch(m, seqs, lens, N_MANY, many_cb, &b, &err);
+    /* Two contexts of one model. */
+    struct dt_ctx *x1 = NULL, *x2 = NULL;
+    if (dt_ctx_new(m, 1, &x1, &err) || dt_ctx_new(m, 2, &x2, &err)) {
+        TAP_OK(0, "threads: contexts (%s)", err.msg);
+        dt_ctx_free(x1);
+        dt_model_free(m);
+        return;
+    }
+    int rc1 = dt_ctx_score_batch(x1, seqs, lens, N_MANY, many_cb, &a, &err);
+    int rc2 = dt_ctx_score_batch(x2, seqs, lens, N_MANY, many_cb, &b, &err);
     TAP_OK(rc1 == 0 && rc2 == 0 && a.calls == N_MANY * LEN_MANY && b.calls == a.calls,
            "threads: %d sequences x %d scored with 1 and 2 threads", N_MANY, LEN_MANY);
     TAP_OK(a.in_order && b.in_order, "threads: callbacks in (sequence, position) order");
     TAP_OK(a.logits && b.logits && memcmp(a.logits, b.logits, n * sizeof(float)) == 0,
            "threads: 1 and 2 threads give bit-identical logits");
     struct many l = {n_vocab, b.logits, 0, 0, 1, 0, 0};
-    rc2 = b.logits ? dt_model_score_batch_flags(m, seqs, lens, N_MANY, DT_SCORE_LAST_ONLY,
-                                                last_cb, &l, &err)
+    rc2 = b.logits ? dt_ctx_score_batch_flags(x2, seqs, lens, N_MANY, DT_SCORE_LAST_ONLY,
+                                              last_cb, &l, &err)
                    : DT_ENOMEM;
     TAP_OK(rc2 == 0 && l.calls == N_MANY && l.in_order && l.diff < 1e-5,
            "threads: last-position-only scoring: same last logits (%.2e), in order", l.diff);
     int calls = 0;
-    rc2 = dt_model_score_batch(m, seqs, lens, N_MANY, stop_cb, &calls, &err);
+    rc2 = dt_ctx_score_batch(x2, seqs, lens, N_MANY, stop_cb, &calls, &err);
     TAP_OK(rc2 == DT_EINVAL && calls == 13 * LEN_MANY + 6,
            "threads: a failing callback stops the batch and its status is returned (%d calls)",
            calls);
     dt_free(a.logits);
     dt_free(b.logits);
+    dt_ctx_free(x1);
+    dt_ctx_free(x2);
+    dt_model_free(m);
+}
+
+/*
+ * One model, several contexts at once: two threads, each with its own context (1 and 2
+ * threads), score N_MANY sequences and decode one token at a time with a session, three rounds
+ * each, all concurrently. Every logit equals what a context of the same thread count computes
+ * alone: the model is shared read-only and nothing of one context leaks into the other.
+ */
+#define SHARED_STEPS 40
+struct shared_job {
+    const struct dt_model *m;
+    int n_threads;
+    const int32_t *const *seqs;
+    const size_t *lens;
+    float *score;           /* (N_MANY, LEN_MANY, n_vocab) */
+    float *steps;           /* (SHARED_STEPS, n_vocab): session logits after each token */
+    int rc;
+};
+
+static int shared_run(struct shared_job *j)
+{
+    int n_vocab = dt_model_config(j->m)->n_vocab;
+    struct dt_ctx *x = NULL;
+    struct dt_session *s = NULL;
+    struct many st = {n_vocab, j->score, 0, 0, 1, 0, 0};
+    int rc = dt_ctx_new(j->m, j->n_threads, &x, NULL);
+    if (!rc)
+        rc = dt_ctx_score_batch(x, j->seqs, j->lens, N_MANY, many_cb, &st, NULL);
+    if (!rc)
+        rc = dt_session_new(x, SHARED_STEPS, &s, NULL);
+    for (int i = 0; !rc && i < SHARED_STEPS; i++) {
+        rc = dt_session_eval(s, &j->seqs[0][i], 1, NULL);
+        if (!rc)
+            memcpy(j->steps + (size_t)i * (size_t)n_vocab, dt_session_logits(s),
+                   (size_t)n_vocab * sizeof(float));
+    }
+    dt_session_free(s);
+    dt_ctx_free(x);
+    return rc;
+}
+
+static void *shared_main(void *arg)
+{
+    struct shared_job *j = arg;
+    for (int round = 0; round < 3 && !j->rc; round++)
+        j->rc = shared_run(j);
+    return NULL;
+}
+
+static void check_shared(const char *path, const char *label)
+{
+    struct dt_error err = {0};
+    struct dt_model *m = NULL;
+    if (dt_model_open(path, &m, &err)) {
+        TAP_OK(0, "%s shared: opens (%s)", label, err.msg);
+        return;
+    }
+    int n_vocab = dt_model_config(m)->n_vocab;
+    static int32_t toks[N_MANY][LEN_MANY];
+    const int32_t *seqs[N_MANY];
+    size_t lens[N_MANY];
+    struct dt_rng rng;
+    dt_rng_seed(&rng, 23);
+    for (int s = 0; s < N_MANY; s++) {
+        for (int i = 0; i < LEN_MANY; i++)
+            toks[s][i] = (int32_t)dt_rng_below(&rng, (uint64_t)n_vocab);
+        seqs[s] = toks[s];
+        lens[s] = LEN_MANY;
+    }
+    size_t n_score = (size_t)N_MANY * LEN_MANY * (size_t)n_vocab;
+    size_t n_steps = (size_t)SHARED_STEPS * (size_t)n_vocab;
+    struct shared_job ref[2], con[2];
+    int alloc_ok = 1;
+    for (int k = 0; k < 2; k++) {
+        ref[k] = (struct shared_job){m, k + 1, seqs, lens, dt_malloc_array(n_score, sizeof(float)),
+                                     dt_malloc_array(n_steps, sizeof(float)), 0};
+        con[k] = ref[k];
+        con[k].score = dt_malloc_array(n_score, sizeof(float));
+        con[k].steps = dt_malloc_array(n_steps, sizeof(float));
+        alloc_ok &= ref[k].score && ref[k].steps && con[k].score && con[k].steps;
+    }
+    int rc_ref = alloc_ok ? shared_run(&ref[0]) || shared_run(&ref[1]) : -1;
+    pthread_t tid[2];
+    int started = 0;
+    for (int k = 0; alloc_ok && k < 2; k++)
+        started += pthread_create(&tid[k], NULL, shared_main, &con[k]) == 0;
+    for (int k = 0; k < started; k++)
+        pthread_join(tid[k], NULL);
+    TAP_OK(rc_ref == 0 && started == 2 && con[0].rc == 0 && con[1].rc == 0,
+           "%s shared: two contexts of one model score and decode concurrently", label);
+    for (int k = 0; k < 2; k++) {
+        int same = started == 2 && rc_ref == 0 &&
+                   !memcmp(ref[k].score, con[k].score, n_score * sizeof(float)) &&
+                   !memcmp(ref[k].steps, con[k].steps, n_steps * sizeof(float));
+        TAP_OK(same, "%s shared: %d-thread context's logits bit-identical to its run alone", label,
+               k + 1);
+        dt_free(ref[k].score);
+        dt_free(ref[k].steps);
+        dt_free(con[k].score);
+        dt_free(con[k].steps);
+    }
     dt_model_free(m);
 }
 
@@ -413,9 +533,11 @@ int main(void)
     check_model(f16, "f16 cached");
     check_model(q8, "q8_0 cached");
     check_threads(f16);
+    check_shared(f16, "f16 cached");
     setenv("DT_F32_CACHE_MB", "0", 1); /* force dequantize-per-block and dt_ggml_dot paths */
     check_model(f16, "f16 uncached");
     check_model(q8, "q8_0 uncached");
+    check_shared(q8, "q8_0 uncached");
     unsetenv("DT_F32_CACHE_MB");
     unlink(f16);
     unlink(q8);

@@ -94,11 +94,13 @@ static int keep_cb(void *ud, size_t i_seq, size_t i_pos, const float *logits)
 static int compare(const char *a_path, const char *b_path, double *inc, double *bat)
 {
     struct dt_model *a = NULL, *b = NULL;
+    struct dt_ctx *xa = NULL, *xb = NULL;
     struct dt_session *sa = NULL, *sb = NULL;
     struct dt_error err = {0};
     int rc = -1;
     float *la = NULL, *lb = NULL;
-    if (dt_model_open(a_path, &a, &err) || dt_model_open(b_path, &b, &err)) {
+    if (dt_model_open(a_path, &a, &err) || dt_model_open(b_path, &b, &err) ||
+        dt_ctx_new(a, 0, &xa, &err) || dt_ctx_new(b, 0, &xb, &err)) {
         printf("# %s\n", err.msg);
         goto out;
     }
@@ -107,7 +109,7 @@ static int compare(const char *a_path, const char *b_path, double *inc, double *
     for (int i = 0; i < LEN; i++)
         toks[i] = (int32_t)((i * 37 + 11) % nv);
     *inc = 0;
-    if (dt_session_new(a, 64, &sa, &err) || dt_session_new(b, 64, &sb, &err))
+    if (dt_session_new(xa, 64, &sa, &err) || dt_session_new(xb, 64, &sb, &err))
         goto out;
     for (int i = 0; i < LEN; i++) {
         if (dt_session_eval(sa, toks + i, 1, &err) || dt_session_eval(sb, toks + i, 1, &err))
@@ -121,8 +123,8 @@ static int compare(const char *a_path, const char *b_path, double *inc, double *
     struct logits ca = {la, nv}, cb = {lb, nv};
     const int32_t *seqs[1] = {toks};
     size_t lens[1] = {LEN};
-    if (!la || !lb || dt_model_score_batch(a, seqs, lens, 1, keep_cb, &ca, &err) ||
-        dt_model_score_batch(b, seqs, lens, 1, keep_cb, &cb, &err))
+    if (!la || !lb || dt_ctx_score_batch(xa, seqs, lens, 1, keep_cb, &ca, &err) ||
+        dt_ctx_score_batch(xb, seqs, lens, 1, keep_cb, &cb, &err))
         goto out;
     *bat = 0;
     for (size_t k = 0; k < (size_t)LEN * (size_t)nv; k++)
@@ -133,6 +135,8 @@ out:
     free(lb);
     dt_session_free(sa);
     dt_session_free(sb);
+    dt_ctx_free(xa);
+    dt_ctx_free(xb);
     dt_model_free(a);
     dt_model_free(b);
     return rc;

@@ -67,6 +67,7 @@ static int direct_sample(struct dt_model *m, const struct dt_endpoint_request *r
                          struct dt_sample *out)
 {
     const struct dt_tokenizer *tok = dt_model_tokenizer(m);
+    struct dt_ctx *x = NULL;
     struct dt_session *sess = NULL;
     int32_t *ids = NULL;
     size_t n = 0;
@@ -76,7 +77,9 @@ static int direct_sample(struct dt_model *m, const struct dt_endpoint_request *r
     int rc = dt_prompt_encode(tok, chat ? k_tmpl : NULL, rq->prompt, 0, &ids, &n, NULL);
     const struct dt_model_config *c = dt_model_config(m);
     if (!rc)
-        rc = dt_session_new(m, c->n_ctx_train > 0 ? c->n_ctx_train : 2048, &sess, NULL);
+        rc = dt_ctx_new(m, 0, &x, NULL);
+    if (!rc)
+        rc = dt_session_new(x, c->n_ctx_train > 0 ? c->n_ctx_train : 2048, &sess, NULL);
     struct dt_gen_params gp;
     dt_gen_params_init(&gp);
     gp.n_predict = rq->max_tokens;
@@ -93,6 +96,7 @@ static int direct_sample(struct dt_model *m, const struct dt_endpoint_request *r
     dt_free(text);
     dt_free(ids);
     dt_session_free(sess);
+    dt_ctx_free(x);
     return rc;
 }
 

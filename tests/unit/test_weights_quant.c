@@ -124,9 +124,10 @@ int main(void)
     int ok = dt_bench_write_synthetic(f16p, "q256", DT_GGML_F16, 5, &err) == 0 &&
              dt_bench_write_synthetic(f32p, "q256", DT_GGML_F32, 5, &err) == 0;
     struct dt_model *teacher = NULL;
+    struct dt_ctx *tx = NULL;
     struct dt_fingerprint *fp = NULL;
-    ok = ok && dt_model_open(f16p, &teacher, &err) == 0 &&
-         dt_fingerprint_compute(teacher, &fp, &err) == 0;
+    ok = ok && dt_model_open(f16p, &teacher, &err) == 0 && dt_ctx_new(teacher, 0, &tx, &err) == 0 &&
+         dt_fingerprint_compute(tx, &fp, &err) == 0;
     TAP_OK(ok, "f16 teacher written and fingerprinted (%s)", err.msg);
     if (!ok)
         return tap_done();
@@ -140,12 +141,14 @@ int main(void)
         for (int how = FROM_TEACHER; how <= FINETUNE; how++) {
             snprintf(sp, sizeof sp, "%s/suspect-%s-%d.gguf", dir, name, how);
             struct dt_model *s = NULL;
+            struct dt_ctx *sx = NULL;
             struct dt_weights_pair wp;
             struct dt_fingerprint_match fm;
             int rc = rewrite(tp, how == FROM_TEACHER ? f16p : f32p, (enum src)how, sp);
             rc = rc ? rc : dt_model_open(sp, &s, &err);
             rc = rc ? rc : dt_weights_compare(teacher, s, &wp, &err);
-            rc = rc ? rc : dt_fingerprint_verify(fp, s, &fm, &err);
+            rc = rc ? rc : dt_ctx_new(s, 0, &sx, &err);
+            rc = rc ? rc : dt_fingerprint_verify(fp, sx, &fm, &err);
             int same_w = !rc && wp.n_aligned == wp.n_teacher && wp.n_within_tol == wp.n_aligned;
             int want = how != FINETUNE;
             TAP_OK(!rc && same_w == want,
@@ -154,12 +157,14 @@ int main(void)
                    rc ? 0 : wp.n_within_tol, rc ? 0 : wp.n_aligned, rc ? 0 : wp.max_err_ratio);
             TAP_OK(!rc && fm.same == want, "verify, %s %s: %s (%s)", name, what[how],
                    !rc && fm.same ? "same" : "different", rc ? err.msg : fm.reason);
+            dt_ctx_free(sx);
             dt_model_free(s);
             unlink(sp);
         }
         unlink(tp);
     }
     dt_fingerprint_free(fp);
+    dt_ctx_free(tx);
     dt_model_free(teacher);
     unlink(f16p);
     unlink(f32p);

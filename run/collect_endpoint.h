@@ -1,5 +1,5 @@
 /*
- * `collect --endpoint`: the same collection as `collect --model` (reports/collect.h), but the
+ * `collect --endpoint`: the same collection as `collect --model` (run/collect.h), but the
  * samples come from an OpenAI-compatible endpoint through corpus/endpoint.h. Each response is
  * stored exactly as an imported transcript of it would be.
  *
@@ -10,13 +10,13 @@
  * is requested with the seed dt_answer_seed(seed, probe id, i), the seed the local
  * collect draws it with, so a `distiltrace serve` endpoint gives the local collect's samples.
  */
-#ifndef DT_REPORTS_COLLECT_ENDPOINT_H
-#define DT_REPORTS_COLLECT_ENDPOINT_H
+#ifndef DT_RUN_COLLECT_ENDPOINT_H
+#define DT_RUN_COLLECT_ENDPOINT_H
 
 #include <stddef.h>
 
 #include "corpus/endpoint.h"
-#include "reports/collect.h"
+#include "run/collect.h"
 
 struct dt_collect_shard {
     size_t index, count; /* probes i with i % count == index; count 0 or 1: all */

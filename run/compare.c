@@ -10,19 +10,14 @@
  *   5. attribution: the candidate with the strongest relation, then the smallest p-value, and
  *      a paired test that it beats the runner-up (detect/attribution.c).
  */
-#include "detect/compare.h"
+#include "run/compare.h"
+#include "run/party.h"
+#include "run/signals.h"
 
 #include "corpus/corpus.h"
 #include "corpus/generate.h"
 #include "corpus/seed.h"
 #include "corpus/transcripts.h"
-#include "detect/watermark.h"
-#include "fingerprint/watermark.h"
-#include "fingerprint/logit_signals.h"
-#include "fingerprint/preference.h"
-#include "fingerprint/text_signals.h"
-#include "fingerprint/tokenizer_sig.h"
-#include "fingerprint/weights.h"
 #include "infer/chat_template.h"
 #include "infer/model.h"
 #include "infer/tokenizer.h"
@@ -52,112 +47,56 @@ void dt_compare_params_default(struct dt_compare_params *p)
     dt_verdict_params_default(&p->verdict);
 }
 
-static void progress(const struct dt_compare_params *p, const char *stage, size_t done, size_t total)
+/* ---- progress: answers, then signal rows --------------------------------------------------- */
+
+struct progress_ctx {
+    const struct dt_compare_params *p;
+    struct dt_compare_result *r;
+    const char *what;
+};
+
+static void progress_report(const struct dt_compare_params *p, struct dt_compare_result *r,
+                            const char *phase, const char *what)
 {
     if (p->progress)
-        p->progress(p->progress_ud, stage, done, total);
+        p->progress(p->progress_ud, phase, what, r->n_progress_done, r->n_progress_total);
 }
 
-/* ---- parties ---------------------------------------------------------------------------- */
-
-static void base_name(const char *path, char *out, size_t cap)
+static void progress_answers(const struct dt_compare_params *p, struct dt_compare_result *r,
+                             const char *what, size_t n_more)
 {
-    size_t n = strlen(path);
-    while (n > 1 && path[n - 1] == '/')
-        n--;
-    size_t b = n;
-    while (b > 0 && path[b - 1] != '/')
-        b--;
-    size_t len = n - b;
-    const char *exts[] = {".gguf", ".jsonl", ".safetensors", ".json"};
-    for (size_t i = 0; i < 4; i++) {
-        size_t el = strlen(exts[i]);
-        if (len > el && !strncmp(path + b + len - el, exts[i], el)) {
-            len -= el;
-            break;
-        }
-    }
-    if (len >= cap)
-        len = cap - 1;
-    memcpy(out, path + b, len);
-    out[len] = '\0';
+    r->n_progress_done += n_more;
+    if (r->n_progress_done > r->n_progress_total)
+        r->n_progress_done = r->n_progress_total;
+    progress_report(p, r, "answers", what);
 }
 
-static void first_line_error(void *ud, size_t line, const struct dt_error *e)
+static void on_job_done(void *ud, const struct dt_sample_job *job)
 {
-    struct dt_error *first = ud;
-    (void)line;
-    if (!first->code)
-        *first = *e;
+    const struct progress_ctx *pc = ud;
+    (void)job;
+    progress_answers(pc->p, pc->r, pc->what, 1);
 }
 
-static int party_open(const struct dt_compare_input *in, enum dt_party_role role,
-                      const struct dt_compare_params *p, struct dt_party *party, struct dt_error *err)
+/* Every answer of the plan, for every party: what the "answers" phase counts to. */
+static size_t planned_answers(const struct dt_compare_result *r, const struct dt_compare_params *p)
 {
-    memset(party, 0, sizeof *party);
-    dt_sample_set_init(&party->samples);
-    party->role = role;
-    const char *path = in->model_path      ? in->model_path
-                       : in->transcripts_path ? in->transcripts_path
-                       : in->endpoint         ? in->endpoint->url
-                                              : NULL;
-    if (!in->model_path && in->chat_template && !(party->chat_template = dt_strdup(in->chat_template)))
-        return dt_error_set(err, DT_ENOMEM, "out of memory");
-    party->path = path;
-    if (in->name)
-        snprintf(party->name, sizeof party->name, "%s", in->name);
-    else if (!in->model_path && !in->transcripts_path && in->endpoint && in->endpoint->model)
-        snprintf(party->name, sizeof party->name, "%s", in->endpoint->model);
-    else if (path)
-        base_name(path, party->name, sizeof party->name);
-    int rc;
-    if (in->model_path) {
-        if ((rc = dt_model_open(in->model_path, &party->model, err)) != 0)
-            return rc;
-        if (p->threads > 0)
-            dt_model_set_threads(party->model, p->threads);
-        party->tok = dt_model_tokenizer(party->model);
-        /* the model's own template (infer/chat_template.h), else --chat-template */
-        const char *fallback = in->chat_template ? in->chat_template : p->chat_template;
-        if ((rc = dt_chat_template_open(party->tok, in->model_path, fallback, p->chat_date,
-                                        &party->chat, err)))
-            return rc;
-        const char *form = dt_chat_template_prompt_form(party->chat);
-        if (form && !(party->chat_template = dt_strdup(form)))
-            return dt_error_set(err, DT_ENOMEM, "out of memory");
-    }
-    if (in->samples && in->samples->n &&
-        (rc = dt_sample_set_append(&party->samples, in->samples, err)) != 0)
-        return rc;
-    if (in->transcripts_path) {
-        struct dt_transcript_options o = {0};
-        struct dt_transcript_stats st;
-        struct dt_error first = {0};
-        o.on_error = first_line_error;
-        o.ud = &first;
-        if ((rc = dt_transcript_load(in->transcripts_path, &o, &party->samples, &st, err)) != 0) {
-            /* name the first bad line rather than only counting them */
-            if (first.code)
-                dt_error_set(err, first.code, "%s", first.msg);
-            return rc;
-        }
-        if (party->samples.n == 0)
-            return dt_error_set(err, DT_EFORMAT, "'%s' holds no transcript records",
-                                in->transcripts_path);
-    }
-    return 0;
-}
-
-static void party_release(struct dt_party *party)
-{
-    dt_model_free(party->model);
-    party->model = NULL;
-    dt_free(party->chat_template);
-    dt_chat_template_free(party->chat);
-    party->chat = NULL;
+    size_t per_party = 0;
     for (int s = 0; s < DT_SET_COUNT; s++)
-        dt_free((void *)party->answers[s].text);
-    dt_sample_set_release(&party->samples);
+        per_party += r->n_prompts[s] * (size_t)(s == DT_SET_IDENTITY ? p->identity_samples : 1);
+    return per_party * r->n_parties;
+}
+
+static size_t party_planned(const struct dt_compare_result *r, const struct dt_compare_params *p)
+{
+    return r->n_parties ? planned_answers(r, p) / r->n_parties : 0;
+}
+
+static void progress_signal(const struct dt_compare_params *p, struct dt_compare_result *r,
+                            const char *name)
+{
+    progress_report(p, r, "signals", name);
+    r->n_progress_done++;
 }
 
 /* ---- probes ------------------------------------------------------------------------------ */
@@ -329,14 +268,17 @@ static int answers_generate(struct dt_party *party, struct gen_state *gs, enum d
             }
         }
     }
+    progress_answers(p, r, party->name, n_all - n_jobs);
     /* 2. the missing answers decoded together: every weight row is read once per step for
      * all the sequences in flight, each answer bit-identical to generating it alone */
     if (n_jobs) {
         int n_ctx = dt_model_config(party->model)->n_ctx_train;
         if (n_ctx <= 0 || n_ctx > 1024)
             n_ctx = 1024;
-        if ((rc = dt_batch_new(party->model, DT_GEN_BATCH_SLOTS, n_ctx, &batch, err)) ||
-            (rc = dt_sample_generate_batch(party->model, batch, &gp, jobs, n_jobs, err)))
+        struct progress_ctx pc = {p, r, party->name};
+        if ((rc = dt_batch_new(party->ctx, DT_GEN_BATCH_SLOTS, n_ctx, &batch, err)) ||
+            (rc = dt_sample_generate_batch_cb(party->model, batch, &gp, jobs, n_jobs, on_job_done,
+                                              &pc, err)))
             goto out;
     }
     /* 3. recorded and kept in probe order, as one-at-a-time generation did */
@@ -430,7 +372,7 @@ static int answers_from_endpoint(struct dt_compare_result *r, struct dt_party *p
                 q->top_logprobs = 5;
             }
     }
-    progress(p, party->name, 0, 1);
+    progress_answers(p, r, party->name, 0);
     int rc = dt_endpoint_run(eo, reqs, n, on_endpoint_sample, party, NULL, err);
     dt_free(reqs);
     if (rc)
@@ -438,6 +380,7 @@ static int answers_from_endpoint(struct dt_compare_result *r, struct dt_party *p
     for (int s = 0; s < DT_SET_COUNT && !rc; s++)
         rc = answers_from_transcripts(party, (enum dt_probe_set)s, r->prompts[s], r->n_prompts[s],
                                       err);
+    progress_answers(p, r, party->name, party_planned(r, p));
     return rc;
 }
 
@@ -447,17 +390,20 @@ static int collect_answers(struct dt_compare_result *r, const struct dt_compare_
     int rc = 0;
     for (size_t k = 0; k < r->n_parties && !rc; k++) {
         struct dt_party *party = &r->parties[k];
-        progress(p, party->name, k, r->n_parties);
         /* transcript parties answer from their records; endpoint parties were asked already
          * (their answers are set), local models (and answer sources) below */
         if (party->samples.n && !party->answers[DT_SET_CHAT].text) {
             for (int s = 0; s < DT_SET_COUNT && !rc; s++)
                 rc = answers_from_transcripts(party, (enum dt_probe_set)s, r->prompts[s],
                                               r->n_prompts[s], err);
+            progress_answers(p, r, party->name, party_planned(r, p));
             continue;
         }
-        if (party->answers[DT_SET_CHAT].text || (!party->model && !ins[k]->answers))
+        if (party->answers[DT_SET_CHAT].text || (!party->model && !ins[k]->answers)) {
+            if (!party->answers[DT_SET_CHAT].text)
+                progress_answers(p, r, party->name, party_planned(r, p));
             continue;
+        }
         struct gen_state gs = {NULL, ins[k]->answers};
         int samples[DT_SET_COUNT] = {p->identity_samples, 1, 1};
         for (int s = 0; s < DT_SET_COUNT && !rc; s++)
@@ -474,227 +420,66 @@ static int collect_answers(struct dt_compare_result *r, const struct dt_compare_
             dt_error_prefix(err, "%s answers of '%s'", party->model ? "generating" : "reading",
                             party->name);
     }
-    progress(p, "answers", r->n_parties, r->n_parties);
+    if (!rc) {
+        r->n_progress_done = r->n_progress_total;
+        progress_report(p, r, "answers", "");
+    }
     return rc;
 }
 
 /* ---- signals ----------------------------------------------------------------------------- */
 
-/* Token sequences for the logit pass: each text probe followed by the teacher's continuation,
- * in the teacher's tokenizer. */
-static int logit_sequences(const struct dt_party *teacher, char **prompts, size_t n,
-                           int32_t ***seqs, size_t **lens, size_t *n_seqs, struct dt_error *err)
-{
-    *seqs = dt_calloc(n + 1, sizeof **seqs);
-    *lens = dt_calloc(n + 1, sizeof **lens);
-    *n_seqs = 0;
-    if (!*seqs || !*lens)
-        return dt_error_set(err, DT_ENOMEM, "out of memory");
-    struct dt_strbuf sb = DT_STRBUF_INIT;
-    int rc = 0;
-    for (size_t i = 0; i < n && !rc; i++) {
-        dt_strbuf_reset(&sb);
-        dt_strbuf_puts(&sb, prompts[i]);
-        const char *cont = dt_party_answer(teacher, DT_SET_TEXT, i, 0);
-        if (cont)
-            dt_strbuf_puts(&sb, cont);
-        if (dt_strbuf_failed(&sb)) {
-            rc = dt_error_set(err, DT_ENOMEM, "out of memory");
-            break;
-        }
-        int32_t *ids = NULL;
-        size_t n_ids = 0;
-        rc = dt_tokenizer_encode(teacher->tok, sb.data, sb.len, 0, &ids, &n_ids, err);
-        if (rc)
-            break;
-        int n_ctx = dt_model_config(teacher->model)->n_ctx_train;
-        if (n_ctx > 0 && n_ids > (size_t)n_ctx)
-            n_ids = (size_t)n_ctx;
-        (*seqs)[*n_seqs] = ids;
-        (*lens)[*n_seqs] = n_ids;
-        (*n_seqs)++;
-    }
-    dt_strbuf_release(&sb);
-    return rc;
-}
-
-enum {
-    M_WEIGHTS,
-    M_TOKENIZER,
-    M_IDENTITY,
-    M_HABITS,
-    M_JS,
-    M_AGREE,
-    M_PREF,
-    M_NGRAM,
-    M_SUBSPACE,
-    M_COUNT,
-    M_WATERMARK = M_COUNT, /* only with a watermark key */
-};
-
-/* watermark (artifact, exact null): radioactivity of the suspect for the teacher's key. With
- * weights, the suspect samples without any watermark and both modes run (text: green pairs in
- * its samples re-tokenized by the teacher's tokenizer; logit: green probability mass); from
- * transcripts, the text mode runs on every answer the suspect gave. */
-static int watermark_signal(const struct dt_party *teacher, const struct dt_party *suspect,
-                            const struct dt_compare_result *r, const struct dt_compare_params *p,
-                            struct dt_measurement *m, struct dt_error *err)
-{
-    dt_measurement_init(m, "watermark", DT_SIGNAL_ARTIFACT);
-    if (dt_measurement_alloc(m, r->n_controls, 0))
-        return dt_error_set(err, DT_ENOMEM, "out of memory");
-    if (!teacher->tok) {
-        dt_measurement_skip(m, "the teacher's tokenizer is needed to score green tokens");
-        return 0;
-    }
-    struct dt_wm_params wm = {p->watermark_key, p->watermark_gamma, 0};
-    int rc = dt_wm_params_check(&wm, err);
-    if (rc)
-        return rc;
-    m->test = DT_TEST_GIVEN;
-    if (suspect->model) {
-        struct dt_model **cm = dt_calloc(r->n_controls + 1, sizeof *cm);
-        size_t n_cm = 0;
-        if (!cm)
-            return dt_error_set(err, DT_ENOMEM, "out of memory");
-        for (size_t j = 0; j < r->n_controls; j++)
-            if (r->parties[1 + j].model)
-                cm[n_cm++] = r->parties[1 + j].model;
-        struct dt_wm_radio_opts o;
-        dt_wm_radio_opts_default(&o);
-        o.wm = wm;
-        o.seed = p->seed;
-        struct dt_wm_radio_result res;
-        rc = dt_wm_radioactivity(suspect->model, teacher->tok, cm, n_cm, &o, &res, err);
-        dt_free(cm);
-        if (rc)
-            return rc;
-        struct dt_wm_signal sig;
-        dt_wm_radio_signal(&res, &wm, &sig);
-        m->statistic = sig.statistic;
-        m->p_given = sig.p_value;
-        snprintf(m->test_given, sizeof m->test_given, "%s", sig.test);
-        snprintf(m->note, sizeof m->note,
-                 "sampled without a watermark, the suspect still favours the teacher's green "
-                 "tokens: green fraction %.3f of %llu distinct pairs (gamma %.2f)%s",
-                 res.text.green_fraction, (unsigned long long)res.text.n_scored, wm.gamma,
-                 res.logit_applicable ? ", with green probability mass tested too" : "");
-        return 0;
-    }
-    struct dt_wm_detector *d = NULL;
-    if ((rc = dt_wm_detector_new(&wm, &d, err)))
-        return rc;
-    for (size_t i = 0; i < suspect->samples.n && !rc; i++) {
-        const struct dt_sample *s = &suspect->samples.items[i];
-        int32_t *ids = NULL;
-        size_t n_ids = 0;
-        rc = dt_tokenizer_encode(teacher->tok, s->response, s->response_bytes, 0, &ids, &n_ids, err);
-        if (!rc)
-            rc = dt_wm_detector_add(d, ids, n_ids, NULL, err);
-        dt_free(ids);
-    }
-    struct dt_wm_counts c;
-    dt_wm_detector_pooled(d, &c);
-    dt_wm_detector_free(d);
-    if (rc)
-        return rc;
-    struct dt_wm_text_test t;
-    dt_wm_test_text(&c, wm.gamma, &t);
-    m->statistic = t.z;
-    m->p_given = t.p_value;
-    snprintf(m->test_given, sizeof m->test_given, "exact binomial test on distinct green pairs");
-    snprintf(m->note, sizeof m->note,
-             "the suspect's %zu answers, re-tokenized by the teacher's tokenizer, have a green "
-             "fraction of %.3f over %llu distinct pairs (gamma %.2f)",
-             suspect->samples.n, t.green_fraction, (unsigned long long)t.n_scored, wm.gamma);
-    return 0;
-}
-
+/* Every row of the signal table (run/signals.h) for one candidate teacher, then its verdict.
+ * A row whose needs the parties do not meet is measured as not applicable, with the reason;
+ * a row that must be asked for is left out when it was not. */
 static int analyse(struct dt_compare_result *r, size_t i_teacher, const struct dt_compare_params *p,
                    struct dt_compare_outcome *o, struct dt_error *err)
 {
-    struct dt_party *teacher = &r->parties[i_teacher], *suspect = &r->parties[0];
     size_t k = r->n_controls;
     const struct dt_party **controls = dt_calloc(k + 1, sizeof *controls);
-    const struct dt_model **cmodels = dt_calloc(k + 1, sizeof *cmodels);
-    struct dt_model **lmodels = dt_calloc(k + 2, sizeof *lmodels);
-    int32_t **seqs = NULL;
-    size_t *lens = NULL, n_seqs = 0;
+    struct dt_signal_ctx x;
     int rc = 0;
+    memset(&x, 0, sizeof x);
     o->i_teacher = i_teacher;
-    o->ms = dt_calloc(M_COUNT + 1, sizeof *o->ms);
-    if (!controls || !cmodels || !lmodels || !o->ms) {
+    o->ms = dt_calloc(dt_signal_table_n + 1, sizeof *o->ms);
+    o->n_ms = 0;
+    if (!controls || !o->ms) {
         rc = dt_error_set(err, DT_ENOMEM, "out of memory");
         goto out;
     }
-    o->n_ms = M_COUNT + (p->watermark ? 1 : 0);
-    for (size_t j = 0; j < k; j++) {
+    for (size_t j = 0; j < k; j++)
         controls[j] = &r->parties[1 + j];
-        cmodels[j] = r->parties[1 + j].model;
-        lmodels[1 + j] = r->parties[1 + j].model;
-    }
-    lmodels[0] = suspect->model;
-    struct dt_measurement *ms = o->ms;
-    progress(p, "weights", 0, M_COUNT);
-    if (teacher->model && suspect->model)
-        rc = dt_signal_weights_run(teacher->model, suspect->model, cmodels, k, &ms[M_WEIGHTS], err);
-    else {
-        dt_measurement_init(&ms[M_WEIGHTS], "weights", DT_SIGNAL_WEIGHTS);
-        if (dt_measurement_alloc(&ms[M_WEIGHTS], k, 0))
-            rc = dt_error_set(err, DT_ENOMEM, "out of memory");
-        dt_measurement_skip(&ms[M_WEIGHTS], "weights are not available for both the teacher and the suspect");
-    }
-    if (rc)
-        goto out;
-    if ((rc = dt_signal_tokenizer_run(teacher->tok, suspect->tok, &ms[M_TOKENIZER], err)))
-        goto out;
-    progress(p, "identity", 2, M_COUNT);
-    if ((rc = dt_signal_identity_run(teacher, suspect, controls, k,
-                                     (const char *const *)r->prompts[DT_SET_IDENTITY],
-                                     r->n_prompts[DT_SET_IDENTITY], &ms[M_IDENTITY], err)))
-        goto out;
-    if ((rc = dt_signal_habits_run(teacher, suspect, controls, k, p->seed, &ms[M_HABITS], err)))
-        goto out;
-    progress(p, "logits", 4, M_COUNT);
-    if (teacher->model) {
-        if ((rc = logit_sequences(teacher, r->prompts[DT_SET_TEXT], r->n_prompts[DT_SET_TEXT], &seqs,
-                                  &lens, &n_seqs, err)))
-            goto out;
-        rc = dt_signal_logits_run(teacher->model, lmodels, k + 1, (const int32_t *const *)seqs, lens,
-                                  n_seqs, &ms[M_JS], &ms[M_AGREE], &ms[M_SUBSPACE], err);
-    } else {
-        dt_measurement_init(&ms[M_JS], "next_token_js", DT_SIGNAL_CLOSENESS);
-        dt_measurement_init(&ms[M_AGREE], "teacher_agreement", DT_SIGNAL_CLOSENESS);
-        dt_measurement_init(&ms[M_SUBSPACE], "logit_subspace", DT_SIGNAL_CLOSENESS);
-        if (dt_measurement_alloc(&ms[M_JS], k, 0) || dt_measurement_alloc(&ms[M_AGREE], k, 0) ||
-            dt_measurement_alloc(&ms[M_SUBSPACE], k, 0))
-            rc = dt_error_set(err, DT_ENOMEM, "out of memory");
-        dt_measurement_skip(&ms[M_JS], "the teacher's weights are not available (API-only)");
-        dt_measurement_skip(&ms[M_AGREE], "the teacher's weights are not available (API-only)");
-        dt_measurement_skip(&ms[M_SUBSPACE], "the teacher's weights are not available (API-only)");
+    x.teacher = &r->parties[i_teacher];
+    x.suspect = &r->parties[0];
+    x.controls = controls;
+    x.n_controls = k;
+    for (int s = 0; s < DT_SET_COUNT; s++)
+        x.prompts[s] = r->prompts[s];
+    x.n_prompts = r->n_prompts;
+    x.params = p;
+    for (size_t i = 0; i < dt_signal_table_n && !rc; i++) {
+        const struct dt_signal_def *d = &dt_signal_table[i];
+        if (!dt_signal_wanted(d, &x))
+            continue;
+        struct dt_measurement *m = &o->ms[o->n_ms++];
+        const char *why = NULL;
+        progress_signal(p, r, d->name);
+        if (dt_signal_unmet(d, &x, &why)) {
+            dt_measurement_init(m, d->name, d->cls);
+            if (dt_measurement_alloc(m, k, 0))
+                rc = dt_error_set(err, DT_ENOMEM, "out of memory");
+            dt_measurement_skip(m, "%s", why);
+            continue;
+        }
+        rc = d->run(&x, m, err);
     }
     if (rc)
-        goto out;
-    progress(p, "preference", 6, M_COUNT);
-    if ((rc = dt_signal_preference_run(teacher, suspect, controls, k,
-                                       (const char *const *)r->prompts[DT_SET_TEXT],
-                                       r->n_prompts[DT_SET_TEXT], &ms[M_PREF], err)))
-        goto out;
-    if ((rc = dt_signal_ngram_run(teacher, suspect, controls, k, &ms[M_NGRAM], err)))
-        goto out;
-    if (p->watermark && (rc = watermark_signal(teacher, suspect, r, p, &ms[M_WATERMARK], err)))
         goto out;
     struct dt_verdict_params vp = p->verdict;
-    rc = dt_verdict_decide(ms, o->n_ms, k, &vp, &o->verdict, err);
+    rc = dt_verdict_decide(o->ms, o->n_ms, k, &vp, &o->verdict, err);
 out:
-    if (seqs)
-        for (size_t i = 0; i < n_seqs; i++)
-            dt_free(seqs[i]);
-    dt_free(seqs);
-    dt_free(lens);
+    dt_signal_ctx_release(&x);
     dt_free(controls);
-    dt_free(cmodels);
-    dt_free(lmodels);
     return rc;
 }
 
@@ -741,7 +526,7 @@ int dt_compare_run(const struct dt_compare_input *teachers, size_t n_teachers,
             break;
         }
         ins[i] = in;
-        rc = party_open(in, role, p, &out->parties[i], err);
+        rc = dt_party_open(in, role, p, &out->parties[i], err);
     }
     if (rc)
         goto out;
@@ -749,6 +534,7 @@ int dt_compare_run(const struct dt_compare_input *teachers, size_t n_teachers,
     double t1 = dt_time_now();
     if ((rc = choose_probes(out, p, err)) != 0)
         goto out;
+    out->n_progress_total = planned_answers(out, p);
     for (size_t i = 0; i < out->n_parties && !rc; i++) {
         const struct dt_compare_input *in = i == 0 ? suspect
                                             : i <= n_controls ? &controls[i - 1]
@@ -760,10 +546,18 @@ int dt_compare_run(const struct dt_compare_input *teachers, size_t n_teachers,
         goto out;
     out->seconds_collect = dt_time_now() - t1;
     double t2 = dt_time_now();
+    {
+        struct dt_signal_ctx wx = {0};
+        wx.params = p;
+        out->n_progress_done = out->n_progress_total = 0;
+        for (size_t i = 0; i < dt_signal_table_n; i++)
+            out->n_progress_total += (size_t)dt_signal_wanted(&dt_signal_table[i], &wx) * n_teachers;
+    }
     for (size_t t = 0; t < n_teachers && !rc; t++)
         rc = analyse(out, 1 + n_controls + t, p, &out->outcomes[t], err);
     if (rc)
         goto out;
+    progress_report(p, out, "signals", "");
     /* attribution (detect/attribution.h): strongest relation, then smallest p-value, and a
      * paired test of the winner's margin over every other candidate */
     {
@@ -820,11 +614,12 @@ int dt_compare_collect_party(const struct dt_compare_input *in, const struct dt_
         goto out;
     }
     dt_sample_set_init(&out->parties[0].samples);
-    if ((rc = party_open(in, DT_ROLE_CONTROL, p, &out->parties[0], err)))
+    if ((rc = dt_party_open(in, DT_ROLE_CONTROL, p, &out->parties[0], err)))
         goto out;
     out->seconds_load = dt_time_now() - t0;
     if ((rc = choose_probes(out, p, err)))
         goto out;
+    out->n_progress_total = planned_answers(out, p);
     if (in->endpoint && !in->model_path && !in->transcripts_path &&
         (rc = answers_from_endpoint(out, &out->parties[0], in->endpoint, p, err)))
         goto out;
@@ -850,7 +645,7 @@ void dt_compare_result_release(struct dt_compare_result *r)
     }
     dt_free(r->outcomes);
     for (size_t i = 0; r->parties && i < r->n_parties; i++)
-        party_release(&r->parties[i]);
+        dt_party_release(&r->parties[i]);
     dt_free(r->parties);
     for (int s = 0; s < DT_SET_COUNT; s++) {
         for (size_t i = 0; i < r->n_prompts[s]; i++)

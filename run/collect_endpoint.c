@@ -5,7 +5,7 @@
  * Memory: one request per missing sample plus the samples of probes still incomplete (at most
  * concurrency probes' worth when n_samples is 1).
  */
-#include "reports/collect_endpoint.h"
+#include "run/collect_endpoint.h"
 
 #include "corpus/seed.h"
 

@@ -1,11 +1,11 @@
 /*
- * Answer sources (detect/compare.h) on evidence stores: where `compare` finds answers it has
+ * Answer sources (run/compare.h) on evidence stores: where `compare` finds answers it has
  * generated before (a resumed run, a `collect`, a panel) and records those it generates.
  *
  * An answer is found when a store holds an observation of the same model (by content hash),
  * probe (by content id) and sample index, in a local collection whose parameters say the same
  * seed, temperature, top_k, top_p, n_predict, n_top and (chat probes) chat template: the key of
- * detect/compare.h's dt_answer_key. `collect` and `panel add` write exactly such collections,
+ * run/compare.h's dt_answer_key. `collect` and `panel add` write exactly such collections,
  * so what they stored serves a compare. A member recorded from transcripts or an endpoint
  * (model_id set) is matched by model, probe and sample index alone.
  *
@@ -14,13 +14,13 @@
  * seconds, and when compare is done with the party), so a killed run loses at most the last
  * second of answers and a commit (an fsync) is not paid per answer.
  */
-#ifndef DT_REPORTS_ANSWERS_H
-#define DT_REPORTS_ANSWERS_H
+#ifndef DT_RUN_ANSWERS_H
+#define DT_RUN_ANSWERS_H
 
 #include <stddef.h>
 #include <stdint.h>
 
-#include "detect/compare.h"
+#include "run/compare.h"
 
 struct dt_store;
 

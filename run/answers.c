@@ -1,5 +1,5 @@
 /* Answer sources on evidence stores (see answers.h). */
-#include "reports/answers.h"
+#include "run/answers.h"
 
 #include "infer/arch.h"
 #include "infer/model.h"

@@ -4,15 +4,18 @@
  * store.
  *
  * Resumable: the collection is keyed by the model's content hash, the corpus id and the
- * generation parameters, and each probe's samples are written in one transaction, unique per
- * (collection, probe, sample index). A rerun with the same inputs finds the collection again
- * and generates only what is missing; a kill (even SIGKILL) loses at most the probe in flight.
+ * generation parameters, and samples are unique per (collection, probe, sample index). The
+ * missing ones are decoded together in batches as compare's are (corpus/generate.h), each
+ * stored as it ends and committed every DT_ANSWERS_BATCH samples or DT_ANSWERS_BATCH_S
+ * seconds. A rerun with the same inputs finds the collection again and generates only the
+ * (probe, sample index) pairs that are missing; a kill (even SIGKILL) loses at most the
+ * samples of the last second.
  * Sample i of a probe is drawn with dt_answer_seed(seed, probe id, i) (corpus/seed.h), the seed
  * compare and panels draw it with, so the result does not depend on where a run was interrupted,
  * on --samples or on the corpus the probe came in.
  */
-#ifndef DT_REPORTS_COLLECT_H
-#define DT_REPORTS_COLLECT_H
+#ifndef DT_RUN_COLLECT_H
+#define DT_RUN_COLLECT_H
 
 #include <stddef.h>
 #include <stdint.h>
@@ -43,14 +46,15 @@ struct dt_collect_result {
     size_t n_samples_new; /* samples generated and stored by this call */
 };
 
-/* Progress: called after each probe (done of total). */
+/* Progress: called as each sample is stored (done of total samples, those stored before
+ * included). */
 typedef void (*dt_collect_progress_cb)(void *ud, size_t done, size_t total);
 
 /*
  * Records a run (argv, seed, threads), the model and the corpus, then generates and stores the
  * missing samples. model_name NULL: the file name. The run is ended with status ok or failed.
  */
-int dt_store_collect(struct dt_store *s, struct dt_model *m, const char *model_name,
+int dt_store_collect(struct dt_store *s, const struct dt_model *m, const char *model_name,
                      const struct dt_corpus *c, const struct dt_collect_params *p, int argc,
                      char *const *argv, dt_collect_progress_cb progress, void *ud,
                      struct dt_collect_result *res, struct dt_error *err);
