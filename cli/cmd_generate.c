@@ -11,7 +11,6 @@
  */
 #include "cli/args.h"
 #include "cli/commands.h"
-#include "infer/chat_template.h"
 #include "run/local.h"
 #include "util/alloc.h"
 
@@ -74,11 +73,6 @@ int cmd_generate(int argc, char **argv)
         return DT_EXIT_USAGE;
     if (!model_path || !prompt)
         return dt_cli_usage("generate", k_usage);
-    if (chat_date && !dt_chat_date_valid(chat_date)) {
-        fprintf(stderr, "distiltrace generate: --chat-date '%s' is not a YYYY-MM-DD day\n",
-                chat_date);
-        return DT_EXIT_USAGE;
-    }
 
     struct dt_error err = {0};
     struct dt_local *l = NULL;

@@ -6,7 +6,6 @@
  */
 #include "cli/args.h"
 #include "cli/commands.h"
-#include "infer/chat_template.h"
 #include "run/serve.h"
 
 #include <signal.h>
@@ -77,11 +76,6 @@ int cmd_serve(int argc, char **argv)
         return DT_EXIT_USAGE;
     if (!model_path)
         return dt_cli_usage("serve", usage);
-    if (o.chat_date && !dt_chat_date_valid(o.chat_date)) {
-        fprintf(stderr, "distiltrace serve: --chat-date '%s' is not a YYYY-MM-DD day\n",
-                o.chat_date);
-        return DT_EXIT_USAGE;
-    }
     o.max_body_bytes = (size_t)body_bytes;
     o.max_connections = (unsigned)max_conn;
 

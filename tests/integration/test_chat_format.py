@@ -273,6 +273,10 @@ try:
 finally:
     srv.terminate()
     err = srv.communicate(timeout=60)[1]
+for cmd in (['generate', '--model', model, '--prompt', 'Hi', '--chat'], ['serve', '--model', model]):
+    q = run([DT] + cmd + ['--chat-date', '2025-02-30'], timeout=120)
+    check(q.returncode == 2 and '2025-02-30' in q.stderr and q.stderr.count('\n') == 1,
+          f'{cmd[0]}: an impossible --chat-date is a usage error', q.stderr)
 check(('chat format ' + ct_desc) in err, 'serve says which chat format it uses on stderr', err[-400:])
 p = run([DT, 'compare', '--teacher', model, '--suspect', SUSPECT, '--chat-date', '2025-02-30', '--no-db'])
 check(p.returncode == 2 and '2025-02-30' in p.stderr and p.stderr.count('\n') <= 2,
