@@ -127,6 +127,14 @@ if os.path.isdir(hf):
     check(ct.get('kind') == 'model' and ct.get('sha256') == hashlib.sha256(jinja.encode()).hexdigest() and
           ct.get('example') == '<|bos|><|user|>Hello!<|end|><|assistant|>',
           'chat_template.jinja beside a Hugging Face checkpoint is the model template', (ct, p.stderr))
+    q = run([DT, 'generate', '--model', d2, '--prompt', 'Hello!', '-n', '2', '--temperature', '0',
+             '--chat', '--json'], timeout=300)
+    gj = json.loads(q.stdout) if q.returncode == 0 else {}
+    qt = run([DT, 'tokenize', '--model', d2, '--text', '<|bos|><|user|>Hello!<|end|><|assistant|>',
+              '--special'])
+    check(gj.get('chat_format', {}).get('kind') == 'model' and
+          gj.get('prompt_ids') == [int(x) for x in qt.stdout.split()],
+          'generate --chat on a Hugging Face directory renders its chat_template.jinja', (q.stderr, gj.get('chat_format')))
     os.remove(os.path.join(d2, 'chat_template.jinja'))
     cfgp = os.path.join(d2, 'tokenizer_config.json')
     cfg = json.load(open(cfgp))
