@@ -1,11 +1,13 @@
 /*
  * `distiltrace generate --model M --prompt P [-n N] [--temperature T] [--top-p P] [--top-k K]
- * [--seed S] [--chat-template STR] [--stop eog|eos|none] [--top-logprobs K] [--json]`:
- * continues a prompt with the local model. Temperature 0 is greedy. Special tokens in the
- * prompt are parsed by default (--no-special: plain text); those of the template always are.
- * Prints the continuation's text (control tokens left out); --json adds the ids, each token's
- * log-probability under the unmodified model and the top alternatives. The generation is
- * run/local.h's; this file reads the options and prints.
+ * [--seed S] [--chat] [--system STR] [--chat-template STR] [--chat-date D] [--stop eog|eos|none]
+ * [--top-logprobs K] [--json]`: continues a prompt with the local model. Temperature 0 is
+ * greedy. With --chat (implied by --system and --chat-template) the prompt is a user message
+ * wrapped the way compare wraps its probes: the model's own chat template, else
+ * --chat-template, else its marker family; --json says which ("chat_format"). Special tokens
+ * in the prompt are parsed by default (--no-special: plain text); those of the template always
+ * are. Prints the continuation's text (control tokens left out); --json adds the ids, each
+ * token's log-probability under the unmodified model and the top alternatives.
  */
 #include "cli/args.h"
 #include "cli/commands.h"
@@ -18,7 +20,8 @@
 
 static const char *k_usage =
     "distiltrace generate --model M --prompt P [-n N] [--temperature T] [--top-p P] [--top-k K]\n"
-    "       [--seed S] [--chat-template STR] [--stop eog|eos|none] [--top-logprobs K] [--json]\n"
+    "       [--seed S] [--chat] [--system STR] [--chat-template STR] [--chat-date YYYY-MM-DD]\n"
+    "       [--stop eog|eos|none] [--top-logprobs K] [--json]\n"
     "       [--no-special] [--threads N]";
 
 /* text mode: each token's text as it comes */
@@ -51,7 +54,10 @@ int cmd_generate(int argc, char **argv)
         return DT_EXIT_INTERNAL;
     const char *model_path = dt_cli_str(&a, "--model", NULL),
                *prompt = dt_cli_str(&a, "--prompt", NULL),
-               *tmpl = dt_cli_str(&a, "--chat-template", NULL);
+               *tmpl = dt_cli_str(&a, "--chat-template", NULL),
+               *system = dt_cli_str(&a, "--system", NULL),
+               *chat_date = dt_cli_str(&a, "--chat-date", NULL);
+    int chat = dt_cli_has(&a, "--chat") || tmpl || system;
     long n = 32, top_k = 0, n_top = 5, threads = 0;
     double temp = 1.0, top_p = 1.0;
     unsigned long long seed = 0;
@@ -81,7 +87,10 @@ int cmd_generate(int argc, char **argv)
     gp.sampler.top_k = (int)top_k;
     gp.sampler.seed = seed;
     if (dt_local_open(model_path, (int)threads, &l, &err) ||
-        dt_local_generate(l, prompt, tmpl, special, &gp, json ? NULL : on_token, l, &r, &err)) {
+        (chat ? dt_local_generate_chat(l, model_path, system, prompt, tmpl, chat_date, special,
+                                       &gp, json ? NULL : on_token, l, &r, &err)
+              : dt_local_generate(l, prompt, NULL, special, &gp, json ? NULL : on_token, l, &r,
+                                  &err))) {
         int status = dt_cli_fail(&err);
         dt_local_free(l);
         return status;
@@ -112,6 +121,13 @@ int cmd_generate(int argc, char **argv)
             cJSON_AddItemToArray(tops, alts);
         }
         cJSON_AddStringToObject(o, "finish_reason", r.stopped ? "stop" : "length");
+        if (chat) {
+            cJSON *cf = cJSON_AddObjectToObject(o, "chat_format");
+            cJSON_AddStringToObject(cf, "kind", r.chat_kind);
+            cJSON_AddStringToObject(cf, "description", r.chat_desc);
+            if (r.chat_sha256[0])
+                cJSON_AddStringToObject(cf, "sha256", r.chat_sha256);
+        }
         char *str = cJSON_PrintUnformatted(o);
         if (str)
             printf("%s\n", str);

@@ -14,14 +14,17 @@
 
 static const char usage[] =
     "distiltrace serve --model M [--host 127.0.0.1] [--port 8080] [--model-name NAME]\n"
-    "       [--chat-template STR] [--threads N] [--max-tokens-limit N] [--max-body-bytes N]\n"
-    "       [--max-connections N] [--quiet]\n"
+    "       [--chat-template STR] [--chat-date YYYY-MM-DD] [--threads N] [--max-tokens-limit N]\n"
+    "       [--max-body-bytes N] [--max-connections N] [--quiet]\n"
     "Serves POST /v1/chat/completions, POST /v1/completions, GET /v1/models and GET /health,\n"
     "with stream (server-sent events), n (up to 16 answers, the i-th sampled with seed + i),\n"
     "echo (completions) and logprobs; a request naming another model gets 404. Each request\n"
     "is logged on stderr (client, request, status, bytes, seconds) unless --quiet.\n"
-    "Chat messages use --chat-template ('{prompt}' marks the last user message); without it,\n"
-    "models whose vocabulary has <|user|> and <|assistant|> get '<|user|>{prompt}<|assistant|>'.\n"
+    "Chat messages are rendered by the model's own chat template (GGUF tokenizer.chat_template,\n"
+    "tokenizer_config.json, chat_template.jinja), as compare wraps its probes; a model without\n"
+    "one uses --chat-template ('{prompt}' marks the last user message), or\n"
+    "'<|user|>{prompt}<|assistant|>' when its vocabulary has both markers. The format used is\n"
+    "printed on stderr and in GET /v1/models (chat_format).\n"
     "For testing API clients only: --fault-429-every N, --fault-500-every N,\n"
     "--fault-malformed-every N (a truncated JSON body), --fault-delay-ms MS with\n"
     "--fault-delay-every N make every Nth generation request fail or answer late.";
@@ -44,6 +47,7 @@ int cmd_serve(int argc, char **argv)
     const char *name = dt_cli_str(&a, "--model-name", NULL);
     o.host = dt_cli_str(&a, "--host", o.host);
     o.chat_template = dt_cli_str(&a, "--chat-template", NULL);
+    o.chat_date = dt_cli_str(&a, "--chat-date", NULL);
     o.on_access = dt_cli_has(&a, "--quiet") ? NULL : log_access;
     /* integer options: name, range, destination */
     long body_bytes = (long)o.max_body_bytes, max_conn = (long)o.max_connections;
@@ -93,6 +97,7 @@ int cmd_serve(int argc, char **argv)
     printf("listening on http://%s%s%s:%d (model '%s')\n", v6 ? "[" : "", h, v6 ? "]" : "",
            dt_service_port(srv), dt_service_name(srv));
     fflush(stdout);
+    fprintf(stderr, "distiltrace serve: chat format %s\n", dt_service_chat_format(srv));
     for (;;) {
         int sig = 0;
         if (sigwait(&set, &sig) == 0 && sig != SIGPIPE)

@@ -5,6 +5,8 @@
  * spaces, with no BOS/EOS added; control tokens written in the text stay plain text unless
  * --special. With --decode the input holds ids (whitespace-separated) and the exact bytes
  * they decode to are written to stdout (control tokens included with --special).
+ * With --batch the input is a sequence of records "N\n" followed by N bytes, and one line of
+ * ids is printed per record: many texts through one tokenizer load (scripts/hf-compare.js).
  */
 #include "cli/args.h"
 #include "cli/commands.h"
@@ -17,7 +19,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define USAGE "distiltrace tokenize --model M (--file F | --text STR) [--special] [--decode]"
+#define USAGE                                                                                      \
+    "distiltrace tokenize --model M (--file F | --text STR) [--special] [--decode | --batch]"
 #define MAX_INPUT_BYTES ((size_t)1 << 30)
 
 static int print_ids(const int32_t *ids, size_t n)
@@ -66,6 +69,12 @@ static int parse_ids(const char *in, size_t n_in, int32_t **out, size_t *n_out)
     return DT_EXIT_OK;
 }
 
+static int emit_line(void *ud, const int32_t *ids, size_t n)
+{
+    (void)ud;
+    return print_ids(ids, n);
+}
+
 int cmd_tokenize(int argc, char **argv)
 {
     struct dt_cli_args a;
@@ -73,8 +82,9 @@ int cmd_tokenize(int argc, char **argv)
         return DT_EXIT_INTERNAL;
     const char *model = dt_cli_str(&a, "--model", NULL), *file = dt_cli_str(&a, "--file", NULL),
                *text = dt_cli_str(&a, "--text", NULL);
-    int special = dt_cli_has(&a, "--special"), decode = dt_cli_has(&a, "--decode");
-    if (!model || (!file == !text))
+    int special = dt_cli_has(&a, "--special"), decode = dt_cli_has(&a, "--decode"),
+        batch = dt_cli_has(&a, "--batch");
+    if (!model || (!file == !text) || (decode && batch))
         return dt_cli_usage("tokenize", USAGE);
 
     struct dt_error err = {0};
@@ -97,6 +107,11 @@ int cmd_tokenize(int argc, char **argv)
             goto done;
         }
         fwrite(out, 1, n_out, stdout);
+    } else if (batch) {
+        if (dt_local_tokenize_records(model, in, n_data, special, emit_line, NULL, &err)) {
+            status = dt_cli_fail(&err);
+            goto done;
+        }
     } else {
         if (dt_local_tokenize(model, in, n_data, special, &ids, &n_ids, &err)) {
             status = dt_cli_fail(&err);

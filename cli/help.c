@@ -135,6 +135,7 @@ static const struct dt_cli_optdoc o_tokenize[] = {
     {"--text", "STR", NULL, "the text to tokenize", "input"},
     {"--special", NULL, NULL, "match control tokens written in the text", NULL},
     {"--decode", NULL, NULL, "the input holds token ids: print their bytes", NULL},
+    {"--batch", NULL, NULL, "the input holds records 'N\\n' + N bytes: one line of ids each", NULL},
     END};
 static const struct dt_cli_optdoc o_logits[] = {
     {"--model", "MODEL", NULL, "the model", "model"},
@@ -160,7 +161,10 @@ static const struct dt_cli_optdoc o_generate[] = {
     {"--top-p", "P", "1.0", "nucleus sampling", NULL},
     {"--top-k", "K", "0", "top-k sampling (0: off)", NULL},
     {"--seed", "S", "0", "sampling seed", NULL},
-    {"--chat-template", "STR", NULL, "wrap the prompt; {prompt} marks it", NULL},
+    {"--chat", NULL, NULL, "wrap the prompt as a user message in the model's own chat template", NULL},
+    {"--system", "STR", NULL, "a system message before it (implies --chat)", NULL},
+    {"--chat-template", "STR", NULL, "chat format of a model without its own template; {prompt} marks the prompt (implies --chat)", NULL},
+    {"--chat-date", "YYYY-MM-DD", "2024-07-26", "the day a chat template's strftime_now reports", NULL},
     {"--stop", "eog|eos|none", "eog", "which tokens end the generation", NULL},
     {"--top-logprobs", "K", "5", "alternatives per token (with --json)", NULL},
     JSON_OPT,
@@ -293,7 +297,8 @@ static const struct dt_cli_optdoc o_serve[] = {
     {"--host", "ADDR", "127.0.0.1", "address to listen on", NULL},
     {"--port", "N", "0", "port (0: any free port, printed once bound)", NULL},
     {"--model-name", "NAME", "the file name", "the model's name in the API", NULL},
-    {"--chat-template", "STR", NULL, "chat format; {prompt} marks the last user message", NULL},
+    {"--chat-template", "STR", NULL, "chat format of a model without its own template; {prompt} marks the last user message", NULL},
+    {"--chat-date", "YYYY-MM-DD", "2024-07-26", "the day a chat template's strftime_now reports", NULL},
     THREADS_OPT,
     {"--max-tokens-limit", "N", "4096", "largest max_tokens accepted", NULL},
     {"--max-body-bytes", "N", "1048576", "largest request body", NULL},
@@ -333,7 +338,7 @@ const struct dt_cli_cmddoc dt_cli_docs[] = {
      "Describes a model file: architecture, tensors, tokenizer, chat template, hashes, and\n"
      "whether the forward pass supports it.",
      "distiltrace inspect model.gguf", o_inspect, 1},
-    {"tokenize", "--model M (--file F | --text STR) [--special] [--decode]",
+    {"tokenize", "--model M (--file F | --text STR) [--special] [--decode | --batch]",
      "Prints the token ids of the exact bytes of the input, space-separated on one line, with no\n"
      "special tokens added.",
      "distiltrace tokenize --model model.gguf --text 'Hello world'", o_tokenize, 0},

@@ -475,3 +475,177 @@ out:
     dt_free(own_post);
     return rc;
 }
+
+/* The sentinel of message i (< 256): U+E000, U+E100 + i, U+E002; no two contain each other. */
+static void msg_sentinel(size_t i, char out[10])
+{
+    unsigned cp = 0xE100u + (unsigned)i;
+    memcpy(out, "\xee\x80\x80", 3);
+    out[3] = (char)(0xE0 | (cp >> 12));
+    out[4] = (char)(0x80 | ((cp >> 6) & 0x3F));
+    out[5] = (char)(0x80 | (cp & 0x3F));
+    memcpy(out + 6, "\xee\x80\x82", 3);
+    out[9] = 0;
+}
+
+static int render_msgs(const struct dt_chat_template *ct, const struct dt_chat_message *msgs,
+                       size_t n_msgs, int sentinels, char **out, size_t *n, struct dt_error *err)
+{
+    cJSON *v = vars_new(ct, NULL, "");
+    cJSON *list = cJSON_CreateArray();
+    int rc = 0;
+    if (!v || !list)
+        goto nomem;
+    for (size_t i = 0; i < n_msgs; i++) {
+        char sent[10];
+        cJSON *m = cJSON_CreateObject();
+        if (!m || !cJSON_AddItemToArray(list, m) ||
+            !cJSON_AddStringToObject(m, "role", msgs[i].role ? msgs[i].role : ""))
+            goto nomem;
+        if (sentinels && msgs[i].content)
+            msg_sentinel(i, sent);
+        if (!(msgs[i].content ? cJSON_AddStringToObject(m, "content",
+                                                        sentinels ? sent : msgs[i].content)
+                              : cJSON_AddNullToObject(m, "content")))
+            goto nomem;
+    }
+    if (!cJSON_ReplaceItemInObjectCaseSensitive(v, "messages", list))
+        goto nomem;
+    list = NULL;
+    rc = dt_jinja_render(ct->jinja, v, ct->date, NULL, out, n, err);
+    cJSON_Delete(v);
+    return rc;
+nomem:
+    cJSON_Delete(v);
+    cJSON_Delete(list);
+    return dt_error_set(err, DT_ENOMEM, "out of memory rendering the chat template");
+}
+
+static int append_ids(const struct dt_tokenizer *tok, const char *p, size_t n, int special,
+                      int32_t **all, size_t *n_all, struct dt_error *err)
+{
+    int32_t *part = NULL, *grown;
+    size_t n_part = 0;
+    int rc = dt_tokenizer_encode(tok, p, n, special, &part, &n_part, err);
+    if (rc)
+        return rc;
+    if (!(grown = dt_realloc_array(*all, *n_all + n_part + 1, sizeof *grown))) {
+        dt_free(part);
+        return dt_error_set(err, DT_ENOMEM, "out of memory");
+    }
+    if (n_part)
+        memcpy(grown + *n_all, part, n_part * sizeof *grown);
+    *all = grown;
+    *n_all += n_part;
+    dt_free(part);
+    return 0;
+}
+
+/* Splits render r (n bytes) by the sentinel render s: the template's text (pieces of s between
+ * the sentinels, in message order) with special tokens parsed, the text in between as
+ * special asks. 1: r does not follow s's pieces (the caller tokenizes it whole). */
+static int encode_by_sentinels(const struct dt_tokenizer *tok, const char *r, size_t n,
+                               const char *s, const struct dt_chat_message *msgs, size_t n_msgs,
+                               int special, int32_t **all, size_t *n_all, struct dt_error *err)
+{
+    const char *sp = s; /* the sentinel render, consumed piece by piece */
+    size_t at = 0;      /* position in r */
+    int first = 1, rc;
+    for (size_t i = 0; i <= n_msgs; i++) {
+        if (i < n_msgs && !msgs[i].content)
+            continue;
+        char sent[10];
+        const char *end;
+        if (i < n_msgs) {
+            msg_sentinel(i, sent);
+            if (!(end = strstr(sp, sent)) || strstr(end + 9, sent))
+                return 1;
+        } else {
+            end = sp + strlen(sp);
+        }
+        size_t piece = (size_t)(end - sp);
+        /* the template text before this message (or the end): at the start it must open r,
+         * at the end close it, in between it is the next occurrence after the previous text */
+        size_t found;
+        if (first) {
+            if (piece > n || memcmp(r, sp, piece))
+                return 1;
+            found = 0;
+        } else if (i == n_msgs) {
+            if (piece > n - at || memcmp(r + n - piece, sp, piece))
+                return 1;
+            found = n - piece;
+        } else {
+            if (piece == 0) /* two messages with no template text between them: ambiguous */
+                return 1;
+            const char *f = NULL;
+            for (size_t k = at; k + piece <= n && !f; k++)
+                if (!memcmp(r + k, sp, piece))
+                    f = r + k;
+            if (!f)
+                return 1;
+            found = (size_t)(f - r);
+        }
+        if (!first && (rc = append_ids(tok, r + at, found - at, special, all, n_all, err)))
+            return rc;
+        if ((rc = append_ids(tok, r + found, piece, 1, all, n_all, err)))
+            return rc;
+        at = found + piece;
+        sp = end + (i < n_msgs ? 9 : 0);
+        first = 0;
+    }
+    return at == n ? 0 : 1;
+}
+
+int dt_chat_template_encode_messages(const struct dt_chat_template *ct,
+                                     const struct dt_tokenizer *tok,
+                                     const struct dt_chat_message *msgs, size_t n_msgs,
+                                     int parse_special_prompt, int32_t **ids, size_t *n_ids,
+                                     struct dt_error *err)
+{
+    const char *last_user = NULL;
+    for (size_t i = 0; i < n_msgs; i++)
+        if (msgs[i].role && !strcmp(msgs[i].role, "user") && msgs[i].content)
+            last_user = msgs[i].content;
+    if (!last_user)
+        return dt_error_set(err, DT_EINVAL, "the conversation has no user message");
+    int sys_user = n_msgs == 2 && msgs[0].role && !strcmp(msgs[0].role, "system") &&
+                   msgs[0].content && msgs[1].content == last_user;
+    if (!ct || ct->kind != DT_CHAT_MODEL || (n_msgs == 1 && msgs[0].content == last_user) ||
+        sys_user)
+        return dt_chat_template_encode(ct, tok, sys_user ? msgs[0].content : NULL, last_user,
+                                       parse_special_prompt, ids, n_ids, err);
+    char *r = NULL, *s = NULL;
+    size_t n = 0;
+    int32_t *all = NULL;
+    size_t n_all = 0;
+    int rc = render_msgs(ct, msgs, n_msgs, 0, &r, &n, err);
+    if (rc)
+        goto out;
+    rc = 1;
+    if (n_msgs <= 256) {
+        struct dt_error why = {0};
+        int sr = render_msgs(ct, msgs, n_msgs, 1, &s, NULL, &why);
+        if (sr == DT_ENOMEM) {
+            rc = dt_error_set(err, sr, "%s", why.msg);
+            goto out;
+        }
+        if (sr == 0)
+            rc = encode_by_sentinels(tok, r, n, s, msgs, n_msgs, parse_special_prompt, &all,
+                                     &n_all, err);
+    }
+    if (rc == 1) { /* the messages cannot be located: the whole render, as llama.cpp does */
+        n_all = 0;
+        rc = append_ids(tok, r, n, 1, &all, &n_all, err);
+    }
+    if (rc == 0) {
+        *ids = all;
+        *n_ids = n_all;
+        all = NULL;
+    }
+out:
+    dt_free(all);
+    dt_free(r);
+    dt_free(s);
+    return rc;
+}

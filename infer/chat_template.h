@@ -89,4 +89,27 @@ int dt_chat_template_encode(const struct dt_chat_template *ct, const struct dt_t
                             const char *system, const char *user, int parse_special_prompt,
                             int32_t **ids, size_t *n_ids, struct dt_error *err);
 
+/* One message of a conversation: role ("system", "user", "assistant", ...) and its text (NULL:
+ * no content, JSON null to the template). */
+struct dt_chat_message {
+    const char *role;
+    const char *content;
+};
+
+/*
+ * Token ids of a whole conversation (what serve's chat completions render), with the
+ * generation prompt. A lone user message, or a system message and a user message, is
+ * dt_chat_template_encode (exactly what compare sends). Otherwise a model template renders all
+ * messages; each message's text, as the template transformed it, is tokenized on its own
+ * (special tokens as parse_special_prompt asks) and the template's text between them with
+ * special tokens parsed, found by rendering with a sentinel per message; a template that drops,
+ * repeats or reorders messages is tokenized whole, special tokens parsed. The "{prompt}" forms
+ * (family, --chat-template, none) wrap the last user message. *ids: dt_free.
+ */
+int dt_chat_template_encode_messages(const struct dt_chat_template *ct,
+                                     const struct dt_tokenizer *tok,
+                                     const struct dt_chat_message *msgs, size_t n_msgs,
+                                     int parse_special_prompt, int32_t **ids, size_t *n_ids,
+                                     struct dt_error *err);
+
 #endif

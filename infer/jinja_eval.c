@@ -1309,6 +1309,59 @@ static int call_method(struct ctx *c, const struct jnode *at, jv obj, const char
             }
             return sb_to_str(c, at, &sb, out);
         }
+        if (!strcmp(nm, "format")) {
+            /* Python's str.format: "{}" and "{N}" positional, "{name}" keyword arguments as
+             * str() prints them, "{{" and "}}"; conversions ("!r") and format specs are refused */
+            struct dt_strbuf sb = DT_STRBUF_INIT;
+            const char *p = obj.u.s.p;
+            size_t n = obj.u.s.n, next = 0;
+            for (size_t i = 0; i < n; i++) {
+                char ch = p[i];
+                if ((ch == '{' || ch == '}') && i + 1 < n && p[i + 1] == ch) {
+                    dt_strbuf_append(&sb, &ch, 1);
+                    i++;
+                    continue;
+                }
+                if (ch != '{' && ch != '}') {
+                    dt_strbuf_append(&sb, &ch, 1);
+                    continue;
+                }
+                size_t j = i + 1;
+                while (ch == '{' && j < n && p[j] != '}' && p[j] != '{' && p[j] != ':' &&
+                       p[j] != '!' && p[j] != '.' && p[j] != '[')
+                    j++;
+                size_t fl = j - i - 1;
+                const jv *val = NULL;
+                char key[64];
+                if (ch == '}' || j >= n || p[j] != '}' || fl >= sizeof key) {
+                    rc = rerr(c, at, DT_EUNSUPPORTED, "format string field at %zu is not supported",
+                              i);
+                    goto fmt_fail;
+                }
+                memcpy(key, p + i + 1, fl);
+                key[fl] = 0;
+                size_t d = 0;
+                while (d < fl && key[d] >= '0' && key[d] <= '9')
+                    d++;
+                if (fl == 0)
+                    val = arg(a, next++, NULL);
+                else if (d == fl && fl < 10)
+                    val = arg(a, (size_t)strtoul(key, NULL, 10), NULL);
+                else
+                    val = arg(a, (size_t)-1, key);
+                if (!val) {
+                    rc = rerr(c, at, DT_EINVAL, "format field '{%s}' has no argument", key);
+                    goto fmt_fail;
+                }
+                if ((rc = to_str(c, at, val, &sb, 0, 0)))
+                    goto fmt_fail;
+                i = j;
+            }
+            return sb_to_str(c, at, &sb, out);
+        fmt_fail:
+            dt_strbuf_release(&sb);
+            return rc;
+        }
         if (!strcmp(nm, "isdigit") || !strcmp(nm, "isspace") || !strcmp(nm, "isalpha")) {
             int ok = obj.u.s.n > 0;
             int32_t cp;
@@ -1815,8 +1868,13 @@ static int apply_filter(struct ctx *c, struct frame *f, const struct jnode *n, c
     if (IS("selectattr") || IS("rejectattr") || IS("select") || IS("reject")) {
         int by_attr = name[6] == 'a', keep = name[0] == 's';
         struct jlist *l, *r;
-        if ((rc = as_list(c, n, v, &l)))
+        /* Jinja2 iterates only a true value: none, undefined and empty give nothing */
+        if (!truthy(v)) {
+            if (!(l = list_new(c, 0)))
+                return nomem(c, n);
+        } else if ((rc = as_list(c, n, v, &l))) {
             return rc;
+        }
         if (by_attr && (rc = want_str(c, n, a0, fname)))
             return rc;
         const jv *test = arg(a, by_attr ? 1 : 0, NULL);
@@ -1855,8 +1913,12 @@ static int apply_filter(struct ctx *c, struct frame *f, const struct jnode *n, c
     }
     if (IS("map")) {
         struct jlist *l, *r;
-        if ((rc = as_list(c, n, v, &l)))
+        if (!truthy(v)) { /* as select: a false value gives nothing */
+            if (!(l = list_new(c, 0)))
+                return nomem(c, n);
+        } else if ((rc = as_list(c, n, v, &l))) {
             return rc;
+        }
         const jv *attr = arg(a, 99, "attribute"), *dflt = arg(a, 99, "default");
         if (!attr && (rc = want_str(c, n, a0, "map")))
             return rc;

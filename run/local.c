@@ -6,6 +6,7 @@
  */
 #include "run/local.h"
 
+#include "infer/chat_template.h"
 #include "infer/compute.h"
 #include "infer/inspect.h"
 #include "infer/model.h"
@@ -17,6 +18,7 @@
 
 #include <cJSON.h>
 #include <math.h>
+#include <stdio.h>
 #include <string.h>
 
 struct dt_local {
@@ -67,6 +69,35 @@ int dt_local_tokenize(const char *path, const char *text, size_t n, int special,
     int rc = dt_tokenizer_open(path, &t, err);
     if (rc == 0)
         rc = dt_tokenizer_encode(t, text, n, special, ids, n_ids, err);
+    dt_tokenizer_free(t);
+    return rc;
+}
+
+int dt_local_tokenize_records(const char *path, const char *in, size_t n, int special,
+                              int (*emit)(void *ud, const int32_t *ids, size_t n_ids), void *ud,
+                              struct dt_error *err)
+{
+    struct dt_tokenizer *t = NULL;
+    int rc = dt_tokenizer_open(path, &t, err);
+    size_t at = 0;
+    while (rc == 0 && at < n) {
+        size_t len = 0, i = at;
+        while (i < n && in[i] >= '0' && in[i] <= '9' && i - at < 12)
+            len = len * 10 + (size_t)(in[i++] - '0');
+        if (i == at || i >= n || in[i] != '\n' || len > n - i - 1) {
+            rc = dt_error_set(err, DT_EFORMAT,
+                              "batch record at byte %zu is not 'N\\n' and N bytes", at);
+            break;
+        }
+        int32_t *ids = NULL;
+        size_t n_ids = 0;
+        if ((rc = dt_tokenizer_encode(t, in + i + 1, len, special, &ids, &n_ids, err)))
+            break;
+        if (emit(ud, ids, n_ids))
+            rc = dt_error_set(err, DT_EIO, "cannot write the output");
+        dt_free(ids);
+        at = i + 1 + len;
+    }
     dt_tokenizer_free(t);
     return rc;
 }
@@ -290,16 +321,13 @@ static int on_gen(void *ud, const struct dt_gen_token *t)
     return 0;
 }
 
-int dt_local_generate(struct dt_local *l, const char *prompt, const char *chat_template,
-                      int special, const struct dt_gen_params *p,
-                      void (*on_token)(void *ud, const struct dt_gen_token *t), void *ud,
-                      struct dt_gen_result *out, struct dt_error *err)
+/* Generates from out->prompt_ids (encoded by the caller; rc is the encoding's status). */
+static int generate_encoded(struct dt_local *l, int rc, const struct dt_gen_params *p,
+                            void (*on_token)(void *ud, const struct dt_gen_token *t), void *ud,
+                            struct dt_gen_result *out, struct dt_error *err)
 {
     struct dt_session *s = NULL;
-    memset(out, 0, sizeof *out);
     out->n_top = p->n_top;
-    int rc = dt_prompt_encode(l->tok, chat_template, prompt, special, &out->prompt_ids,
-                              &out->n_prompt, err);
     if (rc == 0 && out->n_prompt == 0)
         rc = dt_error_set(err, DT_EINVAL, "the prompt encodes to no tokens");
     if (rc == 0)
@@ -315,6 +343,38 @@ int dt_local_generate(struct dt_local *l, const char *prompt, const char *chat_t
     if (rc)
         dt_gen_result_release(out);
     return rc;
+}
+
+int dt_local_generate(struct dt_local *l, const char *prompt, const char *chat_template,
+                      int special, const struct dt_gen_params *p,
+                      void (*on_token)(void *ud, const struct dt_gen_token *t), void *ud,
+                      struct dt_gen_result *out, struct dt_error *err)
+{
+    memset(out, 0, sizeof *out);
+    int rc = dt_prompt_encode(l->tok, chat_template, prompt, special, &out->prompt_ids,
+                              &out->n_prompt, err);
+    return generate_encoded(l, rc, p, on_token, ud, out, err);
+}
+
+int dt_local_generate_chat(struct dt_local *l, const char *path, const char *system,
+                           const char *prompt, const char *fallback, const char *date,
+                           int special, const struct dt_gen_params *p,
+                           void (*on_token)(void *ud, const struct dt_gen_token *t), void *ud,
+                           struct dt_gen_result *out, struct dt_error *err)
+{
+    struct dt_chat_template *ct = NULL;
+    memset(out, 0, sizeof *out);
+    int rc = dt_chat_template_open(l->tok, path, fallback, date, &ct, err);
+    if (rc == 0) {
+        snprintf(out->chat_kind, sizeof out->chat_kind, "%s", dt_chat_template_name(ct));
+        snprintf(out->chat_desc, sizeof out->chat_desc, "%s", dt_chat_template_describe(ct));
+        const char *sha = dt_chat_template_sha256(ct);
+        snprintf(out->chat_sha256, sizeof out->chat_sha256, "%s", sha ? sha : "");
+        rc = dt_chat_template_encode(ct, l->tok, system, prompt, special, &out->prompt_ids,
+                                     &out->n_prompt, err);
+    }
+    dt_chat_template_free(ct);
+    return generate_encoded(l, rc, p, on_token, ud, out, err);
 }
 
 void dt_gen_result_release(struct dt_gen_result *r)

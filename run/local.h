@@ -24,6 +24,12 @@ int dt_local_describe(const char *path, int json, char **out, size_t *n_out,
  * tokens written in the text are matched only with special. *ids: heap, dt_free. */
 int dt_local_tokenize(const char *path, const char *text, size_t n, int special, int32_t **ids,
                       size_t *n_ids, struct dt_error *err);
+/* Many texts through one tokenizer load (tokenize --batch): in[0..n) is a sequence of records
+ * "N\n" followed by N bytes; emit gets each record's ids in order (a nonzero return stops with
+ * DT_EIO). A malformed record is DT_EFORMAT naming its byte offset. */
+int dt_local_tokenize_records(const char *path, const char *in, size_t n, int special,
+                              int (*emit)(void *ud, const int32_t *ids, size_t n_ids), void *ud,
+                              struct dt_error *err);
 /* The bytes ids decode to (control tokens included with special). *text: heap, dt_free. */
 int dt_local_detokenize(const char *path, const int32_t *ids, size_t n, int special,
                         char **text, size_t *n_text, struct dt_error *err);
@@ -79,6 +85,10 @@ struct dt_gen_result {
     float *top_logprobs; /* (n, n_top) */
     size_t n;
     int stopped;         /* 1: an end token stopped it; 0: the length did */
+    /* dt_local_generate_chat: the chat format used (infer/chat_template.h), else empty */
+    char chat_kind[32];    /* "model", a family name, "option" or "none" */
+    char chat_desc[400];   /* its one-line description */
+    char chat_sha256[65];  /* the model template's sha256, or empty */
 };
 /* on_token (may be NULL) sees each token as it is generated. DT_EINVAL when the prompt encodes
  * to no tokens. */
@@ -86,6 +96,15 @@ int dt_local_generate(struct dt_local *l, const char *prompt, const char *chat_t
                       int special, const struct dt_gen_params *p,
                       void (*on_token)(void *ud, const struct dt_gen_token *t), void *ud,
                       struct dt_gen_result *out, struct dt_error *err);
+/* The same with the prompt as a chat message, wrapped the way compare wraps its probes: the
+ * model's own chat template (its tokenizer's, or the files beside path), else fallback
+ * ("{prompt}" form, may be NULL), else its marker family; system (may be NULL) is a system
+ * message before it, date "YYYY-MM-DD" (NULL: the default) the day strftime_now reports. */
+int dt_local_generate_chat(struct dt_local *l, const char *path, const char *system,
+                           const char *prompt, const char *fallback, const char *date,
+                           int special, const struct dt_gen_params *p,
+                           void (*on_token)(void *ud, const struct dt_gen_token *t), void *ud,
+                           struct dt_gen_result *out, struct dt_error *err);
 void dt_gen_result_release(struct dt_gen_result *r);
 
 #endif

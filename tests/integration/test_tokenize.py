@@ -71,6 +71,20 @@ d = run([DT, 'tokenize', '--model', os.path.join(ZOO, 'tok_main'), '--file', ids
 check(p.returncode == 0 and d.returncode == 0 and d.stdout == data,
       '--decode gives back the exact bytes, invalid UTF-8 included', d.stdout)
 
+# --batch: records "N\n" + N bytes, one line of ids each, as the texts one at a time give
+texts = [b'Hello world', b'', b'two\nlines\n', '<|user|>Hi<|end|>'.encode(), data, b'12\n34']
+recs = b''.join(b'%d\n' % len(t) + t for t in texts)
+for extra in ([], ['--special']):
+    p = tokenize(os.path.join(ZOO, 'tok_main'), recs, '--batch', *extra)
+    one = [tokenize(os.path.join(ZOO, 'tok_main'), t, *extra).stdout for t in texts]
+    check(p.returncode == 0 and p.stdout == ''.join(one),
+          f'--batch {" ".join(extra)}: one line per record, as each text alone', p.stdout + p.stderr)
+p = tokenize(os.path.join(ZOO, 'tok_main'), b'5\nabc', '--batch')
+check(p.returncode == 3 and 'byte 0' in p.stderr and len(p.stderr.strip().splitlines()) == 1,
+      '--batch: a record longer than the input is an input error naming its offset', p.stderr)
+p = tokenize(os.path.join(ZOO, 'tok_main'), b'1\na' + b'x\n', '--batch')
+check(p.returncode == 3 and 'byte 3' in p.stderr, '--batch: a record without its length', p.stderr)
+
 p = run([DT, 'tokenize', '--model', os.path.join(ZOO, 'tok_main')])
 check(p.returncode == 2, 'no --file/--text is a usage error (2)')
 p = run([DT, 'tokenize', '--model', os.path.join(tmp, 'missing.json'), '--text', 'x'])

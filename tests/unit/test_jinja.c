@@ -251,6 +251,54 @@ static void test_chat_template(void)
         dt_free(back);
         dt_free(ids);
         dt_chat_template_free(c2);
+        /* a conversation: every message's text as text, the template's between them parsed */
+        {
+            const struct dt_chat_message conv[] = {
+                {"user", " a <|end|> "}, {"assistant", "b"}, {"user", "c"}};
+            ids = NULL;
+            n = 0;
+            back = NULL;
+            rc = dt_chat_template_from_source(ts, strlen(ts), NULL, NULL, NULL, &c2, &err);
+            rc = rc ? rc
+                    : dt_chat_template_encode_messages(c2, tok, conv, 3, 0, &ids, &n, &err);
+            int n_end = 0, n_user = 0, n_bos = 0;
+            for (size_t i = 0; rc == 0 && i < n; i++) {
+                n_end += ids[i] == 3;
+                n_user += ids[i] == 2;
+                n_bos += ids[i] == 0;
+            }
+            ok = rc == 0 && dt_tokenizer_decode(tok, ids, n, 1, &back, &nb, &err) == 0 &&
+                 nb == 41 && !memcmp(back, "<|user|>a <|end|><|bos|>b<|user|>c<|end|>", 41) &&
+                 n_end == 1 && n_user == 2 && n_bos == 1 && ids[n - 1] == 3;
+            TAP_OK(ok, "a conversation: each message's text is text, the template's is control "
+                       "tokens");
+            dt_free(back);
+            dt_free(ids);
+            dt_chat_template_free(c2);
+            /* a template that keeps only the last message: tokenized whole */
+            static const char tl[] = "{{ messages[-1].content }}{{ '<|end|>' }}";
+            ids = NULL;
+            n = 0;
+            back = NULL;
+            rc = dt_chat_template_from_source(tl, strlen(tl), NULL, NULL, NULL, &c2, &err);
+            rc = rc ? rc
+                    : dt_chat_template_encode_messages(c2, tok, conv, 3, 0, &ids, &n, &err);
+            ok = rc == 0 && dt_tokenizer_decode(tok, ids, n, 1, &back, &nb, &err) == 0 &&
+                 nb == 8 && !memcmp(back, "c<|end|>", 8) && ids[n - 1] == 3;
+            TAP_OK(ok, "a template that drops messages is tokenized whole");
+            dt_free(back);
+            dt_free(ids);
+            dt_chat_template_free(c2);
+            const struct dt_chat_message none[] = {{"assistant", "x"}};
+            ids = NULL;
+            rc = dt_chat_template_from_source(ts, strlen(ts), NULL, NULL, NULL, &c2, &err);
+            rc = rc ? rc
+                    : dt_chat_template_encode_messages(c2, tok, none, 1, 0, &ids, &n, &err);
+            TAP_OK(rc == DT_EINVAL && strstr(err.msg, "no user message"),
+                   "a conversation without a user message is refused");
+            dt_free(ids);
+            dt_chat_template_free(c2);
+        }
         dt_tokenizer_free(tok);
     } else {
         TAP_OK(0, "fixture tokenizer loads");
