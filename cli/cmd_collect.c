@@ -5,8 +5,6 @@
  */
 #include "cli/cli_opts.h"
 #include "cli/commands.h"
-#include "infer/model.h"
-#include "infer/tokenizer.h"
 #include "run/collect.h"
 #include "run/collect_endpoint.h"
 #include "reports/ingest.h"
@@ -186,7 +184,6 @@ int cmd_collect(int argc, char **argv)
 
     struct dt_error err = {0};
     struct dt_store *s = NULL;
-    struct dt_model *m = NULL;
     struct dt_corpus *c = NULL, *sub = NULL;
     struct dt_collect_result res;
     int rc;
@@ -220,13 +217,7 @@ int cmd_collect(int argc, char **argv)
                    (long long)res.run_id, (long long)res.collection_id);
         goto done;
     }
-    if ((rc = dt_model_open(model_path, &m, &err)))
-        goto done;
-    const struct dt_tokenizer *tok = dt_model_tokenizer(m);
-    if (!p.chat_template && dt_tokenizer_find(tok, "<|user|>") >= 0 &&
-        dt_tokenizer_find(tok, "<|assistant|>") >= 0)
-        p.chat_template = "<|user|>{prompt}<|assistant|>";
-    rc = dt_store_collect(s, m, name, c, &p, argc, argv, on_progress, NULL, &res, &err);
+    rc = dt_collect_local(s, model_path, name, c, &p, argc, argv, on_progress, NULL, &res, &err);
     if (rc == 0 && json)
         print_json(&res, name ? name : model_path, db, NULL);
     else if (rc == 0)
@@ -235,7 +226,6 @@ int cmd_collect(int argc, char **argv)
                res.n_samples_new, res.n_probes, res.n_skipped, db, (long long)res.run_id,
                (long long)res.collection_id);
 done:
-    dt_model_free(m);
     dt_corpus_free(c);
     dt_store_close(s);
     return rc ? dt_cli_fail(&err) : DT_EXIT_OK;

@@ -5,10 +5,8 @@
  */
 #include "cli/cli_opts.h"
 #include "cli/commands.h"
-#include "infer/model.h"
 #include "run/compare.h"
 #include "run/answers.h"
-#include "infer/chat_template.h"
 #include "reports/compare_out.h"
 #include "reports/panel.h"
 #include "reports/store.h"
@@ -448,12 +446,12 @@ static int run(int argc, char **argv, int attribute)
         } else if ((r = dt_cli_opt(cmd, argc, argv, &i, "--chat-date", &val)) != 0) {
             if (r < 0)
                 return DT_EXIT_USAGE;
-            if (!dt_chat_date_valid(val)) {
-                fprintf(stderr, "distiltrace %s: --chat-date '%s' is not a YYYY-MM-DD day\n", cmd,
-                        val);
+            p.chat_date = val;
+            struct dt_error derr = {0};
+            if (dt_compare_params_check(&p, &derr)) {
+                fprintf(stderr, "distiltrace %s: %s\n", cmd, derr.msg);
                 return DT_EXIT_USAGE;
             }
-            p.chat_date = val;
         } else if ((r = dt_cli_opt(cmd, argc, argv, &i, "--db", &val)) != 0) {
             if (r < 0)
                 return DT_EXIT_USAGE;
@@ -574,7 +572,7 @@ static int run(int argc, char **argv, int attribute)
             return dt_cli_fail(&err);
         uint64_t seed = p.seed;
         if ((rc = dt_store_run_begin(store, argc, argv, &seed,
-                                          p.threads > 0 ? p.threads : DT_MODEL_DEFAULT_THREADS,
+                                          dt_compare_threads(&p),
                                           &run_id, &err)) != 0) {
             dt_store_close(store);
             return dt_cli_fail(&err);

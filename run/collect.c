@@ -300,3 +300,22 @@ done:
     dt_free(name);
     return rc;
 }
+
+int dt_collect_local(struct dt_store *s, const char *model_path, const char *model_name,
+                     const struct dt_corpus *c, const struct dt_collect_params *p, int argc,
+                     char *const *argv, dt_collect_progress_cb progress, void *ud,
+                     struct dt_collect_result *res, struct dt_error *err)
+{
+    struct dt_model *m = NULL;
+    int rc = dt_model_open(model_path, &m, err);
+    if (rc)
+        return rc;
+    struct dt_collect_params q = *p;
+    const struct dt_tokenizer *tok = dt_model_tokenizer(m);
+    if (!q.chat_template && dt_tokenizer_find(tok, "<|user|>") >= 0 &&
+        dt_tokenizer_find(tok, "<|assistant|>") >= 0)
+        q.chat_template = "<|user|>{prompt}<|assistant|>";
+    rc = dt_store_collect(s, m, model_name, c, &q, argc, argv, progress, ud, res, err);
+    dt_model_free(m);
+    return rc;
+}

@@ -59,4 +59,14 @@ int dt_store_collect(struct dt_store *s, const struct dt_model *m, const char *m
                      char *const *argv, dt_collect_progress_cb progress, void *ud,
                      struct dt_collect_result *res, struct dt_error *err);
 
+/*
+ * dt_store_collect on the model at model_path, opened for the call. Chat probes use the model's
+ * own template; p->chat_template is the fallback for a model without one and, when NULL too,
+ * '<|user|>{prompt}<|assistant|>' for a vocabulary that has both markers (as `serve` does).
+ */
+int dt_collect_local(struct dt_store *s, const char *model_path, const char *model_name,
+                     const struct dt_corpus *c, const struct dt_collect_params *p, int argc,
+                     char *const *argv, dt_collect_progress_cb progress, void *ud,
+                     struct dt_collect_result *res, struct dt_error *err);
+
 #endif

@@ -576,3 +576,16 @@ void dt_compare_result_release(struct dt_compare_result *r)
     }
     memset(r, 0, sizeof *r);
 }
+
+int dt_compare_threads(const struct dt_compare_params *p)
+{
+    return p->threads > 0 ? p->threads : DT_MODEL_DEFAULT_THREADS;
+}
+
+int dt_compare_params_check(const struct dt_compare_params *p, struct dt_error *err)
+{
+    if (p->chat_date && !dt_chat_date_valid(p->chat_date))
+        return dt_error_set(err, DT_EINVAL, "--chat-date '%s' is not a YYYY-MM-DD day",
+                            p->chat_date);
+    return 0;
+}

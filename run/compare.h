@@ -137,6 +137,12 @@ struct dt_compare_result {
     size_t n_progress_done, n_progress_total; /* the progress counters of the current phase */
 };
 
+/* The inference threads a compare with these parameters runs on (what its run records). */
+int dt_compare_threads(const struct dt_compare_params *p);
+/* 0 when the parameters are usable; else DT_EINVAL with a one-line message naming the option
+ * (today: chat_date must be a real YYYY-MM-DD day). */
+int dt_compare_params_check(const struct dt_compare_params *p, struct dt_error *err);
+
 /* teachers[0] is the primary teacher; the others are candidates. */
 int dt_compare_run(const struct dt_compare_input *teachers, size_t n_teachers,
                    const struct dt_compare_input *suspect, const struct dt_compare_input *controls,
