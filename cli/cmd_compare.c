@@ -1,13 +1,13 @@
 /*
  * `distiltrace compare` and `distiltrace attribute`: argument parsing, progress, printing and
  * the evidence store run record. The pipeline is run/compare.c; the JSON document and the
- * store rows are reports/compare_out.c.
+ * store rows are run/compare_out.c.
  */
 #include "cli/cli_opts.h"
 #include "cli/commands.h"
 #include "run/compare.h"
 #include "run/answers.h"
-#include "reports/compare_out.h"
+#include "run/compare_out.h"
 #include "reports/panel.h"
 #include "reports/store.h"
 #include "util/alloc.h"

@@ -1,5 +1,5 @@
 /*
- * The JSON report: the comparison document of compare --json (reports/compare_out.h,
+ * The JSON report: the comparison document of compare --json (run/compare_out.h,
  * docs/schema/comparison.schema.json) rendered from the store, plus what only a stored run
  * has: the run's full record, the headline, each model's hashes, "evidence_sha256" and the
  * "integrity" record, always the last member (see integrity.c). Unknown numbers are null.

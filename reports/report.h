@@ -128,4 +128,16 @@ void dt_report_free(struct dt_report *r);
 /* True when the verdict is one of the relations that mean derivation was found. */
 int dt_report_relation_is_derived(const char *relation);
 
+/* How a report shows a signal (and the JSON document's "status"). */
+enum dt_report_status {
+    DT_SIG_EVIDENCE,       /* significant: evidence found */
+    DT_SIG_NO_EVIDENCE,    /* tested, not significant */
+    DT_SIG_NOT_APPLICABLE, /* could not be evaluated on these inputs */
+    DT_SIG_INFO,           /* information only, not tested */
+};
+enum dt_report_status dt_report_signal_status(const struct dt_report_signal *g);
+const char *dt_report_status_label(enum dt_report_status st); /* "Evidence found", ... */
+/* The status as the JSON documents write it: "evidence", "no-evidence", "not-applicable", "info". */
+const char *dt_report_status_key(enum dt_report_status st);
+
 #endif

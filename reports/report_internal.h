@@ -37,17 +37,6 @@ void dt_report_fmt_num(char *buf, size_t n, double v);
 /* p-values: "3e-12", "0.041", "< 1e-300" for 0, "n/a" for NaN. */
 void dt_report_fmt_p(char *buf, size_t n, double p);
 
-enum dt_report_status {
-    DT_SIG_EVIDENCE,       /* significant: evidence found */
-    DT_SIG_NO_EVIDENCE,    /* tested, not significant */
-    DT_SIG_NOT_APPLICABLE, /* could not be evaluated on these inputs */
-    DT_SIG_INFO,           /* information only, not tested */
-};
-enum dt_report_status dt_report_signal_status(const struct dt_report_signal *g);
-const char *dt_report_status_label(enum dt_report_status st); /* "Evidence found", ... */
-/* The status as the JSON documents write it: "evidence", "no-evidence", "not-applicable", "info". */
-const char *dt_report_status_key(enum dt_report_status st);
-
 /* A signal's title, description, limits and axis, from the signal table (run/signals.h). Never
  * NULL: unknown names get a generic text (title NULL: use the name). */
 const struct dt_signal_text *dt_report_signal_text(const char *name);

@@ -8,7 +8,7 @@
 
 #include "run/compare.h"
 #include "infer/model.h"
-#include "reports/compare_out.h"
+#include "run/compare_out.h"
 #include "reports/format.h"
 #include "reports/report.h"
 #include "reports/store.h"

@@ -3,8 +3,8 @@
  * persistence in the evidence store (models, every answer as observations, one signals row
  * per signal and one verdict row per candidate teacher).
  */
-#ifndef DT_REPORTS_COMPARE_OUT_H
-#define DT_REPORTS_COMPARE_OUT_H
+#ifndef DT_RUN_COMPARE_OUT_H
+#define DT_RUN_COMPARE_OUT_H
 
 #include <stddef.h>
 #include <stdint.h>

@@ -3,16 +3,17 @@
  * that are not finite (untested p-values, missing statistics) become JSON null; p-values that
  * underflow a double are written as 0 with their log10 alongside where known.
  */
-#include "reports/compare_out.h"
+#include "run/compare_out.h"
 
 #include "dt_version.h"
-#include "run/compare.h"
 #include "infer/arch.h"
 #include "infer/chat_template.h"
 #include "infer/model.h"
 #include "infer/tokenizer.h"
-#include "reports/report_internal.h"
+#include "reports/report.h"
 #include "reports/store.h"
+#include "run/compare.h"
+#include "run/signals.h"
 #include "util/alloc.h"
 #include "util/error.h"
 #include "util/utf8.h"
@@ -86,9 +87,9 @@ cJSON *dt_compare_signal_json(const struct dt_compare_result *r, size_t i_outcom
     rs.applicable = m->applicable;
     rs.significant = sr->tested && sr->significant;
     rs.p_value = sr->tested ? sr->p_value : NAN;
-    const struct dt_signal_text *t = dt_report_signal_text(m->name);
+    const struct dt_signal_def *def = dt_signal_find(m->name);
     dt_json_add_string(s, "name", m->name);
-    dt_json_add_string(s, "title", t->title ? t->title : m->name);
+    dt_json_add_string(s, "title", def && def->text.title ? def->text.title : m->name);
     dt_json_add_string(s, "class", dt_signal_class_name(m->cls));
     cJSON_AddStringToObject(s, "status", dt_report_status_key(dt_report_signal_status(&rs)));
     cJSON_AddBoolToObject(s, "applicable", m->applicable);
