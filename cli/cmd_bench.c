@@ -26,7 +26,7 @@
 static const char *k_usage =
     "distiltrace bench (MODEL | --synthetic tiny|124m|1b [--types f16,q8_0,q4_k_m,...]\n"
     "       [--write PATH] [--seed N]) [--batch N] [--len L] [--gen N] [--slots N] [--jobs N] [--repeat N]\n"
-    "       [--threads N] [--json]";
+    "       [--scoring q8|exact] [--threads N] [--json]";
 
 static int bench_one(const char *path, const char *label, const struct dt_bench_params *p,
                      int threads, int json)
@@ -40,7 +40,7 @@ static int bench_one(const char *path, const char *label, const struct dt_bench_
            gen_limit = b.gen_limit_tok_s, load[1] = {b.loadavg_1min};
     long long file_bytes = b.file_bytes;
     if (json) {
-        printf("{\"model\": \"%s\", \"threads\": %d, \"load_s\": %.4f, \"loadavg_1min\": %.2f, "
+        printf("{\"model\": \"%s\", \"threads\": %d, \"scoring\": \"%s\", \"load_s\": %.4f, \"loadavg_1min\": %.2f, "
                "\"score_tokens\": %zu, \"score_wall_s\": %.4f, \"score_cpu_s\": %.4f, "
                "\"score_tok_s\": %.1f, \"score_gflop_s\": %.2f, \"last_wall_s\": %.4f, "
                "\"last_cpu_s\": %.4f, \"last_tok_s\": %.1f, \"last_gflop_s\": %.2f, "
@@ -51,7 +51,7 @@ static int bench_one(const char *path, const char *label, const struct dt_bench_
                "\"weight_bytes\": %.0f, \"gen_limit_tok_s\": %.1f, \"peak_rss_kb\": %ld, "
                "\"file_bytes\": %lld, \"prompt_tokens\": %zu, \"prompt_wall_s\": %.4f, "
                "\"prompt_cpu_s\": %.4f, \"prompt_tok_s\": %.1f}\n",
-               label, threads, load_s, load[0], r.score_tokens, r.score_wall_s, r.score_cpu_s,
+               label, threads, b.scoring, load_s, load[0], r.score_tokens, r.score_wall_s, r.score_cpu_s,
                r.score_tok_s, r.score_gflop_s, r.last_wall_s, r.last_cpu_s, r.last_tok_s,
                r.last_gflop_s, sgemm, r.gen_tokens, r.gen_wall_s, r.gen_cpu_s, r.gen_tok_s,
                r.batch_slots, r.batch_jobs, r.batch_tokens, r.batch_wall_s, r.batch_cpu_s,
@@ -60,9 +60,9 @@ static int bench_one(const char *path, const char *label, const struct dt_bench_
     } else {
         printf("model      %s (%d threads, load %.3f s, %.1f MB)\n", label, threads, load_s,
                file_bytes / 1048576.0);
-        printf("scoring    %zu tokens (%d x %d), all positions' logits + logsumexp: %.3f s "
-               "(cpu %.3f s): %.0f tokens/s, %.1f GFLOP/s\n",
-               r.score_tokens, p->batch, p->len, r.score_wall_s, r.score_cpu_s, r.score_tok_s,
+        printf("scoring    %zu tokens (%d x %d), all positions' logits + logsumexp, %s "
+               "arithmetic: %.3f s (cpu %.3f s): %.0f tokens/s, %.1f GFLOP/s\n",
+               r.score_tokens, p->batch, p->len, b.scoring, r.score_wall_s, r.score_cpu_s, r.score_tok_s,
                r.score_gflop_s);
         printf("score-last %zu tokens (%d x %d), scoring with the last position's logits only: "
                "%.3f s (cpu %.3f s): %.0f tokens/s, %.1f GFLOP/s\n",
@@ -153,6 +153,9 @@ int cmd_bench(int argc, char **argv)
     if (dt_cli_long(&a, "--threads", 1, 1 << 20, &threads) ||
         dt_cli_long(&a, "--seed", 0, 1 << 30, &seed))
         return DT_EXIT_USAGE;
+    const char *scoring = dt_cli_str(&a, "--scoring", NULL);
+    if (scoring && dt_bench_set_scoring(&p, scoring))
+        return dt_cli_usage("bench", "--scoring takes q8 or exact");
     if (dt_cli_n_positional(&a) > 1)
         return dt_cli_usage("bench", k_usage);
     if (!model == !synthetic || (write_path && !synthetic))

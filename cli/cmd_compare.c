@@ -27,7 +27,7 @@ static const char compare_usage[] =
     "distiltrace compare --teacher T|--teacher-transcripts F "
     "--suspect S|--suspect-transcripts F [--control C|--control-transcripts F]... "
     "[--candidate T2]... [--chat-template STR] [--chat-date YYYY-MM-DD] [--db D | --no-db] [--json] [--alpha A] "
-    "[--seed S] [--threads N] [--identity-probes N] [--chat-probes N] [--text-probes N] "
+    "[--seed S] [--threads N] [--scoring q8|exact] [--identity-probes N] [--chat-probes N] [--text-probes N] "
     "[--samples N] [--temperature T] [--identity-corpus F] [--chat-corpus F] [--text-corpus F] "
     "[--watermark-key K [--watermark-gamma G]] [--panel P.db]... [--quiet]\n"
     "--panel P.db (from `distiltrace panel add`) adds every member of the panel as a control.\n"
@@ -477,6 +477,9 @@ static int run(int argc, char **argv, int attribute)
             if (r < 0 || dt_cli_parse_int(cmd, "--threads", val, 1, 256, &lv))
                 return DT_EXIT_USAGE;
             p.threads = (int)lv;
+        } else if ((r = dt_cli_opt(cmd, argc, argv, &i, "--scoring", &val)) != 0) {
+            if (r < 0 || dt_compare_set_scoring(&p, val))
+                return r < 0 ? DT_EXIT_USAGE : dt_cli_usage(cmd, "--scoring takes q8 or exact");
         } else if ((r = dt_cli_opt(cmd, argc, argv, &i, "--identity-probes", &val)) != 0) {
             if (r < 0 || dt_cli_parse_int(cmd, "--identity-probes", val, 1, 100000, &lv))
                 return DT_EXIT_USAGE;

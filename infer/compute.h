@@ -17,8 +17,10 @@ struct dt_model;
  * models' prompt processing). The model is immutable after dt_model_open and may serve any
  * number of contexts, from any threads; a context, and every session and batch made from it,
  * is used by one caller at a time, and must outlive them. n_threads <= 0: the default
- * (DT_MODEL_DEFAULT_THREADS); at most 64. Scoring results are identical for any thread count;
- * session results for a given count.
+ * (DT_MODEL_DEFAULT_THREADS); at most 64. Scoring results are identical for any thread count
+ * for models with the f32 copy and for DT_SCORING_Q8's products; the exact path of a larger
+ * model splits each sgemm by thread, which moves logits by f32 rounding (about 1e-6). Session
+ * results are identical for a given count.
  */
 struct dt_ctx;
 int dt_ctx_new(const struct dt_model *m, int n_threads, struct dt_ctx **out, struct dt_error *err);
@@ -45,6 +47,29 @@ enum { DT_SCORE_LAST_ONLY = 1u };
 int dt_ctx_score_batch_flags(struct dt_ctx *x, const int32_t *const *seqs, const size_t *lens,
                              size_t n_seqs, unsigned flags, dt_logits_cb cb, void *ud,
                              struct dt_error *err);
+
+/*
+ * The arithmetic of scoring's products with quantized weight matrices. DT_SCORING_EXACT: each
+ * block of weight rows is dequantized to f32 and multiplied by the f32 activations (sgemm), so
+ * logits are those of the dequantized model up to f32 rounding. DT_SCORING_Q8: the activations
+ * are quantized to 8 bits per block and dotted with the stored rows by the integer kernels of
+ * generation (quant_dot.h), llama.cpp's arithmetic: each product is the one a session's prompt
+ * computes, and differs from the exact one by the activations' 8-bit rounding (logits of a
+ * Q4_K/Q8_0 model move by about 1e-2; measured by tests/unit/test_scoring.c). It changes only
+ * matrices stored in a type with an integer kernel, and only models without the f32 copy of
+ * small models (whose scoring is an sgemm over that copy either way); results stay identical
+ * for any thread count. The default is DT_SCORING_EXACT; DT_DECODE_F32_ACT=1 in the
+ * environment makes DT_SCORING_Q8 exact too.
+ */
+enum dt_scoring { DT_SCORING_EXACT = 0, DT_SCORING_Q8 = 1 };
+void dt_ctx_set_scoring(struct dt_ctx *x, enum dt_scoring s);
+enum dt_scoring dt_ctx_scoring(const struct dt_ctx *x);
+/* 1 when scoring on x takes the Q8 kernels for at least one matrix (the setting is Q8, the
+ * model has no f32 copy and some matrix is stored in a quantized type with a kernel). */
+int dt_ctx_scoring_quantized(const struct dt_ctx *x);
+/* "exact", "q8"; dt_scoring_parse returns 0, or -1 for another name. */
+const char *dt_scoring_name(enum dt_scoring s);
+int dt_scoring_parse(const char *name, enum dt_scoring *out);
 
 /* Incremental decoding with a KV cache, on a context (n_ctx <= 0: min(n_ctx_train, 4096);
  * clamped to n_ctx_train). */

@@ -124,6 +124,7 @@ struct dt_ctx {
     /* Threads that split the rows of each product of generation and of large models' prompt
      * processing; built on first use. */
     struct dt_pool *pool;
+    enum dt_scoring scoring;   /* dt_ctx_set_scoring */
 };
 
 /* ggml's YaRN correction dimension: the pair index whose wavelength fits n_rot turns in the
@@ -360,6 +361,8 @@ struct workspace {
     const struct dt_ctx *ctx; /* the context computing on it (its RoPE tables) */
     int decode;           /* every row is one sequence's next token: products use the dot
                            * kernels, whose result per row does not depend on the other rows */
+    int q8_scoring;       /* scoring with DT_SCORING_Q8: products whose matrices all have an
+                           * integer kernel take the decode path */
     uint8_t *qx[2];       /* (cap_rows) activations quantized for the dot kernels: Q8 32-blocks,
                            * Q8_K blocks (quant_dot.h), each row at its kind's stride */
     size_t qx_row_bytes[2]; /* capacity per row */
@@ -773,6 +776,23 @@ static void quantize_inputs(const struct dt_model *m, struct workspace *ws, stru
     }
 }
 
+/* 1 when every present matrix of slot..slot+n_mats-1 is stored in a type with an integer dot
+ * kernel (not F32/F16/BF16) and has no f32 view. */
+static int q8_kernels(const struct dt_model *m, size_t slot, int n_mats)
+{
+    int any = 0;
+    for (int g = 0; g < n_mats; g++) {
+        const struct dt_weight *w = slot_weight(m, slot + (size_t)g);
+        if (!w)
+            continue;
+        enum dt_qdot_act k = dt_qdot_act_kind(w->type);
+        if (f32_view(m, slot + (size_t)g) || (k != DT_QDOT_ACT_Q8_32 && k != DT_QDOT_ACT_Q8K))
+            return 0;
+        any = 1;
+    }
+    return any;
+}
+
 /*
  * The n_mats adjacent matrices from slot (same input width), y[r, ...] = W x[r] for n rows,
  * outputs side by side in y. Scoring of cached models: one sgemm over the fused f32 copy.
@@ -798,7 +818,21 @@ static void linear(const struct dt_model *m, struct workspace *ws, size_t slot, 
         return;
     }
     struct lin_job j = {m, ws, slot, n_mats, rows, x, ldx, n, y, ldy, decode, {0}, {0}, 0, 0};
-    if (decode) {
+    if (!decode && ws->q8_scoring && q8_kernels(m, slot, n_mats)) {
+        /* DT_SCORING_Q8: the products of a prompt's prefill, when every matrix got its
+         * quantized activations (otherwise, e.g. under DT_DECODE_F32_ACT, the exact path). */
+        j.decode = decode = 1;
+        quantize_inputs(m, ws, &j);
+        for (int g = 0; g < n_mats; g++)
+            if (slot_weight(m, slot + (size_t)g) && !j.qx[g])
+                j.decode = decode = 0;
+        if (decode) {
+            int nt = par ? ws->pool->n : 1;
+            j.block_rows = rows / (8 * nt);
+            j.block_rows = j.block_rows < 16 ? 16 : j.block_rows;
+            atomic_init(&j.next, 0);
+        }
+    } else if (decode) {
         quantize_inputs(m, ws, &j);
         /* About 8 blocks per thread, of at least 16 rows (a tile's worth of a prompt). */
         int nt = par ? ws->pool->n : 1;
@@ -1549,6 +1583,7 @@ int dt_ctx_score_batch_flags(struct dt_ctx *x, const int32_t *const *seqs, const
         wk[i].ws->pool = cached ? NULL : x->pool;
         wk[i].ws->ctx = x;
         wk[i].ws->decode = 0;
+        wk[i].ws->q8_scoring = !cached && x->scoring == DT_SCORING_Q8;
         wk[i].spans = dt_malloc_array(max_seq, sizeof *wk[i].spans);
         if (!wk[i].spans) {
             rc = dt_error_set(err, DT_ENOMEM, "out of memory");
@@ -1582,6 +1617,36 @@ int dt_ctx_score_batch(struct dt_ctx *x, const int32_t *const *seqs, const size_
 }
 
 /* ---- contexts ---- */
+
+void dt_ctx_set_scoring(struct dt_ctx *x, enum dt_scoring s) { x->scoring = s; }
+enum dt_scoring dt_ctx_scoring(const struct dt_ctx *x) { return x->scoring; }
+
+int dt_ctx_scoring_quantized(const struct dt_ctx *x)
+{
+    const struct dt_model *m = x->m;
+    if (x->scoring != DT_SCORING_Q8 || m->f32_state == 1)
+        return 0;
+    const char *env = getenv("DT_DECODE_F32_ACT");
+    if (env && strcmp(env, "1") == 0)
+        return 0;
+    for (size_t s = 0; s < n_slots(m); s++)
+        if (q8_kernels(m, s, 1))
+            return 1;
+    return 0;
+}
+
+const char *dt_scoring_name(enum dt_scoring s) { return s == DT_SCORING_Q8 ? "q8" : "exact"; }
+
+int dt_scoring_parse(const char *name, enum dt_scoring *out)
+{
+    if (strcmp(name, "exact") == 0)
+        *out = DT_SCORING_EXACT;
+    else if (strcmp(name, "q8") == 0)
+        *out = DT_SCORING_Q8;
+    else
+        return -1;
+    return 0;
+}
 
 int dt_ctx_new(const struct dt_model *m, int n_threads, struct dt_ctx **out, struct dt_error *err)
 {

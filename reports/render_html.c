@@ -651,6 +651,8 @@ static void custody_section(struct dt_strbuf *sb, const struct dt_report *r)
             dt_strbuf_puts(sb, "; chat format: ");
             esc(sb, in->chat_format);
         }
+        if (in->scoring && !strcmp(in->scoring, "q8")) /* how its scores were computed */
+            dt_strbuf_puts(sb, "; scored with 8-bit activations (llama.cpp's arithmetic)");
         dt_strbuf_puts(sb, "</td></tr>\n");
     }
     if (r->n_inputs == 0)

@@ -256,6 +256,8 @@ static cJSON *models_json(const struct dt_report *r, const cJSON *cmp)
         add_str(m, "arch", in->arch);
         add_int_or_null(m, "n_params", in->n_params, in->n_params > 0);
         add_str(m, "tokenizer_hash", in->tokenizer_hash);
+        if (in->scoring)
+            add_str(m, "scoring", in->scoring);
         if (in->chat_format) {
             cJSON *ct = cJSON_AddObjectToObject(m, "chat_format");
             cJSON_AddStringToObject(ct, "description", in->chat_format);

@@ -878,6 +878,12 @@ static int on_collection_format(void *ud, const struct dt_store_collection_row *
         if (in->model_id == row->model_id && !in->chat_format)
             in->chat_format = cp_clean(c, f, DT_REPORT_MAX_NAME);
     }
+    const char *sc = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(p, "scoring"));
+    for (size_t i = 0; sc && (!strcmp(sc, "q8") || !strcmp(sc, "exact")) && i < c->r->n_inputs; i++) {
+        struct dt_report_input *in = &c->r->inputs[i];
+        if (in->model_id == row->model_id && !in->scoring)
+            in->scoring = cp_clean(c, sc, DT_REPORT_MAX_NAME);
+    }
     cJSON_Delete(p);
     return c->oom ? DT_ENOMEM : 0;
 }
@@ -991,6 +997,7 @@ void dt_report_free(struct dt_report *r)
         dt_free(in->xxh128);
         dt_free(in->tokenizer_hash);
         dt_free(in->chat_format);
+        dt_free(in->scoring);
     }
     dt_free(r->inputs);
     dt_free(r);

@@ -37,6 +37,7 @@ struct dt_report_input {
     int64_t size_bytes;                                                   /* < 0 unknown */
     int64_t n_params;                                                     /* <= 0 unknown */
     char *chat_format; /* the chat format its chat probes were wrapped in, NULL unknown */
+    char *scoring;     /* its scoring arithmetic ("q8", "exact"), NULL unknown or not local */
 };
 
 struct dt_report_control {

@@ -21,6 +21,7 @@ struct dt_bench_run {
     double gen_limit_tok_s; /* read_gb_s / bytes of weights read per step; 0 when unknown */
     double loadavg_1min;    /* -1 when unknown */
     long n_cpus;            /* online */
+    const char *scoring;    /* "q8" when scoring took the 8-bit kernels, else "exact" */
 };
 
 int dt_bench_run(const char *path, const struct dt_bench_params *p, int threads,
@@ -33,5 +34,7 @@ int dt_bench_synthetic(const char *path, const char *shape, const char *type, ui
                        struct dt_error *err);
 /* 1 when type names a type dt_bench_synthetic can write. */
 int dt_bench_type_known(const char *type);
+/* Sets p->scoring from its name ("q8", "exact"); -1 for another name. */
+int dt_bench_set_scoring(struct dt_bench_params *p, const char *name);
 
 #endif

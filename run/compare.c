@@ -46,7 +46,17 @@ void dt_compare_params_default(struct dt_compare_params *p)
     p->top_p = 0.95f;
     p->seed = 1;
     p->watermark_gamma = 0.25;
+    p->scoring = DT_SCORING_Q8;
     dt_verdict_params_default(&p->verdict);
+}
+
+int dt_compare_set_scoring(struct dt_compare_params *p, const char *name)
+{
+    enum dt_scoring s;
+    if (dt_scoring_parse(name, &s))
+        return -1;
+    p->scoring = (int)s;
+    return 0;
 }
 
 /* ---- progress: answers, then signal rows --------------------------------------------------- */

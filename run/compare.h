@@ -96,6 +96,10 @@ struct dt_compare_params {
     float top_p;                /* (0.95) */
     uint64_t seed;              /* every random choice derives from it (1) */
     int threads;                /* inference threads; <= 0: default */
+    int scoring;                /* enum dt_scoring (infer/compute.h) of local parties' scoring:
+                                 * DT_SCORING_Q8 (the default: quantized models too large for
+                                 * the f32 copy score with llama.cpp's 8-bit activations) or
+                                 * DT_SCORING_EXACT */
     const char *identity_corpus; /* corpus files replacing the built-in ones, or NULL */
     const char *chat_corpus;
     const char *text_corpus;
@@ -108,6 +112,8 @@ struct dt_compare_params {
 };
 
 void dt_compare_params_default(struct dt_compare_params *p);
+/* Sets p->scoring from its name ("q8", "exact"); -1 for another name. */
+int dt_compare_set_scoring(struct dt_compare_params *p, const char *name);
 
 /* The analysis against one candidate teacher. */
 struct dt_compare_outcome {

@@ -8,6 +8,7 @@
 #include "dt_version.h"
 #include "infer/arch.h"
 #include "infer/chat_template.h"
+#include "infer/compute.h"
 #include "infer/model.h"
 #include "infer/tokenizer.h"
 #include "reports/report.h"
@@ -174,6 +175,8 @@ static cJSON *models_json(const struct dt_compare_result *r, const struct dt_com
             dt_json_add_string(m, "arch", cfg->arch->name);
             cJSON_AddNumberToObject(m, "n_params", (double)dt_model_n_params(pa->model));
             dt_json_add_string(m, "tokenizer_hash", dt_tokenizer_hash(pa->tok));
+            /* the arithmetic its scoring took (compute.h): q8 only where it changed something */
+            dt_json_add_string(m, "scoring", dt_ctx_scoring_quantized(pa->ctx) ? "q8" : "exact");
         } else {
             dt_json_add_string(m, "format", "api");
         }
@@ -327,9 +330,11 @@ static int store_party(struct dt_store *s, int64_t run_id, const struct dt_party
         fmt = cJSON_PrintUnformatted(fj);
     cJSON_Delete(fj);
     snprintf(params, sizeof params,
-             "{\"temperature\": %g, \"top_p\": %g, \"seed\": %llu, \"source\": \"%s\"%s%s}",
+             "{\"temperature\": %g, \"top_p\": %g, \"seed\": %llu, \"source\": \"%s\"%s%s%s%s%s}",
              (double)p->temperature, (double)p->top_p, (unsigned long long)p->seed,
-             pa->model ? "local" : "transcript", fmt ? ", \"chat_format\": " : "", fmt ? fmt : "");
+             pa->model ? "local" : "transcript", fmt ? ", \"chat_format\": " : "", fmt ? fmt : "",
+             pa->ctx ? ", \"scoring\": \"" : "",
+             pa->ctx ? (dt_ctx_scoring_quantized(pa->ctx) ? "q8" : "exact") : "", pa->ctx ? "\"" : "");
     cJSON_free(fmt);
     int64_t coll = 0;
     int created = 0;

@@ -71,6 +71,7 @@ int dt_party_open(const struct dt_compare_input *in, enum dt_party_role role,
         if ((rc = dt_model_open(in->model_path, &party->model, err)) != 0 ||
             (rc = dt_ctx_new(party->model, p->threads, &party->ctx, err)) != 0)
             return rc;
+        dt_ctx_set_scoring(party->ctx, (enum dt_scoring)p->scoring);
         party->tok = dt_model_tokenizer(party->model);
         /* the model's own template (infer/chat_template.h), else --chat-template */
         const char *fallback = in->chat_template ? in->chat_template : p->chat_template;
