@@ -183,6 +183,23 @@ int dt_cli_double(const struct dt_cli_args *a, const char *opt, double lo, doubl
     return 0;
 }
 
+int dt_cli_number(const struct dt_cli_args *a, const char *opt, double *out)
+{
+    int from_def;
+    const char *s = value_or_def(a, opt, &from_def);
+    if (!s)
+        return 0;
+    if (from_def) {
+        char *end;
+        errno = 0;
+        double v = strtod(s, &end);
+        if (!errno && end != s && !*end && v == v)
+            *out = v;
+        return 0;
+    }
+    return dt_cli_parse_double(a->doc->name, opt, s, out);
+}
+
 int dt_cli_u64(const struct dt_cli_args *a, const char *opt, unsigned long long *out)
 {
     int from_def;

@@ -45,6 +45,11 @@ int dt_cli_long(const struct dt_cli_args *a, const char *opt, long lo, long hi, 
 int dt_cli_double(const struct dt_cli_args *a, const char *opt, double lo, double hi,
                   double *out);
 int dt_cli_u64(const struct dt_cli_args *a, const char *opt, unsigned long long *out);
+/* Any number but NaN, for bounds a closed range cannot say (open ends, none) and for commands
+ * that word their own range error: the last value, else the table's default when it is a
+ * number, else *out unchanged. 0, or -1 after printing "OPT takes a number, not 'V'"; the
+ * caller checks the range. */
+int dt_cli_number(const struct dt_cli_args *a, const char *opt, double *out);
 /* One of choices (NULL-terminated): its index in *out; the table's default when absent. */
 int dt_cli_choice(const struct dt_cli_args *a, const char *opt, const char *const *choices,
                   int *out);

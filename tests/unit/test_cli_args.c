@@ -82,6 +82,25 @@ int main(void)
     TAP_OK(dt_cli_double(&a, "--gamma", 0, 1, &d) == 0 && d == 0.25, "gamma default 0.25");
     free(av);
 
+    char *cmp[] = {"compare", "--teacher", "t", "--suspect", "s", "--timeout=0.5", "--rps", "x", NULL};
+    TAP_OK(checked("compare", 0, 8, cmp, &av, &a) == 0, "compare argv checked");
+    d = -1;
+    TAP_OK(dt_cli_number(&a, "--alpha", &d) == 0 && d == 0.01, "any number: the table's default");
+    TAP_OK(dt_cli_number(&a, "--timeout", &d) == 0 && d == 0.5, "any number: the value given");
+    d = -1;
+    TAP_OK(dt_cli_number(&a, "--rps", &d) == -1 && d == -1, "any number: a non-number refused");
+    free(av);
+    char *cmp2[] = {"compare", "--teacher", "t", "--suspect", "s", "--rps", "nan", NULL};
+    TAP_OK(checked("compare", 0, 7, cmp2, &av, &a) == 0 && dt_cli_number(&a, "--rps", &d) == -1,
+           "any number: NaN refused");
+    free(av);
+    char *cmp3[] = {"compare", "--teacher", "t", "--suspect", "s", NULL};
+    d = -1;
+    TAP_OK(checked("compare", 0, 5, cmp3, &av, &a) == 0 && dt_cli_number(&a, "--rps", &d) == 0 &&
+               d == -1,
+           "any number: a default that is not a number (unlimited) leaves *out alone");
+    free(av);
+
     char *ins[] = {"inspect", "--json", "--", "-odd.gguf", NULL};
     TAP_OK(checked("inspect", 0, 4, ins, &av, &a) == 0, "inspect with -- checked");
     TAP_OK(dt_cli_n_positional(&a) == 1 && !strcmp(dt_cli_positional(&a, 0), "-odd.gguf") &&
