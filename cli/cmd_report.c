@@ -4,7 +4,7 @@
  * renders a run's report from the evidence store alone. `report --verify FILE --db D`
  * checks a report's integrity record against the store and the input files on disk.
  */
-#include "cli/cli_opts.h"
+#include "cli/args.h"
 #include "cli/commands.h"
 #include "reports/format.h"
 #include "reports/report.h"
@@ -119,30 +119,16 @@ static int verify(const char *db, const char *file, int json)
 
 int cmd_report(int argc, char **argv)
 {
-    const char *db = NULL, *fmt = "html", *out = NULL, *check = NULL, *run = NULL;
-    int json = 0;
-    for (int i = 1; i < argc;) {
-        int r;
-        if (!strcmp(argv[i], "--json")) {
-            json = 1;
-            i++;
-            continue;
-        }
-        if ((r = dt_cli_opt("report", argc, argv, &i, "--db", &db)) ||
-            (r = dt_cli_opt("report", argc, argv, &i, "--format", &fmt)) ||
-            (r = dt_cli_opt("report", argc, argv, &i, "--output", &out)) ||
-            (r = dt_cli_opt("report", argc, argv, &i, "-o", &out)) ||
-            (r = dt_cli_opt("report", argc, argv, &i, "--verify", &check))) {
-            if (r < 0)
-                return DT_EXIT_USAGE;
-            continue;
-        }
-        if (!run && argv[i][0] != '-') {
-            run = argv[i++];
-            continue;
-        }
+    struct dt_cli_args a;
+    if (dt_cli_args_init(&a, "report", argc, argv))
+        return DT_EXIT_INTERNAL;
+    const char *db = dt_cli_str(&a, "--db", NULL), *fmt = dt_cli_str_def(&a, "--format"),
+               *out = dt_cli_str(&a, "--output", NULL), *check = dt_cli_str(&a, "--verify", NULL),
+               *run = dt_cli_positional(&a, 0);
+    int json = dt_cli_has(&a, "--json");
+    /* one RUN; a dash argument (after "--") is no run */
+    if (dt_cli_n_positional(&a) > 1 || (run && run[0] == '-'))
         return dt_cli_usage("report", usage);
-    }
     if (!db || (!check && !run) || (check && run))
         return dt_cli_usage("report", usage);
     if (check)
