@@ -5,6 +5,7 @@
  * generated, so an interrupted add resumes; `compare --panel P` then uses every member as a
  * control.
  */
+#include "cli/args.h"
 #include "cli/cli_opts.h"
 #include "cli/commands.h"
 #include "run/compare.h"
@@ -56,80 +57,71 @@ static char *settings_json(const struct dt_compare_params *p)
     return s;
 }
 
-/* Shared option parsing of the probe plan (the same options as compare). 1 matched, 0 not,
- * -1 usage error. */
-static int plan_opt(int argc, char **argv, int *i, struct dt_compare_params *p)
+/* The probe plan (the options compare has for it, with compare's defaults): 0, or -1 after a
+ * usage error. */
+static int plan_read(const struct dt_cli_args *a, struct dt_compare_params *p)
 {
-    const char *val;
-    long lv;
-    double dv;
-    unsigned long long uv;
-    int r;
     static const char *const counts[] = {"--identity-probes", "--chat-probes", "--text-probes"};
     size_t *dst[] = {&p->n_identity, &p->n_chat, &p->n_text};
-    for (int k = 0; k < 3; k++)
-        if ((r = dt_cli_opt("panel", argc, argv, i, counts[k], &val)) != 0) {
-            if (r < 0 || dt_cli_parse_int("panel", counts[k], val, 1, 100000, &lv))
-                return -1;
-            *dst[k] = (size_t)lv;
-            return 1;
-        }
-    if ((r = dt_cli_opt("panel", argc, argv, i, "--samples", &val)) != 0) {
-        if (r < 0 || dt_cli_parse_int("panel", "--samples", val, 1, 100, &lv))
+    long l;
+    double d;
+    unsigned long long u;
+    for (int k = 0; k < 3; k++) {
+        l = (long)*dst[k];
+        if (dt_cli_long(a, counts[k], 1, 100000, &l))
             return -1;
-        p->identity_samples = (int)lv;
-    } else if ((r = dt_cli_opt("panel", argc, argv, i, "--seed", &val)) != 0) {
-        if (r < 0 || dt_cli_parse_u64("panel", "--seed", val, &uv))
-            return -1;
-        p->seed = uv;
-    } else if ((r = dt_cli_opt("panel", argc, argv, i, "--temperature", &val)) != 0) {
-        if (r < 0 || dt_cli_parse_double("panel", "--temperature", val, &dv) || dv < 0 || dv > 5)
-            return -1;
-        p->temperature = (float)dv;
-    } else if ((r = dt_cli_opt("panel", argc, argv, i, "--threads", &val)) != 0) {
-        if (r < 0 || dt_cli_parse_int("panel", "--threads", val, 1, 256, &lv))
-            return -1;
-        p->threads = (int)lv;
-    } else if ((r = dt_cli_opt("panel", argc, argv, i, "--identity-corpus", &p->identity_corpus)) ||
-               (r = dt_cli_opt("panel", argc, argv, i, "--chat-corpus", &p->chat_corpus)) ||
-               (r = dt_cli_opt("panel", argc, argv, i, "--text-corpus", &p->text_corpus))) {
-        if (r < 0)
-            return -1;
-    } else {
-        return 0;
+        *dst[k] = (size_t)l;
     }
-    return 1;
+    l = p->identity_samples;
+    if (dt_cli_long(a, "--samples", 1, 100, &l))
+        return -1;
+    p->identity_samples = (int)l;
+    u = p->seed;
+    if (dt_cli_u64(a, "--seed", &u))
+        return -1;
+    p->seed = u;
+    d = p->temperature;
+    if (dt_cli_number(a, "--temperature", &d) || d < 0 || d > 5)
+        return -1;
+    p->temperature = (float)d;
+    l = p->threads;
+    if (dt_cli_long(a, "--threads", 1, 256, &l))
+        return -1;
+    p->threads = (int)l;
+    p->identity_corpus = dt_cli_str(a, "--identity-corpus", p->identity_corpus);
+    p->chat_corpus = dt_cli_str(a, "--chat-corpus", p->chat_corpus);
+    p->text_corpus = dt_cli_str(a, "--text-corpus", p->text_corpus);
+    return 0;
+}
+
+/* Options only: an argument left after "--" is refused as the hand parser refused it. */
+static int no_positional(const struct dt_cli_args *a)
+{
+    if (!dt_cli_n_positional(a))
+        return 0;
+    fprintf(stderr, "distiltrace %s: unknown option '%s'\n", a->doc->name,
+            dt_cli_positional(a, 0));
+    return dt_cli_usage("panel", usage);
 }
 
 static int cmd_add(int argc, char **argv)
 {
-    const char *panel = NULL, *model = NULL, *transcripts = NULL, *endpoint = NULL;
-    const char *api_model = NULL, *name = NULL, *tmpl = NULL, *key_env = "OPENAI_API_KEY";
-    int quiet = 0;
+    struct dt_cli_args a;
+    if (dt_cli_args_init(&a, "panel add", argc, argv))
+        return DT_EXIT_INTERNAL;
+    const char *panel = dt_cli_str(&a, "--panel", NULL), *model = dt_cli_str(&a, "--model", NULL),
+               *transcripts = dt_cli_str(&a, "--transcripts", NULL),
+               *endpoint = dt_cli_str(&a, "--endpoint", NULL),
+               *api_model = dt_cli_str(&a, "--api-model", NULL),
+               *key_env = dt_cli_str_def(&a, "--api-key-env"), *name = dt_cli_str(&a, "--name", NULL),
+               *tmpl = dt_cli_str(&a, "--chat-template", NULL);
+    int quiet = dt_cli_has(&a, "--quiet");
     struct dt_compare_params p;
     dt_compare_params_default(&p);
-    for (int i = 1; i < argc;) {
-        int r;
-        if ((r = dt_cli_opt("panel", argc, argv, &i, "--panel", &panel)) ||
-            (r = dt_cli_opt("panel", argc, argv, &i, "--model", &model)) ||
-            (r = dt_cli_opt("panel", argc, argv, &i, "--transcripts", &transcripts)) ||
-            (r = dt_cli_opt("panel", argc, argv, &i, "--endpoint", &endpoint)) ||
-            (r = dt_cli_opt("panel", argc, argv, &i, "--api-model", &api_model)) ||
-            (r = dt_cli_opt("panel", argc, argv, &i, "--api-key-env", &key_env)) ||
-            (r = dt_cli_opt("panel", argc, argv, &i, "--name", &name)) ||
-            (r = dt_cli_opt("panel", argc, argv, &i, "--chat-template", &tmpl))) {
-            if (r < 0)
-                return DT_EXIT_USAGE;
-        } else if (dt_cli_flag(argc, argv, &i, "--quiet")) {
-            quiet = 1;
-        } else if ((r = plan_opt(argc, argv, &i, &p)) != 0) {
-            if (r < 0)
-                return DT_EXIT_USAGE;
-        } else {
-            fprintf(stderr, "distiltrace panel add: unknown option '%s'\n", argv[i]);
-            return dt_cli_usage("panel", usage);
-        }
-    }
+    if (plan_read(&a, &p))
+        return DT_EXIT_USAGE;
+    if (no_positional(&a))
+        return DT_EXIT_USAGE;
     if (!panel)
         return dt_cli_usage("panel", "panel add needs --panel P.db");
     if (!!model + !!transcripts + !!endpoint != 1)
@@ -269,20 +261,14 @@ static int on_member(void *ud, const struct dt_panel_member *m)
 
 static int cmd_list(int argc, char **argv)
 {
-    const char *panel = NULL;
+    struct dt_cli_args a;
+    if (dt_cli_args_init(&a, "panel list", argc, argv))
+        return DT_EXIT_INTERNAL;
+    const char *panel = dt_cli_str(&a, "--panel", NULL);
     struct list_ctx c = {0};
-    for (int i = 1; i < argc;) {
-        int r;
-        if ((r = dt_cli_opt("panel", argc, argv, &i, "--panel", &panel))) {
-            if (r < 0)
-                return DT_EXIT_USAGE;
-        } else if (dt_cli_flag(argc, argv, &i, "--json")) {
-            c.json = 1;
-        } else {
-            fprintf(stderr, "distiltrace panel list: unknown option '%s'\n", argv[i]);
-            return dt_cli_usage("panel", usage);
-        }
-    }
+    c.json = dt_cli_has(&a, "--json");
+    if (no_positional(&a))
+        return DT_EXIT_USAGE;
     if (!panel)
         return dt_cli_usage("panel", "panel list needs --panel P.db");
     struct dt_error err = {0};
@@ -312,18 +298,12 @@ static int cmd_list(int argc, char **argv)
 
 static int cmd_remove(int argc, char **argv)
 {
-    const char *panel = NULL, *name = NULL;
-    for (int i = 1; i < argc;) {
-        int r;
-        if ((r = dt_cli_opt("panel", argc, argv, &i, "--panel", &panel)) ||
-            (r = dt_cli_opt("panel", argc, argv, &i, "--name", &name))) {
-            if (r < 0)
-                return DT_EXIT_USAGE;
-        } else {
-            fprintf(stderr, "distiltrace panel remove: unknown option '%s'\n", argv[i]);
-            return dt_cli_usage("panel", usage);
-        }
-    }
+    struct dt_cli_args a;
+    if (dt_cli_args_init(&a, "panel remove", argc, argv))
+        return DT_EXIT_INTERNAL;
+    const char *panel = dt_cli_str(&a, "--panel", NULL), *name = dt_cli_str(&a, "--name", NULL);
+    if (no_positional(&a))
+        return DT_EXIT_USAGE;
     if (!panel || !name)
         return dt_cli_usage("panel", "panel remove needs --panel P.db --name N");
     struct dt_error err = {0};
@@ -340,10 +320,10 @@ static int cmd_remove(int argc, char **argv)
 
 int cmd_panel(int argc, char **argv)
 {
-    if (argc < 2 || !strcmp(argv[1], "--help") || !strcmp(argv[1], "-h") ||
-        !strcmp(argv[1], "help")) {
-        if (argc < 2)
-            return dt_cli_usage("panel", usage);
+    /* main.c answers --help and -h itself (the generated help); "panel help" is this usage */
+    if (argc < 2)
+        return dt_cli_usage("panel", usage);
+    if (!strcmp(argv[1], "help")) {
         printf("usage: %s\n", usage);
         return DT_EXIT_OK;
     }
