@@ -3,7 +3,7 @@
  * corpus and store every sample with per-token log-probs and top-k alternatives. Resumable:
  * rerunning the same command continues where it stopped. Progress bar on a TTY only.
  */
-#include "cli/cli_opts.h"
+#include "cli/args.h"
 #include "cli/commands.h"
 #include "run/collect.h"
 #include "run/collect_endpoint.h"
@@ -72,9 +72,17 @@ static void print_json(const struct dt_collect_result *res, const char *model, c
 
 int cmd_collect(int argc, char **argv)
 {
-    int json = 0;
-    const char *model_path = NULL, *corpus = NULL, *db = NULL, *name = NULL, *v;
-    const char *endpoint = NULL, *api_model = NULL, *key_env = "OPENAI_API_KEY", *shard_s = NULL;
+    struct dt_cli_args a;
+    if (dt_cli_args_init(&a, "collect", argc, argv))
+        return DT_EXIT_INTERNAL;
+    const char *model_path = dt_cli_str(&a, "--model", NULL),
+               *corpus = dt_cli_str(&a, "--corpus", NULL), *db = dt_cli_str(&a, "--db", NULL),
+               *name = dt_cli_str(&a, "--model-name", NULL),
+               *endpoint = dt_cli_str(&a, "--endpoint", NULL),
+               *api_model = dt_cli_str(&a, "--api-model", NULL),
+               *key_env = dt_cli_str_def(&a, "--api-key-env"),
+               *shard_s = dt_cli_str(&a, "--shard", NULL);
+    int json = dt_cli_has(&a, "--json");
     struct dt_endpoint_options eo;
     struct dt_collect_shard shard = {0, 1};
     dt_endpoint_options_init(&eo);
@@ -83,91 +91,71 @@ int cmd_collect(int argc, char **argv)
     unsigned long long seed = 0;
     struct dt_collect_params p;
     dt_collect_params_init(&p);
-    for (int i = 1; i < argc;) {
-        if (!strcmp(argv[i], "--json")) {
-            json = 1;
-            i++;
-            continue;
-        }
-        int r;
-        if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
-            printf("usage: %s\n", usage);
-            return DT_EXIT_OK;
-        }
-        if ((r = dt_cli_opt("collect", argc, argv, &i, "--model", &model_path)) ||
-            (r = dt_cli_opt("collect", argc, argv, &i, "--corpus", &corpus)) ||
-            (r = dt_cli_opt("collect", argc, argv, &i, "--db", &db)) ||
-            (r = dt_cli_opt("collect", argc, argv, &i, "--model-name", &name)) ||
-            (r = dt_cli_opt("collect", argc, argv, &i, "--chat-template", &p.chat_template)) ||
-            (r = dt_cli_opt("collect", argc, argv, &i, "--endpoint", &endpoint)) ||
-            (r = dt_cli_opt("collect", argc, argv, &i, "--api-model", &api_model)) ||
-            (r = dt_cli_opt("collect", argc, argv, &i, "--api-key-env", &key_env)) ||
-            (r = dt_cli_opt("collect", argc, argv, &i, "--shard", &shard_s))) {
-            if (r < 0)
-                return DT_EXIT_USAGE;
-        } else if (dt_cli_flag(argc, argv, &i, "--chat")) {
+    p.chat_template = dt_cli_str(&a, "--chat-template", NULL);
+    /* --chat and --completions: the last one given decides */
+    const char *opt, *val;
+    for (int i = 0; dt_cli_next(&a, &i, &opt, &val);)
+        if (!strcmp(opt, "--chat"))
             eo.mode = DT_ENDPOINT_CHAT;
-        } else if (dt_cli_flag(argc, argv, &i, "--completions")) {
+        else if (!strcmp(opt, "--completions"))
             eo.mode = DT_ENDPOINT_COMPLETIONS;
-        } else if ((r = dt_cli_opt("collect", argc, argv, &i, "--concurrency", &v))) {
-            if (r < 0 || dt_cli_parse_int("collect", "--concurrency", v, 1, 1024, &l))
-                return DT_EXIT_USAGE;
-            eo.concurrency = (int)l;
-        } else if ((r = dt_cli_opt("collect", argc, argv, &i, "--retries", &v))) {
-            if (r < 0 || dt_cli_parse_int("collect", "--retries", v, 0, 1000, &l))
-                return DT_EXIT_USAGE;
-            eo.max_retries = (int)l;
-        } else if ((r = dt_cli_opt("collect", argc, argv, &i, "--rps", &v))) {
-            if (r < 0 || dt_cli_parse_double("collect", "--rps", v, &d) || d < 0)
-                return DT_EXIT_USAGE;
-            eo.rps = d;
-        } else if ((r = dt_cli_opt("collect", argc, argv, &i, "--timeout", &v))) {
-            if (r < 0 || dt_cli_parse_double("collect", "--timeout", v, &d) || !(d > 0))
-                return DT_EXIT_USAGE;
-            eo.timeout_s = d;
-        } else if ((r = dt_cli_opt("collect", argc, argv, &i, "--backoff", &v))) {
-            if (r < 0 || dt_cli_parse_double("collect", "--backoff", v, &d) || !(d >= 0))
-                return DT_EXIT_USAGE;
-            eo.backoff_base_s = d;
-        } else if ((r = dt_cli_opt("collect", argc, argv, &i, "--samples", &v))) {
-            if (r < 0 || dt_cli_parse_int("collect", "--samples", v, 1, 100000, &l))
-                return DT_EXIT_USAGE;
-            p.n_samples = (int)l;
-        } else if ((r = dt_cli_opt("collect", argc, argv, &i, "--max-tokens", &v))) {
-            if (r < 0 || dt_cli_parse_int("collect", "--max-tokens", v, 1, 1 << 20, &l))
-                return DT_EXIT_USAGE;
-            p.n_predict = (int)l;
-        } else if ((r = dt_cli_opt("collect", argc, argv, &i, "--top-logprobs", &v))) {
-            if (r < 0 || dt_cli_parse_int("collect", "--top-logprobs", v, 0, 64, &l))
-                return DT_EXIT_USAGE;
-            p.n_top = (int)l;
-        } else if ((r = dt_cli_opt("collect", argc, argv, &i, "--top-k", &v))) {
-            if (r < 0 || dt_cli_parse_int("collect", "--top-k", v, 0, 1 << 24, &l))
-                return DT_EXIT_USAGE;
-            p.top_k = (int)l;
-        } else if ((r = dt_cli_opt("collect", argc, argv, &i, "--threads", &v))) {
-            if (r < 0 || dt_cli_parse_int("collect", "--threads", v, 1, 256, &l))
-                return DT_EXIT_USAGE;
-            p.n_threads = (int)l;
-        } else if ((r = dt_cli_opt("collect", argc, argv, &i, "--probes", &v))) {
-            if (r < 0 || dt_cli_parse_int("collect", "--probes", v, 1, 1L << 30, &n_probes))
-                return DT_EXIT_USAGE;
-        } else if ((r = dt_cli_opt("collect", argc, argv, &i, "--temperature", &v))) {
-            if (r < 0 || dt_cli_parse_double("collect", "--temperature", v, &d) || d < 0)
-                return DT_EXIT_USAGE;
-            p.temperature = (float)d;
-        } else if ((r = dt_cli_opt("collect", argc, argv, &i, "--top-p", &v))) {
-            if (r < 0 || dt_cli_parse_double("collect", "--top-p", v, &d) || d <= 0 || d > 1)
-                return DT_EXIT_USAGE;
-            p.top_p = (float)d;
-        } else if ((r = dt_cli_opt("collect", argc, argv, &i, "--seed", &v))) {
-            if (r < 0 || dt_cli_parse_u64("collect", "--seed", v, &seed))
-                return DT_EXIT_USAGE;
-            p.seed = seed;
-        } else {
-            return dt_cli_usage("collect", usage);
-        }
-    }
+    l = eo.concurrency;
+    if (dt_cli_long(&a, "--concurrency", 1, 1024, &l))
+        return DT_EXIT_USAGE;
+    eo.concurrency = (int)l;
+    l = eo.max_retries;
+    if (dt_cli_long(&a, "--retries", 0, 1000, &l))
+        return DT_EXIT_USAGE;
+    eo.max_retries = (int)l;
+    /* the ranges these refuse are silent usage errors, as they always were */
+    d = eo.rps;
+    if (dt_cli_number(&a, "--rps", &d) || d < 0)
+        return DT_EXIT_USAGE;
+    eo.rps = d;
+    d = eo.timeout_s;
+    if (dt_cli_number(&a, "--timeout", &d) || !(d > 0))
+        return DT_EXIT_USAGE;
+    eo.timeout_s = d;
+    d = eo.backoff_base_s;
+    if (dt_cli_number(&a, "--backoff", &d) || !(d >= 0))
+        return DT_EXIT_USAGE;
+    eo.backoff_base_s = d;
+    l = p.n_samples;
+    if (dt_cli_long(&a, "--samples", 1, 100000, &l))
+        return DT_EXIT_USAGE;
+    p.n_samples = (int)l;
+    l = p.n_predict;
+    if (dt_cli_long(&a, "--max-tokens", 1, 1 << 20, &l))
+        return DT_EXIT_USAGE;
+    p.n_predict = (int)l;
+    l = p.n_top;
+    if (dt_cli_long(&a, "--top-logprobs", 0, 64, &l))
+        return DT_EXIT_USAGE;
+    p.n_top = (int)l;
+    l = p.top_k;
+    if (dt_cli_long(&a, "--top-k", 0, 1 << 24, &l))
+        return DT_EXIT_USAGE;
+    p.top_k = (int)l;
+    l = p.n_threads;
+    if (dt_cli_long(&a, "--threads", 1, 256, &l))
+        return DT_EXIT_USAGE;
+    p.n_threads = (int)l;
+    if (dt_cli_long(&a, "--probes", 1, 1L << 30, &n_probes))
+        return DT_EXIT_USAGE;
+    d = p.temperature;
+    if (dt_cli_number(&a, "--temperature", &d) || d < 0)
+        return DT_EXIT_USAGE;
+    p.temperature = (float)d;
+    d = p.top_p;
+    if (dt_cli_number(&a, "--top-p", &d) || d <= 0 || d > 1)
+        return DT_EXIT_USAGE;
+    p.top_p = (float)d;
+    /* the seed of the samples, of the --probes sample and of the endpoint's retry jitter */
+    if (dt_cli_u64(&a, "--seed", &seed))
+        return DT_EXIT_USAGE;
+    p.seed = seed;
+    if (dt_cli_n_positional(&a))
+        return dt_cli_usage("collect", usage);
     if (!corpus || !db || !model_path == !endpoint || !endpoint != !api_model)
         return dt_cli_usage("collect", usage);
     if (shard_s) {
