@@ -3,6 +3,7 @@
  * the evidence store run record. The pipeline is run/compare.c; the JSON document and the
  * store rows are run/compare_out.c.
  */
+#include "cli/args.h"
 #include "cli/cli_opts.h"
 #include "cli/commands.h"
 #include "run/compare.h"
@@ -293,43 +294,35 @@ static int run(int argc, char **argv, int attribute)
     memset(controls, 0, sizeof controls);
     struct dt_compare_params p;
     dt_compare_params_default(&p);
-    const char *db = "distiltrace.db", *val = NULL;
-    int json = 0, no_db = 0, quiet = 0, have_primary = 0;
+    struct dt_cli_args a;
+    if (dt_cli_args_init(&a, cmd, argc, argv))
+        return DT_EXIT_INTERNAL;
+    const char *db = dt_cli_str_def(&a, "--db"), *opt, *val = NULL;
+    int json = dt_cli_has(&a, "--json"), no_db = dt_cli_has(&a, "--no-db"),
+        quiet = dt_cli_has(&a, "--quiet"), have_primary = 0;
     /* Endpoint parties: --ROLE-endpoint URL, then --ROLE-api-model NAME names its model. */
     static struct dt_endpoint_options eps[2 * MAX_PARTIES + 2];
     struct dt_endpoint_options common;
     struct dt_endpoint_options *last_ep[4] = {NULL, NULL, NULL, NULL};
     static const char *const roles[4] = {"teacher", "suspect", "control", "candidate"};
-    const char *key_env = "OPENAI_API_KEY";
+    const char *key_env = dt_cli_str_def(&a, "--api-key-env");
     size_t n_eps = 0;
     const char *panels[MAX_PANELS];
     size_t n_panels = 0;
     dt_endpoint_options_init(&common);
-    for (int i = 1; i < argc;) {
-        int r;
-        long lv;
-        double dv;
-        unsigned long long uv;
-        if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
-            printf("usage: %s\n", usage);
-            return DT_EXIT_OK;
-        }
+    /* The parties in command-line order: --teacher-transcripts after --teacher adds to the
+     * primary teacher, an --ROLE-api-model names the endpoint given before it, and controls,
+     * candidates and panel members keep the order they were given in. */
+    for (int i = 0; dt_cli_next(&a, &i, &opt, &val);) {
         int ep_role = -1, model_role = -1;
-        for (int k = 0; k < 4 && ep_role < 0 && model_role < 0; k++) {
-            char opt[40];
-            snprintf(opt, sizeof opt, "--%s-endpoint", roles[k]);
-            if ((r = dt_cli_opt(cmd, argc, argv, &i, opt, &val)) != 0) {
-                if (r < 0)
-                    return DT_EXIT_USAGE;
+        for (int k = 0; k < 4; k++) {
+            char name[40];
+            snprintf(name, sizeof name, "--%s-endpoint", roles[k]);
+            if (!strcmp(opt, name))
                 ep_role = k;
-                break;
-            }
-            snprintf(opt, sizeof opt, "--%s-api-model", roles[k]);
-            if ((r = dt_cli_opt(cmd, argc, argv, &i, opt, &val)) != 0) {
-                if (r < 0)
-                    return DT_EXIT_USAGE;
+            snprintf(name, sizeof name, "--%s-api-model", roles[k]);
+            if (!strcmp(opt, name))
                 model_role = k;
-            }
         }
         if (model_role >= 0) {
             if (!last_ep[model_role] || last_ep[model_role]->model)
@@ -367,29 +360,7 @@ static int run(int argc, char **argv, int attribute)
             in->endpoint = e;
             continue;
         }
-        if ((r = dt_cli_opt(cmd, argc, argv, &i, "--api-key-env", &val)) != 0) {
-            if (r < 0)
-                return DT_EXIT_USAGE;
-            key_env = val;
-        } else if ((r = dt_cli_opt(cmd, argc, argv, &i, "--concurrency", &val)) != 0) {
-            if (r < 0 || dt_cli_parse_int(cmd, "--concurrency", val, 1, 1024, &lv))
-                return DT_EXIT_USAGE;
-            common.concurrency = (int)lv;
-        } else if ((r = dt_cli_opt(cmd, argc, argv, &i, "--retries", &val)) != 0) {
-            if (r < 0 || dt_cli_parse_int(cmd, "--retries", val, 0, 1000, &lv))
-                return DT_EXIT_USAGE;
-            common.max_retries = (int)lv;
-        } else if ((r = dt_cli_opt(cmd, argc, argv, &i, "--rps", &val)) != 0) {
-            if (r < 0 || dt_cli_parse_double(cmd, "--rps", val, &dv) || dv < 0)
-                return DT_EXIT_USAGE;
-            common.rps = dv;
-        } else if ((r = dt_cli_opt(cmd, argc, argv, &i, "--timeout", &val)) != 0) {
-            if (r < 0 || dt_cli_parse_double(cmd, "--timeout", val, &dv) || !(dv > 0))
-                return DT_EXIT_USAGE;
-            common.timeout_s = dv;
-        } else if ((r = dt_cli_opt(cmd, argc, argv, &i, "--teacher", &val)) != 0) {
-            if (r < 0)
-                return DT_EXIT_USAGE;
+        if (!strcmp(opt, "--teacher")) {
             if (attribute || have_primary)
                 return dt_cli_usage(cmd, usage);
             memmove(teachers + 1, teachers, n_teachers * sizeof *teachers);
@@ -397,9 +368,7 @@ static int run(int argc, char **argv, int attribute)
             teachers[0].model_path = val;
             n_teachers++;
             have_primary = 1;
-        } else if ((r = dt_cli_opt(cmd, argc, argv, &i, "--teacher-transcripts", &val)) != 0) {
-            if (r < 0)
-                return DT_EXIT_USAGE;
+        } else if (!strcmp(opt, "--teacher-transcripts")) {
             if (have_primary)
                 teachers[0].transcripts_path = val;
             else {
@@ -409,122 +378,109 @@ static int run(int argc, char **argv, int attribute)
                 n_teachers++;
                 have_primary = 1;
             }
-        } else if ((r = dt_cli_opt(cmd, argc, argv, &i, "--candidate", &val)) != 0) {
-            if (r < 0 || push_input(cmd, teachers, &n_teachers, val, NULL))
+        } else if (!strcmp(opt, "--candidate")) {
+            if (push_input(cmd, teachers, &n_teachers, val, NULL))
                 return DT_EXIT_USAGE;
-        } else if ((r = dt_cli_opt(cmd, argc, argv, &i, "--candidate-transcripts", &val)) != 0) {
-            if (r < 0 || push_input(cmd, teachers, &n_teachers, NULL, val))
+        } else if (!strcmp(opt, "--candidate-transcripts")) {
+            if (push_input(cmd, teachers, &n_teachers, NULL, val))
                 return DT_EXIT_USAGE;
-        } else if ((r = dt_cli_opt(cmd, argc, argv, &i, "--suspect", &val)) != 0) {
-            if (r < 0)
-                return DT_EXIT_USAGE;
+        } else if (!strcmp(opt, "--suspect")) {
             suspect.model_path = val;
-        } else if ((r = dt_cli_opt(cmd, argc, argv, &i, "--suspect-transcripts", &val)) != 0) {
-            if (r < 0)
-                return DT_EXIT_USAGE;
+        } else if (!strcmp(opt, "--suspect-transcripts")) {
             suspect.transcripts_path = val;
-        } else if ((r = dt_cli_opt(cmd, argc, argv, &i, "--control", &val)) != 0) {
-            if (r < 0 || push_input(cmd, controls, &n_controls, val, NULL))
+        } else if (!strcmp(opt, "--control")) {
+            if (push_input(cmd, controls, &n_controls, val, NULL))
                 return DT_EXIT_USAGE;
-        } else if ((r = dt_cli_opt(cmd, argc, argv, &i, "--control-transcripts", &val)) != 0) {
-            if (r < 0 || push_input(cmd, controls, &n_controls, NULL, val))
+        } else if (!strcmp(opt, "--control-transcripts")) {
+            if (push_input(cmd, controls, &n_controls, NULL, val))
                 return DT_EXIT_USAGE;
-        } else if ((r = dt_cli_opt(cmd, argc, argv, &i, "--panel", &val)) != 0) {
-            if (r < 0)
-                return DT_EXIT_USAGE;
+        } else if (!strcmp(opt, "--panel")) {
             if (n_panels == MAX_PANELS)
                 return dt_cli_usage(cmd, "at most 8 panels");
             panels[n_panels++] = val;
-        } else if ((r = dt_cli_opt(cmd, argc, argv, &i, "--chat-template", &val)) != 0) {
-            if (r < 0)
-                return DT_EXIT_USAGE;
-            if (!strstr(val, "{prompt}")) {
-                fprintf(stderr, "distiltrace %s: --chat-template must contain '{prompt}'\n", cmd);
-                return DT_EXIT_USAGE;
-            }
-            p.chat_template = val;
-        } else if ((r = dt_cli_opt(cmd, argc, argv, &i, "--chat-date", &val)) != 0) {
-            if (r < 0)
-                return DT_EXIT_USAGE;
-            p.chat_date = val;
-            struct dt_error derr = {0};
-            if (dt_compare_params_check(&p, &derr)) {
-                fprintf(stderr, "distiltrace %s: %s\n", cmd, derr.msg);
-                return DT_EXIT_USAGE;
-            }
-        } else if ((r = dt_cli_opt(cmd, argc, argv, &i, "--db", &val)) != 0) {
-            if (r < 0)
-                return DT_EXIT_USAGE;
-            db = val;
-        } else if (dt_cli_flag(argc, argv, &i, "--no-db")) {
-            no_db = 1;
-        } else if (dt_cli_flag(argc, argv, &i, "--json")) {
-            json = 1;
-        } else if (dt_cli_flag(argc, argv, &i, "--progress")) {
-            dt_progress_forced = 1;
-        } else if (dt_cli_flag(argc, argv, &i, "--quiet")) {
-            quiet = 1;
-        } else if ((r = dt_cli_opt(cmd, argc, argv, &i, "--alpha", &val)) != 0) {
-            if (r < 0 || dt_cli_parse_double(cmd, "--alpha", val, &dv) || dv <= 0 || dv >= 1)
-                return r < 0 ? DT_EXIT_USAGE : dt_cli_usage(cmd, "--alpha takes a number in (0, 1)");
-            p.verdict.alpha = dv;
-        } else if ((r = dt_cli_opt(cmd, argc, argv, &i, "--seed", &val)) != 0) {
-            if (r < 0 || dt_cli_parse_u64(cmd, "--seed", val, &uv))
-                return DT_EXIT_USAGE;
-            p.seed = uv;
-            p.verdict.seed = uv;
-        } else if ((r = dt_cli_opt(cmd, argc, argv, &i, "--threads", &val)) != 0) {
-            if (r < 0 || dt_cli_parse_int(cmd, "--threads", val, 1, 256, &lv))
-                return DT_EXIT_USAGE;
-            p.threads = (int)lv;
-        } else if ((r = dt_cli_opt(cmd, argc, argv, &i, "--scoring", &val)) != 0) {
-            if (r < 0 || dt_compare_set_scoring(&p, val))
-                return r < 0 ? DT_EXIT_USAGE : dt_cli_usage(cmd, "--scoring takes q8 or exact");
-        } else if ((r = dt_cli_opt(cmd, argc, argv, &i, "--identity-probes", &val)) != 0) {
-            if (r < 0 || dt_cli_parse_int(cmd, "--identity-probes", val, 1, 100000, &lv))
-                return DT_EXIT_USAGE;
-            p.n_identity = (size_t)lv;
-        } else if ((r = dt_cli_opt(cmd, argc, argv, &i, "--chat-probes", &val)) != 0) {
-            if (r < 0 || dt_cli_parse_int(cmd, "--chat-probes", val, 1, 100000, &lv))
-                return DT_EXIT_USAGE;
-            p.n_chat = (size_t)lv;
-        } else if ((r = dt_cli_opt(cmd, argc, argv, &i, "--text-probes", &val)) != 0) {
-            if (r < 0 || dt_cli_parse_int(cmd, "--text-probes", val, 1, 100000, &lv))
-                return DT_EXIT_USAGE;
-            p.n_text = (size_t)lv;
-        } else if ((r = dt_cli_opt(cmd, argc, argv, &i, "--samples", &val)) != 0) {
-            if (r < 0 || dt_cli_parse_int(cmd, "--samples", val, 1, 100, &lv))
-                return DT_EXIT_USAGE;
-            p.identity_samples = (int)lv;
-        } else if ((r = dt_cli_opt(cmd, argc, argv, &i, "--temperature", &val)) != 0) {
-            if (r < 0 || dt_cli_parse_double(cmd, "--temperature", val, &dv) || dv < 0 || dv > 5)
-                return r < 0 ? DT_EXIT_USAGE : dt_cli_usage(cmd, "--temperature takes 0 to 5");
-            p.temperature = (float)dv;
-        } else if ((r = dt_cli_opt(cmd, argc, argv, &i, "--identity-corpus", &val)) != 0) {
-            if (r < 0)
-                return DT_EXIT_USAGE;
-            p.identity_corpus = val;
-        } else if ((r = dt_cli_opt(cmd, argc, argv, &i, "--chat-corpus", &val)) != 0) {
-            if (r < 0)
-                return DT_EXIT_USAGE;
-            p.chat_corpus = val;
-        } else if ((r = dt_cli_opt(cmd, argc, argv, &i, "--text-corpus", &val)) != 0) {
-            if (r < 0)
-                return DT_EXIT_USAGE;
-            p.text_corpus = val;
-        } else if ((r = dt_cli_opt(cmd, argc, argv, &i, "--watermark-key", &val)) != 0) {
-            if (r < 0 || dt_cli_parse_u64(cmd, "--watermark-key", val, &uv))
-                return DT_EXIT_USAGE;
-            p.watermark = 1;
-            p.watermark_key = uv;
-        } else if ((r = dt_cli_opt(cmd, argc, argv, &i, "--watermark-gamma", &val)) != 0) {
-            if (r < 0 || dt_cli_parse_double(cmd, "--watermark-gamma", val, &dv) || dv <= 0 || dv >= 1)
-                return r < 0 ? DT_EXIT_USAGE : dt_cli_usage(cmd, "--watermark-gamma takes a number in (0, 1)");
-            p.watermark_gamma = dv;
-        } else {
-            fprintf(stderr, "distiltrace %s: unknown option '%s'\n", cmd, argv[i]);
-            return dt_cli_usage(cmd, usage);
         }
+    }
+    long lv;
+    double dv;
+    unsigned long long uv;
+    lv = common.concurrency;
+    if (dt_cli_long(&a, "--concurrency", 1, 1024, &lv))
+        return DT_EXIT_USAGE;
+    common.concurrency = (int)lv;
+    lv = common.max_retries;
+    if (dt_cli_long(&a, "--retries", 0, 1000, &lv))
+        return DT_EXIT_USAGE;
+    common.max_retries = (int)lv;
+    /* a negative --rps or a --timeout that is not positive: a silent usage error, as ever */
+    dv = common.rps;
+    if (dt_cli_number(&a, "--rps", &dv) || dv < 0)
+        return DT_EXIT_USAGE;
+    common.rps = dv;
+    dv = common.timeout_s;
+    if (dt_cli_number(&a, "--timeout", &dv) || !(dv > 0))
+        return DT_EXIT_USAGE;
+    common.timeout_s = dv;
+    p.chat_template = dt_cli_str(&a, "--chat-template", NULL);
+    if (p.chat_template && !strstr(p.chat_template, "{prompt}")) {
+        fprintf(stderr, "distiltrace %s: --chat-template must contain '{prompt}'\n", cmd);
+        return DT_EXIT_USAGE;
+    }
+    p.chat_date = dt_cli_str(&a, "--chat-date", NULL);
+    if (p.chat_date) {
+        struct dt_error derr = {0};
+        if (dt_compare_params_check(&p, &derr)) {
+            fprintf(stderr, "distiltrace %s: %s\n", cmd, derr.msg);
+            return DT_EXIT_USAGE;
+        }
+    }
+    if (dt_cli_has(&a, "--progress"))
+        dt_progress_forced = 1;
+    dv = p.verdict.alpha;
+    if (dt_cli_number(&a, "--alpha", &dv) || dv <= 0 || dv >= 1)
+        return dt_cli_usage(cmd, "--alpha takes a number in (0, 1)");
+    p.verdict.alpha = dv;
+    uv = p.seed;
+    if (dt_cli_u64(&a, "--seed", &uv))
+        return DT_EXIT_USAGE;
+    p.seed = uv;
+    p.verdict.seed = uv;
+    lv = p.threads;
+    if (dt_cli_long(&a, "--threads", 1, 256, &lv))
+        return DT_EXIT_USAGE;
+    p.threads = (int)lv;
+    if (dt_compare_set_scoring(&p, dt_cli_str_def(&a, "--scoring")))
+        return dt_cli_usage(cmd, "--scoring takes q8 or exact");
+    static const char *const counts[] = {"--identity-probes", "--chat-probes", "--text-probes"};
+    size_t *count_of[] = {&p.n_identity, &p.n_chat, &p.n_text};
+    for (int k = 0; k < 3; k++) {
+        lv = (long)*count_of[k];
+        if (dt_cli_long(&a, counts[k], 1, 100000, &lv))
+            return DT_EXIT_USAGE;
+        *count_of[k] = (size_t)lv;
+    }
+    lv = p.identity_samples;
+    if (dt_cli_long(&a, "--samples", 1, 100, &lv))
+        return DT_EXIT_USAGE;
+    p.identity_samples = (int)lv;
+    dv = p.temperature;
+    if (dt_cli_number(&a, "--temperature", &dv) || dv < 0 || dv > 5)
+        return dt_cli_usage(cmd, "--temperature takes 0 to 5");
+    p.temperature = (float)dv;
+    p.identity_corpus = dt_cli_str(&a, "--identity-corpus", NULL);
+    p.chat_corpus = dt_cli_str(&a, "--chat-corpus", NULL);
+    p.text_corpus = dt_cli_str(&a, "--text-corpus", NULL);
+    uv = p.watermark_key;
+    if (dt_cli_u64(&a, "--watermark-key", &uv))
+        return DT_EXIT_USAGE;
+    p.watermark = dt_cli_has(&a, "--watermark-key");
+    p.watermark_key = uv;
+    dv = p.watermark_gamma;
+    if (dt_cli_number(&a, "--watermark-gamma", &dv) || dv <= 0 || dv >= 1)
+        return dt_cli_usage(cmd, "--watermark-gamma takes a number in (0, 1)");
+    p.watermark_gamma = dv;
+    if (dt_cli_n_positional(&a)) {
+        fprintf(stderr, "distiltrace %s: unknown option '%s'\n", cmd, dt_cli_positional(&a, 0));
+        return dt_cli_usage(cmd, usage);
     }
     for (size_t k = 0; k < n_eps; k++) {
         if (!eps[k].model)

@@ -33,7 +33,7 @@
     {"--candidate-api-model", "NAME", NULL, "the candidate endpoint's model name", NULL}, \
     {"--chat-template", "STR", "the model's own template", "chat format for models without one; {prompt} marks the message", NULL}, \
     {"--chat-date", "YYYY-MM-DD", "2024-07-26", "the day strftime_now reports in chat templates", NULL}, \
-    DB_OPT(NULL), \
+    {"--db", "FILE", "distiltrace.db", "the evidence store (SQLite)", NULL}, \
     {"--no-db", NULL, NULL, "record nothing (no evidence store)", NULL}, \
     JSON_OPT, \
     {"--alpha", "A", "0.01", "family-wise error rate of the verdict", NULL}, \
@@ -53,8 +53,8 @@
     {"--api-key-env", "VAR", "OPENAI_API_KEY", "environment variable holding the API key", NULL}, \
     {"--concurrency", "N", "4", "endpoint requests in flight", NULL}, \
     {"--rps", "R", "unlimited", "endpoint request starts per second", NULL}, \
-    {"--retries", "N", "6", "retries of a failed endpoint request", NULL}, \
-    {"--timeout", "S", "60", "seconds before an endpoint request is retried", NULL}, \
+    {"--retries", "N", "5", "retries of a failed endpoint request", NULL}, \
+    {"--timeout", "S", "120", "seconds before an endpoint request is retried", NULL}, \
     {"--quiet", NULL, NULL, "no progress or diagnostics on stderr", NULL}, \
     {"--progress", NULL, "on a terminal", "draw the progress bar (answers, then signals) on stderr even when it is not a terminal", NULL}, \
     {"--panel", "FILE", NULL, "a control panel (panel add): every member is a control (repeatable)", NULL}, \
