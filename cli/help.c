@@ -11,7 +11,9 @@
 #define END {NULL, NULL, NULL, NULL, NULL}
 #define DB_OPT(req) {"--db", "FILE", NULL, "the evidence store (SQLite)", req}
 #define JSON_OPT {"--json", NULL, NULL, "print JSON instead of text", NULL}
-#define THREADS_OPT {"--threads", "N", "the machine's cores", "inference threads", NULL}
+/* Not a number on purpose: without --threads a command passes 0, which infer/ runs with
+ * DT_MODEL_DEFAULT_THREADS (2) and collect, panel add and fingerprint record as no count. */
+#define THREADS_OPT {"--threads", "N", "2 threads", "inference threads", NULL}
 
 #define COMPARE_OPTS(TGROUP, CGROUP) \
     {"--teacher", "MODEL", NULL, "the teacher: a GGUF file or a Hugging Face directory", TGROUP}, \
