@@ -3,7 +3,6 @@
  * arguments), so every lookup walks it.
  */
 #include "cli/args.h"
-#include "cli/commands.h"
 #include "util/alloc.h"
 
 #include <errno.h>
@@ -11,6 +10,48 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+/* The parsers of one value: 0, or -1 after printing "distiltrace CMD: OPT takes ..., not 'V'". */
+int dt_cli_parse_int(const char *cmd, const char *opt, const char *s, long lo, long hi, long *out)
+{
+    char *end;
+    errno = 0;
+    long v = s ? strtol(s, &end, 10) : 0;
+    if (!s || errno || end == s || *end || v < lo || v > hi) {
+        fprintf(stderr, "distiltrace %s: %s takes a whole number from %ld to %ld, not '%s'\n", cmd,
+                opt, lo, hi, s ? s : "");
+        return -1;
+    }
+    *out = v;
+    return 0;
+}
+
+static int parse_double(const char *cmd, const char *opt, const char *s, double *out)
+{
+    char *end;
+    errno = 0;
+    double v = s ? strtod(s, &end) : 0;
+    if (!s || errno || end == s || *end || v != v) {
+        fprintf(stderr, "distiltrace %s: %s takes a number, not '%s'\n", cmd, opt, s ? s : "");
+        return -1;
+    }
+    *out = v;
+    return 0;
+}
+
+static int parse_u64(const char *cmd, const char *opt, const char *s, unsigned long long *out)
+{
+    char *end;
+    errno = 0;
+    unsigned long long v = s ? strtoull(s, &end, 0) : 0;
+    if (!s || errno || end == s || *end || s[0] == '-') {
+        fprintf(stderr, "distiltrace %s: %s takes an unsigned 64-bit integer, not '%s'\n", cmd, opt,
+                s ? s : "");
+        return -1;
+    }
+    *out = v;
+    return 0;
+}
 
 static const struct dt_cli_optdoc *find(const struct dt_cli_args *a, const char *name)
 {
@@ -197,7 +238,7 @@ int dt_cli_number(const struct dt_cli_args *a, const char *opt, double *out)
             *out = v;
         return 0;
     }
-    return dt_cli_parse_double(a->doc->name, opt, s, out);
+    return parse_double(a->doc->name, opt, s, out);
 }
 
 int dt_cli_u64(const struct dt_cli_args *a, const char *opt, unsigned long long *out)
@@ -214,7 +255,7 @@ int dt_cli_u64(const struct dt_cli_args *a, const char *opt, unsigned long long 
             *out = v;
         return 0;
     }
-    return dt_cli_parse_u64(a->doc->name, opt, s, out);
+    return parse_u64(a->doc->name, opt, s, out);
 }
 
 int dt_cli_choice(const struct dt_cli_args *a, const char *opt, const char *const *choices,

@@ -5,7 +5,7 @@
  * verdict is one of the policy's fail_on relations, 0 when none is.
  */
 #include "cli/args.h"
-#include "cli/cli_opts.h"
+#include "cli/progress.h"
 #include "cli/commands.h"
 #include "run/check.h"
 #include "util/log.h"

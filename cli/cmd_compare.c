@@ -4,7 +4,7 @@
  * store rows are run/compare_out.c.
  */
 #include "cli/args.h"
-#include "cli/cli_opts.h"
+#include "cli/progress.h"
 #include "cli/commands.h"
 #include "run/compare.h"
 #include "run/answers.h"

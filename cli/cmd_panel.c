@@ -6,7 +6,7 @@
  * control.
  */
 #include "cli/args.h"
-#include "cli/cli_opts.h"
+#include "cli/progress.h"
 #include "cli/commands.h"
 #include "run/compare.h"
 #include "run/answers.h"
@@ -99,8 +99,7 @@ static int no_positional(const struct dt_cli_args *a)
 {
     if (!dt_cli_n_positional(a))
         return 0;
-    fprintf(stderr, "distiltrace %s: unknown option '%s'\n", a->doc->name,
-            dt_cli_positional(a, 0));
+    fprintf(stderr, "distiltrace %s: unknown option '%s'\n", a->doc->name, dt_cli_positional(a, 0));
     return dt_cli_usage("panel", usage);
 }
 
@@ -113,7 +112,8 @@ static int cmd_add(int argc, char **argv)
                *transcripts = dt_cli_str(&a, "--transcripts", NULL),
                *endpoint = dt_cli_str(&a, "--endpoint", NULL),
                *api_model = dt_cli_str(&a, "--api-model", NULL),
-               *key_env = dt_cli_str_def(&a, "--api-key-env"), *name = dt_cli_str(&a, "--name", NULL),
+               *key_env = dt_cli_str_def(&a, "--api-key-env"),
+               *name = dt_cli_str(&a, "--name", NULL),
                *tmpl = dt_cli_str(&a, "--chat-template", NULL);
     int quiet = dt_cli_has(&a, "--quiet");
     struct dt_compare_params p;

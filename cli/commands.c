@@ -3,9 +3,7 @@
  */
 #include "cli/commands.h"
 
-#include <errno.h>
 #include <stdio.h>
-#include <stdlib.h>
 
 const struct dt_command dt_commands[] = {
     {"inspect", cmd_inspect, "describe a model file: architecture, tensors, tokenizer, hashes"},
@@ -42,45 +40,4 @@ int dt_cli_usage(const char *cmd, const char *usage)
 {
     fprintf(stderr, "distiltrace %s: usage: %s\n", cmd, usage);
     return DT_EXIT_USAGE;
-}
-
-int dt_cli_parse_int(const char *cmd, const char *opt, const char *s, long lo, long hi, long *out)
-{
-    char *end;
-    errno = 0;
-    long v = s ? strtol(s, &end, 10) : 0;
-    if (!s || errno || end == s || *end || v < lo || v > hi) {
-        fprintf(stderr, "distiltrace %s: %s takes a whole number from %ld to %ld, not '%s'\n", cmd,
-                opt, lo, hi, s ? s : "");
-        return -1;
-    }
-    *out = v;
-    return 0;
-}
-
-int dt_cli_parse_double(const char *cmd, const char *opt, const char *s, double *out)
-{
-    char *end;
-    errno = 0;
-    double v = s ? strtod(s, &end) : 0;
-    if (!s || errno || end == s || *end || v != v) {
-        fprintf(stderr, "distiltrace %s: %s takes a number, not '%s'\n", cmd, opt, s ? s : "");
-        return -1;
-    }
-    *out = v;
-    return 0;
-}
-
-int dt_cli_parse_u64(const char *cmd, const char *opt, const char *s, unsigned long long *out)
-{
-    char *end;
-    errno = 0;
-    unsigned long long v = s ? strtoull(s, &end, 0) : 0;
-    if (!s || errno || end == s || *end || s[0] == '-') {
-        fprintf(stderr, "distiltrace %s: %s takes an unsigned 64-bit integer, not '%s'\n", cmd, opt,
-                s ? s : "");
-        return -1;
-    }
-    *out = v;
-    return 0;
 }

@@ -20,11 +20,6 @@ int dt_cli_fail(const struct dt_error *err);
 /* Prints "distiltrace CMD: usage: ..." to stderr and returns DT_EXIT_USAGE. */
 int dt_cli_usage(const char *cmd, const char *usage);
 
-/* Shared option parsing helpers: return 0 or print a usage error and return -1. */
-int dt_cli_parse_int(const char *cmd, const char *opt, const char *s, long lo, long hi, long *out);
-int dt_cli_parse_double(const char *cmd, const char *opt, const char *s, double *out);
-int dt_cli_parse_u64(const char *cmd, const char *opt, const char *s, unsigned long long *out);
-
 int cmd_inspect(int argc, char **argv);
 int cmd_tokenize(int argc, char **argv);
 int cmd_version(int argc, char **argv);

@@ -82,7 +82,8 @@ int main(void)
     TAP_OK(dt_cli_double(&a, "--gamma", 0, 1, &d) == 0 && d == 0.25, "gamma default 0.25");
     free(av);
 
-    char *cmp[] = {"compare", "--teacher", "t", "--suspect", "s", "--timeout=0.5", "--rps", "x", NULL};
+    char *cmp[] = {"compare",       "--teacher", "t", "--suspect", "s",
+                   "--timeout=0.5", "--rps",     "x", NULL};
     TAP_OK(checked("compare", 0, 8, cmp, &av, &a) == 0, "compare argv checked");
     d = -1;
     TAP_OK(dt_cli_number(&a, "--alpha", &d) == 0 && d == 0.01, "any number: the table's default");
