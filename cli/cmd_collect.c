@@ -107,18 +107,24 @@ int cmd_collect(int argc, char **argv)
     if (dt_cli_long(&a, "--retries", 0, 1000, &l))
         return DT_EXIT_USAGE;
     eo.max_retries = (int)l;
-    /* the ranges these refuse are silent usage errors, as they always were */
+    /* out-of-range values are usage errors that name the range */
     d = eo.rps;
-    if (dt_cli_number(&a, "--rps", &d) || d < 0)
+    if (dt_cli_number(&a, "--rps", &d))
         return DT_EXIT_USAGE;
+    if (d < 0)
+        return dt_cli_usage("collect", "--rps takes a number >= 0 (0: unlimited)");
     eo.rps = d;
     d = eo.timeout_s;
-    if (dt_cli_number(&a, "--timeout", &d) || !(d > 0))
+    if (dt_cli_number(&a, "--timeout", &d))
         return DT_EXIT_USAGE;
+    if (!(d > 0))
+        return dt_cli_usage("collect", "--timeout takes a number of seconds > 0");
     eo.timeout_s = d;
     d = eo.backoff_base_s;
-    if (dt_cli_number(&a, "--backoff", &d) || !(d >= 0))
+    if (dt_cli_number(&a, "--backoff", &d))
         return DT_EXIT_USAGE;
+    if (!(d >= 0))
+        return dt_cli_usage("collect", "--backoff takes a number of seconds >= 0");
     eo.backoff_base_s = d;
     l = p.n_samples;
     if (dt_cli_long(&a, "--samples", 1, 100000, &l))
@@ -143,12 +149,16 @@ int cmd_collect(int argc, char **argv)
     if (dt_cli_long(&a, "--probes", 1, 1L << 30, &n_probes))
         return DT_EXIT_USAGE;
     d = p.temperature;
-    if (dt_cli_number(&a, "--temperature", &d) || d < 0)
+    if (dt_cli_number(&a, "--temperature", &d))
         return DT_EXIT_USAGE;
+    if (d < 0)
+        return dt_cli_usage("collect", "--temperature takes a number >= 0");
     p.temperature = (float)d;
     d = p.top_p;
-    if (dt_cli_number(&a, "--top-p", &d) || d <= 0 || d > 1)
+    if (dt_cli_number(&a, "--top-p", &d))
         return DT_EXIT_USAGE;
+    if (d <= 0 || d > 1)
+        return dt_cli_usage("collect", "--top-p takes a number in (0, 1]");
     p.top_p = (float)d;
     /* the seed of the samples, of the --probes sample and of the endpoint's retry jitter */
     if (dt_cli_u64(&a, "--seed", &seed))

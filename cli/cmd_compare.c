@@ -341,6 +341,8 @@ static int run(int argc, char **argv, int attribute)
             if (ep_role == 0) {
                 if (attribute || have_primary)
                     return dt_cli_usage(cmd, usage);
+                if (n_teachers >= MAX_PARTIES)
+                    return dt_cli_usage(cmd, "at most 32 candidates");
                 memmove(teachers + 1, teachers, n_teachers * sizeof *teachers);
                 in = &teachers[0];
                 n_teachers++;
@@ -363,6 +365,8 @@ static int run(int argc, char **argv, int attribute)
         if (!strcmp(opt, "--teacher")) {
             if (attribute || have_primary)
                 return dt_cli_usage(cmd, usage);
+            if (n_teachers >= MAX_PARTIES)
+                return dt_cli_usage(cmd, "at most 32 candidates");
             memmove(teachers + 1, teachers, n_teachers * sizeof *teachers);
             memset(&teachers[0], 0, sizeof teachers[0]);
             teachers[0].model_path = val;
@@ -372,6 +376,8 @@ static int run(int argc, char **argv, int attribute)
             if (have_primary)
                 teachers[0].transcripts_path = val;
             else {
+                if (n_teachers >= MAX_PARTIES)
+                    return dt_cli_usage(cmd, "at most 32 candidates");
                 memmove(teachers + 1, teachers, n_teachers * sizeof *teachers);
                 memset(&teachers[0], 0, sizeof teachers[0]);
                 teachers[0].transcripts_path = val;
@@ -411,14 +417,18 @@ static int run(int argc, char **argv, int attribute)
     if (dt_cli_long(&a, "--retries", 0, 1000, &lv))
         return DT_EXIT_USAGE;
     common.max_retries = (int)lv;
-    /* a negative --rps or a --timeout that is not positive: a silent usage error, as ever */
+    /* out-of-range values are usage errors that name the range */
     dv = common.rps;
-    if (dt_cli_number(&a, "--rps", &dv) || dv < 0)
+    if (dt_cli_number(&a, "--rps", &dv))
         return DT_EXIT_USAGE;
+    if (dv < 0)
+        return dt_cli_usage(cmd, "--rps takes a number >= 0 (0: unlimited)");
     common.rps = dv;
     dv = common.timeout_s;
-    if (dt_cli_number(&a, "--timeout", &dv) || !(dv > 0))
+    if (dt_cli_number(&a, "--timeout", &dv))
         return DT_EXIT_USAGE;
+    if (!(dv > 0))
+        return dt_cli_usage(cmd, "--timeout takes a number of seconds > 0");
     common.timeout_s = dv;
     p.chat_template = dt_cli_str(&a, "--chat-template", NULL);
     if (p.chat_template && !strstr(p.chat_template, "{prompt}")) {

@@ -81,8 +81,12 @@ static int plan_read(const struct dt_cli_args *a, struct dt_compare_params *p)
         return -1;
     p->seed = u;
     d = p->temperature;
-    if (dt_cli_number(a, "--temperature", &d) || d < 0 || d > 5)
+    if (dt_cli_number(a, "--temperature", &d))
         return -1;
+    if (d < 0 || d > 5) {
+        fprintf(stderr, "distiltrace panel add: --temperature takes 0 to 5\n");
+        return -1;
+    }
     p->temperature = (float)d;
     l = p->threads;
     if (dt_cli_long(a, "--threads", 1, 256, &l))
