@@ -26,7 +26,7 @@
 static const char *k_usage =
     "distiltrace bench (MODEL | --synthetic tiny|124m|1b [--types f16,q8_0,q4_k_m,...]\n"
     "       [--write PATH] [--seed N]) [--batch N] [--len L] [--gen N] [--slots N] [--jobs N] [--repeat N]\n"
-    "       [--scoring q8|exact] [--threads N] [--json]";
+    "       [--scoring exact|q8] [--threads N] [--json]";
 
 static int bench_one(const char *path, const char *label, const struct dt_bench_params *p,
                      int threads, int json)

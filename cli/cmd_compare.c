@@ -28,7 +28,7 @@ static const char compare_usage[] =
     "distiltrace compare --teacher T|--teacher-transcripts F "
     "--suspect S|--suspect-transcripts F [--control C|--control-transcripts F]... "
     "[--candidate T2]... [--chat-template STR] [--chat-date YYYY-MM-DD] [--db D | --no-db] [--json] [--alpha A] "
-    "[--seed S] [--threads N] [--scoring q8|exact] [--identity-probes N] [--chat-probes N] [--text-probes N] "
+    "[--seed S] [--threads N] [--scoring exact|q8] [--identity-probes N] [--chat-probes N] [--text-probes N] "
     "[--samples N] [--temperature T] [--identity-corpus F] [--chat-corpus F] [--text-corpus F] "
     "[--watermark-key K [--watermark-gamma G]] [--panel P.db]... [--quiet]\n"
     "--panel P.db (from `distiltrace panel add`) adds every member of the panel as a control.\n"

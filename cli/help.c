@@ -41,7 +41,7 @@
     {"--alpha", "A", "0.01", "family-wise error rate of the verdict", NULL}, \
     {"--seed", "S", "1", "seed of the sampled answers and resampling tests", NULL}, \
     THREADS_OPT, \
-    {"--scoring", "q8|exact", "q8", "large quantized models' scoring: 8-bit activations as llama.cpp, or f32 (slower)", NULL}, \
+    {"--scoring", "exact|q8", "exact", "large quantized models' scoring: f32 over dequantized weights, or 8-bit activations as llama.cpp", NULL}, \
     {"--identity-probes", "N", "40", "identity questions asked", NULL}, \
     {"--chat-probes", "N", "60", "chat prompts asked", NULL}, \
     {"--text-probes", "N", "40", "text continuations asked", NULL}, \
@@ -186,7 +186,7 @@ static const struct dt_cli_optdoc o_bench[] = {
     {"--slots", "N", "8", "sequences decoded together in batched generation", NULL},
     {"--jobs", "N", "2 x slots", "answers in the batched generation queue", NULL},
     {"--repeat", "N", "3", "repetitions (the best is reported)", NULL},
-    {"--scoring", "q8|exact", "q8", "arithmetic of quantized models' scoring (as compare --scoring)", NULL},
+    {"--scoring", "exact|q8", "exact", "arithmetic of quantized models' scoring (as compare --scoring)", NULL},
     {"--threads", "N", "2", "inference threads", NULL},
     JSON_OPT,
     END};

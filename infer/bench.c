@@ -34,7 +34,7 @@ void dt_bench_params_init(struct dt_bench_params *p)
     p->seed = 1;
     p->slots = 8; /* DT_GEN_BATCH_SLOTS of corpus/generate.h: what compare decodes at once */
     p->jobs = 0;  /* 2 x slots */
-    p->scoring = DT_SCORING_Q8;
+    p->scoring = DT_SCORING_EXACT;
 }
 
 long dt_bench_peak_rss_kb(void)

@@ -20,8 +20,8 @@ struct dt_bench_params {
     uint64_t seed;
     int slots;      /* batched generation: sequences decoded together (default 8, as compare) */
     int jobs;       /* batched generation: answers in the queue (default 2 x slots) */
-    int scoring;    /* enum dt_scoring (compute.h) of the scoring runs (default DT_SCORING_Q8,
-                     * what compare uses) */
+    int scoring;    /* enum dt_scoring (compute.h) of the scoring runs (default
+                     * DT_SCORING_EXACT, compare's default) */
 };
 void dt_bench_params_init(struct dt_bench_params *p);
 

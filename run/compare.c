@@ -46,7 +46,7 @@ void dt_compare_params_default(struct dt_compare_params *p)
     p->top_p = 0.95f;
     p->seed = 1;
     p->watermark_gamma = 0.25;
-    p->scoring = DT_SCORING_Q8;
+    p->scoring = DT_SCORING_EXACT;
     dt_verdict_params_default(&p->verdict);
 }
 

@@ -97,9 +97,9 @@ struct dt_compare_params {
     uint64_t seed;              /* every random choice derives from it (1) */
     int threads;                /* inference threads; <= 0: default */
     int scoring;                /* enum dt_scoring (infer/compute.h) of local parties' scoring:
-                                 * DT_SCORING_Q8 (the default: quantized models too large for
-                                 * the f32 copy score with llama.cpp's 8-bit activations) or
-                                 * DT_SCORING_EXACT */
+                                 * DT_SCORING_EXACT (the default) or DT_SCORING_Q8 (quantized
+                                 * models too large for the f32 copy score with llama.cpp's
+                                 * 8-bit activations) */
     const char *identity_corpus; /* corpus files replacing the built-in ones, or NULL */
     const char *chat_corpus;
     const char *text_corpus;

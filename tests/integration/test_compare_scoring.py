@@ -43,20 +43,20 @@ def main():
     check(r.returncode == 2 and '--scoring takes q8 or exact' in r.stderr,
           'an unknown --scoring is a usage error naming the choices', (r.returncode, r.stderr))
 
-    # the zoo's models are small: with the f32 copy, q8 (the default) changes nothing
-    r, small = compare([])
+    # the zoo's models are small: with the f32 copy, q8 changes nothing
+    r, small = compare(['--scoring', 'q8'])
     check(small is not None and set(scoring(small).values()) == {'exact'},
           'small models score exactly whatever the setting', small and scoring(small))
 
     env = dict(os.environ, DT_F32_CACHE_MB='0')
     db = os.path.join(tmp, 'q8.db')
-    r, q8 = compare([], env=env, db=db)
+    r, q8 = compare(['--scoring', 'q8'], env=env, db=db)
     check(q8 is not None and scoring(q8) == {'teacher': 'exact', 'suspect': 'q8', 'control': 'exact'},
           'without the f32 copy the Q8_0 suspect scores with q8, the f32 parties exactly',
           (r.stderr[-300:], q8 and scoring(q8)))
-    r, ex = compare(['--scoring', 'exact'], env=env)
-    check(ex is not None and set(scoring(ex).values()) == {'exact'}, '--scoring exact: every party exact',
-          ex and scoring(ex))
+    r, ex = compare([], env=env)
+    check(ex is not None and set(scoring(ex).values()) == {'exact'},
+          'the default (--scoring exact): every party exact', ex and scoring(ex))
     if q8 and ex and small:
         # next_token_js scores the teacher's continuations (the f32 teacher's answers are the
         # same in every run) under each party: exact scoring without the f32 copy equals the
