@@ -77,10 +77,12 @@ static int cmd_merge(int argc, char **argv)
         if ((rc = dt_store_merge(s, from[k], &st, &err)))
             break;
         printf("merged '%s' into '%s': %lld models, %lld probes, %lld corpora, %lld runs, "
-               "%lld collections, %lld observations, %lld signals, %lld verdicts added\n",
+               "%lld collections, %lld observations, %lld signals, %lld verdicts, %lld panel "
+               "members added\n",
                from[k], db, (long long)st.n_models, (long long)st.n_probes,
                (long long)st.n_corpora, (long long)st.n_runs, (long long)st.n_collections,
-               (long long)st.n_observations, (long long)st.n_signals, (long long)st.n_verdicts);
+               (long long)st.n_observations, (long long)st.n_signals, (long long)st.n_verdicts,
+               (long long)st.n_panel_members);
     }
     dt_store_close(s);
     dt_free(from);

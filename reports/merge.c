@@ -1,7 +1,7 @@
 /*
  * db merge (see merge.h): the source is ATTACHed as "src" and copied with INSERT ... SELECT
  * statements in dependency order (models, probes, corpora, runs, collections, observations,
- * signals, verdicts), each step building a TEMP id map (src id -> destination id) that later
+ * signals, verdicts, panel members), each step building a TEMP id map (src id -> destination id) that later
  * steps join through. Everything between ATTACH and DETACH runs in one IMMEDIATE transaction,
  * so a failed merge leaves the destination as it was. Work is proportional to the source's
  * rows; blobs are copied by SQLite without passing through C.
@@ -135,7 +135,37 @@ static const struct step {
      "map_models ms ON ms.src = v.suspect_model_id WHERE v.run_id IN (SELECT src FROM new_runs) "
      "ORDER BY v.id",
      7},
+    {"panel members",
+     "INSERT OR IGNORE INTO main.panel_members (name, model_id, source, location, chat_template, "
+     "settings, run_id, created_at) SELECT pm.name, mm.dst, pm.source, pm.location, "
+     "pm.chat_template, pm.settings, mr.dst, pm.created_at FROM src.panel_members pm JOIN "
+     "map_models mm ON mm.src = pm.model_id JOIN map_runs mr ON mr.src = pm.run_id ORDER BY pm.id",
+     8},
 };
+
+/* A panel member of the source whose name the destination gives to another model: merging
+ * would keep one of the two silently, so the merge fails naming it. */
+static int panel_conflict(sqlite3 *db, struct dt_error *err)
+{
+    sqlite3_stmt *st = NULL;
+    int rc = 0;
+    if (sqlite3_prepare_v2(db,
+                           "SELECT s.name FROM src.panel_members s JOIN main.panel_members m ON "
+                           "m.name = s.name JOIN map_models mm ON mm.src = s.model_id WHERE "
+                           "m.model_id != mm.dst ORDER BY s.id LIMIT 1",
+                           -1, &st, NULL) != SQLITE_OK)
+        return dt_error_set(err, DT_EDB, "merge: panel members: %s", sqlite3_errmsg(db));
+    int step = sqlite3_step(st);
+    if (step == SQLITE_ROW)
+        rc = dt_error_set(err, DT_EMISMATCH,
+                          "merge: panel member '%s' is another model in the destination "
+                          "(remove or rename one of them first)",
+                          (const char *)sqlite3_column_text(st, 0));
+    else if (step != SQLITE_DONE)
+        rc = dt_error_set(err, DT_EDB, "merge: panel members: %s", sqlite3_errmsg(db));
+    sqlite3_finalize(st);
+    return rc;
+}
 
 static const char drop_temp[] =
     "DROP TABLE IF EXISTS temp.map_models; DROP TABLE IF EXISTS temp.map_probes;"
@@ -151,7 +181,7 @@ int dt_store_merge(struct dt_store *s, const char *src_path, struct dt_store_mer
     struct dt_store_merge_stats sum = {0};
     int64_t *counters[] = {&sum.n_models,       &sum.n_probes,       &sum.n_corpora,
                            &sum.n_runs,         &sum.n_collections,  &sum.n_observations,
-                           &sum.n_signals,      &sum.n_verdicts};
+                           &sum.n_signals,      &sum.n_verdicts,     &sum.n_panel_members};
     int rc = 0, attached = 0, in_tx = 0;
     int64_t app = 0, ver = 0;
     if (!dt_path_exists(src_path) || dt_path_is_dir(src_path))
@@ -188,6 +218,8 @@ int dt_store_merge(struct dt_store *s, const char *src_path, struct dt_store_mer
         goto done;
     for (size_t i = 0; i < sizeof steps / sizeof *steps; i++) {
         int64_t *c = steps[i].counter >= 0 ? counters[steps[i].counter] : NULL;
+        if (c == &sum.n_panel_members && (rc = panel_conflict(db, err)))
+            goto done;
         if ((rc = exec(db, steps[i].sql, steps[i].what, c, err)))
             goto done;
     }

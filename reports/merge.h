@@ -5,7 +5,8 @@
  *
  * Identity rules (what makes a rerun a no-op): models by key (content hash or "api:NAME"),
  * probes and corpora by content hash, collections by key, observations by (collection, probe,
- * sample index), runs by (command, argv, host, pid, start time). Runs new to D get new ids;
+ * sample index), runs by (command, argv, host, pid, start time), panel members by name (a name
+ * the destination gives to another model fails the merge with DT_EMISMATCH). Runs new to D get new ids;
  * every reference (collections, observations, signals, verdicts) is remapped. Signals and
  * verdicts are copied with their run, only when that run is new to D. The whole merge of one
  * source is one transaction.
@@ -20,7 +21,7 @@ struct dt_store;
 
 struct dt_store_merge_stats {
     int64_t n_models, n_probes, n_corpora, n_runs, n_collections, n_observations, n_signals,
-        n_verdicts; /* rows added to the destination */
+        n_verdicts, n_panel_members; /* rows added to the destination */
 };
 
 /* Merges the store at src_path (opened read-only, same schema version) into s. A source with

@@ -57,6 +57,22 @@ p = run([DT, 'panel', 'add', '--panel', panel, '--model', g(CONTROLS[0]), '--cha
 check(p.returncode == 0 and '(0 new' in p.stdout, 'a repeated panel add finds every answer stored', p.stdout + p.stderr)
 p = run([DT, 'panel', 'add', '--panel', panel, '--model', g('teacher'), '--name', CONTROLS[0], '--quiet'] + PLAN)
 check(p.returncode != 0 and 'already has a member' in p.stderr, 'a name taken by another model is refused', p.stderr)
+# ---- db merge carries the members (it used to copy their answers but not the panel) ----
+merged = os.path.join(d, 'merged-panel.db')
+p = run([DT, 'db', 'merge', '--db', merged, '--from', panel])
+names = sorted(r[0] for r in q(merged, 'SELECT name FROM panel_members')) if p.returncode == 0 else None
+check(p.returncode == 0 and '3 panel members added' in p.stdout and names == sorted(CONTROLS),
+      'db merge copies the panel members', (p.stdout + p.stderr, names))
+p = run([DT, 'db', 'merge', '--db', merged, '--from', panel])
+check(p.returncode == 0 and '0 panel members added' in p.stdout, 'a second merge adds no member', p.stdout)
+other = os.path.join(d, 'other-panel.db')
+run([DT, 'panel', 'add', '--panel', other, '--model', g('s_seqkd'), '--name', CONTROLS[0], '--quiet'] + PLAN)
+before = q(merged, 'SELECT count(*) FROM runs')
+p = run([DT, 'db', 'merge', '--db', merged, '--from', other])
+check(p.returncode == 4 and f"panel member '{CONTROLS[0]}' is another model" in p.stderr and
+      q(merged, 'SELECT count(*) FROM runs') == before,
+      'a member name the destination gives to another model fails the merge, changing nothing',
+      (p.returncode, p.stderr))
 p = run([DT, 'panel', 'list', '--panel', panel, '--json'])
 members = json.loads(p.stdout) if p.returncode == 0 else []
 want = 6 * 2 + 8 + 6
