@@ -15,6 +15,7 @@
 #include "cli/args.h"
 #include "cli/commands.h"
 #include "run/bench.h"
+#include "run/compare.h" /* dt_scoring_option */
 
 #include <stdint.h>
 #include <stdio.h>
@@ -154,7 +155,7 @@ int cmd_bench(int argc, char **argv)
         dt_cli_long(&a, "--seed", 0, 1 << 30, &seed))
         return DT_EXIT_USAGE;
     const char *scoring = dt_cli_str(&a, "--scoring", NULL);
-    if (scoring && dt_bench_set_scoring(&p, scoring))
+    if (scoring && dt_scoring_option(scoring, &p.scoring))
         return dt_cli_usage("bench", "--scoring takes q8 or exact");
     if (dt_cli_n_positional(&a) > 1)
         return dt_cli_usage("bench", k_usage);

@@ -63,10 +63,12 @@ int dt_ctx_score_batch_flags(struct dt_ctx *x, const int32_t *const *seqs, const
  */
 enum dt_scoring { DT_SCORING_EXACT = 0, DT_SCORING_Q8 = 1 };
 void dt_ctx_set_scoring(struct dt_ctx *x, enum dt_scoring s);
-enum dt_scoring dt_ctx_scoring(const struct dt_ctx *x);
 /* 1 when scoring on x takes the Q8 kernels for at least one matrix (the setting is Q8, the
  * model has no f32 copy and some matrix is stored in a quantized type with a kernel). */
 int dt_ctx_scoring_quantized(const struct dt_ctx *x);
+/* The name of the arithmetic scoring on x takes: "q8" when dt_ctx_scoring_quantized, else
+ * "exact" (what compare and bench record). */
+const char *dt_ctx_scoring_used(const struct dt_ctx *x);
 /* "exact", "q8"; dt_scoring_parse returns 0, or -1 for another name. */
 const char *dt_scoring_name(enum dt_scoring s);
 int dt_scoring_parse(const char *name, enum dt_scoring *out);

@@ -418,6 +418,13 @@ static size_t slots_scratch_need(const struct dt_model *m)
 }
 
 /* The context's pool of n_threads threads (built once). */
+/* DT_DECODE_F32_ACT=1: products that would quantize their activations take f32 ones. */
+static int f32_act_env(void)
+{
+    const char *env = getenv("DT_DECODE_F32_ACT");
+    return env && !strcmp(env, "1");
+}
+
 static int ensure_pool(struct dt_ctx *x, struct dt_error *err)
 {
     const struct dt_model *m = x->m;
@@ -433,8 +440,7 @@ static int ensure_pool(struct dt_ctx *x, struct dt_error *err)
     p->scratch_floats = slots_scratch_need(m);
     const char *env = getenv("DT_PAR_MIN_ELEMS");
     p->min_elems = env && *env ? strtod(env, NULL) : (double)DT_PAR_MIN_ELEMS;
-    env = getenv("DT_DECODE_F32_ACT");
-    p->f32_act = env && !strcmp(env, "1");
+    p->f32_act = f32_act_env();
     for (int i = 1; i < n; i++) {
         if (p->scratch_floats && !(p->scratch[i] = dt_malloc_array(p->scratch_floats, sizeof(float))))
             break;
@@ -821,19 +827,16 @@ static void linear(const struct dt_model *m, struct workspace *ws, size_t slot, 
     if (!decode && ws->q8_scoring && q8_kernels(m, slot, n_mats)) {
         /* DT_SCORING_Q8: the products of a prompt's prefill, when every matrix got its
          * quantized activations (otherwise, e.g. under DT_DECODE_F32_ACT, the exact path). */
-        j.decode = decode = 1;
+        j.decode = 1;
         quantize_inputs(m, ws, &j);
         for (int g = 0; g < n_mats; g++)
             if (slot_weight(m, slot + (size_t)g) && !j.qx[g])
-                j.decode = decode = 0;
-        if (decode) {
-            int nt = par ? ws->pool->n : 1;
-            j.block_rows = rows / (8 * nt);
-            j.block_rows = j.block_rows < 16 ? 16 : j.block_rows;
-            atomic_init(&j.next, 0);
-        }
+                j.decode = 0;
+        decode = j.decode;
     } else if (decode) {
         quantize_inputs(m, ws, &j);
+    }
+    if (decode) {
         /* About 8 blocks per thread, of at least 16 rows (a tile's worth of a prompt). */
         int nt = par ? ws->pool->n : 1;
         j.block_rows = rows / (8 * nt);
@@ -1619,15 +1622,11 @@ int dt_ctx_score_batch(struct dt_ctx *x, const int32_t *const *seqs, const size_
 /* ---- contexts ---- */
 
 void dt_ctx_set_scoring(struct dt_ctx *x, enum dt_scoring s) { x->scoring = s; }
-enum dt_scoring dt_ctx_scoring(const struct dt_ctx *x) { return x->scoring; }
 
 int dt_ctx_scoring_quantized(const struct dt_ctx *x)
 {
     const struct dt_model *m = x->m;
-    if (x->scoring != DT_SCORING_Q8 || m->f32_state == 1)
-        return 0;
-    const char *env = getenv("DT_DECODE_F32_ACT");
-    if (env && strcmp(env, "1") == 0)
+    if (x->scoring != DT_SCORING_Q8 || m->f32_state == 1 || f32_act_env())
         return 0;
     for (size_t s = 0; s < n_slots(m); s++)
         if (q8_kernels(m, s, 1))
@@ -1636,6 +1635,11 @@ int dt_ctx_scoring_quantized(const struct dt_ctx *x)
 }
 
 const char *dt_scoring_name(enum dt_scoring s) { return s == DT_SCORING_Q8 ? "q8" : "exact"; }
+
+const char *dt_ctx_scoring_used(const struct dt_ctx *x)
+{
+    return dt_scoring_name(dt_ctx_scoring_quantized(x) ? DT_SCORING_Q8 : DT_SCORING_EXACT);
+}
 
 int dt_scoring_parse(const char *name, enum dt_scoring *out)
 {

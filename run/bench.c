@@ -31,7 +31,7 @@ int dt_bench_run(const char *path, const struct dt_bench_params *p, int threads,
     rc = dt_ctx_new(m, threads, &x, err);
     if (rc == 0) {
         dt_ctx_set_scoring(x, (enum dt_scoring)p->scoring);
-        out->scoring = dt_ctx_scoring_quantized(x) ? "q8" : "exact";
+        out->scoring = dt_ctx_scoring_used(x);
         rc = dt_bench_model(x, p, &out->r, err);
     }
     dt_ctx_free(x);
@@ -46,15 +46,6 @@ int dt_bench_run(const char *path, const struct dt_bench_params *p, int threads,
     double load[1] = {-1};
     out->loadavg_1min = getloadavg(load, 1) < 1 ? -1 : load[0];
     out->n_cpus = sysconf(_SC_NPROCESSORS_ONLN);
-    return 0;
-}
-
-int dt_bench_set_scoring(struct dt_bench_params *p, const char *name)
-{
-    enum dt_scoring s;
-    if (dt_scoring_parse(name, &s))
-        return -1;
-    p->scoring = (int)s;
     return 0;
 }
 

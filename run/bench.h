@@ -34,7 +34,5 @@ int dt_bench_synthetic(const char *path, const char *shape, const char *type, ui
                        struct dt_error *err);
 /* 1 when type names a type dt_bench_synthetic can write. */
 int dt_bench_type_known(const char *type);
-/* Sets p->scoring from its name ("q8", "exact"); -1 for another name. */
-int dt_bench_set_scoring(struct dt_bench_params *p, const char *name);
 
 #endif

@@ -50,12 +50,12 @@ void dt_compare_params_default(struct dt_compare_params *p)
     dt_verdict_params_default(&p->verdict);
 }
 
-int dt_compare_set_scoring(struct dt_compare_params *p, const char *name)
+int dt_scoring_option(const char *name, int *scoring)
 {
     enum dt_scoring s;
     if (dt_scoring_parse(name, &s))
         return -1;
-    p->scoring = (int)s;
+    *scoring = (int)s;
     return 0;
 }
 

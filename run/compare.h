@@ -112,8 +112,9 @@ struct dt_compare_params {
 };
 
 void dt_compare_params_default(struct dt_compare_params *p);
-/* Sets p->scoring from its name ("q8", "exact"); -1 for another name. */
-int dt_compare_set_scoring(struct dt_compare_params *p, const char *name);
+/* The value of a scoring setting (dt_compare_params.scoring, dt_bench_params.scoring) from its
+ * name ("exact", "q8") into *scoring; -1 for another name. */
+int dt_scoring_option(const char *name, int *scoring);
 
 /* The analysis against one candidate teacher. */
 struct dt_compare_outcome {

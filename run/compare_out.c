@@ -176,7 +176,7 @@ static cJSON *models_json(const struct dt_compare_result *r, const struct dt_com
             cJSON_AddNumberToObject(m, "n_params", (double)dt_model_n_params(pa->model));
             dt_json_add_string(m, "tokenizer_hash", dt_tokenizer_hash(pa->tok));
             /* the arithmetic its scoring took (compute.h): q8 only where it changed something */
-            dt_json_add_string(m, "scoring", dt_ctx_scoring_quantized(pa->ctx) ? "q8" : "exact");
+            dt_json_add_string(m, "scoring", dt_ctx_scoring_used(pa->ctx));
         } else {
             dt_json_add_string(m, "format", "api");
         }
@@ -334,7 +334,7 @@ static int store_party(struct dt_store *s, int64_t run_id, const struct dt_party
              (double)p->temperature, (double)p->top_p, (unsigned long long)p->seed,
              pa->model ? "local" : "transcript", fmt ? ", \"chat_format\": " : "", fmt ? fmt : "",
              pa->ctx ? ", \"scoring\": \"" : "",
-             pa->ctx ? (dt_ctx_scoring_quantized(pa->ctx) ? "q8" : "exact") : "", pa->ctx ? "\"" : "");
+             pa->ctx ? dt_ctx_scoring_used(pa->ctx) : "", pa->ctx ? "\"" : "");
     cJSON_free(fmt);
     int64_t coll = 0;
     int created = 0;
