@@ -4,6 +4,7 @@
  * rerunning the same command continues where it stopped. Progress bar on a TTY only.
  */
 #include "cli/args.h"
+#include "cli/endpoint_opts.h"
 #include "cli/commands.h"
 #include "run/collect.h"
 #include "run/collect_endpoint.h"
@@ -99,27 +100,9 @@ int cmd_collect(int argc, char **argv)
             eo.mode = DT_ENDPOINT_CHAT;
         else if (!strcmp(opt, "--completions"))
             eo.mode = DT_ENDPOINT_COMPLETIONS;
-    l = eo.concurrency;
-    if (dt_cli_long(&a, "--concurrency", 1, 1024, &l))
+    if (dt_cli_endpoint_opts(&a, &eo))
         return DT_EXIT_USAGE;
-    eo.concurrency = (int)l;
-    l = eo.max_retries;
-    if (dt_cli_long(&a, "--retries", 0, 1000, &l))
-        return DT_EXIT_USAGE;
-    eo.max_retries = (int)l;
     /* out-of-range values are usage errors that name the range */
-    d = eo.rps;
-    if (dt_cli_number(&a, "--rps", &d))
-        return DT_EXIT_USAGE;
-    if (d < 0)
-        return dt_cli_usage("collect", "--rps takes a number >= 0 (0: unlimited)");
-    eo.rps = d;
-    d = eo.timeout_s;
-    if (dt_cli_number(&a, "--timeout", &d))
-        return DT_EXIT_USAGE;
-    if (!(d > 0))
-        return dt_cli_usage("collect", "--timeout takes a number of seconds > 0");
-    eo.timeout_s = d;
     d = eo.backoff_base_s;
     if (dt_cli_number(&a, "--backoff", &d))
         return DT_EXIT_USAGE;

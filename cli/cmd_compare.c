@@ -4,6 +4,7 @@
  * store rows are run/compare_out.c.
  */
 #include "cli/args.h"
+#include "cli/endpoint_opts.h"
 #include "cli/progress.h"
 #include "cli/commands.h"
 #include "run/compare.h"
@@ -409,27 +410,8 @@ static int run(int argc, char **argv, int attribute)
     long lv;
     double dv;
     unsigned long long uv;
-    lv = common.concurrency;
-    if (dt_cli_long(&a, "--concurrency", 1, 1024, &lv))
+    if (dt_cli_endpoint_opts(&a, &common))
         return DT_EXIT_USAGE;
-    common.concurrency = (int)lv;
-    lv = common.max_retries;
-    if (dt_cli_long(&a, "--retries", 0, 1000, &lv))
-        return DT_EXIT_USAGE;
-    common.max_retries = (int)lv;
-    /* out-of-range values are usage errors that name the range */
-    dv = common.rps;
-    if (dt_cli_number(&a, "--rps", &dv))
-        return DT_EXIT_USAGE;
-    if (dv < 0)
-        return dt_cli_usage(cmd, "--rps takes a number >= 0 (0: unlimited)");
-    common.rps = dv;
-    dv = common.timeout_s;
-    if (dt_cli_number(&a, "--timeout", &dv))
-        return DT_EXIT_USAGE;
-    if (!(dv > 0))
-        return dt_cli_usage(cmd, "--timeout takes a number of seconds > 0");
-    common.timeout_s = dv;
     p.chat_template = dt_cli_str(&a, "--chat-template", NULL);
     if (p.chat_template && !strstr(p.chat_template, "{prompt}")) {
         fprintf(stderr, "distiltrace %s: --chat-template must contain '{prompt}'\n", cmd);
@@ -458,7 +440,7 @@ static int run(int argc, char **argv, int attribute)
     if (dt_cli_long(&a, "--threads", 1, 256, &lv))
         return DT_EXIT_USAGE;
     p.threads = (int)lv;
-    if (dt_compare_set_scoring(&p, dt_cli_str_def(&a, "--scoring")))
+    if (dt_scoring_option(dt_cli_str_def(&a, "--scoring"), &p.scoring))
         return dt_cli_usage(cmd, "--scoring takes q8 or exact");
     static const char *const counts[] = {"--identity-probes", "--chat-probes", "--text-probes"};
     size_t *count_of[] = {&p.n_identity, &p.n_chat, &p.n_text};
