@@ -11,14 +11,16 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* The parsers of one value: 0, or -1 after printing "distiltrace CMD: OPT takes ..., not 'V'". */
+/* The parsers of one value: 0, or -1 after printing "distiltrace CMD: OPT takes ..., not 'V'"
+ * (nothing when cmd is NULL: a table default that is not a number). */
 int dt_cli_parse_int(const char *cmd, const char *opt, const char *s, long lo, long hi, long *out)
 {
     char *end;
     errno = 0;
     long v = s ? strtol(s, &end, 10) : 0;
     if (!s || errno || end == s || *end || v < lo || v > hi) {
-        fprintf(stderr, "distiltrace %s: %s takes a whole number from %ld to %ld, not '%s'\n", cmd,
+        if (cmd)
+            fprintf(stderr, "distiltrace %s: %s takes a whole number from %ld to %ld, not '%s'\n", cmd,
                 opt, lo, hi, s ? s : "");
         return -1;
     }
@@ -32,7 +34,8 @@ static int parse_double(const char *cmd, const char *opt, const char *s, double 
     errno = 0;
     double v = s ? strtod(s, &end) : 0;
     if (!s || errno || end == s || *end || v != v) {
-        fprintf(stderr, "distiltrace %s: %s takes a number, not '%s'\n", cmd, opt, s ? s : "");
+        if (cmd)
+            fprintf(stderr, "distiltrace %s: %s takes a number, not '%s'\n", cmd, opt, s ? s : "");
         return -1;
     }
     *out = v;
@@ -45,8 +48,9 @@ static int parse_u64(const char *cmd, const char *opt, const char *s, unsigned l
     errno = 0;
     unsigned long long v = s ? strtoull(s, &end, 0) : 0;
     if (!s || errno || end == s || *end || s[0] == '-') {
-        fprintf(stderr, "distiltrace %s: %s takes an unsigned 64-bit integer, not '%s'\n", cmd, opt,
-                s ? s : "");
+        if (cmd)
+            fprintf(stderr, "distiltrace %s: %s takes an unsigned 64-bit integer, not '%s'\n", cmd,
+                    opt, s ? s : "");
         return -1;
     }
     *out = v;
@@ -187,16 +191,9 @@ int dt_cli_long(const struct dt_cli_args *a, const char *opt, long lo, long hi, 
     const char *s = value_or_def(a, opt, &from_def);
     if (!s)
         return 0;
-    char *end;
-    errno = 0;
-    long v = strtol(s, &end, 10);
-    int ok = !errno && end != s && !*end && v >= lo && v <= hi;
-    if (from_def) {
-        if (ok)
-            *out = v; /* a default that is not a number ("all") leaves *out alone */
-        return 0;
-    }
-    return dt_cli_parse_int(a->doc->name, opt, s, lo, hi, out);
+    /* a default that is not a number ("all") leaves *out alone */
+    int rc = dt_cli_parse_int(from_def ? NULL : a->doc->name, opt, s, lo, hi, out);
+    return from_def ? 0 : rc;
 }
 
 int dt_cli_double(const struct dt_cli_args *a, const char *opt, double lo, double hi,
@@ -206,10 +203,8 @@ int dt_cli_double(const struct dt_cli_args *a, const char *opt, double lo, doubl
     const char *s = value_or_def(a, opt, &from_def);
     if (!s)
         return 0;
-    char *end;
-    errno = 0;
-    double v = strtod(s, &end);
-    int ok = !errno && end != s && !*end && v >= lo && v <= hi;
+    double v = 0;
+    int ok = parse_double(NULL, opt, s, &v) == 0 && v >= lo && v <= hi;
     if (from_def) {
         if (ok)
             *out = v;
@@ -230,15 +225,8 @@ int dt_cli_number(const struct dt_cli_args *a, const char *opt, double *out)
     const char *s = value_or_def(a, opt, &from_def);
     if (!s)
         return 0;
-    if (from_def) {
-        char *end;
-        errno = 0;
-        double v = strtod(s, &end);
-        if (!errno && end != s && !*end && v == v)
-            *out = v;
-        return 0;
-    }
-    return parse_double(a->doc->name, opt, s, out);
+    int rc = parse_double(from_def ? NULL : a->doc->name, opt, s, out);
+    return from_def ? 0 : rc;
 }
 
 int dt_cli_u64(const struct dt_cli_args *a, const char *opt, unsigned long long *out)
@@ -247,15 +235,8 @@ int dt_cli_u64(const struct dt_cli_args *a, const char *opt, unsigned long long 
     const char *s = value_or_def(a, opt, &from_def);
     if (!s)
         return 0;
-    if (from_def) {
-        char *end;
-        errno = 0;
-        unsigned long long v = strtoull(s, &end, 0);
-        if (!errno && end != s && !*end && s[0] != '-')
-            *out = v;
-        return 0;
-    }
-    return parse_u64(a->doc->name, opt, s, out);
+    int rc = parse_u64(from_def ? NULL : a->doc->name, opt, s, out);
+    return from_def ? 0 : rc;
 }
 
 int dt_cli_choice(const struct dt_cli_args *a, const char *opt, const char *const *choices,

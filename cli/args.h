@@ -51,7 +51,8 @@ int dt_cli_u64(const struct dt_cli_args *a, const char *opt, unsigned long long 
  * caller checks the range. */
 int dt_cli_number(const struct dt_cli_args *a, const char *opt, double *out);
 /* One value that is no option's (RUN): a whole number from lo to hi in *out, or -1 after
- * printing "distiltrace CMD: NAME takes a whole number from LO to HI, not 'S'". */
+ * printing "distiltrace CMD: NAME takes a whole number from LO to HI, not 'S'" (nothing when
+ * cmd is NULL). */
 int dt_cli_parse_int(const char *cmd, const char *name, const char *s, long lo, long hi, long *out);
 /* One of choices (NULL-terminated): its index in *out; the table's default when absent. */
 int dt_cli_choice(const struct dt_cli_args *a, const char *opt, const char *const *choices,
